@@ -1,0 +1,237 @@
+// Configuration shared by devmaster and devctl: the roots, the TOML config file and command-line flags.
+// Every config key has a flag (key rules_d <-> --rules-dir, max_workers <-> --max-workers, ...).
+import { readFileSync } from 'node:fs';
+import { parse as parseToml, TomlError } from 'smol-toml';
+import { normalizeLevel } from '../log.js';
+
+export type UnitBackend = 'sysmaster' | 'systemd' | 'exec' | 'none';
+
+export interface Config {
+  /** sysfs root (default /sys). */
+  sysfs: string;
+  /** dev root (default /dev). */
+  dev: string;
+  /** run root: database, tags, links, control socket (default /run/udev). */
+  run: string;
+  /** Config file that was read (or would have been). */
+  configFile: string;
+  /** Rules directories given explicitly; empty means the default search path. */
+  rulesDirs: string[];
+  /** Maximum number of events processed concurrently (udev's children_max). 0 = automatic. */
+  maxWorkers: number;
+  logLevel: string;
+  /** sysMaster's network_d key (link configuration directories); accepted and kept. */
+  networkDirs: string[];
+  /** Create missing device nodes with mknod (undefined = automatic: on unless dev root is a devtmpfs). */
+  mknod: boolean | undefined;
+  /** Enumerate and trigger "add" for every device at start-up. */
+  coldplug: boolean;
+  /** Seconds before a PROGRAM/IMPORT{program}/RUN child is killed. */
+  execTimeout: number;
+  /** Seconds before an event is considered failed. */
+  eventTimeout: number;
+  /** hwdb.bin path; default: first existing of <config dir>/hwdb.bin, /etc/udev/hwdb.bin, /usr/lib/udev/hwdb.bin. */
+  hwdbBin: string | undefined;
+  unitBackend: UnitBackend;
+  sysmasterSocket: string;
+  unitExec: string;
+  /** Resolve OWNER/GROUP names when rules are loaded (resolve_names=early) or never. */
+  resolveNames: 'early' | 'never';
+}
+
+export const DEFAULT_CONFIG_FILE = '/etc/devmaster/config.toml';
+
+export function defaultConfig(): Config {
+  return {
+    sysfs: '/sys',
+    dev: '/dev',
+    run: '/run/udev',
+    configFile: DEFAULT_CONFIG_FILE,
+    rulesDirs: [],
+    maxWorkers: 0,
+    logLevel: 'info',
+    networkDirs: [],
+    mknod: undefined,
+    coldplug: false,
+    execTimeout: 180,
+    eventTimeout: 180,
+    hwdbBin: undefined,
+    unitBackend: 'sysmaster',
+    sysmasterSocket: '/run/sysmaster/private',
+    unitExec: '',
+    resolveNames: 'early',
+  };
+}
+
+type Kind = 'string' | 'path' | 'paths' | 'int' | 'bool' | 'loglevel' | { enum: readonly string[] };
+
+interface KeySpec {
+  /** TOML key. */
+  key: string;
+  /** Command-line flag without the leading dashes. */
+  flag: string;
+  field: keyof Config;
+  kind: Kind;
+  help: string;
+  /** Extra TOML spellings accepted for the same field. */
+  aliases?: string[];
+}
+
+/** The one table of settings: TOML keys, flags and their types. */
+export const KEYS: readonly KeySpec[] = [
+  { key: 'sysfs', flag: 'sysfs', field: 'sysfs', kind: 'path', help: 'sysfs root (default /sys)' },
+  { key: 'dev', flag: 'dev', field: 'dev', kind: 'path', help: 'device node root (default /dev)' },
+  { key: 'run', flag: 'run', field: 'run', kind: 'path', help: 'runtime root: database, tags, links, control socket (default /run/udev)' },
+  { key: 'rules_d', flag: 'rules-dir', field: 'rulesDirs', kind: 'paths', help: 'rules directory (repeatable; replaces the default search path)' },
+  { key: 'max_workers', flag: 'max-workers', field: 'maxWorkers', kind: 'int', help: 'events processed at once (0 = automatic)', aliases: ['children_max'] },
+  { key: 'log_level', flag: 'log-level', field: 'logLevel', kind: 'loglevel', help: 'fatal, error, warn, info, debug, trace (or 0-7)' },
+  { key: 'network_d', flag: 'network-dir', field: 'networkDirs', kind: 'paths', help: 'link configuration directory (repeatable)' },
+  { key: 'mknod', flag: 'mknod', field: 'mknod', kind: 'bool', help: 'create missing device nodes (default: on unless the dev root is a devtmpfs)' },
+  { key: 'coldplug', flag: 'coldplug', field: 'coldplug', kind: 'bool', help: 'trigger "add" for every device at start-up and wait for the queue' },
+  { key: 'exec_timeout', flag: 'exec-timeout', field: 'execTimeout', kind: 'int', help: 'seconds before a rules program is killed (default 180)' },
+  { key: 'event_timeout', flag: 'event-timeout', field: 'eventTimeout', kind: 'int', help: 'seconds before an event is failed (default 180)' },
+  { key: 'hwdb_bin', flag: 'hwdb-bin', field: 'hwdbBin', kind: 'path', help: 'hwdb.bin to use' },
+  { key: 'unit_backend', flag: 'unit-backend', field: 'unitBackend', kind: { enum: ['sysmaster', 'systemd', 'exec', 'none'] }, help: 'how units are started: sysmaster, systemd, exec, none' },
+  { key: 'sysmaster_socket', flag: 'sysmaster-socket', field: 'sysmasterSocket', kind: 'path', help: "sysMaster's command socket (default /run/sysmaster/private)" },
+  { key: 'unit_exec', flag: 'unit-exec', field: 'unitExec', kind: 'string', help: 'command template for the exec unit backend ({action} {units} {unit} {devpath})' },
+  { key: 'resolve_names', flag: 'resolve-names', field: 'resolveNames', kind: { enum: ['early', 'never'] }, help: 'resolve OWNER/GROUP names: early or never' },
+];
+
+export class ConfigError extends Error {
+  constructor(message: string, readonly file?: string, readonly line?: number) {
+    super(file ? `${file}${line ? `:${line}` : ''}: ${message}` : message);
+    this.name = 'ConfigError';
+  }
+}
+
+function convert(spec: KeySpec, value: unknown, where: string): unknown {
+  const bad = (what: string) => new Error(`${where}: expected ${what}, got ${JSON.stringify(value)}`);
+  const kind = spec.kind;
+  if (typeof kind === 'object') {
+    if (typeof value !== 'string' || !kind.enum.includes(value)) throw bad(`one of ${kind.enum.join(', ')}`);
+    return value;
+  }
+  switch (kind) {
+    case 'string':
+    case 'path':
+      if (typeof value !== 'string' || (kind === 'path' && value === '')) throw bad(kind === 'path' ? 'a non-empty path' : 'a string');
+      return value;
+    case 'paths': {
+      const list = Array.isArray(value) ? value : [value];
+      if (!list.every((v) => typeof v === 'string' && v !== '')) throw bad('a path or a list of paths');
+      return list as string[];
+    }
+    case 'int': {
+      const n = typeof value === 'string' && /^\d+$/.test(value) ? Number(value) : value;
+      if (typeof n === 'bigint') return Number(n);
+      if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw bad('a non-negative integer');
+      return n;
+    }
+    case 'bool': {
+      if (typeof value === 'boolean') return value;
+      if (value === 'true' || value === 'yes' || value === '1') return true;
+      if (value === 'false' || value === 'no' || value === '0') return false;
+      throw bad('true or false');
+    }
+    case 'loglevel':
+      if (typeof value !== 'string' && typeof value !== 'number') throw bad('a log level');
+      try {
+        return normalizeLevel(String(value));
+      } catch (e) {
+        throw new Error(`${where}: ${(e as Error).message}`);
+      }
+  }
+}
+
+function lineOfKey(text: string, key: string): number | undefined {
+  const re = new RegExp(`^\\s*["']?${key}["']?\\s*=`, 'm');
+  const m = re.exec(text);
+  return m ? text.slice(0, m.index).split('\n').length : undefined;
+}
+
+export interface LoadResult {
+  config: Config;
+  warnings: string[];
+}
+
+/** Applies the TOML text of a config file onto `into`. Unknown keys become warnings; bad values throw ConfigError. */
+export function applyConfigText(into: Config, text: string, file: string): string[] {
+  let data: Record<string, unknown>;
+  try {
+    data = parseToml(text) as Record<string, unknown>;
+  } catch (e) {
+    if (e instanceof TomlError) throw new ConfigError(e.message.split('\n')[0] ?? 'TOML syntax error', file, e.line);
+    throw new ConfigError(String(e), file);
+  }
+  const warnings: string[] = [];
+  for (const [k, v] of Object.entries(data)) {
+    const spec = KEYS.find((s) => s.key === k || s.aliases?.includes(k));
+    const line = lineOfKey(text, k);
+    if (!spec) {
+      warnings.push(`${file}${line ? `:${line}` : ''}: unknown key '${k}' ignored`);
+      continue;
+    }
+    try {
+      (into as unknown as Record<string, unknown>)[spec.field] = convert(spec, v, `key '${k}'`);
+    } catch (e) {
+      throw new ConfigError((e as Error).message, file, line);
+    }
+  }
+  return warnings;
+}
+
+/** Reads the config file (a missing default file is fine, a missing explicit one is an error). */
+export function loadConfigFile(file: string, explicit: boolean, into: Config = defaultConfig()): LoadResult {
+  into.configFile = file;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ENOENT' && !explicit) return { config: into, warnings: [] };
+    throw new ConfigError(`cannot read config: ${err.message}`, file);
+  }
+  return { config: into, warnings: applyConfigText(into, text, file) };
+}
+
+/** parseArgs option descriptors for every config key plus --config. */
+export function configArgOptions(): Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> {
+  const opts: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { config: { type: 'string' } };
+  for (const s of KEYS) {
+    if (s.kind === 'bool') {
+      opts[s.flag] = { type: 'boolean' };
+      opts[`no-${s.flag}`] = { type: 'boolean' };
+    } else opts[s.flag] = { type: 'string', multiple: s.kind === 'paths' };
+  }
+  return opts;
+}
+
+export function configHelp(): string {
+  const rows = [['--config FILE', `config file (default ${DEFAULT_CONFIG_FILE})`], ...KEYS.map((s) => [
+    s.kind === 'bool' ? `--[no-]${s.flag}` : `--${s.flag} ${s.kind === 'int' ? 'N' : s.kind === 'paths' || s.kind === 'path' ? 'DIR' : 'VALUE'}`,
+    s.help,
+  ])];
+  const w = Math.max(...rows.map((r) => r[0]!.length));
+  return rows.map(([a, b]) => `  ${a!.padEnd(w)}  ${b}`).join('\n');
+}
+
+/**
+ * Builds the effective configuration: defaults, then the config file, then flags.
+ * `values` is the result of util.parseArgs with configArgOptions() merged in.
+ */
+export function resolveConfig(values: Record<string, unknown>): LoadResult {
+  const explicit = typeof values.config === 'string';
+  const file = explicit ? (values.config as string) : (process.env.DEVMASTER_CONFIG ?? DEFAULT_CONFIG_FILE);
+  const { config, warnings } = loadConfigFile(file, explicit);
+  for (const s of KEYS) {
+    let v = values[s.flag];
+    if (s.kind === 'bool' && values[`no-${s.flag}`]) v = false;
+    if (v === undefined) continue;
+    try {
+      (config as unknown as Record<string, unknown>)[s.field] = convert(s, v, `--${s.flag}`);
+    } catch (e) {
+      throw new ConfigError((e as Error).message);
+    }
+  }
+  return { config, warnings };
+}

@@ -1,0 +1,59 @@
+// The rules search path and the udev-style merge of rules files across directories.
+import { readdirSync, statSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The package's own directories (rules.d/, hwdb/), found relative to this module (src/ or dist/). */
+export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const PACKAGE_RULES_DIR = join(PACKAGE_ROOT, 'rules.d');
+export const PACKAGE_HWDB_DIR = join(PACKAGE_ROOT, 'hwdb');
+
+export const DEFAULT_RULES_DIRS: readonly string[] = [
+  '/etc/devmaster/rules.d',
+  '/etc/udev/rules.d',
+  '/run/udev/rules.d',
+  '/usr/lib/udev/rules.d',
+  PACKAGE_RULES_DIR,
+];
+
+export function rulesDirs(explicit: readonly string[]): string[] {
+  return explicit.length > 0 ? [...explicit] : [...DEFAULT_RULES_DIRS];
+}
+
+/**
+ * Files named *<suffix> across the directories: a name found in an earlier directory masks the same name
+ * later; the union is returned in file-name order. A file that is an empty file or a symlink to /dev/null
+ * masks too and is dropped from the result (as udev and systemd do).
+ */
+export function mergeConfFiles(dirs: readonly string[], suffix: string): string[] {
+  const byName = new Map<string, string>();
+  for (const dir of dirs) {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      if (!name.endsWith(suffix) || byName.has(name)) continue;
+      byName.set(name, join(dir, name));
+    }
+  }
+  const out: string[] = [];
+  for (const name of [...byName.keys()].sort()) {
+    const path = byName.get(name)!;
+    try {
+      const st = statSync(path);
+      if (!st.isFile() && !st.isCharacterDevice()) continue;
+      if (st.isCharacterDevice()) continue; // masked by /dev/null
+    } catch {
+      continue;
+    }
+    out.push(path);
+  }
+  return out;
+}
+
+export function rulesFiles(dirs: readonly string[]): string[] {
+  return mergeConfFiles(dirs, '.rules');
+}

@@ -1,0 +1,48 @@
+// Logging: pino, JSON lines on stderr by default, pino-pretty when stderr is a terminal.
+import { pino, type Logger, type LevelWithSilent } from 'pino';
+import pretty from 'pino-pretty';
+
+export type { Logger };
+export const LOG_LEVELS: readonly LevelWithSilent[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+/** udev's numeric/syslog names mapped onto pino's levels. */
+export function normalizeLevel(level: string): LevelWithSilent {
+  const l = level.trim().toLowerCase();
+  const map: Record<string, LevelWithSilent> = {
+    '0': 'fatal', emerg: 'fatal', '1': 'fatal', alert: 'fatal', '2': 'fatal', crit: 'fatal',
+    '3': 'error', err: 'error', '4': 'warn', warning: 'warn', '5': 'info', notice: 'info',
+    '6': 'info', '7': 'debug',
+  };
+  if ((LOG_LEVELS as readonly string[]).includes(l)) return l as LevelWithSilent;
+  if (l in map) return map[l]!;
+  throw new Error(`invalid log level '${level}' (expected one of ${LOG_LEVELS.join(', ')} or 0-7)`);
+}
+
+let root: Logger | undefined;
+
+export interface LogOptions {
+  level?: string;
+  /** Force pretty (true) or JSON (false) output; default: pretty when stderr is a TTY. */
+  pretty?: boolean;
+  name?: string;
+}
+
+export function createLogger(opts: LogOptions = {}): Logger {
+  const level = normalizeLevel(opts.level ?? process.env.DEVMASTER_LOG_LEVEL ?? 'info');
+  const usePretty = opts.pretty ?? Boolean(process.stderr.isTTY);
+  const stream = usePretty
+    ? pretty({ destination: 2, colorize: true, sync: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' })
+    : pino.destination({ dest: 2, sync: true });
+  root = pino({ level, name: opts.name, base: undefined }, stream);
+  return root;
+}
+
+/** The process-wide logger (a quiet default until createLogger is called by an entry point). */
+export function log(): Logger {
+  if (!root) root = pino({ level: process.env.DEVMASTER_LOG_LEVEL ?? 'warn', base: undefined }, pino.destination({ dest: 2, sync: true }));
+  return root;
+}
+
+export function setLogLevel(level: string): void {
+  log().level = normalizeLevel(level);
+}
