@@ -1,0 +1,230 @@
+// udev's database: /run/udev/data/<id> (S: L: I: E: G: Q: V: W: lines) and the tag index
+// /run/udev/tags/<tag>/<id>. Writes are atomic (temp file + rename). Properties starting with '.' are never written.
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmdirSync, unlinkSync, writeSync, fchmodSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const DB_VERSION = 1;
+
+export interface DbRecord {
+  /** Symlinks, as logical "/dev/..." paths. */
+  links: string[];
+  linkPriority: number | undefined;
+  usecInitialized: number;
+  /** Rules/imported properties, in file order. */
+  properties: Map<string, string>;
+  tags: string[];
+  currentTags: string[];
+  version: number;
+  watchHandle: number | undefined;
+  /** The sticky bit on the file (OPTIONS+="db_persist"). */
+  persist: boolean;
+}
+
+export interface DbParseIssue {
+  line: number;
+  message: string;
+}
+
+export function emptyRecord(): DbRecord {
+  return { links: [], linkPriority: undefined, usecInitialized: 0, properties: new Map(), tags: [], currentTags: [], version: 0, watchHandle: undefined, persist: false };
+}
+
+/** Parses database text. Unknown or malformed lines are reported and skipped, as sd-device skips them. */
+export function parseDb(text: string, issues?: DbParseIssue[]): DbRecord {
+  const rec = emptyRecord();
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line === '') continue;
+    if (line.length < 2 || line[1] !== ':') {
+      issues?.push({ line: i + 1, message: `malformed line '${line.slice(0, 40)}'` });
+      continue;
+    }
+    const v = line.slice(2);
+    switch (line[0]) {
+      case 'S':
+        rec.links.push(`/dev/${v}`);
+        break;
+      case 'L':
+        if (/^-?\d+$/.test(v)) rec.linkPriority = Number(v);
+        else issues?.push({ line: i + 1, message: `invalid link priority '${v}'` });
+        break;
+      case 'I':
+        if (/^\d+$/.test(v)) rec.usecInitialized = Number(v);
+        else issues?.push({ line: i + 1, message: `invalid initialization time '${v}'` });
+        break;
+      case 'E': {
+        const eq = v.indexOf('=');
+        if (eq <= 0) issues?.push({ line: i + 1, message: `invalid property '${v.slice(0, 40)}'` });
+        else rec.properties.set(v.slice(0, eq), v.slice(eq + 1));
+        break;
+      }
+      case 'G':
+        rec.tags.push(v);
+        break;
+      case 'Q':
+        rec.currentTags.push(v);
+        break;
+      case 'V':
+        if (/^\d+$/.test(v)) rec.version = Number(v);
+        else issues?.push({ line: i + 1, message: `invalid version '${v}'` });
+        break;
+      case 'W':
+        if (/^\d+$/.test(v)) rec.watchHandle = Number(v);
+        break;
+      default:
+        issues?.push({ line: i + 1, message: `unknown key '${line[0]}'` });
+    }
+  }
+  // Version 0 databases (systemd <= 246) had no Q: lines; every tag was current.
+  if (rec.version === 0 && rec.currentTags.length === 0) rec.currentTags = [...rec.tags];
+  return rec;
+}
+
+export interface DbContent {
+  /** Whether the device has a device node (major > 0): only then S: and L: lines are written. */
+  hasDevnode: boolean;
+  links: Iterable<string>;
+  linkPriority: number;
+  usecInitialized: number;
+  properties: Iterable<[string, string]>;
+  tags: Iterable<string>;
+  currentTags: Iterable<string>;
+}
+
+/** Whether a record carries anything worth storing (sd-device's device_has_info). */
+export function hasInfo(c: DbContent): boolean {
+  const nonEmpty = (it: Iterable<unknown>) => !it[Symbol.iterator]().next().done;
+  return nonEmpty(c.links) || c.linkPriority !== 0 || [...c.properties].some(([k]) => !k.startsWith('.')) || nonEmpty(c.tags) || nonEmpty(c.currentTags);
+}
+
+/** Serializes exactly as udev writes: S:, L:, I:, E:, G:, Q:, V:. */
+export function formatDb(c: DbContent): string {
+  if (!hasInfo(c)) return '';
+  let out = '';
+  if (c.hasDevnode) {
+    for (const l of c.links) out += `S:${l.startsWith('/dev/') ? l.slice(5) : l}\n`;
+    if (c.linkPriority !== 0) out += `L:${c.linkPriority}\n`;
+  }
+  if (c.usecInitialized > 0) out += `I:${c.usecInitialized}\n`;
+  for (const [k, v] of c.properties) if (!k.startsWith('.')) out += `E:${k}=${v}\n`;
+  for (const t of c.tags) out += `G:${t}\n`;
+  for (const t of c.currentTags) out += `Q:${t}\n`;
+  out += `V:${DB_VERSION}\n`;
+  return out;
+}
+
+export function dbPath(runRoot: string, id: string): string {
+  return join(runRoot, 'data', id);
+}
+
+/** Reads a device's record; undefined when there is none. A corrupt file is parsed as far as it goes. */
+export function readDb(runRoot: string, id: string, issues?: DbParseIssue[]): DbRecord | undefined {
+  let text: string;
+  try {
+    text = readFileSync(dbPath(runRoot, id), 'latin1');
+  } catch {
+    return undefined;
+  }
+  const rec = parseDb(Buffer.from(text, 'latin1').toString('utf8'), issues);
+  return rec;
+}
+
+let tmpCounter = 0;
+
+/** Writes a file atomically: a temp file in the same directory, then rename. */
+export function writeFileAtomic(path: string, data: string, mode = 0o644): void {
+  const tmp = `${path}.tmp-${process.pid}-${++tmpCounter}`;
+  const fd = openSync(tmp, 'w', mode);
+  try {
+    writeSync(fd, data);
+    fchmodSync(fd, mode);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* ignore */
+    }
+    throw e;
+  }
+}
+
+/**
+ * Writes (or, for a device with nothing to store and neither node nor interface, deletes) the database file.
+ * `keepEmpty` is true for devices with a node or an ifindex (udev writes an empty record for them).
+ */
+export function writeDb(runRoot: string, id: string, c: DbContent, opts: { keepEmpty: boolean; persist?: boolean }): void {
+  const path = dbPath(runRoot, id);
+  if (!hasInfo(c) && !opts.keepEmpty) {
+    deleteDb(runRoot, id);
+    return;
+  }
+  mkdirSync(join(runRoot, 'data'), { recursive: true, mode: 0o755 });
+  writeFileAtomic(path, formatDb(c), opts.persist ? 0o1644 : 0o644);
+}
+
+export function deleteDb(runRoot: string, id: string): void {
+  try {
+    unlinkSync(dbPath(runRoot, id));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+}
+
+/** Tag index: /run/udev/tags/<tag>/<id>, an empty file per tagged device. */
+export function setTagIndex(runRoot: string, tag: string, id: string, present: boolean): void {
+  if (!isValidTag(tag)) return;
+  const dir = join(runRoot, 'tags', tag);
+  const file = join(dir, id);
+  if (present) {
+    mkdirSync(dir, { recursive: true, mode: 0o755 });
+    closeSync(openSync(file, 'a', 0o444));
+  } else {
+    try {
+      unlinkSync(file);
+    } catch {
+      /* not there */
+    }
+    try {
+      rmdirSync(dir);
+    } catch {
+      /* not empty or gone */
+    }
+  }
+}
+
+/** Updates the tag index from the tags of an old record to the new set. */
+export function updateTagIndex(runRoot: string, id: string, oldTags: Iterable<string>, newTags: Iterable<string>): void {
+  const keep = new Set(newTags);
+  for (const t of oldTags) if (!keep.has(t)) setTagIndex(runRoot, t, id, false);
+  for (const t of keep) setTagIndex(runRoot, t, id, true);
+}
+
+/** Device ids listed under a tag. */
+export function devicesWithTag(runRoot: string, tag: string): string[] {
+  try {
+    return readdirSync(join(runRoot, 'tags', tag)).sort();
+  } catch {
+    return [];
+  }
+}
+
+/** Every device id with a database file. */
+export function allDbIds(runRoot: string): string[] {
+  try {
+    return readdirSync(join(runRoot, 'data')).filter((n) => !n.includes('.tmp-')).sort();
+  } catch {
+    return [];
+  }
+}
+
+/** A tag is a non-empty name without '/' or ':' (udev's rule). */
+export function isValidTag(tag: string): boolean {
+  return tag.length > 0 && !tag.includes('/') && !tag.includes(':') && tag !== '.' && tag !== '..';
+}

@@ -1,0 +1,581 @@
+// The device model: what sd-device offers rules and devctl, over an injectable sysfs root.
+// Everything is read lazily from sysfs and cached; a Device made from a uevent carries the kernel's
+// properties instead of re-reading the uevent file.
+import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync, writeFileSync, existsSync, lstatSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { DEV_PREFIX, devPath, type Roots } from './roots.js';
+import { DeviceError } from './errors.js';
+import { readDb, type DbRecord } from './db.js';
+
+export { DeviceError };
+
+export interface DevNum {
+  major: number;
+  minor: number;
+}
+
+/** Properties set from the kernel's uevent that have dedicated fields. */
+const SPECIAL_UEVENT_KEYS = new Set(['DEVPATH', 'ACTION', 'SEQNUM', 'SUBSYSTEM', 'DEVTYPE', 'DEVNAME', 'MAJOR', 'MINOR', 'IFINDEX', 'DRIVER', 'DEVMODE', 'DEVUID', 'DEVGID']);
+
+function readLinkBase(path: string): string | undefined {
+  try {
+    return basename(readlinkSync(path));
+  } catch {
+    return undefined;
+  }
+}
+
+/** udev splits a kernel uevent file into KEY=VALUE lines. */
+export function parseUeventFile(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const eq = line.indexOf('=');
+    if (eq <= 0) continue;
+    out.set(line.slice(0, eq), line.slice(eq + 1));
+  }
+  return out;
+}
+
+export class Device {
+  readonly roots: Roots;
+  /** Kernel device path, always starting with "/" and relative to the sysfs root (e.g. /devices/virtual/mem/null). */
+  readonly devpath: string;
+
+  #uevent: Map<string, string> | undefined;
+  #fromUevent = false;
+  #subsystem: string | null | undefined;
+  #driver: string | null | undefined;
+  #driverSet = false;
+  #attrs = new Map<string, string | null>();
+  #parent: Device | null | undefined;
+  #dbLoaded = false;
+
+  /** Properties added by rules and imports (these are what the database stores as E: lines). */
+  readonly dbProperties = new Map<string, string>();
+  /** Tags ever set on the device (G: lines) and those set by the current event (Q: lines). */
+  readonly tags = new Set<string>();
+  readonly currentTags = new Set<string>();
+  /** Symlinks, as logical "/dev/..." paths. */
+  readonly devlinks = new Set<string>();
+  devlinkPriority = 0;
+  /** Microseconds (CLOCK_MONOTONIC) when the device was first initialized by udev; 0 = not yet. */
+  usecInitialized = 0;
+  /** The database entry's persist flag (OPTIONS+="db_persist"). */
+  dbPersist = false;
+  /** Watch handle from an old database (W: lines); kept for compatibility. */
+  watchHandle: number | undefined;
+
+  action: string | undefined;
+  seqnum: number | undefined;
+
+  private constructor(roots: Roots, devpath: string) {
+    this.roots = roots;
+    this.devpath = devpath;
+  }
+
+  // ---------------------------------------------------------------- construction
+
+  /** From a full path under the sysfs root (symlinks such as /sys/class/net/lo are resolved). */
+  static fromSyspath(roots: Roots, syspath: string): Device {
+    const root = resolve(roots.sysfs);
+    let real: string;
+    const abs = resolve(syspath);
+    if (abs !== root && !abs.startsWith(root + '/')) throw new DeviceError('EINVAL', `${syspath}: not under the sysfs root ${root}`);
+    try {
+      real = realpathSync(abs);
+    } catch {
+      throw new DeviceError('ENODEV', `${syspath}: no such device`);
+    }
+    const realRoot = realpathSync(root);
+    if (real === realRoot || !real.startsWith(realRoot + '/')) throw new DeviceError('EINVAL', `${syspath}: resolves outside the sysfs root ${root}`);
+    const devpath = real.slice(realRoot.length);
+    if (devpath.startsWith('/devices/')) {
+      if (!existsSync(join(real, 'uevent'))) throw new DeviceError('ENODEV', `${syspath}: not a device (no uevent file)`);
+    } else {
+      let isDir = false;
+      try {
+        isDir = statSync(real).isDirectory();
+      } catch {
+        /* fallthrough */
+      }
+      if (!isDir) throw new DeviceError('ENODEV', `${syspath}: no such device`);
+    }
+    return new Device(roots, devpath);
+  }
+
+  /** From a devpath ("/devices/...") relative to the sysfs root. */
+  static fromDevpath(roots: Roots, devpath: string): Device {
+    if (!devpath.startsWith('/')) throw new DeviceError('EINVAL', `${devpath}: a devpath starts with /`);
+    return Device.fromSyspath(roots, join(roots.sysfs, devpath));
+  }
+
+  /** From a device number through /sys/dev/{block,char}/MAJOR:MINOR. */
+  static fromDevnum(roots: Roots, type: 'b' | 'c', major: number, minor: number): Device {
+    const link = join(roots.sysfs, 'dev', type === 'b' ? 'block' : 'char', `${major}:${minor}`);
+    if (!existsSync(link)) throw new DeviceError('ENODEV', `no ${type === 'b' ? 'block' : 'character'} device ${major}:${minor}`);
+    return Device.fromSyspath(roots, link);
+  }
+
+  /**
+   * From a device node path. A logical "/dev/..." name is looked up under the dev root; the node's type and
+   * number lead to sysfs. A path that is not a device node (e.g. a symlink to one) is followed.
+   */
+  static fromDevname(roots: Roots, name: string): Device {
+    if (!name.startsWith(DEV_PREFIX + '/') && !name.startsWith(roots.dev + '/')) throw new DeviceError('EINVAL', `${name}: not a device node path under ${DEV_PREFIX}`);
+    const phys = name.startsWith(roots.dev + '/') ? name : devPath(roots, name);
+    let st;
+    try {
+      st = statSync(phys);
+    } catch {
+      throw new DeviceError('ENODEV', `${name}: no such device node`);
+    }
+    const type = st.isBlockDevice() ? 'b' : st.isCharacterDevice() ? 'c' : undefined;
+    if (!type) throw new DeviceError('ENOTBLK', `${name}: not a device node`);
+    const { major, minor } = splitDevT(st.rdev);
+    return Device.fromDevnum(roots, type, major, minor);
+  }
+
+  /** From a subsystem and a sysname, the way sd_device_new_from_subsystem_sysname searches. */
+  static fromSubsystemSysname(roots: Roots, subsystem: string, sysname: string): Device {
+    const name = sysname.replace(/\//g, '!');
+    const s = roots.sysfs;
+    const candidates: string[] = [];
+    if (subsystem === 'subsystem') {
+      candidates.push(join(s, 'bus', name), join(s, 'class', name));
+    } else if (subsystem === 'module') {
+      candidates.push(join(s, 'module', name));
+    } else if (subsystem === 'drivers') {
+      const colon = name.indexOf(':');
+      if (colon > 0) {
+        const bus = name.slice(0, colon);
+        const drv = name.slice(colon + 1);
+        candidates.push(join(s, 'bus', bus, 'drivers', drv));
+      }
+    } else {
+      candidates.push(join(s, 'bus', subsystem, 'devices', name), join(s, 'class', subsystem, name), join(s, 'firmware', subsystem, name));
+    }
+    // a device whose subsystem has a colon: "drivers" form is subsystem:driver
+    for (const c of candidates) {
+      if (existsSync(c)) {
+        try {
+          return Device.fromSyspath(roots, c);
+        } catch {
+          /* try the next */
+        }
+      }
+    }
+    throw new DeviceError('ENODEV', `no device ${subsystem}/${sysname}`);
+  }
+
+  /** From a udev database id: b8:0, c1:3, n3, +subsystem:sysname. */
+  static fromDeviceId(roots: Roots, id: string): Device {
+    const m = /^([bc])(\d+):(\d+)$/.exec(id);
+    if (m) return Device.fromDevnum(roots, m[1] as 'b' | 'c', Number(m[2]), Number(m[3]));
+    const n = /^n(\d+)$/.exec(id);
+    if (n) return Device.fromIfindex(roots, Number(n[1]));
+    if (id.startsWith('+')) {
+      const colon = id.indexOf(':');
+      if (colon < 2) throw new DeviceError('EINVAL', `${id}: invalid device id`);
+      const subsystem = id.slice(1, colon);
+      const sysname = id.slice(colon + 1);
+      if (subsystem === 'drivers') return Device.fromSubsystemSysname(roots, 'drivers', sysname);
+      return Device.fromSubsystemSysname(roots, subsystem, sysname);
+    }
+    throw new DeviceError('EINVAL', `${id}: invalid device id`);
+  }
+
+  /** From a network interface index, by scanning /sys/class/net. */
+  static fromIfindex(roots: Roots, ifindex: number): Device {
+    const base = join(roots.sysfs, 'class', 'net');
+    let names: string[] = [];
+    try {
+      names = readdirSync(base);
+    } catch {
+      /* none */
+    }
+    for (const n of names) {
+      try {
+        if (Number(readFileSync(join(base, n, 'ifindex'), 'utf8').trim()) === ifindex) return Device.fromSyspath(roots, join(base, n));
+      } catch {
+        /* skip */
+      }
+    }
+    throw new DeviceError('ENODEV', `no network interface with index ${ifindex}`);
+  }
+
+  /**
+   * From the properties of a kernel (or libudev) uevent. DEVPATH is required; the sysfs directory need not
+   * exist any more (remove events).
+   */
+  static fromUevent(roots: Roots, props: Map<string, string> | Record<string, string>): Device {
+    const map = props instanceof Map ? new Map(props) : new Map(Object.entries(props));
+    const devpath = map.get('DEVPATH');
+    if (!devpath || !devpath.startsWith('/') || devpath.includes('/../') || devpath.endsWith('/..')) throw new DeviceError('EINVAL', `uevent without a valid DEVPATH`);
+    const d = new Device(roots, devpath);
+    d.#uevent = map;
+    d.#fromUevent = true;
+    d.action = map.get('ACTION');
+    const seq = map.get('SEQNUM');
+    if (seq !== undefined && /^\d+$/.test(seq)) d.seqnum = Number(seq);
+    const sub = map.get('SUBSYSTEM');
+    d.#subsystem = sub ?? undefined;
+    if (map.has('DRIVER')) {
+      d.#driver = map.get('DRIVER')!;
+      d.#driverSet = true;
+    }
+    return d;
+  }
+
+  /** A fresh Device for the same sysfs entry (no cached attributes, no database state). */
+  clone(): Device {
+    const d = new Device(this.roots, this.devpath);
+    if (this.#uevent) d.#uevent = new Map(this.#uevent);
+    d.#fromUevent = this.#fromUevent;
+    d.#subsystem = this.#subsystem;
+    d.#driver = this.#driver;
+    d.#driverSet = this.#driverSet;
+    d.action = this.action;
+    d.seqnum = this.seqnum;
+    return d;
+  }
+
+  // ---------------------------------------------------------------- identity
+
+  get syspath(): string {
+    return this.roots.sysfs + this.devpath;
+  }
+
+  /** Last devpath component, with '!' turned into '/' (as the kernel encodes such names). */
+  get sysname(): string {
+    return basename(this.devpath).replace(/!/g, '/');
+  }
+
+  /** Trailing digits of the sysname, or undefined (also when the whole name is digits). */
+  get sysnum(): string | undefined {
+    const name = this.sysname;
+    let i = name.length;
+    while (i > 0 && name.charCodeAt(i - 1) >= 48 && name.charCodeAt(i - 1) <= 57) i--;
+    if (i === name.length || i === 0) return undefined;
+    return name.slice(i);
+  }
+
+  /** The kernel uevent properties (from the event, or read from the uevent file). */
+  get ueventProperties(): Map<string, string> {
+    if (!this.#uevent) {
+      let map = new Map<string, string>();
+      try {
+        map = parseUeventFile(readFileSync(join(this.syspath, 'uevent'), 'utf8'));
+      } catch {
+        /* no uevent file: a subsystem, driver or module */
+      }
+      this.#uevent = map;
+    }
+    return this.#uevent;
+  }
+
+  get subsystem(): string | undefined {
+    if (this.#subsystem === undefined) {
+      let sub: string | null = readLinkBase(join(this.syspath, 'subsystem')) ?? null;
+      if (sub === null) {
+        const dp = this.devpath;
+        if (dp.startsWith('/module/')) sub = 'module';
+        else if (dp.includes('/drivers/')) sub = 'drivers';
+        else if (/^\/(class|bus)\/[^/]+$/.test(dp) || dp.startsWith('/subsystem/')) sub = 'subsystem';
+      }
+      this.#subsystem = sub;
+    }
+    return this.#subsystem ?? undefined;
+  }
+
+  /** For a driver device (/bus/BUS/drivers/NAME), the bus it belongs to. */
+  get driverSubsystem(): string | undefined {
+    if (this.subsystem !== 'drivers') return undefined;
+    const m = /^\/bus\/([^/]+)\/drivers\//.exec(this.devpath);
+    return m?.[1];
+  }
+
+  get devtype(): string | undefined {
+    return this.ueventProperties.get('DEVTYPE');
+  }
+
+  get driver(): string | undefined {
+    if (!this.#driverSet) {
+      this.#driver = readLinkBase(join(this.syspath, 'driver')) ?? null;
+      this.#driverSet = true;
+    }
+    return this.#driver ?? undefined;
+  }
+
+  get devnum(): DevNum | undefined {
+    const u = this.ueventProperties;
+    const ma = u.get('MAJOR');
+    const mi = u.get('MINOR');
+    if (ma === undefined || mi === undefined || !/^\d+$/.test(ma) || !/^\d+$/.test(mi)) return undefined;
+    return { major: Number(ma), minor: Number(mi) };
+  }
+
+  /** Logical device node path ("/dev/..."), or undefined. */
+  get devname(): string | undefined {
+    const n = this.ueventProperties.get('DEVNAME');
+    if (!n) return undefined;
+    return n.startsWith('/') ? n : `${DEV_PREFIX}/${n}`;
+  }
+
+  /** The node's mode from the kernel (DEVMODE), if given. */
+  get devmode(): number | undefined {
+    const m = this.ueventProperties.get('DEVMODE');
+    return m !== undefined && /^[0-7]+$/.test(m) ? parseInt(m, 8) : undefined;
+  }
+
+  get devuid(): number | undefined {
+    const v = this.ueventProperties.get('DEVUID');
+    return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
+  }
+
+  get devgid(): number | undefined {
+    const v = this.ueventProperties.get('DEVGID');
+    return v !== undefined && /^\d+$/.test(v) ? Number(v) : undefined;
+  }
+
+  get ifindex(): number | undefined {
+    const v = this.ueventProperties.get('IFINDEX');
+    if (v !== undefined && /^\d+$/.test(v) && Number(v) > 0) return Number(v);
+    return undefined;
+  }
+
+  /** True for a block device. */
+  get isBlock(): boolean {
+    return this.subsystem === 'block';
+  }
+
+  /**
+   * The udev database id: b<maj>:<min> / c<maj>:<min> for nodes, n<ifindex> for interfaces,
+   * +drivers:<bus>:<name> for drivers, +<subsystem>:<sysname> otherwise.
+   */
+  get id(): string {
+    const dn = this.devnum;
+    const sub = this.subsystem;
+    if (dn && dn.major > 0) return `${sub === 'block' ? 'b' : 'c'}${dn.major}:${dn.minor}`;
+    const ifi = this.ifindex;
+    if (ifi !== undefined) return `n${ifi}`;
+    if (sub === 'drivers') return `+drivers:${this.driverSubsystem ?? ''}:${this.sysname}`;
+    return `+${sub ?? ''}:${this.sysname}`;
+  }
+
+  /** True when the sysfs directory still exists. */
+  exists(): boolean {
+    return existsSync(this.syspath);
+  }
+
+  // ---------------------------------------------------------------- properties
+
+  /** Value of a property: built-in identity fields, kernel uevent properties, then rules/db properties. */
+  property(name: string): string | undefined {
+    const db = this.dbProperties.get(name);
+    if (db !== undefined) return db;
+    switch (name) {
+      case 'DEVPATH':
+        return this.devpath;
+      case 'SUBSYSTEM':
+        return this.subsystem;
+      case 'DEVTYPE':
+        return this.devtype;
+      case 'DRIVER':
+        return this.#fromUevent ? this.ueventProperties.get('DRIVER') : this.driver;
+      case 'DEVNAME':
+        return this.devname;
+      case 'ACTION':
+        return this.action;
+      case 'SEQNUM':
+        return this.seqnum?.toString();
+      case 'DEVLINKS':
+        return this.devlinks.size ? [...this.devlinks].join(' ') : undefined;
+      case 'TAGS':
+        return this.tags.size ? `:${[...this.tags].join(':')}:` : undefined;
+      case 'CURRENT_TAGS':
+        return this.currentTags.size ? `:${[...this.currentTags].join(':')}:` : undefined;
+      case 'USEC_INITIALIZED':
+        return this.usecInitialized ? String(this.usecInitialized) : undefined;
+    }
+    return this.ueventProperties.get(name);
+  }
+
+  /**
+   * Every property, in udev's order: DEVPATH, ACTION, SUBSYSTEM, DEVTYPE?, the rest of the kernel's,
+   * then database/rules properties, then DEVLINKS, TAGS, CURRENT_TAGS, USEC_INITIALIZED.
+   */
+  get properties(): Map<string, string> {
+    const out = new Map<string, string>();
+    const put = (k: string, v: string | undefined) => {
+      if (v !== undefined) out.set(k, v);
+    };
+    put('DEVPATH', this.devpath);
+    put('ACTION', this.action);
+    put('SUBSYSTEM', this.subsystem);
+    put('DEVTYPE', this.devtype);
+    for (const [k, v] of this.ueventProperties) {
+      if (k === 'DEVNAME') put('DEVNAME', this.devname);
+      else if (k === 'DEVPATH' || k === 'ACTION' || k === 'SUBSYSTEM' || k === 'DEVTYPE') continue;
+      else out.set(k, v);
+    }
+    if (!this.#fromUevent && !out.has('DRIVER')) put('DRIVER', this.driver);
+    put('SEQNUM', this.seqnum?.toString());
+    for (const [k, v] of this.dbProperties) out.set(k, v);
+    for (const k of ['DEVLINKS', 'TAGS', 'CURRENT_TAGS', 'USEC_INITIALIZED']) put(k, this.property(k));
+    return out;
+  }
+
+  /** Sets (or with value "" deletes) a rules/db property. */
+  setProperty(name: string, value: string): void {
+    if (value === '') this.dbProperties.delete(name);
+    else this.dbProperties.set(name, value);
+  }
+
+  /** Kernel properties are part of the event; rules may override them through setProperty. */
+  isKernelProperty(name: string): boolean {
+    return SPECIAL_UEVENT_KEYS.has(name) || this.ueventProperties.has(name);
+  }
+
+  // ---------------------------------------------------------------- attributes
+
+  /**
+   * A sysfs attribute, read once and cached. Trailing newlines are dropped as sd-device does. Symlinks
+   * "driver", "subsystem", "module" give the link target's name. Unreadable or missing → undefined.
+   */
+  sysattr(name: string): string | undefined {
+    if (this.#attrs.has(name)) return this.#attrs.get(name) ?? undefined;
+    const value = this.#readAttr(name);
+    this.#attrs.set(name, value ?? null);
+    return value;
+  }
+
+  #readAttr(name: string): string | undefined {
+    if (name.includes('..') && name.split('/').includes('..')) return undefined;
+    const path = join(this.syspath, name);
+    let st;
+    try {
+      st = lstatSync(path);
+    } catch {
+      return undefined;
+    }
+    if (st.isSymbolicLink()) {
+      if (name === 'driver' || name === 'subsystem' || name === 'module' || name.endsWith('/driver') || name.endsWith('/subsystem') || name.endsWith('/module'))
+        return readLinkBase(path);
+      try {
+        st = statSync(path);
+      } catch {
+        return undefined;
+      }
+    }
+    if (st.isDirectory()) return undefined;
+    if (!(st.mode & 0o444)) return undefined;
+    try {
+      return readFileSync(path, 'utf8').replace(/\n+$/, '');
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Writes an attribute (and updates the cache). Throws DeviceError on failure. */
+  setSysattr(name: string, value: string): void {
+    if (name.split('/').includes('..')) throw new DeviceError('EINVAL', `${name}: invalid attribute name`);
+    try {
+      writeFileSync(join(this.syspath, name), value);
+      this.#attrs.set(name, value.replace(/\n+$/, ''));
+    } catch (e) {
+      this.#attrs.delete(name);
+      throw new DeviceError((e as NodeJS.ErrnoException).code ?? 'EIO', `cannot write ${this.syspath}/${name}: ${(e as Error).message}`);
+    }
+  }
+
+  /** Drops cached attribute values (e.g. after a change event). */
+  forgetAttributes(): void {
+    this.#attrs.clear();
+  }
+
+  // ---------------------------------------------------------------- parents
+
+  /** The closest ancestor that is a device, or undefined at the top. */
+  parent(): Device | undefined {
+    if (this.#parent !== undefined) return this.#parent ?? undefined;
+    let p = this.devpath;
+    let found: Device | null = null;
+    for (;;) {
+      p = dirname(p);
+      if (p === '/' || p === '.' || p === '') break;
+      try {
+        found = Device.fromDevpath(this.roots, p);
+        break;
+      } catch {
+        /* keep walking */
+      }
+    }
+    this.#parent = found;
+    return found ?? undefined;
+  }
+
+  /** This device and then each ancestor. */
+  *selfAndAncestors(): Generator<Device> {
+    let d: Device | undefined = this as Device;
+    while (d) {
+      yield d;
+      d = d.parent();
+    }
+  }
+
+  /** Closest ancestor (not the device itself) with the given subsystem and, if given, devtype. */
+  parentWithSubsystemDevtype(subsystem: string, devtype?: string): Device | undefined {
+    for (let d = this.parent(); d; d = d.parent()) {
+      if (d.subsystem === subsystem && (devtype === undefined || d.devtype === devtype)) return d;
+    }
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------- database
+
+  /** Loads tags, links, properties and init time from the run root's database (once). */
+  loadDb(): DbRecord | undefined {
+    if (this.#dbLoaded) return undefined;
+    this.#dbLoaded = true;
+    const rec = readDb(this.roots.run, this.id);
+    if (!rec) return undefined;
+    this.applyDb(rec);
+    return rec;
+  }
+
+  /** Copies a database record onto this device. */
+  applyDb(rec: DbRecord): void {
+    for (const l of rec.links) this.devlinks.add(l);
+    if (rec.linkPriority !== undefined) this.devlinkPriority = rec.linkPriority;
+    for (const [k, v] of rec.properties) if (!this.dbProperties.has(k)) this.dbProperties.set(k, v);
+    for (const t of rec.tags) this.tags.add(t);
+    for (const t of rec.currentTags) this.currentTags.add(t);
+    if (rec.usecInitialized) this.usecInitialized = rec.usecInitialized;
+    if (rec.watchHandle !== undefined) this.watchHandle = rec.watchHandle;
+    this.dbPersist = rec.persist;
+  }
+
+  get isInitialized(): boolean {
+    return this.usecInitialized > 0;
+  }
+
+  toString(): string {
+    return this.devpath;
+  }
+}
+
+
+/** Splits a Linux dev_t (as Node reports it in stat.rdev) into major and minor. */
+export function splitDevT(rdev: number | bigint): DevNum {
+  const v = BigInt(rdev);
+  const major = Number(((v >> 8n) & 0xfffn) | ((v >> 32n) & ~0xfffn));
+  const minor = Number((v & 0xffn) | ((v >> 12n) & ~0xffn));
+  return { major, minor };
+}
+
+/** Builds a Linux dev_t from major and minor. */
+export function makeDevT(major: number, minor: number): bigint {
+  const ma = BigInt(major);
+  const mi = BigInt(minor);
+  return ((ma & 0xfffn) << 8n) | ((ma & ~0xfffn) << 32n) | (mi & 0xffn) | ((mi & ~0xffn) << 12n);
+}
