@@ -1,0 +1,345 @@
+// The event queue: kernel events in, ordered and concurrent processing out.
+//
+// Ordering (udev's event_is_blocked): an event waits for every EARLIER event still queued or running that
+//   - has the same devpath, or whose devpath is an ancestor or a descendant of this one,
+//   - has this event's DEVPATH_OLD as its devpath (or the other way round),
+//   - has the same device number (block and char kept apart) or the same network interface index.
+// Everything else runs concurrently, up to `childrenMax` events at once. Blockers are found through
+// indexes (devpath, every ancestor prefix, devnum, ifindex), so a queue of thousands stays cheap: each
+// waiting event remembers one blocker and is only re-examined when that blocker leaves the queue.
+import { writeFileSync, unlinkSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface QueueItem {
+  /** Kernel sequence number (0 when the event had none). */
+  seqnum: number;
+  /** Arrival order, used for all ordering decisions (kernel events arrive in seqnum order). */
+  readonly order: number;
+  devpath: string;
+  devpathOld?: string;
+  /** "b8:0" / "c1:3" or undefined. */
+  devnumKey?: string;
+  ifindex?: number;
+  action: string;
+  state: 'queued' | 'running';
+  /** Milliseconds (performance.now()) when queued and when started. */
+  queuedAt: number;
+  startedAt?: number;
+}
+
+export interface QueueInput<T> {
+  seqnum?: number;
+  devpath: string;
+  devpathOld?: string;
+  devnumKey?: string;
+  ifindex?: number;
+  action: string;
+  payload: T;
+}
+
+interface Entry<T> extends QueueItem {
+  payload: T;
+  blocker?: Entry<T>;
+  /** Ancestor prefixes of devpath (without devpath itself), computed once. */
+  prefixes: string[];
+  done: boolean;
+}
+
+export interface QueueOptions<T> {
+  childrenMax: number;
+  /** Processes one event; the returned promise settles when the event is finished. */
+  worker: (payload: T, item: QueueItem) => Promise<void>;
+  /** Directory where the "queue" flag file is kept while events are pending (udev's /run/udev/queue). */
+  runDir?: string;
+  onError?: (err: unknown, item: QueueItem) => void;
+}
+
+function ancestors(devpath: string): string[] {
+  const out: string[] = [];
+  let i = devpath.lastIndexOf('/');
+  while (i > 0) {
+    out.push(devpath.slice(0, i));
+    i = devpath.lastIndexOf('/', i - 1);
+  }
+  return out;
+}
+
+class MultiIndex<K, V> {
+  readonly map = new Map<K, Set<V>>();
+  add(k: K, v: V): void {
+    let s = this.map.get(k);
+    if (!s) this.map.set(k, (s = new Set()));
+    s.add(v);
+  }
+  delete(k: K, v: V): void {
+    const s = this.map.get(k);
+    if (!s) return;
+    s.delete(v);
+    if (s.size === 0) this.map.delete(k);
+  }
+  get(k: K): Set<V> | undefined {
+    return this.map.get(k);
+  }
+}
+
+export class EventQueue<T> {
+  #childrenMax: number;
+  #worker: QueueOptions<T>['worker'];
+  #onError: QueueOptions<T>['onError'];
+  #runDir: string | undefined;
+  #order = 0;
+  #entries = new Set<Entry<T>>();
+  #byDevpath = new MultiIndex<string, Entry<T>>();
+  /** Every pending event indexed under each of its ancestor prefixes (to find descendants). */
+  #byPrefix = new MultiIndex<string, Entry<T>>();
+  #byDevnum = new MultiIndex<string, Entry<T>>();
+  #byIfindex = new MultiIndex<number, Entry<T>>();
+  #byDevpathOld = new MultiIndex<string, Entry<T>>();
+  /** Events waiting on a given blocker. */
+  #waiters = new Map<Entry<T>, Entry<T>[]>();
+  /** Unblocked, not yet started, in arrival order. */
+  #ready: Entry<T>[] = [];
+  #running = 0;
+  #stopped = false;
+  #idleWaiters: (() => void)[] = [];
+  #flagPresent = false;
+  /** Totals since start. */
+  readonly stats = { queued: 0, processed: 0, failed: 0, maxQueued: 0, lastSeqnum: 0 };
+
+  constructor(opts: QueueOptions<T>) {
+    this.#childrenMax = Math.max(1, opts.childrenMax);
+    this.#worker = opts.worker;
+    this.#onError = opts.onError;
+    this.#runDir = opts.runDir;
+    this.#clearFlag(true);
+  }
+
+  get childrenMax(): number {
+    return this.#childrenMax;
+  }
+
+  set childrenMax(n: number) {
+    this.#childrenMax = Math.max(1, Math.floor(n));
+    this.#dispatch();
+  }
+
+  /** Events queued or running. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get running(): number {
+    return this.#running;
+  }
+
+  get isIdle(): boolean {
+    return this.#entries.size === 0;
+  }
+
+  get stopped(): boolean {
+    return this.#stopped;
+  }
+
+  /** Stops starting new events (running ones finish); events keep queueing. */
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  start(): void {
+    this.#stopped = false;
+    this.#dispatch();
+  }
+
+  /** A snapshot of the queue, oldest first. */
+  items(): QueueItem[] {
+    return [...this.#entries].map(({ seqnum, order, devpath, devpathOld, devnumKey, ifindex, action, state, queuedAt, startedAt }) => ({
+      seqnum, order, devpath, devpathOld, devnumKey, ifindex, action, state, queuedAt, startedAt,
+    }));
+  }
+
+  push(input: QueueInput<T>): QueueItem {
+    const e: Entry<T> = {
+      seqnum: input.seqnum ?? 0,
+      order: ++this.#order,
+      devpath: input.devpath,
+      devpathOld: input.devpathOld,
+      devnumKey: input.devnumKey,
+      ifindex: input.ifindex,
+      action: input.action,
+      state: 'queued',
+      queuedAt: performance.now(),
+      payload: input.payload,
+      prefixes: ancestors(input.devpath),
+      done: false,
+    };
+    // Every entry present now is earlier than e: the latest conflicting one is its blocker.
+    const blocker = this.#findBlocker(e);
+    this.#index(e);
+    this.#entries.add(e);
+    this.stats.queued++;
+    if (e.seqnum > this.stats.lastSeqnum) this.stats.lastSeqnum = e.seqnum;
+    if (this.#entries.size > this.stats.maxQueued) this.stats.maxQueued = this.#entries.size;
+    this.#setFlag();
+    if (blocker) this.#wait(e, blocker);
+    else this.#ready.push(e);
+    this.#dispatch();
+    return e;
+  }
+
+  /** Resolves when the queue is empty (immediately if it is), or with false after timeoutMs. */
+  whenIdle(timeoutMs?: number): Promise<boolean> {
+    if (this.isIdle) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = () => {
+        if (timer) clearTimeout(timer);
+        resolve(true);
+      };
+      this.#idleWaiters.push(done);
+      if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
+        timer = setTimeout(() => {
+          const i = this.#idleWaiters.indexOf(done);
+          if (i >= 0) this.#idleWaiters.splice(i, 1);
+          resolve(false);
+        }, timeoutMs);
+      }
+    });
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  #conflictsWith(e: Entry<T>, visit: (o: Entry<T>) => void): void {
+    const same = this.#byDevpath.get(e.devpath);
+    if (same) same.forEach(visit);
+    for (const p of e.prefixes) this.#byDevpath.get(p)?.forEach(visit);
+    this.#byPrefix.get(e.devpath)?.forEach(visit);
+    if (e.devpathOld) {
+      this.#byDevpath.get(e.devpathOld)?.forEach(visit);
+    }
+    this.#byDevpathOld.get(e.devpath)?.forEach(visit);
+    if (e.devnumKey) this.#byDevnum.get(e.devnumKey)?.forEach(visit);
+    if (e.ifindex !== undefined) this.#byIfindex.get(e.ifindex)?.forEach(visit);
+  }
+
+  /** The latest pending event earlier than e that e must wait for. */
+  #findBlocker(e: Entry<T>): Entry<T> | undefined {
+    let best: Entry<T> | undefined;
+    this.#conflictsWith(e, (o) => {
+      if (o !== e && !o.done && o.order < e.order && (!best || o.order > best.order)) best = o;
+    });
+    return best;
+  }
+
+  #index(e: Entry<T>): void {
+    this.#byDevpath.add(e.devpath, e);
+    for (const p of e.prefixes) this.#byPrefix.add(p, e);
+    if (e.devpathOld) this.#byDevpathOld.add(e.devpathOld, e);
+    if (e.devnumKey) this.#byDevnum.add(e.devnumKey, e);
+    if (e.ifindex !== undefined) this.#byIfindex.add(e.ifindex, e);
+  }
+
+  #unindex(e: Entry<T>): void {
+    this.#byDevpath.delete(e.devpath, e);
+    for (const p of e.prefixes) this.#byPrefix.delete(p, e);
+    if (e.devpathOld) this.#byDevpathOld.delete(e.devpathOld, e);
+    if (e.devnumKey) this.#byDevnum.delete(e.devnumKey, e);
+    if (e.ifindex !== undefined) this.#byIfindex.delete(e.ifindex, e);
+  }
+
+  #wait(e: Entry<T>, blocker: Entry<T>): void {
+    e.blocker = blocker;
+    let list = this.#waiters.get(blocker);
+    if (!list) this.#waiters.set(blocker, (list = []));
+    list.push(e);
+  }
+
+  #insertReady(e: Entry<T>): void {
+    // Keep #ready in arrival order (binary search; usually appends).
+    const r = this.#ready;
+    let lo = 0;
+    let hi = r.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (r[mid]!.order < e.order) lo = mid + 1;
+      else hi = mid;
+    }
+    r.splice(lo, 0, e);
+  }
+
+  #dispatch(): void {
+    while (!this.#stopped && this.#running < this.#childrenMax && this.#ready.length > 0) {
+      const e = this.#ready.shift()!;
+      this.#run(e);
+    }
+  }
+
+  #run(e: Entry<T>): void {
+    e.state = 'running';
+    e.startedAt = performance.now();
+    this.#running++;
+    let p: Promise<void>;
+    try {
+      p = this.#worker(e.payload, e);
+    } catch (err) {
+      p = Promise.reject(err);
+    }
+    p.then(
+      () => this.#finish(e, false),
+      (err) => {
+        try {
+          this.#onError?.(err, e);
+        } finally {
+          this.#finish(e, true);
+        }
+      },
+    );
+  }
+
+  #finish(e: Entry<T>, failed: boolean): void {
+    if (e.done) return;
+    e.done = true;
+    this.#running--;
+    if (failed) this.stats.failed++;
+    else this.stats.processed++;
+    this.#entries.delete(e);
+    this.#unindex(e);
+    const waiting = this.#waiters.get(e);
+    if (waiting) {
+      this.#waiters.delete(e);
+      for (const w of waiting) {
+        w.blocker = undefined;
+        const b = this.#findBlocker(w);
+        if (b) this.#wait(w, b);
+        else this.#insertReady(w);
+      }
+    }
+    this.#dispatch();
+    if (this.#entries.size === 0) {
+      this.#clearFlag(false);
+      const ws = this.#idleWaiters;
+      this.#idleWaiters = [];
+      for (const w of ws) w();
+    }
+  }
+
+  #setFlag(): void {
+    if (this.#flagPresent || !this.#runDir) return;
+    this.#flagPresent = true;
+    try {
+      mkdirSync(this.#runDir, { recursive: true });
+      writeFileSync(join(this.#runDir, 'queue'), '');
+    } catch {
+      /* the flag is advisory (udevadm settle compatibility) */
+    }
+  }
+
+  #clearFlag(force: boolean): void {
+    if ((!this.#flagPresent && !force) || !this.#runDir) return;
+    this.#flagPresent = false;
+    try {
+      unlinkSync(join(this.#runDir, 'queue'));
+    } catch {
+      /* absent */
+    }
+  }
+}

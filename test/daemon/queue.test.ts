@@ -1,0 +1,120 @@
+import { describe, it, expect } from 'vitest';
+import { mkdtempSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EventQueue, type QueueInput } from '../../src/daemon/queue.js';
+
+interface P { name: string; ms: number }
+
+function harness(childrenMax: number, runDir?: string) {
+  const log: string[] = [];
+  let active = 0;
+  let maxActive = 0;
+  const q = new EventQueue<P>({
+    childrenMax,
+    runDir,
+    worker: async (p) => {
+      active++;
+      maxActive = Math.max(maxActive, active);
+      log.push(`start ${p.name}`);
+      await new Promise((r) => setTimeout(r, p.ms));
+      log.push(`end ${p.name}`);
+      active--;
+      if (p.name.startsWith('fail')) throw new Error('boom');
+    },
+  });
+  const push = (name: string, devpath: string, ms: number, extra: Partial<QueueInput<P>> = {}) =>
+    q.push({ devpath, action: 'change', payload: { name, ms }, ...extra });
+  return { q, log, push, maxActive: () => maxActive };
+}
+
+describe('EventQueue ordering', () => {
+  it('serializes events of the same device and of parent/child devpaths, in arrival order', async () => {
+    const h = harness(8);
+    h.push('a1', '/devices/x/a', 30);
+    h.push('child', '/devices/x/a/b', 5);
+    h.push('a2', '/devices/x/a', 5);
+    h.push('parent', '/devices/x', 5);
+    await h.q.whenIdle(2000);
+    expect(h.log).toEqual(['start a1', 'end a1', 'start child', 'end child', 'start a2', 'end a2', 'start parent', 'end parent']);
+  });
+
+  it('runs unrelated devices concurrently, bounded by childrenMax', async () => {
+    const h = harness(3);
+    for (let i = 0; i < 9; i++) h.push(`d${i}`, `/devices/virtual/dev${i}`, 20);
+    expect(h.q.running).toBe(3);
+    expect(h.q.size).toBe(9);
+    expect(await h.q.whenIdle(2000)).toBe(true);
+    expect(h.maxActive()).toBe(3);
+    expect(h.q.stats.processed).toBe(9);
+  });
+
+  it('orders by devnum, ifindex and DEVPATH_OLD even when devpaths differ; siblings are not blocked', async () => {
+    const h = harness(8);
+    h.push('n1', '/devices/virtual/net/eth0', 30, { ifindex: 7 });
+    h.push('n2', '/devices/virtual/net/lan0', 5, { ifindex: 7, devpathOld: '/devices/virtual/net/eth0' });
+    h.push('b1', '/devices/virtual/block/loop0', 30, { devnumKey: 'b7:0' });
+    h.push('b2', '/devices/other/loop0', 5, { devnumKey: 'b7:0' });
+    h.push('c', '/devices/other/char0', 5, { devnumKey: 'c7:0' });
+    h.push('sib', '/devices/virtual/block/loop1', 5);
+    await h.q.whenIdle(2000);
+    const idx = (s: string) => h.log.indexOf(s);
+    expect(idx('start n2')).toBeGreaterThan(idx('end n1'));
+    expect(idx('start b2')).toBeGreaterThan(idx('end b1'));
+    expect(idx('end c')).toBeLessThan(idx('end b1'));
+    expect(idx('end sib')).toBeLessThan(idx('end b1'));
+  });
+
+  it('a prefix that is not a path boundary does not block (/a/b vs /a/bc)', async () => {
+    const h = harness(8);
+    h.push('long', '/devices/a/b', 40);
+    h.push('other', '/devices/a/bc', 5);
+    await h.q.whenIdle(2000);
+    expect(h.log.indexOf('end other')).toBeLessThan(h.log.indexOf('end long'));
+  });
+
+  it('a failing event releases its dependants and is counted', async () => {
+    const h = harness(2);
+    h.push('fail1', '/devices/f', 5);
+    h.push('after', '/devices/f', 5);
+    await h.q.whenIdle(2000);
+    expect(h.log).toContain('end after');
+    expect(h.q.stats.failed).toBe(1);
+    expect(h.q.stats.processed).toBe(1);
+  });
+
+  it('stop keeps events queued, start resumes; whenIdle times out while stopped', async () => {
+    const h = harness(4);
+    h.q.stop();
+    h.push('s', '/devices/s', 1);
+    expect(await h.q.whenIdle(50)).toBe(false);
+    expect(h.log).toEqual([]);
+    h.q.start();
+    expect(await h.q.whenIdle(1000)).toBe(true);
+    expect(h.log).toEqual(['start s', 'end s']);
+  });
+
+  it('keeps the queue flag file while events are pending', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dm-queue-'));
+    try {
+      const h = harness(1, dir);
+      expect(existsSync(join(dir, 'queue'))).toBe(false);
+      h.push('x', '/devices/x', 20);
+      expect(existsSync(join(dir, 'queue'))).toBe(true);
+      await h.q.whenIdle(1000);
+      expect(existsSync(join(dir, 'queue'))).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('handles a storm of 3000 events on one device in order, quickly', async () => {
+    const order: number[] = [];
+    const q = new EventQueue<number>({ childrenMax: 8, worker: async (n) => { order.push(n); } });
+    const t0 = performance.now();
+    for (let i = 0; i < 3000; i++) q.push({ devpath: i % 2 ? '/devices/a/b' : '/devices/a', action: 'change', payload: i });
+    await q.whenIdle(10_000);
+    expect(order).toEqual([...Array(3000).keys()]);
+    expect(performance.now() - t0).toBeLessThan(3000);
+  });
+});
