@@ -1,0 +1,82 @@
+// Broadcasting processed events to libudev clients: NETLINK_KOBJECT_UEVENT group 2 ("udev"), libudev format.
+//
+//   const b = await Broadcaster.open();
+//   await b.broadcast(device.properties);          // Map or [key, value][] in the order to send
+//   b.counters                                      // { sent, failed, bytes }
+//   b.close();
+//
+// Receivers (sd-device / libudev) accept the datagram when the sender port is not 0 and the sender's
+// credentials say uid 0 (the kernel attaches them; we run as root). Sending to a multicast group needs
+// CAP_NET_ADMIN. The kernel also hands the datagram to its own uevent socket (destination port 0); it
+// ignores it since "libudev\0..." is not a netlink message header it accepts.
+import { log, type Logger } from '../log.js';
+import { encode, type EncodeMeta } from './libudev-format.js';
+import { GROUP_UDEV, UeventNetlink } from './socket.js';
+
+export interface BroadcasterCounters {
+  sent: number;
+  failed: number;
+  bytes: number;
+}
+
+export interface BroadcasterOptions {
+  logger?: Logger;
+}
+
+export class Broadcaster {
+  readonly counters: BroadcasterCounters = { sent: 0, failed: 0, bytes: 0 };
+  private readonly nl: UeventNetlink;
+  private readonly logger: Logger;
+
+  private constructor(nl: UeventNetlink, logger: Logger) {
+    this.nl = nl;
+    this.logger = logger;
+    nl.raw.on('error', (err) => this.logger.error({ err: err.message }, 'netlink: broadcast socket error'));
+  }
+
+  static async open(opts: BroadcasterOptions = {}): Promise<Broadcaster> {
+    return new Broadcaster(await UeventNetlink.open({ groups: [] }), opts.logger ?? log());
+  }
+
+  /** The sender port receivers see (nl_pid). */
+  get port(): number {
+    return this.nl.port;
+  }
+
+  /**
+   * Encodes and multicasts one processed event. Resolves to the datagram size, or to 0 when the event could not
+   * be encoded or sent (logged and counted in `failed`; never rejects).
+   */
+  async broadcast(props: Map<string, string> | Iterable<readonly [string, string]>, meta: EncodeMeta = {}): Promise<number> {
+    let buf: Buffer;
+    try {
+      buf = encode(props, meta);
+    } catch (e) {
+      this.counters.failed++;
+      this.logger.warn({ err: (e as Error).message }, 'netlink: event not broadcast');
+      return 0;
+    }
+    return this.sendRaw(buf);
+  }
+
+  /** Sends an already encoded datagram to the udev group (used by tests and tools). */
+  async sendRaw(buf: Buffer): Promise<number> {
+    try {
+      await this.nl.send(buf, GROUP_UDEV);
+    } catch (e) {
+      // Historically the kernel answered a multicast with ECONNREFUSED when nobody listened: not an error.
+      if ((e as NodeJS.ErrnoException).code !== 'ECONNREFUSED') {
+        this.counters.failed++;
+        this.logger.warn({ err: (e as Error).message }, 'netlink: broadcast failed');
+        return 0;
+      }
+    }
+    this.counters.sent++;
+    this.counters.bytes += buf.length;
+    return buf.length;
+  }
+
+  close(): void {
+    this.nl.close();
+  }
+}

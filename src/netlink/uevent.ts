@@ -1,0 +1,132 @@
+// Kernel uevents as they arrive on NETLINK_KOBJECT_UEVENT, group 1 ("kernel").
+//
+// Wire format (lib/kobject_uevent.c): one datagram per event,
+//   "ACTION@DEVPATH\0" "ACTION=add\0" "DEVPATH=/devices/...\0" "SUBSYSTEM=...\0" ... "SEQNUM=1234\0"
+// i.e. a header string followed by NUL-terminated KEY=VALUE strings, in the order the kernel added them.
+// parseUevent() validates one such buffer and returns a Uevent or a UeventError (never throws on bad input).
+
+/** The actions the kernel emits (enum kobject_action). */
+export const UEVENT_ACTIONS = ['add', 'remove', 'change', 'move', 'online', 'offline', 'bind', 'unbind'] as const;
+export type UeventAction = (typeof UEVENT_ACTIONS)[number];
+
+/**
+ * Largest datagram accepted. sd-device receives into an 8 KiB buffer and drops anything longer
+ * (MSG_TRUNC); the kernel's environment buffer is 2 KiB (UEVENT_BUFFER_SIZE) plus the header.
+ */
+export const MAX_UEVENT_SIZE = 8192;
+
+export interface Uevent {
+  action: UeventAction;
+  /** Kernel devpath, "/devices/..." (no sysfs prefix). */
+  devpath: string;
+  subsystem: string;
+  /** Kernel SEQNUM (> 0). */
+  seqnum: number;
+  /** Every KEY=VALUE of the message, in wire order (ACTION, DEVPATH, SUBSYSTEM, SEQNUM included). */
+  properties: Map<string, string>;
+}
+
+export type UeventErrorCode =
+  | 'TOO_SHORT'
+  | 'TOO_LONG'
+  | 'LIBUDEV'
+  | 'BAD_HEADER'
+  | 'BAD_ACTION'
+  | 'BAD_DEVPATH'
+  | 'NOT_TERMINATED'
+  | 'BAD_PROPERTY'
+  | 'MISSING_KEY'
+  | 'MISMATCH'
+  | 'BAD_SEQNUM';
+
+/** Why a buffer is not a valid kernel uevent. Returned (not thrown) by parseUevent(). */
+export class UeventError extends Error {
+  constructor(
+    readonly code: UeventErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'UeventError';
+  }
+}
+
+export function isUeventAction(s: string): s is UeventAction {
+  return (UEVENT_ACTIONS as readonly string[]).includes(s);
+}
+
+/** A devpath that is absolute, has no empty, "." or ".." segments and no NUL. */
+export function isSaneDevpath(p: string): boolean {
+  if (!p.startsWith('/') || p.length < 2 || p.includes('\0')) return false;
+  return p
+    .slice(1)
+    .split('/')
+    .every((seg) => seg !== '' && seg !== '.' && seg !== '..');
+}
+
+/**
+ * Splits a NUL-separated list of KEY=VALUE strings (the body of both kernel and libudev messages).
+ * The last string must be NUL-terminated. Later duplicates replace earlier ones (as sd-device does).
+ */
+export function parseNulProperties(buf: Buffer, start: number, end: number): Map<string, string> | UeventError {
+  const props = new Map<string, string>();
+  let pos = start;
+  while (pos < end) {
+    const nul = buf.indexOf(0, pos);
+    if (nul < 0 || nul >= end) return new UeventError('NOT_TERMINATED', `property at offset ${pos} is not NUL-terminated`);
+    const entry = buf.toString('utf8', pos, nul);
+    const eq = entry.indexOf('=');
+    if (eq <= 0) {
+      const shown = entry.length > 40 ? entry.slice(0, 40) + '...' : entry;
+      return new UeventError('BAD_PROPERTY', `property at offset ${pos} is not KEY=VALUE: ${JSON.stringify(shown)}`);
+    }
+    props.set(entry.slice(0, eq), entry.slice(eq + 1));
+    pos = nul + 1;
+  }
+  return props;
+}
+
+/** Checks the four keys every event carries; shared with the libudev decoder. */
+export function checkRequiredKeys(props: Map<string, string>): { action: UeventAction; devpath: string; subsystem: string; seqnum: number } | UeventError {
+  for (const k of ['ACTION', 'DEVPATH', 'SUBSYSTEM', 'SEQNUM']) {
+    if (!props.has(k)) return new UeventError('MISSING_KEY', `${k} is missing`);
+  }
+  const action = props.get('ACTION')!;
+  if (!isUeventAction(action)) return new UeventError('BAD_ACTION', `unknown ACTION ${JSON.stringify(action)}`);
+  const devpath = props.get('DEVPATH')!;
+  if (!isSaneDevpath(devpath)) return new UeventError('BAD_DEVPATH', `invalid DEVPATH ${JSON.stringify(devpath)}`);
+  const subsystem = props.get('SUBSYSTEM')!;
+  if (subsystem === '' || subsystem.includes('/')) return new UeventError('MISSING_KEY', `invalid SUBSYSTEM ${JSON.stringify(subsystem)}`);
+  const s = props.get('SEQNUM')!;
+  const seqnum = /^[0-9]{1,16}$/.test(s) ? Number(s) : NaN;
+  if (!Number.isSafeInteger(seqnum) || seqnum <= 0) return new UeventError('BAD_SEQNUM', `invalid SEQNUM ${JSON.stringify(s)}`);
+  return { action, devpath, subsystem, seqnum };
+}
+
+/** Parses and validates one kernel uevent datagram. */
+export function parseUevent(buf: Buffer): Uevent | UeventError {
+  if (buf.length < 'a@/d\0'.length) return new UeventError('TOO_SHORT', `message of ${buf.length} bytes is too short`);
+  if (buf.length > MAX_UEVENT_SIZE) return new UeventError('TOO_LONG', `message of ${buf.length} bytes exceeds ${MAX_UEVENT_SIZE}`);
+  const hdrEnd = buf.indexOf(0);
+  if (hdrEnd < 0) return new UeventError('NOT_TERMINATED', 'header is not NUL-terminated');
+  const header = buf.toString('utf8', 0, hdrEnd);
+  if (header === 'libudev') return new UeventError('LIBUDEV', 'libudev message, not a kernel uevent');
+  const at = header.indexOf('@/');
+  if (at <= 0) return new UeventError('BAD_HEADER', `header ${JSON.stringify(header.slice(0, 60))} is not ACTION@DEVPATH`);
+  if (hdrEnd + 1 >= buf.length) return new UeventError('TOO_SHORT', 'message has a header but no properties');
+  const props = parseNulProperties(buf, hdrEnd + 1, buf.length);
+  if (props instanceof UeventError) return props;
+  const req = checkRequiredKeys(props);
+  if (req instanceof UeventError) return req;
+  const hAction = header.slice(0, at);
+  const hDevpath = header.slice(at + 1);
+  if (hAction !== req.action) return new UeventError('MISMATCH', `header action ${JSON.stringify(hAction)} differs from ACTION=${req.action}`);
+  if (hDevpath !== req.devpath) return new UeventError('MISMATCH', `header devpath ${JSON.stringify(hDevpath)} differs from DEVPATH=${req.devpath}`);
+  return { ...req, properties: props };
+}
+
+/** Builds the kernel wire form of an event (for tests and tools); properties in the given order. */
+export function formatUevent(action: string, devpath: string, props: Iterable<[string, string]>): Buffer {
+  const parts = [`${action}@${devpath}`];
+  for (const [k, v] of props) parts.push(`${k}=${v}`);
+  return Buffer.from(parts.join('\0') + '\0', 'utf8');
+}
