@@ -122,13 +122,16 @@ export class ExecBackend implements UnitBackendImpl {
 
   async run(req: UnitRequest, signal: AbortSignal): Promise<void> {
     const failures: string[] = [];
+    let retryable = false;
     for (const argv of this.commands(req)) {
       try {
         await runCommand(argv, this.timeoutMs, signal);
       } catch (e) {
         failures.push((e as Error).message);
+        retryable ||= !(e instanceof UnitBackendError) || e.retryable;
       }
     }
-    if (failures.length > 0) throw new UnitBackendError(failures.join('; '));
+    // Retrying helps unless every failure was one that cannot change (command missing or not executable).
+    if (failures.length > 0) throw new UnitBackendError(failures.join('; '), retryable);
   }
 }
