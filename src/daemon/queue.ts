@@ -206,6 +206,29 @@ export class EventQueue<T> {
     });
   }
 
+  /**
+   * Drops every event that has not started yet (used at exit: running events finish, queued ones are
+   * abandoned as udevd does). Returns how many were dropped.
+   */
+  dropQueued(): number {
+    let n = 0;
+    for (const e of [...this.#entries]) {
+      if (e.state !== 'queued') continue;
+      n++;
+      e.done = true;
+      this.#entries.delete(e);
+      this.#unindex(e);
+    }
+    this.#ready = [];
+    for (const [b, ws] of this.#waiters) {
+      const keep = ws.filter((w) => !w.done);
+      if (b.done || keep.length === 0) this.#waiters.delete(b);
+      else this.#waiters.set(b, keep);
+    }
+    if (this.#entries.size === 0) this.#becameIdle();
+    return n;
+  }
+
   // ------------------------------------------------------------------ internals
 
   #conflictsWith(e: Entry<T>, visit: (o: Entry<T>) => void): void {
@@ -314,12 +337,14 @@ export class EventQueue<T> {
       }
     }
     this.#dispatch();
-    if (this.#entries.size === 0) {
-      this.#clearFlag(false);
-      const ws = this.#idleWaiters;
-      this.#idleWaiters = [];
-      for (const w of ws) w();
-    }
+    if (this.#entries.size === 0) this.#becameIdle();
+  }
+
+  #becameIdle(): void {
+    this.#clearFlag(false);
+    const ws = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const w of ws) w();
   }
 
   #setFlag(): void {

@@ -118,3 +118,16 @@ describe('EventQueue ordering', () => {
     expect(performance.now() - t0).toBeLessThan(3000);
   });
 });
+
+describe('EventQueue exit', () => {
+  it('dropQueued abandons waiting events; running ones finish', async () => {
+    const h = harness(1);
+    h.push('run', '/devices/r', 30);
+    h.push('wait1', '/devices/r', 5);
+    h.push('wait2', '/devices/q', 5);
+    expect(h.q.dropQueued()).toBe(2);
+    expect(h.q.size).toBe(1);
+    expect(await h.q.whenIdle(1000)).toBe(true);
+    expect(h.log).toEqual(['start run', 'end run']);
+  });
+});

@@ -1,0 +1,245 @@
+// The control socket: a Unix stream socket under the run root (mode 0600) speaking JSON lines.
+// One request per line, one response line per request, in order. See docs/CONTROL.md.
+import { createServer, createConnection, type Server, type Socket } from 'node:net';
+import { chmodSync, existsSync, unlinkSync, mkdirSync, lstatSync } from 'node:fs';
+import { join } from 'node:path';
+
+export const CONTROL_SOCKET_NAME = 'control';
+export const MAX_LINE = 64 * 1024;
+
+export function controlSocketPath(runRoot: string): string {
+  return join(runRoot, CONTROL_SOCKET_NAME);
+}
+
+export type ControlCommand =
+  | 'ping'
+  | 'reload'
+  | 'exit'
+  | 'log-level'
+  | 'stop-exec-queue'
+  | 'start-exec-queue'
+  | 'children-max'
+  | 'settle'
+  | 'status';
+
+export const COMMANDS: readonly ControlCommand[] = ['ping', 'reload', 'exit', 'log-level', 'stop-exec-queue', 'start-exec-queue', 'children-max', 'settle', 'status'];
+
+export interface ControlRequest {
+  command: ControlCommand;
+  /** log-level: a level name or 0-7; children-max: a positive integer. */
+  value?: string | number;
+  /** settle: milliseconds to wait for an empty queue (default: 120000; 0 = just report). */
+  timeout?: number;
+  id?: number | string;
+}
+
+export interface ControlResponse {
+  id?: number | string;
+  ok: boolean;
+  error?: string;
+  result?: Record<string, unknown>;
+}
+
+/** What the daemon implements; every method may throw to answer with an error. */
+export interface ControlHandler {
+  ping(): Record<string, unknown> | Promise<Record<string, unknown>>;
+  reload(): Promise<Record<string, unknown>>;
+  exit(): Record<string, unknown> | Promise<Record<string, unknown>>;
+  setLogLevel(level: string): Record<string, unknown>;
+  stopExecQueue(): Record<string, unknown>;
+  startExecQueue(): Record<string, unknown>;
+  setChildrenMax(n: number): Record<string, unknown>;
+  settle(timeoutMs: number): Promise<Record<string, unknown>>;
+  status(): Record<string, unknown>;
+}
+
+export class ControlError extends Error {
+  constructor(message: string, readonly code?: string) {
+    super(message);
+    this.name = 'ControlError';
+  }
+}
+
+/** Validates a parsed request; returns an error message or undefined. */
+export function checkRequest(req: unknown): string | undefined {
+  if (typeof req !== 'object' || req === null || Array.isArray(req)) return 'request must be a JSON object';
+  const r = req as Record<string, unknown>;
+  if (typeof r.command !== 'string') return "request needs a string 'command'";
+  if (!(COMMANDS as readonly string[]).includes(r.command)) return `unknown command '${r.command}' (expected one of ${COMMANDS.join(', ')})`;
+  if (r.command === 'log-level' && typeof r.value !== 'string' && typeof r.value !== 'number') return "log-level needs a 'value'";
+  if (r.command === 'children-max') {
+    const n = typeof r.value === 'string' && /^\d+$/.test(r.value) ? Number(r.value) : r.value;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) return `children-max needs a positive integer 'value', got ${JSON.stringify(r.value)}`;
+  }
+  if (r.timeout !== undefined && (typeof r.timeout !== 'number' || !(r.timeout >= 0))) return "'timeout' must be a non-negative number of milliseconds";
+  return undefined;
+}
+
+async function dispatch(h: ControlHandler, req: ControlRequest): Promise<Record<string, unknown>> {
+  switch (req.command) {
+    case 'ping':
+      return h.ping();
+    case 'reload':
+      return h.reload();
+    case 'exit':
+      return h.exit();
+    case 'log-level':
+      return h.setLogLevel(String(req.value));
+    case 'stop-exec-queue':
+      return h.stopExecQueue();
+    case 'start-exec-queue':
+      return h.startExecQueue();
+    case 'children-max':
+      return h.setChildrenMax(Number(req.value));
+    case 'settle':
+      return h.settle(req.timeout ?? 120_000);
+    case 'status':
+      return h.status();
+  }
+}
+
+export interface ControlServer {
+  path: string;
+  close(): Promise<void>;
+}
+
+/** Is something answering on this socket path? */
+function probe(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createConnection(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/**
+ * Listens on <runRoot>/control. A stale socket file is replaced; a live one (another daemon) is an error.
+ */
+export async function startControlServer(runRoot: string, handler: ControlHandler, onError?: (msg: string) => void): Promise<ControlServer> {
+  const path = controlSocketPath(runRoot);
+  mkdirSync(runRoot, { recursive: true });
+  if (existsSync(path)) {
+    if (!lstatSync(path).isSocket()) throw new ControlError(`${path} exists and is not a socket`);
+    if (await probe(path)) throw new ControlError(`another daemon is listening on ${path}`, 'EADDRINUSE');
+    unlinkSync(path);
+  }
+  const sockets = new Set<Socket>();
+  const server: Server = createServer((sock) => {
+    sockets.add(sock);
+    sock.setEncoding('utf8');
+    let buf = '';
+    // Requests on one connection are answered in order.
+    let chain: Promise<void> = Promise.resolve();
+    const answer = (res: ControlResponse) => {
+      if (!sock.destroyed && sock.writable) sock.write(JSON.stringify(res) + '\n');
+    };
+    sock.on('data', (chunk: string) => {
+      buf += chunk;
+      if (buf.length > MAX_LINE && !buf.includes('\n')) {
+        answer({ ok: false, error: `request longer than ${MAX_LINE} bytes` });
+        sock.destroy();
+        return;
+      }
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl).trim();
+        buf = buf.slice(nl + 1);
+        if (!line) continue;
+        chain = chain.then(async () => {
+          let req: unknown;
+          try {
+            req = JSON.parse(line);
+          } catch (e) {
+            answer({ ok: false, error: `invalid JSON: ${(e as Error).message}` });
+            return;
+          }
+          const id = typeof req === 'object' && req !== null ? ((req as ControlRequest).id ?? undefined) : undefined;
+          const bad = checkRequest(req);
+          if (bad) {
+            answer({ id, ok: false, error: bad });
+            return;
+          }
+          try {
+            const result = await dispatch(handler, req as ControlRequest);
+            answer({ id, ok: true, result });
+          } catch (e) {
+            answer({ id, ok: false, error: (e as Error).message });
+          }
+        });
+      }
+    });
+    sock.on('error', (e) => onError?.(`control connection: ${e.message}`));
+    sock.on('close', () => sockets.delete(sock));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  chmodSync(path, 0o600);
+  server.on('error', (e) => onError?.(`control socket: ${e.message}`));
+  return {
+    path,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.end();
+        server.close(() => resolve());
+        setTimeout(() => {
+          for (const s of sockets) s.destroy();
+        }, 200).unref();
+        try {
+          unlinkSync(path);
+        } catch {
+          /* gone */
+        }
+      }),
+  };
+}
+
+/**
+ * Sends one request and waits for its answer. Throws ControlError with code 'ENOTRUNNING' when no daemon
+ * listens, 'ETIMEDOUT' when no answer comes in timeoutMs, or the daemon's error message.
+ */
+export function controlRequest(runRoot: string, req: ControlRequest, timeoutMs = 30_000): Promise<Record<string, unknown>> {
+  const path = controlSocketPath(runRoot);
+  return new Promise((resolve, reject) => {
+    const sock = createConnection(path);
+    let buf = '';
+    let finished = false;
+    const finish = (err: Error | undefined, value?: Record<string, unknown>) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      sock.destroy();
+      if (err) reject(err);
+      else resolve(value ?? {});
+    };
+    const timer = setTimeout(() => finish(new ControlError(`no answer from the daemon within ${timeoutMs} ms`, 'ETIMEDOUT')), timeoutMs);
+    sock.setEncoding('utf8');
+    sock.on('connect', () => sock.write(JSON.stringify(req) + '\n'));
+    sock.on('data', (chunk: string) => {
+      buf += chunk;
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      let res: ControlResponse;
+      try {
+        res = JSON.parse(buf.slice(0, nl)) as ControlResponse;
+      } catch {
+        finish(new ControlError('malformed answer from the daemon', 'EPROTO'));
+        return;
+      }
+      if (res.ok) finish(undefined, res.result);
+      else finish(new ControlError(res.error ?? 'request failed', 'EDAEMON'));
+    });
+    sock.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') finish(new ControlError(`devmaster is not running (no control socket at ${path})`, 'ENOTRUNNING'));
+      else finish(new ControlError(`${path}: ${e.message}`, e.code));
+    });
+    sock.on('close', () => finish(new ControlError('the daemon closed the connection without answering', 'EPIPE')));
+  });
+}

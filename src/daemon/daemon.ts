@@ -1,0 +1,452 @@
+// The devMaster daemon: kernel uevents → ordered queue → rules → apply → libudev broadcast.
+//
+//   const d = await Daemon.start({ config });   // ready = listening (kernel socket + control socket)
+//   await d.stopped;                            // resolves after `exit`, SIGTERM (via the CLI) or d.stop()
+//
+// Per event (worker): Device.fromUevent → processEvent (rules + apply: node, links, db, tags) → NAME= rename
+// for network interfaces → RUN programs → broadcast on the udev netlink group → hooks.afterEvent (units).
+import { mkdirSync, readFileSync, realpathSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { log as rootLog, setLogLevel, normalizeLevel, type Logger } from '../log.js';
+import { loadConfigFile, type Config } from '../config/config.js';
+import { rulesDirs } from '../config/rules-path.js';
+import { Device } from '../device/device.js';
+import type { Roots } from '../device/roots.js';
+import { UeventSocket } from '../netlink/kernel-socket.js';
+import { Broadcaster } from '../netlink/broadcaster.js';
+import type { Uevent } from '../netlink/uevent.js';
+import { EventQueue, type QueueItem } from './queue.js';
+import { startControlServer, type ControlServer, type ControlHandler } from './control.js';
+import { RulesManager } from './reload.js';
+import { loadEngine, type Engine, type EventContext, type EventResult } from './engine.js';
+import { renameInterface, closeRename, RenameError } from './rename.js';
+import { listDevices, triggerAll, kernelSeqnum } from './coldplug.js';
+
+/** What the units layer (src/units) and other observers get after each processed event. */
+export interface ProcessedEvent {
+  action: string;
+  seqnum: number;
+  /** The final device (properties as broadcast). */
+  device: Device;
+  /** undefined when processing failed before rules produced a result. */
+  result: EventResult | undefined;
+  failed: boolean;
+  /** Milliseconds from queueing to broadcast. */
+  latencyMs: number;
+}
+
+export interface DaemonHooks {
+  /**
+   * Called once per event after it was processed, RUN programs ran and it was broadcast. This is where the
+   * units layer plugs in: `afterEvent: (ev) => activator.onEvent(ev.action, ev.device, ...)`. Must not block:
+   * return quickly (queue background work); exceptions are logged and ignored.
+   */
+  afterEvent?: (ev: ProcessedEvent) => void;
+}
+
+export interface DaemonOptions {
+  config: Config;
+  logger?: Logger;
+  /** Rules engine and event pipeline; default: src/rules + src/event. */
+  engine?: Engine;
+  hooks?: DaemonHooks;
+  /** Watch rules directories and the config file for changes (default true). */
+  watch?: boolean;
+  /** Listen to kernel uevents and broadcast (default true; tests may feed events with inject()). */
+  netlink?: boolean;
+}
+
+export interface DaemonCounters {
+  received: number;
+  processed: number;
+  failed: number;
+  broadcast: number;
+  renamed: number;
+  renameFailed: number;
+  timedOut: number;
+  hookErrors: number;
+}
+
+/** children_max when the config says 0 (udev: 8 + 2 per CPU). */
+export function defaultChildrenMax(): number {
+  return 8 + 2 * Math.max(1, cpus().length);
+}
+
+/** Is `dir` on a devtmpfs mount? (/proc/self/mountinfo: the longest mount point containing it.) */
+export function isDevtmpfs(dir: string): boolean {
+  let real: string;
+  try {
+    real = realpathSync(dir);
+  } catch {
+    return false;
+  }
+  let text: string;
+  try {
+    text = readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return false;
+  }
+  let best = '';
+  let fstype = '';
+  for (const line of text.split('\n')) {
+    const f = line.split(' ');
+    const sep = f.indexOf('-');
+    if (sep < 0 || f.length < sep + 2) continue;
+    const mp = f[4]!.replace(/\\040/g, ' ');
+    if ((real === mp || real.startsWith(mp === '/' ? '/' : mp + '/')) && mp.length >= best.length) {
+      best = mp;
+      fstype = f[sep + 1]!;
+    }
+  }
+  return fstype === 'devtmpfs';
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Payload {
+  uevent: Uevent;
+}
+
+export class Daemon {
+  readonly config: Config;
+  readonly roots: Roots;
+  readonly log: Logger;
+  readonly queue: EventQueue<Payload>;
+  readonly rules: RulesManager;
+  readonly counters: DaemonCounters = { received: 0, processed: 0, failed: 0, broadcast: 0, renamed: 0, renameFailed: 0, timedOut: 0, hookErrors: 0 };
+  readonly mknod: boolean;
+  readonly hooks: DaemonHooks;
+  /** Resolves when the daemon has stopped. */
+  readonly stopped: Promise<void>;
+  /** Milliseconds from process start to ready. */
+  readyMs = 0;
+
+  #engine: Engine;
+  #kernel: UeventSocket | undefined;
+  #broadcaster: Broadcaster | undefined;
+  #control: ControlServer | undefined;
+  #resolveStopped!: () => void;
+  #stopping: Promise<void> | undefined;
+  #lastSeqnum = 0;
+  #startedAt = Date.now();
+
+  private constructor(opts: DaemonOptions, engine: Engine) {
+    this.config = opts.config;
+    this.roots = { sysfs: opts.config.sysfs, dev: opts.config.dev, run: opts.config.run };
+    this.log = opts.logger ?? rootLog();
+    this.hooks = opts.hooks ?? {};
+    this.#engine = engine;
+    this.mknod = opts.config.mknod ?? !isDevtmpfs(this.roots.dev);
+    this.rules = new RulesManager(rulesDirs(opts.config.rulesDirs), engine, this.log);
+    this.queue = new EventQueue<Payload>({
+      childrenMax: opts.config.maxWorkers > 0 ? opts.config.maxWorkers : defaultChildrenMax(),
+      runDir: this.roots.run,
+      worker: (p, item) => this.#process(p.uevent, item),
+      onError: (err, item) => this.log.error({ devpath: item.devpath, seqnum: item.seqnum, err: (err as Error).message }, 'event failed'),
+    });
+    this.stopped = new Promise((r) => (this.#resolveStopped = r));
+  }
+
+  /** Loads rules, opens the kernel socket, the broadcaster and the control socket. Ready when it returns. */
+  static async start(opts: DaemonOptions): Promise<Daemon> {
+    const engine = opts.engine ?? (await loadEngine());
+    const d = new Daemon(opts, engine);
+    try {
+      await d.#start(opts);
+    } catch (e) {
+      await d.#close();
+      throw e;
+    }
+    return d;
+  }
+
+  async #start(opts: DaemonOptions): Promise<void> {
+    const { run } = this.roots;
+    for (const sub of ['', 'data', 'tags', 'links']) mkdirSync(join(run, sub), { recursive: true });
+    await this.rules.load(true);
+    if (opts.netlink !== false) {
+      this.#kernel = await UeventSocket.open({ logger: this.log });
+      this.#kernel.on('uevent', (ev) => this.inject(ev));
+      this.#kernel.on('error', (e) => this.log.error({ err: e.message }, 'kernel uevent socket error'));
+      this.#broadcaster = await Broadcaster.open({ logger: this.log });
+    }
+    this.#control = await startControlServer(run, this.#controlHandler(), (msg) => this.log.warn(msg));
+    if (opts.watch !== false) {
+      const extra = opts.config.configFile ? [opts.config.configFile] : [];
+      this.rules.watch(extra, () => this.#reloadConfig());
+      await this.rules.whenWatching();
+    }
+    this.readyMs = Math.round(performance.now());
+    this.log.info(
+      { readyMs: this.readyMs, run, dev: this.roots.dev, sysfs: this.roots.sysfs, childrenMax: this.queue.childrenMax, mknod: this.mknod, rulesFiles: this.rules.status().files.length },
+      `devmaster ready in ${this.readyMs} ms (listening)`,
+    );
+  }
+
+  /** Queues a kernel uevent (the kernel socket calls this; tests may too). */
+  inject(ev: Uevent): QueueItem | undefined {
+    if (this.#stopping) return undefined;
+    this.counters.received++;
+    if (ev.seqnum > this.#lastSeqnum) this.#lastSeqnum = ev.seqnum;
+    const p = ev.properties;
+    const major = p.get('MAJOR');
+    const minor = p.get('MINOR');
+    const devnumKey = major !== undefined && minor !== undefined && major !== '0' ? `${ev.subsystem === 'block' ? 'b' : 'c'}${major}:${minor}` : undefined;
+    const ifi = p.get('IFINDEX');
+    const ifindex = ifi !== undefined && /^\d+$/.test(ifi) && ifi !== '0' ? Number(ifi) : undefined;
+    return this.queue.push({ seqnum: ev.seqnum, devpath: ev.devpath, devpathOld: p.get('DEVPATH_OLD'), devnumKey, ifindex, action: ev.action, payload: { uevent: ev } });
+  }
+
+  #context(): EventContext {
+    return {
+      roots: this.roots,
+      ruleSet: this.rules.ruleSet, // captured once: the event sees one complete rules set
+      config: this.config,
+      log: this.log,
+      test: false,
+      mknod: this.mknod,
+      execTimeoutMs: this.config.execTimeout * 1000,
+    };
+  }
+
+  async #process(ev: Uevent, item: QueueItem): Promise<void> {
+    const ctx = this.#context();
+    let device: Device;
+    let result: EventResult | undefined;
+    let failed = false;
+    const eventTimeoutMs = Math.max(1, this.config.eventTimeout) * 1000;
+    try {
+      device = Device.fromUevent(this.roots, ev.properties);
+    } catch (e) {
+      this.counters.failed++;
+      this.log.error({ devpath: ev.devpath, seqnum: ev.seqnum, err: (e as Error).message }, 'event dropped: invalid device');
+      return;
+    }
+    const warnTimer = setTimeout(() => this.log.warn({ devpath: ev.devpath, seqnum: ev.seqnum }, `event still running after ${eventTimeoutMs / 3000} s`), eventTimeoutMs / 3);
+    let killTimer: NodeJS.Timeout | undefined;
+    try {
+      result = await Promise.race([
+        this.#engine.processEvent(ctx, device),
+        new Promise<never>((_, rej) => {
+          killTimer = setTimeout(() => rej(new Error(`event timed out after ${eventTimeoutMs / 1000} s`)), eventTimeoutMs);
+        }),
+      ]);
+      failed = result.failed;
+      for (const err of result.errors) this.log.warn({ devpath: ev.devpath, seqnum: ev.seqnum }, err);
+      if (result.rename !== undefined) await this.#rename(ev, result);
+      if (result.runList.length > 0) {
+        try {
+          await this.#engine.runProgramList(ctx, result);
+        } catch (e) {
+          this.log.error({ devpath: ev.devpath, err: (e as Error).message }, 'RUN failed');
+        }
+      }
+    } catch (e) {
+      failed = true;
+      if ((e as Error).message.startsWith('event timed out')) this.counters.timedOut++;
+      this.log.error({ devpath: ev.devpath, seqnum: ev.seqnum, action: ev.action, err: (e as Error).message }, 'event processing failed; broadcasting the kernel event unchanged');
+    } finally {
+      clearTimeout(warnTimer);
+      if (killTimer) clearTimeout(killTimer);
+    }
+    const finalDevice = result?.device ?? device;
+    const props = result ? finalDevice.properties : new Map(ev.properties);
+    await this.#broadcast(props, ev);
+    if (failed) this.counters.failed++;
+    else this.counters.processed++;
+    // ---- hook point for the units layer (src/units): see DaemonHooks.afterEvent
+    if (this.hooks.afterEvent) {
+      try {
+        this.hooks.afterEvent({ action: ev.action, seqnum: ev.seqnum, device: finalDevice, result, failed, latencyMs: performance.now() - item.queuedAt });
+      } catch (e) {
+        this.counters.hookErrors++;
+        this.log.error({ devpath: ev.devpath, err: (e as Error).message }, 'afterEvent hook failed');
+      }
+    }
+  }
+
+  /** NAME= on a network interface: rename it through rtnetlink and update what is broadcast. */
+  async #rename(ev: Uevent, result: EventResult): Promise<void> {
+    const dev = result.device;
+    const newName = result.rename!;
+    const oldName = ev.properties.get('INTERFACE') ?? dev.sysname;
+    const ifindex = dev.ifindex;
+    if (ev.action !== 'add' || dev.subsystem !== 'net' || ifindex === undefined) return;
+    if (newName === oldName) return;
+    try {
+      await renameInterface(ifindex, oldName, newName);
+    } catch (e) {
+      this.counters.renameFailed++;
+      this.log.error({ devpath: ev.devpath, ifindex, code: e instanceof RenameError ? e.code : undefined }, (e as Error).message);
+      return;
+    }
+    this.counters.renamed++;
+    this.log.info({ ifindex, from: oldName, to: newName }, `network interface ${oldName} renamed to ${newName}`);
+    dev.setProperty('INTERFACE', newName);
+    dev.setProperty('INTERFACE_OLD', oldName);
+  }
+
+  async #broadcast(props: Map<string, string>, ev: Uevent): Promise<void> {
+    if (!this.#broadcaster) return;
+    // after a rename the interface's sysfs path changed: send the new one (as udevd's device_rename does)
+    const oldIf = props.get('INTERFACE_OLD');
+    const newIf = props.get('INTERFACE');
+    if (oldIf && newIf && props.get('DEVPATH')?.endsWith('/' + oldIf)) {
+      const dp = props.get('DEVPATH')!;
+      props.set('DEVPATH', dp.slice(0, dp.length - oldIf.length) + newIf);
+    }
+    const n = await this.#broadcaster.broadcast(props);
+    if (n > 0) this.counters.broadcast++;
+    else this.log.debug({ devpath: ev.devpath }, 'event not broadcast');
+  }
+
+  // ------------------------------------------------------------------ settle, coldplug
+
+  /**
+   * Waits until every uevent the kernel had emitted when this was called has been received and processed.
+   * Returns false on timeout.
+   */
+  async settle(timeoutMs: number): Promise<boolean> {
+    const deadline = performance.now() + timeoutMs;
+    const target = kernelSeqnum(this.roots);
+    // Let the event loop read what is already in the socket buffer. Events of other network namespaces
+    // advance the kernel's counter without reaching us, so this catch-up wait is bounded.
+    await new Promise((r) => setImmediate(r));
+    if (target !== undefined && this.#kernel) {
+      const catchUp = Math.min(deadline, performance.now() + 250);
+      while (this.#lastSeqnum < target && performance.now() < catchUp) await sleep(5);
+    }
+    const left = deadline - performance.now();
+    if (left <= 0) return this.queue.isIdle;
+    return this.queue.whenIdle(left);
+  }
+
+  /** Triggers `action` for every device and waits until the queue drained. */
+  async coldplug(action = 'add', timeoutMs = 600_000): Promise<{ triggered: number; failed: number; ms: number; settled: boolean }> {
+    const t0 = performance.now();
+    const devices = listDevices(this.roots);
+    const res = triggerAll(devices, action);
+    for (const f of res.failed.slice(0, 10)) this.log.debug({ syspath: f.syspath, err: f.error }, 'coldplug: trigger failed');
+    const settled = await this.settle(timeoutMs);
+    const ms = Math.round(performance.now() - t0);
+    this.log.info({ triggered: res.triggered, failed: res.failed.length, ms, settled }, `coldplug: ${res.triggered} devices triggered, queue ${settled ? 'drained' : 'NOT drained'} in ${ms} ms`);
+    return { triggered: res.triggered, failed: res.failed.length, ms, settled };
+  }
+
+  // ------------------------------------------------------------------ control
+
+  async reload(): Promise<Record<string, unknown>> {
+    const st = await this.rules.load(true);
+    return { generation: st.generation, files: st.files.length, errors: st.errors };
+  }
+
+  #reloadConfig(): void {
+    const file = this.config.configFile;
+    try {
+      const { config: next, warnings } = loadConfigFile(file, false);
+      for (const w of warnings) this.log.warn(w);
+      if (next.logLevel !== this.config.logLevel) {
+        this.config.logLevel = next.logLevel;
+        this.log.level = normalizeLevel(next.logLevel);
+      }
+      if (next.maxWorkers !== this.config.maxWorkers) {
+        this.config.maxWorkers = next.maxWorkers;
+        this.queue.childrenMax = next.maxWorkers > 0 ? next.maxWorkers : defaultChildrenMax();
+      }
+      this.config.execTimeout = next.execTimeout;
+      this.config.eventTimeout = next.eventTimeout;
+      this.log.info({ file }, 'config reloaded (roots, rules directories and backends need a restart)');
+    } catch (e) {
+      this.log.error({ file, err: (e as Error).message }, 'config change rejected, previous settings stay');
+    }
+  }
+
+  status(): Record<string, unknown> {
+    const rules = this.rules.status();
+    return {
+      pid: process.pid,
+      uptimeMs: Date.now() - this.#startedAt,
+      readyMs: this.readyMs,
+      roots: this.roots,
+      mknod: this.mknod,
+      childrenMax: this.queue.childrenMax,
+      execQueue: this.queue.stopped ? 'stopped' : 'running',
+      queue: { size: this.queue.size, running: this.queue.running, ...this.queue.stats },
+      lastSeqnum: this.#lastSeqnum,
+      kernelSeqnum: kernelSeqnum(this.roots),
+      counters: { ...this.counters },
+      netlink: this.#kernel ? { ...this.#kernel.counters } : undefined,
+      broadcaster: this.#broadcaster ? { ...this.#broadcaster.counters } : undefined,
+      rules: { generation: rules.generation, loadedAt: rules.loadedAt, files: rules.files.length, errors: rules.errors, rejected: rules.files.filter((f) => !f.ok).map((f) => f.path) },
+      logLevel: this.log.level,
+      memory: { rss: process.memoryUsage().rss },
+    };
+  }
+
+  #controlHandler(): ControlHandler {
+    return {
+      ping: () => ({ pong: true, pid: process.pid }),
+      reload: () => this.reload(),
+      exit: () => {
+        setImmediate(() => void this.stop());
+        return { exiting: true };
+      },
+      setLogLevel: (level) => {
+        const l = normalizeLevel(level);
+        this.log.level = l;
+        if (this.log !== rootLog()) setLogLevel(l);
+        this.config.logLevel = l;
+        return { logLevel: l };
+      },
+      stopExecQueue: () => {
+        this.queue.stop();
+        return { execQueue: 'stopped' };
+      },
+      startExecQueue: () => {
+        this.queue.start();
+        return { execQueue: 'running' };
+      },
+      setChildrenMax: (n) => {
+        this.queue.childrenMax = n;
+        return { childrenMax: this.queue.childrenMax };
+      },
+      settle: async (timeoutMs) => {
+        const settled = await this.settle(timeoutMs);
+        return { settled, queued: this.queue.size, lastSeqnum: this.#lastSeqnum };
+      },
+      status: () => this.status(),
+    };
+  }
+
+  // ------------------------------------------------------------------ exit
+
+  /** Stops receiving, lets running events finish (queued ones are dropped), closes everything. */
+  stop(): Promise<void> {
+    if (!this.#stopping) this.#stopping = this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<void> {
+    this.log.info({ running: this.queue.running, queued: this.queue.size - this.queue.running }, 'devmaster exiting');
+    this.#kernel?.close();
+    this.#kernel = undefined;
+    const dropped = this.queue.dropQueued();
+    if (dropped) this.log.warn({ dropped }, 'queued events dropped at exit');
+    const ok = await this.queue.whenIdle(Math.max(1, this.config.eventTimeout) * 1000);
+    if (!ok) this.log.error({ running: this.queue.running }, 'events still running at exit');
+    await this.#close();
+    this.#resolveStopped();
+  }
+
+  async #close(): Promise<void> {
+    this.#kernel?.close();
+    this.#kernel = undefined;
+    await this.rules.close();
+    await this.#control?.close();
+    this.#control = undefined;
+    this.#broadcaster?.close();
+    this.#broadcaster = undefined;
+    closeRename();
+  }
+}

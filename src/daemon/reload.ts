@@ -1,0 +1,166 @@
+// Rules loading and hot reload.
+//
+// Every rules file is compiled on its own. A file whose new version has errors is rejected whole: the last
+// good compiled version of that file stays in force and the errors (file:line:col: message) are kept for the
+// control socket's status. Once every changed file has been compiled to the side, a new complete RuleSet
+// replaces the old one in one assignment, so an event always sees one complete rules set.
+import { statSync } from 'node:fs';
+import { watch, type FSWatcher } from 'chokidar';
+import { rulesFiles } from '../config/rules-path.js';
+import type { Logger } from '../log.js';
+import { isCompileErrors, type Engine } from './engine.js';
+
+interface FileState {
+  /** Identity of the version last compiled (good or bad). */
+  stamp: string;
+  /** Last good compiled version, if any. */
+  good?: unknown;
+  /** Errors of the current version on disk (empty when it compiled). */
+  errors: string[];
+}
+
+export interface RulesStatus {
+  generation: number;
+  loadedAt: string;
+  files: { path: string; ok: boolean; inForce: boolean; errors: string[] }[];
+  errors: string[];
+}
+
+function stampOf(path: string): string | undefined {
+  try {
+    const st = statSync(path);
+    return `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+  } catch {
+    return undefined;
+  }
+}
+
+export class RulesManager {
+  #dirs: string[];
+  #engine: Engine;
+  #log: Logger;
+  #files = new Map<string, FileState>();
+  #order: string[] = [];
+  #ruleSet: unknown;
+  #generation = 0;
+  #loadedAt = new Date();
+  #watcher: FSWatcher | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #busy: Promise<unknown> = Promise.resolve();
+  #ready: Promise<void> = Promise.resolve();
+  /** Called after each reload that produced a new rules set. */
+  onReload?: (status: RulesStatus) => void;
+
+  constructor(dirs: string[], engine: Engine, log: Logger) {
+    this.#dirs = dirs;
+    this.#engine = engine;
+    this.#log = log;
+  }
+
+  /** The rules set in force (replaced atomically by reloads). */
+  get ruleSet(): unknown {
+    return this.#ruleSet;
+  }
+
+  get dirs(): readonly string[] {
+    return this.#dirs;
+  }
+
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /**
+   * Scans the rules directories and compiles what changed (everything when `force`). Reloads are serialized.
+   * Returns the status after the load.
+   */
+  load(force = false): Promise<RulesStatus> {
+    const p = this.#busy.then(() => this.#load(force));
+    this.#busy = p.catch(() => undefined);
+    return p;
+  }
+
+  async #load(force: boolean): Promise<RulesStatus> {
+    const paths = rulesFiles(this.#dirs);
+    let changed = force || paths.length !== this.#order.length || paths.some((p, i) => p !== this.#order[i]);
+    const seen = new Set(paths);
+    for (const old of [...this.#files.keys()]) if (!seen.has(old)) this.#files.delete(old);
+    for (const path of paths) {
+      const stamp = stampOf(path) ?? 'gone';
+      const prev = this.#files.get(path);
+      if (!force && prev && prev.stamp === stamp) continue;
+      let out: unknown;
+      try {
+        out = await this.#engine.compileFile(path);
+      } catch (e) {
+        out = { errors: [`${path}: ${(e as Error).message}`] };
+      }
+      if (isCompileErrors(out) && out.errors.length > 0) {
+        const st: FileState = { stamp, good: prev?.good, errors: out.errors };
+        this.#files.set(path, st);
+        for (const err of out.errors) this.#log.error({ file: path }, `rules: ${err}`);
+        this.#log.error({ file: path, errors: out.errors.length }, prev?.good ? `rules: ${path} rejected, its previous version stays in force` : `rules: ${path} rejected`);
+        if (force || !prev || prev.errors.join('\n') !== out.errors.join('\n')) changed = true;
+      } else {
+        this.#files.set(path, { stamp, good: out, errors: [] });
+        changed = true;
+      }
+    }
+    if (changed || this.#ruleSet === undefined) {
+      const good = paths.map((p) => this.#files.get(p)?.good).filter((g) => g !== undefined);
+      const next = this.#engine.makeRuleSet(good);
+      this.#order = paths;
+      this.#ruleSet = next; // the one switch: events started from now on see the new set
+      this.#generation++;
+      this.#loadedAt = new Date();
+      const st = this.status();
+      this.#log.info({ generation: this.#generation, files: paths.length, rejected: st.files.filter((f) => !f.ok).length }, 'rules loaded');
+      this.onReload?.(st);
+      return st;
+    }
+    return this.status();
+  }
+
+  status(): RulesStatus {
+    const files = this.#order.map((path) => {
+      const f = this.#files.get(path);
+      return { path, ok: (f?.errors.length ?? 0) === 0, inForce: f?.good !== undefined, errors: f?.errors ?? [] };
+    });
+    return { generation: this.#generation, loadedAt: this.#loadedAt.toISOString(), files, errors: files.flatMap((f) => f.errors) };
+  }
+
+  /** Watches the rules directories; changes are debounced and reloaded. `extra` files (config) call onExtra. */
+  watch(extra: string[] = [], onExtra?: (path: string) => void, debounceMs = 100): void {
+    if (this.#watcher) return;
+    const w = watch([...this.#dirs, ...extra], { ignoreInitial: true, depth: 0, awaitWriteFinish: false, persistent: true });
+    this.#ready = new Promise((resolve) => w.once('ready', () => resolve()));
+    const extraSet = new Set(extra);
+    const kick = (path: string) => {
+      if (extraSet.has(path)) {
+        onExtra?.(path);
+        return;
+      }
+      if (!path.endsWith('.rules') && !this.#dirs.includes(path)) return;
+      if (this.#timer) clearTimeout(this.#timer);
+      this.#timer = setTimeout(() => {
+        this.#timer = undefined;
+        this.load(false).catch((e) => this.#log.error({ err: (e as Error).message }, 'rules reload failed'));
+      }, debounceMs);
+    };
+    w.on('all', (_ev, path) => kick(path));
+    w.on('error', (e) => this.#log.warn({ err: (e as Error).message }, 'rules watcher error'));
+    this.#watcher = w;
+  }
+
+  /** Resolves once the watcher has scanned the directories (tests use it before editing files). */
+  whenWatching(): Promise<void> {
+    return this.#ready;
+  }
+
+  async close(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#watcher?.close();
+    this.#watcher = undefined;
+  }
+}
