@@ -279,8 +279,8 @@ export class Device {
       if (sub === null) {
         const dp = this.devpath;
         if (dp.startsWith('/module/')) sub = 'module';
-        else if (dp.includes('/drivers/')) sub = 'drivers';
-        else if (/^\/(class|bus)\/[^/]+$/.test(dp) || dp.startsWith('/subsystem/')) sub = 'subsystem';
+        else if (dp.includes('/drivers/') || dp.endsWith('/drivers')) sub = 'drivers';
+        else if (/^\/(class|bus|subsystem)\/[^/]/.test(dp)) sub = 'subsystem';
       }
       this.#subsystem = sub;
     }
