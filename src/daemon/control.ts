@@ -26,7 +26,7 @@ export const COMMANDS: readonly ControlCommand[] = ['ping', 'reload', 'exit', 'l
 
 export interface ControlRequest {
   command: ControlCommand;
-  /** log-level: a level name or 0-7; children-max: a positive integer. */
+  /** log-level: a level name or 0-7; children-max: a non-negative integer (0 = automatic). */
   value?: string | number;
   /** settle: milliseconds to wait for an empty queue (default: 120000; 0 = just report). */
   timeout?: number;
@@ -69,7 +69,7 @@ export function checkRequest(req: unknown): string | undefined {
   if (r.command === 'log-level' && typeof r.value !== 'string' && typeof r.value !== 'number') return "log-level needs a 'value'";
   if (r.command === 'children-max') {
     const n = typeof r.value === 'string' && /^\d+$/.test(r.value) ? Number(r.value) : r.value;
-    if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) return `children-max needs a positive integer 'value', got ${JSON.stringify(r.value)}`;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) return `children-max needs a non-negative integer 'value' (0 = automatic), got ${JSON.stringify(r.value)}`;
   }
   if (r.timeout !== undefined && (typeof r.timeout !== 'number' || !(r.timeout >= 0))) return "'timeout' must be a non-negative number of milliseconds";
   return undefined;

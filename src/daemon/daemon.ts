@@ -408,7 +408,7 @@ export class Daemon {
         return { execQueue: 'running' };
       },
       setChildrenMax: (n) => {
-        this.queue.childrenMax = n;
+        this.queue.childrenMax = n > 0 ? n : defaultChildrenMax();
         return { childrenMax: this.queue.childrenMax };
       },
       settle: async (timeoutMs) => {

@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+// devmaster: the daemon's executable. With no flags it runs on /sys, /dev and /run/udev.
+import { parseArgs } from 'node:util';
+import { configArgOptions, configHelp, resolveConfig, ConfigError } from '../config/config.js';
+import { createLogger } from '../log.js';
+
+const HELP = `devmaster [OPTIONS]
+
+The devMaster device manager daemon (a udevd replacement): receives kernel uevents, runs the rules,
+applies the result (device nodes, symlinks, database), renames network interfaces and broadcasts the
+processed events to libudev clients. Controlled with "devctl control" and "devctl settle".
+
+Options:
+  -h, --help        show this help
+  -V, --version     show the version
+${configHelp()}
+
+Signals: SIGTERM/SIGINT finish the running events and exit; SIGHUP reloads the rules.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  let values: Record<string, unknown>;
+  let positionals: string[];
+  try {
+    const parsed = parseArgs({
+      args: argv,
+      options: { ...configArgOptions(), help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'V' } },
+      allowPositionals: true,
+      strict: true,
+    });
+    values = parsed.values as Record<string, unknown>;
+    positionals = parsed.positionals;
+  } catch (e) {
+    process.stderr.write(`devmaster: ${(e as Error).message}\nTry 'devmaster --help'.\n`);
+    return 1;
+  }
+  if (values.help) {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (values.version) {
+    const { version } = await import('../version.js');
+    process.stdout.write(`${version}\n`);
+    return 0;
+  }
+  if (positionals.length > 0) {
+    process.stderr.write(`devmaster: unexpected argument '${positionals[0]}'\nTry 'devmaster --help'.\n`);
+    return 1;
+  }
+  let config;
+  let warnings: string[];
+  try {
+    ({ config, warnings } = resolveConfig(values));
+  } catch (e) {
+    process.stderr.write(`devmaster: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const log = createLogger({ level: config.logLevel, name: 'devmaster' });
+  for (const w of warnings) log.warn(w);
+
+  const { Daemon } = await import('../daemon/daemon.js');
+  let daemon;
+  try {
+    daemon = await Daemon.start({ config, logger: log });
+  } catch (e) {
+    log.fatal({ err: (e as Error).message }, 'devmaster failed to start');
+    return 1;
+  }
+  const onTerm = (sig: string) => {
+    log.info({ signal: sig }, 'exit requested');
+    void daemon.stop();
+  };
+  process.on('SIGTERM', () => onTerm('SIGTERM'));
+  process.on('SIGINT', () => onTerm('SIGINT'));
+  process.on('SIGHUP', () => {
+    log.info('SIGHUP: reloading rules');
+    daemon.reload().catch((e) => log.error({ err: (e as Error).message }, 'reload failed'));
+  });
+  if (config.coldplug) {
+    const r = await daemon.coldplug('add', Math.max(1, config.eventTimeout) * 1000 * 4);
+    if (!r.settled) log.warn('coldplug: the queue did not drain in time');
+  }
+  await daemon.stopped;
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // The netlink and watcher handles are closed by stop(); exit explicitly in case a child's pipe lingers.
+    setTimeout(() => process.exit(code), 100).unref();
+  },
+  (e) => {
+    if (e instanceof ConfigError) process.stderr.write(`devmaster: ${e.message}\n`);
+    else process.stderr.write(`devmaster: ${(e as Error).stack ?? e}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,93 @@
+// Shared helpers for the daemon tests: temp roots, a libudev broadcast listener, kernel hotplug helpers.
+import { mkdtempSync, rmSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { UeventNetlink, GROUP_UDEV } from '../../src/netlink/socket.js';
+import { decode } from '../../src/netlink/libudev-format.js';
+import { defaultConfig, type Config } from '../../src/config/config.js';
+
+export interface TempRoots {
+  base: string;
+  dev: string;
+  run: string;
+  rules: string;
+  cleanup(): void;
+}
+
+export function tempRoots(prefix = 'dm-daemon-'): TempRoots {
+  const base = mkdtempSync(join(tmpdir(), prefix));
+  const dirs = { dev: join(base, 'dev'), run: join(base, 'run'), rules: join(base, 'rules.d') };
+  for (const d of Object.values(dirs)) execFileSync('mkdir', ['-p', d]);
+  return { base, ...dirs, cleanup: () => rmSync(base, { recursive: true, force: true }) };
+}
+
+export function testConfig(r: TempRoots, over: Partial<Config> = {}): Config {
+  return { ...defaultConfig(), sysfs: '/sys', dev: r.dev, run: r.run, rulesDirs: [r.rules], configFile: join(r.base, 'none.toml'), mknod: true, logLevel: 'warn', ...over };
+}
+
+export interface Broadcast {
+  properties: Map<string, string>;
+  senderPort: number;
+}
+
+/** Listens on the libudev group and records every decodable broadcast. */
+export class BroadcastListener {
+  readonly events: Broadcast[] = [];
+  #waiters: { pred: (b: Broadcast) => boolean; resolve: (b: Broadcast) => void }[] = [];
+  private constructor(private nl: UeventNetlink) {
+    nl.raw.on('message', (msg, rinfo) => {
+      const d = decode(msg);
+      if (d instanceof Error) return;
+      const b = { properties: d.properties, senderPort: rinfo.port };
+      this.events.push(b);
+      this.#waiters = this.#waiters.filter((w) => {
+        if (w.pred(b)) {
+          w.resolve(b);
+          return false;
+        }
+        return true;
+      });
+    });
+  }
+  static async open(): Promise<BroadcastListener> {
+    return new BroadcastListener(await UeventNetlink.open({ groups: [GROUP_UDEV], recvBufferSize: 8 << 20 }));
+  }
+  waitFor(pred: (b: Broadcast) => boolean, timeoutMs = 10_000, what = 'broadcast'): Promise<Broadcast> {
+    const hit = this.events.find(pred);
+    if (hit) return Promise.resolve(hit);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs);
+      this.#waiters.push({ pred, resolve: (b) => { clearTimeout(t); resolve(b); } });
+    });
+  }
+  /** Forgets what was received so far (device numbers get reused: zram0 may come and go several times). */
+  clear(): void {
+    this.events.length = 0;
+  }
+  close(): void {
+    this.nl.close();
+  }
+}
+
+export function zramAdd(): number {
+  return Number(readFileSync('/sys/class/zram-control/hot_add', 'utf8').trim());
+}
+
+export function zramRemove(n: number): void {
+  try {
+    if (existsSync(`/sys/block/zram${n}`)) writeFileSync('/sys/class/zram-control/hot_remove', String(n));
+  } catch {
+    /* already gone or busy */
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function until(pred: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
