@@ -1,0 +1,199 @@
+// Device node symlinks with link_priority claims, like udev's links stack directories:
+//   <run>/links/<escaped link>/<device id>  is a symlink whose target is "<priority>:<logical devnode>".
+// The claim with the highest priority owns the link; on equal priority the device being added wins.
+// When the owner goes away the link is handed to the next claimant or removed. All calls are synchronous so
+// that concurrent events in one process never interleave inside one update.
+import { lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmdirSync, symlinkSync, unlinkSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { DEV_PREFIX, devPath, type Roots } from '../device/roots.js';
+import type { Logger } from '../log.js';
+
+/** udev's escaping of a link name for its stack directory: the path after /dev, '/' → \x2f, '\' → \x5c. */
+export function escapeLinkName(logical: string): string {
+  return logical.slice(DEV_PREFIX.length).replace(/\\/g, '\\x5c').replace(/\//g, '\\x2f');
+}
+
+function stackDir(roots: Roots, logical: string): string {
+  return join(roots.run, 'links', escapeLinkName(logical));
+}
+
+/** True when a logical link name stays inside the dev root. */
+export function isSafeLinkName(logical: string): boolean {
+  if (!logical.startsWith(DEV_PREFIX + '/')) return false;
+  const rest = logical.slice(DEV_PREFIX.length + 1);
+  if (rest === '') return false;
+  return !rest.split('/').some((p) => p === '..' || p === '.' || p === '');
+}
+
+interface Claim {
+  priority: number;
+  devnode: string;
+}
+
+function readClaim(path: string): Claim | undefined {
+  try {
+    const t = readlinkSync(path);
+    const colon = t.indexOf(':');
+    if (colon <= 0) return undefined;
+    const priority = Number(t.slice(0, colon));
+    if (!Number.isInteger(priority)) return undefined;
+    return { priority, devnode: t.slice(colon + 1) };
+  } catch {
+    return undefined;
+  }
+}
+
+let tmpSeq = 0;
+
+/** Atomically points `linkPath` at `target` (relative); refuses to replace anything but a symlink. */
+function placeSymlink(linkPath: string, target: string, log: Logger): boolean {
+  try {
+    const st = lstatSync(linkPath);
+    if (!st.isSymbolicLink()) {
+      log.error(`conflicting inode '${linkPath}' found, symlink to '${target}' will not be created`);
+      return false;
+    }
+    if (readlinkSync(linkPath) === target) return true;
+  } catch {
+    /* does not exist */
+  }
+  try {
+    mkdirSync(dirname(linkPath), { recursive: true, mode: 0o755 });
+  } catch (e) {
+    log.error(`cannot create directory for '${linkPath}': ${(e as Error).message}`);
+    return false;
+  }
+  const tmp = `${linkPath}.tmp-dm-${process.pid}-${++tmpSeq}`;
+  try {
+    symlinkSync(target, tmp);
+    renameSync(tmp, linkPath);
+    return true;
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* ignore */
+    }
+    log.error(`cannot create symlink '${linkPath}' → '${target}': ${(e as Error).message}`);
+    return false;
+  }
+}
+
+/** Removes now-empty parent directories of `path`, up to (not including) `stop`. */
+function removeEmptyParents(path: string, stop: string): void {
+  for (let d = dirname(path); d.startsWith(stop + '/') && d !== stop; d = dirname(d)) {
+    try {
+      rmdirSync(d);
+    } catch {
+      return;
+    }
+  }
+}
+
+export interface LinkOwner {
+  /** udev database id of the device (the claim's file name). */
+  id: string;
+  /** Logical device node ("/dev/sda"). */
+  devnode: string;
+  priority: number;
+}
+
+/**
+ * Adds or drops one device's claim on a link and makes the link point at the winner (or removes it).
+ * Returns the logical devnode the link points to afterwards, or undefined.
+ */
+export function updateLink(roots: Roots, logicalLink: string, owner: LinkOwner, add: boolean, log: Logger): string | undefined {
+  if (!isSafeLinkName(logicalLink)) {
+    log.error(`refusing symlink '${logicalLink}': outside ${DEV_PREFIX}`);
+    return undefined;
+  }
+  const dir = stackDir(roots, logicalLink);
+  const claimPath = join(dir, owner.id);
+  if (add) {
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o755 });
+      const data = `${owner.priority}:${owner.devnode}`;
+      let same = false;
+      try {
+        same = readlinkSync(claimPath) === data;
+      } catch {
+        /* none */
+      }
+      if (!same) {
+        try {
+          unlinkSync(claimPath);
+        } catch {
+          /* none */
+        }
+        symlinkSync(data, claimPath);
+      }
+    } catch (e) {
+      log.error(`cannot record claim on '${logicalLink}': ${(e as Error).message}`);
+    }
+  } else {
+    try {
+      unlinkSync(claimPath);
+    } catch {
+      /* none */
+    }
+  }
+
+  // find the winner
+  let best: Claim | undefined = add ? { priority: owner.priority, devnode: owner.devnode } : undefined;
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    /* none */
+  }
+  for (const n of names.sort()) {
+    if (n.startsWith('.') || n === owner.id) continue;
+    const c = readClaim(join(dir, n));
+    if (!c) continue;
+    if (!best || c.priority > best.priority) best = c;
+  }
+
+  const linkPath = devPath(roots, logicalLink);
+  if (best) {
+    const target = relative(dirname(linkPath), devPath(roots, best.devnode));
+    if (linkPath === devPath(roots, best.devnode)) {
+      log.error(`refusing symlink '${logicalLink}': it has the name of the device node`);
+      return undefined;
+    }
+    return placeSymlink(linkPath, target, log) ? best.devnode : undefined;
+  }
+  // nobody claims it any more
+  try {
+    if (lstatSync(linkPath).isSymbolicLink()) {
+      unlinkSync(linkPath);
+      removeEmptyParents(linkPath, roots.dev);
+    }
+  } catch {
+    /* gone */
+  }
+  try {
+    rmdirSync(dir);
+  } catch {
+    /* not empty */
+  }
+  return undefined;
+}
+
+/** /dev/block/M:m or /dev/char/M:m → the node, as udev creates them. */
+export function devnumLinkName(isBlock: boolean, major: number, minor: number): string {
+  return `${DEV_PREFIX}/${isBlock ? 'block' : 'char'}/${major}:${minor}`;
+}
+
+export function placeDevnumLink(roots: Roots, isBlock: boolean, major: number, minor: number, devnode: string, log: Logger): void {
+  const linkPath = devPath(roots, devnumLinkName(isBlock, major, minor));
+  placeSymlink(linkPath, relative(dirname(linkPath), devPath(roots, devnode)), log);
+}
+
+export function removeDevnumLink(roots: Roots, isBlock: boolean, major: number, minor: number): void {
+  const linkPath = devPath(roots, devnumLinkName(isBlock, major, minor));
+  try {
+    if (lstatSync(linkPath).isSymbolicLink()) unlinkSync(linkPath);
+  } catch {
+    /* gone */
+  }
+}

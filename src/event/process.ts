@@ -1,0 +1,220 @@
+// One event, start to finish: old database → rules → (rename hook) → node permissions and links → tags and
+// database. RUN programs, the broadcast and units are the caller's (the daemon's) business afterwards.
+import { chmodSync, chownSync, lstatSync, mkdirSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { Device, splitDevT } from '../device/device.js';
+import { deleteDb, readDb, updateTagIndex, writeDb, type DbRecord } from '../device/db.js';
+import { devPath, type Roots } from '../device/roots.js';
+import type { Logger } from '../log.js';
+import type { Builtin } from '../builtins/types.js';
+import type { RuleSet } from '../rules/load.js';
+import { EventState, executeRules, runBuiltin, propertiesEnv, type ExecEnv, type RunItem, type TraceEntry } from '../rules/exec.js';
+import { placeDevnumLink, removeDevnumLink, updateLink } from './links.js';
+import { mknod } from '../util/sys.js';
+import { runCommand } from '../rules/spawn.js';
+
+export interface EventContext {
+  roots: Roots;
+  ruleSet: RuleSet;
+  log: Logger;
+  /** devctl test: run the rules, apply nothing. */
+  test: boolean;
+  /** Create missing device nodes with mknod. */
+  mknod: boolean;
+  execTimeoutMs: number;
+  builtins: ReadonlyMap<string, Builtin>;
+  /** Renames a network interface (NAME=); called after the rules, before the database is written. */
+  renameInterface?: (device: Device, newName: string) => Promise<void>;
+  trace?: TraceEntry[];
+  /** Monotonic clock in microseconds (for USEC_INITIALIZED); injectable for tests. */
+  nowUsec?: () => number;
+}
+
+export interface EventResult {
+  /** The processed device: what is broadcast and stored. */
+  device: Device;
+  state: EventState;
+  runList: RunItem[];
+  /** NAME= for a network interface (already applied when ctx.renameInterface was given). */
+  rename: string | undefined;
+  /** Owner, group and mode applied to the node (or that would be, in test mode). */
+  node: { uid: number; gid: number; mode: number } | undefined;
+  failed: boolean;
+  errors: string[];
+  /** The database record before the event. */
+  dbOld: DbRecord | undefined;
+}
+
+export function monotonicUsec(): number {
+  return Math.floor(Number(process.hrtime.bigint() / 1000n));
+}
+
+function env(ctx: EventContext): ExecEnv {
+  return { roots: ctx.roots, log: ctx.log, test: ctx.test, execTimeoutMs: ctx.execTimeoutMs, builtins: ctx.builtins, trace: ctx.trace };
+}
+
+/** Runs the rules for one event and applies the result. */
+export async function processEvent(ctx: EventContext, device: Device): Promise<EventResult> {
+  const action = device.action ?? 'add';
+  const id = device.id;
+  const dbOld = readDb(ctx.roots.run, id);
+  const ev = new EventState(device, dbOld);
+  const errors: string[] = [];
+
+  if (action === 'remove') {
+    if (dbOld) device.applyDb(dbOld);
+    if (!ctx.test) {
+      updateTagIndex(ctx.roots.run, id, dbOld?.tags ?? [], []);
+      deleteDb(ctx.roots.run, id);
+    }
+    await executeRules(ctx.ruleSet, ev, env(ctx));
+    if (!ctx.test && device.devnum) removeNode(ctx, device);
+    return { device, state: ev, runList: ev.runList, rename: undefined, node: undefined, failed: ev.failed, errors: [...errors, ...ev.errors], dbOld };
+  }
+
+  await executeRules(ctx.ruleSet, ev, env(ctx));
+
+  let rename = ev.name;
+  if (rename !== undefined && rename === device.sysname) rename = undefined;
+  if (rename !== undefined && ctx.renameInterface && !ctx.test) {
+    try {
+      await ctx.renameInterface(device, rename);
+    } catch (e) {
+      const msg = `failed to rename network interface ${device.sysname} to '${rename}': ${(e as Error).message}`;
+      ctx.log.error(msg);
+      errors.push(msg);
+    }
+  }
+
+  const node = device.devnum ? nodeSettings(ev, action) : undefined;
+  if (!ctx.test && device.devnum) applyNode(ctx, device, ev, node, dbOld);
+
+  // keep the first initialization time; remember every tag the device ever had
+  device.usecInitialized = dbOld?.usecInitialized || (ctx.nowUsec ?? monotonicUsec)();
+  for (const t of dbOld?.tags ?? []) device.tags.add(t);
+
+  if (!ctx.test) {
+    updateTagIndex(ctx.roots.run, id, dbOld?.tags ?? [], device.tags);
+    writeDb(
+      ctx.roots.run,
+      id,
+      {
+        hasDevnode: (device.devnum?.major ?? 0) > 0,
+        links: device.devlinks,
+        linkPriority: device.devlinkPriority,
+        usecInitialized: device.usecInitialized,
+        properties: device.dbProperties,
+        tags: device.tags,
+        currentTags: device.currentTags,
+      },
+      { keepEmpty: (device.devnum?.major ?? 0) > 0 || device.ifindex !== undefined, persist: device.dbPersist },
+    );
+  }
+  return { device, state: ev, runList: ev.runList, rename, node: node?.apply ? node : undefined, failed: ev.failed, errors: [...errors, ...ev.errors], dbOld };
+}
+
+interface NodeSettings {
+  uid: number;
+  gid: number;
+  mode: number;
+  /** Whether permissions are applied at all (always on add; otherwise only when the rules set some). */
+  apply: boolean;
+}
+
+function nodeSettings(ev: EventState, action: string): NodeSettings {
+  const d = ev.device;
+  const uid = ev.uid ?? d.devuid;
+  const gid = ev.gid ?? d.devgid;
+  let mode = ev.mode ?? d.devmode;
+  // a group without a mode upgrades the mode for the group, as udev does
+  if (mode === undefined) mode = gid !== undefined ? 0o660 : 0o600;
+  const apply = action === 'add' || ev.uid !== undefined || ev.gid !== undefined || ev.mode !== undefined;
+  return { uid: uid ?? 0, gid: gid ?? 0, mode, apply };
+}
+
+/** Makes the node (mknod when asked), sets owner/group/mode, and updates the links. */
+function applyNode(ctx: EventContext, device: Device, ev: EventState, node: NodeSettings | undefined, dbOld: DbRecord | undefined): void {
+  const devnode = device.devname;
+  const dn = device.devnum!;
+  if (devnode && node) {
+    const path = devPath(ctx.roots, devnode);
+    let st;
+    try {
+      st = lstatSync(path);
+    } catch {
+      st = undefined;
+    }
+    if (!st && ctx.mknod) {
+      try {
+        mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+        mknod(path, device.isBlock ? 'b' : 'c', node.mode, dn.major, dn.minor);
+        chownSync(path, node.uid, node.gid);
+        st = lstatSync(path);
+      } catch (e) {
+        ctx.log.error(`cannot create device node ${path}: ${(e as Error).message}`);
+      }
+    }
+    if (st && node.apply) {
+      const wantType = device.isBlock ? st.isBlockDevice() : st.isCharacterDevice();
+      const num = splitDevT(st.rdev);
+      if (!wantType || num.major !== dn.major || num.minor !== dn.minor) {
+        ctx.log.warn(`found node ${path} with mismatching type or device number, not changing it`);
+      } else {
+        try {
+          if ((st.mode & 0o7777) !== node.mode) chmodSync(path, node.mode);
+          if (st.uid !== node.uid || st.gid !== node.gid) chownSync(path, node.uid, node.gid);
+        } catch (e) {
+          ctx.log.error(`cannot set permissions of ${path}: ${(e as Error).message}`);
+        }
+      }
+    }
+  }
+  if (!devnode) return;
+  const owner = { id: device.id, devnode, priority: device.devlinkPriority };
+  // links the device had before but not now are released first
+  for (const old of dbOld?.links ?? []) if (!device.devlinks.has(old)) updateLink(ctx.roots, old, owner, false, ctx.log);
+  for (const l of device.devlinks) updateLink(ctx.roots, l, owner, true, ctx.log);
+  placeDevnumLink(ctx.roots, device.isBlock, dn.major, dn.minor, devnode, ctx.log);
+}
+
+function removeNode(ctx: EventContext, device: Device): void {
+  const devnode = device.devname;
+  const dn = device.devnum!;
+  if (devnode) {
+    const owner = { id: device.id, devnode, priority: device.devlinkPriority };
+    for (const l of device.devlinks) updateLink(ctx.roots, l, owner, false, ctx.log);
+  }
+  removeDevnumLink(ctx.roots, device.isBlock, dn.major, dn.minor);
+}
+
+/** Runs the RUN list of a processed event (programs with the device's properties, builtins in-process). */
+export async function runProgramList(ctx: EventContext, res: EventResult): Promise<void> {
+  for (const item of res.runList) {
+    if (item.builtin) {
+      await runBuiltin(ctx.builtins.get(item.builtin), item.builtin, item.command, res.device, res.state, env(ctx));
+      continue;
+    }
+    const r = await runCommand(item.command, { env: propertiesEnv(res.device), timeoutMs: ctx.execTimeoutMs, captureStdout: false });
+    if (r.timedOut) {
+      res.failed = true;
+      const msg = `${item.file}:${item.line} RUN "${item.command}" timed out after ${ctx.execTimeoutMs} ms, killed`;
+      res.errors.push(msg);
+      ctx.log.error(msg);
+    } else if (r.error) ctx.log.warn(`${item.file}:${item.line} failed to execute "${item.command}": ${r.error.message}`);
+    else if (r.code !== 0) ctx.log.debug(`${item.file}:${item.line} "${item.command}" exited with ${r.code ?? r.signal}`);
+    if (r.stderr) ctx.log.debug(`${item.file}:${item.line} "${item.command}" stderr: ${r.stderr.trimEnd()}`);
+  }
+}
+
+/** Checks that a stat'ed path is the node of a device (type and number). */
+export function isNodeOf(path: string, device: Device): boolean {
+  try {
+    const st = statSync(path);
+    const dn = device.devnum;
+    if (!dn) return false;
+    const n = splitDevT(st.rdev);
+    return (device.isBlock ? st.isBlockDevice() : st.isCharacterDevice()) && n.major === dn.major && n.minor === dn.minor;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,778 @@
+// Executes a compiled RuleSet on one event: the pure core of devMaster. It reads sysfs through the Device
+// model and runs PROGRAM/IMPORT{program} children, but changes nothing on disk except ATTR/SYSCTL writes
+// (skipped in test mode); nodes, links and the database are applied afterwards by src/event/.
+import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Device } from '../device/device.js';
+import type { DbRecord } from '../device/db.js';
+import type { Roots } from '../device/roots.js';
+import { DEV_PREFIX } from '../device/roots.js';
+import type { Logger } from '../log.js';
+import type { Builtin } from '../builtins/types.js';
+import { isValidTag } from '../device/db.js';
+import { ALLOWED_CHARS_INPUT, expandFormat, replaceChars, type Format, type FormatSource, type SubstPart } from './format.js';
+import { fnmatch } from './pattern.js';
+import { runCommand, splitCommand } from './spawn.js';
+import { T, isParentToken, LINE_HAS_DEVLINK, LINE_HAS_GOTO, LINE_HAS_NAME, LINE_UPDATE_SOMETHING, type Line, type Token } from './compile.js';
+import type { RuleSet } from './load.js';
+import { lookupGroup, lookupUser, parseMode } from '../util/users.js';
+import { constArch, constVirt } from './const.js';
+
+export interface RunItem {
+  command: string;
+  /** Set for RUN{builtin}. */
+  builtin?: string;
+  file: string;
+  line: number;
+}
+
+export interface TraceEntry {
+  file: string;
+  line: number;
+  what: string;
+}
+
+export interface ExecEnv {
+  roots: Roots;
+  log: Logger;
+  /** No side effects: ATTR/SYSCTL writes are skipped, RUN is only listed. */
+  test: boolean;
+  execTimeoutMs: number;
+  /** Loaded builtins by name. */
+  builtins: ReadonlyMap<string, Builtin>;
+  /** Kernel command line (default: /proc/cmdline). */
+  cmdline?: string;
+  /** Collects what each rule line did (devctl test). */
+  trace?: TraceEntry[];
+}
+
+type Esc = 'unset' | 'none' | 'replace';
+
+/** Everything one event accumulates while the rules run (udev's UdevEvent). */
+export class EventState {
+  readonly device: Device;
+  /** The device's previous database record (IMPORT{db}, old links and tags). */
+  readonly dbOld: DbRecord | undefined;
+  /** The ancestor that the last parent-key group matched (for $id and $driver). */
+  devParent: Device | undefined;
+  /** NAME= for network interfaces. */
+  name: string | undefined;
+  uid: number | undefined;
+  gid: number | undefined;
+  mode: number | undefined;
+  ownerFinal = false;
+  groupFinal = false;
+  modeFinal = false;
+  nameFinal = false;
+  devlinkFinal = false;
+  runFinal = false;
+  watchFinal = false;
+  watch: boolean | undefined;
+  esc: Esc = 'unset';
+  programResult: string | undefined;
+  readonly runList: RunItem[] = [];
+  readonly seclabels = new Map<string, string>();
+  readonly builtinRan = new Set<string>();
+  readonly builtinFailed = new Set<string>();
+  /** OPTIONS+="log_level=..." (syslog number, -1 = reset). */
+  logLevel: number | undefined;
+  /** Something went wrong that fails the event (a program timed out). */
+  failed = false;
+  readonly errors: string[] = [];
+  /** ATTR{}= and SYSCTL{}= writes (done, or would-be in test mode). */
+  readonly writes: { path: string; value: string }[] = [];
+
+  constructor(device: Device, dbOld: DbRecord | undefined) {
+    this.device = device;
+    this.dbOld = dbOld;
+  }
+}
+
+/** Runs every rule line of the set on the event. */
+export async function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv): Promise<void> {
+  const action = ev.device.action ?? 'add';
+  let mask = LINE_HAS_GOTO | LINE_UPDATE_SOMETHING;
+  if (action !== 'remove') {
+    if (ev.device.devnum) mask |= LINE_HAS_DEVLINK;
+    if (ev.device.ifindex !== undefined) mask |= LINE_HAS_NAME;
+  }
+  for (const file of rules.files) {
+    const lines = file.lines;
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!;
+      if ((line.type & mask) === 0) continue;
+      const ok = await applyLine(line, ev, env);
+      if (ok && line.gotoIndex !== undefined) {
+        env.trace?.push({ file: line.file, line: line.line, what: `GOTO="${line.gotoLabel}"` });
+        i = line.gotoIndex - 1;
+      }
+    }
+  }
+}
+
+async function applyLine(line: Line, ev: EventState, env: ExecEnv): Promise<boolean> {
+  ev.esc = 'unset';
+  const toks = line.tokens;
+  let parentsDone = false;
+  for (let i = 0; i < toks.length; i++) {
+    const tok = toks[i]!;
+    if (isParentToken(tok.type)) {
+      if (parentsDone) continue;
+      if (!matchParents(toks, i, ev, env)) return false;
+      parentsDone = true;
+      continue;
+    }
+    if (!(await applyToken(tok, ev.device, ev, env))) return false;
+  }
+  return true;
+}
+
+/** The run of parent tokens starting at `start` must all match on one ancestor (or the device itself). */
+function matchParents(toks: readonly Token[], start: number, ev: EventState, env: ExecEnv): boolean {
+  for (let d: Device | undefined = ev.device; d; d = d.parent()) {
+    ev.devParent = d;
+    let all = true;
+    for (let i = start; i < toks.length && isParentToken(toks[i]!.type); i++) {
+      if (!matchSync(toks[i]!, d, ev, env)) {
+        all = false;
+        break;
+      }
+    }
+    if (all) return true;
+  }
+  ev.devParent = undefined;
+  return false;
+}
+
+function result(tok: Token, matched: boolean): boolean {
+  return tok.op === (matched ? '==' : '!=');
+}
+
+function matchString(tok: Token, s: string | undefined): boolean {
+  return result(tok, tok.pattern!.test(s ?? ''));
+}
+
+function matchAny(tok: Token, values: Iterable<string>): boolean {
+  for (const v of values) if (tok.pattern!.test(v)) return tok.op === '==';
+  return tok.op === '!=';
+}
+
+/** The matches that never run programs. */
+function matchSync(tok: Token, dev: Device, ev: EventState, env: ExecEnv): boolean {
+  switch (tok.type) {
+    case T.M_ACTION:
+      return matchString(tok, dev.action);
+    case T.M_DEVPATH:
+      return matchString(tok, dev.devpath);
+    case T.M_KERNEL:
+    case T.M_PARENTS_KERNEL:
+      return matchString(tok, dev.sysname);
+    case T.M_DEVLINK:
+      return matchAny(tok, [...dev.devlinks].map((l) => (l.startsWith(DEV_PREFIX + '/') ? l.slice(DEV_PREFIX.length + 1) : '')));
+    case T.M_NAME:
+      return matchString(tok, ev.name);
+    case T.M_ENV:
+      return matchString(tok, dev.property(tok.attr!));
+    case T.M_CONST:
+      return matchString(tok, tok.attr === 'arch' ? constArch() : constVirt(env.roots));
+    case T.M_TAG:
+      return matchAny(tok, dev.currentTags);
+    case T.M_PARENTS_TAG:
+      if (dev !== ev.device) dev.loadDb();
+      return matchAny(tok, dev.currentTags);
+    case T.M_SUBSYSTEM:
+    case T.M_PARENTS_SUBSYSTEM:
+      return matchString(tok, dev.subsystem);
+    case T.M_DRIVER:
+    case T.M_PARENTS_DRIVER:
+      return matchString(tok, dev === ev.device && dev.action !== undefined ? dev.property('DRIVER') ?? dev.driver : dev.driver);
+    case T.M_ATTR:
+    case T.M_PARENTS_ATTR: {
+      let value: string | undefined;
+      if (tok.attrSubsys) value = resolveSubsysAttr(env.roots, tok.attr!, true);
+      else {
+        const name = tok.attrFmt ? expand(tok.attrFmt, ev, env) : tok.attr!;
+        value = dev.sysattr(name);
+      }
+      if (value === undefined) return false;
+      if (tok.trimValue) value = value.replace(/\s+$/, '');
+      return matchString(tok, value);
+    }
+    case T.M_SYSCTL: {
+      const name = normalizeSysctl(expand(tok.attrFmt!, ev, env));
+      let value = '';
+      try {
+        value = readFileSync(join('/proc/sys', name), 'utf8').trim();
+      } catch {
+        /* missing: matches as empty */
+      }
+      return matchString(tok, value);
+    }
+    case T.M_RESULT:
+      return matchString(tok, ev.programResult);
+    case T.M_TEST:
+      return matchTest(tok, dev, ev, env);
+    case T.M_IMPORT_DB: {
+      const v = ev.dbOld?.properties.get(tok.value);
+      if (v === undefined) return result(tok, false);
+      dev.setProperty(tok.value, v);
+      return result(tok, true);
+    }
+    case T.M_IMPORT_CMDLINE: {
+      const v = cmdlineValue(env, tok.value);
+      if (v === undefined) return result(tok, false);
+      dev.setProperty(tok.value, v);
+      return result(tok, true);
+    }
+    case T.M_IMPORT_PARENT: {
+      const glob = expand(tok.fmt!, ev, env);
+      const parent = dev.parent();
+      if (!parent) return result(tok, false);
+      parent.loadDb();
+      let have = false;
+      for (const [k, v] of parent.properties) {
+        if (!fnmatch(glob, k)) continue;
+        dev.setProperty(k, v);
+        have = true;
+      }
+      return result(tok, have);
+    }
+    case T.M_IMPORT_FILE: {
+      const path = hostPath(env.roots, expand(tok.fmt!, ev, env));
+      let text: string;
+      try {
+        text = readFileSync(path, 'utf8');
+      } catch {
+        return result(tok, false);
+      }
+      for (const l of text.split('\n')) {
+        const kv = propertyFromLine(l);
+        if (kv) dev.setProperty(kv[0], kv[1]);
+      }
+      return result(tok, true);
+    }
+  }
+  throw new Error(`internal: token ${tok.text} is not a synchronous match`);
+}
+
+/** Applies one token; returns false when the line stops here. */
+async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv): Promise<boolean> {
+  const trace = (what: string) => env.trace?.push({ file: tok.file, line: tok.line, what });
+  switch (tok.type) {
+    case T.M_PROGRAM: {
+      ev.programResult = undefined;
+      const cmd = expand(tok.fmt!, ev, env);
+      const r = await spawnFor(tok, cmd, ev, env, true);
+      if (!r.ok) return result(tok, false);
+      ev.programResult = replaceChars(r.stdout.replace(/\n+$/, ''), ALLOWED_CHARS_INPUT);
+      trace(`PROGRAM "${cmd}" → "${ev.programResult}"`);
+      return result(tok, true);
+    }
+    case T.M_IMPORT_PROGRAM: {
+      const cmd = expand(tok.fmt!, ev, env);
+      const r = await spawnFor(tok, cmd, ev, env, true);
+      if (!r.ok) return result(tok, false);
+      let out = r.stdout;
+      if (r.truncated) out = out.slice(0, Math.max(0, out.lastIndexOf('\n')));
+      const imported: string[] = [];
+      for (const l of out.split('\n')) {
+        const kv = propertyFromLine(l);
+        if (!kv) continue;
+        dev.setProperty(kv[0], kv[1]);
+        imported.push(`${kv[0]}=${kv[1]}`);
+      }
+      trace(`IMPORT{program} "${cmd}" → ${imported.join(' ') || '(nothing)'}`);
+      return result(tok, true);
+    }
+    case T.M_IMPORT_BUILTIN: {
+      const name = tok.builtin!;
+      const b = env.builtins.get(name);
+      if (b?.runOnce) {
+        if (ev.builtinRan.has(name)) return result(tok, !ev.builtinFailed.has(name));
+        ev.builtinRan.add(name);
+      }
+      const cmd = expand(tok.fmt!, ev, env);
+      const ok = await runBuiltin(b, name, cmd, dev, ev, env, tok);
+      if (!ok) ev.builtinFailed.add(name);
+      trace(`IMPORT{builtin} "${cmd}" ${ok ? 'succeeded' : 'failed'}`);
+      return result(tok, ok);
+    }
+    case T.A_OPTIONS_DUMP:
+      env.log.info({ device: dev.devpath, properties: Object.fromEntries(dev.properties) }, `${tok.file}:${tok.line} OPTIONS="dump"`);
+      return true;
+    case T.A_OPTIONS_STRING_ESCAPE_NONE:
+      ev.esc = 'none';
+      return true;
+    case T.A_OPTIONS_STRING_ESCAPE_REPLACE:
+      ev.esc = 'replace';
+      return true;
+    case T.A_OPTIONS_DB_PERSIST:
+      dev.dbPersist = true;
+      trace('OPTIONS+="db_persist"');
+      return true;
+    case T.A_OPTIONS_WATCH:
+      if (ev.watchFinal) return true;
+      if (tok.op === ':=') ev.watchFinal = true;
+      ev.watch = tok.num === 1;
+      trace(`OPTIONS="${ev.watch ? 'watch' : 'nowatch'}"`);
+      return true;
+    case T.A_OPTIONS_LINK_PRIORITY:
+      dev.devlinkPriority = tok.num!;
+      trace(`link_priority=${tok.num}`);
+      return true;
+    case T.A_OPTIONS_LOG_LEVEL:
+      ev.logLevel = tok.num;
+      return true;
+    case T.A_OWNER:
+    case T.A_OWNER_ID: {
+      if (ev.ownerFinal) return true;
+      if (tok.op === ':=') ev.ownerFinal = true;
+      if (tok.type === T.A_OWNER_ID) {
+        ev.uid = tok.num! >= 0 ? tok.num : undefined;
+      } else {
+        const name = expand(tok.fmt!, ev, env);
+        const uid = lookupUser(name);
+        if (uid === undefined) env.log.error(`${tok.file}:${tok.line} unknown user "${name}", ignoring`);
+        else ev.uid = uid;
+      }
+      trace(`OWNER=${ev.uid ?? '(unset)'}`);
+      return true;
+    }
+    case T.A_GROUP:
+    case T.A_GROUP_ID: {
+      if (ev.groupFinal) return true;
+      if (tok.op === ':=') ev.groupFinal = true;
+      if (tok.type === T.A_GROUP_ID) {
+        ev.gid = tok.num! >= 0 ? tok.num : undefined;
+      } else {
+        const name = expand(tok.fmt!, ev, env);
+        const gid = lookupGroup(name);
+        if (gid === undefined) env.log.error(`${tok.file}:${tok.line} unknown group "${name}", ignoring`);
+        else ev.gid = gid;
+      }
+      trace(`GROUP=${ev.gid ?? '(unset)'}`);
+      return true;
+    }
+    case T.A_MODE:
+    case T.A_MODE_ID: {
+      if (ev.modeFinal) return true;
+      if (tok.op === ':=') ev.modeFinal = true;
+      if (tok.type === T.A_MODE_ID) ev.mode = tok.num;
+      else {
+        const s = expand(tok.fmt!, ev, env);
+        const m = parseMode(s);
+        if (m === undefined) env.log.error(`${tok.file}:${tok.line} failed to parse mode "${s}", ignoring`);
+        else ev.mode = m;
+      }
+      trace(`MODE=${ev.mode?.toString(8).padStart(4, '0') ?? '(unset)'}`);
+      return true;
+    }
+    case T.A_SECLABEL: {
+      const label = expand(tok.fmt!, ev, env) || tok.value;
+      if (tok.op === '=') ev.seclabels.clear();
+      ev.seclabels.set(tok.attr!, label);
+      trace(`SECLABEL{${tok.attr}}="${label}"`);
+      return true;
+    }
+    case T.A_ENV: {
+      const name = tok.attr!;
+      if (tok.value === '') {
+        if (tok.op === '+=') return true;
+        dev.setProperty(name, '');
+        trace(`ENV{${name}} removed`);
+        return true;
+      }
+      let v = '';
+      if (tok.op === '+=') {
+        const old = dev.property(name);
+        if (old !== undefined) v = old + ' ';
+      }
+      let add = expand(tok.fmt!, ev, env);
+      if (ev.esc === 'replace') add = replaceChars(add);
+      v += add;
+      dev.setProperty(name, v);
+      trace(`ENV{${name}}="${v}"`);
+      return true;
+    }
+    case T.A_TAG: {
+      const tag = expand(tok.fmt!, ev, env);
+      if (tok.op === '-=') {
+        dev.tags.delete(tag);
+        dev.currentTags.delete(tag);
+        trace(`TAG-="${tag}"`);
+        return true;
+      }
+      if (tok.op === '=') {
+        dev.tags.clear();
+        dev.currentTags.clear();
+      }
+      if (!isValidTag(tag)) {
+        env.log.warn(`${tok.file}:${tok.line} invalid tag "${tag}", ignoring`);
+        return true;
+      }
+      dev.tags.add(tag);
+      dev.currentTags.add(tag);
+      trace(`TAG+="${tag}"`);
+      return true;
+    }
+    case T.A_NAME: {
+      if (ev.nameFinal) return true;
+      if (tok.op === ':=') ev.nameFinal = true;
+      if (dev.ifindex === undefined) {
+        env.log.warn(`${tok.file}:${tok.line} only network interfaces can be renamed, ignoring NAME`);
+        return true;
+      }
+      let name = expand(tok.fmt!, ev, env);
+      if (ev.esc === 'unset' || ev.esc === 'replace') name = replaceChars(name, '/').replace(/\//g, '_');
+      ev.name = name;
+      trace(`NAME="${name}"`);
+      return true;
+    }
+    case T.A_DEVLINK: {
+      if (ev.devlinkFinal) return true;
+      if (!dev.devnum) return true;
+      if (tok.op === ':=') ev.devlinkFinal = true;
+      if (tok.op === '=' || tok.op === ':=') dev.devlinks.clear();
+      let buf = expand(tok.fmt!, ev, env, ev.esc !== 'none');
+      if (ev.esc === 'unset') buf = replaceChars(buf, '/ ');
+      else if (ev.esc === 'replace') buf = replaceChars(buf, '/');
+      for (const word of splitCommand(buf)) {
+        const link = mangleDevlink(word);
+        if (!link) {
+          env.log.warn(`${tok.file}:${tok.line} invalid symlink name "${word}", ignoring`);
+          continue;
+        }
+        if (tok.op === '-=') {
+          if (dev.devlinks.delete(link)) trace(`SYMLINK-="${link}"`);
+        } else {
+          dev.devlinks.add(link);
+          trace(`SYMLINK+="${link}"`);
+        }
+      }
+      return true;
+    }
+    case T.A_ATTR: {
+      let path: string | undefined;
+      if (tok.attrSubsys) path = resolveSubsysAttr(env.roots, tok.attr!, false);
+      if (path === undefined) path = join(dev.syspath, tok.attrFmt ? expand(tok.attrFmt, ev, env) : tok.attr!);
+      const sub = substSubdir(path);
+      if (!sub) {
+        env.log.error(`${tok.file}:${tok.line} could not find file matching "${path}", ignoring`);
+        return true;
+      }
+      path = sub;
+      const sysRoot = env.roots.sysfs.replace(/\/+$/, '');
+      if (!path.startsWith(sysRoot + '/') || path.split('/').includes('..')) {
+        env.log.error(`${tok.file}:${tok.line} attribute path "${path}" is outside sysfs, ignoring`);
+        return true;
+      }
+      const value = expand(tok.fmt!, ev, env);
+      ev.writes.push({ path, value });
+      if (!env.test) {
+        try {
+          const { writeFileSync } = await import('node:fs');
+          writeFileSync(path, value);
+        } catch (e) {
+          env.log.error(`${tok.file}:${tok.line} failed to write "${value}" to sysfs attribute "${path}", ignoring: ${(e as Error).message}`);
+        }
+      }
+      trace(`ATTR "${path}" ← "${value}"${env.test ? ' (test: not written)' : ''}`);
+      return true;
+    }
+    case T.A_SYSCTL: {
+      const name = normalizeSysctl(expand(tok.attrFmt!, ev, env));
+      const value = expand(tok.fmt!, ev, env);
+      const path = join('/proc/sys', name);
+      ev.writes.push({ path, value });
+      if (!env.test) {
+        try {
+          const { writeFileSync } = await import('node:fs');
+          writeFileSync(path, value);
+        } catch (e) {
+          env.log.error(`${tok.file}:${tok.line} failed to write "${value}" to sysctl "${name}", ignoring: ${(e as Error).message}`);
+        }
+      }
+      trace(`SYSCTL{${name}} ← "${value}"${env.test ? ' (test: not written)' : ''}`);
+      return true;
+    }
+    case T.A_RUN_BUILTIN:
+    case T.A_RUN_PROGRAM: {
+      if (ev.runFinal) return true;
+      if (tok.op === ':=') ev.runFinal = true;
+      if (tok.op === '=' || tok.op === ':=') ev.runList.length = 0;
+      const cmd = expand(tok.fmt!, ev, env);
+      const builtin = tok.type === T.A_RUN_BUILTIN ? tok.builtin : undefined;
+      if (!ev.runList.some((r) => r.command === cmd && r.builtin === builtin)) ev.runList.push({ command: cmd, builtin, file: tok.file, line: tok.line });
+      trace(`RUN${builtin ? '{builtin}' : ''} "${cmd}"`);
+      return true;
+    }
+    case T.A_OPTIONS_STATIC_NODE:
+      return true;
+    default:
+      return matchSync(tok, dev, ev, env);
+  }
+}
+
+async function spawnFor(tok: Token, cmd: string, ev: EventState, env: ExecEnv, capture: boolean): Promise<{ ok: boolean; stdout: string; truncated: boolean }> {
+  const first = cmd.trim().split(/\s+/)[0] ?? '';
+  const r = await runCommand(cmd, { env: propertiesEnv(ev.device), timeoutMs: env.execTimeoutMs, captureStdout: capture });
+  if (r.stderr) for (const l of r.stderr.replace(/\n$/, '').split('\n')) env.log.debug(`${tok.file}:${tok.line} '${first}'(err) '${l}'`);
+  if (r.timedOut) {
+    ev.failed = true;
+    const msg = `${tok.file}:${tok.line} command "${cmd}" timed out after ${env.execTimeoutMs} ms, killed`;
+    ev.errors.push(msg);
+    env.log.error(msg);
+    return { ok: false, stdout: '', truncated: false };
+  }
+  if (r.error) {
+    env.log.warn(`${tok.file}:${tok.line} failed to execute "${cmd}": ${r.error.message}`);
+    return { ok: false, stdout: '', truncated: false };
+  }
+  if (r.code !== 0) {
+    env.log.debug(`${tok.file}:${tok.line} command "${cmd}" returned ${r.code ?? r.signal} (error)`);
+    return { ok: false, stdout: r.stdout, truncated: r.truncated };
+  }
+  return { ok: true, stdout: r.stdout, truncated: r.truncated };
+}
+
+/** The environment a rules program sees: the device's properties (udev passes nothing else). */
+export function propertiesEnv(dev: Device): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of dev.properties) env[k] = v;
+  return env;
+}
+
+export async function runBuiltin(b: Builtin | undefined, name: string, cmd: string, dev: Device, ev: EventState | undefined, env: ExecEnv, tok?: Token): Promise<boolean> {
+  const where = tok ? `${tok.file}:${tok.line} ` : '';
+  if (!b) {
+    env.log.debug(`${where}builtin '${name}' is not available`);
+    return false;
+  }
+  try {
+    return await b.run(
+      {
+        device: dev,
+        action: dev.action ?? 'add',
+        roots: env.roots,
+        test: env.test,
+        log: env.log,
+        setProperty: (k, v) => dev.setProperty(k, v),
+      },
+      splitCommand(cmd),
+    );
+  } catch (e) {
+    env.log.warn(`${where}builtin '${name}' failed: ${(e as Error).message}`);
+    if (ev) ev.errors.push(`${where}builtin '${name}' failed: ${(e as Error).message}`);
+    return false;
+  }
+}
+
+// ------------------------------------------------------------------------------------------------ helpers
+
+function expand(fmt: Format, ev: EventState, env: ExecEnv, replaceWs = false): string {
+  if (fmt.plain) return fmt.parts.length ? (fmt.parts[0] as string) : '';
+  return expandFormat(fmt, new Subst(ev, env), replaceWs);
+}
+
+/** Expands substitutions against an event (exported for devctl test and RUN). */
+export function expandForEvent(fmt: Format, ev: EventState, env: ExecEnv): string {
+  return expand(fmt, ev, env);
+}
+
+class Subst implements FormatSource {
+  constructor(
+    private ev: EventState,
+    private env: ExecEnv,
+  ) {}
+  subst(p: SubstPart): string {
+    const ev = this.ev;
+    const dev = ev.device;
+    switch (p.kind) {
+      case 'devnode':
+        return dev.devname ?? '';
+      case 'attr': {
+        if (!p.arg) return '';
+        let v: string | undefined;
+        if (p.arg.startsWith('[')) v = resolveSubsysAttr(this.env.roots, p.arg, true);
+        if (v === undefined) v = dev.sysattr(p.arg);
+        if (v === undefined && ev.devParent && ev.devParent !== dev) v = ev.devParent.sysattr(p.arg);
+        if (v === undefined) return '';
+        return replaceChars(v.replace(/\s+$/, ''), ALLOWED_CHARS_INPUT);
+      }
+      case 'env':
+        return p.arg ? dev.property(p.arg) ?? '' : '';
+      case 'kernel':
+        return dev.sysname;
+      case 'number':
+        return dev.sysnum ?? '';
+      case 'driver':
+        return ev.devParent?.driver ?? '';
+      case 'devpath':
+        return dev.devpath;
+      case 'id':
+        return ev.devParent?.sysname ?? '';
+      case 'major':
+        return String(dev.devnum?.major ?? 0);
+      case 'minor':
+        return String(dev.devnum?.minor ?? 0);
+      case 'result':
+        return resultPart(ev.programResult, p);
+      case 'parent': {
+        const parent = dev.parent();
+        const n = parent?.devname;
+        return n ? n.slice(DEV_PREFIX.length + 1) : '';
+      }
+      case 'name':
+        if (ev.name) return ev.name;
+        if (dev.devname) return dev.devname.slice(DEV_PREFIX.length + 1);
+        return dev.sysname;
+      case 'links':
+        return [...dev.devlinks].map((l) => l.slice(DEV_PREFIX.length + 1)).join(' ');
+      case 'root':
+        return DEV_PREFIX;
+      case 'sys':
+        return '/sys';
+    }
+  }
+}
+
+function resultPart(res: string | undefined, p: SubstPart): string {
+  if (res === undefined) return '';
+  if (!p.index) return res;
+  const words = res.replace(/^\s+/, '');
+  let rest = words;
+  for (let i = 1; i < p.index; i++) {
+    const m = /^\S*\s*/.exec(rest)!;
+    rest = rest.slice(m[0].length);
+    if (rest === '') return '';
+  }
+  if (p.rest) return rest;
+  return /^\S*/.exec(rest)![0];
+}
+
+/** "[subsystem/sysname]attr": the value (readValue) or the path of the attribute (or the device). */
+export function resolveSubsysAttr(roots: Roots, s: string, readValue: boolean): string | undefined {
+  const m = /^\[([^/\]]+)\/([^\]]+)\](.*)$/.exec(s);
+  if (!m) return undefined;
+  let attr = m[3]!;
+  if (attr.startsWith('/')) attr = attr.slice(1);
+  if (readValue && attr === '') return undefined;
+  let d: Device;
+  try {
+    d = Device.fromSubsystemSysname(roots, m[1]!, m[2]!);
+  } catch {
+    return undefined;
+  }
+  if (readValue) return d.sysattr(attr) ?? '';
+  return attr ? join(d.syspath, attr) : d.syspath;
+}
+
+/** Resolves one "/*\/" component to the first existing match (udev's attr_subst_subdir). */
+function substSubdir(path: string): string | undefined {
+  const at = path.indexOf('/*/');
+  if (at < 0) return path;
+  const dir = path.slice(0, at + 1);
+  const tail = path.slice(at + 2);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return undefined;
+  }
+  for (const n of names) {
+    if (n.startsWith('.')) continue;
+    const cand = dir + n + tail;
+    if (existsSync(cand)) return cand;
+  }
+  return undefined;
+}
+
+function matchTest(tok: Token, dev: Device, ev: EventState, env: ExecEnv): boolean {
+  let path = expand(tok.fmt!, ev, env);
+  if (!path.startsWith('/')) {
+    const sub = resolveSubsysAttr(env.roots, path, false);
+    path = sub ?? join(dev.syspath, path);
+  } else path = hostPath(env.roots, path);
+  const resolved = substSubdir(path);
+  if (!resolved) return result(tok, false);
+  let st;
+  try {
+    st = statSync(resolved);
+  } catch {
+    return result(tok, false);
+  }
+  if (tok.num === undefined) return result(tok, true);
+  return result(tok, (st.mode & tok.num) > 0);
+}
+
+/** Maps absolute paths under /sys and /dev into the injected roots; everything else is the host's. */
+export function hostPath(roots: Roots, p: string): string {
+  if (p === '/sys' || p.startsWith('/sys/')) return roots.sysfs + p.slice(4);
+  if (p === DEV_PREFIX || p.startsWith(DEV_PREFIX + '/')) return roots.dev + p.slice(DEV_PREFIX.length);
+  return p;
+}
+
+/** sysctl names: "net.ipv4.conf.eth0/1.forwarding" style; a '/' before any '.' keeps '/' separators. */
+export function normalizeSysctl(name: string): string {
+  const s = name.replace(/^\/+/, '');
+  const slash = s.indexOf('/');
+  const dot = s.indexOf('.');
+  if (dot >= 0 && (slash < 0 || dot < slash)) {
+    // dots separate, slashes stand for dots
+    return s.replace(/[./]/g, (c) => (c === '.' ? '/' : '.'));
+  }
+  return s;
+}
+
+/** KEY=VALUE lines of IMPORT{file}/IMPORT{program}: comments and blanks skipped, one level of quotes removed. */
+export function propertyFromLine(line: string): [string, string] | undefined {
+  const l = line.replace(/^\s+/, '');
+  if (l === '' || l.startsWith('#')) return undefined;
+  const eq = l.indexOf('=');
+  if (eq < 0) return undefined;
+  const key = l.slice(0, eq).trim();
+  let val = l.slice(eq + 1).trim();
+  if (key === '' || val === '') return undefined;
+  if (val[0] === '"' || val[0] === "'") {
+    if (val.length === 1 || val[val.length - 1] !== val[0]) return undefined;
+    val = val.slice(1, -1);
+  }
+  return [key, val];
+}
+
+function cmdlineValue(env: ExecEnv, key: string): string | undefined {
+  let text = env.cmdline;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/cmdline', 'utf8');
+    } catch {
+      text = '';
+    }
+  }
+  let found: string | undefined;
+  for (const word of splitCommand(text.trim())) {
+    const eq = word.indexOf('=');
+    const k = eq < 0 ? word : word.slice(0, eq);
+    if (k.replace(/-/g, '_') !== key.replace(/-/g, '_')) continue;
+    found = eq < 0 ? '1' : word.slice(eq + 1);
+  }
+  return found;
+}
+
+/**
+ * Normalizes a SYMLINK name to a logical "/dev/..." path like sd-device's mangle_devname: relative names are
+ * put under /dev, absolute ones must be under /dev, "." and duplicate slashes fold away, ".." is refused.
+ */
+export function mangleDevlink(name: string): string | undefined {
+  if (name === '') return undefined;
+  const parts = name.split('/');
+  if (parts.includes('..')) return undefined;
+  let rel: string[];
+  if (name.startsWith('/')) {
+    if (parts[1] !== 'dev') return undefined;
+    rel = parts.slice(2);
+  } else rel = parts;
+  rel = rel.filter((p) => p !== '' && p !== '.');
+  if (rel.length === 0) return undefined;
+  return `${DEV_PREFIX}/${rel.join('/')}`;
+}

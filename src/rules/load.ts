@@ -1,0 +1,64 @@
+// Loading rules: read each file, parse (grammar/udev-rules.peggy via ./parser.ts), compile, and assemble the
+// ordered set. A file is compiled on its own so a reload can keep the last good version of a broken file.
+import { readFile, stat } from 'node:fs/promises';
+import { parseRules } from './parser.js';
+import { compileLines, type CompileOptions, type CompiledFile, type Diagnostic, type LineInput } from './compile.js';
+import type { RulesFileAst } from './ast.js';
+import { rulesFiles } from '../config/rules-path.js';
+
+/** The complete, ordered set of compiled rules files one event runs through. */
+export class RuleSet {
+  readonly files: readonly CompiledFile[];
+  constructor(files: readonly CompiledFile[]) {
+    this.files = files;
+  }
+  get lineCount(): number {
+    return this.files.reduce((n, f) => n + f.lines.length, 0);
+  }
+  static empty(): RuleSet {
+    return new RuleSet([]);
+  }
+}
+
+/** Converts the parser's syntax tree into the compiler's input. */
+export function astToLines(ast: RulesFileAst): LineInput[] {
+  return ast.rules.map((r) => ({
+    line: r.line,
+    column: r.column,
+    tokens: r.tokens.map((t) => ({ key: t.key, attr: t.attr, op: t.op, value: t.value, caseInsensitive: t.caseInsensitive, line: t.keyLoc.line, column: t.keyLoc.column })),
+  }));
+}
+
+/** Parses and compiles rules text. Syntax errors come first in the diagnostics, then semantic ones. */
+export function compileRulesText(text: string, path: string, opts: CompileOptions = {}): CompiledFile {
+  const ast = parseRules(text, path);
+  const diagnostics: Diagnostic[] = ast.errors.map((e) => ({ file: e.file, line: e.line, column: e.column, severity: 'error' as const, message: e.message }));
+  return compileLines(path, astToLines(ast), opts, diagnostics);
+}
+
+/** Reads, parses and compiles one rules file. An unreadable file gives a file with one error and no lines. */
+export async function compileRulesFile(path: string, opts: CompileOptions = {}): Promise<CompiledFile> {
+  let text: string;
+  try {
+    const st = await stat(path);
+    if (st.size === 0 || st.isCharacterDevice()) return { path, lines: [], diagnostics: [], errors: 0 };
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    const d: Diagnostic = { file: path, line: 0, column: 0, severity: 'error', message: `cannot read rules file: ${(e as Error).message}` };
+    return { path, lines: [], diagnostics: [d], errors: 1 };
+  }
+  return compileRulesText(text, path, opts);
+}
+
+export interface RulesLoad {
+  ruleSet: RuleSet;
+  files: CompiledFile[];
+  diagnostics: Diagnostic[];
+}
+
+/** Loads every rules file of the directories (udev's masking and ordering) into one RuleSet. */
+export async function loadRules(dirs: readonly string[], opts: CompileOptions = {}): Promise<RulesLoad> {
+  const paths = rulesFiles(dirs);
+  const files = await Promise.all(paths.map((p) => compileRulesFile(p, opts)));
+  return { ruleSet: new RuleSet(files), files, diagnostics: files.flatMap((f) => f.diagnostics) };
+}
