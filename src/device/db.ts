@@ -224,7 +224,7 @@ export function allDbIds(runRoot: string): string[] {
   }
 }
 
-/** A tag is a non-empty name without '/' or ':' (udev's rule). */
+/** A tag is a non-empty name of letters, digits, '-' and '_' (udev's rule). */
 export function isValidTag(tag: string): boolean {
-  return tag.length > 0 && !tag.includes('/') && !tag.includes(':') && tag !== '.' && tag !== '..';
+  return /^[A-Za-z0-9_-]+$/.test(tag);
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Device } from '../device/device.js';
 import type { DbRecord } from '../device/db.js';
 import type { Roots } from '../device/roots.js';
-import { DEV_PREFIX } from '../device/roots.js';
+import { DEV_PREFIX, devPath } from '../device/roots.js';
 import type { Logger } from '../log.js';
 import type { Builtin } from '../builtins/types.js';
 import { isValidTag } from '../device/db.js';
@@ -15,7 +15,7 @@ import { fnmatch } from './pattern.js';
 import { runCommand, splitCommand } from './spawn.js';
 import { T, isParentToken, LINE_HAS_DEVLINK, LINE_HAS_GOTO, LINE_HAS_NAME, LINE_UPDATE_SOMETHING, type Line, type Token } from './compile.js';
 import type { RuleSet } from './load.js';
-import { lookupGroup, lookupUser, parseMode } from '../util/users.js';
+import { lookupGroup, lookupUser, parseId, parseMode } from '../util/users.js';
 import { constArch, constVirt } from './const.js';
 
 export interface RunItem {
@@ -261,7 +261,7 @@ async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv)
   switch (tok.type) {
     case T.M_PROGRAM: {
       ev.programResult = undefined;
-      const cmd = expand(tok.fmt!, ev, env);
+      const cmd = expandCommand(tok.fmt!, ev, env);
       const r = await spawnFor(tok, cmd, ev, env, true);
       if (!r.ok) return result(tok, false);
       ev.programResult = replaceChars(r.stdout.replace(/\n+$/, ''), ALLOWED_CHARS_INPUT);
@@ -269,7 +269,7 @@ async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv)
       return result(tok, true);
     }
     case T.M_IMPORT_PROGRAM: {
-      const cmd = expand(tok.fmt!, ev, env);
+      const cmd = expandCommand(tok.fmt!, ev, env);
       const r = await spawnFor(tok, cmd, ev, env, true);
       if (!r.ok) return result(tok, false);
       let out = r.stdout;
@@ -331,7 +331,7 @@ async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv)
         ev.uid = tok.num! >= 0 ? tok.num : undefined;
       } else {
         const name = expand(tok.fmt!, ev, env);
-        const uid = lookupUser(name);
+        const uid = parseId(name) ?? lookupUser(name);
         if (uid === undefined) env.log.error(`${tok.file}:${tok.line} unknown user "${name}", ignoring`);
         else ev.uid = uid;
       }
@@ -346,7 +346,7 @@ async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv)
         ev.gid = tok.num! >= 0 ? tok.num : undefined;
       } else {
         const name = expand(tok.fmt!, ev, env);
-        const gid = lookupGroup(name);
+        const gid = parseId(name) ?? lookupGroup(name);
         if (gid === undefined) env.log.error(`${tok.file}:${tok.line} unknown group "${name}", ignoring`);
         else ev.gid = gid;
       }
@@ -500,7 +500,7 @@ async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv)
       if (ev.runFinal) return true;
       if (tok.op === ':=') ev.runFinal = true;
       if (tok.op === '=' || tok.op === ':=') ev.runList.length = 0;
-      const cmd = expand(tok.fmt!, ev, env);
+      const cmd = tok.type === T.A_RUN_BUILTIN ? expand(tok.fmt!, ev, env) : expandCommand(tok.fmt!, ev, env);
       const builtin = tok.type === T.A_RUN_BUILTIN ? tok.builtin : undefined;
       if (!ev.runList.some((r) => r.command === cmd && r.builtin === builtin)) ev.runList.push({ command: cmd, builtin, file: tok.file, line: tok.line });
       trace(`RUN${builtin ? '{builtin}' : ''} "${cmd}"`);
@@ -569,9 +569,17 @@ export async function runBuiltin(b: Builtin | undefined, name: string, cmd: stri
 
 // ------------------------------------------------------------------------------------------------ helpers
 
-function expand(fmt: Format, ev: EventState, env: ExecEnv, replaceWs = false): string {
+function expand(fmt: Format, ev: EventState, env: ExecEnv, replaceWs = false, forCommand = false): string {
   if (fmt.plain) return fmt.parts.length ? (fmt.parts[0] as string) : '';
-  return expandFormat(fmt, new Subst(ev, env), replaceWs);
+  return expandFormat(fmt, new Subst(ev, env, forCommand), replaceWs);
+}
+
+/**
+ * Command lines (PROGRAM, IMPORT{program}, RUN) get $devnode, $root and $sys as paths under the injected
+ * roots, so a program started with --dev/--sysfs finds the real files; everywhere else they stay logical.
+ */
+function expandCommand(fmt: Format, ev: EventState, env: ExecEnv): string {
+  return expand(fmt, ev, env, false, true);
 }
 
 /** Expands substitutions against an event (exported for devctl test and RUN). */
@@ -583,13 +591,14 @@ class Subst implements FormatSource {
   constructor(
     private ev: EventState,
     private env: ExecEnv,
+    private forCommand: boolean,
   ) {}
   subst(p: SubstPart): string {
     const ev = this.ev;
     const dev = ev.device;
     switch (p.kind) {
       case 'devnode':
-        return dev.devname ?? '';
+        return dev.devname ? (this.forCommand ? devPath(this.env.roots, dev.devname) : dev.devname) : '';
       case 'attr': {
         if (!p.arg) return '';
         let v: string | undefined;
@@ -629,9 +638,9 @@ class Subst implements FormatSource {
       case 'links':
         return [...dev.devlinks].map((l) => l.slice(DEV_PREFIX.length + 1)).join(' ');
       case 'root':
-        return DEV_PREFIX;
+        return this.forCommand ? this.env.roots.dev : DEV_PREFIX;
       case 'sys':
-        return '/sys';
+        return this.forCommand ? this.env.roots.sysfs : '/sys';
     }
   }
 }
@@ -765,14 +774,12 @@ function cmdlineValue(env: ExecEnv, key: string): string | undefined {
  */
 export function mangleDevlink(name: string): string | undefined {
   if (name === '') return undefined;
-  const parts = name.split('/');
-  if (parts.includes('..')) return undefined;
-  let rel: string[];
+  let comps = name.split('/').filter((p) => p !== '' && p !== '.');
+  if (comps.includes('..')) return undefined;
   if (name.startsWith('/')) {
-    if (parts[1] !== 'dev') return undefined;
-    rel = parts.slice(2);
-  } else rel = parts;
-  rel = rel.filter((p) => p !== '' && p !== '.');
-  if (rel.length === 0) return undefined;
-  return `${DEV_PREFIX}/${rel.join('/')}`;
+    if (comps[0] !== 'dev') return undefined;
+    comps = comps.slice(1);
+  }
+  if (comps.length === 0) return undefined;
+  return `${DEV_PREFIX}/${comps.join('/')}`;
 }

@@ -186,7 +186,8 @@ export function expandFormat(fmt: Format, src: FormatSource, replaceWhitespace =
     if (typeof p === 'string') out += p;
     else {
       const v = src.subst(p);
-      out += replaceWhitespace ? replaceWhitespaceRuns(v) : v;
+      // the program result keeps its spaces ($result handles them itself, as in udev)
+      out += replaceWhitespace && p.kind !== 'result' ? replaceWhitespaceRuns(v) : v;
     }
   }
   return out;

@@ -193,6 +193,7 @@ export function parseRules(text: string, file: string, options: ParseRulesOption
   let joinedLength = 0; // UTF-16 units
   let joinedBytes = 0; // UTF-8 bytes, as udev counts
   let lastChar = ''; // last character of the joined text
+  let lastFull = -1; // index of the last non-empty part
   // set when the current logical line is skipped: 'long' reports at its end, 'reported' is silent
   let ignore: '' | 'long' | 'reported' = '';
   let firstLine = 0;
@@ -204,6 +205,7 @@ export function parseRules(text: string, file: string, options: ParseRulesOption
     joinedLength = 0;
     joinedBytes = 0;
     lastChar = '';
+    lastFull = -1;
     ignore = '';
   };
 
@@ -249,10 +251,14 @@ export function parseRules(text: string, file: string, options: ParseRulesOption
         ignore = 'long';
       } else {
         parts.push(stripped);
-        segments.push({ start: joinedLength, line: lineNo, column: ph.indent + 1 });
+        // (empty parts get no segment: no character maps to them)
+        if (stripped.length > 0) segments.push({ start: joinedLength, line: lineNo, column: ph.indent + 1 });
         joinedLength += stripped.length;
         joinedBytes += len;
-        if (stripped.length > 0) lastChar = stripped[stripped.length - 1];
+        if (stripped.length > 0) {
+          lastChar = stripped[stripped.length - 1];
+          lastFull = parts.length - 1;
+        }
       }
     }
 
@@ -265,19 +271,28 @@ export function parseRules(text: string, file: string, options: ParseRulesOption
       if (parts === null) {
         firstLine = lineNo;
         parts = [stripped.slice(0, -1)];
-        segments = [{ start: 0, line: lineNo, column: ph.indent + 1 }];
+        segments = stripped.length > 1 ? [{ start: 0, line: lineNo, column: ph.indent + 1 }] : [];
         joinedLength = stripped.length - 1;
         joinedBytes = len - 1;
+        lastFull = parts[0].length > 0 ? 0 : -1;
       } else {
-        // drop the backslash: it is the last character of the last non-empty part
-        let k = parts.length - 1;
-        while (parts[k].length === 0) k--;
+        // drop the backslash: it is the last character of the last non-empty part (whose
+        // segment is the last one)
+        const k = lastFull;
         parts[k] = parts[k].slice(0, -1);
         joinedLength--;
         joinedBytes--;
-        for (let s = segments.length - 1; s > k; s--) segments[s].start--;
+        if (parts[k].length === 0) {
+          lastFull = -1;
+          for (let j = k - 1; j >= 0; j--) {
+            if (parts[j].length > 0) {
+              lastFull = j;
+              break;
+            }
+          }
+        }
       }
-      lastChar = lastCharOf(parts);
+      lastChar = lastFull >= 0 ? parts[lastFull][parts[lastFull].length - 1] : '';
       continue;
     }
 
@@ -368,14 +383,6 @@ function parseLogicalLines(
     });
     rules.push({ file, line: start.line, column: start.column, endLine, text, tokens });
   }
-}
-
-function lastCharOf(parts: string[]): string {
-  for (let k = parts.length - 1; k >= 0; k--) {
-    const p = parts[k];
-    if (p.length > 0) return p[p.length - 1];
-  }
-  return '';
 }
 
 /** Reads and parses a rules file (decoded as UTF-8). */
