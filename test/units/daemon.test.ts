@@ -22,15 +22,29 @@ import { recordedRuns, recorderScript } from './script.js';
 const WANTS = 'devmaster-test-wants.service';
 const BOUND = 'devmaster-test-bound.service';
 
-/** Devpaths the stand-in rule applies to (only ours: other tests hot-plug devices too). */
-const ours = new Set<string>();
+/**
+ * Devpaths the stand-in rule applies to: only ours (other tests hot-plug zram devices too, and numbers are reused),
+ * only events after the kernel seqnum read just before our hot_add, and up to our device's removal.
+ */
+const ours = new Map<string, { afterSeqnum: number; added: boolean }>();
+
+function isOurs(device: Device): boolean {
+  const o = ours.get(device.devpath);
+  if (!o || (device.seqnum ?? 0) <= o.afterSeqnum) return false;
+  if (device.action === 'add') o.added = true;
+  if (device.action === 'remove') {
+    if (!o.added) return false;
+    ours.delete(device.devpath);
+  }
+  return true;
+}
 
 const engine: Engine = {
   compileFile: () => ({}),
   makeRuleSet: () => ({}),
   async processEvent(ctx, device: Device): Promise<EventResult> {
     const result: EventResult = { device, runList: [], failed: false, errors: [] };
-    if (!ours.has(device.devpath)) return result;
+    if (!isOurs(device)) return result;
     if (device.action === 'remove') {
       device.loadDb();
       deleteDb(ctx.roots.run, device.id);
@@ -85,10 +99,11 @@ async function zramLifeInDaemon(
   after: { add: (id: string) => void; changes: () => void; beforeRestart?: (s: Awaited<ReturnType<typeof startDaemon>>) => void },
 ) {
   let s = await startDaemon(cfg);
+  const afterSeqnum = Number(readFileSync('/sys/kernel/uevent_seqnum', 'utf8'));
   const n = zramHotAdd();
   added.push(n);
   const devpath = `/devices/virtual/block/zram${n}`;
-  ours.add(devpath);
+  ours.set(devpath, { afterSeqnum, added: false });
   const id = `b${readFileSync(`/sys${devpath}/dev`, 'utf8').trim()}`;
   await settle(s);
   after.add(id);

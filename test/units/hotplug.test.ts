@@ -1,14 +1,13 @@
 // Real kernel: zram devices hot-added and removed, their uevents received from netlink and processed the way the
 // daemon does (see kernel.ts), with the unit layer talking to a sysMaster stand-in or running a command.
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { dbPath } from '../../src/device/db.js';
+import { dbPath, readDb } from '../../src/device/db.js';
 import type { Roots } from '../../src/device/roots.js';
 import { UnitActivator, type UnitActivatorConfig } from '../../src/units/activator.js';
 import { PROP_BOUND, PROP_STARTED } from '../../src/units/record.js';
-import { readDb } from '../../src/device/db.js';
 import { FakeSysmaster } from './fake-sysmaster.js';
 import { UeventListener, processEvent, zramHotAdd, zramHotRemove, type KernelEvent } from './kernel.js';
 import { captureLogger } from './log-capture.js';
@@ -60,10 +59,12 @@ async function zramLife(
 ): Promise<{ run: Run; act: UnitActivator }> {
   const opts = { backoffMs: 20, maxAttempts: 3, requestTimeoutMs: 2000 };
   let act = new UnitActivator(config, logger, opts);
+  // other tests hot-plug zram devices too and numbers are reused: only events after our hot_add are ours
+  const afterSeqnum = Number(readFileSync('/sys/kernel/uevent_seqnum', 'utf8'));
   const n = zramHotAdd();
   added.push(n);
   const devpath = `/devices/virtual/block/zram${n}`;
-  const mine = (action: string) => (e: KernelEvent) => e.devpath === devpath && e.action === action;
+  const mine = (action: string) => (e: KernelEvent) => e.devpath === devpath && e.action === action && Number(e.props.get('SEQNUM')) > afterSeqnum;
   const run: Run = { devpath, id: '', timings: [], events: [] };
   const handle = (ev: KernelEvent) => {
     run.events.push(ev);
@@ -74,7 +75,7 @@ async function zramLife(
   handle(add);
   await checks.afterAdd(run, act);
   for (let i = 0; i < CHANGES; i++) {
-    await import('node:fs').then((fs) => fs.writeFileSync(`/sys${devpath}/uevent`, 'change'));
+    writeFileSync(`/sys${devpath}/uevent`, 'change');
     handle(await listener.next(mine('change')));
   }
   await act.drain();
