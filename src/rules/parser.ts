@@ -193,7 +193,7 @@ export function parseRules(text: string, file: string, options: ParseRulesOption
   let joinedLength = 0; // UTF-16 units
   let joinedBytes = 0; // UTF-8 bytes, as udev counts
   let lastChar = ''; // last character of the joined text
-  let lastFull = -1; // index of the last non-empty part
+  let full: number[] = []; // indexes of the non-empty parts
   // set when the current logical line is skipped: 'long' reports at its end, 'reported' is silent
   let ignore: '' | 'long' | 'reported' = '';
   let firstLine = 0;
@@ -205,7 +205,7 @@ export function parseRules(text: string, file: string, options: ParseRulesOption
     joinedLength = 0;
     joinedBytes = 0;
     lastChar = '';
-    lastFull = -1;
+    full = [];
     ignore = '';
   };
 
@@ -257,7 +257,7 @@ export function parseRules(text: string, file: string, options: ParseRulesOption
         joinedBytes += len;
         if (stripped.length > 0) {
           lastChar = stripped[stripped.length - 1];
-          lastFull = parts.length - 1;
+          full.push(parts.length - 1);
         }
       }
     }
@@ -274,25 +274,18 @@ export function parseRules(text: string, file: string, options: ParseRulesOption
         segments = stripped.length > 1 ? [{ start: 0, line: lineNo, column: ph.indent + 1 }] : [];
         joinedLength = stripped.length - 1;
         joinedBytes = len - 1;
-        lastFull = parts[0].length > 0 ? 0 : -1;
+        full = parts[0].length > 0 ? [0] : [];
       } else {
         // drop the backslash: it is the last character of the last non-empty part (whose
         // segment is the last one)
-        const k = lastFull;
+        const k = full[full.length - 1];
         parts[k] = parts[k].slice(0, -1);
         joinedLength--;
         joinedBytes--;
-        if (parts[k].length === 0) {
-          lastFull = -1;
-          for (let j = k - 1; j >= 0; j--) {
-            if (parts[j].length > 0) {
-              lastFull = j;
-              break;
-            }
-          }
-        }
+        if (parts[k].length === 0) full.pop();
       }
-      lastChar = lastFull >= 0 ? parts[lastFull][parts[lastFull].length - 1] : '';
+      const last = full.length > 0 ? parts[full[full.length - 1]] : '';
+      lastChar = last.length > 0 ? last[last.length - 1] : '';
       continue;
     }
 
