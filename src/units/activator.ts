@@ -151,14 +151,14 @@ export class UnitActivator {
   }
 
   /** Whether the device counts as plugged for the service manager. */
-  static isPlugged(dev: UnitDevice): boolean {
+  static isPlugged(dev: UnitDevice, properties: ReadonlyMap<string, string> = dev.properties): boolean {
     const tags = dev.currentTags ?? dev.tags;
     if (!PLUG_TAGS.some((t) => tags.has(t))) return false;
-    return dev.properties.get('SYSMASTER_READY') !== '0' && dev.properties.get('SYSTEMD_READY') !== '0';
+    return properties.get('SYSMASTER_READY') !== '0' && properties.get('SYSTEMD_READY') !== '0';
   }
 
-  private units(dev: UnitDevice, key: string): string[] {
-    const { units, invalid } = parseUnitList(dev.properties.get(key), this.sysPrefix + dev.devpath);
+  private units(dev: UnitDevice, properties: ReadonlyMap<string, string>, key: string): string[] {
+    const { units, invalid } = parseUnitList(properties.get(key), this.sysPrefix + dev.devpath);
     for (const bad of invalid) {
       this.counters.invalidNames++;
       this.logger.warn({ devpath: dev.devpath, property: key, unit: bad.word }, `ignoring invalid unit name: ${bad.reason}`);
@@ -174,12 +174,13 @@ export class UnitActivator {
    */
   onEvent(action: string, dev: UnitDevice, recorded: RecordedUnits | undefined): RecordedUnits | undefined {
     const base = { devpath: dev.devpath, id: dev.id };
-    if (action === 'remove' || !UnitActivator.isPlugged(dev)) {
+    const props = dev.properties; // a getter building a new Map on Device: read it once
+    if (action === 'remove' || !UnitActivator.isPlugged(dev, props)) {
       if (recorded && recorded.bound.length > 0) this.enqueue({ ...base, action: 'stop', units: [...recorded.bound] });
       return undefined;
     }
-    const wants = uniq([...this.units(dev, 'SYSMASTER_WANTS'), ...this.units(dev, 'SYSTEMD_WANTS')]);
-    const binds = this.units(dev, 'SYSMASTER_BINDS_TO');
+    const wants = uniq([...this.units(dev, props, 'SYSMASTER_WANTS'), ...this.units(dev, props, 'SYSTEMD_WANTS')]);
+    const binds = this.units(dev, props, 'SYSMASTER_BINDS_TO');
     const listed = uniq([...wants, ...binds]);
     // "add" is the device appearing: a record left from an earlier life of the device (its removal was missed)
     // does not count, and units it bound that are no longer listed are stopped.
