@@ -73,7 +73,14 @@ beforeEach(() => {
   mkdirSync(join(dir, 'dev'));
   config = { ...defaultConfig(), dev: join(dir, 'dev'), run: join(dir, 'run'), rulesDirs: [join(dir, 'rules')], mknod: false, configFile: join(dir, 'none.toml') };
 });
+/** Daemons and activators still running when a test failed half-way. */
+const running: { daemon: Daemon; activator: UnitActivator }[] = [];
+
 afterEach(async () => {
+  for (const r of running.splice(0)) {
+    await r.daemon.stop().catch(() => {});
+    await r.activator.close().catch(() => {});
+  }
   for (const n of added.splice(0)) await zramHotRemove(n).catch(() => {});
   ours.clear();
   rmSync(dir, { recursive: true, force: true });
@@ -85,6 +92,7 @@ async function startDaemon(cfg: Config) {
   // created before the daemon so that the records of the database are loaded before any event
   const hook = new UnitsHook(activator, cfg.run, logger);
   const daemon = await Daemon.start({ config: cfg, engine, logger, watch: false, hooks: { afterEvent: (ev) => hook.afterEvent(ev) } });
+  running.push({ daemon, activator });
   return { daemon, activator, hook, lines };
 }
 
