@@ -89,7 +89,7 @@ export class Device {
     const realRoot = realpathSync(root);
     if (real === realRoot || !real.startsWith(realRoot + '/')) throw new DeviceError('EINVAL', `${syspath}: resolves outside the sysfs root ${root}`);
     const devpath = real.slice(realRoot.length);
-    if (devpath.startsWith('/devices/')) {
+    if (devpath === '/devices' || devpath.startsWith('/devices/')) {
       if (!existsSync(join(real, 'uevent'))) throw new DeviceError('ENODEV', `${syspath}: not a device (no uevent file)`);
     } else {
       let isDir = false;
