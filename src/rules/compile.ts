@@ -459,7 +459,9 @@ export function compileLines(file: string, inputs: readonly LineInput[], opts: C
         } else if (resolveNames === 'early' && !/[%$]/.test(value)) {
           const r = isOwner ? lookupUser(value) : lookupGroup(value);
           if (r === undefined) {
-            diag('error', tin.line, tin.column, `unknown ${isOwner ? 'user' : 'group'} "${value}", ignoring`);
+            // udev logs this as an error; it is the system's user database that lacks the name, not the rules
+            // file that is wrong, so devMaster warns and keeps the file usable (a reload never rejects it for this)
+            diag('warning', tin.line, tin.column, `unknown ${isOwner ? 'user' : 'group'} "${value}", ignoring`);
             // udev keeps the token with an invalid id: it still counts as an assignment (and := still makes it final)
             add(isOwner ? T.A_OWNER_ID : T.A_GROUP_ID, { num: -1 });
           } else add(isOwner ? T.A_OWNER_ID : T.A_GROUP_ID, { num: r });
@@ -492,9 +494,8 @@ export function compileLines(file: string, inputs: readonly LineInput[], opts: C
         else if (attr === 'builtin') {
           const first = value.trim().split(/\s+/)[0] ?? '';
           if (!isBuiltin(first)) {
-            if (UDEV_BUILTIN_NAMES.has(first)) warn(`builtin '${first}' is not implemented by devMaster; RUN{builtin} ignored`);
-            else warn(`unknown builtin command '${first}', ignoring`);
-            return;
+            if (UDEV_BUILTIN_NAMES.has(first)) warn(`builtin '${first}' is not implemented by devMaster; RUN{builtin} will do nothing`);
+            else warn(`unknown builtin command '${first}'; RUN{builtin} will do nothing`);
           }
           add(T.A_RUN_BUILTIN, { fmt, builtin: first });
         } else invalidAttr();
