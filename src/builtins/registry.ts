@@ -3,6 +3,7 @@ import type { Builtin } from './types.js';
 
 const loaders: Record<string, () => Promise<{ default: Builtin }>> = {
   // name: () => import('./name.js'),
+  hwdb: () => import('./hwdb.js'),
 };
 
 const loaded = new Map<string, Builtin>();

@@ -1,0 +1,354 @@
+// Parser of .hwdb sources (hwdb(7)): records of one or more match lines followed by " KEY=VALUE" property
+// lines, ended by an empty line; '#' starts a comment (whole line or trailing). Follows systemd-hwdb's reading
+// rules so the same sources give the same database: only a line starting with a space is a property, several
+// leading blanks fold into one space, trailing whitespace is dropped, and a malformed line is reported and
+// skipped the way systemd-hwdb skips it.
+//
+// The bytes are scanned directly; strings are latin1 (one char per byte) so every byte of the sources reaches
+// hwdb.bin unchanged. Properties are kept in flat arrays (one slot per property line and match) rather than a
+// map per match string: the Debian sources have ~120,000 match strings and this keeps allocation low.
+import { readFileSync } from 'node:fs';
+
+export interface HwdbDiagnostic {
+  file: string;
+  /** 1-based line number (0: the file could not be read). */
+  line: number;
+  message: string;
+}
+
+export function formatDiagnostic(d: HwdbDiagnostic): string {
+  return `${d.file}:${d.line}: ${d.message}`;
+}
+
+/** One property of one match string, with where it came from (hwdb.bin v2 keeps these). */
+export interface HwdbValue {
+  value: string;
+  /** Index into HwdbSources.files. */
+  file: number;
+  line: number;
+  /** 1-based order of the source file: later files win over earlier ones on lookup. */
+  priority: number;
+}
+
+const SPACE = 0x20;
+const TAB = 0x09;
+const HASH = 0x23;
+const NL = 0x0a;
+const EQ = 0x3d;
+
+function isSpace(c: number): boolean {
+  return c === SPACE || (c >= 0x09 && c <= 0x0d);
+}
+
+/**
+ * The parsed contents of a set of source files, in the order they were added (which is their priority).
+ * Strings are latin1 (byte) strings.
+ */
+function growI32(a: Int32Array, min = a.length * 2): Int32Array<ArrayBuffer> {
+  const b = new Int32Array(Math.max(min, a.length * 2));
+  b.set(a);
+  return b;
+}
+
+/** FNV-1a over bytes (and over latin1 char codes: the same value for the same bytes). */
+function hashBytes(b: Uint8Array, from: number, to: number): number {
+  let h = 0x811c9dc5;
+  for (let i = from; i < to; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+  return h >>> 0;
+}
+
+function hashString(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  return h >>> 0;
+}
+
+export class HwdbSources {
+  readonly files: string[] = [];
+  /** The bytes of each file (values and match strings are kept as ranges into these). */
+  readonly data: Buffer[] = [];
+  readonly diagnostics: HwdbDiagnostic[] = [];
+  /** Distinct match strings (latin1); a match's id is its index here. */
+  readonly matchList: string[] = [];
+  // Where each distinct match string's bytes are, and an open-addressing table (hash -> id + 1) over them.
+  private mFile = new Int32Array(4096);
+  private mStart = new Int32Array(4096);
+  private mLen = new Int32Array(4096);
+  private table = new Int32Array(1 << 16);
+  /**
+   * One slot per (match, property line): match id, key (with its leading space), the value as a byte range
+   * of data[file], the file index, the line number, and the first slot of the same property line (one value
+   * written once for a record with several match lines).
+   */
+  count = 0;
+  pMatch = new Int32Array(4096);
+  pFile = new Int32Array(4096);
+  pLine = new Int32Array(4096);
+  pVStart = new Int32Array(4096);
+  pVEnd = new Int32Array(4096);
+  pFirst = new Int32Array(4096);
+  pKey: string[] = [];
+  matchLines = 0;
+  propertyLines = 0;
+  records = 0;
+
+  /** Parses one source file's bytes as the next file in priority order. */
+  addBytes(data: Uint8Array, file: string): void {
+    const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    this.files.push(file);
+    this.data.push(buf);
+    parseInto(this, buf, this.files.length - 1);
+  }
+
+  addText(text: string, file: string): void {
+    this.addBytes(Buffer.from(text, 'utf8'), file);
+  }
+
+  /** Reads and parses a file; an unreadable file is a diagnostic, not an exception. */
+  addFile(path: string): void {
+    let data: Buffer;
+    try {
+      data = readFileSync(path);
+    } catch (e) {
+      this.files.push(path);
+      this.data.push(Buffer.alloc(0));
+      this.diagnostics.push({ file: path, line: 0, message: `cannot read: ${(e as Error).message}` });
+      return;
+    }
+    this.addBytes(data, path);
+  }
+
+  /** The id of the match string data[file][start..end), added if new. */
+  matchIdBytes(file: number, buf: Buffer, start: number, end: number): number {
+    const h = hashBytes(buf, start, end);
+    let mask = this.table.length - 1;
+    let i = h & mask;
+    const len = end - start;
+    for (;;) {
+      const e = this.table[i]!;
+      if (e === 0) break;
+      const id = e - 1;
+      if (this.mLen[id] === len) {
+        const ob = this.data[this.mFile[id]!]!;
+        const os = this.mStart[id]!;
+        let k = 0;
+        while (k < len && ob[os + k] === buf[start + k]) k++;
+        if (k === len) return id;
+      }
+      i = (i + 1) & mask;
+    }
+    const id = this.matchList.length;
+    if (id === this.mFile.length) {
+      this.mFile = growI32(this.mFile);
+      this.mStart = growI32(this.mStart);
+      this.mLen = growI32(this.mLen);
+    }
+    this.mFile[id] = file;
+    this.mStart[id] = start;
+    this.mLen[id] = len;
+    this.matchList.push(buf.toString('latin1', start, end));
+    this.table[i] = id + 1;
+    if ((id + 1) * 2 > this.table.length) {
+      // Rehash into a table twice the size.
+      const old = this.table;
+      this.table = new Int32Array(old.length * 2);
+      mask = this.table.length - 1;
+      for (let j = 0; j < old.length; j++) {
+        const e = old[j]!;
+        if (e === 0) continue;
+        const m = e - 1;
+        let k = hashBytes(this.data[this.mFile[m]!]!, this.mStart[m]!, this.mStart[m]! + this.mLen[m]!) & mask;
+        while (this.table[k] !== 0) k = (k + 1) & mask;
+        this.table[k] = e;
+      }
+    }
+    return id;
+  }
+
+  /** The id of a match string (latin1), or -1. */
+  matchId(m: string): number {
+    const mask = this.table.length - 1;
+    let i = hashString(m) & mask;
+    for (;;) {
+      const e = this.table[i]!;
+      if (e === 0) return -1;
+      const id = e - 1;
+      if (this.mLen[id] === m.length) {
+        const ob = this.data[this.mFile[id]!]!;
+        const os = this.mStart[id]!;
+        let k = 0;
+        while (k < m.length && ob[os + k] === m.charCodeAt(k)) k++;
+        if (k === m.length) return id;
+      }
+      i = (i + 1) & mask;
+    }
+  }
+
+  push(match: number, key: string, file: number, vstart: number, vend: number, line: number, first: number): void {
+    const i = this.count++;
+    if (i === this.pMatch.length) {
+      this.pMatch = growI32(this.pMatch);
+      this.pFile = growI32(this.pFile);
+      this.pLine = growI32(this.pLine);
+      this.pVStart = growI32(this.pVStart);
+      this.pVEnd = growI32(this.pVEnd);
+      this.pFirst = growI32(this.pFirst);
+    }
+    this.pMatch[i] = match;
+    this.pFile[i] = file;
+    this.pLine[i] = line;
+    this.pVStart[i] = vstart;
+    this.pVEnd[i] = vend;
+    this.pFirst[i] = first < 0 ? i : first;
+    this.pKey.push(key);
+  }
+
+  /** The value of a property slot (latin1). */
+  value(slot: number): string {
+    return this.data[this.pFile[slot]!]!.toString('latin1', this.pVStart[slot], this.pVEnd[slot]);
+  }
+
+  /**
+   * For every match id, the indices of its property slots in input order: slots[start[id] .. start[id+1]).
+   * (A counting sort, linear in the number of slots.)
+   */
+  groups(): { start: Int32Array; slots: Int32Array } {
+    const n = this.matchList.length;
+    const start = new Int32Array(n + 1);
+    for (let i = 0; i < this.count; i++) start[this.pMatch[i]! + 1]!++;
+    for (let i = 0; i < n; i++) start[i + 1]! += start[i]!;
+    const fill = start.slice(0, n);
+    const slots = new Int32Array(this.count);
+    for (let i = 0; i < this.count; i++) slots[fill[this.pMatch[i]!]!++] = i;
+    return { start, slots };
+  }
+
+  /**
+   * The effective properties of one match string (latin1): key (with its leading space) -> value, sorted by
+   * key. A key given again for the same match string replaces the earlier value (later file or line wins).
+   */
+  properties(match: string): Map<string, HwdbValue> {
+    const id = this.matchId(match);
+    const out = new Map<string, HwdbValue>();
+    if (id < 0) return out;
+    for (let i = 0; i < this.count; i++) {
+      if (this.pMatch[i] !== id) continue;
+      out.set(this.pKey[i]!, { value: this.value(i), file: this.pFile[i]!, line: this.pLine[i]!, priority: this.pFile[i]! + 1 });
+    }
+    return new Map([...out].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
+  }
+}
+
+function quote(buf: Buffer, start: number, end: number): string {
+  return `"${buf.toString('utf8', start, end)}"`;
+}
+
+function parseInto(db: HwdbSources, buf: Buffer, fileIndex: number): void {
+  const file = db.files[fileIndex]!;
+  const diag = (line: number, message: string) => db.diagnostics.push({ file, line, message });
+  const NONE = 0;
+  const MATCH = 1;
+  const DATA = 2;
+  let state = NONE;
+  const matches: number[] = [];
+  let lineNo = 0;
+  let pos = 0;
+  const n = buf.length;
+  // The previous key's bytes and string: consecutive properties mostly share keys.
+  let lastKeyStart = 0;
+  let lastKeyLen = -1;
+  let lastKey = '';
+
+  while (pos < n) {
+    const start = pos;
+    // Find the end of the line and the first '#' in it.
+    let end = pos;
+    let hash = -1;
+    while (end < n) {
+      const c = buf[end]!;
+      if (c === NL) break;
+      if (c === HASH && hash < 0) hash = end;
+      end++;
+    }
+    pos = end + 1;
+    lineNo++;
+
+    if (hash === start) continue;
+    let stop = hash >= 0 ? hash : end;
+    while (stop > start && isSpace(buf[stop - 1]!)) stop--;
+    const len = stop - start;
+
+    if (state === NONE) {
+      if (len === 0) continue;
+      if (buf[start] === SPACE) {
+        diag(lineNo, `Match expected but got indented property ${quote(buf, start, stop)}, ignoring line.`);
+        continue;
+      }
+      state = MATCH;
+      matches.length = 0;
+      matches.push(db.matchIdBytes(fileIndex, buf, start, stop));
+      db.matchLines++;
+      continue;
+    }
+    if (len === 0) {
+      if (state === MATCH) diag(lineNo, 'Property expected, ignoring record with no properties.');
+      state = NONE;
+      continue;
+    }
+    if (buf[start] !== SPACE) {
+      if (state === MATCH) {
+        matches.push(db.matchIdBytes(fileIndex, buf, start, stop));
+        db.matchLines++;
+      } else {
+        diag(lineNo, `Property or empty line expected, got ${quote(buf, start, stop)}, ignoring record.`);
+        state = NONE;
+      }
+      continue;
+    }
+    if (state === MATCH) {
+      state = DATA;
+      db.records++;
+    }
+
+    // A property line.
+    db.propertyLines++;
+    let eq = start;
+    while (eq < stop && buf[eq] !== EQ) eq++;
+    if (eq >= stop) {
+      diag(lineNo, `Key-value pair expected but got ${quote(buf, start, stop)}, ignoring.`);
+      continue;
+    }
+    // Several leading blanks become one: skip while this and the next byte are both blanks.
+    let k = start;
+    while (k + 1 < eq && isBlank(buf[k]!) && isBlank(buf[k + 1]!)) k++;
+    if (k + 1 >= eq) {
+      diag(lineNo, `Empty key in ${quote(buf, k, stop)}, ignoring.`);
+      continue;
+    }
+    const klen = eq - k;
+    let key: string;
+    let same = klen === lastKeyLen;
+    for (let j = 0; same && j < klen; j++) same = buf[lastKeyStart + j] === buf[k + j];
+    if (same) key = lastKey;
+    else {
+      key = buf.toString('latin1', k, eq);
+      lastKey = key;
+      lastKeyStart = k;
+      lastKeyLen = klen;
+    }
+    const first = db.count;
+    for (let m = 0; m < matches.length; m++) db.push(matches[m]!, key, fileIndex, eq + 1, stop, lineNo, m === 0 ? -1 : first);
+  }
+  if (state === MATCH) diag(lineNo, 'Property expected, ignoring record with no properties.');
+}
+
+function isBlank(c: number): boolean {
+  return c === SPACE || c === TAB;
+}
+
+/** Parses the given files in order (the order is the priority: later wins). */
+export function parseHwdbFiles(files: readonly string[]): HwdbSources {
+  const db = new HwdbSources();
+  for (const f of files) db.addFile(f);
+  return db;
+}

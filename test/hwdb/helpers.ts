@@ -1,0 +1,154 @@
+// Helpers for the hwdb tests: modaliases of this machine, modaliases generated from source patterns, and
+// batch queries through the reference systemd-hwdb binary.
+import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync, lstatSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Every modalias of this machine: /sys/**\/modalias files and MODALIAS= lines of uevent files. */
+export function machineModaliases(sysfs = '/sys'): string[] {
+  const out = new Set<string>();
+  const seen = new Set<string>();
+  const walk = (dir: string, depth: number) => {
+    if (depth > 12 || seen.has(dir)) return;
+    seen.add(dir);
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const n of names) {
+      const p = join(dir, n);
+      if (n === 'modalias') {
+        try {
+          const v = readFileSync(p, 'utf8').trim();
+          if (v) out.add(v);
+        } catch {
+          /* unreadable */
+        }
+        continue;
+      }
+      if (n === 'uevent') {
+        try {
+          for (const line of readFileSync(p, 'utf8').split('\n')) if (line.startsWith('MODALIAS=')) out.add(line.slice(9));
+        } catch {
+          /* unreadable */
+        }
+        continue;
+      }
+      try {
+        const st = lstatSync(p);
+        if (st.isDirectory() && !st.isSymbolicLink()) walk(p, depth + 1);
+      } catch {
+        /* vanished */
+      }
+    }
+  };
+  walk(join(sysfs, 'devices'), 0);
+  return [...out].filter((m) => !m.includes('\n')).sort();
+}
+
+/** A small deterministic PRNG (mulberry32). */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const ALPHABET = '0123456789ABCDEFabcdefvpdcisn:*-_ ';
+
+/**
+ * Instantiates a hwdb match pattern into a concrete lookup string: '*' becomes 0-6 random characters, '?' one,
+ * '[set]' a member of the set (or, sometimes, a non-member). Some results are mutated to make near misses.
+ */
+export function instantiate(pattern: string, rand: () => number): string {
+  let out = '';
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i]!;
+    if (c === '*') {
+      const n = Math.floor(rand() * 7);
+      for (let k = 0; k < n; k++) out += ALPHABET[Math.floor(rand() * ALPHABET.length)];
+    } else if (c === '?') {
+      out += ALPHABET[Math.floor(rand() * ALPHABET.length)];
+    } else if (c === '[') {
+      const close = pattern.indexOf(']', i + 2);
+      if (close < 0) {
+        out += c;
+        continue;
+      }
+      let body = pattern.slice(i + 1, close);
+      const neg = body.startsWith('!') || body.startsWith('^');
+      if (neg) body = body.slice(1);
+      const members: string[] = [];
+      for (let k = 0; k < body.length; k++) {
+        if (body[k + 1] === '-' && k + 2 < body.length) {
+          for (let x = body.charCodeAt(k); x <= body.charCodeAt(k + 2); x++) members.push(String.fromCharCode(x));
+          k += 2;
+        } else members.push(body[k]!);
+      }
+      if (neg || members.length === 0 || rand() < 0.1) out += ALPHABET[Math.floor(rand() * ALPHABET.length)];
+      else out += members[Math.floor(rand() * members.length)];
+      i = close;
+    } else out += c;
+  }
+  const r = rand();
+  if (r < 0.08 && out.length > 2) {
+    const at = Math.floor(rand() * out.length);
+    out = out.slice(0, at) + ALPHABET[Math.floor(rand() * ALPHABET.length)] + out.slice(at + 1);
+  } else if (r < 0.12 && out.length > 2) out = out.slice(0, Math.floor(rand() * out.length));
+  else if (r < 0.16) out += ALPHABET[Math.floor(rand() * ALPHABET.length)];
+  return out;
+}
+
+/** Match lines of .hwdb files (not properties, comments or blank lines). */
+export function matchLinesOf(files: string[]): string[] {
+  const out: string[] = [];
+  for (const f of files) {
+    for (const line of readFileSync(f, 'latin1').split('\n')) {
+      if (line === '' || line[0] === '#' || line[0] === ' ') continue;
+      const t = line.replace(/#.*/, '').trimEnd();
+      if (t) out.push(t);
+    }
+  }
+  return out;
+}
+
+/** n lookup strings generated from a sample of the match patterns (deterministic for a seed). */
+export function generateModaliases(patterns: string[], n: number, seed = 1): string[] {
+  const rand = rng(seed);
+  const out = new Set<string>();
+  let guard = 0;
+  while (out.size < n && guard++ < n * 20) {
+    const p = patterns[Math.floor(rand() * patterns.length)]!;
+    const m = instantiate(p, rand);
+    if (m && !m.includes('\n') && !m.includes('\0')) out.add(Buffer.from(m, 'latin1').toString('utf8'));
+  }
+  return [...out];
+}
+
+/**
+ * Runs `systemd-hwdb --root=ROOT query M` for every M (in one shell loop, not one spawn per query from node)
+ * and returns each output.
+ */
+export function systemdQueryAll(systemdHwdb: string, root: string, modaliases: string[], tmp: string): string[] {
+  const list = join(tmp, `queries-${Math.random().toString(36).slice(2)}.txt`);
+  writeFileSync(list, modaliases.join('\n') + '\n');
+  const script = 'while IFS= read -r m; do printf "\\036\\n"; "$0" --root="$1" query "$m"; done < "$2"';
+  const out = execFileSync('bash', ['-c', script, systemdHwdb, root, list], { encoding: 'utf8', maxBuffer: 1 << 30 });
+  const parts = out.split('\x1e\n');
+  parts.shift();
+  if (parts.length !== modaliases.length) throw new Error(`expected ${modaliases.length} answers, got ${parts.length}`);
+  return parts;
+}
+
+/** Formats a lookup result the way `systemd-hwdb query` prints it. */
+export function formatProps(props: Map<string, string>): string {
+  let s = '';
+  for (const [k, v] of props) s += `${k}=${v}\n`;
+  return s;
+}
