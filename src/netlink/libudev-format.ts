@@ -102,30 +102,32 @@ export function encode(props: Map<string, string> | Iterable<readonly [string, s
   const entries = props instanceof Map ? [...props.entries()] : [...props];
   const byKey = props instanceof Map ? props : new Map(entries);
   const get = (k: string) => byKey.get(k);
-  const parts: Buffer[] = [];
+  let text = '';
   for (const [k, v] of entries) {
     if (k === '' || k.includes('=') || k.includes('\0')) throw new LibudevFormatError('BAD_PROPERTY', `invalid property name ${JSON.stringify(k)}`);
     if (v.includes('\0')) throw new LibudevFormatError('BAD_PROPERTY', `property ${k} contains a NUL byte`);
-    parts.push(Buffer.from(`${k}=${v}\0`, 'utf8'));
+    text += `${k}=${v}\0`;
   }
   const subsystem = meta.subsystem ?? get('SUBSYSTEM');
   if (!subsystem) throw new LibudevFormatError('NO_SUBSYSTEM', 'event has no SUBSYSTEM');
   const devtype = meta.devtype ?? get('DEVTYPE');
   const bloom = tagsBloom(meta.tags ?? splitTags(get('TAGS')));
-  const body = Buffer.concat(parts);
+  const bodyLen = Buffer.byteLength(text, 'utf8');
+  const out = Buffer.alloc(LIBUDEV_HEADER_SIZE + bodyLen);
+  out.write(text, LIBUDEV_HEADER_SIZE, 'utf8');
 
-  const h = Buffer.alloc(LIBUDEV_HEADER_SIZE);
+  const h = out;
   h.write(LIBUDEV_PREFIX, 0, 'latin1'); // followed by the NUL already in the zeroed buffer
   h.writeUInt32BE(LIBUDEV_MAGIC, 8);
   const host = (v: number, off: number) => (HOST_LE ? h.writeUInt32LE(v, off) : h.writeUInt32BE(v, off));
   host(LIBUDEV_HEADER_SIZE, 12);
   host(LIBUDEV_HEADER_SIZE, 16);
-  host(body.length, 20);
+  host(bodyLen, 20);
   h.writeUInt32BE(murmurhash2(subsystem), 24);
   h.writeUInt32BE(devtype ? murmurhash2(devtype) : 0, 28);
   h.writeUInt32BE(Number((bloom >> 32n) & 0xffffffffn), 32);
   h.writeUInt32BE(Number(bloom & 0xffffffffn), 36);
-  return Buffer.concat([h, body]);
+  return out;
 }
 
 export interface LibudevMessage extends Uevent {

@@ -69,18 +69,18 @@ export function isSaneDevpath(p: string): boolean {
  */
 export function parseNulProperties(buf: Buffer, start: number, end: number): Map<string, string> | UeventError {
   const props = new Map<string, string>();
-  let pos = start;
-  while (pos < end) {
-    const nul = buf.indexOf(0, pos);
-    if (nul < 0 || nul >= end) return new UeventError('NOT_TERMINATED', `property at offset ${pos} is not NUL-terminated`);
-    const entry = buf.toString('utf8', pos, nul);
+  if (start >= end) return props;
+  if (buf[end - 1] !== 0) return new UeventError('NOT_TERMINATED', `last property (ending at offset ${end}) is not NUL-terminated`);
+  // NUL never occurs inside a UTF-8 multi-byte sequence, so decoding once and splitting is exact.
+  const entries = buf.toString('utf8', start, end - 1).split('\0');
+  for (let i = 0; i < entries.length; i++) {
+    const entry = entries[i]!;
     const eq = entry.indexOf('=');
     if (eq <= 0) {
       const shown = entry.length > 40 ? entry.slice(0, 40) + '...' : entry;
-      return new UeventError('BAD_PROPERTY', `property at offset ${pos} is not KEY=VALUE: ${JSON.stringify(shown)}`);
+      return new UeventError('BAD_PROPERTY', `property #${i + 1} is not KEY=VALUE: ${JSON.stringify(shown)}`);
     }
     props.set(entry.slice(0, eq), entry.slice(eq + 1));
-    pos = nul + 1;
   }
   return props;
 }
