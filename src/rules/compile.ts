@@ -142,6 +142,7 @@ export interface Line {
   type: number;
   label?: string;
   gotoLabel?: string;
+  gotoColumn?: number;
   /** Index (in the file's lines) of the LABEL line GOTO jumps to. */
   gotoIndex?: number;
 }
@@ -204,8 +205,7 @@ export function compileLines(file: string, inputs: readonly LineInput[], opts: C
       }
     }
     if (found < 0) {
-      const g = l.tokens.length ? l.tokens[0]! : undefined;
-      diag('error', l.line, g?.column ?? 1, `GOTO="${l.gotoLabel}" has no matching label, ignoring`);
+      diag('error', l.line, l.gotoColumn ?? 1, `GOTO="${l.gotoLabel}" has no matching label, ignoring`);
       l.type &= ~LINE_HAS_GOTO;
       l.gotoLabel = undefined;
     } else {
@@ -509,6 +509,7 @@ export function compileLines(file: string, inputs: readonly LineInput[], opts: C
           return;
         }
         line.gotoLabel = value;
+        line.gotoColumn = tin.column;
         line.type |= LINE_HAS_GOTO;
         return;
       case 'LABEL':

@@ -1,0 +1,15 @@
+// Runs the project's executables from source (tsx), so tests always exercise the current code.
+import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { join } from 'node:path';
+import { REPO } from './reference.js';
+
+const TSX = join(REPO, 'node_modules', '.bin', 'tsx');
+
+export function devctl(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): SpawnSyncReturns<string> {
+  return spawnSync(TSX, [join(REPO, 'src', 'cli', 'devctl.ts'), ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...opts.env },
+    input: opts.input,
+    timeout: opts.timeoutMs ?? 60_000,
+  });
+}
