@@ -138,7 +138,7 @@ export function generateModaliases(patterns: string[], n: number, seed = 1): str
 export function systemdQueryAll(systemdHwdb: string, root: string, modaliases: string[], tmp: string): string[] {
   const list = join(tmp, `queries-${Math.random().toString(36).slice(2)}.txt`);
   writeFileSync(list, modaliases.join('\n') + '\n');
-  const script = 'while IFS= read -r m; do printf "\\036\\n"; "$0" --root="$1" query "$m"; done < "$2"';
+  const script = 'while IFS= read -r m; do printf "\\036\\n"; "$0" --root="$1" query -- "$m"; done < "$2"';
   const out = execFileSync('bash', ['-c', script, systemdHwdb, root, list], { encoding: 'utf8', maxBuffer: 1 << 30 });
   const parts = out.split('\x1e\n');
   parts.shift();
