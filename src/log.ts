@@ -1,6 +1,9 @@
 // Logging: pino, JSON lines on stderr by default, pino-pretty when stderr is a terminal.
+import { createRequire } from 'node:module';
 import { pino, type Logger, type LevelWithSilent } from 'pino';
-import pretty from 'pino-pretty';
+
+// pino-pretty is loaded only when a terminal wants it (it costs ~100 ms of start-up).
+const require = createRequire(import.meta.url);
 
 export type { Logger };
 export const LOG_LEVELS: readonly LevelWithSilent[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -31,7 +34,7 @@ export function createLogger(opts: LogOptions = {}): Logger {
   const level = normalizeLevel(opts.level ?? process.env.DEVMASTER_LOG_LEVEL ?? 'info');
   const usePretty = opts.pretty ?? Boolean(process.stderr.isTTY);
   const stream = usePretty
-    ? pretty({ destination: 2, colorize: true, sync: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' })
+    ? (require('pino-pretty') as { default: (o: object) => NodeJS.WritableStream }).default({ destination: 2, colorize: true, sync: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' })
     : pino.destination({ dest: 2, sync: true });
   root = pino({ level, name: opts.name, base: undefined }, stream);
   return root;
