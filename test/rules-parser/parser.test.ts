@@ -133,7 +133,7 @@ describe('values', () => {
 
   it('refuses what systemd\'s cunescape() refuses', () => {
     const cases: [string, string][] = [
-      ['A=e"\\q"', '1:5: invalid escape sequence \\q in e"..." value'],
+      ['A=e"\\q"', '1:5: invalid escape sequence \\q in e"..." value, expected one of \\a \\b \\f \\n \\r \\t \\v \\\\ \\" \\\' \\s \\xHH \\ooo \\uHHHH \\UHHHHHHHH'],
       ['A=e"ab\\x4"', '1:7: invalid escape \\x: expected two hexadecimal digits'],
       ['A=e"\\x00"', '1:5: invalid escape \\x00: NUL bytes are not allowed'],
       ['A=e"\\000"', '1:5: invalid escape \\000: NUL bytes are not allowed'],
@@ -266,6 +266,15 @@ describe('line length limits', () => {
     expect(errors(`A="${value}${'x'.repeat(380)}"`)).toEqual([
       `${F}:1:1: line is too long (16384 bytes; udev reads at most 16383 bytes per line), ignored`,
     ]);
+  });
+
+  it('skips a physical line over the limit (udev would stop reading the file there) and its joined line', () => {
+    const r = parseRules(`A=="x", \\\nB="${'x'.repeat(20_000)}" \\\n  C=="z"\nD=="y"\n# ${'c'.repeat(20_000)}\nE=="w"`, F);
+    expect(r.errors.map(String)).toEqual([
+      `${F}:2:1: line is too long (20006 bytes; udev reads at most 16383 bytes per line), ignored`,
+      `${F}:5:1: line is too long (20002 bytes; udev reads at most 16383 bytes per line), ignored`,
+    ]);
+    expect(r.rules.map((x) => x.tokens[0].key)).toEqual(['D', 'E']);
   });
 
   it('accepts longer lines on request', () => {
