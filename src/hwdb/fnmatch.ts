@@ -128,7 +128,8 @@ export function fnmatchBytes(pat: Uint8Array, plen: number, str: Uint8Array, sst
       } else {
         let lit = p;
         let adv = 1;
-        if (p === BACKSLASH && !noescape && pi + 1 < plen) {
+        if (p === BACKSLASH && !noescape) {
+          if (pi + 1 >= plen) return false; // a trailing backslash matches nothing (glibc)
           lit = pat[pi + 1]!;
           adv = 2;
         }
