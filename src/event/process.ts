@@ -26,6 +26,11 @@ export interface EventContext {
   /** Renames a network interface (NAME=); called after the rules, before the database is written. */
   renameInterface?: (device: Device, newName: string) => Promise<void>;
   trace?: TraceEntry[];
+  /**
+   * Called after the rules ran, before the database is written (on remove: after the rules, the record being
+   * already deleted). What it sets in device.dbProperties is stored and broadcast (e.g. the units record).
+   */
+  afterRules?: (device: Device, dbOld: DbRecord | undefined) => void;
   /** Monotonic clock in microseconds (for USEC_INITIALIZED); injectable for tests. */
   nowUsec?: () => number;
 }
@@ -68,6 +73,7 @@ export async function processEvent(ctx: EventContext, device: Device): Promise<E
       deleteDb(ctx.roots.run, id);
     }
     await executeRules(ctx.ruleSet, ev, env(ctx));
+    if (!ctx.test) ctx.afterRules?.(device, dbOld);
     if (!ctx.test && device.devnum) removeNode(ctx, device);
     return { device, state: ev, runList: ev.runList, rename: undefined, node: undefined, failed: ev.failed, errors: [...errors, ...ev.errors], dbOld };
   }
@@ -94,6 +100,7 @@ export async function processEvent(ctx: EventContext, device: Device): Promise<E
   for (const t of dbOld?.tags ?? []) device.tags.add(t);
 
   if (!ctx.test) {
+    ctx.afterRules?.(device, dbOld);
     updateTagIndex(ctx.roots.run, id, dbOld?.tags ?? [], device.tags);
     writeDb(
       ctx.roots.run,
