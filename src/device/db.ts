@@ -1,6 +1,6 @@
 // udev's database: /run/udev/data/<id> (S: L: I: E: G: Q: V: W: lines) and the tag index
 // /run/udev/tags/<tag>/<id>. Writes are atomic (temp file + rename). Properties starting with '.' are never written.
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmdirSync, unlinkSync, writeSync, fchmodSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmdirSync, unlinkSync, writeSync, fchmodSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const DB_VERSION = 1;
@@ -122,24 +122,25 @@ export function dbPath(runRoot: string, id: string): string {
 export function readDb(runRoot: string, id: string, issues?: DbParseIssue[]): DbRecord | undefined {
   let text: string;
   try {
-    text = readFileSync(dbPath(runRoot, id), 'latin1');
+    text = readFileSync(dbPath(runRoot, id), 'utf8');
   } catch {
     return undefined;
   }
-  const rec = parseDb(Buffer.from(text, 'latin1').toString('utf8'), issues);
-  return rec;
+  return parseDb(text, issues);
 }
 
 let tmpCounter = 0;
 
-/** Writes a file atomically: a temp file in the same directory, then rename. */
+/**
+ * Writes a file atomically: a temp file in the same directory, then rename. No fsync: like udev, the database
+ * lives on tmpfs (/run) and readers only need never to see a half-written file.
+ */
 export function writeFileAtomic(path: string, data: string, mode = 0o644): void {
   const tmp = `${path}.tmp-${process.pid}-${++tmpCounter}`;
   const fd = openSync(tmp, 'w', mode);
   try {
     writeSync(fd, data);
     fchmodSync(fd, mode);
-    fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
