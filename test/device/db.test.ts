@@ -1,0 +1,72 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync, mkdirSync, statSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { formatDb, parseDb, readDb, writeDb, updateTagIndex, devicesWithTag, type DbParseIssue } from '../../src/device/db.js';
+
+const content = {
+  hasDevnode: true,
+  links: ['/dev/disk/by-id/ata-X', '/dev/disk/by-path/pci-0'],
+  linkPriority: -10,
+  usecInitialized: 12345,
+  properties: new Map([['ID_SERIAL', 'X'], ['.HIDDEN', 'never'], ['ID_BUS', 'ata']]),
+  tags: ['systemd', 'seat'],
+  currentTags: ['systemd'],
+};
+
+describe('udev database format', () => {
+  it("writes udev's lines in udev's order, never '.' properties", () => {
+    expect(formatDb(content)).toBe(
+      'S:disk/by-id/ata-X\nS:disk/by-path/pci-0\nL:-10\nI:12345\nE:ID_SERIAL=X\nE:ID_BUS=ata\nG:systemd\nG:seat\nQ:systemd\nV:1\n',
+    );
+  });
+  it('writes S:/L: only for devices with a node, nothing for empty records', () => {
+    expect(formatDb({ ...content, hasDevnode: false })).not.toMatch(/^[SL]:/m);
+    expect(formatDb({ ...content, links: [], linkPriority: 0, properties: new Map(), tags: [], currentTags: [] })).toBe('');
+  });
+  it('round-trips through parseDb', () => {
+    const rec = parseDb(formatDb(content));
+    expect(rec.links).toEqual(content.links);
+    expect(rec.linkPriority).toBe(-10);
+    expect(rec.usecInitialized).toBe(12345);
+    expect([...rec.properties]).toEqual([['ID_SERIAL', 'X'], ['ID_BUS', 'ata']]);
+    expect(rec.tags).toEqual(['systemd', 'seat']);
+    expect(rec.currentTags).toEqual(['systemd']);
+    expect(rec.version).toBe(1);
+  });
+  it('reads a corrupt file as far as it goes and reports each bad line', () => {
+    const issues: DbParseIssue[] = [];
+    const rec = parseDb('E:GOOD=1\ngarbage\nL:notanumber\nE:=x\nZ:what\nG:tag\n\u0000\u0001', issues);
+    expect([...rec.properties]).toEqual([['GOOD', '1']]);
+    expect(rec.tags).toEqual(['tag']);
+    expect(issues.map((i) => i.line)).toEqual([2, 3, 4, 5, 7]);
+  });
+  it('treats a version 0 database (no Q: lines) as all tags current', () => {
+    expect(parseDb('G:a\nG:b\n').currentTags).toEqual(['a', 'b']);
+  });
+  it('writes atomically with db_persist as the sticky bit, deletes empty records without node', () => {
+    const run = mkdtempSync(join(tmpdir(), 'dm-db-'));
+    writeDb(run, 'b8:0', content, { keepEmpty: true, persist: true });
+    expect(readFileSync(join(run, 'data', 'b8:0'), 'utf8')).toBe(formatDb(content));
+    expect(statSync(join(run, 'data', 'b8:0')).mode & 0o7777).toBe(0o1644);
+    expect(readdirSync(join(run, 'data'))).toEqual(['b8:0']);
+    expect(readDb(run, 'b8:0')?.tags).toEqual(['systemd', 'seat']);
+    const empty = { ...content, hasDevnode: false, links: [], linkPriority: 0, properties: new Map(), tags: [], currentTags: [] };
+    writeDb(run, '+pci:0000:00:01.0', content, { keepEmpty: false });
+    expect(existsSync(join(run, 'data', '+pci:0000:00:01.0'))).toBe(true);
+    writeDb(run, '+pci:0000:00:01.0', empty, { keepEmpty: false });
+    expect(existsSync(join(run, 'data', '+pci:0000:00:01.0'))).toBe(false);
+    expect(readDb(run, 'nonexistent')).toBeUndefined();
+  });
+  it('keeps the tag index in step with the tags', () => {
+    const run = mkdtempSync(join(tmpdir(), 'dm-tags-'));
+    updateTagIndex(run, 'b8:0', [], ['systemd', 'seat']);
+    updateTagIndex(run, 'b8:1', [], ['systemd']);
+    expect(devicesWithTag(run, 'systemd')).toEqual(['b8:0', 'b8:1']);
+    updateTagIndex(run, 'b8:0', ['systemd', 'seat'], ['systemd']);
+    expect(devicesWithTag(run, 'seat')).toEqual([]);
+    expect(existsSync(join(run, 'tags', 'seat'))).toBe(false);
+    mkdirSync(join(run, 'x'));
+    writeFileSync(join(run, 'x', 'y'), '');
+  });
+});
