@@ -238,12 +238,13 @@ export async function run(argv: string[]): Promise<number> {
       process.stderr.write(`devctl info: unknown device "${arg}": ${e instanceof DeviceError ? e.message : (e as Error).message}\n`);
       return 1;
     }
-    let rec = buildRecord(d);
+    const forProps = query === 'property';
+    let rec = buildRecord(d, forProps);
     if (waitS !== undefined && !rec.initialized) {
       const deadline = Date.now() + waitS * 1000;
       while (!rec.initialized && (waitS === 0 || Date.now() < deadline)) {
         await new Promise((r) => setTimeout(r, 100));
-        rec = buildRecord(d);
+        rec = buildRecord(d, forProps);
       }
       if (!rec.initialized) {
         process.stderr.write(`devctl info: ${arg}: not initialized after ${waitS} s\n`);

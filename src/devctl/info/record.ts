@@ -34,12 +34,16 @@ function stripDev(p: string): string {
   return p.startsWith('/dev/') ? p.slice(5) : p;
 }
 
-export function buildRecord(d: Device): InfoRecord {
+/**
+ * `forProperties`: the order of `--query=property`, where sd-device reads the uevent file before it looks up
+ * the subsystem (which the database lookup needs), and the driver link is not read.
+ */
+export function buildRecord(d: Device, forProperties = false): InfoRecord {
   const props = new Map<string, string>();
   const put = (k: string, v: string | undefined) => {
     if (v !== undefined) props.set(k, v);
   };
-  const byDevnum = foundByDevnum(d);
+  const byDevnum = forProperties || foundByDevnum(d);
   put('DEVPATH', d.devpath);
   if (!byDevnum) put('SUBSYSTEM', d.subsystem);
   const uevent = d.ueventProperties;
@@ -68,7 +72,7 @@ export function buildRecord(d: Device): InfoRecord {
   };
   // sd-device reads the database when the record asks for the link priority (devices with a node) ...
   if (devname) addDb();
-  if (driver !== undefined && !props.has('DRIVER')) props.set('DRIVER', driver);
+  if (!forProperties && driver !== undefined && !props.has('DRIVER')) props.set('DRIVER', driver);
   // ... and otherwise when the properties are listed
   if (!devname) addDb();
   const links = db?.links ?? [];
