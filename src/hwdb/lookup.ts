@@ -45,26 +45,40 @@ export interface HwdbMatch {
   priority?: number;
 }
 
-interface Found {
-  /** Offset of the value entry. */
-  entry: number;
-}
-
-/** Byte access to the file: either the whole file in memory or read on demand. */
+/** Byte access to the file by absolute offset: the whole file in memory, or pages read on demand. */
 export interface HwdbStorage {
   readonly size: number;
-  /** Returns a Buffer holding at least [off, off+len) of the file, and the index of `off` in it. */
-  view(off: number, len: number): { buf: Buffer; at: number };
+  u8(off: number): number;
+  u32(off: number): number;
+  /** Offset of the first NUL byte at or after off, or -1. */
+  nul(off: number): number;
+  /** Copies the bytes [off, end) into target at t. */
+  copy(off: number, end: number, target: Uint8Array, t: number): void;
+  /** The bytes [off, end) decoded as UTF-8. */
+  str(off: number, end: number): string;
   close(): void;
 }
 
 export class BufferStorage implements HwdbStorage {
-  constructor(readonly buf: Buffer) {}
-  get size(): number {
-    return this.buf.length;
+  readonly size: number;
+  constructor(readonly buf: Buffer) {
+    this.size = buf.length;
   }
-  view(off: number): { buf: Buffer; at: number } {
-    return { buf: this.buf, at: off };
+  u8(off: number): number {
+    return this.buf[off]!;
+  }
+  u32(off: number): number {
+    return this.buf.readUInt32LE(off);
+  }
+  nul(off: number): number {
+    return this.buf.indexOf(0, off);
+  }
+  copy(off: number, end: number, target: Uint8Array, t: number): void {
+    if (end - off < 32) for (let i = off; i < end; i++) target[t++] = this.buf[i]!;
+    else target.set(this.buf.subarray(off, end), t);
+  }
+  str(off: number, end: number): string {
+    return this.buf.toString('utf8', off, end);
   }
   close(): void {}
 }
@@ -75,53 +89,74 @@ export class BufferStorage implements HwdbStorage {
  */
 export class PagedStorage implements HwdbStorage {
   private readonly pages = new Map<number, Buffer>();
+  private lastN = -1;
+  private last: Buffer = Buffer.alloc(0);
   reads = 0;
   constructor(
     private readonly fd: number,
     readonly size: number,
-    private readonly pageSize = 16384,
-    private readonly maxPages = 256,
+    private readonly pageSize = 4096,
+    private readonly maxPages = 1024,
   ) {}
 
   private page(n: number): Buffer {
+    if (n === this.lastN) return this.last;
     let p = this.pages.get(n);
     if (p) {
       this.pages.delete(n);
       this.pages.set(n, p);
-      return p;
+    } else {
+      const start = n * this.pageSize;
+      if (start >= this.size || start < 0) throw new HwdbFormatError(`offset ${start} out of range`);
+      const len = Math.min(this.pageSize, this.size - start);
+      p = Buffer.allocUnsafe(len);
+      let got = 0;
+      while (got < len) {
+        const r = readSync(this.fd, p, got, len - got, start + got);
+        this.reads++;
+        if (r <= 0) throw new HwdbFormatError(`short read at offset ${start + got}`);
+        got += r;
+      }
+      this.pages.set(n, p);
+      if (this.pages.size > this.maxPages) this.pages.delete(this.pages.keys().next().value!);
     }
-    const start = n * this.pageSize;
-    const len = Math.min(this.pageSize, this.size - start);
-    p = Buffer.allocUnsafe(len);
-    let got = 0;
-    while (got < len) {
-      const r = readSync(this.fd, p, got, len - got, start + got);
-      this.reads++;
-      if (r <= 0) throw new HwdbFormatError(`short read at offset ${start + got}`);
-      got += r;
-    }
-    this.pages.set(n, p);
-    if (this.pages.size > this.maxPages) this.pages.delete(this.pages.keys().next().value!);
+    this.lastN = n;
+    this.last = p;
     return p;
   }
 
-  view(off: number, len: number): { buf: Buffer; at: number } {
-    const first = Math.floor(off / this.pageSize);
-    const last = Math.floor((off + Math.max(len, 1) - 1) / this.pageSize);
-    if (first === last) return { buf: this.page(first), at: off - first * this.pageSize };
-    const parts: Buffer[] = [];
-    for (let n = first; n <= last; n++) parts.push(this.page(n));
-    return { buf: Buffer.concat(parts), at: off - first * this.pageSize };
+  u8(off: number): number {
+    const b = this.page(Math.floor(off / this.pageSize))[off % this.pageSize];
+    if (b === undefined) throw new HwdbFormatError(`offset ${off} out of range`);
+    return b;
   }
-
+  u32(off: number): number {
+    const r = off % this.pageSize;
+    if (r + 4 <= this.pageSize) return this.page(Math.floor(off / this.pageSize)).readUInt32LE(r);
+    return (this.u8(off) | (this.u8(off + 1) << 8) | (this.u8(off + 2) << 16)) + this.u8(off + 3) * 0x1000000;
+  }
+  nul(off: number): number {
+    for (let o = off; o < this.size; ) {
+      const n = Math.floor(o / this.pageSize);
+      const p = this.page(n);
+      const i = p.indexOf(0, o - n * this.pageSize);
+      if (i >= 0) return n * this.pageSize + i;
+      o = (n + 1) * this.pageSize;
+    }
+    return -1;
+  }
+  copy(off: number, end: number, target: Uint8Array, t: number): void {
+    for (let i = off; i < end; i++) target[t++] = this.u8(i);
+  }
+  str(off: number, end: number): string {
+    const b = Buffer.allocUnsafe(end - off);
+    this.copy(off, end, b, 0);
+    return b.toString('utf8');
+  }
   close(): void {
     this.pages.clear();
     closeSync(this.fd);
   }
-}
-
-function u64(buf: Buffer, off: number): number {
-  return buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * 0x100000000;
 }
 
 export interface OpenOptions {
@@ -139,31 +174,36 @@ export class Hwdb {
   /** Identity of the file when it was opened, to tell when it changed on disk. */
   readonly stat: Stats | undefined;
 
+  private readonly s: HwdbStorage;
   private readonly line = new Uint8Array(LINE_MAX);
   private lineLen = 0;
   private search: Buffer = Buffer.alloc(0);
-  private found = new Map<string, Found>();
+  /** key (without its space) -> offset of the winning value entry, in the order first found. */
+  private found = new Map<string, number>();
+  /** Decoded keys by string offset (there are few distinct keys). */
+  private readonly keyCache = new Map<number, string>();
 
   constructor(
     readonly storage: HwdbStorage,
     readonly path = '<memory>',
     stat?: Stats,
   ) {
+    this.s = storage;
     this.stat = stat;
     const size = storage.size;
     if (size < HEADER_SIZE) throw new HwdbFormatError(`too small for a hwdb.bin (${size} bytes)`, path);
-    const { buf: h, at } = storage.view(0, HEADER_SIZE);
-    if (!h.subarray(at, at + 8).equals(HWDB_SIGNATURE)) throw new HwdbFormatError('not a hwdb.bin (bad signature)', path);
-    const fileSize = u64(h, at + H_FILE_SIZE);
+    for (let i = 0; i < 8; i++) if (storage.u8(i) !== HWDB_SIGNATURE[i]) throw new HwdbFormatError('not a hwdb.bin (bad signature)', path);
+    const fileSize = this.u64(H_FILE_SIZE);
     if (fileSize !== size) throw new HwdbFormatError(`header says ${fileSize} bytes but the file has ${size}`, path);
-    this.toolVersion = u64(h, at + 8);
-    const headerSize = u64(h, at + H_HEADER_SIZE);
-    this.nodeSize = u64(h, at + H_NODE_SIZE);
-    this.childSize = u64(h, at + H_CHILD_ENTRY_SIZE);
-    this.valueSize = u64(h, at + H_VALUE_ENTRY_SIZE);
-    this.rootOff = u64(h, at + H_NODES_ROOT_OFF);
+    this.toolVersion = this.u64(8);
+    const headerSize = this.u64(H_HEADER_SIZE);
+    this.nodeSize = this.u64(H_NODE_SIZE);
+    this.childSize = this.u64(H_CHILD_ENTRY_SIZE);
+    this.valueSize = this.u64(H_VALUE_ENTRY_SIZE);
+    this.rootOff = this.u64(H_NODES_ROOT_OFF);
     if (headerSize < HEADER_SIZE || this.nodeSize < NODE_SIZE || this.childSize < CHILD_ENTRY_SIZE || this.valueSize < VALUE_ENTRY_SIZE_V1)
       throw new HwdbFormatError('unsupported record sizes in header', path);
+    if (this.nodeSize > 4096 || this.childSize > 4096 || this.valueSize > 4096) throw new HwdbFormatError('implausible record sizes in header', path);
     if (this.rootOff < headerSize || this.rootOff + this.nodeSize > size) throw new HwdbFormatError('root node offset out of range', path);
   }
 
@@ -172,181 +212,168 @@ export class Hwdb {
     return this.valueSize >= VALUE_ENTRY_SIZE_V2;
   }
 
-  /** The bytes of the NUL-terminated string at `off`: buf[at..end). */
-  private cstr(off: number): { buf: Buffer; at: number; end: number } {
-    let len = 256;
-    for (;;) {
-      const v = this.view(off, len);
-      const end = v.buf.indexOf(0, v.at);
-      if (end >= 0) return { buf: v.buf, at: v.at, end };
-      if (off + len >= this.storage.size) throw new HwdbFormatError(`unterminated string at offset ${off}`, this.path);
-      len *= 4;
+  private u64(off: number): number {
+    return this.s.u32(off) + this.s.u32(off + 4) * 0x100000000;
+  }
+
+  private strAt(off: number): string {
+    const end = this.s.nul(off);
+    if (end < 0) throw new HwdbFormatError(`unterminated string at offset ${off}`, this.path);
+    return this.s.str(off, end);
+  }
+
+  private keyAt(off: number): string {
+    let k = this.keyCache.get(off);
+    if (k === undefined) {
+      k = this.strAt(off);
+      if (this.keyCache.size < 65536) this.keyCache.set(off, k);
     }
+    return k;
   }
 
-  private str(off: number): string {
-    const { buf, at, end } = this.cstr(off);
-    return buf.toString('utf8', at, end);
-  }
-
-  private view(off: number, len: number): { buf: Buffer; at: number } {
-    const size = this.storage.size;
-    if (off < 0 || off >= size) throw new HwdbFormatError(`offset ${off} out of range`, this.path);
-    return this.storage.view(off, Math.min(len, size - off));
-  }
-
-  /** Appends a node's prefix (from byte p) to the glob path; returns the number of bytes added, -1 if too long. */
-  private addPrefix(prefixOff: number, p: number): number {
-    const { buf, at, end } = this.cstr(prefixOff);
-    const n = end - at - p;
-    if (n <= 0) return 0;
-    if (this.lineLen + n >= LINE_MAX - 1) return -1;
-    this.line.set(buf.subarray(at + p, end), this.lineLen);
-    this.lineLen += n;
-    return n;
-  }
-
-  private childOf(nodeOff: number, nbuf: Buffer, nat: number, c: number): number {
-    const count = nbuf[nat + 8]!;
+  /** Binary search of a node's children for byte c; returns the child's offset or 0. */
+  private childOf(nodeOff: number, c: number): number {
+    const s = this.s;
     let lo = 0;
-    let hi = count - 1;
-    const base = nat + this.nodeSize;
+    let hi = s.u8(nodeOff + 8) - 1;
+    const base = nodeOff + this.nodeSize;
+    const size = this.childSize;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      const mc = nbuf[base + mid * this.childSize]!;
-      if (mc === c) return u64(nbuf, base + mid * this.childSize + 8);
+      const e = base + mid * size;
+      const mc = s.u8(e);
+      if (mc === c) return this.u64(e + 8);
       if (mc < c) lo = mid + 1;
       else hi = mid - 1;
     }
-    void nodeOff;
     return 0;
   }
 
-  private nodeView(off: number): { buf: Buffer; at: number } {
-    const head = this.view(off, this.nodeSize);
-    const count = head.buf[head.at + 8]!;
-    const nval = u64(head.buf, head.at + 16);
-    const len = this.nodeSize + count * this.childSize + nval * this.valueSize;
-    if (off + len > this.storage.size) throw new HwdbFormatError(`node at ${off} runs past the end of the file`, this.path);
-    if (head.buf.length - head.at >= len) return head;
-    return this.view(off, len);
-  }
-
   private addValues(nodeOff: number): void {
-    const { buf, at } = this.nodeView(nodeOff);
-    const count = buf[at + 8]!;
-    const nval = u64(buf, at + 16);
-    let e = at + this.nodeSize + count * this.childSize;
-    let eoff = nodeOff + this.nodeSize + count * this.childSize;
-    for (let i = 0; i < nval; i++, e += this.valueSize, eoff += this.valueSize) {
-      const keyOff = u64(buf, e);
-      const key = this.str(keyOff);
-      if (key.charCodeAt(0) !== 0x20) continue;
-      const k = key.slice(1);
+    const s = this.s;
+    const count = s.u8(nodeOff + 8);
+    const nval = this.u64(nodeOff + 16);
+    const v2 = this.valueSize >= VALUE_ENTRY_SIZE_V2;
+    let e = nodeOff + this.nodeSize + count * this.childSize;
+    for (let i = 0; i < nval; i++, e += this.valueSize) {
+      const keyOff = this.u64(e);
+      if (s.u8(keyOff) !== 0x20) continue; // keys without a leading space are reserved
+      const k = this.keyAt(keyOff + 1);
       const old = this.found.get(k);
-      if (old && this.valueSize >= VALUE_ENTRY_SIZE_V2) {
-        const o = this.nodeEntry(old.entry);
-        const prio = buf.readUInt16LE(e + 28);
-        const line = buf.readUInt32LE(e + 24);
+      if (old !== undefined && v2) {
+        // On duplicates keep the value from the later file, or the later line of the same file.
+        const prio = s.u32(e + 28) & 0xffff;
+        const line = s.u32(e + 24);
+        const oprio = s.u32(old + 28) & 0xffff;
+        const oline = s.u32(old + 24);
         let lower: boolean;
         if (prio === 0) {
-          const fn = u64(buf, e + 16);
-          lower = fn < o.filenameOff || (fn === o.filenameOff && line < o.line);
-        } else lower = prio < o.priority || (prio === o.priority && line < o.line);
+          const fn = this.u64(e + 16);
+          const ofn = this.u64(old + 16);
+          lower = fn < ofn || (fn === ofn && line < oline);
+        } else lower = prio < oprio || (prio === oprio && line < oline);
         if (lower) continue;
       }
-      if (old) old.entry = eoff;
-      else this.found.set(k, { entry: eoff });
+      this.found.set(k, e);
     }
   }
 
-  private nodeEntry(entryOff: number): { filenameOff: number; line: number; priority: number } {
-    const { buf, at } = this.view(entryOff, this.valueSize);
-    return { filenameOff: u64(buf, at + 16), line: buf.readUInt32LE(at + 24), priority: buf.readUInt16LE(at + 28) };
-  }
-
-  /** Glob search of the subtree at nodeOff, whose prefix is taken from byte p; `s` is where the rest of the modalias starts. */
-  private fnmatchSubtree(nodeOff: number, p: number, s: number): void {
-    const { buf, at } = this.nodeView(nodeOff);
-    const prefixOff = u64(buf, at);
-    const added = this.addPrefix(prefixOff, p);
-    if (added < 0) return; // path longer than LINE_MAX: sd-hwdb cannot match it either
-    const count = buf[at + 8]!;
-    const nval = u64(buf, at + 16);
-    const base = at + this.nodeSize;
+  /** Glob search of the subtree at nodeOff, whose prefix is taken from byte p; `from` is where the rest of the modalias starts. */
+  private fnmatchSubtree(nodeOff: number, p: number, from: number): void {
+    const s = this.s;
+    const prefixOff = this.u64(nodeOff);
+    const pend = s.nul(prefixOff + p);
+    if (pend < 0) throw new HwdbFormatError(`unterminated prefix at offset ${prefixOff}`, this.path);
+    const added = pend - (prefixOff + p);
+    if (this.lineLen + added >= LINE_MAX - 1) return; // longer than sd-hwdb's line buffer: it cannot match either
+    s.copy(prefixOff + p, pend, this.line, this.lineLen);
+    this.lineLen += added;
+    const count = s.u8(nodeOff + 8);
+    const base = nodeOff + this.nodeSize;
     for (let i = 0; i < count; i++) {
       const ce = base + i * this.childSize;
-      const c = buf[ce]!;
-      const childOff = u64(buf, ce + 8);
-      if (this.lineLen >= LINE_MAX - 1) continue;
-      this.line[this.lineLen++] = c;
-      this.fnmatchSubtree(childOff, 0, s);
+      if (this.lineLen >= LINE_MAX - 1) break;
+      this.line[this.lineLen++] = s.u8(ce);
+      this.fnmatchSubtree(this.u64(ce + 8), 0, from);
       this.lineLen--;
     }
-    if (nval > 0 && fnmatchBytes(this.line, this.lineLen, this.search, s, this.search.length)) this.addValues(nodeOff);
+    if (this.u64(nodeOff + 16) > 0 && fnmatchBytes(this.line, this.lineLen, this.search, from, this.search.length)) this.addValues(nodeOff);
     this.lineLen -= added;
   }
 
   private searchTrie(): void {
+    const s = this.s;
     const search = this.search;
     const slen = search.length;
     let nodeOff = this.rootOff;
     let i = 0;
     this.lineLen = 0;
     while (nodeOff) {
-      const { buf, at } = this.nodeView(nodeOff);
-      const prefixOff = u64(buf, at);
+      const prefixOff = this.u64(nodeOff);
       if (prefixOff) {
-        const { buf: pb, at: pat, end: pend } = this.cstr(prefixOff);
-        const plen = pend - pat;
-        let p = 0;
-        for (; p < plen; p++) {
-          const c = pb[pat + p]!;
+        for (let p = 0; ; p++) {
+          const c = s.u8(prefixOff + p);
+          if (c === 0) {
+            i += p;
+            break;
+          }
           if (c === STAR || c === QUESTION || c === LBRACKET) {
             this.fnmatchSubtree(nodeOff, p, i + p);
             return;
           }
           if (i + p >= slen || c !== search[i + p]) return;
         }
-        i += p;
       }
-      for (const g of GLOB_CHARS) {
-        const child = this.childOf(nodeOff, buf, at, g);
+      for (let g = 0; g < 3; g++) {
+        const glob = GLOB_CHARS[g]!;
+        const child = this.childOf(nodeOff, glob);
         if (child) {
-          this.line[this.lineLen++] = g;
+          this.line[0] = glob;
+          this.lineLen = 1;
           this.fnmatchSubtree(child, 0, i);
-          this.lineLen--;
+          this.lineLen = 0;
         }
       }
       if (i >= slen) {
         this.addValues(nodeOff);
         return;
       }
-      nodeOff = this.childOf(nodeOff, buf, at, search[i]!);
+      nodeOff = this.childOf(nodeOff, search[i]!);
       i++;
+    }
+  }
+
+  private run(modalias: string): void {
+    this.search = Buffer.from(modalias, 'utf8');
+    this.found = new Map();
+    try {
+      this.searchTrie();
+    } catch (e) {
+      if (e instanceof HwdbFormatError) throw e;
+      if (e instanceof RangeError) throw new HwdbFormatError(`corrupt database: ${e.message}`, this.path);
+      throw e;
     }
   }
 
   /** The properties for a modalias (or any lookup string), in sd-hwdb's order. */
   lookup(modalias: string): Map<string, string> {
+    this.run(modalias);
     const out = new Map<string, string>();
-    for (const m of this.lookupEntries(modalias, false)) out.set(m.key, m.value);
+    for (const [key, e] of this.found) out.set(key, this.strAt(this.u64(e + 8)));
+    this.found = new Map();
     return out;
   }
 
-  /** Like lookup, with the source file and line of each property when the file records them. */
+  /** Like lookup, with the source file, line and priority of each property when the file records them (v2). */
   lookupEntries(modalias: string, provenance = true): HwdbMatch[] {
-    this.search = Buffer.from(modalias, 'utf8');
-    this.found = new Map();
-    this.searchTrie();
+    this.run(modalias);
     const out: HwdbMatch[] = [];
-    for (const [key, f] of this.found) {
-      const { buf, at } = this.view(f.entry, this.valueSize);
-      const m: HwdbMatch = { key, value: this.str(u64(buf, at + 8)) };
+    for (const [key, e] of this.found) {
+      const m: HwdbMatch = { key, value: this.strAt(this.u64(e + 8)) };
       if (provenance && this.valueSize >= VALUE_ENTRY_SIZE_V2) {
-        m.file = this.str(u64(buf, at + 16));
-        m.line = buf.readUInt32LE(at + 24);
-        m.priority = buf.readUInt16LE(at + 28);
+        m.file = this.strAt(this.u64(e + 16));
+        m.line = this.s.u32(e + 24);
+        m.priority = this.s.u32(e + 28) & 0xffff;
       }
       out.push(m);
     }
