@@ -4,6 +4,7 @@ import type { Builtin } from './types.js';
 const loaders: Record<string, () => Promise<{ default: Builtin }>> = {
   // name: () => import('./name.js'),
   path_id: () => import('./path_id.js'),
+  input_id: () => import('./input_id.js'),
   hwdb: () => import('./hwdb.js'),
 };
 
