@@ -259,19 +259,16 @@ function parseInto(db: HwdbSources, buf: Buffer, fileIndex: number): void {
   let lastKeyLen = -1;
   let lastKey = '';
 
+  // Position of the next '#' at or after the current line (searched once per '#', not once per line).
+  let nextHash = -2;
   while (pos < n) {
     const start = pos;
-    // Find the end of the line and the first '#' in it.
-    let end = pos;
-    let hash = -1;
-    while (end < n) {
-      const c = buf[end]!;
-      if (c === NL) break;
-      if (c === HASH && hash < 0) hash = end;
-      end++;
-    }
+    let end = buf.indexOf(NL, pos);
+    if (end < 0) end = n;
     pos = end + 1;
     lineNo++;
+    if (nextHash !== -1 && nextHash < start) nextHash = buf.indexOf(HASH, start);
+    const hash = nextHash >= 0 && nextHash < end ? nextHash : -1;
 
     if (hash === start) continue;
     let stop = hash >= 0 ? hash : end;
