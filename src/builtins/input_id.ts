@@ -1,6 +1,7 @@
 // input_id: classifies input devices (keyboard, mouse, touchpad, joystick, ...) from the capability bitmaps
 // the kernel exports in sysfs (capabilities/ev, abs, rel, key and properties), as systemd-udevd's
-// udev-builtin-input_id.c (version 252) does. For evdev nodes it also reads the absolute axes' resolution
+// udev-builtin-input_id.c (version 252, with the joystick "un-detection" Debian's 252.39 carries from later
+// systemd) does. For evdev nodes it also reads the absolute axes' resolution
 // through the EVIOCGABS ioctl to give the size in millimetres.
 import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import type { Device } from '../device/device.js';
@@ -50,6 +51,9 @@ const REL_MAX = 0x0f;
 const KEY_MAX = 0x2ff;
 const INPUT_PROP_MAX = 0x1f;
 
+/** KEY_LEFTCTRL, KEY_CAPSLOCK, KEY_NUMLOCK, KEY_INSERT, KEY_MUTE, KEY_CALC, KEY_FILE, KEY_MAIL, KEY_PLAYPAUSE, KEY_BRIGHTNESSDOWN */
+const WELL_KNOWN_KEYBOARD_KEYS = [29, 58, 69, 110, 113, 140, 144, 155, 164, 224];
+
 /** The kernel prints capability bitmaps in words of its unsigned long: 64 bits on the platforms we run on. */
 const BITS_PER_LONG = 64;
 const nlongs = (max: number) => Math.floor((max - 1) / BITS_PER_LONG) + 1;
@@ -66,6 +70,12 @@ export class Bitmap {
   test(bit: number): boolean {
     const w = this.words[Math.floor(bit / BITS_PER_LONG)];
     return w !== undefined && ((w >> BigInt(bit % BITS_PER_LONG)) & 1n) === 1n;
+  }
+  /** How many bits in [from, to) are set. */
+  count(from: number, to: number): number {
+    let n = 0;
+    for (let b = from; b < to; b++) if (this.test(b)) n++;
+    return n;
   }
   /** True when any bit in [from, to) is set. */
   any(from: number, to: number): boolean {
@@ -143,12 +153,13 @@ function testPointers(id: InputId, c: Caps, emit: Emit): boolean {
   const hasPadButtons = c.key.test(BTN_0) && hasStylus && !hasPen;
 
   // Joysticks may have axes only, or buttons only. A mouse with more than 16 buttons runs into the
-  // joystick range: skip those.
-  let hasJoystickAxesOrButtons = false;
+  // joystick range: its buttons do not count.
+  let joystickButtons = 0;
   if (!c.key.test(BTN_JOYSTICK - 1)) {
-    hasJoystickAxesOrButtons = c.key.any(BTN_JOYSTICK, BTN_DIGI) || c.key.any(BTN_TRIGGER_HAPPY1, BTN_TRIGGER_HAPPY40 + 1) || c.key.any(BTN_DPAD_UP, BTN_DPAD_RIGHT + 1);
+    joystickButtons = c.key.count(BTN_JOYSTICK, BTN_DIGI) + c.key.count(BTN_TRIGGER_HAPPY1, BTN_TRIGGER_HAPPY40 + 1) + c.key.count(BTN_DPAD_UP, BTN_DPAD_RIGHT + 1);
   }
-  if (!hasJoystickAxesOrButtons) hasJoystickAxesOrButtons = c.abs.any(ABS_RX, ABS_PRESSURE);
+  const joystickAxes = c.abs.count(ABS_RX, ABS_PRESSURE);
+  const hasJoystickAxesOrButtons = joystickButtons > 0 || joystickAxes > 0;
 
   let isTablet = false;
   let isTouchpad = false;
@@ -174,6 +185,12 @@ function testPointers(id: InputId, c: Caps, emit: Emit): boolean {
   if (!isTablet && !isTouchpad && !isJoystick && hasMouseButton && (hasRelCoordinates || !hasAbsCoordinates)) isMouse = true;
   // there is no such thing as an I2C mouse
   if (isMouse && id.bustype === BUS_I2C) isPointingStick = true;
+  // Some keyboards have random joystick buttons: several well-known keyboard keys, or fewer than two
+  // joystick buttons and axes in all, mean it is no joystick (Debian's 252 has this from later systemd).
+  if (isJoystick) {
+    const wellKnown = hasKeys ? WELL_KNOWN_KEYBOARD_KEYS.filter((k) => c.key.test(k)).length : 0;
+    if (wellKnown >= 4 || joystickButtons + joystickAxes < 2) isJoystick = false;
+  }
 
   if (isPointingStick) emit('ID_INPUT_POINTINGSTICK');
   if (isMouse) emit('ID_INPUT_MOUSE');
