@@ -1,7 +1,7 @@
 // Executes a compiled RuleSet on one event: the pure core of devMaster. It reads sysfs through the Device
 // model and runs PROGRAM/IMPORT{program} children, but changes nothing on disk except ATTR/SYSCTL writes
 // (skipped in test mode); nodes, links and the database are applied afterwards by src/event/.
-import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Device } from '../device/device.js';
 import type { DbRecord } from '../device/db.js';
@@ -324,35 +324,19 @@ async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv)
       ev.logLevel = tok.num;
       return true;
     case T.A_OWNER:
-    case T.A_OWNER_ID: {
+    case T.A_OWNER_ID:
       if (ev.ownerFinal) return true;
       if (tok.op === ':=') ev.ownerFinal = true;
-      if (tok.type === T.A_OWNER_ID) {
-        ev.uid = tok.num! >= 0 ? tok.num : undefined;
-      } else {
-        const name = expand(tok.fmt!, ev, env);
-        const uid = parseId(name) ?? lookupUser(name);
-        if (uid === undefined) env.log.error(`${tok.file}:${tok.line} unknown user "${name}", ignoring`);
-        else ev.uid = uid;
-      }
+      ev.uid = assignedId(tok, ev, env, 'user', ev.uid);
       trace(`OWNER=${ev.uid ?? '(unset)'}`);
       return true;
-    }
     case T.A_GROUP:
-    case T.A_GROUP_ID: {
+    case T.A_GROUP_ID:
       if (ev.groupFinal) return true;
       if (tok.op === ':=') ev.groupFinal = true;
-      if (tok.type === T.A_GROUP_ID) {
-        ev.gid = tok.num! >= 0 ? tok.num : undefined;
-      } else {
-        const name = expand(tok.fmt!, ev, env);
-        const gid = parseId(name) ?? lookupGroup(name);
-        if (gid === undefined) env.log.error(`${tok.file}:${tok.line} unknown group "${name}", ignoring`);
-        else ev.gid = gid;
-      }
+      ev.gid = assignedId(tok, ev, env, 'group', ev.gid);
       trace(`GROUP=${ev.gid ?? '(unset)'}`);
       return true;
-    }
     case T.A_MODE:
     case T.A_MODE_ID: {
       if (ev.modeFinal) return true;
@@ -466,33 +450,12 @@ async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv)
         env.log.error(`${tok.file}:${tok.line} attribute path "${path}" is outside sysfs, ignoring`);
         return true;
       }
-      const value = expand(tok.fmt!, ev, env);
-      ev.writes.push({ path, value });
-      if (!env.test) {
-        try {
-          const { writeFileSync } = await import('node:fs');
-          writeFileSync(path, value);
-        } catch (e) {
-          env.log.error(`${tok.file}:${tok.line} failed to write "${value}" to sysfs attribute "${path}", ignoring: ${(e as Error).message}`);
-        }
-      }
-      trace(`ATTR "${path}" ← "${value}"${env.test ? ' (test: not written)' : ''}`);
+      writeValue(tok, ev, env, path, expand(tok.fmt!, ev, env), 'sysfs attribute');
       return true;
     }
     case T.A_SYSCTL: {
       const name = normalizeSysctl(expand(tok.attrFmt!, ev, env));
-      const value = expand(tok.fmt!, ev, env);
-      const path = join('/proc/sys', name);
-      ev.writes.push({ path, value });
-      if (!env.test) {
-        try {
-          const { writeFileSync } = await import('node:fs');
-          writeFileSync(path, value);
-        } catch (e) {
-          env.log.error(`${tok.file}:${tok.line} failed to write "${value}" to sysctl "${name}", ignoring: ${(e as Error).message}`);
-        }
-      }
-      trace(`SYSCTL{${name}} ← "${value}"${env.test ? ' (test: not written)' : ''}`);
+      writeValue(tok, ev, env, join('/proc/sys', name), expand(tok.fmt!, ev, env), 'sysctl');
       return true;
     }
     case T.A_RUN_BUILTIN:
@@ -511,6 +474,32 @@ async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv)
     default:
       return matchSync(tok, dev, ev, env);
   }
+}
+
+/** ATTR{}= and SYSCTL{}=: records the write, and does it unless in test mode; a failure is logged, never fatal. */
+function writeValue(tok: Token, ev: EventState, env: ExecEnv, path: string, value: string, what: string): void {
+  ev.writes.push({ path, value });
+  if (!env.test) {
+    try {
+      writeFileSync(path, value);
+    } catch (e) {
+      env.log.error(`${tok.file}:${tok.line} failed to write "${value}" to ${what} "${path}", ignoring: ${(e as Error).message}`);
+    }
+  }
+  env.trace?.push({ file: tok.file, line: tok.line, what: `${tok.key} "${path}" ← "${value}"${env.test ? ' (test: not written)' : ''}` });
+}
+
+/**
+ * The uid/gid an OWNER/GROUP token assigns: a number resolved at load (-1: the name was unknown, the value is
+ * unset), or a name substituted and resolved now (unknown: the previous value stays).
+ */
+function assignedId(tok: Token, ev: EventState, env: ExecEnv, kind: 'user' | 'group', previous: number | undefined): number | undefined {
+  if (tok.type === T.A_OWNER_ID || tok.type === T.A_GROUP_ID) return tok.num! >= 0 ? tok.num : undefined;
+  const name = expand(tok.fmt!, ev, env);
+  const id = parseId(name) ?? (kind === 'user' ? lookupUser(name) : lookupGroup(name));
+  if (id !== undefined) return id;
+  env.log.error(`${tok.file}:${tok.line} unknown ${kind} "${name}", ignoring`);
+  return previous;
 }
 
 async function spawnFor(tok: Token, cmd: string, ev: EventState, env: ExecEnv, capture: boolean): Promise<{ ok: boolean; stdout: string; truncated: boolean }> {
