@@ -5,6 +5,7 @@ const loaders: Record<string, () => Promise<{ default: Builtin }>> = {
   // name: () => import('./name.js'),
   path_id: () => import('./path_id.js'),
   input_id: () => import('./input_id.js'),
+  usb_id: () => import('./usb_id.js'),
   hwdb: () => import('./hwdb.js'),
 };
 
