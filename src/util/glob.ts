@@ -1,6 +1,7 @@
-// fnmatch(3) with flags 0, as sd-device uses it for enumerator matches: '*' and '?' match any character
-// (including '/' and a leading '.'), '[...]' is a bracket expression ('!' or '^' negates, ranges, POSIX classes),
-// a backslash quotes the next character. An unterminated '[' is a literal '['.
+// fnmatch(3) with flags 0 (or FNM_CASEFOLD), as udev uses it for rule matches and sd-device for enumerator
+// matches: '*' and '?' match any character (including '/' and a leading '.'), '[...]' is a bracket expression
+// ('!' or '^' negates, ranges, POSIX classes), a backslash quotes the next character. An unterminated '[' is a
+// literal '['. Patterns compile to cached RegExps. (hwdb's byte-wise matcher is src/hwdb/fnmatch.ts.)
 
 const CLASSES: Record<string, string> = {
   alnum: 'a-zA-Z0-9',
@@ -79,8 +80,10 @@ function bracket(p: string, i: number): [string, number] | undefined {
 
 const cache = new Map<string, RegExp>();
 
-export function compileGlob(pattern: string): RegExp {
-  let re = cache.get(pattern);
+/** The anchored RegExp for a pattern (cached). */
+export function compileGlob(pattern: string, caseInsensitive = false): RegExp {
+  const key = caseInsensitive ? `i${pattern}` : `s${pattern}`;
+  let re = cache.get(key);
   if (re) return re;
   let src = '';
   for (let i = 0; i < pattern.length; ) {
@@ -108,20 +111,36 @@ export function compileGlob(pattern: string): RegExp {
       i++;
     }
   }
-  re = new RegExp(`^${src}$`, 'u');
+  re = new RegExp(`^${src}$`, caseInsensitive ? 'ui' : 'u');
   if (cache.size > 4096) cache.clear();
-  cache.set(pattern, re);
+  cache.set(key, re);
   return re;
 }
 
-/** fnmatch(pattern, string, 0) === 0 */
-export function fnmatch(pattern: string, s: string): boolean {
-  if (!/[*?[\\]/.test(pattern)) return pattern === s;
+/** fnmatch(pattern, string, 0) === 0 (FNM_CASEFOLD with caseInsensitive). */
+export function fnmatch(pattern: string, s: string, caseInsensitive = false): boolean {
+  if (!/[*?[\\]/.test(pattern)) return caseInsensitive ? pattern.toLowerCase() === s.toLowerCase() : pattern === s;
   try {
-    return compileGlob(pattern).test(s);
+    return compileGlob(pattern, caseInsensitive).test(s);
   } catch {
     return pattern === s;
   }
+}
+
+/** A reusable matcher for one pattern. */
+export function globMatcher(pattern: string, caseInsensitive = false): (s: string) => boolean {
+  if (!/[*?[\\]/.test(pattern)) {
+    if (!caseInsensitive) return (s) => s === pattern;
+    const low = pattern.toLowerCase();
+    return (s) => s.toLowerCase() === low;
+  }
+  let re: RegExp;
+  try {
+    re = compileGlob(pattern, caseInsensitive);
+  } catch {
+    return (s) => s === pattern;
+  }
+  return (s) => re.test(s);
 }
 
 /** True if the string contains glob characters. */
