@@ -1,0 +1,51 @@
+// devctl test-builtin [--action=ACTION] BUILTIN DEVICE: runs one builtin on a device, like
+// `udevadm test-builtin`, and prints the properties it sets as KEY=VALUE lines.
+import { pino } from 'pino';
+import { parseVerbArgs, UsageError } from './common.js';
+import { findDevice } from './info/find-device.js';
+import { builtinNames, getBuiltin } from '../builtins/registry.js';
+import { log } from '../log.js';
+
+export const summary = 'Run one builtin on a device';
+
+export const help = `devctl test-builtin [OPTIONS] COMMAND DEVICE
+
+Runs the builtin COMMAND (with its arguments, quoted as one word: 'hwdb --subsystem=usb') on DEVICE and prints
+the properties it sets. Nothing is changed on disk.
+
+  -a --action=ACTION  the event's action (default: add)
+  -h --help           show this help
+
+Builtins: ${builtinNames().join(', ')}
+DEVICE is a /sys path, a /dev node, SUBSYSTEM/SYSNAME or a device id.
+
+Exit status: 0 when the builtin succeeded, 1 when it failed or an argument is wrong.
+`;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values, positionals, roots } = parseVerbArgs(argv, { action: { type: 'string', short: 'a' } });
+  if (positionals.length !== 2) throw new UsageError(positionals.length < 2 ? 'expected COMMAND and DEVICE' : `unexpected argument '${positionals[2]}'`);
+  const [command, devArg] = positionals as [string, string];
+  const words = command.trim().split(/\s+/);
+  const name = words[0]!;
+  const builtin = await getBuiltin(name);
+  if (!builtin) throw new UsageError(`unknown builtin '${name}' (available: ${builtinNames().join(', ')})`);
+  const device = findDevice(roots, devArg);
+  device.action = (values.action as string | undefined) ?? 'add';
+  const set: [string, string][] = [];
+  await builtin.init?.(roots);
+  let ok: boolean;
+  try {
+    ok = await builtin.run(
+      { device, action: device.action, roots, test: true, log: process.env.DEVMASTER_LOG_LEVEL ? log() : pino({ level: 'warn' }), setProperty: (k, v) => set.push([k, v]) },
+      words,
+    );
+  } catch (e) {
+    process.stderr.write(`devctl test-builtin: ${name}: ${(e as Error).message}\n`);
+    ok = false;
+  } finally {
+    builtin.exit?.();
+  }
+  for (const [k, v] of set) process.stdout.write(`${k}=${v}\n`);
+  return ok ? 0 : 1;
+}
