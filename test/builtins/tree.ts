@@ -16,8 +16,8 @@ export interface FakeDevice {
   devtype?: string;
   /** Extra uevent lines (KEY=VALUE) besides DEVTYPE. */
   uevent?: Record<string, string>;
-  /** Attribute files (relative names; a value is written with a trailing newline). */
-  attrs?: Record<string, string>;
+  /** Attribute files (relative names; a string is written with a trailing newline, a Buffer as it is). */
+  attrs?: Record<string, string | Buffer>;
   /** Driver name: adds a "driver" link to /sys/bus/<subsystem>/drivers/<name>. */
   driver?: string;
 }
@@ -41,7 +41,7 @@ export function buildSysfs(base: string, devices: FakeDevice[]): Roots {
     writeFileSync(join(dir, 'uevent'), lines.map((l) => l + '\n').join(''));
     for (const [k, v] of Object.entries(d.attrs ?? {})) {
       mkdirSync(dirname(join(dir, k)), { recursive: true });
-      writeFileSync(join(dir, k), v + '\n');
+      writeFileSync(join(dir, k), typeof v === 'string' ? v + '\n' : v);
     }
     if (d.subsystem) {
       const kind = d.kind ?? (BUSES.has(d.subsystem) ? 'bus' : 'class');
