@@ -6,7 +6,7 @@
 // on a stack. A node is final when the walk leaves it, so it is written at that moment, which is exactly the
 // post-order (children before parent, root last) that systemd writes. Strings are interned into one pool;
 // node records hold pool-relative offsets that are shifted once the size of the node section is known.
-import type { HwdbSources } from './parse.js';
+import { tagIndex, type HwdbSources } from './parse.js';
 import {
   CHILD_ENTRY_SIZE,
   DEVMASTER_TOOL_VERSION,
@@ -42,10 +42,11 @@ export interface CompileStats {
 /** Growable NUL-separated string section; offset 0 is the empty string. */
 class StringPool {
   private readonly index = new Map<string, number>();
-  buf = Buffer.alloc(1 << 22);
+  buf: Buffer;
   len = 1;
 
-  constructor() {
+  constructor(sizeHint = 1 << 20) {
+    this.buf = Buffer.alloc(Math.max(1024, sizeHint));
     this.index.set('', 0);
   }
 
@@ -92,21 +93,34 @@ class StringPool {
 
 /** Compiles parsed sources into the bytes of a hwdb.bin file. */
 export function compileHwdb(db: HwdbSources, opts: CompileOptions = {}): { data: Buffer; stats: CompileStats } {
+  const { parts, stats } = compileHwdbParts(db, opts);
+  return { data: Buffer.concat(parts, stats.size), stats };
+}
+
+/**
+ * Like compileHwdb, but returns the file as two pieces (header and nodes; strings) to be written with one
+ * writev, which spares a copy of the whole file.
+ */
+export function compileHwdbParts(db: HwdbSources, opts: CompileOptions = {}): { parts: Buffer[]; stats: CompileStats } {
   const v2 = !opts.compat;
   const valueSize = v2 ? VALUE_ENTRY_SIZE_V2 : VALUE_ENTRY_SIZE_V1;
-  // latin1 strings: UTF-16 code unit order is byte order, which is what the trie needs.
-  const keys = db.matchList.slice().sort();
+  // Tagged match lines (match, NUL, 3-byte line index), latin1: UTF-16 code unit order is byte order, which is
+  // what the trie needs; equal matches end up next to each other in input order.
+  const keys = db.occ.slice().sort();
   const { start: gStart, slots } = db.groups();
   const { pKey, pFile, pLine, pVStart, pVEnd, pFirst, data: fileData } = db;
 
   // Node section, grown on demand.
-  let cap = HEADER_SIZE + (keys.length * 2 + 1) * (NODE_SIZE + CHILD_ENTRY_SIZE) + db.count * valueSize;
+  // About 1.4 nodes per match string in practice; grown if needed.
+  let cap = HEADER_SIZE + Math.ceil(keys.length * 1.5 + 16) * (NODE_SIZE + CHILD_ENTRY_SIZE) + db.count * valueSize;
   let buf = Buffer.alloc(cap);
   let dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   let pos = HEADER_SIZE;
   let patches = new Uint32Array(1 << 16);
   let npatch = 0;
-  const pool = new StringPool();
+  let srcBytes = 0;
+  for (const d of db.data) srcBytes += d.length;
+  const pool = new StringPool(srcBytes >> 1);
   const fileOffs = db.files.map((f) => pool.intern(f));
   // A value shared by several match lines of one record is stored once (keyed by the line's first slot).
   const valueOffs = new Int32Array(db.count).fill(-1);
@@ -149,6 +163,7 @@ export function compileHwdb(db: HwdbSources, opts: CompileOptions = {}): { data:
   let depth = 0;
   let sEnd = new Int32Array(256);
   let sMatch = new Int32Array(256);
+  let sMatchEnd = new Int32Array(256);
   let sChild = new Int32Array(256);
   const sRep: string[] = [];
   let cChar = new Uint8Array(1024);
@@ -164,10 +179,12 @@ export function compileHwdb(db: HwdbSources, opts: CompileOptions = {}): { data:
       };
       sEnd = g(sEnd);
       sMatch = g(sMatch);
+      sMatchEnd = g(sMatchEnd);
       sChild = g(sChild);
     }
     sEnd[depth] = end;
     sMatch[depth] = match;
+    sMatchEnd[depth] = match + 1;
     sChild[depth] = ctop;
     sRep[depth] = rep;
     depth++;
@@ -190,19 +207,25 @@ export function compileHwdb(db: HwdbSources, opts: CompileOptions = {}): { data:
     const rep = sRep[d]!;
     const cbase = sChild[d]!;
     const nchild = ctop - cbase;
-    const id = sMatch[d]!;
+    const k0 = sMatch[d]!;
     let vslots: number[] | undefined;
     let nval = 0;
-    if (id >= 0) {
+    if (k0 >= 0) {
+      const k1 = sMatchEnd[d]!;
+      const id = tagIndex(keys[k0]!);
       const a = gStart[id]!;
       const b = gStart[id + 1]!;
-      if (b - a === 1) {
+      if (k1 - k0 === 1 && b - a === 1) {
         one[0] = slots[a]!;
         vslots = one;
         nval = 1;
-      } else if (b > a) {
+      } else {
+        // Several properties, or the same match in several records: later wins per key, sorted by key.
         scratch.clear();
-        for (let i = a; i < b; i++) scratch.set(pKey[slots[i]!]!, slots[i]!);
+        for (let k = k0; k < k1; k++) {
+          const occ = tagIndex(keys[k]!);
+          for (let i = gStart[occ]!; i < gStart[occ + 1]!; i++) scratch.set(pKey[slots[i]!]!, slots[i]!);
+        }
         const vkeys = [...scratch.keys()].sort();
         vslots = vkeys.map((k) => scratch.get(k)!);
         nval = vslots.length;
@@ -248,12 +271,14 @@ export function compileHwdb(db: HwdbSources, opts: CompileOptions = {}): { data:
         // The next key branches inside this node's prefix: a new inner node ending at l goes between.
         // It takes the slot below the closing node: move the closing node up by one first.
         const match = sMatch[top]!;
+        const matchEnd = sMatchEnd[top]!;
         const cbase = sChild[top]!;
         depth--;
         pushOpen(l, rep, -1);
         sChild[depth - 1] = cbase; // the inner node's children start where the closing node's did
         pushOpen(end, rep, match);
         sChild[depth - 1] = cbase;
+        sMatchEnd[depth - 1] = matchEnd;
         pend = l;
       }
       const d = depth - 1;
@@ -265,14 +290,22 @@ export function compileHwdb(db: HwdbSources, opts: CompileOptions = {}): { data:
 
   pushOpen(0, '', -1); // the root
   let prev = '';
+  let prevLen = 0;
   for (let n = 0; n < keys.length; n++) {
     const key = keys[n]!;
+    const len = key.length - 4;
     let l = 0;
-    const max = prev.length < key.length ? prev.length : key.length;
+    const max = prevLen < len ? prevLen : len;
     while (l < max && prev.charCodeAt(l) === key.charCodeAt(l)) l++;
+    if (l === len && l === prevLen && n > 0) {
+      // The same match string again (another record or file): the open leaf covers it too.
+      sMatchEnd[depth - 1] = n + 1;
+      continue;
+    }
     closeTo(l);
-    pushOpen(key.length, key, db.matchId(key));
+    pushOpen(len, key, n);
     prev = key;
+    prevLen = len;
   }
   closeTo(0);
   const rootOff = writeNode(0, 0, 0);
@@ -284,10 +317,7 @@ export function compileHwdb(db: HwdbSources, opts: CompileOptions = {}): { data:
     dv.setUint32(at, dv.getUint32(at, true) + stringsBase, true);
   }
   const size = stringsBase + pool.len;
-  const out = Buffer.allocUnsafe(size);
-  buf.copy(out, 0, 0, stringsBase);
-  pool.buf.copy(out, stringsBase, 0, pool.len);
-
+  const out = buf;
   HWDB_SIGNATURE.copy(out, 0);
   const h = new DataView(out.buffer, out.byteOffset, HEADER_SIZE);
   const w64 = (at: number, v: number) => {
@@ -304,5 +334,5 @@ export function compileHwdb(db: HwdbSources, opts: CompileOptions = {}): { data:
   w64(H_NODES_LEN, nodesLen);
   w64(H_STRINGS_LEN, pool.len);
 
-  return { data: out, stats: { nodes, children, values, stringsLen: pool.len, size } };
+  return { parts: [buf.subarray(0, stringsBase), pool.buf.subarray(0, pool.len)], stats: { nodes, children, values, stringsLen: pool.len, size } };
 }

@@ -1,12 +1,12 @@
 // The hwdb API used by devctl, the hwdb builtin and the daemon: where sources and hwdb.bin live, compiling
 // sources into hwdb.bin, and opening it for lookups.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, writevSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { mergeConfFiles, PACKAGE_HWDB_DIR } from '../config/rules-path.js';
-import { compileHwdb, type CompileStats } from './compile.js';
+import { compileHwdbParts, type CompileStats } from './compile.js';
 import { parseHwdbFiles, type HwdbDiagnostic } from './parse.js';
 
-export { compileHwdb, type CompileOptions, type CompileStats } from './compile.js';
+export { compileHwdb, compileHwdbParts, type CompileOptions, type CompileStats } from './compile.js';
 export { parseHwdbFiles, HwdbSources, formatDiagnostic, type HwdbDiagnostic, type HwdbValue } from './parse.js';
 export { openHwdb, hwdbFromBuffer, Hwdb, type HwdbMatch, type OpenOptions } from './lookup.js';
 export { HwdbFormatError } from './format.js';
@@ -100,14 +100,31 @@ export interface UpdateResult {
   timings: { parse: number; compile: number; write: number };
 }
 
-/** Writes `data` to `path` atomically (temporary file in the same directory, then rename), mode 0444. */
-export function writeFileAtomic(path: string, data: Buffer, sync = true): void {
+/** Writes `data` (one buffer or pieces) to `path` atomically (temporary file, then rename), mode 0444. */
+export function writeFileAtomic(path: string, data: Buffer | Buffer[], sync = true): void {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.${process.pid}.${Date.now().toString(36)}.tmp`;
   const fd = openSync(tmp, 'wx', 0o444);
   try {
-    let off = 0;
-    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
+    const parts = Array.isArray(data) ? data : [data];
+    const total = parts.reduce((n, b) => n + b.length, 0);
+    let done = writevSync(fd, parts);
+    // Short write: finish piece by piece.
+    let skip = done;
+    for (const b of parts) {
+      if (done >= total) break;
+      if (skip >= b.length) {
+        skip -= b.length;
+        continue;
+      }
+      let off = skip;
+      skip = 0;
+      while (off < b.length) {
+        const n = writeSync(fd, b, off, b.length - off);
+        off += n;
+        done += n;
+      }
+    }
     if (sync) fsyncSync(fd);
   } catch (e) {
     closeSync(fd);
@@ -150,10 +167,10 @@ export function updateHwdb(opts: UpdateOptions = {}): UpdateResult {
   const db = parseHwdbFiles(files);
   timings.parse = performance.now() - t;
   t = performance.now();
-  const { data, stats } = compileHwdb(db, { compat: opts.compat });
+  const { parts, stats } = compileHwdbParts(db, { compat: opts.compat });
   timings.compile = performance.now() - t;
   t = performance.now();
-  writeFileAtomic(output, data, opts.sync ?? true);
+  writeFileAtomic(output, parts, opts.sync ?? true);
   timings.write = performance.now() - t;
   return { output, files, diagnostics: db.diagnostics, written: true, removed: false, stats, timings };
 }

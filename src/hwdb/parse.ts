@@ -44,23 +44,24 @@ function isSpace(c: number): boolean {
  * The parsed contents of a set of source files, in the order they were added (which is their priority).
  * Strings are latin1 (byte) strings.
  */
+/** Match lines are numbered in 3 bytes (see HwdbSources.occ). */
+export const MAX_MATCH_LINES = 1 << 24;
+
+/** The match string of a tagged match line. */
+export function untag(tagged: string): string {
+  return tagged.slice(0, tagged.length - 4);
+}
+
+/** The match line index of a tagged match line. */
+export function tagIndex(tagged: string): number {
+  const n = tagged.length;
+  return (tagged.charCodeAt(n - 3) << 16) | (tagged.charCodeAt(n - 2) << 8) | tagged.charCodeAt(n - 1);
+}
+
 function growI32(a: Int32Array, min = a.length * 2): Int32Array<ArrayBuffer> {
   const b = new Int32Array(Math.max(min, a.length * 2));
   b.set(a);
   return b;
-}
-
-/** FNV-1a over bytes (and over latin1 char codes: the same value for the same bytes). */
-function hashBytes(b: Uint8Array, from: number, to: number): number {
-  let h = 0x811c9dc5;
-  for (let i = from; i < to; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
-  return h >>> 0;
-}
-
-function hashString(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0;
 }
 
 export class HwdbSources {
@@ -68,15 +69,16 @@ export class HwdbSources {
   /** The bytes of each file (values and match strings are kept as ranges into these). */
   readonly data: Buffer[] = [];
   readonly diagnostics: HwdbDiagnostic[] = [];
-  /** Distinct match strings (latin1); a match's id is its index here. */
-  readonly matchList: string[] = [];
-  // Where each distinct match string's bytes are, and an open-addressing table (hash -> id + 1) over them.
-  private mFile = new Int32Array(4096);
-  private mStart = new Int32Array(4096);
-  private mLen = new Int32Array(4096);
-  private table = new Int32Array(1 << 16);
   /**
-   * One slot per (match, property line): match id, key (with its leading space), the value as a byte range
+   * Every match line, in input order, as a tagged string: the match (latin1), a NUL, and the line's index as
+   * 3 big-endian bytes. Sorting the tagged strings sorts by match bytes (NUL sorts before any byte, so a
+   * prefix still comes first) and then by input order; the compiler reads the index back from the tag.
+   * This spares a map from match string to id, which was the largest single cost of compiling.
+   */
+  readonly occ: string[] = [];
+  private scratch = Buffer.alloc(4096);
+  /**
+   * One slot per (match line, property line): match line index (into occ), key (with its leading space), the value as a byte range
    * of data[file], the file index, the line number, and the first slot of the same property line (one value
    * written once for a record with several match lines).
    */
@@ -97,6 +99,7 @@ export class HwdbSources {
     const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     this.files.push(file);
     this.data.push(buf);
+    this.reserve(buf.length >> 5);
     parseInto(this, buf, this.files.length - 1);
   }
 
@@ -118,82 +121,42 @@ export class HwdbSources {
     this.addBytes(data, path);
   }
 
-  /** The id of the match string data[file][start..end), added if new. */
-  matchIdBytes(file: number, buf: Buffer, start: number, end: number): number {
-    const h = hashBytes(buf, start, end);
-    let mask = this.table.length - 1;
-    let i = h & mask;
+  /** Records the match line buf[start..end); returns its index. */
+  addMatch(buf: Buffer, start: number, end: number): number {
+    const id = this.occ.length;
+    if (id >= MAX_MATCH_LINES) throw new Error(`more than ${MAX_MATCH_LINES} match lines`);
     const len = end - start;
-    for (;;) {
-      const e = this.table[i]!;
-      if (e === 0) break;
-      const id = e - 1;
-      if (this.mLen[id] === len) {
-        const ob = this.data[this.mFile[id]!]!;
-        const os = this.mStart[id]!;
-        let k = 0;
-        while (k < len && ob[os + k] === buf[start + k]) k++;
-        if (k === len) return id;
-      }
-      i = (i + 1) & mask;
-    }
-    const id = this.matchList.length;
-    if (id === this.mFile.length) {
-      this.mFile = growI32(this.mFile);
-      this.mStart = growI32(this.mStart);
-      this.mLen = growI32(this.mLen);
-    }
-    this.mFile[id] = file;
-    this.mStart[id] = start;
-    this.mLen[id] = len;
-    this.matchList.push(buf.toString('latin1', start, end));
-    this.table[i] = id + 1;
-    if ((id + 1) * 2 > this.table.length) {
-      // Rehash into a table twice the size.
-      const old = this.table;
-      this.table = new Int32Array(old.length * 2);
-      mask = this.table.length - 1;
-      for (let j = 0; j < old.length; j++) {
-        const e = old[j]!;
-        if (e === 0) continue;
-        const m = e - 1;
-        let k = hashBytes(this.data[this.mFile[m]!]!, this.mStart[m]!, this.mStart[m]! + this.mLen[m]!) & mask;
-        while (this.table[k] !== 0) k = (k + 1) & mask;
-        this.table[k] = e;
-      }
-    }
+    if (len + 4 > this.scratch.length) this.scratch = Buffer.alloc(len * 2 + 4);
+    const sc = this.scratch;
+    buf.copy(sc, 0, start, end);
+    sc[len] = 0;
+    sc[len + 1] = id >>> 16;
+    sc[len + 2] = (id >>> 8) & 0xff;
+    sc[len + 3] = id & 0xff;
+    this.occ.push(sc.toString('latin1', 0, len + 4));
     return id;
   }
 
-  /** The id of a match string (latin1), or -1. */
-  matchId(m: string): number {
-    const mask = this.table.length - 1;
-    let i = hashString(m) & mask;
-    for (;;) {
-      const e = this.table[i]!;
-      if (e === 0) return -1;
-      const id = e - 1;
-      if (this.mLen[id] === m.length) {
-        const ob = this.data[this.mFile[id]!]!;
-        const os = this.mStart[id]!;
-        let k = 0;
-        while (k < m.length && ob[os + k] === m.charCodeAt(k)) k++;
-        if (k === m.length) return id;
-      }
-      i = (i + 1) & mask;
-    }
+  /** Distinct match strings (latin1) in the order first seen. */
+  get matchList(): string[] {
+    return [...new Set(this.occ.map(untag))];
+  }
+
+  /** Makes room for `more` slots. */
+  reserve(more: number): void {
+    const need = this.count + more;
+    if (need <= this.pMatch.length) return;
+    this.pMatch = growI32(this.pMatch, need);
+    this.pFile = growI32(this.pFile, need);
+    this.pLine = growI32(this.pLine, need);
+    this.pVStart = growI32(this.pVStart, need);
+    this.pVEnd = growI32(this.pVEnd, need);
+    this.pFirst = growI32(this.pFirst, need);
   }
 
   push(match: number, key: string, file: number, vstart: number, vend: number, line: number, first: number): void {
     const i = this.count++;
-    if (i === this.pMatch.length) {
-      this.pMatch = growI32(this.pMatch);
-      this.pFile = growI32(this.pFile);
-      this.pLine = growI32(this.pLine);
-      this.pVStart = growI32(this.pVStart);
-      this.pVEnd = growI32(this.pVEnd);
-      this.pFirst = growI32(this.pFirst);
-    }
+    if (i === this.pMatch.length) this.reserve(4096);
     this.pMatch[i] = match;
     this.pFile[i] = file;
     this.pLine[i] = line;
@@ -209,11 +172,11 @@ export class HwdbSources {
   }
 
   /**
-   * For every match id, the indices of its property slots in input order: slots[start[id] .. start[id+1]).
+   * For every match line, the indices of its property slots in input order: slots[start[id] .. start[id+1]).
    * (A counting sort, linear in the number of slots.)
    */
   groups(): { start: Int32Array; slots: Int32Array } {
-    const n = this.matchList.length;
+    const n = this.occ.length;
     const start = new Int32Array(n + 1);
     for (let i = 0; i < this.count; i++) start[this.pMatch[i]! + 1]!++;
     for (let i = 0; i < n; i++) start[i + 1]! += start[i]!;
@@ -228,11 +191,9 @@ export class HwdbSources {
    * key. A key given again for the same match string replaces the earlier value (later file or line wins).
    */
   properties(match: string): Map<string, HwdbValue> {
-    const id = this.matchId(match);
     const out = new Map<string, HwdbValue>();
-    if (id < 0) return out;
     for (let i = 0; i < this.count; i++) {
-      if (this.pMatch[i] !== id) continue;
+      if (untag(this.occ[this.pMatch[i]!]!) !== match) continue;
       out.set(this.pKey[i]!, { value: this.value(i), file: this.pFile[i]!, line: this.pLine[i]!, priority: this.pFile[i]! + 1 });
     }
     return new Map([...out].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
@@ -251,6 +212,7 @@ function parseInto(db: HwdbSources, buf: Buffer, fileIndex: number): void {
   const DATA = 2;
   let state = NONE;
   const matches: number[] = [];
+  let nm = 0;
   let lineNo = 0;
   let pos = 0;
   const n = buf.length;
@@ -282,8 +244,8 @@ function parseInto(db: HwdbSources, buf: Buffer, fileIndex: number): void {
         continue;
       }
       state = MATCH;
-      matches.length = 0;
-      matches.push(db.matchIdBytes(fileIndex, buf, start, stop));
+      nm = 0;
+      matches[nm++] = db.addMatch(buf, start, stop);
       db.matchLines++;
       continue;
     }
@@ -294,7 +256,7 @@ function parseInto(db: HwdbSources, buf: Buffer, fileIndex: number): void {
     }
     if (buf[start] !== SPACE) {
       if (state === MATCH) {
-        matches.push(db.matchIdBytes(fileIndex, buf, start, stop));
+        matches[nm++] = db.addMatch(buf, start, stop);
         db.matchLines++;
       } else {
         diag(lineNo, `Property or empty line expected, got ${quote(buf, start, stop)}, ignoring record.`);
@@ -334,7 +296,7 @@ function parseInto(db: HwdbSources, buf: Buffer, fileIndex: number): void {
       lastKeyLen = klen;
     }
     const first = db.count;
-    for (let m = 0; m < matches.length; m++) db.push(matches[m]!, key, fileIndex, eq + 1, stop, lineNo, m === 0 ? -1 : first);
+    for (let m = 0; m < nm; m++) db.push(matches[m]!, key, fileIndex, eq + 1, stop, lineNo, m === 0 ? -1 : first);
   }
   if (state === MATCH) diag(lineNo, 'Property expected, ignoring record with no properties.');
 }
