@@ -128,7 +128,7 @@ export class HwdbSources {
     const len = end - start;
     if (len + 4 > this.scratch.length) this.scratch = Buffer.alloc(len * 2 + 4);
     const sc = this.scratch;
-    buf.copy(sc, 0, start, end);
+    for (let i = 0; i < len; i++) sc[i] = buf[start + i]!;
     sc[len] = 0;
     sc[len + 1] = id >>> 16;
     sc[len + 2] = (id >>> 8) & 0xff;
