@@ -21,6 +21,8 @@ import { startControlServer, type ControlServer, type ControlHandler } from './c
 import { RulesManager } from './reload.js';
 import { loadEngine, type Engine, type EventContext, type EventResult } from './engine.js';
 import { renameInterface, closeRename, RenameError } from './rename.js';
+import type { Builtin } from '../builtins/types.js';
+import type { DbRecord } from '../device/db.js';
 import { listDevices, triggerAll, kernelSeqnum } from './coldplug.js';
 
 /** What the units layer (src/units) and other observers get after each processed event. */
@@ -37,6 +39,12 @@ export interface ProcessedEvent {
 }
 
 export interface DaemonHooks {
+  /**
+   * Called during processEvent, after the rules ran and before the database is written (on remove: after the
+   * rules, the record already deleted). What it sets in device.dbProperties is stored and broadcast: the
+   * units layer records what it started here (see src/event/process.ts EventContext.afterRules).
+   */
+  afterRules?: (device: Device, dbOld: DbRecord | undefined) => void;
   /**
    * Called once per event after it was processed, RUN programs ran and it was broadcast. This is where the
    * units layer plugs in: `afterEvent: (ev) => activator.onEvent(ev.action, ev.device, ...)`. Must not block:
@@ -123,6 +131,9 @@ export class Daemon {
   readyMs = 0;
 
   #engine: Engine;
+  #builtins = new Map<string, Builtin>();
+  /** Renames done by the current events: devpath of the event → [old, new] (for the broadcast). */
+  #renamed = new Map<Device, [string, string]>();
   #kernel: UeventSocket | undefined;
   #broadcaster: Broadcaster | undefined;
   #control: ControlServer | undefined;
@@ -150,7 +161,7 @@ export class Daemon {
 
   /** Loads rules, opens the kernel socket, the broadcaster and the control socket. Ready when it returns. */
   static async start(opts: DaemonOptions): Promise<Daemon> {
-    const engine = opts.engine ?? (await loadEngine());
+    const engine = opts.engine ?? (await loadEngine({ resolveNames: opts.config.resolveNames, logger: opts.logger }));
     const d = new Daemon(opts, engine);
     try {
       await d.#start(opts);
@@ -165,6 +176,14 @@ export class Daemon {
     const { run } = this.roots;
     for (const sub of ['', 'data', 'tags', 'links']) mkdirSync(join(run, sub), { recursive: true });
     await this.rules.load(true);
+    for (const b of await this.#engine.builtins()) {
+      try {
+        await b.init?.(this.roots);
+        this.#builtins.set(b.name, b);
+      } catch (e) {
+        this.log.error({ builtin: b.name, err: (e as Error).message }, 'builtin failed to initialize; it is disabled');
+      }
+    }
     if (opts.netlink !== false) {
       this.#kernel = await UeventSocket.open({ logger: this.log });
       this.#kernel.on('uevent', (ev) => this.inject(ev));
@@ -201,12 +220,14 @@ export class Daemon {
   #context(): EventContext {
     return {
       roots: this.roots,
-      ruleSet: this.rules.ruleSet, // captured once: the event sees one complete rules set
-      config: this.config,
+      ruleSet: this.rules.ruleSet as EventContext['ruleSet'], // captured once: the event sees one complete rules set
       log: this.log,
       test: false,
       mknod: this.mknod,
       execTimeoutMs: this.config.execTimeout * 1000,
+      builtins: this.#builtins,
+      renameInterface: (device, newName) => this.#rename(device, newName),
+      afterRules: this.hooks.afterRules,
     };
   }
 
@@ -234,7 +255,6 @@ export class Daemon {
       ]);
       failed = result.failed;
       for (const err of result.errors) this.log.warn({ devpath: ev.devpath, seqnum: ev.seqnum }, err);
-      if (result.rename !== undefined) await this.#rename(ev, result);
       if (result.runList.length > 0) {
         try {
           await this.#engine.runProgramList(ctx, result);
@@ -252,6 +272,16 @@ export class Daemon {
     }
     const finalDevice = result?.device ?? device;
     const props = result ? finalDevice.properties : new Map(ev.properties);
+    const renamed = this.#renamed.get(device);
+    if (renamed) {
+      this.#renamed.delete(device);
+      // the interface's sysfs path changed with its name: broadcast the new one, as udevd does
+      const [oldName, newName] = renamed;
+      props.set('INTERFACE', newName);
+      props.set('INTERFACE_OLD', oldName);
+      const dp = props.get('DEVPATH');
+      if (dp?.endsWith('/' + oldName)) props.set('DEVPATH', dp.slice(0, dp.length - oldName.length) + newName);
+    }
     await this.#broadcast(props, ev);
     if (failed) this.counters.failed++;
     else this.counters.processed++;
@@ -266,36 +296,25 @@ export class Daemon {
     }
   }
 
-  /** NAME= on a network interface: rename it through rtnetlink and update what is broadcast. */
-  async #rename(ev: Uevent, result: EventResult): Promise<void> {
-    const dev = result.device;
-    const newName = result.rename!;
-    const oldName = ev.properties.get('INTERFACE') ?? dev.sysname;
-    const ifindex = dev.ifindex;
-    if (ev.action !== 'add' || dev.subsystem !== 'net' || ifindex === undefined) return;
-    if (newName === oldName) return;
+  /** NAME= on a network interface (called by processEvent before the database is written). */
+  async #rename(device: Device, newName: string): Promise<void> {
+    const oldName = device.property('INTERFACE') ?? device.sysname;
+    const ifindex = device.ifindex;
+    if (device.subsystem !== 'net' || ifindex === undefined) throw new RenameError(`NAME="${newName}" ignored: ${device.devpath} is not a network interface`, 'EINVAL');
+    if (device.action !== 'add') throw new RenameError(`NAME="${newName}" ignored: interfaces are renamed on "add" only`, 'EINVAL');
     try {
       await renameInterface(ifindex, oldName, newName);
     } catch (e) {
       this.counters.renameFailed++;
-      this.log.error({ devpath: ev.devpath, ifindex, code: e instanceof RenameError ? e.code : undefined }, (e as Error).message);
-      return;
+      throw e;
     }
     this.counters.renamed++;
+    this.#renamed.set(device, [oldName, newName]);
     this.log.info({ ifindex, from: oldName, to: newName }, `network interface ${oldName} renamed to ${newName}`);
-    dev.setProperty('INTERFACE', newName);
-    dev.setProperty('INTERFACE_OLD', oldName);
   }
 
   async #broadcast(props: Map<string, string>, ev: Uevent): Promise<void> {
     if (!this.#broadcaster) return;
-    // after a rename the interface's sysfs path changed: send the new one (as udevd's device_rename does)
-    const oldIf = props.get('INTERFACE_OLD');
-    const newIf = props.get('INTERFACE');
-    if (oldIf && newIf && props.get('DEVPATH')?.endsWith('/' + oldIf)) {
-      const dp = props.get('DEVPATH')!;
-      props.set('DEVPATH', dp.slice(0, dp.length - oldIf.length) + newIf);
-    }
     const n = await this.#broadcaster.broadcast(props);
     if (n > 0) this.counters.broadcast++;
     else this.log.debug({ devpath: ev.devpath }, 'event not broadcast');
@@ -338,6 +357,13 @@ export class Daemon {
 
   async reload(): Promise<Record<string, unknown>> {
     const st = await this.rules.load(true);
+    for (const b of this.#builtins.values()) {
+      try {
+        if (b.shouldReload?.()) await b.init?.(this.roots);
+      } catch (e) {
+        this.log.error({ builtin: b.name, err: (e as Error).message }, 'builtin reload failed');
+      }
+    }
     return { generation: st.generation, files: st.files.length, errors: st.errors };
   }
 
@@ -445,6 +471,14 @@ export class Daemon {
     await this.rules.close();
     await this.#control?.close();
     this.#control = undefined;
+    for (const b of this.#builtins.values()) {
+      try {
+        b.exit?.();
+      } catch {
+        /* best effort */
+      }
+    }
+    this.#builtins.clear();
     this.#broadcaster?.close();
     this.#broadcaster = undefined;
     closeRename();

@@ -1,36 +1,22 @@
 // What the daemon needs from the rules engine and the per-event pipeline (src/rules/, src/event/), as one
-// small interface so the daemon can be driven by a fake engine in tests and by the real one in production.
+// small interface so the daemon can be driven by a stand-in engine in tests and by the real one in production.
 import type { Logger } from '../log.js';
-import type { Config } from '../config/config.js';
-import type { Roots } from '../device/roots.js';
 import type { Device } from '../device/device.js';
+import type { Builtin } from '../builtins/types.js';
+import type { EventContext as PipelineContext, EventResult as PipelineResult } from '../event/process.js';
 
-/** One RUN entry left for after the event. */
-export interface RunEntry {
-  kind: 'program' | 'builtin';
-  command: string;
-  file: string;
-  line: number;
-}
+/** The context the daemon hands to processEvent (src/event/process.ts). */
+export type EventContext = PipelineContext;
 
+/** Only what the daemon reads from a processed event. */
 export interface EventResult {
   /** The final device: its properties are what is broadcast. */
   device: Device;
-  runList: RunEntry[];
-  /** NAME= for a network interface (the daemon renames it). */
-  rename?: string;
+  runList: readonly unknown[];
+  /** NAME= of a network interface (renamed by ctx.renameInterface during processEvent). */
+  rename?: string | undefined;
   failed: boolean;
   errors: string[];
-}
-
-export interface EventContext {
-  roots: Roots;
-  ruleSet: unknown;
-  config: Config;
-  log: Logger;
-  test: false;
-  mknod: boolean;
-  execTimeoutMs: number;
 }
 
 export interface CompileErrors {
@@ -44,6 +30,8 @@ export interface Engine {
   makeRuleSet(files: unknown[]): unknown;
   processEvent(ctx: EventContext, device: Device): Promise<EventResult>;
   runProgramList(ctx: EventContext, result: EventResult): Promise<unknown>;
+  /** Builtins by name, initialized (init) by the daemon at start. */
+  builtins(): Promise<Builtin[]>;
 }
 
 export function isCompileErrors(x: unknown): x is CompileErrors {
@@ -51,30 +39,24 @@ export function isCompileErrors(x: unknown): x is CompileErrors {
 }
 
 /**
- * The real engine: src/rules/load.ts (compileRulesFile, RuleSet) and src/event/process.ts (processEvent,
- * runProgramList). Loaded lazily so that the daemon's own modules do not depend on their load order.
+ * The real engine: src/rules/load.ts (compileRulesFile, RuleSet), src/event/process.ts (processEvent,
+ * runProgramList) and the builtins registry. A file with error diagnostics is reported as CompileErrors.
  */
-export async function loadEngine(): Promise<Engine> {
-  const rulesPath = '../rules/load.js';
-  const eventPath = '../event/process.js';
-  let rules: Record<string, unknown>;
-  let event: Record<string, unknown>;
-  try {
-    rules = (await import(rulesPath)) as Record<string, unknown>;
-    event = (await import(eventPath)) as Record<string, unknown>;
-  } catch (e) {
-    throw new Error(`rules engine unavailable: ${(e as Error).message}`);
-  }
-  const compile = rules.compileRulesFile as ((p: string) => unknown) | undefined;
-  const RuleSet = rules.RuleSet as (new (files: unknown[]) => unknown) | undefined;
-  const processEvent = event.processEvent as Engine['processEvent'] | undefined;
-  const runProgramList = event.runProgramList as Engine['runProgramList'] | undefined;
-  if (!compile || !RuleSet || !processEvent || !runProgramList)
-    throw new Error('rules engine incomplete: need compileRulesFile and RuleSet (src/rules/load.ts), processEvent and runProgramList (src/event/process.ts)');
+export async function loadEngine(opts: { resolveNames?: 'early' | 'never'; logger?: Logger } = {}): Promise<Engine> {
+  const rules = await import('../rules/load.js');
+  const { formatDiagnostic } = await import('../rules/compile.js');
+  const event = await import('../event/process.js');
+  const registry = await import('../builtins/registry.js');
   return {
-    compileFile: (p) => compile(p),
-    makeRuleSet: (files) => new RuleSet(files),
-    processEvent,
-    runProgramList,
+    async compileFile(path) {
+      const f = await rules.compileRulesFile(path, { resolveNames: opts.resolveNames });
+      for (const d of f.diagnostics) if (d.severity !== 'error') opts.logger?.debug(`rules: ${formatDiagnostic(d)}`);
+      if (f.errors > 0) return { errors: f.diagnostics.filter((d) => d.severity === 'error').map((d) => `${d.file}:${d.line}:${d.column}: ${d.message}`) };
+      return f;
+    },
+    makeRuleSet: (files) => new rules.RuleSet(files as ConstructorParameters<typeof rules.RuleSet>[0]),
+    processEvent: (ctx, device) => event.processEvent(ctx, device),
+    runProgramList: (ctx, result) => event.runProgramList(ctx, result as PipelineResult),
+    builtins: () => registry.loadAllBuiltins(),
   };
 }

@@ -39,6 +39,9 @@ function fakeEngine(seen: string[]): Engine {
     async runProgramList() {
       return undefined;
     },
+    async builtins() {
+      return [];
+    },
   };
 }
 
