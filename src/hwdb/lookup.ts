@@ -10,6 +10,7 @@
 //
 // The whole file is kept in one Buffer (see docs/HWDB.md for the measurements behind that choice).
 import { closeSync, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
+import { endianness } from 'node:os';
 import { fnmatchBytes } from './fnmatch.js';
 import {
   CHILD_ENTRY_SIZE,
@@ -59,15 +60,25 @@ export interface HwdbStorage {
   close(): void;
 }
 
+const LITTLE_ENDIAN = endianness() === 'LE';
+
 export class BufferStorage implements HwdbStorage {
   readonly size: number;
+  /** Aligned u32 view (little-endian hosts, 4-aligned buffer); the fields of hwdb.bin are 4-aligned. */
+  private readonly w: Uint32Array | undefined;
   constructor(readonly buf: Buffer) {
     this.size = buf.length;
+    if (LITTLE_ENDIAN && buf.byteOffset % 4 === 0) this.w = new Uint32Array(buf.buffer, buf.byteOffset, buf.length >> 2);
   }
   u8(off: number): number {
     return this.buf[off]!;
   }
   u32(off: number): number {
+    const w = this.w;
+    if (w !== undefined && (off & 3) === 0) {
+      const v = w[off >> 2];
+      if (v !== undefined) return v;
+    }
     return this.buf.readUInt32LE(off);
   }
   nul(off: number): number {
@@ -213,7 +224,8 @@ export class Hwdb {
   }
 
   private u64(off: number): number {
-    return this.s.u32(off) + this.s.u32(off + 4) * 0x100000000;
+    const hi = this.s.u32(off + 4);
+    return hi === 0 ? this.s.u32(off) : this.s.u32(off) + hi * 0x100000000;
   }
 
   private strAt(off: number): string {
