@@ -193,6 +193,9 @@ export class Hwdb {
   private found = new Map<string, number>();
   /** Decoded keys by string offset (there are few distinct keys). */
   private readonly keyCache = new Map<number, string>();
+  /** A valid trie visits each node at most once per lookup; more means a damaged file with a cycle. */
+  private readonly maxVisits: number;
+  private visits = 0;
 
   constructor(
     readonly storage: HwdbStorage,
@@ -216,6 +219,7 @@ export class Hwdb {
       throw new HwdbFormatError('unsupported record sizes in header', path);
     if (this.nodeSize > 4096 || this.childSize > 4096 || this.valueSize > 4096) throw new HwdbFormatError('implausible record sizes in header', path);
     if (this.rootOff < headerSize || this.rootOff + this.nodeSize > size) throw new HwdbFormatError('root node offset out of range', path);
+    this.maxVisits = Math.floor(size / this.nodeSize) + 1;
   }
 
   /** True when the value entries carry file priority and line (systemd-hwdb's v2 layout). */
@@ -293,6 +297,7 @@ export class Hwdb {
   /** Glob search of the subtree at nodeOff, whose prefix is taken from byte p; `from` is where the rest of the modalias starts. */
   private fnmatchSubtree(nodeOff: number, p: number, from: number): void {
     const s = this.s;
+    if (++this.visits > this.maxVisits) throw new HwdbFormatError('corrupt database: the trie has a cycle', this.path);
     const prefixOff = this.u64(nodeOff);
     const pend = s.nul(prefixOff + p);
     if (pend < 0) throw new HwdbFormatError(`unterminated prefix at offset ${prefixOff}`, this.path);
@@ -358,6 +363,7 @@ export class Hwdb {
   private run(modalias: string): void {
     this.search = Buffer.from(modalias, 'utf8');
     this.found = new Map();
+    this.visits = 0;
     try {
       this.searchTrie();
     } catch (e) {

@@ -1,0 +1,119 @@
+// Lookup: both storages agree, damaged files give clear errors (never a crash or a hang), change detection.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync, readFileSync, utimesSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { referenceUdev } from '../helpers/reference.js';
+import { compileHwdb, HwdbFormatError, hwdbFromBuffer, hwdbSourceFiles, openHwdb, parseHwdbFiles, writeFileAtomic } from '../../src/hwdb/index.js';
+import { formatProps, generateModaliases, machineModaliases, matchLinesOf, rng } from './helpers.js';
+
+let tmp: string;
+let bin: string;
+let data: Buffer;
+let queries: string[];
+
+beforeAll(() => {
+  tmp = mkdtempSync(join(tmpdir(), 'devmaster-hwdb-lookup-'));
+  const files = hwdbSourceFiles([referenceUdev().hwdbDir]);
+  data = compileHwdb(parseHwdbFiles(files)).data;
+  bin = join(tmp, 'hwdb.bin');
+  writeFileSync(bin, data);
+  queries = [...machineModaliases(), ...generateModaliases(matchLinesOf(files), 2000, 5)];
+}, 120_000);
+
+afterAll(() => {
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('hwdb lookup', () => {
+  it('reads the same answers from one Buffer and from pages read on demand', () => {
+    const a = openHwdb(bin);
+    const b = openHwdb(bin, { storage: 'paged' });
+    let hits = 0;
+    for (const q of queries) {
+      const x = formatProps(a.lookup(q));
+      if (x) hits++;
+      expect(formatProps(b.lookup(q)), q).toBe(x);
+    }
+    expect(hits).toBeGreaterThan(queries.length / 2);
+    a.close();
+    b.close();
+  });
+
+  it('rejects files that are not a hwdb.bin with a clear error', () => {
+    const cases: [string, Buffer][] = [
+      ['empty', Buffer.alloc(0)],
+      ['short', data.subarray(0, 40)],
+      ['truncated', data.subarray(0, data.length - 100)],
+      ['bad signature', Buffer.concat([Buffer.from('XXXXXXXX'), data.subarray(8)])],
+    ];
+    for (const [name, bytes] of cases) {
+      const f = join(tmp, `${name}.bin`);
+      writeFileSync(f, bytes);
+      expect(() => openHwdb(f), name).toThrow(HwdbFormatError);
+      expect(() => openHwdb(f), name).toThrow(f);
+    }
+    expect(() => openHwdb(join(tmp, 'missing.bin'))).toThrow(/ENOENT/);
+    expect(() => openHwdb(tmp)).toThrow(/not a regular file|EISDIR/);
+  });
+
+  it('survives random corruption of the node section: an answer or HwdbFormatError, never a hang', () => {
+    const rand = rng(7);
+    for (let round = 0; round < 40; round++) {
+      const bad = Buffer.from(data);
+      const nodesEnd = Number(bad.readBigUInt64LE(64)) + 80;
+      for (let k = 0; k < 50; k++) bad[80 + Math.floor(rand() * (nodesEnd - 80))] = Math.floor(rand() * 256);
+      let db;
+      try {
+        db = hwdbFromBuffer(bad);
+      } catch (e) {
+        expect(e).toBeInstanceOf(HwdbFormatError);
+        continue;
+      }
+      for (const q of queries.slice(0, 50)) {
+        try {
+          db.lookup(q);
+        } catch (e) {
+          expect(e).toBeInstanceOf(HwdbFormatError);
+        }
+      }
+    }
+  });
+
+  it('tells when the file on disk changed', () => {
+    const f = join(tmp, 'watched.bin');
+    writeFileSync(f, data);
+    const db = openHwdb(f);
+    expect(db.changed()).toBe(false);
+    utimesSync(f, new Date(), new Date(Date.now() + 5000));
+    expect(db.changed()).toBe(true);
+    const db2 = openHwdb(f);
+    expect(db2.changed()).toBe(false);
+    writeFileAtomic(f, readFileSync(f));
+    expect(db2.changed()).toBe(true);
+    rmSync(f);
+    expect(db2.changed()).toBe(true);
+  });
+});
+
+describe('hwdb lookup on a damaged trie', () => {
+  it('detects a cycle instead of hanging', () => {
+    const db = parseHwdbFiles([]);
+    db.addText('a*\n K=1\n\nab*\n K=2\n', 'cycle.hwdb');
+    const bytes = Buffer.from(compileHwdb(db).data);
+    // Point every child entry of every node back at the root node.
+    const root = Number(bytes.readBigUInt64LE(56));
+    const nodesEnd = 80 + Number(bytes.readBigUInt64LE(64));
+    for (let off = 80; off < nodesEnd; ) {
+      const children = bytes[off + 8]!;
+      const values = Number(bytes.readBigUInt64LE(off + 16));
+      for (let c = 0; c < children; c++) {
+        bytes[off + 24 + c * 16] = 0x2a; // '*': a glob child, walked recursively
+        bytes.writeBigUInt64LE(BigInt(root), off + 24 + c * 16 + 8);
+      }
+      off += 24 + children * 16 + values * 32;
+    }
+    const h = hwdbFromBuffer(bytes);
+    expect(() => h.lookup('abc')).toThrow(/cycle/);
+  });
+});
