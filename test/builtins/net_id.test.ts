@@ -1,0 +1,133 @@
+// net_id against Debian's udevadm test-builtin: this machine's interfaces (virtio NIC, ifb, and veth/ifb pairs
+// hot-added for the test), the udev-test tree and a generated tree of NICs on every bus net_id names.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { tmpdir } from 'node:os';
+import { getBuiltin, isBuiltin } from '../../src/builtins/registry.js';
+import { parseHwAddr } from '../../src/builtins/net_id.js';
+import type { Roots } from '../../src/device/roots.js';
+import { compareBuiltin, listDevpaths, ourBuiltin, unpackConformanceTree } from './compare.js';
+import { tempSysfs } from './tree.js';
+import { NET_TREE, NET_TREE_LINKS, NET_TREE_SLOTS } from './net-tree.js';
+
+const real: Roots = { sysfs: '/sys', dev: '/dev', run: mkdtempSync(join(tmpdir(), 'dm-run-')) };
+const tag = `dm${process.pid % 100000}`;
+const made = [`${tag}v0`, `${tag}f0`];
+
+/** devpaths of the real network interfaces. */
+function realNetDevpaths(): string[] {
+  return listDevpaths('/sys').filter((d) => /\/net\/[^/]+$/.test(d));
+}
+
+describe('net_id on this machine', () => {
+  beforeAll(() => {
+    execFileSync('ip', ['link', 'add', `${tag}v0`, 'type', 'veth', 'peer', 'name', `${tag}v1`]);
+    execFileSync('ip', ['link', 'add', `${tag}f0`, 'type', 'ifb']);
+  });
+  afterAll(() => {
+    for (const n of made) if (existsSync(`/sys/class/net/${n}`)) execFileSync('ip', ['link', 'del', n]);
+  });
+
+  it('matches udevadm on every interface, including hot-added veth and ifb', async () => {
+    const devs = realNetDevpaths();
+    for (const n of [`${tag}v0`, `${tag}v1`, `${tag}f0`]) expect(devs).toContain(realpathSync(`/sys/class/net/${n}`).slice(4));
+    const { ref, diffs } = await compareBuiltin(real, 'net_id', devs);
+    expect(diffs).toEqual([]);
+    // a veth's iflink is its peer: skipped like any stacked device; an ifb has a random MAC and no bus
+    const veth = ref.get(realpathSync(`/sys/class/net/${tag}v0`).slice(4));
+    expect(veth && [...veth.keys()]).toEqual([]);
+    const ifb = ref.get(realpathSync(`/sys/class/net/${tag}f0`).slice(4));
+    expect(ifb && [...ifb.keys()]).toEqual(['ID_NET_NAMING_SCHEME']);
+  }, 60_000);
+
+  it('names the virtio NIC after its PCI slot', async () => {
+    const eth = realNetDevpaths().find((d) => d.includes('/virtio') && d.startsWith('/devices/pci'));
+    expect(eth).toBeDefined();
+    const p = await ourBuiltin(real, 'net_id', eth!);
+    const pci = /\/[0-9a-f]{4}:([0-9a-f]{2}):([0-9a-f]{2})\.(\d)\/virtio/.exec(eth!)!;
+    expect(p?.get('ID_NET_NAME_PATH')).toBe(`enp${parseInt(pci[1]!, 16)}s${parseInt(pci[2]!, 16)}${pci[3] !== '0' ? `f${pci[3]}` : ''}`);
+    expect(p?.get('ID_NET_NAMING_SCHEME')).toBe('v252');
+  });
+
+  it('sets nothing for the loopback device and fails for a device without ifindex', async () => {
+    expect(await ourBuiltin(real, 'net_id', '/devices/virtual/net/lo')).toEqual(new Map());
+    expect(await ourBuiltin(real, 'net_id', '/devices/virtual/mem/null')).toBeNull();
+  });
+});
+
+describe('net_id on fake trees', () => {
+  let t: ReturnType<typeof tempSysfs>;
+  let tree: ReturnType<typeof unpackConformanceTree>;
+  beforeAll(() => {
+    t = tempSysfs(NET_TREE);
+    const s = t.roots.sysfs;
+    for (const [at, to] of NET_TREE_LINKS) symlinkSync(relative(dirname(join(s, at)), join(s, to)), join(s, at));
+    for (const [n, a] of Object.entries(NET_TREE_SLOTS)) {
+      mkdirSync(join(s, 'bus/pci/slots', n), { recursive: true });
+      writeFileSync(join(s, 'bus/pci/slots', n, 'address'), a + '\n');
+    }
+    tree = unpackConformanceTree();
+  });
+  afterAll(() => {
+    t?.cleanup();
+    tree?.cleanup();
+  });
+
+  it('matches udevadm on every interface of the generated tree', async () => {
+    const devs = listDevpaths(t.roots.sysfs).filter((d) => d.includes('/net/'));
+    expect(devs.length).toBeGreaterThan(25);
+    const { diffs } = await compareBuiltin(t.roots, 'net_id', devs);
+    expect(diffs).toEqual([]);
+  }, 60_000);
+
+  it('gives the names the C code composes', async () => {
+    const names: Record<string, Record<string, string>> = {};
+    for (const d of listDevpaths(t.roots.sysfs).filter((p) => p.includes('/net/'))) {
+      const p = await ourBuiltin(t.roots, 'net_id', d);
+      names[d.slice(d.lastIndexOf('/') + 1)] = Object.fromEntries([...(p ?? [])].filter(([k]) => k !== 'ID_NET_NAMING_SCHEME' && k !== 'ID_NET_NAME_MAC'));
+    }
+    expect(names).toMatchObject({
+      eth0: { ID_NET_NAME_ONBOARD: 'eno1', ID_NET_LABEL_ONBOARD: 'Onboard LAN', ID_NET_NAME_PATH: 'enp0s25' },
+      eth1: { ID_NET_NAME_ONBOARD: 'eno1d1', ID_NET_NAME_PATH: 'enp0s25d1' },
+      eth3: { ID_NET_NAME_PATH: 'enp0s27' },
+      eth4: { ID_NET_NAME_PATH: 'enp2s0f1', ID_NET_NAME_SLOT: 'ens5f1' },
+      eth5: { ID_NET_NAME_PATH: 'enp2s0f1np1', ID_NET_NAME_SLOT: 'ens5f1np1' },
+      eth7: { ID_NET_NAME_PATH: 'enp3s0' },
+      eth8: { ID_NET_NAME_PATH: 'enP1p5s0', ID_NET_NAME_SLOT: 'enP1s9' },
+      eth9: { ID_NET_NAME_ONBOARD: 'eno3v0', ID_NET_NAME_PATH: 'enp6s0v0', ID_NET_NAME_SLOT: 'ens11v0' },
+      eth10: { ID_NET_NAME_PATH: 'enp0s3' },
+      usb0: { ID_NET_NAME_PATH: 'enp0s20u3u2c2i1' },
+      eth13: { ID_NET_NAME_PATH: 'enp0s6b2' },
+      ib1: { ID_NET_NAME_PATH: 'ibp0s29d2' },
+      wlan0: { ID_NET_NAME_PATH: 'wlp0s20f3' },
+      eth14: { ID_NET_NAME_PATH: 'enc600' },
+      eth16: { ID_NET_NAME_SLOT: 'env2' },
+      eth17: { ID_NET_NAME_PATH: 'enahisic2i3' },
+      eth20: { ID_NET_NAME_SLOT: 'enX2' },
+      eth21: { ID_NET_NAME_PATH: 'eni3np0' },
+      vlan5: {},
+      ifb7: {},
+    });
+  });
+
+  it('matches udevadm on the udev-test tree', async () => {
+    const { diffs } = await compareBuiltin(tree.roots, 'net_id', listDevpaths(tree.roots.sysfs));
+    expect(diffs).toEqual([]);
+  }, 120_000);
+});
+
+describe('net_id pieces', () => {
+  it('is registered', async () => {
+    expect(isBuiltin('net_id')).toBe(true);
+    expect((await getBuiltin('net_id'))?.help).toBe('Network device properties');
+  });
+
+  it('parses hardware addresses', () => {
+    expect(parseHwAddr('52:54:00:12:34:0a')).toEqual([0x52, 0x54, 0, 0x12, 0x34, 0x0a]);
+    expect(parseHwAddr('5254.0012.340a')).toEqual([0x52, 0x54, 0, 0x12, 0x34, 0x0a]);
+    expect(parseHwAddr('zz:00')).toBeUndefined();
+    expect(parseHwAddr('')).toBeUndefined();
+  });
+});
