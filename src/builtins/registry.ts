@@ -6,6 +6,7 @@ const loaders: Record<string, () => Promise<{ default: Builtin }>> = {
   path_id: () => import('./path_id.js'),
   input_id: () => import('./input_id.js'),
   usb_id: () => import('./usb_id.js'),
+  net_id: () => import('./net_id.js'),
   hwdb: () => import('./hwdb.js'),
 };
 
