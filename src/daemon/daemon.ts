@@ -5,7 +5,10 @@
 //
 // Per event (worker): Device.fromUevent → processEvent (rules + apply: node, links, db, tags) → NAME= rename
 // for network interfaces → RUN programs → broadcast on the udev netlink group → hooks.afterEvent (units).
-import { mkdirSync, readFileSync, realpathSync } from 'node:fs';
+import { mkdirSync, readFileSync, realpathSync, unlinkSync, rmdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { devPath } from '../device/roots.js';
+import { isNodeOf } from '../event/process.js';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { log as rootLog, setLogLevel, normalizeLevel, type Logger } from '../log.js';
@@ -270,6 +273,7 @@ export class Daemon {
       clearTimeout(warnTimer);
       if (killTimer) clearTimeout(killTimer);
     }
+    if (ev.action === 'remove' && this.mknod && !failed) this.#removeOwnNode(device);
     const finalDevice = result?.device ?? device;
     const props = result ? finalDevice.properties : new Map(ev.properties);
     const renamed = this.#renamed.get(device);
@@ -311,6 +315,30 @@ export class Daemon {
     this.counters.renamed++;
     this.#renamed.set(device, [oldName, newName]);
     this.log.info({ ifindex, from: oldName, to: newName }, `network interface ${oldName} renamed to ${newName}`);
+  }
+
+  /**
+   * Without devtmpfs nobody else removes the nodes we made with mknod: on "remove", delete the device's node
+   * (only when it is a node of this very device) and the directories it leaves empty under the dev root.
+   */
+  #removeOwnNode(device: Device): void {
+    const name = device.devname;
+    if (!name || !device.devnum) return;
+    const path = devPath(this.roots, name);
+    if (!path.startsWith(this.roots.dev + '/') || !isNodeOf(path, device)) return;
+    try {
+      unlinkSync(path);
+    } catch (e) {
+      this.log.warn({ path, err: (e as Error).message }, 'cannot remove device node');
+      return;
+    }
+    for (let dir = dirname(path); dir.startsWith(this.roots.dev + '/'); dir = dirname(dir)) {
+      try {
+        rmdirSync(dir);
+      } catch {
+        break; // not empty
+      }
+    }
   }
 
   async #broadcast(props: Map<string, string>, ev: Uevent): Promise<void> {

@@ -91,3 +91,52 @@ export async function until(pred: () => boolean, timeoutMs = 10_000, what = 'con
     await sleep(20);
   }
 }
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { controlRequest } from '../../src/daemon/control.js';
+
+export const REPO_ROOT = join(import.meta.dirname, '..', '..');
+
+export interface RunningDevmaster {
+  proc: ChildProcess;
+  log: () => string;
+  settle(timeoutMs?: number): Promise<void>;
+  stop(): Promise<number | null>;
+}
+
+/** Starts the devmaster executable (through tsx) on temp roots and waits until it answers ping. */
+export async function startDevmaster(r: TempRoots, extra: string[] = []): Promise<RunningDevmaster> {
+  const cfg = join(r.base, 'config.toml');
+  if (!existsSync(cfg)) writeFileSync(cfg, '');
+  const args = ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'devmaster.ts'), '--sysfs', '/sys', '--dev', r.dev, '--run', r.run, '--rules-dir', r.rules, '--mknod', '--config', cfg, '--log-level', 'info', ...extra];
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT });
+  let out = '';
+  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+  proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
+  const exited = new Promise<number | null>((res) => proc.once('exit', (code) => res(code)));
+  const end = Date.now() + 30_000;
+  for (;;) {
+    try {
+      await controlRequest(r.run, { command: 'ping' }, 2000);
+      break;
+    } catch {
+      if (proc.exitCode !== null || Date.now() > end) throw new Error(`devmaster did not start:\n${out}`);
+      await sleep(100);
+    }
+  }
+  return {
+    proc,
+    log: () => out,
+    async settle(timeoutMs = 15_000) {
+      const res = await controlRequest(r.run, { command: 'settle', timeout: timeoutMs }, timeoutMs + 5000);
+      if (!res.settled) throw new Error('devmaster did not settle');
+    },
+    async stop() {
+      if (proc.exitCode === null) proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+      const code = await exited;
+      clearTimeout(t);
+      return code;
+    },
+  };
+}

@@ -1,0 +1,338 @@
+// devMaster on the real kernel: real sysfs, real netlink, temp dev and run roots, the real rules engine.
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { writeFileSync, readFileSync, lstatSync, readlinkSync, existsSync, statSync, readdirSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { controlRequest } from '../../src/daemon/control.js';
+import { splitDevT } from '../../src/device/device.js';
+import { UeventNetlink, GROUP_KERNEL } from '../../src/netlink/socket.js';
+import { referenceUdev, debianPython } from '../helpers/reference.js';
+import { REPO_ROOT, tempRoots, startDevmaster, zramAdd, zramRemove, until, sleep, BroadcastListener, type TempRoots, type RunningDevmaster } from './helpers.js';
+
+const uid = (name: string) => Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }).trim());
+const gid = (name: string) => Number(execFileSync('getent', ['group', name], { encoding: 'utf8' }).split(':')[2]);
+
+describe('devmaster daemon on the real kernel', () => {
+  let r: TempRoots;
+  let dm: RunningDevmaster;
+  let listener: BroadcastListener;
+  const zrams: number[] = [];
+  const ifaces: string[] = [];
+
+  beforeAll(async () => {
+    r = tempRoots('dm-int-');
+    writeFileSync(
+      join(r.rules, '50-dmtest.rules'),
+      [
+        'SUBSYSTEM=="block", KERNEL=="zram*", ACTION=="add|change", SYMLINK+="dmtest/%k-link", MODE="0640", OWNER="daemon", GROUP="disk", TAG+="dmtag", ENV{DM_TEST}="zram-%k"',
+        'SUBSYSTEM=="net", ACTION=="add", KERNEL=="dmifb*", NAME="dmren%n"',
+        'SUBSYSTEM=="net", ACTION=="add", KERNEL=="dmlong*", NAME="dmthisnameistoolong"',
+        'SUBSYSTEM=="net", ACTION=="add", KERNEL=="dmtaken*", NAME="lo"',
+        '',
+      ].join('\n'),
+    );
+    listener = await BroadcastListener.open();
+    dm = await startDevmaster(r);
+  });
+
+  afterAll(async () => {
+    for (const n of zrams) zramRemove(n);
+    for (const i of ifaces) {
+      try {
+        execFileSync('ip', ['link', 'del', i], { stdio: 'ignore' });
+      } catch {
+        /* gone */
+      }
+    }
+    const code = await dm?.stop();
+    listener?.close();
+    expect(code).toBe(0);
+    r?.cleanup();
+  });
+
+  it('logs one ready line with the start-up time', () => {
+    expect(dm.log()).toMatch(/devmaster ready in \d+ ms \(listening\)/);
+    expect(dm.log().match(/devmaster ready in/g)).toHaveLength(1);
+  });
+
+  it('zram hot_add: node with owner/mode, symlink, /dev/block link, database and tags; hot_remove cleans up', async () => {
+    listener.clear();
+    const n = zramAdd();
+    zrams.push(n);
+    const name = `zram${n}`;
+    await listener.waitFor((b) => b.properties.get('DEVNAME') === `/dev/${name}` && b.properties.get('ACTION') === 'add', 15_000, `${name} add broadcast`);
+    await dm.settle();
+    const node = join(r.dev, name);
+    const st = statSync(node);
+    expect(st.isBlockDevice()).toBe(true);
+    const [maj, min] = readFileSync(`/sys/block/${name}/dev`, 'utf8').trim().split(':').map(Number);
+    expect(splitDevT(st.rdev)).toEqual({ major: maj, minor: min });
+    expect(st.mode & 0o7777).toBe(0o640);
+    expect(st.uid).toBe(uid('daemon'));
+    expect(st.gid).toBe(gid('disk'));
+    expect(readlinkSync(join(r.dev, 'dmtest', `${name}-link`))).toBe(`../${name}`);
+    expect(readlinkSync(join(r.dev, 'block', `${maj}:${min}`))).toBe(`../${name}`);
+    const id = `b${maj}:${min}`;
+    const db = readFileSync(join(r.run, 'data', id), 'utf8');
+    expect(db).toContain(`S:dmtest/${name}-link\n`);
+    expect(db).toContain(`E:DM_TEST=zram-${name}\n`);
+    expect(db).toContain('G:dmtag\n');
+    expect(db).toContain('Q:dmtag\n');
+    expect(db).toMatch(/^I:\d+$/m);
+    expect(existsSync(join(r.run, 'tags', 'dmtag', id))).toBe(true);
+
+    listener.clear();
+    zramRemove(n);
+    await listener.waitFor((b) => b.properties.get('DEVNAME') === `/dev/${name}` && b.properties.get('ACTION') === 'remove', 15_000, `${name} remove broadcast`);
+    await dm.settle();
+    expect(existsSync(node)).toBe(false);
+    expect(() => lstatSync(join(r.dev, 'dmtest', `${name}-link`))).toThrow();
+    expect(() => lstatSync(join(r.dev, 'block', `${maj}:${min}`))).toThrow();
+    expect(existsSync(join(r.run, 'data', id))).toBe(false);
+    expect(existsSync(join(r.run, 'tags', 'dmtag', id))).toBe(false);
+  });
+
+  it('renames an ifb interface with NAME= (ip link shows it), then it is deleted', async () => {
+    const tag = String(process.pid % 1000);
+    const name = `dmifb${tag}`;
+    const newName = `dmren${tag}`;
+    ifaces.push(name, newName);
+    listener.clear();
+    execFileSync('ip', ['link', 'add', name, 'type', 'ifb']);
+    const b = await listener.waitFor((e) => e.properties.get('INTERFACE_OLD') === name && e.properties.get('ACTION') === 'add', 15_000, 'ifb add broadcast');
+    const ifindex = Number(b.properties.get('IFINDEX'));
+    expect(b.properties.get('INTERFACE')).toBe(newName);
+    expect(b.properties.get('DEVPATH')).toBe(`/devices/virtual/net/${newName}`);
+    await dm.settle();
+    const shown = execFileSync('ip', ['-o', 'link', 'show', 'dev', newName], { encoding: 'utf8' });
+    expect(shown).toContain(`${ifindex}: ${newName}:`);
+    expect(existsSync(`/sys/class/net/${name}`)).toBe(false);
+    expect(existsSync(join(r.run, 'data', `n${ifindex}`))).toBe(true);
+    execFileSync('ip', ['link', 'del', newName]);
+    await until(() => !existsSync(`/sys/class/net/${newName}`), 5000, 'interface deletion');
+    await until(() => !existsSync(join(r.run, 'data', `n${ifindex}`)), 10_000, 'database removal');
+  });
+
+  it('NAME= with an invalid or taken name leaves the interface alone and logs a clear error', async () => {
+    const tag = String(process.pid % 1000);
+    const long = `dmlong${tag}`;
+    const taken = `dmtaken${tag}`;
+    ifaces.push(long, taken);
+    execFileSync('ip', ['link', 'add', long, 'type', 'ifb']);
+    execFileSync('ip', ['link', 'add', taken, 'type', 'ifb']);
+    await until(() => dm.log().includes(`cannot rename ${long} to 'dmthisnameistoolong': 'dmthisnameistoolong' is longer than 15 bytes`), 15_000, `rename error for ${long} in the log`);
+    await until(() => dm.log().includes(`cannot rename ${taken} to lo: the name is taken by another interface`), 15_000, `rename error for ${taken} in the log`);
+    expect(existsSync(`/sys/class/net/${long}`)).toBe(true);
+    expect(existsSync(`/sys/class/net/${taken}`)).toBe(true);
+    execFileSync('ip', ['link', 'del', long]);
+    execFileSync('ip', ['link', 'del', taken]);
+  });
+
+  it('two devices claiming one symlink: the higher link_priority wins, the link is handed over on removal', async () => {
+    const a = zramAdd();
+    zrams.push(a);
+    const b = zramAdd();
+    zrams.push(b);
+    await dm.settle();
+    const file = join(r.rules, '60-shared.rules');
+    writeFileSync(
+      file,
+      [
+        `KERNEL=="zram${a}", SYMLINK+="dmshared", OPTIONS+="link_priority=10"`,
+        `KERNEL=="zram${b}", SYMLINK+="dmshared", OPTIONS+="link_priority=5"`,
+        '',
+      ].join('\n'),
+    );
+    await controlRequest(r.run, { command: 'reload' });
+    // the lower priority claims last: priority, not order, decides
+    writeFileSync(`/sys/block/zram${a}/uevent`, 'change');
+    await dm.settle();
+    writeFileSync(`/sys/block/zram${b}/uevent`, 'change');
+    await dm.settle();
+    const link = join(r.dev, 'dmshared');
+    expect(readlinkSync(link)).toBe(`zram${a}`);
+    zramRemove(a);
+    await until(() => !existsSync(`/sys/block/zram${a}`), 5000);
+    await dm.settle();
+    expect(readlinkSync(link)).toBe(`zram${b}`);
+    zramRemove(b);
+    await until(() => !existsSync(`/sys/block/zram${b}`), 5000);
+    await dm.settle();
+    expect(() => lstatSync(link)).toThrow();
+    unlinkSync(file);
+    await controlRequest(r.run, { command: 'reload' });
+  });
+
+  it('udevadm monitor --udev --property (Debian) prints the processed event with its properties', async () => {
+    const ref = referenceUdev();
+    const mon = spawn(ref.udevadm, ['monitor', '--udev', '--property', '--subsystem-match=block'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    mon.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    try {
+      await until(() => out.includes('UDEV - the event which udev sends out after rule processing'), 10_000, 'udevadm monitor header');
+      await sleep(200);
+      const n = zramAdd();
+      zrams.push(n);
+      await until(() => out.includes(`DM_TEST=zram-zram${n}`), 15_000, `udevadm monitor output for zram${n}`);
+      const block = out.slice(out.lastIndexOf('UDEV  [', out.indexOf(`DM_TEST=zram-zram${n}`)));
+      expect(block).toMatch(new RegExp(`^UDEV  \\[\\d+\\.\\d+\\] add +/devices/virtual/block/zram${n} \\(block\\)`));
+      expect(block).toContain(`DEVNAME=/dev/zram${n}`);
+      expect(block).toContain(`DEVLINKS=/dev/dmtest/zram${n}-link`);
+      expect(block).toContain('TAGS=:dmtag:');
+      expect(block).toMatch(/USEC_INITIALIZED=\d+/);
+    } finally {
+      mon.kill('SIGTERM');
+    }
+  });
+
+  it("pyudev's netlink monitor (Debian python3-pyudev) receives the processed event with its properties", async () => {
+    const py = debianPython();
+    const script = [
+      'import pyudev, sys',
+      'ctx = pyudev.Context()',
+      "mon = pyudev.Monitor.from_netlink(ctx, source='udev')",
+      "mon.filter_by('block')",
+      'mon.start()',
+      "print('READY', flush=True)",
+      'for dev in iter(lambda: mon.poll(20), None):',
+      "    if dev.properties.get('DM_TEST'):",
+      "        print(dev.action, dev.device_path, dev.properties.get('DM_TEST'), dev.properties.get('DEVLINKS'), flush=True)",
+      '        break',
+    ].join('\n');
+    const p = spawn(py, ['-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout!.on('data', (c: Buffer) => (out += c.toString()));
+    p.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+    try {
+      await until(() => out.includes('READY'), 10_000, `pyudev ready (${err})`);
+      const n = zramAdd();
+      zrams.push(n);
+      await until(() => out.includes(`zram-zram${n}`), 15_000, `pyudev output for zram${n}: ${out} ${err}`);
+      expect(out).toContain(`add /devices/virtual/block/zram${n} zram-zram${n} /dev/dmtest/zram${n}-link`);
+    } finally {
+      p.kill('SIGTERM');
+    }
+  });
+
+  it('reload: an edited rule changes the next event; a broken edit is rejected and the old rule stays', async () => {
+    const file = join(r.rules, '70-reload.rules');
+    writeFileSync(file, 'SUBSYSTEM=="block", KERNEL=="zram*", ENV{DM_RELOAD}="one"\n');
+    await controlRequest(r.run, { command: 'reload' });
+    const n = zramAdd();
+    zrams.push(n);
+    await dm.settle();
+    const id = readFileSync(`/sys/block/zram${n}/dev`, 'utf8').trim();
+    const db = () => readFileSync(join(r.run, 'data', `b${id}`), 'utf8');
+    expect(db()).toContain('E:DM_RELOAD=one\n');
+    // edit: picked up by the watcher, no explicit reload
+    const gen0 = ((await controlRequest(r.run, { command: 'status' })) as { rules: { generation: number } }).rules.generation;
+    writeFileSync(file, 'SUBSYSTEM=="block", KERNEL=="zram*", ENV{DM_RELOAD}="two"\n');
+    for (let i = 0; i < 100; i++) {
+      const st = (await controlRequest(r.run, { command: 'status' })) as { rules: { generation: number } };
+      if (st.rules.generation > gen0) break;
+      await sleep(50);
+    }
+    writeFileSync(`/sys/block/zram${n}/uevent`, 'change');
+    await dm.settle();
+    expect(db()).toContain('E:DM_RELOAD=two\n');
+    // broken edit: rejected whole, "two" stays in force, the error is visible through the control socket
+    writeFileSync(file, 'SUBSYSTEM=="block", KERNEL=="zram*", ENV{DM_RELOAD}="three"\nKERNEL=="x", FOO{bar}="baz"\n');
+    const res = await controlRequest(r.run, { command: 'reload' });
+    expect((res.errors as string[]).some((e) => e.startsWith(`${file}:2:`))).toBe(true);
+    writeFileSync(`/sys/block/zram${n}/uevent`, 'change');
+    await dm.settle();
+    expect(db()).toContain('E:DM_RELOAD=two\n');
+    const st = (await controlRequest(r.run, { command: 'status' })) as { rules: { rejected: string[]; errors: string[] } };
+    expect(st.rules.rejected).toContain(file);
+    expect(st.rules.errors.some((e) => /^.*70-reload\.rules:2:\d+: /.test(e))).toBe(true);
+    unlinkSync(file);
+    await controlRequest(r.run, { command: 'reload' });
+  });
+
+  it('a forged uevent sent from user space to the kernel group is not processed', async () => {
+    const forger = await UeventNetlink.open({ groups: [] });
+    try {
+      const before = ((await controlRequest(r.run, { command: 'status' })).netlink as { forged: number }).forged;
+      await forger.send(Buffer.from('add@/devices/virtual/block/zram77\0ACTION=add\0DEVPATH=/devices/virtual/block/zram77\0SUBSYSTEM=block\0MAJOR=253\0MINOR=77\0DEVNAME=zram77\0SEQNUM=4000000000\0'), GROUP_KERNEL);
+      let forged = before;
+      for (let i = 0; i < 50 && forged === before; i++) {
+        forged = ((await controlRequest(r.run, { command: 'status' })).netlink as { forged: number }).forged;
+        await sleep(50);
+      }
+      expect(forged).toBe(before + 1);
+      await dm.settle();
+      expect(existsSync(join(r.dev, 'zram77'))).toBe(false);
+      expect(existsSync(join(r.run, 'data', 'b253:77'))).toBe(false);
+    } finally {
+      forger.close();
+    }
+  });
+
+  it('devctl control: ping, log level, children-max, stop/start exec queue; errors name the bad argument', async () => {
+    const devctl = (...a: string[]) => {
+      try {
+        return { code: 0, out: execFileSync(process.execPath, ['--import', 'tsx', 'src/cli/devctl.ts', ...a, '--run', r.run], { encoding: 'utf8', stdio: 'pipe', cwd: join(import.meta.dirname, '..', '..') }) };
+      } catch (e) {
+        const err = e as { status: number; stderr: string };
+        return { code: err.status, out: err.stderr };
+      }
+    };
+    expect(devctl('control', '--ping').code).toBe(0);
+    expect(devctl('control', '-l', 'debug', '-m', '3').code).toBe(0);
+    let st = (await controlRequest(r.run, { command: 'status' })) as { childrenMax: number; logLevel: string };
+    expect(st).toMatchObject({ childrenMax: 3, logLevel: 'debug' });
+    expect(devctl('control', '-l', 'info', '-m', '0').code).toBe(0);
+    const bad = devctl('control', '-m', 'lots');
+    expect(bad.code).toBe(1);
+    expect(bad.out).toMatch(/--children-max value 'lots'/);
+    const badLevel = devctl('control', '--log-level=loud');
+    expect(badLevel.code).toBe(1);
+    expect(badLevel.out).toMatch(/--log-level value 'loud'/);
+    expect(devctl('control').code).toBe(1);
+    expect(devctl('control', '-s').code).toBe(0);
+    st = (await controlRequest(r.run, { command: 'status' })) as never;
+    expect((st as unknown as { execQueue: string }).execQueue).toBe('stopped');
+    expect(devctl('control', '-S').code).toBe(0);
+    expect(devctl('settle', '-t', 'soon').out).toMatch(/--timeout value 'soon'/);
+    expect(devctl('settle', '-E', join(r.base, 'config.toml'), '-t', '5').code).toBe(0);
+  });
+});
+
+describe('devmaster start-up and exit', () => {
+  it('refuses a second daemon on the same run root; exits 0 on "control --exit" and removes its socket', async () => {
+    const r = tempRoots('dm-int2-');
+    try {
+      const dm = await startDevmaster(r);
+      const second = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/devmaster.ts', '--dev', r.dev, '--run', r.run, '--rules-dir', r.rules, '--config', join(r.base, 'config.toml')], {
+        cwd: REPO_ROOT,
+        encoding: 'utf8',
+      });
+      expect(second.status).toBe(1);
+      expect(second.stderr).toMatch(/another daemon is listening on .*\/control/);
+      expect(await controlRequest(r.run, { command: 'exit' }, 5000)).toEqual({ exiting: true });
+      const code = await dm.stop();
+      expect(code).toBe(0);
+      expect(readdirSync(r.run)).not.toContain('control');
+    } finally {
+      r.cleanup();
+    }
+  });
+
+  it('--help and --version; a bad flag is named', () => {
+    const run = (...a: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/devmaster.ts', ...a], { cwd: REPO_ROOT, encoding: 'utf8' });
+    const h = run('--help');
+    expect(h.status).toBe(0);
+    expect(h.stdout).toMatch(/--(\[no-\])?coldplug/);
+    expect(h.stdout).toMatch(/--(\[no-\])?mknod/);
+    const v = run('--version');
+    expect(v.status).toBe(0);
+    expect(v.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    const bad = run('--frobnicate');
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain("'--frobnicate'");
+    const badVal = run('--max-workers', 'many', '--run', '/nonexistent-dm-run');
+    expect(badVal.status).toBe(1);
+    expect(badVal.stderr).toContain('--max-workers');
+  });
+});
