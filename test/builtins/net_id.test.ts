@@ -2,11 +2,13 @@
 // hot-added for the test), the udev-test tree and a generated tree of NICs on every bus net_id names.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { tmpdir } from 'node:os';
 import { getBuiltin, isBuiltin } from '../../src/builtins/registry.js';
 import { parseHwAddr } from '../../src/builtins/net_id.js';
+import { configureHwdb } from '../../src/builtins/hwdb.js';
+import { referenceUdev } from '../helpers/reference.js';
 import type { Roots } from '../../src/device/roots.js';
 import { compareBuiltin, listDevpaths, ourBuiltin, unpackConformanceTree } from './compare.js';
 import { tempSysfs } from './tree.js';
@@ -116,6 +118,35 @@ describe('net_id on fake trees', () => {
     const { diffs } = await compareBuiltin(tree.roots, 'net_id', listDevpaths(tree.roots.sysfs));
     expect(diffs).toEqual([]);
   }, 120_000);
+});
+
+describe('net_id vendor lookup', () => {
+  it('adds ID_OUI_FROM_DATABASE from the hwdb builtin after the MAC name', async () => {
+    const ref = referenceUdev();
+    const root = mkdtempSync(join(tmpdir(), 'dm-oui-'));
+    mkdirSync(join(root, 'etc/udev/hwdb.d'), { recursive: true });
+    writeFileSync(join(root, 'etc/udev/hwdb.d/20-OUI.hwdb'), 'OUI:001B21*\n ID_OUI_FROM_DATABASE=Intel Corporate\n');
+    execFileSync(ref.systemdHwdb, ['update', '--root', root, '--usr']);
+    configureHwdb({ hwdbBin: join(root, 'lib/udev/hwdb.bin'), watch: false });
+    const hwdb = (await getBuiltin('hwdb'))!;
+    await hwdb.init?.({ sysfs: '/sys', dev: '/dev', run: root });
+    const t = tempSysfs([
+      { devpath: '/devices/pci0000:00/0000:00:19.0', subsystem: 'pci' },
+      { devpath: '/devices/pci0000:00/0000:00:19.0/net/eth0', subsystem: 'net', uevent: { INTERFACE: 'eth0', IFINDEX: '2' }, attrs: { ifindex: '2', iflink: '2', type: '1', address: '00:1b:21:3a:4b:5c', addr_assign_type: '0' } },
+      { devpath: '/devices/pci0000:00/0000:00:19.0/net/eth1', subsystem: 'net', uevent: { INTERFACE: 'eth1', IFINDEX: '3' }, attrs: { ifindex: '3', iflink: '3', type: '1', address: '00:00:00:3a:4b:5c', addr_assign_type: '0' } },
+    ]);
+    try {
+      const p = await ourBuiltin(t.roots, 'net_id', '/devices/pci0000:00/0000:00:19.0/net/eth0');
+      expect(p && [...p.keys()].slice(0, 3)).toEqual(['ID_NET_NAMING_SCHEME', 'ID_NET_NAME_MAC', 'ID_OUI_FROM_DATABASE']);
+      expect(p?.get('ID_OUI_FROM_DATABASE')).toBe('Intel Corporate');
+      // the misused 00:00:00 prefix is never looked up
+      expect((await ourBuiltin(t.roots, 'net_id', '/devices/pci0000:00/0000:00:19.0/net/eth1'))?.has('ID_OUI_FROM_DATABASE')).toBe(false);
+    } finally {
+      hwdb.exit?.();
+      t.cleanup();
+      rmSync(root, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
 
 describe('net_id pieces', () => {
