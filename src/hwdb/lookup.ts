@@ -99,7 +99,12 @@ export class BufferStorage implements HwdbStorage {
  * comparison in docs/HWDB.md and for memory-starved setups; the default is BufferStorage.
  */
 export class PagedStorage implements HwdbStorage {
+  /** page number -> its view into the slab, in least-recently-used order. */
   private readonly pages = new Map<number, Buffer>();
+  /** One allocation for every cached page: memory stays at maxPages * pageSize. */
+  private readonly slab: Buffer;
+  private readonly free: number[] = [];
+  private readonly slotOf = new Map<number, number>();
   private lastN = -1;
   private last: Buffer = Buffer.alloc(0);
   reads = 0;
@@ -108,7 +113,11 @@ export class PagedStorage implements HwdbStorage {
     readonly size: number,
     private readonly pageSize = 4096,
     private readonly maxPages = 1024,
-  ) {}
+  ) {
+    const n = Math.min(maxPages, Math.ceil(size / pageSize));
+    this.slab = Buffer.allocUnsafe(n * pageSize);
+    for (let i = n - 1; i >= 0; i--) this.free.push(i);
+  }
 
   private page(n: number): Buffer {
     if (n === this.lastN) return this.last;
@@ -119,8 +128,15 @@ export class PagedStorage implements HwdbStorage {
     } else {
       const start = n * this.pageSize;
       if (start >= this.size || start < 0) throw new HwdbFormatError(`offset ${start} out of range`);
+      let slot = this.free.pop();
+      if (slot === undefined) {
+        const old = this.pages.keys().next().value!;
+        this.pages.delete(old);
+        slot = this.slotOf.get(old)!;
+        this.slotOf.delete(old);
+      }
       const len = Math.min(this.pageSize, this.size - start);
-      p = Buffer.allocUnsafe(len);
+      p = this.slab.subarray(slot * this.pageSize, slot * this.pageSize + len);
       let got = 0;
       while (got < len) {
         const r = readSync(this.fd, p, got, len - got, start + got);
@@ -129,7 +145,8 @@ export class PagedStorage implements HwdbStorage {
         got += r;
       }
       this.pages.set(n, p);
-      if (this.pages.size > this.maxPages) this.pages.delete(this.pages.keys().next().value!);
+      this.slotOf.set(n, slot);
+      if (this.lastN !== -1 && !this.pages.has(this.lastN)) this.lastN = -1;
     }
     this.lastN = n;
     this.last = p;
