@@ -126,7 +126,7 @@ export function compileHwdbParts(db: HwdbSources, opts: CompileOptions = {}): { 
     else dv.setUint32(at, v, true);
   };
   let pos = HEADER_SIZE;
-  let patches = new Uint32Array(1 << 16);
+  let patches = new Uint32Array(Math.ceil(keys.length * 1.5) + db.count * 3 + 1024);
   let npatch = 0;
   let srcBytes = 0;
   for (const d of db.data) srcBytes += d.length;

@@ -44,6 +44,18 @@ function isSpace(c: number): boolean {
  * The parsed contents of a set of source files, in the order they were added (which is their priority).
  * Strings are latin1 (byte) strings.
  */
+type Latin1Slicer = (this: Buffer, start: number, end: number) => string;
+/**
+ * Buffer's own latin1 decoder, without toString's argument handling (measurable at ~250,000 calls per
+ * compile). Falls back to toString when the runtime does not have it.
+ */
+const latin1Slice: Latin1Slicer =
+  typeof (Buffer.prototype as unknown as { latin1Slice?: Latin1Slicer }).latin1Slice === 'function'
+    ? (Buffer.prototype as unknown as { latin1Slice: Latin1Slicer }).latin1Slice
+    : function (this: Buffer, start: number, end: number) {
+        return this.toString('latin1', start, end);
+      };
+
 /** Match lines are numbered in 3 bytes (see HwdbSources.occ). */
 export const MAX_MATCH_LINES = 1 << 24;
 
@@ -133,7 +145,7 @@ export class HwdbSources {
     sc[len + 1] = id >>> 16;
     sc[len + 2] = (id >>> 8) & 0xff;
     sc[len + 3] = id & 0xff;
-    this.occ.push(sc.toString('latin1', 0, len + 4));
+    this.occ.push(latin1Slice.call(sc, 0, len + 4));
     return id;
   }
 
@@ -290,7 +302,7 @@ function parseInto(db: HwdbSources, buf: Buffer, fileIndex: number): void {
     for (let j = 0; same && j < klen; j++) same = buf[lastKeyStart + j] === buf[k + j];
     if (same) key = lastKey;
     else {
-      key = buf.toString('latin1', k, eq);
+      key = latin1Slice.call(buf, k, eq);
       lastKey = key;
       lastKeyStart = k;
       lastKeyLen = klen;
