@@ -59,22 +59,31 @@ function statusKb(pid: number, key: string): number {
   }
 }
 
-function treeRssKb(pid: number): number {
-  return treeOf(pid).reduce((n, p) => n + statusKb(p, 'VmRSS'), 0);
+/** Proportional set size of the whole process tree (shared pages split between the processes sharing them). */
+function treePssKb(pid: number): number {
+  let n = 0;
+  for (const p of treeOf(pid)) {
+    try {
+      const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p}/smaps_rollup`, 'utf8'));
+      if (m) n += Number(m[1]);
+    } catch {
+      /* gone */
+    }
+  }
+  return n;
 }
 
-class RssSampler {
+class PssSampler {
   peakKb = 0;
   #timer: NodeJS.Timeout;
   constructor(private pid: number) {
     this.#timer = setInterval(() => {
-      if (process.env.DM_NO_SAMPLER) return;
-      this.peakKb = Math.max(this.peakKb, treeRssKb(this.pid));
-    }, 20);
+      this.peakKb = Math.max(this.peakKb, treePssKb(this.pid));
+    }, 50);
   }
   stop(): number {
     clearInterval(this.#timer);
-    this.peakKb = Math.max(this.peakKb, treeRssKb(this.pid), statusKb(this.pid, 'VmHWM'));
+    this.peakKb = Math.max(this.peakKb, treePssKb(this.pid));
     return this.peakKb;
   }
 }
@@ -109,6 +118,12 @@ function ueventPorts(pid: number): Set<number> {
 
 // ------------------------------------------------------------------ measuring
 
+interface Pending {
+  port: number;
+  seqnum: number;
+  t: number;
+}
+
 class Monitor {
   kernel = new Map<number, number>(); // seqnum -> time
   udev = new Map<number, number>();
@@ -137,7 +152,7 @@ class Monitor {
     });
   }
 
-  #pending: { port: number; seqnum: number; t: number }[] = [];
+  #pending: Pending[] = [];
   #timer: NodeJS.Timeout | undefined;
   #pid = 0;
 
@@ -158,7 +173,7 @@ class Monitor {
   resolve(): void {
     if (!this.#pid) return;
     for (const p of ueventPorts(this.#pid)) this.ports.add(p);
-    const keep: typeof this.#pending = [];
+    const keep: Pending[] = [];
     for (const m of this.#pending) {
       if (this.ports.has(m.port)) this.#record(m.seqnum, m.t);
       else keep.push(m);
@@ -225,10 +240,14 @@ function trigger(paths: string[], count: number): number {
 interface Result {
   name: string;
   startMs: number;
+  /** Main process RSS at idle, and its high-water mark (VmHWM) at the end. */
   idleKb: number;
+  peakKb: number;
+  /** Whole process tree (udevd's workers included), PSS. */
+  idlePssKb: number;
+  peakPssKb: number;
   coldplug: { ms: number; events: number; missing: number };
   storm: { ms: number; events: number; missing: number };
-  peakKb: number;
 }
 
 async function runOne(name: string, proc: ChildProcess, ready: () => Promise<void>, mon: Monitor, devices: string[]): Promise<Result> {
@@ -236,9 +255,10 @@ async function runOne(name: string, proc: ChildProcess, ready: () => Promise<voi
   await ready();
   const startMs = performance.now() - t0;
   await sleep(1500); // let start-up work settle
-  const idleKb = treeRssKb(proc.pid!);
+  const idleKb = statusKb(proc.pid!, 'VmRSS');
+  const idlePssKb = treePssKb(proc.pid!);
   mon.follow(proc.pid!);
-  const sampler = new RssSampler(proc.pid!);
+  const sampler = new PssSampler(proc.pid!);
   let s0 = kernelSeqnum();
   trigger(devices, devices.length);
   if (process.env.DM_BENCH_DEBUG) console.log('seqnum window', s0, kernelSeqnum());
@@ -247,10 +267,11 @@ async function runOne(name: string, proc: ChildProcess, ready: () => Promise<voi
   s0 = kernelSeqnum();
   trigger(devices, STORM);
   const storm = await mon.measure(s0, kernelSeqnum(), 300_000);
-  const peakKb = sampler.stop();
+  const peakPssKb = sampler.stop();
+  const peakKb = statusKb(proc.pid!, 'VmHWM');
   if (process.env.DM_BENCH_DEBUG) console.log('monitor kernel events', mon.info(), mon.kernel.size, 'raw', mon.raw, 'bad', mon.bad.length, mon.bad.slice(0, 3), 'drops', mon.drops());
   if (process.env.DM_BENCH_DEBUG) console.log(name, 'ports', [...mon.ports].length, 'seen', [...mon.seenPorts].length);
-  return { name, startMs, idleKb, coldplug, storm, peakKb };
+  return { name, startMs, idleKb, peakKb, idlePssKb, peakPssKb, coldplug, storm };
 }
 
 async function stopTree(proc: ChildProcess): Promise<void> {
@@ -288,7 +309,10 @@ async function benchDevmaster(rules: string, mon: Monitor, devices: string[]): P
   const dist = join(REPO, 'dist', 'cli', 'devmaster.js');
   const args = ['--sysfs', '/sys', '--dev', dev, '--run', run, '--rules-dir', rules, '--mknod', '--log-level', 'error', '--config', join(base, 'none.toml')];
   writeFileSync(join(base, 'none.toml'), '');
-  const cmd = existsSync(dist) ? [process.execPath, dist, ...args] : [process.execPath, '--import', 'tsx', join(REPO, 'src', 'cli', 'devmaster.ts'), ...args];
+  // the executable's own V8 flags (its "#!/usr/bin/env -S node ..." line), or DM_NODE_FLAGS
+  const shebang = readFileSync(join(REPO, 'src', 'cli', 'devmaster.ts'), 'utf8').split('\n')[0]!;
+  const flags = (process.env.DM_NODE_FLAGS ?? shebang.replace(/^#!.*?\bnode\b\s*/, '')).split(' ').filter(Boolean);
+  const cmd = existsSync(dist) ? [process.execPath, ...flags, dist, ...args] : [process.execPath, ...flags, '--import', 'tsx', join(REPO, 'src', 'cli', 'devmaster.ts'), ...args];
   const proc = spawn(cmd[0]!, cmd.slice(1), { detached: true, stdio: ['ignore', 'ignore', 'inherit'] });
   try {
     return await runOne('devMaster', proc, async () => {
@@ -378,7 +402,7 @@ export async function main(): Promise<void> {
     try {
       // DM_BENCH_ONLY=udevd|devmaster runs one side (the other is reported as not run)
       const only = process.env.DM_BENCH_ONLY;
-      const none: Result = { name: '-', startMs: NaN, idleKb: NaN, coldplug: { ms: NaN, events: 0, missing: 0 }, storm: { ms: NaN, events: 0, missing: 0 }, peakKb: NaN };
+      const none: Result = { name: '-', startMs: NaN, idleKb: NaN, peakKb: NaN, idlePssKb: NaN, peakPssKb: NaN, coldplug: { ms: NaN, events: 0, missing: 0 }, storm: { ms: NaN, events: 0, missing: 0 } };
       const u = only === 'devmaster' ? none : await benchUdevd(rules, mon, devices);
       await sleep(1000);
       const d = only === 'udevd' ? none : await benchDevmaster(rules, mon, devices);
@@ -387,8 +411,10 @@ export async function main(): Promise<void> {
         ['start to ready', fmtMs(d.startMs), fmtMs(u.startMs), ratio(d.startMs, u.startMs)],
         [`coldplug change (${d.coldplug.events}/${u.coldplug.events} ev)`, fmtMs(d.coldplug.ms), fmtMs(u.coldplug.ms), ratio(d.coldplug.ms, u.coldplug.ms)],
         [`storm (${d.storm.events}/${u.storm.events} ev)`, fmtMs(d.storm.ms), fmtMs(u.storm.ms), ratio(d.storm.ms, u.storm.ms)],
-        ['idle RSS', fmtMb(d.idleKb), fmtMb(u.idleKb), ratio(d.idleKb, u.idleKb)],
-        ['peak RSS (process tree)', fmtMb(d.peakKb), fmtMb(u.peakKb), ratio(d.peakKb, u.peakKb)],
+        ['idle RSS (main process)', fmtMb(d.idleKb), fmtMb(u.idleKb), ratio(d.idleKb, u.idleKb)],
+        ['peak RSS (main, VmHWM)', fmtMb(d.peakKb), fmtMb(u.peakKb), ratio(d.peakKb, u.peakKb)],
+        ['idle PSS (process tree)', fmtMb(d.idlePssKb), fmtMb(u.idlePssKb), ratio(d.idlePssKb, u.idlePssKb)],
+        ['peak PSS (tree, with workers)', fmtMb(d.peakPssKb), fmtMb(u.peakPssKb), ratio(d.peakPssKb, u.peakPssKb)],
       ];
       for (const r of rows) console.log(`${r[0].padEnd(34)}${r[1].padStart(14)}${r[2].padStart(14)}${r[3].padStart(9)}`);
       if (d.coldplug.missing || d.storm.missing) console.log(`devMaster: ${d.coldplug.missing + d.storm.missing} events never broadcast`);

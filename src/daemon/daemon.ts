@@ -434,7 +434,7 @@ export class Daemon {
       broadcaster: this.#broadcaster ? { ...this.#broadcaster.counters } : undefined,
       rules: { generation: rules.generation, loadedAt: rules.loadedAt, files: rules.files.length, errors: rules.errors, rejected: rules.files.filter((f) => !f.ok).map((f) => f.path) },
       logLevel: this.log.level,
-      memory: { rss: process.memoryUsage().rss },
+      memory: process.memoryUsage(),
     };
   }
 

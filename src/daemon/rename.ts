@@ -1,5 +1,7 @@
 // NAME= for network interfaces: rename through rtnetlink (RTM_NEWLINK with IFLA_IFNAME).
-import { createRtNetlink, type RtNetlinkSocket } from 'netlink';
+// The netlink package's rt module is large (~9 MB of generated code and data once loaded): it is imported on
+// the first rename only, so a daemon that never renames never pays for it.
+import type { RtNetlinkSocket } from 'netlink';
 
 export const IFNAMSIZ = 16;
 
@@ -23,8 +25,11 @@ export function checkIfname(name: string): string | undefined {
 
 let shared: RtNetlinkSocket | undefined;
 
-function socket(): RtNetlinkSocket {
-  if (!shared) shared = createRtNetlink();
+async function socket(): Promise<RtNetlinkSocket> {
+  if (!shared) {
+    const { createRtNetlink } = await import('netlink/dist/rt/rt.js');
+    shared = createRtNetlink();
+  }
   return shared;
 }
 
@@ -41,7 +46,7 @@ export function closeRename(): void {
 export async function renameInterface(ifindex: number, oldName: string, newName: string): Promise<void> {
   const bad = checkIfname(newName);
   if (bad) throw new RenameError(`cannot rename ${oldName} to '${newName}': ${bad}`, 'EINVAL');
-  const rt = socket();
+  const rt = await socket();
   try {
     await rt.setLink({ index: ifindex }, { ifname: newName });
   } catch (e) {
