@@ -82,11 +82,11 @@ export class Device {
     const abs = resolve(syspath);
     if (abs !== root && !abs.startsWith(root + '/')) throw new DeviceError('EINVAL', `${syspath}: not under the sysfs root ${root}`);
     try {
-      real = realpathSync(abs);
+      real = realpathSync.native(abs);
     } catch {
       throw new DeviceError('ENODEV', `${syspath}: no such device`);
     }
-    const realRoot = realpathSync(root);
+    const realRoot = realRootOf(root);
     if (real === realRoot || !real.startsWith(realRoot + '/')) throw new DeviceError('EINVAL', `${syspath}: resolves outside the sysfs root ${root}`);
     const devpath = real.slice(realRoot.length);
     if (devpath === '/devices' || devpath.startsWith('/devices/')) {
@@ -498,16 +498,17 @@ export class Device {
   /** The closest ancestor that is a device, or undefined at the top. */
   parent(): Device | undefined {
     if (this.#parent !== undefined) return this.#parent ?? undefined;
+    // The devpath is canonical, so every prefix is too: no realpath needed on the way up.
     let p = this.devpath;
     let found: Device | null = null;
     for (;;) {
       p = dirname(p);
-      if (p === '/' || p === '.' || p === '') break;
-      try {
-        found = Device.fromDevpath(this.roots, p);
+      if (p === '/' || p === '.' || p === '' || p === '/devices') break;
+      const dir = this.roots.sysfs + p;
+      const isDevice = p.startsWith('/devices/') ? existsSync(dir + '/uevent') : isDirectory(dir);
+      if (isDevice) {
+        found = new Device(this.roots, p);
         break;
-      } catch {
-        /* keep walking */
       }
     }
     this.#parent = found;
@@ -564,6 +565,26 @@ export class Device {
   }
 }
 
+
+const realRoots = new Map<string, string>();
+
+/** The canonical path of a sysfs root (cached: roots do not move). */
+function realRootOf(root: string): string {
+  let r = realRoots.get(root);
+  if (r === undefined) {
+    r = realpathSync.native(root);
+    realRoots.set(root, r);
+  }
+  return r;
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
 
 /** Splits a Linux dev_t (as Node reports it in stat.rdev) into major and minor. */
 export function splitDevT(rdev: number | bigint): DevNum {
