@@ -84,7 +84,7 @@ function lookupMemory(storage: 'buffer' | 'paged' | 'none', bin: string, queries
     }
     globalThis.gc();
     const m = process.memoryUsage();
-    console.log(JSON.stringify({ rss: m.rss >> 10, heap: m.heapUsed >> 10, external: (m.external + m.arrayBuffers) >> 10, keep: !!db }));
+    console.log(JSON.stringify({ rss: m.rss >> 10, heap: m.heapUsed >> 10, external: m.external >> 10, keep: !!db }));
   `;
   const r = spawnSync('/usr/bin/time', ['-f', '%M', process.execPath, '--expose-gc', '--input-type=module', '-e', code], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(r.stderr);
