@@ -235,6 +235,8 @@ function parseInto(db: HwdbSources, buf: Buffer, fileIndex: number): void {
 
   // Position of the next '#' at or after the current line (searched once per '#', not once per line).
   let nextHash = -2;
+  // Likewise for NUL: C strings end there, so the rest of such a line is dropped (it cannot be stored).
+  let nextNul = -2;
   while (pos < n) {
     const start = pos;
     let end = buf.indexOf(NL, pos);
@@ -242,9 +244,11 @@ function parseInto(db: HwdbSources, buf: Buffer, fileIndex: number): void {
     pos = end + 1;
     lineNo++;
     if (nextHash !== -1 && nextHash < start) nextHash = buf.indexOf(HASH, start);
-    const hash = nextHash >= 0 && nextHash < end ? nextHash : -1;
+    let hash = nextHash >= 0 && nextHash < end ? nextHash : -1;
+    if (nextNul !== -1 && nextNul < start) nextNul = buf.indexOf(0, start);
+    if (nextNul >= 0 && nextNul < end && (hash < 0 || nextNul < hash)) hash = nextNul;
 
-    if (hash === start) continue;
+    if (start < end && buf[start] === HASH) continue;
     let stop = hash >= 0 ? hash : end;
     while (stop > start && isSpace(buf[stop - 1]!)) stop--;
     const len = stop - start;

@@ -93,3 +93,13 @@ describe('hwdb source parser', () => {
     expect(bin.lookup('u:éx').get('NAME')).toBe('Müller ☃');
   });
 });
+
+describe('hwdb source parser, odd bytes', () => {
+  it('drops the rest of a line after a NUL byte (C strings end there)', () => {
+    const db = new HwdbSources();
+    db.addBytes(Buffer.from('n:a\0garbage*\n K=v\0tail\n'), 'nul.hwdb');
+    const bin = hwdbFromBuffer(compileHwdb(db).data);
+    expect([...bin.lookup('n:a')]).toEqual([['K', 'v']]);
+    expect(bin.lookup('n:agarbage').size).toBe(0);
+  });
+});
