@@ -12,6 +12,7 @@
 //
 // hwdb.bin: configureHwdb({hwdbBin, configFile}) or the default search (see src/hwdb/index.ts). The file is
 // watched (chokidar) and compared on disk; shouldReload() tells the daemon to call init() again.
+import { existsSync } from 'node:fs';
 import { watch, type FSWatcher } from 'chokidar';
 import { Device } from '../device/device.js';
 import type { Roots } from '../device/roots.js';
@@ -165,7 +166,8 @@ const hwdbBuiltin: Builtin = {
   shouldReload(): boolean {
     if (dirty) return true;
     if (db) return db.changed();
-    return findHwdbBin(findOpts) !== undefined;
+    // No database yet: reload once one appears (an explicit hwdb_bin that is missing does not count).
+    return hwdbBinCandidates(findOpts).some((p) => existsSync(p));
   },
 
   run(ctx: BuiltinContext, argv: string[]): boolean {

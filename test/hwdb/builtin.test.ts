@@ -190,6 +190,10 @@ describe('hwdb builtin', () => {
     configureHwdb({ hwdbBin: join(tmp, 'missing.bin'), watch: false });
     hwdb.init!(roots);
     expect((await runOn(at('pci0000:00/0000:00:03.0'))).ok).toBe(false);
+    expect(hwdb.shouldReload!()).toBe(false);
+    writeFileAtomic(join(tmp, 'missing.bin'), readFileSync(bin));
+    expect(hwdb.shouldReload!()).toBe(true);
+    rmSync(join(tmp, 'missing.bin'));
     configureHwdb({ hwdbBin: bin, watch: true });
     hwdb.init!(roots);
     expect((await runOn(at('pci0000:00/0000:00:03.0'))).ok).toBe(true);
