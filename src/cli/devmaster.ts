@@ -1,7 +1,8 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
+#!/usr/bin/env -S node --max-semi-space-size=2 --no-opt
 // devmaster: the daemon's executable. With no flags it runs on /sys, /dev and /run/udev.
-// The V8 flag above bounds the young generation (the default lets it grow by ~30 MB under an event storm at
-// little speed gain); `npm start` and service units should pass the same flag (see docs/DAEMON.md).
+// The V8 flags above keep the daemon small: a bounded young generation (the default grows by ~30 MB under an
+// event storm) and no optimizing compiler (~10 MB of code and feedback, little gain for this I/O-bound work).
+// `npm start` and service units should pass the same flags (docs/DAEMON.md, "Memory").
 import { parseArgs } from 'node:util';
 import { configArgOptions, configHelp, resolveConfig, ConfigError } from '../config/config.js';
 import { createLogger } from '../log.js';
