@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import { parseVerbArgs, UsageError } from './common.js';
 import { findDevice } from './info/find-device.js';
 import { builtinNames, getBuiltin } from '../builtins/registry.js';
+import { configureHwdb } from '../builtins/hwdb.js';
 import { log } from '../log.js';
 
 export const summary = 'Run one builtin on a device';
@@ -23,7 +24,7 @@ Exit status: 0 when the builtin succeeded, 1 when it failed or an argument is wr
 `;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals, roots } = parseVerbArgs(argv, { action: { type: 'string', short: 'a' } });
+  const { values, positionals, roots, config } = parseVerbArgs(argv, { action: { type: 'string', short: 'a' } });
   if (positionals.length !== 2) throw new UsageError(positionals.length < 2 ? 'expected COMMAND and DEVICE' : `unexpected argument '${positionals[2]}'`);
   const [command, devArg] = positionals as [string, string];
   const words = command.trim().split(/\s+/);
@@ -33,6 +34,7 @@ export async function run(argv: string[]): Promise<number> {
   const device = findDevice(roots, devArg);
   device.action = (values.action as string | undefined) ?? 'add';
   const set: [string, string][] = [];
+  if (name === 'hwdb') configureHwdb({ hwdbBin: config.hwdbBin, configFile: config.configFile, watch: false });
   await builtin.init?.(roots);
   let ok: boolean;
   try {

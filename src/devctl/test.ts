@@ -8,7 +8,7 @@ import { formatDiagnostic } from '../rules/compile.js';
 import { rulesDirs } from '../config/rules-path.js';
 import { processEvent, type EventContext } from '../event/process.js';
 import type { TraceEntry } from '../rules/exec.js';
-import { loadAllBuiltins } from '../builtins/registry.js';
+import { exitBuiltins, initBuiltins } from '../builtins/registry.js';
 import { log } from '../log.js';
 
 export const summary = 'Run the rules on a device without changing anything';
@@ -49,10 +49,11 @@ export async function run(argv: string[]): Promise<number> {
   for (const d of load.diagnostics) if (d.severity === 'error') process.stderr.write(formatDiagnostic(d) + '\n');
 
   const trace: TraceEntry[] = [];
-  const builtins = new Map((await loadAllBuiltins()).map((b) => [b.name, b]));
+  const builtins = await initBuiltins(roots, { hwdbBin: config.hwdbBin, configFile: config.configFile });
   const quiet = values.json ? pino({ level: 'silent' }) : log();
   const ctx: EventContext = { roots, ruleSet: load.ruleSet, log: quiet, test: true, mknod: false, execTimeoutMs: config.execTimeout * 1000, builtins, trace };
   const res = await processEvent(ctx, device);
+  exitBuiltins(builtins);
   const dev = res.device;
   const props = Object.fromEntries(dev.properties);
   const result = {

@@ -11,7 +11,7 @@ import { loadRules } from '../../src/rules/load.js';
 import { processEvent, runProgramList, type EventContext } from '../../src/event/process.js';
 import { mknod } from '../../src/util/sys.js';
 import { lookupGroup, lookupUser } from '../../src/util/users.js';
-import { loadAllBuiltins } from '../../src/builtins/registry.js';
+import { initBuiltins } from '../../src/builtins/registry.js';
 import type { Builtin } from '../../src/builtins/types.js';
 
 export const SUITE_DIR = resolve(join(import.meta.dirname, '..', '..', '..', 'shared', 'conformance', 'udev-test'));
@@ -206,7 +206,7 @@ export async function runSuite(opts: { only?: number[]; log?: (s: string) => voi
   const data = JSON.parse(readFileSync(join(SUITE_DIR, 'cases.json'), 'utf8')) as { cases: Case[] };
   const env = new Env(join(SUITE_DIR, 'sys.tar.xz'));
   const logger = pino({ level: process.env.CONFORMANCE_LOG ?? 'silent' });
-  const builtins = new Map<string, Builtin>((await loadAllBuiltins()).map((b) => [b.name, b]));
+  const builtins: Map<string, Builtin> = await initBuiltins(env.roots);
   const results: CaseResult[] = [];
   try {
     for (const c of data.cases) {
