@@ -9,6 +9,7 @@ const loaders: Record<string, () => Promise<{ default: Builtin }>> = {
   usb_id: () => import('./usb_id.js'),
   net_id: () => import('./net_id.js'),
   hwdb: () => import('./hwdb.js'),
+  blkid: () => import('./blkid.js'),
 };
 
 const loaded = new Map<string, Builtin>();
