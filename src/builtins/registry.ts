@@ -10,6 +10,7 @@ const loaders: Record<string, () => Promise<{ default: Builtin }>> = {
   net_id: () => import('./net_id.js'),
   hwdb: () => import('./hwdb.js'),
   blkid: () => import('./blkid.js'),
+  kmod: () => import('./kmod.js'),
 };
 
 const loaded = new Map<string, Builtin>();
