@@ -11,6 +11,7 @@ const loaders: Record<string, () => Promise<{ default: Builtin }>> = {
   hwdb: () => import('./hwdb.js'),
   blkid: () => import('./blkid.js'),
   kmod: () => import('./kmod.js'),
+  btrfs: () => import('./btrfs.js'),
 };
 
 const loaded = new Map<string, Builtin>();
