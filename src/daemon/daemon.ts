@@ -27,6 +27,7 @@ import { renameInterface, closeRename, RenameError } from './rename.js';
 import type { Builtin } from '../builtins/types.js';
 import type { DbRecord } from '../device/db.js';
 import { listDevices, triggerAll, kernelSeqnum } from './coldplug.js';
+import { HeapKeeper } from './memory.js';
 
 /** What the units layer (src/units) and other observers get after each processed event. */
 export interface ProcessedEvent {
@@ -134,6 +135,7 @@ export class Daemon {
   readyMs = 0;
 
   #engine: Engine;
+  #heap = new HeapKeeper();
   #builtins = new Map<string, Builtin>();
   /** Renames done by the current events: devpath of the event → [old, new] (for the broadcast). */
   #renamed = new Map<Device, [string, string]>();
@@ -289,6 +291,9 @@ export class Daemon {
     await this.#broadcast(props, ev);
     if (failed) this.counters.failed++;
     else this.counters.processed++;
+    this.#heap.onEvent();
+    // the queue still counts this event: it drains when this is the last one
+    if (this.queue.size === 1) this.#heap.onIdle(() => this.queue.isIdle);
     // ---- hook point for the units layer (src/units): see DaemonHooks.afterEvent
     if (this.hooks.afterEvent) {
       try {
@@ -434,7 +439,7 @@ export class Daemon {
       broadcaster: this.#broadcaster ? { ...this.#broadcaster.counters } : undefined,
       rules: { generation: rules.generation, loadedAt: rules.loadedAt, files: rules.files.length, errors: rules.errors, rejected: rules.files.filter((f) => !f.ok).map((f) => f.path) },
       logLevel: this.log.level,
-      memory: process.memoryUsage(),
+      memory: { ...process.memoryUsage(), collections: this.#heap.collections },
     };
   }
 
@@ -494,6 +499,7 @@ export class Daemon {
   }
 
   async #close(): Promise<void> {
+    this.#heap.stop();
     this.#kernel?.close();
     this.#kernel = undefined;
     await this.rules.close();

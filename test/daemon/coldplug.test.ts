@@ -6,6 +6,38 @@ import { spawnSync } from 'node:child_process';
 import { controlRequest } from '../../src/daemon/control.js';
 import { REPO_ROOT, tempRoots, startDevmaster, zramAdd, zramRemove, until } from './helpers.js';
 
+describe('a stuck event', () => {
+  it('never blocks unrelated devices; the program is killed at exec_timeout and logged with file:line', async () => {
+    const r = tempRoots('dm-stuck-');
+    const rules = join(r.rules, '50-stuck.rules');
+    writeFileSync(rules, 'SUBSYSTEM=="block", KERNEL=="zram*", ACTION=="change", PROGRAM="/bin/sleep 30"\nSUBSYSTEM=="block", KERNEL=="zram*", ENV{DM_DONE}="yes"\n');
+    const dm = await startDevmaster(r, ['--exec-timeout', '3']);
+    const a = zramAdd();
+    let b: number | undefined;
+    try {
+      await dm.settle();
+      const t0 = Date.now();
+      writeFileSync(`/sys/block/zram${a}/uevent`, 'change');
+      b = zramAdd();
+      const idB = readFileSync(`/sys/block/zram${b}/dev`, 'utf8').trim();
+      await until(() => existsSync(join(r.run, 'data', `b${idB}`)) && readFileSync(join(r.run, 'data', `b${idB}`), 'utf8').includes('E:DM_DONE=yes'), 10_000, 'the unrelated device processed');
+      expect(Date.now() - t0).toBeLessThan(2500);
+      const st = (await controlRequest(r.run, { command: 'status' })) as { queue: { running: number } };
+      expect(st.queue.running).toBe(1); // zram a is still in its PROGRAM
+      await until(() => dm.log().includes('timed out'), 15_000, 'timeout in the log');
+      // the log is JSON lines: quotes inside the message are escaped
+      expect(dm.log()).toContain(`${rules}:1 command \\"/bin/sleep 30\\" timed out after 3000 ms, killed`);
+      await dm.settle();
+      expect(spawnSync('pgrep', ['-f', '^/bin/sleep 30$']).stdout.toString().trim()).toBe('');
+    } finally {
+      zramRemove(a);
+      if (b !== undefined) zramRemove(b);
+      expect(await dm.stop()).toBe(0);
+      r.cleanup();
+    }
+  });
+});
+
 describe('coldplug and trigger --settle', () => {
   it('--coldplug triggers "add" for every device, waits for the queue and logs it', async () => {
     const r = tempRoots('dm-cold-');
