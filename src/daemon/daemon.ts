@@ -196,6 +196,7 @@ export class Daemon {
       this.#broadcaster = await Broadcaster.open({ logger: this.log });
     }
     this.#control = await startControlServer(run, this.#controlHandler(), (msg) => this.log.warn(msg));
+    this.queue.resetFlag(); // this daemon owns the run root now: a stale queue flag goes
     if (opts.watch !== false) {
       const extra = opts.config.configFile ? [opts.config.configFile] : [];
       this.rules.watch(extra, () => this.#reloadConfig());

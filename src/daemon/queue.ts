@@ -111,7 +111,11 @@ export class EventQueue<T> {
     this.#worker = opts.worker;
     this.#onError = opts.onError;
     this.#runDir = opts.runDir;
-    this.#clearFlag(true);
+  }
+
+  /** Removes a flag file left by a previous daemon (call once this daemon owns the run root). */
+  resetFlag(): void {
+    if (this.#entries.size === 0) this.#clearFlag(true);
   }
 
   get childrenMax(): number {

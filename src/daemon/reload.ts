@@ -147,7 +147,11 @@ export class RulesManager {
         this.load(false).catch((e) => this.#log.error({ err: (e as Error).message }, 'rules reload failed'));
       }, debounceMs);
     };
-    w.on('all', (_ev, path) => kick(path));
+    w.on('all', (ev, path) => {
+      // a rules directory created after start: make sure its content is watched too
+      if (ev === 'addDir' && this.#dirs.includes(path)) w.add(path);
+      kick(path);
+    });
     w.on('error', (e) => this.#log.warn({ err: (e as Error).message }, 'rules watcher error'));
     this.#watcher = w;
   }

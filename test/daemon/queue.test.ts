@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { mkdtempSync, existsSync, rmSync } from 'node:fs';
+import { mkdtempSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventQueue, type QueueInput } from '../../src/daemon/queue.js';
@@ -97,7 +97,10 @@ describe('EventQueue ordering', () => {
   it('keeps the queue flag file while events are pending', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'dm-queue-'));
     try {
+      writeFileSync(join(dir, 'queue'), ''); // stale, from a previous daemon
       const h = harness(1, dir);
+      expect(existsSync(join(dir, 'queue'))).toBe(true);
+      h.q.resetFlag();
       expect(existsSync(join(dir, 'queue'))).toBe(false);
       h.push('x', '/devices/x', 20);
       expect(existsSync(join(dir, 'queue'))).toBe(true);
