@@ -12,6 +12,7 @@ const loaders: Record<string, () => Promise<{ default: Builtin }>> = {
   blkid: () => import('./blkid.js'),
   kmod: () => import('./kmod.js'),
   btrfs: () => import('./btrfs.js'),
+  keyboard: () => import('./keyboard.js'),
 };
 
 const loaded = new Map<string, Builtin>();
