@@ -147,6 +147,11 @@ export class Daemon {
   #lastSeqnum = 0;
   #startedAt = Date.now();
 
+  /** The netlink port our broadcasts come from (libudev clients see it as the sender), if broadcasting. */
+  get broadcastPort(): number | undefined {
+    return this.#broadcaster?.port;
+  }
+
   private constructor(opts: DaemonOptions, engine: Engine) {
     this.config = opts.config;
     this.roots = { sysfs: opts.config.sysfs, dev: opts.config.dev, run: opts.config.run };
@@ -437,7 +442,7 @@ export class Daemon {
       kernelSeqnum: kernelSeqnum(this.roots),
       counters: { ...this.counters },
       netlink: this.#kernel ? { ...this.#kernel.counters } : undefined,
-      broadcaster: this.#broadcaster ? { ...this.#broadcaster.counters } : undefined,
+      broadcaster: this.#broadcaster ? { port: this.#broadcaster.port, ...this.#broadcaster.counters } : undefined,
       rules: { generation: rules.generation, loadedAt: rules.loadedAt, files: rules.files.length, errors: rules.errors, rejected: rules.files.filter((f) => !f.ok).map((f) => f.path) },
       logLevel: this.log.level,
       memory: { ...process.memoryUsage(), collections: this.#heap.collections },

@@ -76,11 +76,13 @@ describe('daemon with a stand-in engine (real netlink)', () => {
     listener.clear();
     const n = zramAdd();
     try {
-      const b = await listener.waitFor((e) => e.properties.get('DEVPATH')?.endsWith(`/zram${n}`) === true && e.properties.get('ACTION') === 'add', 10_000, `zram${n} add`);
+      // other tests' daemons may broadcast the same kernel event: only ours counts
+      const b = await listener.waitFor((e) => e.senderPort === daemon.broadcastPort && e.properties.get('DEVPATH')?.endsWith(`/zram${n}`) === true && e.properties.get('ACTION') === 'add', 10_000, `zram${n} add`);
       expect(b.properties.get('DM_FAKE')).toBe('one');
       expect(b.properties.get('SUBSYSTEM')).toBe('block');
       expect(Number(b.properties.get('SEQNUM'))).toBeGreaterThan(0);
       expect(b.senderPort).not.toBe(0);
+      expect((daemon.status().broadcaster as { port: number }).port).toBe(b.senderPort);
     } finally {
       zramRemove(n);
     }
@@ -135,7 +137,7 @@ describe('daemon with a stand-in engine (real netlink)', () => {
     listener.clear();
     const n = zramAdd();
     try {
-      const b = await listener.waitFor((e) => e.properties.get('DEVPATH')?.endsWith(`/zram${n}`) === true && e.properties.get('ACTION') === 'add', 10_000);
+      const b = await listener.waitFor((e) => e.senderPort === daemon.broadcastPort && e.properties.get('DEVPATH')?.endsWith(`/zram${n}`) === true && e.properties.get('ACTION') === 'add', 10_000);
       expect(b.properties.get('DM_FAKE')).toBe('two');
     } finally {
       zramRemove(n);
