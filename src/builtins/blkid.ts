@@ -36,7 +36,8 @@ interface Blkid {
   newProbe(): Ptr | null;
   freeProbe(pr: Ptr): void;
   setDevice(pr: Ptr, fd: number, offset: bigint, size: bigint): number;
-  setHint(pr: Ptr, hint: string, value: bigint): number;
+  /** Missing in libblkid before 2.37. */
+  setHint?: (pr: Ptr, hint: string, value: bigint) => number;
   setSuperblocksFlags(pr: Ptr, flags: number): number;
   filterSuperblocksUsage(pr: Ptr, flag: number, usage: number): number;
   enablePartitions(pr: Ptr, enable: number): number;
@@ -72,11 +73,18 @@ function blkid(): Blkid {
     throw new Error(`blkid: cannot load libblkid.so.1 (util-linux's libblkid1 package): ${(e as Error).message}`);
   }
   const f = (decl: string) => l.func(decl) as unknown as (...a: unknown[]) => never;
+  const optional = (decl: string) => {
+    try {
+      return f(decl);
+    } catch {
+      return undefined;
+    }
+  };
   lib = {
     newProbe: f('void *blkid_new_probe(void)'),
     freeProbe: f('void blkid_free_probe(void *pr)'),
     setDevice: f('int blkid_probe_set_device(void *pr, int fd, int64_t off, int64_t size)'),
-    setHint: f('int blkid_probe_set_hint(void *pr, const char *name, uint64_t value)'),
+    setHint: optional('int blkid_probe_set_hint(void *pr, const char *name, uint64_t value)'),
     setSuperblocksFlags: f('int blkid_probe_set_superblocks_flags(void *pr, int flags)'),
     filterSuperblocksUsage: f('int blkid_probe_filter_superblocks_usage(void *pr, int flag, int usage)'),
     enablePartitions: f('int blkid_probe_enable_partitions(void *pr, int enable)'),
@@ -458,32 +466,36 @@ function run(ctx: BuiltinContext, argv: string[]): boolean {
 }
 
 function probeDevice(ctx: BuiltinContext, argv: string[]): boolean {
-  const opts = parseBlkidArgs(argv);
   const b = blkid();
-  const devname = ctx.device.devname;
-  if (!devname) {
-    ctx.log.debug(`blkid: ${ctx.device.syspath} has no device node`);
-    return false;
-  }
-  let fd: number;
+  const pr = b.newProbe();
+  if (!pr) throw new BlkidError('blkid: failed to create blkid prober');
+  let fd = -1;
   try {
-    fd = openNode(ctx, ctx.roots, devname);
-  } catch (e) {
-    if (e instanceof DeviceAbsent) {
+    // in udev's order: options (hints go to the prober at once), flags, then the device
+    const opts = parseBlkidArgs(argv);
+    for (const h of opts.hints) {
+      if (!b.setHint) {
+        // libblkid without hints (before 2.37): udev uses the hint's value as the offset
+        const eq = h.indexOf('=');
+        if (eq < 0) continue;
+        const v = parseInt64(h.slice(eq + 1));
+        if (v === undefined) throw new BlkidError(`blkid: failed to parse '${h.slice(eq + 1)}' as an integer`, 'error');
+        if (v < 0n) throw new BlkidError(`blkid: invalid offset ${v}`, 'error');
+        opts.offset = v;
+      } else if (b.setHint(pr, h, 0n) < 0) throw new BlkidError(`blkid: failed to use '${h}' probing hint`, 'error');
+    }
+    b.setSuperblocksFlags(pr, SUBLKS_LABEL | SUBLKS_UUID | SUBLKS_TYPE | SUBLKS_SECTYPE | SUBLKS_USAGE | SUBLKS_VERSION);
+    if (opts.noraid) b.filterSuperblocksUsage(pr, FLTR_NOTIN, USAGE_RAID);
+
+    const devname = ctx.device.devname;
+    if (!devname) throw new BlkidError(`blkid: ${ctx.device.syspath} has no device node`);
+    try {
+      fd = openNode(ctx, ctx.roots, devname);
+    } catch (e) {
+      if (!(e instanceof DeviceAbsent)) throw e;
       ctx.log.debug(`blkid: failed to open block device ${devname}, ignoring: ${e.message}`);
       return true;
     }
-    throw e;
-  }
-  const pr = b.newProbe();
-  if (!pr) {
-    closeSync(fd);
-    throw new BlkidError('blkid: failed to create blkid prober');
-  }
-  try {
-    for (const h of opts.hints) if (b.setHint(pr, h, 0n) < 0) throw new BlkidError(`blkid: failed to use '${h}' probing hint`, 'error');
-    b.setSuperblocksFlags(pr, SUBLKS_LABEL | SUBLKS_UUID | SUBLKS_TYPE | SUBLKS_SECTYPE | SUBLKS_USAGE | SUBLKS_VERSION);
-    if (opts.noraid) b.filterSuperblocksUsage(pr, FLTR_NOTIN, USAGE_RAID);
     if (b.setDevice(pr, fd, opts.offset, 0n) < 0) throw new BlkidError(`blkid: failed to set ${devname} to the blkid prober`);
     ctx.log.debug(`blkid: probe ${devname} with ${opts.noraid ? 'no' : ''}raid and offset=${opts.offset}`);
     const rc = probe(pr, fstatSync(fd).isCharacterDevice());
@@ -514,7 +526,7 @@ function probeDevice(ctx: BuiltinContext, argv: string[]): boolean {
     return true;
   } finally {
     b.freeProbe(pr);
-    closeSync(fd);
+    if (fd >= 0) closeSync(fd);
   }
 }
 

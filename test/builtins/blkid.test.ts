@@ -144,7 +144,7 @@ describe('blkid against udevadm test-builtin on loop devices', () => {
   });
 
   it('handles --offset, -o, --hint and --noraid like udevadm, and fails on bad offsets', async () => {
-    const commands = ['blkid --offset=1048576', 'blkid -o 0x100000', 'blkid -o 04000000', 'blkid --noraid', 'blkid -R --hint=session_offset=0', 'blkid --offset=abc', 'blkid -o -5', 'blkid --offset', 'blkid --unknown -o 1048576 extra'];
+    const commands = ['blkid --offset=1048576', 'blkid -o 0x100000', 'blkid -o 04000000', 'blkid --noraid', 'blkid -R --hint=session_offset=0', 'blkid --offset=abc', 'blkid -o -5', 'blkid --offset', 'blkid --unknown -o 1048576 extra', 'blkid --hint=session_offset=abc', 'blkid -H foo'];
     const out: Record<string, unknown> = {};
     for (const c of commands) {
       const { ours, diffs } = await compareBuiltin(roots, c, [shifted.devpath, bare.devpath]);
@@ -161,6 +161,8 @@ describe('blkid against udevadm test-builtin on loop devices', () => {
       'blkid -o -5': null,
       'blkid --offset': new Map(),
       'blkid --unknown -o 1048576 extra': 'SHIFTED',
+      'blkid --hint=session_offset=abc': null,
+      'blkid -H foo': new Map(),
     });
   }, 60_000);
 
