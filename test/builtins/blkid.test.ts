@@ -48,6 +48,7 @@ let shifted: ReturnType<typeof attach>;
 let small: ReturnType<typeof attach>;
 let floppy: ReturnType<typeof attach>;
 let empty: ReturnType<typeof attach>;
+let raidy: ReturnType<typeof attach>;
 
 beforeAll(() => {
   work = mkdtempSync(join(tmpdir(), 'dm-blkid-'));
@@ -91,6 +92,11 @@ beforeAll(() => {
   sh('mkfs.vfat -n FLOPPY "$1" >/dev/null', floppyImg);
   floppy = attach(floppyImg);
   empty = attach(image('empty.img', '4M'));
+  // ext4 with an LVM1 physical volume magic ("HM", version 1) in its unused first bytes: a RAID member for
+  // libblkid, unless RAID signatures are filtered out (--noraid)
+  const raidyImg = image('raidy.img', '16M');
+  sh('mkfs.ext4 -q -F -L raidy "$1" && printf \'HM\\001\\000\' | dd of="$1" conv=notrunc bs=1 seek=0 2>/dev/null', raidyImg);
+  raidy = attach(raidyImg);
 }, 120_000);
 
 afterAll(() => {
@@ -164,6 +170,16 @@ describe('blkid against udevadm test-builtin on loop devices', () => {
       'blkid --hint=session_offset=abc': null,
       'blkid -H foo': new Map(),
     });
+  }, 60_000);
+
+  it('skips RAID signatures with --noraid / -R as udevadm', async () => {
+    const types: Record<string, string | undefined> = {};
+    for (const c of ['blkid', 'blkid --noraid', 'blkid -R']) {
+      const { ours, diffs } = await compareBuiltin(roots, c, [raidy.devpath]);
+      expect(diffs, c).toEqual([]);
+      types[c] = `${ours.get(raidy.devpath)?.get('ID_FS_TYPE')}/${ours.get(raidy.devpath)?.get('ID_FS_USAGE')}`;
+    }
+    expect(types).toEqual({ blkid: 'LVM1_member/raid', 'blkid --noraid': 'ext4/filesystem', 'blkid -R': 'ext4/filesystem' });
   }, 60_000);
 
   it('matches udevadm on devices without a block node and on this machine\'s disks', async () => {
