@@ -180,7 +180,7 @@ function printProperty(name: string, value: Ptr, set: (k: string, v: string) => 
 const GPT_ESP = 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b';
 const GPT_XBOOTLDR = 'bc13c2ff-59e6-4262-a352-b275fd6f7172';
 /** SD_GPT_ROOT_NATIVE for the architectures Node runs on. */
-const GPT_ROOT_NATIVE: Record<string, string> = {
+export const GPT_ROOT_NATIVE: Readonly<Record<string, string>> = {
   x64: '4f68bce3-e8cd-4db1-96e7-fbcaf984b709',
   arm64: 'b921b045-1df0-41c3-af44-4c6f280d3fae',
   ia32: '44479540-f297-41b2-9af7-d131d5f0458a',

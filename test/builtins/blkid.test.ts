@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { pino } from 'pino';
 import { getBuiltin } from '../../src/builtins/registry.js';
-import blkid, { gptAutoRoot, loaderDevicePartUuid, parseBlkidArgs, parseInt64, strverscmpImproved } from '../../src/builtins/blkid.js';
+import blkid, { GPT_ROOT_NATIVE, gptAutoRoot, loaderDevicePartUuid, parseBlkidArgs, parseInt64, strverscmpImproved } from '../../src/builtins/blkid.js';
 import { Device } from '../../src/device/device.js';
 import type { Roots } from '../../src/device/roots.js';
 import { compareBuiltin, ourBuiltin } from './compare.js';
@@ -41,6 +41,8 @@ function image(name: string, size: string, table?: string): string {
   return img;
 }
 
+/** This architecture's root partition type (what systemd calls SD_GPT_ROOT_NATIVE). */
+const ROOT_TYPE = GPT_ROOT_NATIVE[process.arch]!;
 let gpt: ReturnType<typeof attach>;
 let mbr: ReturnType<typeof attach>;
 let bare: ReturnType<typeof attach>;
@@ -62,12 +64,13 @@ beforeAll(() => {
         'label: gpt',
         'size=24M, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name="root part"',
         'size=40M, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name="EFI Sýstem"',
-        'size=200M, type=4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709, name="x86-64 root", attrs="RequiredPartition,GUID:63"',
+        `size=200M, type=${ROOT_TYPE}, name="root", attrs="RequiredPartition,GUID:63"`,
         'size=8M, type=0657FD6D-A4AB-43C4-84E5-0933C84B4F4F, name="swap"',
         'size=4M, type=21686148-6449-6E6F-744E-656564454649, name="bios\\x20boot"',
+        `size=8M, type=${ROOT_TYPE}, name="root-b"`,
       ].join('\n'),
     ),
-    5,
+    6,
   );
   sh(`mkfs.ext4 -q -F "$1" && tune2fs -L "$(printf 'a b"c\\\\d\\377é')" "$1" >/dev/null`, `${gpt.node}p1`);
   sh('mkfs.vfat -F 32 -n "ESP VOL" "$1" >/dev/null', `${gpt.node}p2`);
@@ -214,6 +217,44 @@ describe('blkid against udevadm test-builtin on loop devices', () => {
 function readFileText(p: string): string {
   return execFileSync('cat', [p], { encoding: 'utf8' }).trim();
 }
+
+describe('blkid GPT auto root on the loop disk (EFI variables from a fake sysfs root)', () => {
+  /** Runs blkid on a real device with the EFI variables of `sysfs` (only ctx.roots.sysfs is fake). */
+  async function withEfi(sysfs: string, devpath: string, set?: [string, string]): Promise<Map<string, string>> {
+    const dev = Device.fromDevpath(roots, devpath);
+    if (set) dev.dbProperties.set(set[0], set[1]);
+    const props = new Map<string, string>();
+    expect(await blkid.run({ device: dev, action: 'add', roots: { ...roots, sysfs }, test: true, log: pino({ level: 'silent' }), setProperty: (k, v) => props.set(k, v) }, ['blkid'])).toBe(true);
+    return props;
+  }
+
+  it('exports the first auto-mountable root partition when we booted from this disk\'s ESP', async () => {
+    const part = async (n: number) => (await ourBuiltin(roots, 'blkid', `${gpt.devpath}/${gpt.name}p${n}`))!.get('ID_PART_ENTRY_UUID')!;
+    const [esp, rootNoAuto, rootB] = [await part(2), await part(3), await part(6)];
+    const sysfs = mkdtempSync(join(tmpdir(), 'dm-efi-'));
+    try {
+      expect((await withEfi(sysfs, gpt.devpath)).has('ID_PART_GPT_AUTO_ROOT_UUID')).toBe(false); // no EFI
+      const vars = join(sysfs, 'firmware', 'efi', 'efivars');
+      mkdirSync(vars, { recursive: true });
+      const setLoader = (uuid: string) => writeFileSync(join(vars, 'LoaderDevicePartUUID-4a67b082-0a4c-41cf-b6c7-440b29bb8c4f'), Buffer.concat([Buffer.from([6, 0, 0, 0]), Buffer.from(`${uuid.toUpperCase()}\0`, 'utf16le')]));
+      setLoader(esp);
+      const disk = await withEfi(sysfs, gpt.devpath);
+      // partition 3 has the no-auto flag (bit 63): partition 6 is the one
+      expect(disk.get('ID_PART_GPT_AUTO_ROOT_UUID')).toBe(rootB);
+      expect(rootB).not.toBe(rootNoAuto);
+      expect((await withEfi(sysfs, `${gpt.devpath}/${gpt.name}p6`, ['ID_PART_GPT_AUTO_ROOT_UUID', rootB])).get('ID_PART_GPT_AUTO_ROOT')).toBe('1');
+      expect((await withEfi(sysfs, `${gpt.devpath}/${gpt.name}p3`, ['ID_PART_GPT_AUTO_ROOT_UUID', rootB])).has('ID_PART_GPT_AUTO_ROOT')).toBe(false);
+      // booted from another disk's ESP: nothing
+      setLoader('00000000-1111-2222-3333-444444444444');
+      expect((await withEfi(sysfs, gpt.devpath)).has('ID_PART_GPT_AUTO_ROOT_UUID')).toBe(false);
+      // an MBR disk is never looked at
+      setLoader(esp);
+      expect((await withEfi(sysfs, mbr.devpath)).has('ID_PART_GPT_AUTO_ROOT_UUID')).toBe(false);
+    } finally {
+      rmSync(sysfs, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('blkid helpers', () => {
   it('parses options like getopt_long and offsets like safe_atoi64', () => {
