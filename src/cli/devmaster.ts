@@ -62,9 +62,19 @@ async function main(argv: string[]): Promise<number> {
   for (const w of warnings) log.warn(w);
 
   const { Daemon } = await import('../daemon/daemon.js');
+  // Service units on hotplug (docs/UNITS.md): the record of what was started is stored with the device.
+  const units = await import('../units/index.js');
+  let activator;
+  try {
+    activator = new units.UnitActivator(config, log.child({ component: 'units' }));
+  } catch (e) {
+    log.fatal({ err: (e as Error).message }, 'devmaster failed to start: unit activation');
+    return 1;
+  }
+  const afterRules = units.unitsAfterRules(activator);
   let daemon;
   try {
-    daemon = await Daemon.start({ config, logger: log });
+    daemon = await Daemon.start({ config, logger: log, hooks: { afterRules } });
   } catch (e) {
     log.fatal({ err: (e as Error).message }, 'devmaster failed to start');
     return 1;
@@ -84,6 +94,7 @@ async function main(argv: string[]): Promise<number> {
     if (!r.settled) log.warn('coldplug: the queue did not drain in time');
   }
   await daemon.stopped;
+  await activator.close(2000);
   return 0;
 }
 

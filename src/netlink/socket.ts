@@ -15,11 +15,12 @@
 //    how an overflow is detected (checked after each received datagram).
 //  * SO_RCVBUFFORCE, to get a receive buffer above rmem_max (as udevd does).
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import netlinkPkg from 'netlink';
+// Only the raw socket: the package index also loads rtnetlink, nl80211 and WireGuard (~10 MB of modules).
+import rawModule from 'netlink/dist/raw.js';
 import type { RawNetlinkSocket as RawSocket } from 'netlink';
 import { log } from '../log.js';
 
-const { RawNetlinkSocket } = netlinkPkg;
+const { RawNetlinkSocket } = rawModule as unknown as typeof import('netlink');
 
 export const NETLINK_KOBJECT_UEVENT = 15;
 /** Multicast group of raw kernel uevents. */

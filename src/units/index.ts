@@ -7,3 +7,4 @@ export type { UnitAction, UnitRequest, UnitBackendImpl } from './types.js';
 export { UnitBackendError } from './types.js';
 export { UnitsHook } from './hook.js';
 export type { HookDevice, HookEvent } from './hook.js';
+export { unitsAfterRules } from './wire.js';

@@ -1,18 +1,17 @@
-// The unit layer inside the real daemon (src/daemon/daemon.ts) on the real kernel: the daemon's own netlink
-// socket, queue and afterEvent hook, with a stand-in rules engine whose "rule" tags our zram device and sets
-// SYSMASTER_WANTS / SYSMASTER_BINDS_TO, and which writes the database the way udev does (only this event's
-// properties; the old entry is loaded on remove, then deleted).
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+// The unit layer inside the real daemon (src/daemon/daemon.ts) on the real kernel, wired as the devmaster
+// executable wires it (unitsAfterRules): the daemon's own netlink socket, queue, the real rules engine with a
+// rule that tags our zram device and sets SYSMASTER_WANTS / SYSMASTER_BINDS_TO, and the real database.
+// Only our device matches the rule: its marker file is created while the exec queue is stopped, before the
+// daemon sees the add event (other tests hot-plug zram devices too, and numbers are reused).
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, unlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { defaultConfig, type Config } from '../../src/config/config.js';
 import { Daemon } from '../../src/daemon/daemon.js';
-import type { Engine, EventResult } from '../../src/daemon/engine.js';
-import { dbPath, deleteDb, writeDb } from '../../src/device/db.js';
-import type { Device } from '../../src/device/device.js';
+import { dbPath, readDb } from '../../src/device/db.js';
 import { UnitActivator } from '../../src/units/activator.js';
-import { UnitsHook } from '../../src/units/hook.js';
+import { unitsAfterRules } from '../../src/units/wire.js';
 import { PROP_BOUND, PROP_STARTED } from '../../src/units/record.js';
 import { FakeSysmaster } from './fake-sysmaster.js';
 import { zramHotAdd, zramHotRemove } from './kernel.js';
@@ -22,47 +21,6 @@ import { recordedRuns, recorderScript } from './script.js';
 const WANTS = 'devmaster-test-wants.service';
 const BOUND = 'devmaster-test-bound.service';
 
-/**
- * Devpaths the stand-in rule applies to: only ours (other tests hot-plug zram devices too, and numbers are reused),
- * only events after the kernel seqnum read just before our hot_add, and up to our device's removal.
- */
-const ours = new Map<string, { afterSeqnum: number; added: boolean }>();
-
-function isOurs(device: Device): boolean {
-  const o = ours.get(device.devpath);
-  if (!o || (device.seqnum ?? 0) <= o.afterSeqnum) return false;
-  if (device.action === 'add') o.added = true;
-  if (device.action === 'remove') {
-    if (!o.added) return false;
-    ours.delete(device.devpath);
-  }
-  return true;
-}
-
-const engine: Engine = {
-  compileFile: () => ({}),
-  makeRuleSet: () => ({}),
-  async processEvent(ctx, device: Device): Promise<EventResult> {
-    const result: EventResult = { device, runList: [], failed: false, errors: [] };
-    if (!isOurs(device)) return result;
-    if (device.action === 'remove') {
-      device.loadDb();
-      deleteDb(ctx.roots.run, device.id);
-      return result;
-    }
-    // TAG+="sysmaster", ENV{SYSMASTER_WANTS}="...", ENV{SYSMASTER_BINDS_TO}="..."
-    device.tags.add('sysmaster');
-    device.currentTags.add('sysmaster');
-    device.setProperty('SYSMASTER_WANTS', WANTS);
-    device.setProperty('SYSMASTER_BINDS_TO', 'devmaster-test-bound');
-    writeDb(ctx.roots.run, device.id, {
-      hasDevnode: true, links: [], linkPriority: 0, usecInitialized: 1, properties: device.dbProperties, tags: device.tags, currentTags: device.currentTags,
-    }, { keepEmpty: true });
-    return result;
-  },
-  async runProgramList() {},
-};
-
 let dir: string;
 let config: Config;
 const added: number[] = [];
@@ -71,6 +29,11 @@ beforeEach(() => {
   dir = mkdtempSync(join(tmpdir(), 'devmaster-units-daemon-'));
   mkdirSync(join(dir, 'rules'));
   mkdirSync(join(dir, 'dev'));
+  mkdirSync(join(dir, 'ours'));
+  writeFileSync(
+    join(dir, 'rules', '90-units.rules'),
+    `SUBSYSTEM=="block", KERNEL=="zram*", TEST=="${join(dir, 'ours')}/%k", TAG+="sysmaster", ENV{SYSMASTER_WANTS}="${WANTS}", ENV{SYSMASTER_BINDS_TO}="devmaster-test-bound"\n`,
+  );
   config = { ...defaultConfig(), dev: join(dir, 'dev'), run: join(dir, 'run'), rulesDirs: [join(dir, 'rules')], mknod: false, configFile: join(dir, 'none.toml') };
 });
 /** Daemons and activators still running when a test failed half-way. */
@@ -82,18 +45,15 @@ afterEach(async () => {
     await r.activator.close().catch(() => {});
   }
   for (const n of added.splice(0)) await zramHotRemove(n).catch(() => {});
-  ours.clear();
   rmSync(dir, { recursive: true, force: true });
 });
 
 async function startDaemon(cfg: Config) {
   const { logger, lines } = captureLogger();
   const activator = new UnitActivator(cfg, logger, { backoffMs: 20, maxAttempts: 3, requestTimeoutMs: 2000 });
-  // created before the daemon so that the records of the database are loaded before any event
-  const hook = new UnitsHook(activator, cfg.run, logger);
-  const daemon = await Daemon.start({ config: cfg, engine, logger, watch: false, hooks: { afterEvent: (ev) => hook.afterEvent(ev) } });
+  const daemon = await Daemon.start({ config: cfg, logger, watch: false, hooks: { afterRules: unitsAfterRules(activator) } });
   running.push({ daemon, activator });
-  return { daemon, activator, hook, lines };
+  return { daemon, activator, lines };
 }
 
 async function settle(s: Awaited<ReturnType<typeof startDaemon>>) {
@@ -107,11 +67,13 @@ async function zramLifeInDaemon(
   after: { add: (id: string) => void; changes: () => void; beforeRestart?: (s: Awaited<ReturnType<typeof startDaemon>>) => void },
 ) {
   let s = await startDaemon(cfg);
-  const afterSeqnum = Number(readFileSync('/sys/kernel/uevent_seqnum', 'utf8'));
+  // hold events until our device's marker exists, so the rule matches our add event and nobody else's
+  s.daemon.queue.stop();
   const n = zramHotAdd();
   added.push(n);
   const devpath = `/devices/virtual/block/zram${n}`;
-  ours.set(devpath, { afterSeqnum, added: false });
+  writeFileSync(join(dir, 'ours', `zram${n}`), '');
+  s.daemon.queue.start();
   const id = `b${readFileSync(`/sys${devpath}/dev`, 'utf8').trim()}`;
   await settle(s);
   after.add(id);
@@ -124,13 +86,15 @@ async function zramLifeInDaemon(
   await s.daemon.stop();
   await s.activator.close();
   s = await startDaemon(cfg);
-  expect(s.hook.counters.loaded).toBeGreaterThanOrEqual(1);
+  // the record survived the restart in the database
+  expect(readDb(cfg.run, id)?.properties.get(PROP_BOUND)).toBe(BOUND);
   change();
   await settle(s);
   after.changes();
   await zramHotRemove(n);
   added.splice(added.indexOf(n), 1);
   await settle(s);
+  unlinkSync(join(dir, 'ours', `zram${n}`));
   await s.daemon.stop();
   return { s, id, devpath };
 }
@@ -155,7 +119,7 @@ describe('units in the daemon (real kernel, zram)', () => {
         { action: 'START', units: [WANTS, BOUND] },
         { action: 'STOP', units: [BOUND] },
       ]);
-      expect(s.hook.record(id)).toBeUndefined();
+      expect(readDb(cfg.run, id)).toBeUndefined();
       expect(s.activator.stats()).toMatchObject({ requested: 1, succeeded: 1, failed: 0 });
       expect(s.daemon.counters.hookErrors).toBe(0);
     } finally {
