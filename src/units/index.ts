@@ -5,6 +5,4 @@ export { readRecord, applyRecord, recordProperties, PROP_STARTED, PROP_BOUND } f
 export type { RecordedUnits } from './record.js';
 export type { UnitAction, UnitRequest, UnitBackendImpl } from './types.js';
 export { UnitBackendError } from './types.js';
-export { UnitsHook } from './hook.js';
-export type { HookDevice, HookEvent } from './hook.js';
 export { unitsAfterRules } from './wire.js';
