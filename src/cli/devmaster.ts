@@ -74,7 +74,7 @@ async function main(argv: string[]): Promise<number> {
   const afterRules = units.unitsAfterRules(activator);
   let daemon;
   try {
-    daemon = await Daemon.start({ config, logger: log, hooks: { afterRules } });
+    daemon = await Daemon.start({ config, logger: log, hooks: { afterRules, status: () => ({ units: activator.stats() }) } });
   } catch (e) {
     log.fatal({ err: (e as Error).message }, 'devmaster failed to start');
     return 1;

@@ -55,6 +55,8 @@ export interface DaemonHooks {
    * return quickly (queue background work); exceptions are logged and ignored.
    */
   afterEvent?: (ev: ProcessedEvent) => void;
+  /** Extra sections for the control socket's status reply (e.g. `units: activator.stats()`). */
+  status?: () => Record<string, unknown>;
 }
 
 export interface DaemonOptions {
@@ -446,6 +448,7 @@ export class Daemon {
       rules: { generation: rules.generation, loadedAt: rules.loadedAt, files: rules.files.length, errors: rules.errors, rejected: rules.files.filter((f) => !f.ok).map((f) => f.path) },
       logLevel: this.log.level,
       memory: { ...process.memoryUsage(), collections: this.#heap.collections },
+      ...this.hooks.status?.(),
     };
   }
 
