@@ -1,7 +1,8 @@
 // udev's database: /run/udev/data/<id> (S: L: I: E: G: Q: V: W: lines) and the tag index
 // /run/udev/tags/<tag>/<id>. Writes are atomic (temp file + rename). Properties starting with '.' are never written.
-import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmdirSync, unlinkSync, writeSync, fchmodSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../util/fs.js';
 
 export const DB_VERSION = 1;
 
@@ -129,33 +130,6 @@ export function readDb(runRoot: string, id: string, issues?: DbParseIssue[]): Db
   return parseDb(text, issues);
 }
 
-let tmpCounter = 0;
-
-/**
- * Writes a file atomically: a temp file in the same directory, then rename. No fsync: like udev, the database
- * lives on tmpfs (/run) and readers only need never to see a half-written file.
- */
-export function writeFileAtomic(path: string, data: string, mode = 0o644): void {
-  const tmp = `${path}.tmp-${process.pid}-${++tmpCounter}`;
-  const fd = openSync(tmp, 'w', mode);
-  try {
-    writeSync(fd, data);
-    fchmodSync(fd, mode);
-  } finally {
-    closeSync(fd);
-  }
-  try {
-    renameSync(tmp, path);
-  } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* ignore */
-    }
-    throw e;
-  }
-}
-
 /**
  * Writes (or, for a device with nothing to store and neither node nor interface, deletes) the database file.
  * `keepEmpty` is true for devices with a node or an ifindex (udev writes an empty record for them).
@@ -167,7 +141,7 @@ export function writeDb(runRoot: string, id: string, c: DbContent, opts: { keepE
     return;
   }
   mkdirSync(join(runRoot, 'data'), { recursive: true, mode: 0o755 });
-  writeFileAtomic(path, formatDb(c), opts.persist ? 0o1644 : 0o644);
+  writeFileAtomic(path, formatDb(c), { mode: opts.persist ? 0o1644 : 0o644 });
 }
 
 export function deleteDb(runRoot: string, id: string): void {

@@ -1,8 +1,11 @@
 // The hwdb API used by devctl, the hwdb builtin and the daemon: where sources and hwdb.bin live, compiling
 // sources into hwdb.bin, and opening it for lookups.
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, writevSync } from 'node:fs';
+import { existsSync, unlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { mergeConfFiles, PACKAGE_HWDB_DIR } from '../config/rules-path.js';
+import { writeFileAtomic } from '../util/fs.js';
+
+export { writeFileAtomic };
 import { compileHwdbParts, type CompileStats } from './compile.js';
 import { parseHwdbFiles, type HwdbDiagnostic } from './parse.js';
 
@@ -100,54 +103,6 @@ export interface UpdateResult {
   timings: { parse: number; compile: number; write: number };
 }
 
-/** Writes `data` (one buffer or pieces) to `path` atomically (temporary file, then rename), mode 0444. */
-export function writeFileAtomic(path: string, data: Buffer | Buffer[], sync = true): void {
-  mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.${Date.now().toString(36)}.tmp`;
-  const fd = openSync(tmp, 'wx', 0o444);
-  try {
-    const parts = Array.isArray(data) ? data : [data];
-    const total = parts.reduce((n, b) => n + b.length, 0);
-    let done = writevSync(fd, parts);
-    // Short write: finish piece by piece.
-    let skip = done;
-    for (const b of parts) {
-      if (done >= total) break;
-      if (skip >= b.length) {
-        skip -= b.length;
-        continue;
-      }
-      let off = skip;
-      skip = 0;
-      while (off < b.length) {
-        const n = writeSync(fd, b, off, b.length - off);
-        off += n;
-        done += n;
-      }
-    }
-    if (sync) fsyncSync(fd);
-  } catch (e) {
-    closeSync(fd);
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* nothing to remove */
-    }
-    throw e;
-  }
-  closeSync(fd);
-  try {
-    renameSync(tmp, path);
-  } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* nothing to remove */
-    }
-    throw e;
-  }
-}
-
 /** Parses the merged sources and writes hwdb.bin. Malformed lines are returned as diagnostics. */
 export function updateHwdb(opts: UpdateOptions = {}): UpdateResult {
   const output = opts.output ?? hwdbOutputPath(opts.root, opts.usr);
@@ -170,7 +125,7 @@ export function updateHwdb(opts: UpdateOptions = {}): UpdateResult {
   const { parts, stats } = compileHwdbParts(db, { compat: opts.compat });
   timings.compile = performance.now() - t;
   t = performance.now();
-  writeFileAtomic(output, parts, opts.sync ?? true);
+  writeFileAtomic(output, parts, { mode: 0o444, sync: opts.sync ?? true, mkdir: true });
   timings.write = performance.now() - t;
   return { output, files, diagnostics: db.diagnostics, written: true, removed: false, stats, timings };
 }

@@ -1,0 +1,60 @@
+// Atomic file replacement for the database and hwdb.bin: write a temporary file next to the target, then
+// rename it into place, so readers never see a half-written file.
+import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, writevSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export interface AtomicWriteOptions {
+  /** Permission bits of the new file (default 0644). */
+  mode?: number;
+  /** fsync before the rename (default false: the udev database lives on tmpfs). */
+  sync?: boolean;
+  /** Create the parent directory first (default false). */
+  mkdir?: boolean;
+}
+
+let seq = 0;
+
+function writeAll(fd: number, parts: readonly Buffer[]): void {
+  const total = parts.reduce((n, b) => n + b.length, 0);
+  let done = writevSync(fd, parts as Buffer[]);
+  // a short write: finish piece by piece
+  let skip = done;
+  for (const b of parts) {
+    if (done >= total) break;
+    if (skip >= b.length) {
+      skip -= b.length;
+      continue;
+    }
+    let off = skip;
+    skip = 0;
+    while (off < b.length) {
+      const n = writeSync(fd, b, off, b.length - off);
+      off += n;
+      done += n;
+    }
+  }
+}
+
+export function writeFileAtomic(path: string, data: string | Buffer | readonly Buffer[], opts: AtomicWriteOptions = {}): void {
+  const mode = opts.mode ?? 0o644;
+  if (opts.mkdir) mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}-${++seq}`;
+  const fd = openSync(tmp, 'wx', mode);
+  try {
+    try {
+      writeAll(fd, typeof data === 'string' ? [Buffer.from(data)] : Buffer.isBuffer(data) ? [data] : data);
+      fchmodSync(fd, mode);
+      if (opts.sync) fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (e) {
+    try {
+      unlinkSync(tmp);
+    } catch {
+      /* nothing to remove */
+    }
+    throw e;
+  }
+}
