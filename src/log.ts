@@ -1,9 +1,11 @@
 // Logging: pino, JSON lines on stderr by default, pino-pretty when stderr is a terminal.
 import { createRequire } from 'node:module';
-import { pino, type Logger, type LevelWithSilent } from 'pino';
+import type { Logger, LevelWithSilent } from 'pino';
 
-// pino-pretty is loaded only when a terminal wants it (it costs ~100 ms of start-up).
+// pino is loaded when the first logger is made, pino-pretty only when a terminal wants it: a devctl verb that
+// never logs does not pay for them at start-up.
 const require = createRequire(import.meta.url);
+const pino = (): typeof import('pino').pino => (require('pino') as typeof import('pino')).pino;
 
 export type { Logger };
 export const LOG_LEVELS: readonly LevelWithSilent[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -35,17 +37,22 @@ export function createLogger(opts: LogOptions = {}): Logger {
   const usePretty = opts.pretty ?? Boolean(process.stderr.isTTY);
   const stream = usePretty
     ? (require('pino-pretty') as { default: (o: object) => NodeJS.WritableStream }).default({ destination: 2, colorize: true, sync: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' })
-    : pino.destination({ dest: 2, sync: true });
-  root = pino({ level, name: opts.name, base: undefined }, stream);
+    : pino().destination({ dest: 2, sync: true });
+  root = pino()({ level, name: opts.name, base: undefined }, stream);
   return root;
 }
 
 /** The process-wide logger (a quiet default until createLogger is called by an entry point). */
 export function log(): Logger {
-  if (!root) root = pino({ level: process.env.DEVMASTER_LOG_LEVEL ?? 'warn', base: undefined }, pino.destination({ dest: 2, sync: true }));
+  if (!root) root = pino()({ level: process.env.DEVMASTER_LOG_LEVEL ?? 'warn', base: undefined }, pino().destination({ dest: 2, sync: true }));
   return root;
 }
 
 export function setLogLevel(level: string): void {
   log().level = normalizeLevel(level);
+}
+
+/** A logger at a fixed level that is not the process-wide one (e.g. 'silent' for machine-readable output). */
+export function levelLogger(level: LevelWithSilent): Logger {
+  return pino()({ level, base: undefined }, pino().destination({ dest: 2, sync: true }));
 }

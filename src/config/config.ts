@@ -1,7 +1,8 @@
 // Configuration shared by devmaster and devctl: the roots, the TOML config file and command-line flags.
 // Every config key has a flag (key rules_d <-> --rules-dir, max_workers <-> --max-workers, ...).
 import { readFileSync } from 'node:fs';
-import { parse as parseToml, TomlError } from 'smol-toml';
+import { createRequire } from 'node:module';
+import type { TomlError as TomlErrorType } from 'smol-toml';
 import { normalizeLevel } from '../log.js';
 
 export type UnitBackend = 'sysmaster' | 'systemd' | 'exec' | 'none';
@@ -156,11 +157,13 @@ export interface LoadResult {
 
 /** Applies the TOML text of a config file onto `into`. Unknown keys become warnings; bad values throw ConfigError. */
 export function applyConfigText(into: Config, text: string, file: string): string[] {
+  // loaded only when there is a config file to read
+  const toml = createRequire(import.meta.url)('smol-toml') as typeof import('smol-toml');
   let data: Record<string, unknown>;
   try {
-    data = parseToml(text) as Record<string, unknown>;
+    data = toml.parse(text) as Record<string, unknown>;
   } catch (e) {
-    if (e instanceof TomlError) throw new ConfigError(e.message.split('\n')[0] ?? 'TOML syntax error', file, e.line);
+    if (e instanceof toml.TomlError) throw new ConfigError((e as TomlErrorType).message.split('\n')[0] ?? 'TOML syntax error', file, (e as TomlErrorType).line);
     throw new ConfigError(String(e), file);
   }
   const warnings: string[] = [];

@@ -1,11 +1,10 @@
 // devctl test-builtin [--action=ACTION] BUILTIN DEVICE: runs one builtin on a device, like
 // `udevadm test-builtin`, and prints the properties it sets as KEY=VALUE lines.
-import { pino } from 'pino';
 import { parseVerbArgs, UsageError } from './common.js';
 import { findDevice } from './info/find-device.js';
 import { builtinNames, getBuiltin } from '../builtins/registry.js';
 import { configureHwdb } from '../builtins/hwdb.js';
-import { log } from '../log.js';
+import { levelLogger, log } from '../log.js';
 
 export const summary = 'Run one builtin on a device';
 
@@ -39,7 +38,7 @@ export async function run(argv: string[]): Promise<number> {
   let ok: boolean;
   try {
     ok = await builtin.run(
-      { device, action: device.action, roots, test: true, log: process.env.DEVMASTER_LOG_LEVEL ? log() : pino({ level: 'warn' }), setProperty: (k, v) => set.push([k, v]) },
+      { device, action: device.action, roots, test: true, log: process.env.DEVMASTER_LOG_LEVEL ? log() : levelLogger('warn'), setProperty: (k, v) => set.push([k, v]) },
       words,
     );
   } catch (e) {

@@ -1,6 +1,5 @@
 // devctl test [--action=ACTION] [--rules-dir DIR]... DEVICE: runs the rules on a device without side effects
 // and shows what each rule line did and the result (what `udevadm test` tells, laid out for people).
-import { pino } from 'pino';
 import { parseVerbArgs, UsageError } from './common.js';
 import { findDevice } from './info/find-device.js';
 import { loadRules } from '../rules/load.js';
@@ -9,7 +8,7 @@ import { rulesDirs } from '../config/rules-path.js';
 import { processEvent, type EventContext } from '../event/process.js';
 import type { TraceEntry } from '../rules/exec.js';
 import { exitBuiltins, initBuiltins } from '../builtins/registry.js';
-import { log } from '../log.js';
+import { levelLogger, log } from '../log.js';
 
 export const summary = 'Run the rules on a device without changing anything';
 
@@ -50,7 +49,7 @@ export async function run(argv: string[]): Promise<number> {
 
   const trace: TraceEntry[] = [];
   const builtins = await initBuiltins(roots, { hwdbBin: config.hwdbBin, configFile: config.configFile });
-  const quiet = values.json ? pino({ level: 'silent' }) : log();
+  const quiet = values.json ? levelLogger('silent') : log();
   const ctx: EventContext = { roots, ruleSet: load.ruleSet, log: quiet, test: true, mknod: false, execTimeoutMs: config.execTimeout * 1000, builtins, trace };
   const res = await processEvent(ctx, device);
   exitBuiltins(builtins);
