@@ -22,6 +22,8 @@ import type { Uevent } from '../netlink/uevent.js';
 import { EventQueue, type QueueItem } from './queue.js';
 import { startControlServer, type ControlServer, type ControlHandler } from './control.js';
 import { RulesManager } from './reload.js';
+import { RuleSet } from '../rules/load.js';
+import { applyStaticNodes } from '../event/static-nodes.js';
 import { loadEngine, type Engine, type EventContext, type EventResult } from './engine.js';
 import { renameInterface, closeRename, RenameError } from './rename.js';
 import type { Builtin } from '../builtins/types.js';
@@ -162,6 +164,8 @@ export class Daemon {
     this.#engine = engine;
     this.mknod = opts.config.mknod ?? !isDevtmpfs(this.roots.dev);
     this.rules = new RulesManager(rulesDirs(opts.config.rulesDirs), engine, this.log);
+    // OPTIONS+="static_node=" permissions and tags, at start-up and after every reload (as udevd)
+    this.rules.onReload = () => this.#applyStaticNodes();
     this.queue = new EventQueue<Payload>({
       childrenMax: opts.config.maxWorkers > 0 ? opts.config.maxWorkers : defaultChildrenMax(),
       runDir: this.roots.run,
@@ -242,6 +246,17 @@ export class Daemon {
       renameInterface: (device, newName) => this.#rename(device, newName),
       afterRules: this.hooks.afterRules,
     };
+  }
+
+  #applyStaticNodes(): void {
+    const set = this.rules.ruleSet;
+    if (!(set instanceof RuleSet)) return; // a stand-in engine's rules
+    try {
+      const done = applyStaticNodes(set, this.roots, this.log).filter((r) => r.applied);
+      if (done.length) this.log.debug({ nodes: done.map((r) => r.node) }, 'static_node permissions applied');
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'static_node permissions failed');
+    }
   }
 
   async #process(ev: Uevent, item: QueueItem): Promise<void> {
