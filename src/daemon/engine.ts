@@ -21,6 +21,8 @@ export interface EventResult {
 
 export interface CompileErrors {
   errors: string[];
+  /** What compiled despite the errors (the file's valid lines), for the first load of a file (as udev). */
+  partial?: unknown;
 }
 
 export interface Engine {
@@ -51,7 +53,7 @@ export async function loadEngine(opts: { resolveNames?: 'early' | 'never'; logge
     async compileFile(path) {
       const f = await rules.compileRulesFile(path, { resolveNames: opts.resolveNames });
       for (const d of f.diagnostics) if (d.severity !== 'error') opts.logger?.debug(`rules: ${formatDiagnostic(d)}`);
-      if (f.errors > 0) return { errors: f.diagnostics.filter((d) => d.severity === 'error').map((d) => `${d.file}:${d.line}:${d.column}: ${d.message}`) };
+      if (f.errors > 0) return { errors: f.diagnostics.filter((d) => d.severity === 'error').map((d) => `${d.file}:${d.line}:${d.column}: ${d.message}`), partial: f };
       return f;
     },
     makeRuleSet: (files) => new rules.RuleSet(files as ConstructorParameters<typeof rules.RuleSet>[0]),

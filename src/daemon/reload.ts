@@ -82,6 +82,9 @@ export class RulesManager {
 
   async #load(force: boolean): Promise<RulesStatus> {
     const paths = rulesFiles(this.#dirs);
+    // At the very first load a file with errors still contributes its valid lines, as udev loads it; from then
+    // on a changed file with errors is rejected whole and its previous version stays in force.
+    const initial = this.#ruleSet === undefined;
     let changed = force || paths.length !== this.#order.length || paths.some((p, i) => p !== this.#order[i]);
     const seen = new Set(paths);
     for (const old of [...this.#files.keys()]) if (!seen.has(old)) this.#files.delete(old);
@@ -96,10 +99,10 @@ export class RulesManager {
         out = { errors: [`${path}: ${(e as Error).message}`] };
       }
       if (isCompileErrors(out) && out.errors.length > 0) {
-        const st: FileState = { stamp, good: prev?.good, errors: out.errors };
+        const st: FileState = { stamp, good: prev?.good ?? (initial ? out.partial : undefined), errors: out.errors };
         this.#files.set(path, st);
         for (const err of out.errors) this.#log.error({ file: path }, `rules: ${err}`);
-        this.#log.error({ file: path, errors: out.errors.length }, prev?.good ? `rules: ${path} rejected, its previous version stays in force` : `rules: ${path} rejected`);
+        this.#log.error({ file: path, errors: out.errors.length }, prev?.good ? `rules: ${path} rejected, its previous version stays in force` : st.good ? `rules: ${path} has errors, its valid lines are loaded` : `rules: ${path} rejected`);
         if (force || !prev || prev.errors.join('\n') !== out.errors.join('\n')) changed = true;
       } else {
         this.#files.set(path, { stamp, good: out, errors: [] });
