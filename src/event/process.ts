@@ -3,7 +3,7 @@
 import { chmodSync, chownSync, lstatSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Device, splitDevT } from '../device/device.js';
-import { deleteDb, readDb, updateTagIndex, writeDb, type DbRecord } from '../device/db.js';
+import { dbPath, deleteDb, readDb, updateTagIndex, writeDb, type DbParseIssue, type DbRecord } from '../device/db.js';
 import { devPath, type Roots } from '../device/roots.js';
 import type { Logger } from '../log.js';
 import type { Builtin } from '../builtins/types.js';
@@ -62,7 +62,10 @@ function env(ctx: EventContext): ExecEnv {
 export async function processEvent(ctx: EventContext, device: Device): Promise<EventResult> {
   const action = device.action ?? 'add';
   const id = device.id;
-  const dbOld = readDb(ctx.roots.run, id);
+  const issues: DbParseIssue[] = [];
+  const dbOld = readDb(ctx.roots.run, id, issues);
+  // a damaged entry is used as far as it goes, and said
+  for (const is of issues) ctx.log.warn(`${dbPath(ctx.roots.run, id)}:${is.line}: ${is.message}, line ignored`);
   const ev = new EventState(device, dbOld);
   const errors: string[] = [];
 

@@ -70,3 +70,23 @@ describe('udev database format', () => {
     writeFileSync(join(run, 'x', 'y'), '');
   });
 });
+
+describe('a corrupt database entry during an event', () => {
+  it('is used as far as it goes and each bad line is logged with file:line', async () => {
+    const { processEvent } = await import('../../src/event/process.js');
+    const { Device } = await import('../../src/device/device.js');
+    const { RuleSet } = await import('../../src/rules/load.js');
+    const { pino } = await import('pino');
+    const run = mkdtempSync(join(tmpdir(), 'dm-corrupt-'));
+    mkdirSync(join(run, 'data'));
+    writeFileSync(join(run, 'data', 'c1:3'), 'E:KEPT=1\n\u0000garbage\nL:x\n');
+    const lines: string[] = [];
+    const log = pino({ level: 'warn' }, { write: (s: string) => lines.push(s) });
+    const dev = Device.fromSyspath({ sysfs: '/sys', dev: run, run }, '/sys/class/mem/null');
+    dev.action = 'change';
+    const res = await processEvent({ roots: { sysfs: '/sys', dev: run, run }, ruleSet: RuleSet.empty(), log, test: true, mknod: false, execTimeoutMs: 1000, builtins: new Map() }, dev);
+    expect(res.dbOld?.properties.get('KEPT')).toBe('1');
+    const msgs = lines.map((l) => (JSON.parse(l) as { msg: string }).msg);
+    expect(msgs).toEqual([`${join(run, 'data', 'c1:3')}:2: malformed line '\u0000garbage', line ignored`, `${join(run, 'data', 'c1:3')}:3: invalid link priority 'x', line ignored`]);
+  });
+});
