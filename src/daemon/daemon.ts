@@ -192,6 +192,9 @@ export class Daemon {
     const { run } = this.roots;
     for (const sub of ['', 'data', 'tags', 'links']) mkdirSync(join(run, sub), { recursive: true });
     await this.rules.load(true);
+    // where the hwdb builtin finds hwdb.bin: config hwdb_bin (--hwdb-bin), else the search next to the config file
+    const { configureHwdb } = await import('../builtins/hwdb.js');
+    configureHwdb({ hwdbBin: opts.config.hwdbBin, configFile: opts.config.configFile, watch: true });
     for (const b of await this.#engine.builtins()) {
       try {
         await b.init?.(this.roots);
