@@ -11,6 +11,7 @@ import type { RuleSet } from '../rules/load.js';
 import { EventState, executeRules, runBuiltin, propertiesEnv, type ExecEnv, type RunItem, type TraceEntry } from '../rules/exec.js';
 import { placeDevnumLink, removeDevnumLink, updateLink } from './links.js';
 import { mknod } from '../util/sys.js';
+import { applySeclabels } from './seclabel.js';
 import { runCommand } from '../rules/spawn.js';
 
 export interface EventContext {
@@ -173,6 +174,7 @@ function applyNode(ctx: EventContext, device: Device, ev: EventState, node: Node
         try {
           if ((st.mode & 0o7777) !== node.mode) chmodSync(path, node.mode);
           if (st.uid !== node.uid || st.gid !== node.gid) chownSync(path, node.uid, node.gid);
+          if (device.action === 'add' && ev.seclabels.size) applySeclabels(path, ev.seclabels, ctx.log);
         } catch (e) {
           ctx.log.error(`cannot set permissions of ${path}: ${(e as Error).message}`);
         }

@@ -28,3 +28,20 @@ export function mknod(path: string, type: 'b' | 'c', perm: number, major: number
     throw err;
   }
 }
+
+let lsetxattrFn: ((path: string, name: string, value: Buffer, size: number, flags: number) => number) | undefined;
+
+/** Sets an extended attribute on a path without following a final symlink (lsetxattr(2)). */
+export function lsetxattr(path: string, name: string, value: Buffer): void {
+  load();
+  if (!lsetxattrFn) {
+    const libc = koffi.load('libc.so.6');
+    lsetxattrFn = libc.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)') as unknown as typeof lsetxattrFn;
+  }
+  if (lsetxattrFn!(path, name, value, value.length, 0) !== 0) {
+    const errno = errnoFn!();
+    const err = new Error(`lsetxattr ${path} ${name}: errno ${errno}`) as NodeJS.ErrnoException;
+    err.errno = errno;
+    throw err;
+  }
+}
