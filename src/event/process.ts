@@ -4,12 +4,13 @@ import { chmodSync, chownSync, lstatSync, mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Device, splitDevT } from '../device/device.js';
 import { dbPath, deleteDb, readDb, updateTagIndex, writeDb, type DbParseIssue, type DbRecord } from '../device/db.js';
-import { devPath, type Roots } from '../device/roots.js';
+import { devPath, DEV_PREFIX, type Roots } from '../device/roots.js';
 import type { Logger } from '../log.js';
 import type { Builtin } from '../builtins/types.js';
 import type { RuleSet } from '../rules/load.js';
 import { EventState, executeRules, runBuiltin, propertiesEnv, type ExecEnv, type RunItem, type TraceEntry } from '../rules/exec.js';
 import { placeDevnumLink, removeDevnumLink, updateLink } from './links.js';
+import { applyStaticNodes } from './static-nodes.js';
 import { mknod } from '../util/sys.js';
 import { applySeclabels } from './seclabel.js';
 import { runCommand } from '../rules/spawn.js';
@@ -159,7 +160,10 @@ function applyNode(ctx: EventContext, device: Device, ev: EventState, node: Node
       try {
         mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
         mknod(path, device.isBlock ? 'b' : 'c', node.mode, dn.major, dn.minor);
+        chmodSync(path, node.mode); // mknod(2) applies the umask, a devtmpfs does not
         chownSync(path, node.uid, node.gid);
+        // on a devtmpfs the node would have existed at start-up and got its static_node= settings then
+        applyStaticNodes(ctx.ruleSet, ctx.roots, ctx.log, devnode.slice(DEV_PREFIX.length + 1));
         st = lstatSync(path);
       } catch (e) {
         ctx.log.error(`cannot create device node ${path}: ${(e as Error).message}`);

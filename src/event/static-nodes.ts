@@ -18,8 +18,11 @@ export interface StaticNodeResult {
   tags: string[];
 }
 
-/** Applies static_node permissions and tags; returns what was done for each node named by the rules. */
-export function applyStaticNodes(rules: RuleSet, roots: Roots, log: Logger): StaticNodeResult[] {
+/**
+ * Applies static_node permissions and tags; returns what was done for each node named by the rules. With `only`
+ * (a name like "net/tun"), just the static_node= options naming that node.
+ */
+export function applyStaticNodes(rules: RuleSet, roots: Roots, log: Logger, only?: string): StaticNodeResult[] {
   const out: StaticNodeResult[] = [];
   for (const file of rules.files) {
     for (const line of file.lines) {
@@ -33,7 +36,7 @@ export function applyStaticNodes(rules: RuleSet, roots: Roots, log: Logger): Sta
         else if (tok.type === T.A_GROUP_ID && tok.num! >= 0) gid = tok.num;
         else if (tok.type === T.A_MODE_ID) mode = tok.num;
         else if (tok.type === T.A_TAG && tok.op !== '-=') tags.push(tok.value);
-        else if (tok.type === T.A_OPTIONS_STATIC_NODE) out.push(applyOne(roots, tok.value, uid, gid, mode, tags, log));
+        else if (tok.type === T.A_OPTIONS_STATIC_NODE && (only === undefined || tok.value === only)) out.push(applyOne(roots, tok.value, uid, gid, mode, tags, log));
       }
     }
   }
