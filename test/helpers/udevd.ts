@@ -263,7 +263,17 @@ export interface KernelEvent {
   seqnum: number;
   action: string;
   devpath: string;
+  properties: Map<string, string>;
   t: number;
+}
+
+/** The udev database id of an event's device (b8:0, c1:3, n2, +pci:0000:00:01.0), from the event alone. */
+export function eventDeviceId(e: KernelEvent): string {
+  const p = e.properties;
+  const sub = p.get('SUBSYSTEM') ?? '';
+  if (p.has('MAJOR') && p.has('MINOR')) return `${sub === 'block' ? 'b' : 'c'}${p.get('MAJOR')}:${p.get('MINOR')}`;
+  if (sub === 'net' && p.has('IFINDEX')) return `n${p.get('IFINDEX')}`;
+  return `+${sub}:${basename(e.devpath)}`;
 }
 
 interface PendingBroadcast {
@@ -295,7 +305,7 @@ export class EventTracker {
       if (rinfo.port !== 0) return;
       const ev = parseUevent(msg);
       if (ev instanceof Error) return;
-      t.kernel.set(ev.seqnum, { seqnum: ev.seqnum, action: ev.action, devpath: ev.devpath, t: performance.now() });
+      t.kernel.set(ev.seqnum, { seqnum: ev.seqnum, action: ev.action, devpath: ev.devpath, properties: ev.properties, t: performance.now() });
     });
     t.#u.raw.on('message', (msg, rinfo) => {
       const d = decode(msg);
