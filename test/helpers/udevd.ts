@@ -3,7 +3,8 @@
 //
 // Safety: udevd runs ONLY inside a private mount namespace (unshare --mount --propagation private) where
 //   - /run is a private directory (a tmpfs, or a bind of a temp directory so the caller can read the database),
-//   - /dev is a private directory holding copies of this machine's device nodes (same type and major:minor),
+//   - /dev is a private directory (given by the caller, optionally a tmpfs) holding copies of this machine's device
+//     nodes (same type and major:minor) or nodes made like a fresh devtmpfs (devtmpfsNodes),
 //   - /usr/lib/udev (= /lib/udev here) is a tmpfs holding only what the caller gives: the rules copy (without
 //     80-net-setup-link.rules and 73-special-net-names.rules, the only files with NAME=, so it can never rename
 //     this machine's interfaces), optionally the reference programs (ata_id, scsi_id, ...) and a hwdb.bin,
@@ -161,11 +162,13 @@ export interface NamespaceOptions {
   /** Host directory bind-mounted over /run (else a tmpfs). */
   run?: string;
   /**
-   * Host directory bind-mounted over /dev after this machine's device nodes were copied into it (copyNodes), or
-   * 'keep' for the real /dev (read-only use only: devMaster writes its own --dev root). Default: a tmpfs with copies.
+   * Host directory bind-mounted over /dev (after this machine's device nodes were copied into it, see copyNodes),
+   * or 'keep' for the real /dev (only for a daemon that writes its own --dev root: devMaster).
    */
-  dev?: string | 'keep';
-  /** Copy this machine's block and char nodes into the private /dev (default true unless dev is 'keep'). */
+  dev: string | 'keep';
+  /** Mount a tmpfs on the dev directory first (inside the namespace: the nodes never reach the disk). */
+  devTmpfs?: boolean;
+  /** Copy this machine's block and char nodes into the private /dev (default true). */
   copyNodes?: boolean;
   /** Copy the reference programs (REFERENCE_PROGRAMS) into the namespace's /usr/lib/udev. */
   programs?: boolean;
@@ -191,10 +194,9 @@ export function namespaceScript(o: NamespaceOptions): string {
   }
   if (o.hwdbBin) lines.push(`cp ${q(o.hwdbBin)} /usr/lib/udev/hwdb.bin`);
   if (o.dev !== 'keep') {
-    const target = o.dev ?? '/tmp/.udevd-ns-dev';
-    if (!o.dev) lines.push(`mkdir -p ${target}`, `mount -t tmpfs tmpfs ${target}`);
-    if (o.copyNodes ?? true) lines.push(`( cd /dev && find . -xdev \\( -type b -o -type c \\) -print0 | xargs -0 cp -a --parents -t ${q(target)} 2>/dev/null ) || true`);
-    lines.push(`mount --bind ${q(target)} /dev`);
+    if (o.devTmpfs) lines.push(`mount -t tmpfs tmpfs ${q(o.dev)}`);
+    if (o.copyNodes ?? true) lines.push(`( cd /dev && find . -xdev \\( -type b -o -type c \\) -print0 | xargs -0 cp -a --parents -t ${q(o.dev)} 2>/dev/null ) || true`);
+    lines.push(`mount --bind ${q(o.dev)} /dev`);
   }
   lines.push('echo ready-ns');
   return lines.join('\n') + '\n';
