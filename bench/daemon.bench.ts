@@ -13,7 +13,7 @@
 // rename this machine's interfaces or write the real /dev or /run/udev. It is killed (process group) afterwards.
 // devMaster runs on temp --dev/--run roots with the same rules copy.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, readdirSync, copyFileSync, readFileSync, readlinkSync, existsSync, mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, existsSync, mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { referenceUdev, REPO } from '../test/helpers/reference.js';
@@ -22,8 +22,8 @@ import { parseUevent } from '../src/netlink/uevent.js';
 import { decode } from '../src/netlink/libudev-format.js';
 import { listDevices } from '../src/daemon/coldplug.js';
 import { controlRequest } from '../src/daemon/control.js';
+import { EXCLUDED_RULES, rulesCopy, treeOf, ueventPorts, stopTree, kernelSeqnum, sleep, namespaceScript } from '../test/helpers/udevd.js';
 
-const EXCLUDED_RULES = ['80-net-setup-link.rules', '73-special-net-names.rules'];
 const STORM = 3000;
 const COLDPLUG_ROUNDS = 3;
 const STORM_ROUNDS = 3;
@@ -38,30 +38,8 @@ function median(ms: Measure[]): Measure {
   const sorted = [...ms].sort((a, b) => (Number.isNaN(a.ms) ? 1 : Number.isNaN(b.ms) ? -1 : a.ms - b.ms));
   return sorted[Math.floor((sorted.length - 1) / 2)]!;
 }
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ------------------------------------------------------------------ process tree memory
-
-function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) out.push(Number(d));
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
-}
-
-function treeOf(pid: number): number[] {
-  const all = [pid];
-  for (let i = 0; i < all.length; i++) all.push(...childrenOf(all[i]!));
-  return all;
-}
 
 function statusKb(pid: number, key: string): number {
   try {
@@ -99,34 +77,6 @@ class PssSampler {
     this.peakKb = Math.max(this.peakKb, treePssKb(this.pid));
     return this.peakKb;
   }
-}
-
-/** Netlink ports (nl_pid) of every NETLINK_KOBJECT_UEVENT socket the process tree holds. */
-function ueventPorts(pid: number): Set<number> {
-  const inodes = new Set<string>();
-  for (const p of treeOf(pid)) {
-    let fds: string[] = [];
-    try {
-      fds = readdirSync(`/proc/${p}/fd`);
-    } catch {
-      continue;
-    }
-    for (const fd of fds) {
-      try {
-        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${p}/fd/${fd}`));
-        if (m) inodes.add(m[1]!);
-      } catch {
-        /* closed */
-      }
-    }
-  }
-  const ports = new Set<number>();
-  for (const line of readFileSync('/proc/net/netlink', 'utf8').split('\n').slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f.length < 10 || f[1] !== '15') continue;
-    if (inodes.has(f[f.length - 1]!)) ports.add(Number(f[2]) >>> 0);
-  }
-  return ports;
 }
 
 // ------------------------------------------------------------------ measuring
@@ -232,10 +182,6 @@ class Monitor {
 
 }
 
-function kernelSeqnum(): number {
-  return Number(readFileSync('/sys/kernel/uevent_seqnum', 'utf8').trim());
-}
-
 function trigger(paths: string[], count: number): number {
   let ok = 0;
   for (let i = 0; i < count; i++) {
@@ -296,33 +242,6 @@ async function runOne(name: string, proc: ChildProcess, ready: () => Promise<voi
   return { name, startMs, idleKb, peakKb, idlePssKb, peakPssKb, coldplug, storm };
 }
 
-async function stopTree(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return;
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  try {
-    process.kill(-proc.pid!, 'SIGTERM');
-  } catch {
-    /* gone */
-  }
-  await Promise.race([exited, sleep(5000)]);
-  try {
-    process.kill(-proc.pid!, 'SIGKILL');
-  } catch {
-    /* gone */
-  }
-}
-
-function rulesCopy(src: string, dst: string): number {
-  mkdirSync(dst, { recursive: true });
-  let n = 0;
-  for (const f of readdirSync(src)) {
-    if (!f.endsWith('.rules') || EXCLUDED_RULES.includes(f)) continue;
-    copyFileSync(join(src, f), join(dst, f));
-    n++;
-  }
-  return n;
-}
-
 async function benchDevmaster(rules: string, mon: Monitor, devices: string[]): Promise<Result> {
   const base = mkdtempSync(join(tmpdir(), 'dm-bench-'));
   const dev = join(base, 'dev');
@@ -359,19 +278,9 @@ async function benchUdevd(rulesSrc: string, mon: Monitor, devices: string[]): Pr
   const base = mkdtempSync(join(tmpdir(), 'udevd-bench-'));
   const stage = join(base, 'devstage');
   mkdirSync(stage);
-  // Everything below runs inside the private mount namespace only.
-  const script = `set -e
-mount --make-rprivate /
-mount -t tmpfs tmpfs /run
-mkdir -p /run/udev/rules.d
-cp ${rulesSrc}/*.rules /run/udev/rules.d/
-for d in /usr/lib/udev/rules.d /etc/udev/rules.d; do [ -d "$d" ] && mount -t tmpfs tmpfs "$d"; done
-mount -t tmpfs tmpfs ${stage}
-( cd /dev && find . -xdev \\( -type b -o -type c \\) -print0 | xargs -0 cp -a --parents -t ${stage} 2>/dev/null ) || true
-mount --bind ${stage} /dev
-echo ready-ns
-exec ${join(base, 'systemd-udevd')}
-`;
+  // Everything below runs inside the private mount namespace only (test/helpers/udevd.ts): tmpfs /run and
+  // /usr/lib/udev with the rules copy, a tmpfs /dev with copies of the device nodes.
+  const script = namespaceScript({ rules: rulesSrc, dev: stage, devTmpfs: true }) + `exec ${join(base, 'systemd-udevd')}\n`;
   symlinkSync(ref.udevadm, join(base, 'systemd-udevd'));
   const proc = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], {
     detached: true,
