@@ -1,6 +1,6 @@
 // One event, start to finish: old database → rules → (rename hook) → node permissions and links → tags and
 // database. RUN programs, the broadcast and units are the caller's (the daemon's) business afterwards.
-import { chmodSync, chownSync, lstatSync, mkdirSync, statSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, statSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { Device, splitDevT } from '../device/device.js';
 import { dbPath, deleteDb, readDb, updateTagIndex, writeDb, type DbParseIssue, type DbRecord } from '../device/db.js';
@@ -83,6 +83,8 @@ export async function processEvent(ctx: EventContext, device: Device): Promise<E
     return { device, state: ev, runList: ev.runList, rename: undefined, node: undefined, failed: ev.failed, errors: [...errors, ...ev.errors], dbOld };
   }
 
+  // with mknod the node exists before the rules, as on a devtmpfs (blkid, ata_id, ... open it)
+  if (!ctx.test && ctx.mknod && device.devnum && device.devname) makeNode(ctx, device);
   await executeRules(ctx.ruleSet, ev, env(ctx));
 
   let rename = ev.name;
@@ -144,6 +146,35 @@ function nodeSettings(ev: EventState, action: string): NodeSettings {
   return { uid: uid ?? 0, gid: gid ?? 0, mode, apply };
 }
 
+/**
+ * mknod mode (no devtmpfs): makes a missing node as a devtmpfs would have it before the event — the kernel's
+ * DEVMODE (else 0600), DEVUID/DEVGID (else root), no umask — plus the static_node= settings udev applies at
+ * start-up to nodes that exist. Called before the rules (builtins and programs open the node) and, as a
+ * fallback, when the node is applied. Returns the node's stat, undefined when it could not be made.
+ */
+function makeNode(ctx: EventContext, device: Device): Stats | undefined {
+  const devnode = device.devname!;
+  const dn = device.devnum!;
+  const path = devPath(ctx.roots, devnode);
+  try {
+    return lstatSync(path);
+  } catch {
+    /* missing: make it */
+  }
+  const mode = device.devmode ?? 0o600;
+  try {
+    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    mknod(path, device.isBlock ? 'b' : 'c', mode, dn.major, dn.minor);
+    chmodSync(path, mode); // mknod(2) applies the umask, a devtmpfs does not
+    chownSync(path, device.devuid ?? 0, device.devgid ?? 0);
+    applyStaticNodes(ctx.ruleSet, ctx.roots, ctx.log, devnode.slice(DEV_PREFIX.length + 1));
+    return lstatSync(path);
+  } catch (e) {
+    ctx.log.error(`cannot create device node ${path}: ${(e as Error).message}`);
+    return undefined;
+  }
+}
+
 /** Makes the node (mknod when asked), sets owner/group/mode, and updates the links. */
 function applyNode(ctx: EventContext, device: Device, ev: EventState, node: NodeSettings | undefined, dbOld: DbRecord | undefined): void {
   const devnode = device.devname;
@@ -156,19 +187,7 @@ function applyNode(ctx: EventContext, device: Device, ev: EventState, node: Node
     } catch {
       st = undefined;
     }
-    if (!st && ctx.mknod) {
-      try {
-        mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-        mknod(path, device.isBlock ? 'b' : 'c', node.mode, dn.major, dn.minor);
-        chmodSync(path, node.mode); // mknod(2) applies the umask, a devtmpfs does not
-        chownSync(path, node.uid, node.gid);
-        // on a devtmpfs the node would have existed at start-up and got its static_node= settings then
-        applyStaticNodes(ctx.ruleSet, ctx.roots, ctx.log, devnode.slice(DEV_PREFIX.length + 1));
-        st = lstatSync(path);
-      } catch (e) {
-        ctx.log.error(`cannot create device node ${path}: ${(e as Error).message}`);
-      }
-    }
+    if (!st && ctx.mknod) st = makeNode(ctx, device);
     if (st && node.apply) {
       const wantType = device.isBlock ? st.isBlockDevice() : st.isCharacterDevice();
       const num = splitDevT(st.rdev);
