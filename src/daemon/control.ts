@@ -1,10 +1,11 @@
-// The control socket: a Unix stream socket under the run root (mode 0600) speaking JSON lines.
+// devMaster's own control socket: a Unix stream socket <run>/devmaster.control (mode 0600) speaking JSON lines.
 // One request per line, one response line per request, in order. See docs/CONTROL.md.
+// (<run>/control is udev's binary protocol for udevadm: src/daemon/udev-ctrl.ts.)
 import { createServer, createConnection, type Server, type Socket } from 'node:net';
 import { chmodSync, existsSync, unlinkSync, mkdirSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
 
-export const CONTROL_SOCKET_NAME = 'control';
+export const CONTROL_SOCKET_NAME = 'devmaster.control';
 export const MAX_LINE = 64 * 1024;
 
 export function controlSocketPath(runRoot: string): string {
@@ -51,6 +52,13 @@ export interface ControlHandler {
   setChildrenMax(n: number): Record<string, unknown>;
   settle(timeoutMs: number): Promise<Record<string, unknown>>;
   status(): Record<string, unknown>;
+  /**
+   * udevadm control --property KEY=VALUE: a global property every later event sees (value undefined: remove it).
+   * Optional: without it the udev control socket refuses the message with a log line.
+   */
+  setEnv?(key: string, value: string | undefined): Record<string, unknown>;
+  /** Returns once the uevents the kernel already emitted were received and queued (udevadm's ping). */
+  catchUp?(): Promise<void>;
 }
 
 export class ControlError extends Error {
@@ -116,7 +124,7 @@ function probe(path: string): Promise<boolean> {
 }
 
 /**
- * Listens on <runRoot>/control. A stale socket file is replaced; a live one (another daemon) is an error.
+ * Listens on <runRoot>/devmaster.control. A stale socket file is replaced; a live one (another daemon) is an error.
  */
 export async function startControlServer(runRoot: string, handler: ControlHandler, onError?: (msg: string) => void): Promise<ControlServer> {
   const path = controlSocketPath(runRoot);
