@@ -21,6 +21,7 @@ import { Broadcaster } from '../netlink/broadcaster.js';
 import type { Uevent } from '../netlink/uevent.js';
 import { EventQueue, type QueueItem } from './queue.js';
 import { startControlServer, type ControlServer, type ControlHandler } from './control.js';
+import { startUdevCtrlServer, type UdevCtrlServer } from './udev-ctrl.js';
 import { RulesManager } from './reload.js';
 import { RuleSet } from '../rules/load.js';
 import { applyStaticNodes } from '../event/static-nodes.js';
@@ -146,9 +147,15 @@ export class Daemon {
   #kernel: UeventSocket | undefined;
   #broadcaster: Broadcaster | undefined;
   #control: ControlServer | undefined;
+  /** udev's binary protocol at <run>/control (udevadm control / settle). */
+  #udevCtrl: UdevCtrlServer | undefined;
+  /** udevadm control --property KEY=VALUE: added to every event that lacks KEY. */
+  readonly globalProperties = new Map<string, string>();
   #resolveStopped!: () => void;
   #stopping: Promise<void> | undefined;
   #lastSeqnum = 0;
+  /** Kernel seqnums up to this one are not awaited again: emitted before our socket, or never coming (catchUp). */
+  #seqnumReached = 0;
   #startedAt = Date.now();
 
   /** The netlink port our broadcasts come from (libudev clients see it as the sender), if broadcasting. */
@@ -204,12 +211,14 @@ export class Daemon {
       }
     }
     if (opts.netlink !== false) {
+      this.#seqnumReached = kernelSeqnum(this.roots) ?? 0; // earlier uevents never reach the socket opened now
       this.#kernel = await UeventSocket.open({ logger: this.log });
       this.#kernel.on('uevent', (ev) => this.inject(ev));
       this.#kernel.on('error', (e) => this.log.error({ err: e.message }, 'kernel uevent socket error'));
       this.#broadcaster = await Broadcaster.open({ logger: this.log });
     }
     this.#control = await startControlServer(run, this.#controlHandler(), (msg) => this.log.warn(msg));
+    this.#udevCtrl = startUdevCtrlServer(run, this.#controlHandler(), this.log);
     this.queue.resetFlag(); // this daemon owns the run root now: a stale queue flag goes
     if (opts.watch !== false) {
       const extra = opts.config.configFile ? [opts.config.configFile] : [];
@@ -269,7 +278,7 @@ export class Daemon {
     let failed = false;
     const eventTimeoutMs = Math.max(1, this.config.eventTimeout) * 1000;
     try {
-      device = Device.fromUevent(this.roots, ev.properties);
+      device = Device.fromUevent(this.roots, this.globalProperties.size ? new Map([...ev.properties, ...[...this.globalProperties].filter(([k]) => !ev.properties.has(k))]) : ev.properties);
     } catch (e) {
       this.counters.failed++;
       this.log.error({ devpath: ev.devpath, seqnum: ev.seqnum, err: (e as Error).message }, 'event dropped: invalid device');
@@ -387,17 +396,25 @@ export class Daemon {
    */
   async settle(timeoutMs: number): Promise<boolean> {
     const deadline = performance.now() + timeoutMs;
+    await this.catchUp(deadline);
+    const left = deadline - performance.now();
+    if (left <= 0) return this.queue.isIdle;
+    return this.queue.whenIdle(left);
+  }
+
+  /** Returns once the uevents the kernel had emitted when called were received and queued (at most 250 ms). */
+  async catchUp(deadline = Infinity): Promise<void> {
     const target = kernelSeqnum(this.roots);
     // Let the event loop read what is already in the socket buffer. Events of other network namespaces
     // advance the kernel's counter without reaching us, so this catch-up wait is bounded.
     await new Promise((r) => setImmediate(r));
-    if (target !== undefined && this.#kernel) {
-      const catchUp = Math.min(deadline, performance.now() + 250);
-      while (this.#lastSeqnum < target && performance.now() < catchUp) await sleep(5);
+    if (target !== undefined && this.#kernel && target > this.#seqnumReached) {
+      const bound = performance.now() + 250;
+      const end = Math.min(deadline, bound);
+      while (this.#lastSeqnum < target && performance.now() < end) await sleep(5);
+      // what did not come within the bound belongs to another namespace: later calls do not wait for it again
+      if (this.#lastSeqnum >= target || performance.now() >= bound) this.#seqnumReached = Math.max(this.#seqnumReached, target);
     }
-    const left = deadline - performance.now();
-    if (left <= 0) return this.queue.isIdle;
-    return this.queue.whenIdle(left);
   }
 
   /** Triggers `action` for every device and waits until the queue drained. */
@@ -466,6 +483,8 @@ export class Daemon {
       rules: { generation: rules.generation, loadedAt: rules.loadedAt, files: rules.files.length, errors: rules.errors, rejected: rules.files.filter((f) => !f.ok).map((f) => f.path) },
       logLevel: this.log.level,
       memory: { ...process.memoryUsage(), collections: this.#heap.collections },
+      udevControl: this.#udevCtrl?.stats(),
+      globalProperties: Object.fromEntries(this.globalProperties),
       ...this.hooks.status?.(),
     };
   }
@@ -502,6 +521,12 @@ export class Daemon {
         return { settled, queued: this.queue.size, lastSeqnum: this.#lastSeqnum };
       },
       status: () => this.status(),
+      setEnv: (key, value) => {
+        if (value === undefined) this.globalProperties.delete(key);
+        else this.globalProperties.set(key, value);
+        return { globalProperties: Object.fromEntries(this.globalProperties) };
+      },
+      catchUp: () => this.catchUp(),
     };
   }
 
@@ -532,6 +557,8 @@ export class Daemon {
     await this.rules.close();
     await this.#control?.close();
     this.#control = undefined;
+    this.#udevCtrl?.close();
+    this.#udevCtrl = undefined;
     for (const b of this.#builtins.values()) {
       try {
         b.exit?.();
