@@ -31,6 +31,7 @@ import type { Builtin } from '../builtins/types.js';
 import type { DbRecord } from '../device/db.js';
 import { listDevices, triggerAll, kernelSeqnum } from './coldplug.js';
 import { HeapKeeper } from './memory.js';
+import { DeviceWatcher, watchRequested } from './watch.js';
 
 /** What the units layer (src/units) and other observers get after each processed event. */
 export interface ProcessedEvent {
@@ -147,6 +148,8 @@ export class Daemon {
   #kernel: UeventSocket | undefined;
   #broadcaster: Broadcaster | undefined;
   #control: ControlServer | undefined;
+  /** inotify on the nodes of devices whose rules say OPTIONS+="watch" (src/daemon/watch.ts). */
+  #watch: DeviceWatcher | undefined;
   /** udev's binary protocol at <run>/control (udevadm control / settle). */
   #udevCtrl: UdevCtrlServer | undefined;
   /** udevadm control --property KEY=VALUE: added to every event that lacks KEY. */
@@ -220,6 +223,8 @@ export class Daemon {
     this.#control = await startControlServer(run, this.#controlHandler(), (msg) => this.log.warn(msg));
     this.#udevCtrl = startUdevCtrlServer(run, this.#controlHandler(), this.log);
     this.queue.resetFlag(); // this daemon owns the run root now: a stale queue flag goes
+    this.#watch = DeviceWatcher.open(this.roots, this.log);
+    this.#watch?.restore(); // the watches a previous daemon left in <run>/watch/
     if (opts.watch !== false) {
       const extra = opts.config.configFile ? [opts.config.configFile] : [];
       this.rules.watch(extra, () => this.#reloadConfig());
@@ -286,6 +291,7 @@ export class Daemon {
     }
     const warnTimer = setTimeout(() => this.log.warn({ devpath: ev.devpath, seqnum: ev.seqnum }, `event still running after ${eventTimeoutMs / 3000} s`), eventTimeoutMs / 3);
     let killTimer: NodeJS.Timeout | undefined;
+    this.#watch?.end(device); // no watch while the event runs, none at all after a remove (as udevd)
     try {
       result = await Promise.race([
         this.#engine.processEvent(ctx, device),
@@ -302,6 +308,7 @@ export class Daemon {
           this.log.error({ devpath: ev.devpath, err: (e as Error).message }, 'RUN failed');
         }
       }
+      if (watchRequested(result)) this.#watch?.begin(result.device); // OPTIONS+="watch"
     } catch (e) {
       failed = true;
       if ((e as Error).message.startsWith('event timed out')) this.counters.timedOut++;
@@ -483,6 +490,7 @@ export class Daemon {
       rules: { generation: rules.generation, loadedAt: rules.loadedAt, files: rules.files.length, errors: rules.errors, rejected: rules.files.filter((f) => !f.ok).map((f) => f.path) },
       logLevel: this.log.level,
       memory: { ...process.memoryUsage(), collections: this.#heap.collections },
+      watch: this.#watch?.status(),
       udevControl: this.#udevCtrl?.stats(),
       globalProperties: Object.fromEntries(this.globalProperties),
       ...this.hooks.status?.(),
@@ -552,6 +560,8 @@ export class Daemon {
 
   async #close(): Promise<void> {
     this.#heap.stop();
+    await this.#watch?.close();
+    this.#watch = undefined;
     this.#kernel?.close();
     this.#kernel = undefined;
     await this.rules.close();

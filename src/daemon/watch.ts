@@ -1,0 +1,517 @@
+// OPTIONS+="watch": inotify IN_CLOSE_WRITE on device nodes, as udevd (systemd 252) does.
+//
+//   const w = DeviceWatcher.open(roots, log);   // undefined when inotify is unavailable (logged)
+//   w.restore();                                // re-add the watches a previous daemon left in <run>/watch/
+//   w.end(device);                              // before an event is processed, and on remove
+//   w.begin(device);                            // after the event (rules said watch), RUN programs done
+//   w.close();                                  // the watches go with the inotify fd; the links stay
+//
+// When a program that opened a watched node for writing closes it (mkfs, fdisk, dd), the watcher writes
+// "change" to the device's uevent file; for a whole disk it first tries BLKRRPART (only when nobody holds the
+// disk: flock LOCK_EX|LOCK_NB, and the kernel refuses while a partition is open). If the table was re-read and
+// the disk has partitions, the kernel's own change/remove/add events suffice; otherwise "change" is written for
+// the disk and for each of its partitions.
+//
+// Storage, as udev since v249: <run>/watch/<device id> → "<wd>" and <run>/watch/<wd> → "<device id>" (two
+// symlinks that must agree). No W: line is written to the database (udev 252 reads it and ignores it).
+//
+// The inotify fd is non-blocking and polled by libuv itself (koffi.node.poll = uv_poll_t on the main loop):
+// no thread and no timer; a readable fd is drained with read() until EAGAIN. A worker thread blocked in read()
+// cost ~75 ms to start and ~13 MB of RSS, and keeps the process from exiting while blocked (measured; see
+// docs/DAEMON.md, "Watch").
+import koffi from 'koffi';
+import { constants as fsConstants, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync, existsSync } from 'node:fs';
+import { open, writeFile, type FileHandle } from 'node:fs/promises';
+import { constants as osConstants } from 'node:os';
+import { join } from 'node:path';
+import { Device } from '../device/device.js';
+import { devPath, type Roots } from '../device/roots.js';
+import type { Logger } from '../log.js';
+
+export const IN_CLOSE_WRITE = 0x0000_0008;
+export const IN_Q_OVERFLOW = 0x0000_4000;
+export const IN_IGNORED = 0x0000_8000;
+const IN_NONBLOCK = 0o4000;
+const IN_CLOEXEC = 0o2000000;
+const LOCK_EX = 2;
+const LOCK_NB = 4;
+/** _IO(0x12, 95) */
+const BLKRRPART = 0x125f;
+const EVENT_HEADER = 16; // int wd; uint32 mask, cookie, len
+
+interface Libc {
+  init1: (flags: number) => number;
+  addWatch: (fd: number, path: string, mask: number) => number;
+  rmWatch: (fd: number, wd: number) => number;
+  read: (fd: number, buf: Buffer, n: number) => number;
+  close: (fd: number) => number;
+  flock: { async: (fd: number, op: number, cb: (err: unknown, r: number) => void) => void };
+  ioctl: { async: (fd: number, req: number, arg: number, cb: (err: unknown, r: number) => void) => void };
+}
+
+let libcFns: Libc | undefined;
+
+function libc(): Libc {
+  if (!libcFns) {
+    const lib = koffi.load('libc.so.6');
+    libcFns = {
+      init1: lib.func('int inotify_init1(int flags)') as unknown as Libc['init1'],
+      addWatch: lib.func('int inotify_add_watch(int fd, const char *path, uint32_t mask)') as unknown as Libc['addWatch'],
+      rmWatch: lib.func('int inotify_rm_watch(int fd, int wd)') as unknown as Libc['rmWatch'],
+      read: lib.func('long read(int fd, _Out_ uint8_t *buf, unsigned long n)') as unknown as Libc['read'],
+      close: lib.func('int close(int fd)') as unknown as Libc['close'],
+      flock: lib.func('int flock(int fd, int op)') as unknown as Libc['flock'],
+      ioctl: lib.func('int ioctl(int fd, unsigned long request, long arg)') as unknown as Libc['ioctl'],
+    };
+  }
+  return libcFns;
+}
+
+const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([k, v]) => [v, k]));
+
+/** An Error carrying errno and its name, like Node's system errors. */
+export function errnoError(what: string, errno: number): NodeJS.ErrnoException {
+  const code = ERRNO_NAMES.get(errno) ?? `E${errno}`;
+  const e = new Error(`${what}: ${code}`) as NodeJS.ErrnoException;
+  e.errno = errno;
+  e.code = code;
+  return e;
+}
+
+export interface InotifyEvent {
+  wd: number;
+  mask: number;
+  cookie: number;
+  name: string;
+}
+
+/** Splits what read() returned from an inotify fd into events; a truncated tail is ignored. */
+export function parseInotifyEvents(buf: Buffer, length: number): InotifyEvent[] {
+  const out: InotifyEvent[] = [];
+  let off = 0;
+  while (off + EVENT_HEADER <= length) {
+    const len = buf.readUInt32LE(off + 12);
+    if (off + EVENT_HEADER + len > length) break;
+    const raw = buf.subarray(off + EVENT_HEADER, off + EVENT_HEADER + len);
+    const nul = raw.indexOf(0);
+    out.push({ wd: buf.readInt32LE(off), mask: buf.readUInt32LE(off + 4), cookie: buf.readUInt32LE(off + 8), name: raw.subarray(0, nul < 0 ? len : nul).toString() });
+    off += EVENT_HEADER + len;
+  }
+  return out;
+}
+
+/**
+ * A non-blocking inotify instance whose fd libuv polls (no thread, no timer). `onEvents` gets each batch read;
+ * `onError` a read or poll failure (the instance then stops reading).
+ */
+export class Inotify {
+  readonly fd: number;
+  #poll: ReturnType<typeof koffi.node.poll> | undefined;
+  #buf = Buffer.alloc(16 * 1024);
+  #closed = false;
+
+  private constructor(fd: number, onEvents: (evs: InotifyEvent[]) => void, onError: (e: Error) => void) {
+    this.fd = fd;
+    const cb = (status: number) => {
+      if (this.#closed) return;
+      if (status < 0) {
+        this.#stop();
+        onError(new Error(`inotify poll failed: status ${status}`));
+        return;
+      }
+      const evs: InotifyEvent[] = [];
+      const { read } = libc();
+      for (;;) {
+        const n = Number(read(this.fd, this.#buf, this.#buf.length));
+        if (n > 0) {
+          evs.push(...parseInotifyEvents(this.#buf, n));
+          continue;
+        }
+        const errno = koffi.errno();
+        if (n < 0 && errno === osConstants.errno.EINTR) continue;
+        if (n < 0 && errno !== osConstants.errno.EAGAIN) {
+          this.#stop();
+          onError(errnoError('inotify read', errno));
+        }
+        break;
+      }
+      if (evs.length > 0) onEvents(evs);
+    };
+    // koffi calls back with (status, events), its typings say (events)
+    type PollCallback = Parameters<typeof koffi.node.poll>[1];
+    this.#poll = koffi.node.poll(fd, { readable: true }, cb as unknown as PollCallback);
+    this.#poll.unref(); // the daemon's sockets keep the process alive, not this
+  }
+
+  static open(onEvents: (evs: InotifyEvent[]) => void, onError: (e: Error) => void): Inotify {
+    const { init1, close } = libc();
+    const fd = init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0) throw errnoError('inotify_init1', koffi.errno());
+    try {
+      return new Inotify(fd, onEvents, onError);
+    } catch (e) {
+      close(fd);
+      throw e;
+    }
+  }
+
+  /** inotify_add_watch; returns the watch descriptor (the same one again for an inode already watched). */
+  add(path: string, mask: number): number {
+    if (this.#closed) throw new Error('inotify instance is closed');
+    const wd = libc().addWatch(this.fd, path, mask);
+    if (wd < 0) throw errnoError(`inotify_add_watch ${path}`, koffi.errno());
+    return wd;
+  }
+
+  /** inotify_rm_watch; false when the descriptor was not (or no longer) a watch. */
+  remove(wd: number): boolean {
+    if (this.#closed) return false;
+    return libc().rmWatch(this.fd, wd) === 0;
+  }
+
+  #stop(): void {
+    this.#poll?.close();
+    this.#poll = undefined;
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stop();
+    libc().close(this.fd);
+  }
+}
+
+// ------------------------------------------------------------------ udev's watch semantics
+
+export interface WatchCounters {
+  /** Watches added (begin) and removed (end, with a live watch). */
+  added: number;
+  removed: number;
+  /** begin failed (no node, inotify refused it, links could not be made). */
+  failed: number;
+  /** IN_CLOSE_WRITE seen on a watched node. */
+  closeWrite: number;
+  /** "change" written to a uevent file. */
+  synthesized: number;
+  /** BLKRRPART that succeeded on a whole disk. */
+  rescans: number;
+  /** Watches re-added from a previous daemon's links at start. */
+  restored: number;
+  /** Inotify queue overflows (close-writes lost). */
+  overflows: number;
+}
+
+/** Whether the rules asked to watch the node: the EventState's `watch` (OPTIONS+="watch" / "nowatch"). */
+export function watchRequested(result: unknown): boolean {
+  const state = (result as { state?: { watch?: unknown } } | undefined)?.state;
+  return state?.watch === true;
+}
+
+function readLink(path: string): string | undefined {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+function unlinkQuiet(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    /* gone */
+  }
+}
+
+export class DeviceWatcher {
+  readonly roots: Roots;
+  readonly dir: string;
+  readonly counters: WatchCounters = { added: 0, removed: 0, failed: 0, closeWrite: 0, synthesized: 0, rescans: 0, restored: 0, overflows: 0 };
+  #log: Logger;
+  #inotify: Inotify;
+  /** Synthesis in flight (whole-disk rescans run on the threadpool), awaited by close(). */
+  #pending = new Set<Promise<void>>();
+
+  private constructor(roots: Roots, log: Logger) {
+    this.roots = roots;
+    this.dir = join(roots.run, 'watch');
+    this.#log = log;
+    this.#inotify = Inotify.open(
+      (evs) => this.#onEvents(evs),
+      (e) => this.#log.error({ err: e.message }, 'inotify watch of device nodes stopped'),
+    );
+  }
+
+  /** A watcher on a new inotify instance, or undefined (logged) when inotify is unavailable. */
+  static open(roots: Roots, log: Logger): DeviceWatcher | undefined {
+    try {
+      return new DeviceWatcher(roots, log);
+    } catch (e) {
+      log.error({ err: (e as Error).message }, 'cannot create the inotify instance: OPTIONS+="watch" is disabled');
+      return undefined;
+    }
+  }
+
+  /** udev_watch_begin: watch the device's node for IN_CLOSE_WRITE and record it. False when not watched. */
+  begin(device: Device): boolean {
+    if (device.action === 'remove') return false; // the node is gone, its name may already be another device's
+    const name = device.devname;
+    if (!name) return false;
+    const id = device.id;
+    if (id.includes('/')) return false;
+    const node = devPath(this.roots, name);
+    try {
+      mkdirSync(this.dir, { recursive: true, mode: 0o755 });
+    } catch (e) {
+      this.counters.failed++;
+      this.#log.warn({ dir: this.dir, err: (e as Error).message }, 'cannot create the watch directory');
+      return false;
+    }
+    this.#clear(id); // stale links of this device
+    let wd: number;
+    try {
+      wd = this.#inotify.add(node, IN_CLOSE_WRITE);
+    } catch (e) {
+      this.counters.failed++;
+      const code = (e as NodeJS.ErrnoException).code;
+      // the device may be gone already: not worth a warning
+      this.#log[code === 'ENOENT' ? 'debug' : 'warn']({ node, devpath: device.devpath, err: (e as Error).message }, 'cannot watch device node');
+      return false;
+    }
+    const wdName = String(wd);
+    this.#clearByWd(wdName); // the handle may have belonged to another device whose links were left
+    try {
+      symlinkSync(wdName, join(this.dir, id));
+      symlinkSync(id, join(this.dir, wdName));
+    } catch (e) {
+      unlinkQuiet(join(this.dir, id));
+      this.#inotify.remove(wd);
+      this.counters.failed++;
+      this.#log.warn({ node, wd, err: (e as Error).message }, 'cannot record the watch');
+      return false;
+    }
+    this.counters.added++;
+    this.#log.debug({ node, wd, id }, 'watching device node');
+    return true;
+  }
+
+  /** udev_watch_end: drop the device's watch and its links (nothing when it has none). */
+  end(device: Device): void {
+    let id: string;
+    try {
+      id = device.id;
+    } catch {
+      return;
+    }
+    const wd = this.#clear(id);
+    if (wd === undefined) return;
+    this.#inotify.remove(wd);
+    this.counters.removed++;
+    this.#log.debug({ wd, id }, 'watch removed');
+  }
+
+  /**
+   * Removes the links of device `id`; returns its watch descriptor when both links agreed. The <wd> link is
+   * only removed when it points back at this device (else it belongs to another device now).
+   */
+  #clear(id: string): number | undefined {
+    const idLink = join(this.dir, id);
+    const wdName = readLink(idLink);
+    if (wdName === undefined) return undefined;
+    let wd: number | undefined;
+    if (/^\d+$/.test(wdName) && readLink(join(this.dir, wdName)) === id) {
+      unlinkQuiet(join(this.dir, wdName));
+      wd = Number(wdName);
+    }
+    unlinkQuiet(idLink);
+    return wd;
+  }
+
+  /** Removes the links of watch descriptor `wdName` (and the device's link back, when it agrees). */
+  #clearByWd(wdName: string): void {
+    const wdLink = join(this.dir, wdName);
+    const id = readLink(wdLink);
+    if (id === undefined) return;
+    if (readLink(join(this.dir, id)) === wdName) unlinkQuiet(join(this.dir, id));
+    unlinkQuiet(wdLink);
+  }
+
+  /**
+   * udev_watch_restore: moves <run>/watch to <run>/watch.old and watches again every device listed there
+   * (through its <wd> → id links) that still exists. Returns how many watches were restored.
+   */
+  restore(): number {
+    const old = join(this.roots.run, 'watch.old');
+    rmSync(old, { recursive: true, force: true });
+    try {
+      renameSync(this.dir, old);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.#log.warn({ dir: this.dir, err: (e as Error).message }, 'cannot move the old watch directory');
+      return 0;
+    }
+    let n = 0;
+    try {
+      for (const entry of readdirSync(old)) {
+        if (!/^\d+$/.test(entry)) continue; // the id → wd links
+        const id = readLink(join(old, entry));
+        if (!id) continue;
+        let device: Device;
+        try {
+          device = Device.fromDeviceId(this.roots, id);
+          if (!device.devname) throw new Error('no device node');
+        } catch (e) {
+          this.#log.debug({ id, err: (e as Error).message }, 'saved watch of a device that is gone, dropped');
+          continue;
+        }
+        if (this.begin(device)) n++;
+      }
+    } finally {
+      rmSync(old, { recursive: true, force: true });
+    }
+    this.counters.restored += n;
+    if (n > 0) this.#log.info({ restored: n }, `${n} device node watches restored`);
+    return n;
+  }
+
+  /** The device a watch descriptor belongs to (from the <wd> link), or undefined. */
+  deviceOf(wd: number): Device | undefined {
+    const id = readLink(join(this.dir, String(wd)));
+    if (!id) return undefined;
+    try {
+      return Device.fromDeviceId(this.roots, id);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Current watches: [wd, device id] from the links. */
+  list(): [number, string][] {
+    let names: string[];
+    try {
+      names = readdirSync(this.dir);
+    } catch {
+      return [];
+    }
+    const out: [number, string][] = [];
+    for (const n of names) {
+      if (!/^\d+$/.test(n)) continue;
+      const id = readLink(join(this.dir, n));
+      if (id !== undefined) out.push([Number(n), id]);
+    }
+    return out.sort((a, b) => a[0] - b[0]);
+  }
+
+  status(): Record<string, unknown> {
+    return { watches: this.list().length, ...this.counters };
+  }
+
+  #onEvents(evs: InotifyEvent[]): void {
+    for (const ev of evs) {
+      if (ev.mask & IN_Q_OVERFLOW) {
+        this.counters.overflows++;
+        this.#log.warn('inotify queue overflow: close-after-write events of device nodes were lost');
+        continue;
+      }
+      if (ev.mask & IN_IGNORED) {
+        // the watch is gone (node deleted, or our own inotify_rm_watch): drop links still naming it
+        this.#clearByWd(String(ev.wd));
+        continue;
+      }
+      if (!(ev.mask & IN_CLOSE_WRITE)) continue;
+      this.counters.closeWrite++;
+      const device = this.deviceOf(ev.wd);
+      if (!device?.devname) {
+        this.#log.debug({ wd: ev.wd }, 'close-after-write on a watch whose device is gone, ignored');
+        continue;
+      }
+      this.#log.debug({ devname: device.devname, wd: ev.wd }, 'device node closed after writing: synthesizing "change"');
+      const p = this.synthesizeChange(device).finally(() => this.#pending.delete(p));
+      this.#pending.add(p);
+    }
+  }
+
+  /**
+   * udev's synthesize_change: "change" on the device; for a whole disk (not dm-*), BLKRRPART first, and when
+   * that did not do it (failed, or no partitions), "change" on the disk and each of its partitions.
+   */
+  async synthesizeChange(device: Device): Promise<void> {
+    if (device.sysname.startsWith('dm-') || device.subsystem !== 'block' || device.devtype !== 'disk') {
+      await this.#trigger(device);
+      return;
+    }
+    const reread = await this.#rereadPartitions(devPath(this.roots, device.devname!));
+    const parts = partitionsOf(this.roots, device);
+    // re-read and partitioned: the kernel sent "change" for the disk and remove/add for the partitions
+    if (reread && parts.length > 0) return;
+    await this.#trigger(device);
+    for (const p of parts) await this.#trigger(p);
+  }
+
+  async #trigger(device: Device): Promise<void> {
+    try {
+      await writeFile(join(device.syspath, 'uevent'), 'change');
+      this.counters.synthesized++;
+    } catch (e) {
+      this.#log.debug({ syspath: device.syspath, err: (e as Error).message }, 'cannot trigger "change"');
+    }
+  }
+
+  /** BLKRRPART under an exclusive BSD lock (both off the main thread); true when the table was re-read. */
+  async #rereadPartitions(node: string): Promise<boolean> {
+    let fh: FileHandle;
+    try {
+      fh = await open(node, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOFOLLOW);
+    } catch (e) {
+      this.#log.debug({ node, err: (e as Error).message }, 'cannot open the disk to re-read its partition table');
+      return false;
+    }
+    const fd = fh.fd;
+    try {
+      const { flock, ioctl } = libc();
+      const call = (f: (cb: (err: unknown, r: number) => void) => void) => new Promise<number>((res, rej) => f((err, r) => (err ? rej(err) : res(r))));
+      if ((await call((cb) => flock.async(fd, LOCK_EX | LOCK_NB, cb))) < 0) {
+        this.#log.debug({ node }, 'disk is locked: partition table not re-read');
+        return false;
+      }
+      if ((await call((cb) => ioctl.async(fd, BLKRRPART, 0, cb))) < 0) {
+        this.#log.debug({ node, errno: koffi.errno() }, 'BLKRRPART failed');
+        return false;
+      }
+      this.counters.rescans++;
+      return true;
+    } catch (e) {
+      this.#log.debug({ node, err: (e as Error).message }, 'partition table not re-read');
+      return false;
+    } finally {
+      await fh.close().catch(() => {});
+    }
+  }
+
+  /** Stops watching (the inotify fd closes, the kernel drops its watches); the links stay for a restart. */
+  async close(): Promise<void> {
+    this.#inotify.close();
+    await Promise.allSettled([...this.#pending]);
+  }
+}
+
+/** The partitions of a whole disk: its sysfs children that have a `partition` attribute, by name. */
+export function partitionsOf(roots: Roots, disk: Device): Device[] {
+  let names: string[];
+  try {
+    names = readdirSync(disk.syspath);
+  } catch {
+    return [];
+  }
+  const out: Device[] = [];
+  for (const n of names.sort()) {
+    if (!existsSync(join(disk.syspath, n, 'partition'))) continue;
+    try {
+      const d = Device.fromSyspath(roots, join(disk.syspath, n));
+      if (d.subsystem === 'block' && d.devtype === 'partition') out.push(d);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return out;
+}
