@@ -238,7 +238,7 @@ describe.runIf(root)('devMaster against Debian udevd, same rules, same events', 
             await controlRequest(d.run, { command: 'ping' }, 1000);
             return;
           } catch {
-            if (dm.proc.exitCode !== null || i > 600) throw new Error(`devmaster did not start:\n${dm.output()}`);
+            if (dm.proc.exitCode !== null || dm.proc.signalCode !== null || i > 600) throw new Error(`devmaster did not start (exit ${dm.proc.exitCode ?? dm.proc.signalCode}):\n${dm.output()}`);
             await sleep(50);
           }
         }
