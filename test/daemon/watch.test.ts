@@ -3,7 +3,7 @@
 // partitioned loop disk. Other tests may trigger events on every device concurrently: the assertions filter on
 // our own devices and use the daemon's own counters (status.watch) for what must NOT happen.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readlinkSync, readdirSync, rmSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readlinkSync, rmSync, symlinkSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -245,10 +245,14 @@ describe('OPTIONS+="watch" in the daemon (zram, loop)', () => {
     expect(await dm.stop()).toBe(0);
     // the links outlive the daemon (the kernel dropped the watches with the inotify fd)
     expect(readlinkSync(join(r.run, 'watch', id))).toMatch(/^\d+$/);
+    // a saved watch of a device that no longer exists is dropped
+    symlinkSync('99999', join(r.run, 'watch', 'b4095:1'));
+    symlinkSync('b4095:1', join(r.run, 'watch', '99999'));
     await start();
     const st = (await status(r)).watch;
     expect(st.restored).toBeGreaterThanOrEqual(1);
     expect(watchOf(r, id)).toBeGreaterThan(0);
+    expect(existsSync(join(r.run, 'watch', 'b4095:1')) || existsSync(join(r.run, 'watch', '99999'))).toBe(false);
     expect(existsSync(join(r.run, 'watch.old'))).toBe(false);
     listener.clear();
     writeClose(node);
