@@ -320,25 +320,30 @@ export function startUdevCtrlServer(runRoot: string, handler: ControlHandler, lo
     c.close(listenFd);
     throw errnoError('bind/listen', e, path);
   }
-  chmodSync(path, 0o600);
+  chmodSync(path, 0o600); // as systemd-udevd-control.socket: SocketMode=0600
+  const one = Buffer.alloc(4);
+  one.writeInt32LE(1);
+  // PassCredentials=yes on the listening socket (as the socket unit does): accepted sockets inherit it, so a
+  // message the client sends between our accept() and the setsockopt() below still carries its credentials
+  // (without it the kernel reports pid 0, uid 65534 for such a message).
+  if (c.setsockopt(listenFd, SOL_SOCKET, SO_PASSCRED, one, 4) !== 0) log.warn(`udev control: SO_PASSCRED on the listening socket failed: errno ${c.errno()}`);
 
   const stats: UdevCtrlStats = { connections: 0, messages: 0, byType: {}, refused: { uid: 0, credentials: 0, length: 0, magic: 0 }, unknownType: 0, idleTimeouts: 0, errors: 0 };
   const area = new RecvArea();
   const credBuf = Buffer.alloc(12);
-  const one = Buffer.alloc(4);
-  one.writeInt32LE(1);
   let conn: Connection | undefined;
   let closed = false;
-  let accepting = true;
+  let listening = true;
 
-  const closeConn = (k: Connection) => {
+  const closeConn = (k: Connection, reason: string) => {
     if (k.closed) return;
     k.closed = true;
+    log.debug({ pid: k.pid, reason }, 'udev control: connection closed');
     if (k.idle) clearTimeout(k.idle);
     k.watch.close();
     c.close(k.fd);
     if (conn === k) conn = undefined;
-    if (!closed && accepting) listenWatch.start(); // next client (one connection at a time, as udevd)
+    if (!closed && listening) listenWatch.start(); // next client (one connection at a time, as udevd)
   };
 
   const armIdle = (k: Connection) => {
@@ -346,7 +351,7 @@ export function startUdevCtrlServer(runRoot: string, handler: ControlHandler, lo
     k.idle = setTimeout(() => {
       stats.idleTimeouts++;
       log.warn({ pid: k.pid }, `udev control: client sent nothing for ${idleTimeoutMs / 1000} s, closing the connection`);
-      closeConn(k);
+      closeConn(k, 'idle');
     }, idleTimeoutMs);
     k.idle.unref();
   };
@@ -394,7 +399,7 @@ export function startUdevCtrlServer(runRoot: string, handler: ControlHandler, lo
   const onReadable = (k: Connection, status: number) => {
     if (k.closed) return;
     if (status < 0) {
-      closeConn(k);
+      closeConn(k, `poll status ${status}`);
       return;
     }
     area.reset();
@@ -403,11 +408,11 @@ export function startUdevCtrlServer(runRoot: string, handler: ControlHandler, lo
     if (n < 0) {
       const e = c.errno();
       if (e === EAGAIN || e === EINTR) return;
-      closeConn(k); // ECONNRESET and the like: the client is gone
+      closeConn(k, `recvmsg errno ${e}`); // ECONNRESET and the like: the client is gone
       return;
     }
     if (n === 0) {
-      closeConn(k); // the client closed its end
+      closeConn(k, 'client closed'); // the client closed its end
       return;
     }
     const cred = readControl(area, c);
@@ -415,7 +420,7 @@ export function startUdevCtrlServer(runRoot: string, handler: ControlHandler, lo
     const refuse = (reason: keyof UdevCtrlStats['refused'], msg: string, extra: Record<string, unknown> = {}) => {
       stats.refused[reason]++;
       log.warn({ pid: cred?.pid ?? k.pid, ...extra }, `udev control: ${msg}, message ignored and connection closed`);
-      closeConn(k);
+      closeConn(k, `refused: ${reason}`);
     };
     if (flags & MSG_TRUNC || n !== UDEV_CTRL_MSG_SIZE) return refuse('length', `message of ${flags & MSG_TRUNC ? 'more than 512' : n} bytes (expected ${UDEV_CTRL_MSG_SIZE})`);
     if (flags & MSG_CTRUNC || !cred) return refuse('credentials', 'no sender credentials received');
@@ -426,7 +431,7 @@ export function startUdevCtrlServer(runRoot: string, handler: ControlHandler, lo
     const name = TYPE_NAMES[msg.type] ?? `type-${msg.type}`;
     stats.byType[name] = (stats.byType[name] ?? 0) + 1;
     if (msg.type === UdevCtrlType.END_MESSAGES) {
-      closeConn(k); // the answer: the client waits for this close
+      closeConn(k, 'end of messages'); // the answer: the client waits for this close
       return;
     }
     // One message at a time, in order: stop reading until this one is handled.
@@ -435,7 +440,7 @@ export function startUdevCtrlServer(runRoot: string, handler: ControlHandler, lo
     void handle(msg, cred.pid).then((keep) => {
       if (k.closed) return;
       if (!keep) {
-        closeConn(k);
+        closeConn(k, 'exit');
         return;
       }
       armIdle(k);
@@ -500,8 +505,7 @@ export function startUdevCtrlServer(runRoot: string, handler: ControlHandler, lo
           break;
         case UdevCtrlType.EXIT:
           l.info('udev control: exit requested');
-          accepting = false; // as udevd: no further control connections while exiting
-          listenWatch.stop();
+          stopListening(); // as udevd: no further control connections while exiting (the file goes at close)
           await handler.exit();
           return false;
         default:
@@ -516,6 +520,12 @@ export function startUdevCtrlServer(runRoot: string, handler: ControlHandler, lo
   };
 
   const listenWatch = watchReadable(listenFd, onAccept);
+  const stopListening = () => {
+    if (!listening) return;
+    listening = false;
+    listenWatch.close();
+    c.close(listenFd);
+  };
   const mode = pollFn() ? 'poll' : 'timer';
   if (mode === 'timer') log.warn('udev control: koffi has no node.poll; the control socket is polled every 50 ms');
 
@@ -526,9 +536,8 @@ export function startUdevCtrlServer(runRoot: string, handler: ControlHandler, lo
     close: () => {
       if (closed) return;
       closed = true;
-      if (conn) closeConn(conn);
-      listenWatch.close();
-      c.close(listenFd);
+      if (conn) closeConn(conn, 'server closed');
+      stopListening();
       area.free();
       try {
         unlinkSync(path);

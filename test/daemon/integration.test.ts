@@ -309,10 +309,11 @@ describe('devmaster start-up and exit', () => {
         encoding: 'utf8',
       });
       expect(second.status).toBe(1);
-      expect(second.stderr).toMatch(/another daemon is listening on .*\/control/);
+      expect(second.stderr).toMatch(/another daemon is listening on .*\/devmaster\.control/);
       expect(await controlRequest(r.run, { command: 'exit' }, 5000)).toEqual({ exiting: true });
       const code = await dm.stop();
       expect(code).toBe(0);
+      expect(readdirSync(r.run)).not.toContain('devmaster.control');
       expect(readdirSync(r.run)).not.toContain('control');
     } finally {
       r.cleanup();
