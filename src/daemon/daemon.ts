@@ -31,7 +31,7 @@ import type { Builtin } from '../builtins/types.js';
 import type { DbRecord } from '../device/db.js';
 import { listDevices, triggerAll, kernelSeqnum } from './coldplug.js';
 import { HeapKeeper } from './memory.js';
-import { DeviceWatcher, watchRequested } from './watch.js';
+import { DeviceWatcher } from './watch.js';
 
 /** What the units layer (src/units) and other observers get after each processed event. */
 export interface ProcessedEvent {
@@ -308,7 +308,7 @@ export class Daemon {
           this.log.error({ devpath: ev.devpath, err: (e as Error).message }, 'RUN failed');
         }
       }
-      if (watchRequested(result)) this.#watch?.begin(result.device); // OPTIONS+="watch"
+      if (result.state?.watch === true) this.#watch?.begin(result.device); // OPTIONS+="watch"
     } catch (e) {
       failed = true;
       if ((e as Error).message.startsWith('event timed out')) this.counters.timedOut++;

@@ -17,6 +17,8 @@ export interface EventResult {
   rename?: string | undefined;
   failed: boolean;
   errors: string[];
+  /** What the rules asked for beyond the device itself (OPTIONS+="watch"). */
+  state?: { watch?: boolean };
 }
 
 export interface CompileErrors {

@@ -202,12 +202,6 @@ export interface WatchCounters {
   overflows: number;
 }
 
-/** Whether the rules asked to watch the node: the EventState's `watch` (OPTIONS+="watch" / "nowatch"). */
-export function watchRequested(result: unknown): boolean {
-  const state = (result as { state?: { watch?: unknown } } | undefined)?.state;
-  return state?.watch === true;
-}
-
 function readLink(path: string): string | undefined {
   try {
     return readlinkSync(path);
