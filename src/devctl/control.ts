@@ -24,7 +24,8 @@ Options:
   -t, --timeout=SECONDS      how long to wait for each answer (default 60)
   -h, --help                 show this help
 
-Global options: --run DIR (where the control socket is), --config FILE.
+Global options: --run DIR (where the control socket devmaster.control is), --config FILE.
+(Debian's udevadm control talks to the same daemon through <run>/control.)
 
 Exit status: 0 when every command succeeded, 1 otherwise.
 `;

@@ -19,6 +19,7 @@ Global options: --sysfs DIR, --dev DIR, --run DIR, --config FILE, --log-level LE
 
 Exit status: 0 when the queue is empty (or FILE exists), 1 on timeout or error.
 When no daemon is running, settle succeeds unless a stale queue flag (<run>/queue) stays.
+The daemon is asked through <run>/devmaster.control (udevadm settle uses <run>/control and the flag).
 `;
 
 const OPTIONS = {
