@@ -278,17 +278,19 @@ describe("Debian's udevadm control / settle against devmaster", () => {
   let listener: BroadcastListener;
   let zram = -1;
   let name = '';
+  let port = -1; // our daemon's broadcasts only: other tests' daemons see the same kernel events
   const rulesFile = () => join(r.rules, '50-uctl.rules');
 
   const change = () => writeFileSync(`/sys/block/${name}/uevent`, 'change');
   const waitChange = (pred: (p: Map<string, string>) => boolean, what: string, timeoutMs = 15_000) =>
-    listener.waitFor((b) => b.properties.get('DEVNAME') === `/dev/${name}` && b.properties.get('ACTION') === 'change' && pred(b.properties), timeoutMs, what);
+    listener.waitFor((b) => b.senderPort === port && b.properties.get('DEVNAME') === `/dev/${name}` && b.properties.get('ACTION') === 'change' && pred(b.properties), timeoutMs, what);
 
   beforeAll(async () => {
     referenceUdev();
     r = tempRoots('dm-uctl-');
     listener = await BroadcastListener.open();
     dm = await startDevmaster(r);
+    port = ((await controlRequest(r.run, { command: 'status' })).broadcaster as { port: number }).port;
     zram = zramAdd();
     name = `zram${zram}`;
     await dm.settle();
