@@ -121,6 +121,7 @@ const MSG_CMSG_CLOEXEC = 0x40000000;
 const EAGAIN = 11;
 const EINTR = 4;
 const SUN_PATH_MAX = 108;
+const LISTEN_BACKLOG = 4096;
 
 interface Libc {
   socket(domain: number, type: number, proto: number): number;
@@ -315,7 +316,10 @@ export function startUdevCtrlServer(runRoot: string, handler: ControlHandler, lo
   }
   const { addr, len } = sockaddrUn(path);
   const listenFd = newSocket(c);
-  if (c.bind(listenFd, addr, len) !== 0 || c.listen(listenFd, 0) !== 0) {
+  // Backlog: systemd-udevd-control.socket leaves Backlog= at its default (SOMAXCONN). With udevd's own listen(fd, 0)
+  // a second udevadm arriving while one is served gets EAGAIN from its non-blocking connect() and fails
+  // ("Failed to send reload request: Resource temporarily unavailable"); here it waits its turn.
+  if (c.bind(listenFd, addr, len) !== 0 || c.listen(listenFd, LISTEN_BACKLOG) !== 0) {
     const e = c.errno();
     c.close(listenFd);
     throw errnoError('bind/listen', e, path);

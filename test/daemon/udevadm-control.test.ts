@@ -229,6 +229,19 @@ describe('udev control protocol (server module, stand-in handler)', () => {
     }
   });
 
+  it('concurrent udevadm runs wait in the backlog while one is served (none fails)', async () => {
+    const srv = startUdevCtrlServer(dir, h, recordingLogger(lines));
+    try {
+      calls.length = 0;
+      const runs = await Promise.all(Array.from({ length: 8 }, () => udevadm(dir, 'control', '--reload')));
+      for (const run of runs) expect({ code: run.code, stderr: run.stderr }).toEqual({ code: 0, stderr: '' });
+      expect(calls.filter((c) => c === 'reload')).toHaveLength(8);
+      expect(srv.stats().connections).toBe(8);
+    } finally {
+      srv.close();
+    }
+  });
+
   it('closes a connection that stays silent, then serves the next client', async () => {
     const srv = startUdevCtrlServer(dir, h, recordingLogger(lines), { idleTimeoutMs: 300 });
     try {
