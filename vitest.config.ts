@@ -4,10 +4,11 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/setup/global.ts'],
-    // Real-kernel tests share one machine (zram, netlink, ifb): run files one at a time
-    // inside each worker, keep two workers for the pure tests.
+    // Real-kernel tests share one machine: a coldplug in one file sends "add"/"change" to every device, which
+    // every other file's daemon receives too. Test files therefore run one at a time.
     pool: 'forks',
-    maxWorkers: 2,
+    fileParallelism: false,
+    maxWorkers: 1,
     testTimeout: 60_000,
     hookTimeout: 120_000,
   },
