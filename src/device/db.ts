@@ -1,6 +1,6 @@
 // udev's database: /run/udev/data/<id> (S: L: I: E: G: Q: V: W: lines) and the tag index
 // /run/udev/tags/<tag>/<id>. Writes are atomic (temp file + rename). Properties starting with '.' are never written.
-import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/fs.js';
 
@@ -19,6 +19,8 @@ export interface DbRecord {
   watchHandle: number | undefined;
   /** The sticky bit on the file (OPTIONS+="db_persist"). */
   persist: boolean;
+  /** The file's text, when read from disk. */
+  text?: string;
 }
 
 export interface DbParseIssue {
@@ -127,21 +129,41 @@ export function readDb(runRoot: string, id: string, issues?: DbParseIssue[]): Db
   } catch {
     return undefined;
   }
-  return parseDb(text, issues);
+  const rec = parseDb(text, issues);
+  rec.text = text;
+  return rec;
 }
 
 /**
  * Writes (or, for a device with nothing to store and neither node nor interface, deletes) the database file.
  * `keepEmpty` is true for devices with a node or an ifindex (udev writes an empty record for them).
  */
-export function writeDb(runRoot: string, id: string, c: DbContent, opts: { keepEmpty: boolean; persist?: boolean }): void {
+export function writeDb(runRoot: string, id: string, c: DbContent, opts: { keepEmpty: boolean; persist?: boolean; previousText?: string }): void {
   const path = dbPath(runRoot, id);
   if (!hasInfo(c) && !opts.keepEmpty) {
     deleteDb(runRoot, id);
     return;
   }
-  mkdirSync(join(runRoot, 'data'), { recursive: true, mode: 0o755 });
-  writeFileAtomic(path, formatDb(c), { mode: opts.persist ? 0o1644 : 0o644 });
+  const text = formatDb(c);
+  // the same record again (change events of a quiet device): the file already says it, unless its sticky bit
+  // (db_persist) is to change
+  if (!opts.persist && opts.previousText === text && !isPersistent(path)) return;
+  const mode = opts.persist ? 0o1644 : 0o644;
+  try {
+    writeFileAtomic(path, text, { mode });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    mkdirSync(join(runRoot, 'data'), { recursive: true, mode: 0o755 });
+    writeFileAtomic(path, text, { mode });
+  }
+}
+
+function isPersistent(path: string): boolean {
+  try {
+    return (statSync(path).mode & 0o1000) !== 0;
+  } catch {
+    return false;
+  }
 }
 
 export function deleteDb(runRoot: string, id: string): void {
@@ -177,8 +199,10 @@ export function setTagIndex(runRoot: string, tag: string, id: string, present: b
 /** Updates the tag index from the tags of an old record to the new set. */
 export function updateTagIndex(runRoot: string, id: string, oldTags: Iterable<string>, newTags: Iterable<string>): void {
   const keep = new Set(newTags);
-  for (const t of oldTags) if (!keep.has(t)) setTagIndex(runRoot, t, id, false);
-  for (const t of keep) setTagIndex(runRoot, t, id, true);
+  const had = new Set(oldTags);
+  for (const t of had) if (!keep.has(t)) setTagIndex(runRoot, t, id, false);
+  // entries of tags the device already had are in place: an event storm need not touch them again
+  for (const t of keep) if (!had.has(t)) setTagIndex(runRoot, t, id, true);
 }
 
 /** Device ids listed under a tag. */

@@ -111,7 +111,6 @@ export function updateLink(roots: Roots, logicalLink: string, owner: LinkOwner, 
   const claimPath = join(dir, owner.id);
   if (add) {
     try {
-      mkdirSync(dir, { recursive: true, mode: 0o755 });
       const data = `${owner.priority}:${owner.devnode}`;
       let same = false;
       try {
@@ -120,6 +119,7 @@ export function updateLink(roots: Roots, logicalLink: string, owner: LinkOwner, 
         /* none */
       }
       if (!same) {
+        mkdirSync(dir, { recursive: true, mode: 0o755 });
         try {
           unlinkSync(claimPath);
         } catch {

@@ -121,7 +121,7 @@ export async function processEvent(ctx: EventContext, device: Device): Promise<E
         tags: device.tags,
         currentTags: device.currentTags,
       },
-      { keepEmpty: (device.devnum?.major ?? 0) > 0 || device.ifindex !== undefined, persist: device.dbPersist },
+      { keepEmpty: (device.devnum?.major ?? 0) > 0 || device.ifindex !== undefined, persist: device.dbPersist, previousText: dbOld?.text },
     );
   }
   return { device, state: ev, runList: ev.runList, rename, node: node?.apply ? node : undefined, failed: ev.failed, errors: [...errors, ...ev.errors], dbOld };

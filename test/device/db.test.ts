@@ -90,3 +90,21 @@ describe('a corrupt database entry during an event', () => {
     expect(msgs).toEqual([`${join(run, 'data', 'c1:3')}:2: malformed line '\u0000garbage', line ignored`, `${join(run, 'data', 'c1:3')}:3: invalid link priority 'x', line ignored`]);
   });
 });
+
+describe('rewriting an unchanged record', () => {
+  it('skips an identical record but still drops a sticky bit that is no longer asked for', () => {
+    const run = mkdtempSync(join(tmpdir(), 'dm-db-same-'));
+    writeDb(run, 'b8:0', content, { keepEmpty: true });
+    const path = join(run, 'data', 'b8:0');
+    const ino = statSync(path).ino;
+    const text = readFileSync(path, 'utf8');
+    writeDb(run, 'b8:0', content, { keepEmpty: true, previousText: text });
+    expect(statSync(path).ino).toBe(ino); // not rewritten
+    writeDb(run, 'b8:0', content, { keepEmpty: true, persist: true, previousText: text });
+    expect(statSync(path).mode & 0o7777).toBe(0o1644);
+    writeDb(run, 'b8:0', content, { keepEmpty: true, previousText: text });
+    expect(statSync(path).mode & 0o7777).toBe(0o644);
+    writeDb(run, 'b8:0', { ...content, tags: ['other'] }, { keepEmpty: true, previousText: text });
+    expect(readFileSync(path, 'utf8')).toContain('G:other\n');
+  });
+});
