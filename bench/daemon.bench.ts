@@ -11,7 +11,8 @@
 // tmpfs over /usr/lib/udev/rules.d; its rules are a copy of Debian's rules.d in the private /run/udev/rules.d
 // without 80-net-setup-link.rules and 73-special-net-names.rules (the only files with NAME=), so it can never
 // rename this machine's interfaces or write the real /dev or /run/udev. It is killed (process group) afterwards.
-// devMaster runs on temp --dev/--run roots with the same rules copy.
+// devMaster runs on temp --dev/--run roots on a tmpfs (/dev/shm), its dev root holding the same node copies, with
+// the same rules copy.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, readFileSync, existsSync, mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -243,10 +244,13 @@ async function runOne(name: string, proc: ChildProcess, ready: () => Promise<voi
 }
 
 async function benchDevmaster(rules: string, mon: Monitor, devices: string[]): Promise<Result> {
-  const base = mkdtempSync(join(tmpdir(), 'dm-bench-'));
+  // The same conditions as udevd's namespace: dev and run roots on a tmpfs (/dev/shm), the dev root holding
+  // copies of this machine's device nodes (as a devtmpfs would), so neither daemon makes nodes.
+  const base = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'dm-bench-'));
   const dev = join(base, 'dev');
   const run = join(base, 'run');
   mkdirSync(dev);
+  execFileSync('sh', ['-c', `cd /dev && find . -xdev \\( -type b -o -type c \\) -print0 | xargs -0 cp -a --parents -t '${dev}' 2>/dev/null || true`]);
   const dist = join(REPO, 'dist', 'cli', 'devmaster.js');
   const args = ['--sysfs', '/sys', '--dev', dev, '--run', run, '--rules-dir', rules, '--mknod', '--log-level', 'error', '--config', join(base, 'none.toml')];
   writeFileSync(join(base, 'none.toml'), '');
