@@ -19,6 +19,7 @@
 // no thread and no timer; a readable fd is drained with read() until EAGAIN. A worker thread blocked in read()
 // cost ~75 ms to start and ~13 MB of RSS, and keeps the process from exiting while blocked (measured; see
 // docs/DAEMON.md, "Watch").
+import { readlinkIfAny } from '../util/fs.js';
 import koffi from 'koffi';
 import { constants as fsConstants, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync, existsSync } from 'node:fs';
 import { open, writeFile, type FileHandle } from 'node:fs/promises';
@@ -202,13 +203,7 @@ export interface WatchCounters {
   overflows: number;
 }
 
-function readLink(path: string): string | undefined {
-  try {
-    return readlinkSync(path);
-  } catch {
-    return undefined;
-  }
-}
+const readLink = readlinkIfAny;
 
 function unlinkQuiet(path: string): void {
   try {

@@ -2,7 +2,7 @@
 // /run/udev/tags/<tag>/<id>. Writes are atomic (temp file + rename). Properties starting with '.' are never written.
 import { closeSync, mkdirSync, openSync, readFileSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../util/fs.js';
+import { readFileIfAny, writeFileAtomic } from '../util/fs.js';
 
 export const DB_VERSION = 1;
 
@@ -118,17 +118,13 @@ export function formatDb(c: DbContent): string {
 }
 
 export function dbPath(runRoot: string, id: string): string {
-  return join(runRoot, 'data', id);
+  return `${runRoot}/data/${id}`;
 }
 
 /** Reads a device's record; undefined when there is none. A corrupt file is parsed as far as it goes. */
 export function readDb(runRoot: string, id: string, issues?: DbParseIssue[]): DbRecord | undefined {
-  let text: string;
-  try {
-    text = readFileSync(dbPath(runRoot, id), 'utf8');
-  } catch {
-    return undefined;
-  }
+  const text = readFileIfAny(dbPath(runRoot, id));
+  if (text === undefined) return undefined;
   const rec = parseDb(text, issues);
   rec.text = text;
   return rec;

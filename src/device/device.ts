@@ -5,6 +5,7 @@ import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync, writeF
 import { basename, dirname, join, resolve } from 'node:path';
 import { DEV_PREFIX, devPath, type Roots } from './roots.js';
 import { DeviceError } from './errors.js';
+import { readFileIfAny, readlinkIfAny } from '../util/fs.js';
 import { readDb, type DbRecord } from './db.js';
 
 export { DeviceError };
@@ -18,11 +19,8 @@ export interface DevNum {
 const SPECIAL_UEVENT_KEYS = new Set(['DEVPATH', 'ACTION', 'SEQNUM', 'SUBSYSTEM', 'DEVTYPE', 'DEVNAME', 'MAJOR', 'MINOR', 'IFINDEX', 'DRIVER', 'DEVMODE', 'DEVUID', 'DEVGID']);
 
 function readLinkBase(path: string): string | undefined {
-  try {
-    return basename(readlinkSync(path));
-  } catch {
-    return undefined;
-  }
+  const t = readlinkIfAny(path);
+  return t === undefined ? undefined : basename(t);
 }
 
 /** udev splits a kernel uevent file into KEY=VALUE lines. */
@@ -48,6 +46,7 @@ export class Device {
   #driverSet = false;
   #attrs = new Map<string, string | null>();
   #parent: Device | null | undefined;
+  #sysname: string | undefined;
   #dbLoaded = false;
 
   /** Properties added by rules and imports (these are what the database stores as E: lines). */
@@ -247,7 +246,7 @@ export class Device {
 
   /** Last devpath component, with '!' turned into '/' (as the kernel encodes such names). */
   get sysname(): string {
-    return basename(this.devpath).replace(/!/g, '/');
+    return (this.#sysname ??= basename(this.devpath).replace(/!/g, '/'));
   }
 
   /** Trailing digits of the sysname, or undefined (also when the whole name is digits). */
@@ -262,20 +261,16 @@ export class Device {
   /** The kernel uevent properties (from the event, or read from the uevent file). */
   get ueventProperties(): Map<string, string> {
     if (!this.#uevent) {
-      let map = new Map<string, string>();
-      try {
-        map = parseUeventFile(readFileSync(join(this.syspath, 'uevent'), 'utf8'));
-      } catch {
-        /* no uevent file: a subsystem, driver or module */
-      }
-      this.#uevent = map;
+      // no uevent file: a subsystem, driver or module
+      const text = readFileIfAny(this.syspath + '/uevent');
+      this.#uevent = text === undefined ? new Map() : parseUeventFile(text);
     }
     return this.#uevent;
   }
 
   get subsystem(): string | undefined {
     if (this.#subsystem === undefined) {
-      let sub: string | null = readLinkBase(join(this.syspath, 'subsystem')) ?? null;
+      let sub: string | null = readLinkBase(this.syspath + '/subsystem') ?? null;
       if (sub === null) {
         const dp = this.devpath;
         if (dp.startsWith('/module/')) sub = 'module';
@@ -300,7 +295,7 @@ export class Device {
 
   get driver(): string | undefined {
     if (!this.#driverSet) {
-      this.#driver = readLinkBase(join(this.syspath, 'driver')) ?? null;
+      this.#driver = readLinkBase(this.syspath + '/driver') ?? null;
       this.#driverSet = true;
     }
     return this.#driver ?? undefined;
@@ -451,13 +446,9 @@ export class Device {
 
   #readAttr(name: string): string | undefined {
     if (name.includes('..') && name.split('/').includes('..')) return undefined;
-    const path = join(this.syspath, name);
-    let st;
-    try {
-      st = lstatSync(path);
-    } catch {
-      return undefined;
-    }
+    const path = this.syspath + '/' + name;
+    let st = lstatSync(path, { throwIfNoEntry: false });
+    if (!st) return undefined;
     if (st.isSymbolicLink()) {
       if (name === 'driver' || name === 'subsystem' || name === 'module' || name.endsWith('/driver') || name.endsWith('/subsystem') || name.endsWith('/module'))
         return readLinkBase(path);

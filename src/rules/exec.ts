@@ -96,11 +96,18 @@ export async function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv)
     if (ev.device.devnum) mask |= LINE_HAS_DEVLINK;
     if (ev.device.ifindex !== undefined) mask |= LINE_HAS_NAME;
   }
+  const dev = ev.device;
   for (const file of rules.files) {
     const lines = file.lines;
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i]!;
       if ((line.type & mask) === 0) continue;
+      // Most lines fail on their first key (SUBSYSTEM=="...", ACTION!="..."): decide those here, cheaply.
+      const first = line.tokens[0];
+      if (first !== undefined && (first.type <= T.M_KERNEL || first.type === T.M_SUBSYSTEM)) {
+        const v = first.type === T.M_ACTION ? dev.action : first.type === T.M_DEVPATH ? dev.devpath : first.type === T.M_KERNEL ? dev.sysname : dev.subsystem;
+        if (first.pattern!.test(v ?? '') !== (first.op === '==')) continue;
+      }
       const ok = await applyLine(line, ev, env);
       if (ok && line.gotoIndex !== undefined) {
         env.trace?.push({ file: line.file, line: line.line, what: `GOTO="${line.gotoLabel}"` });

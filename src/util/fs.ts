@@ -1,6 +1,6 @@
 // Atomic file replacement for the database and hwdb.bin: write a temporary file next to the target, then
 // rename it into place, so readers never see a half-written file.
-import { closeSync, fchmodSync, fsyncSync, mkdirSync, openSync, renameSync, unlinkSync, writeSync, writevSync } from 'node:fs';
+import { closeSync, existsSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, unlinkSync, writeSync, writevSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export interface AtomicWriteOptions {
@@ -56,5 +56,30 @@ export function writeFileAtomic(path: string, data: string | Buffer | readonly B
       /* nothing to remove */
     }
     throw e;
+  }
+}
+
+/**
+ * The target of a symlink, or undefined when there is no symlink at `path`. Missing paths are the common case
+ * on the event path (no driver link, no watch, no claim), and a thrown ENOENT costs far more than an lstat that
+ * reports nothing, so the lstat comes first.
+ */
+export function readlinkIfAny(path: string): string | undefined {
+  const st = lstatSync(path, { throwIfNoEntry: false });
+  if (!st?.isSymbolicLink()) return undefined;
+  try {
+    return readlinkSync(path);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A file's text, or undefined when it does not exist (without the cost of a thrown ENOENT). */
+export function readFileIfAny(path: string): string | undefined {
+  if (!existsSync(path)) return undefined;
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
   }
 }
