@@ -4,11 +4,12 @@
 // list and pointing-stick sensitivity, success or failure — is compared with Debian's `udevadm test-builtin
 // keyboard` on a fake sysfs (udevadm in a private mount namespace with the tree on /sys and a tmpfs /dev).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { captureLogger, type LogLine } from '../helpers/log-capture.js';
+import type { Logger } from '../../src/log.js';
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import keyboard, {
   EVIOCGABS,
@@ -96,15 +97,10 @@ function serioState(sysfs: string): Record<string, Record<string, string>> {
   return out;
 }
 
-function capture(): { log: ReturnType<typeof pino>; lines: { level: number; msg: string }[] } {
-  const lines: { level: number; msg: string }[] = [];
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      for (const l of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(l));
-      cb();
-    },
-  });
-  return { log: pino({ level: 'debug' }, stream), lines };
+/** A logger that keeps its lines. */
+function capture(): { log: Logger; lines: LogLine[] } {
+  const { logger, lines } = captureLogger();
+  return { log: logger, lines };
 }
 
 let base: string;

@@ -3,11 +3,11 @@
 // for the test: aliases resolve, nothing is inserted in test mode, a deny-listed module is reported, and a
 // module that cannot be found fails quietly without anything reaching the kernel.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { captureLogger, type LogLine } from '../helpers/log-capture.js';
+import type { Logger } from '../../src/log.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import kmod, { configureKmod, loadModule } from '../../src/builtins/kmod.js';
 import { getBuiltin } from '../../src/builtins/registry.js';
 import { Device } from '../../src/device/device.js';
@@ -15,15 +15,9 @@ import { compareBuiltin } from './compare.js';
 import { tempSysfs } from './tree.js';
 
 /** A logger that keeps its lines. */
-function capture(): { log: ReturnType<typeof pino>; lines: { level: number; msg: string }[] } {
-  const lines: { level: number; msg: string }[] = [];
-  const stream = new Writable({
-    write(chunk, _enc, cb) {
-      for (const l of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(l));
-      cb();
-    },
-  });
-  return { log: pino({ level: 'debug' }, stream), lines };
+function capture(): { log: Logger; lines: LogLine[] } {
+  const { logger, lines } = captureLogger();
+  return { log: logger, lines };
 }
 
 describe('kmod against udevadm test-builtin', () => {

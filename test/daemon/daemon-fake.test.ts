@@ -33,7 +33,7 @@ function fakeEngine(seen: string[]): Engine {
     },
     async processEvent(ctx, device): Promise<EventResult> {
       seen.push(device.devpath);
-      for (const f of ctx.ruleSet as { props: [string, string][] }[]) for (const [k, v] of f.props) device.setProperty(k, v);
+      for (const f of ctx.ruleSet as unknown as { props: [string, string][] }[]) for (const [k, v] of f.props) device.setProperty(k, v);
       return { device, runList: [], failed: false, errors: [] };
     },
     async runProgramList() {

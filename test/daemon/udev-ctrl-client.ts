@@ -28,8 +28,8 @@ const setsockopt = lib.func('int setsockopt(int, int, int, const void *, uint32_
 
 const drop = () => {
   process.setgroups?.([]);
-  process.setgid(65534);
-  process.setuid(65534);
+  process.setgid!(65534);
+  process.setuid!(65534);
 };
 
 if (args.drop === 'before') drop();

@@ -8,19 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { controlRequest } from '../../src/daemon/control.js';
-import { Inotify, IN_CLOSE_WRITE, IN_IGNORED, parseInotifyEvents, type InotifyEvent } from '../../src/daemon/watch.js';
+import { Inotify, IN_CLOSE_WRITE, IN_IGNORED, parseInotifyEvents, type InotifyEvent, type WatchCounters } from '../../src/daemon/watch.js';
 import { tempRoots, startDevmaster, zramAdd, zramRemove, until, sleep, BroadcastListener, type TempRoots, type RunningDevmaster, type Broadcast } from './helpers.js';
 
-interface WatchStatus {
-  watches: number;
-  added: number;
-  removed: number;
-  failed: number;
-  closeWrite: number;
-  synthesized: number;
-  rescans: number;
-  restored: number;
-}
+type WatchStatus = WatchCounters & { watches: number };
 
 async function status(r: TempRoots): Promise<{ watch: WatchStatus; broadcaster?: { port: number } }> {
   return (await controlRequest(r.run, { command: 'status' }, 5000)) as never;

@@ -48,17 +48,9 @@ export function machineModaliases(sysfs = '/sys'): string[] {
   return [...out].filter((m) => !m.includes('\n')).sort();
 }
 
-/** A small deterministic PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng as rng } from '../helpers/prng.js';
+
+export { rng };
 
 const ALPHABET = '0123456789ABCDEFabcdefvpdcisn:*-_ ';
 

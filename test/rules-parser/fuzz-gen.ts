@@ -6,17 +6,9 @@ import type { ParseRulesOptions } from '../../src/rules/parser.js';
 import { referenceUdev } from '../helpers/reference.js';
 import { CONFORMANCE_CASES } from './conformance-data.js';
 
-/** mulberry32: small, seedable, deterministic */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { prng } from '../helpers/prng.js';
+
+export { prng };
 
 const ATOMS = [
   'KERNEL', 'SUBSYSTEM', 'ATTR', 'ATTRS', 'ENV', 'SYMLINK', 'TAG', 'RUN', 'GOTO', 'LABEL', 'IMPORT', 'k', 'x_1', 'A9',

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { UnitActivator, createBackend, type UnitDevice } from '../../src/units/activator.js';
 import { PROP_BOUND, PROP_STARTED, applyRecord, readRecord, type RecordedUnits } from '../../src/units/record.js';
 import { UnitBackendError, type UnitBackendImpl, type UnitRequest } from '../../src/units/types.js';
-import { captureLogger } from './log-capture.js';
+import { captureLogger } from '../helpers/log-capture.js';
 
 const CONFIG = { unitBackend: 'sysmaster' as const, sysmasterSocket: '/nonexistent/devmaster-test', unitExec: '' };
 

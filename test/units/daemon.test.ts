@@ -15,7 +15,7 @@ import { unitsAfterRules } from '../../src/units/wire.js';
 import { PROP_BOUND, PROP_STARTED } from '../../src/units/record.js';
 import { FakeSysmaster } from './fake-sysmaster.js';
 import { zramHotAdd, zramHotRemove } from './kernel.js';
-import { captureLogger } from './log-capture.js';
+import { captureLogger } from '../helpers/log-capture.js';
 import { recordedRuns, recorderScript } from './script.js';
 
 const WANTS = 'devmaster-test-wants.service';

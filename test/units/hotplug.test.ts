@@ -10,7 +10,7 @@ import { UnitActivator, type UnitActivatorConfig } from '../../src/units/activat
 import { PROP_BOUND, PROP_STARTED } from '../../src/units/record.js';
 import { FakeSysmaster } from './fake-sysmaster.js';
 import { UeventListener, processEvent, zramHotAdd, zramHotRemove, type KernelEvent } from './kernel.js';
-import { captureLogger } from './log-capture.js';
+import { captureLogger } from '../helpers/log-capture.js';
 import { recordedRuns, recorderScript } from './script.js';
 
 const RULE = { SYSMASTER_WANTS: 'devmaster-test-wants.service', SYSMASTER_BINDS_TO: 'devmaster-test-bound' };
