@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { updateHwdb } from '../../src/hwdb/index.js';
 import { createLogger } from '../../src/log.js';
-import { tempRoots, testConfig, type TempRoots } from '../daemon/helpers.js';
+import { injectNullChange, tempRoots, testConfig, type TempRoots } from '../daemon/helpers.js';
 
 describe('daemon hwdb_bin', () => {
   let roots: TempRoots | undefined;
@@ -30,14 +30,7 @@ describe('daemon hwdb_bin', () => {
     writeFileSync(join(roots.rules, '10-hwdb.rules'), 'KERNEL=="null", IMPORT{builtin}="hwdb dmcompat:probe1"\n');
     const config = testConfig(roots, useHwdbBin ? { hwdbBin: bin } : {});
     daemon = await Daemon.start({ config, netlink: false, watch: false, logger: createLogger({ level: 'error', pretty: false }) });
-    daemon.inject({
-      action: 'change',
-      devpath: '/devices/virtual/mem/null',
-      subsystem: 'mem',
-      seqnum: 1,
-      properties: new Map([['ACTION', 'change'], ['DEVPATH', '/devices/virtual/mem/null'], ['SUBSYSTEM', 'mem'], ['SEQNUM', '1'], ['MAJOR', '1'], ['MINOR', '3'], ['DEVNAME', 'null'], ['DEVMODE', '0666']]),
-    });
-    expect(await daemon.queue.whenIdle(10_000)).toBe(true);
+    await injectNullChange(daemon);
     const db = join(roots.run, 'data', 'c1:3');
     return existsSync(db) ? readFileSync(db, 'utf8') : '';
   }

@@ -8,7 +8,7 @@ import { writeFileSync, statSync, readlinkSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { createLogger } from '../../src/log.js';
-import { tempRoots, testConfig, type TempRoots } from '../daemon/helpers.js';
+import { injectNullChange, tempRoots, testConfig, type TempRoots } from '../daemon/helpers.js';
 
 describe('nodes made with --mknod', () => {
   let roots: TempRoots | undefined;
@@ -27,14 +27,7 @@ describe('nodes made with --mknod', () => {
     writeFileSync(join(roots.rules, '10-test.rules'), typeof rules === 'string' ? rules : rules(roots.dev));
     process.umask(0o022);
     daemon = await Daemon.start({ config: testConfig(roots), netlink: false, watch: false, logger: createLogger({ level: 'error', pretty: false }) });
-    daemon.inject({
-      action: 'change',
-      devpath: '/devices/virtual/mem/null',
-      subsystem: 'mem',
-      seqnum: 1,
-      properties: new Map([['ACTION', 'change'], ['DEVPATH', '/devices/virtual/mem/null'], ['SUBSYSTEM', 'mem'], ['SEQNUM', '1'], ['MAJOR', '1'], ['MINOR', '3'], ['DEVNAME', 'null'], ['DEVMODE', '0666']]),
-    });
-    expect(await daemon.queue.whenIdle(10_000)).toBe(true);
+    await injectNullChange(daemon);
     const st = statSync(join(roots.dev, 'null'));
     expect(st.isCharacterDevice()).toBe(true);
     return { mode: st.mode & 0o7777, uid: st.uid, gid: st.gid };

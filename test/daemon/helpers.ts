@@ -1,4 +1,5 @@
 // Shared helpers for the daemon tests: temp roots, a libudev broadcast listener, kernel hotplug helpers.
+import type { Uevent } from '../../src/netlink/uevent.js';
 import { mkdtempSync, rmSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -139,4 +140,16 @@ export async function startDevmaster(r: TempRoots, extra: string[] = []): Promis
       return code;
     },
   };
+}
+
+/** Feeds the daemon a "change" uevent for /dev/null (c1:3, present everywhere) and waits until it is processed. */
+export async function injectNullChange(daemon: { inject(ev: Uevent): unknown; queue: { whenIdle(ms: number): Promise<boolean> } }): Promise<void> {
+  daemon.inject({
+    action: 'change',
+    devpath: '/devices/virtual/mem/null',
+    subsystem: 'mem',
+    seqnum: 1,
+    properties: new Map([['ACTION', 'change'], ['DEVPATH', '/devices/virtual/mem/null'], ['SUBSYSTEM', 'mem'], ['SEQNUM', '1'], ['MAJOR', '1'], ['MINOR', '3'], ['DEVNAME', 'null'], ['DEVMODE', '0666']]),
+  } as Uevent);
+  if (!(await daemon.queue.whenIdle(10_000))) throw new Error('the daemon did not process the injected event');
 }
