@@ -50,31 +50,47 @@ export interface BuiltinConfig {
   watch?: boolean;
 }
 
+/** Told about a builtin whose init() threw; without one, the error propagates. */
+export type BuiltinErrorHandler = (name: string, err: Error) => void;
+
+async function initOne(b: Builtin, roots: Roots, onError: BuiltinErrorHandler | undefined): Promise<boolean> {
+  try {
+    await b.init?.(roots);
+    return true;
+  } catch (e) {
+    if (!onError) throw e;
+    onError(b.name, e as Error);
+    return false;
+  }
+}
+
 /**
- * Loads every builtin, hands them the configuration and calls their init(); returns them by name, ready for
- * the event path. Call again for the ones whose shouldReload() is true (see reloadBuiltins).
+ * Loads every builtin (or takes the given ones), hands them the configuration and calls their init(); returns
+ * the ones ready for the event path, by name. With onError, a builtin whose init() fails is left out.
+ * Call reloadBuiltins for the ones whose shouldReload() turns true.
  */
-export async function initBuiltins(roots: Roots, config: BuiltinConfig = {}): Promise<Map<string, Builtin>> {
+export async function initBuiltins(roots: Roots, config: BuiltinConfig = {}, opts: { builtins?: Builtin[]; onError?: BuiltinErrorHandler } = {}): Promise<Map<string, Builtin>> {
   const { configureHwdb } = await import('./hwdb.js');
   configureHwdb({ hwdbBin: config.hwdbBin, configFile: config.configFile, watch: config.watch ?? false });
-  const all = await loadAllBuiltins();
-  for (const b of all) await b.init?.(roots);
-  return new Map(all.map((b) => [b.name, b]));
+  const ready = new Map<string, Builtin>();
+  for (const b of opts.builtins ?? (await loadAllBuiltins())) if (await initOne(b, roots, opts.onError)) ready.set(b.name, b);
+  return ready;
 }
 
 /** Re-initializes the builtins whose resources changed on disk; returns their names. */
-export async function reloadBuiltins(builtins: ReadonlyMap<string, Builtin>, roots: Roots): Promise<string[]> {
+export async function reloadBuiltins(builtins: ReadonlyMap<string, Builtin>, roots: Roots, onError?: BuiltinErrorHandler): Promise<string[]> {
   const done: string[] = [];
-  for (const b of builtins.values()) {
-    if (b.shouldReload?.()) {
-      await b.init?.(roots);
-      done.push(b.name);
-    }
-  }
+  for (const b of builtins.values()) if (b.shouldReload?.() && (await initOne(b, roots, onError))) done.push(b.name);
   return done;
 }
 
-/** Frees every builtin's resources (watchers, open databases). */
+/** Frees every builtin's resources (watchers, open databases); a failing exit() does not stop the others. */
 export function exitBuiltins(builtins: ReadonlyMap<string, Builtin>): void {
-  for (const b of builtins.values()) b.exit?.();
+  for (const b of builtins.values()) {
+    try {
+      b.exit?.();
+    } catch {
+      /* best effort */
+    }
+  }
 }

@@ -28,6 +28,7 @@ import { applyStaticNodes } from '../event/static-nodes.js';
 import { loadEngine, type Engine, type EventContext, type EventResult } from './engine.js';
 import { renameInterface, closeRename, RenameError } from './rename.js';
 import type { Builtin } from '../builtins/types.js';
+import { exitBuiltins, initBuiltins, reloadBuiltins } from '../builtins/registry.js';
 import type { DbRecord } from '../device/db.js';
 import { listDevices, triggerAll, kernelSeqnum } from './coldplug.js';
 import { HeapKeeper } from './memory.js';
@@ -203,16 +204,11 @@ export class Daemon {
     for (const sub of ['', 'data', 'tags', 'links']) mkdirSync(join(run, sub), { recursive: true });
     await this.rules.load(true);
     // where the hwdb builtin finds hwdb.bin: config hwdb_bin (--hwdb-bin), else the search next to the config file
-    const { configureHwdb } = await import('../builtins/hwdb.js');
-    configureHwdb({ hwdbBin: opts.config.hwdbBin, configFile: opts.config.configFile, watch: true });
-    for (const b of await this.#engine.builtins()) {
-      try {
-        await b.init?.(this.roots);
-        this.#builtins.set(b.name, b);
-      } catch (e) {
-        this.log.error({ builtin: b.name, err: (e as Error).message }, 'builtin failed to initialize; it is disabled');
-      }
-    }
+    this.#builtins = await initBuiltins(
+      this.roots,
+      { hwdbBin: opts.config.hwdbBin, configFile: opts.config.configFile, watch: true },
+      { builtins: await this.#engine.builtins(), onError: (name, e) => this.log.error({ builtin: name, err: e.message }, 'builtin failed to initialize; it is disabled') },
+    );
     if (opts.netlink !== false) {
       this.#seqnumReached = kernelSeqnum(this.roots) ?? 0; // earlier uevents never reach the socket opened now
       this.#kernel = await UeventSocket.open({ logger: this.log });
@@ -440,13 +436,7 @@ export class Daemon {
 
   async reload(): Promise<Record<string, unknown>> {
     const st = await this.rules.load(true);
-    for (const b of this.#builtins.values()) {
-      try {
-        if (b.shouldReload?.()) await b.init?.(this.roots);
-      } catch (e) {
-        this.log.error({ builtin: b.name, err: (e as Error).message }, 'builtin reload failed');
-      }
-    }
+    await reloadBuiltins(this.#builtins, this.roots, (name, e) => this.log.error({ builtin: name, err: e.message }, 'builtin reload failed'));
     return { generation: st.generation, files: st.files.length, errors: st.errors };
   }
 
@@ -569,14 +559,8 @@ export class Daemon {
     this.#control = undefined;
     this.#udevCtrl?.close();
     this.#udevCtrl = undefined;
-    for (const b of this.#builtins.values()) {
-      try {
-        b.exit?.();
-      } catch {
-        /* best effort */
-      }
-    }
-    this.#builtins.clear();
+    exitBuiltins(this.#builtins);
+    this.#builtins = new Map();
     this.#broadcaster?.close();
     this.#broadcaster = undefined;
     closeRename();

@@ -578,11 +578,6 @@ function expandCommand(fmt: Format, ev: EventState, env: ExecEnv): string {
   return expand(fmt, ev, env, false, true);
 }
 
-/** Expands substitutions against an event (exported for devctl test and RUN). */
-export function expandForEvent(fmt: Format, ev: EventState, env: ExecEnv): string {
-  return expand(fmt, ev, env);
-}
-
 class Subst implements FormatSource {
   constructor(
     private ev: EventState,
