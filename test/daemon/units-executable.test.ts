@@ -27,8 +27,10 @@ describe('devmaster starts units on hotplug', () => {
       expect(readFileSync(log, 'utf8')).toBe('start dm-exe-test.service\n');
       const id = readFileSync(`/sys/block/zram${n}/dev`, 'utf8').trim();
       expect(readFileSync(join(r.run, 'data', `b${id}`), 'utf8')).toContain('E:DEVMASTER_UNITS_BOUND=dm-exe-test.service\n');
-      const st = (await controlRequest(r.run, { command: 'status' })) as { units: { requested: number; succeeded: number } };
-      expect(st.units).toMatchObject({ requested: 1, succeeded: 1 });
+      // the command wrote its line before it exited; the activator counts the success once it has exited
+      const units = async () => ((await controlRequest(r.run, { command: 'status' })) as { units: { requested: number; succeeded: number } }).units;
+      for (let i = 0; i < 50 && (await units()).succeeded === 0; i++) await new Promise((res) => setTimeout(res, 100));
+      expect(await units()).toMatchObject({ requested: 1, succeeded: 1 });
       zramRemove(n);
       n = undefined;
       await dm.settle();
