@@ -4,10 +4,12 @@
 // leading blanks fold into one space, trailing whitespace is dropped, and a malformed line is reported and
 // skipped the way systemd-hwdb skips it.
 //
-// The bytes are scanned directly; strings are latin1 (one char per byte) so every byte of the sources reaches
-// hwdb.bin unchanged. Properties are kept in flat arrays (one slot per property line and match) rather than a
-// map per match string: the Debian sources have ~120,000 match strings and this keeps allocation low.
-import { readFileSync } from 'node:fs';
+// The scanning itself is done by the hwdb kernel (wasm/kernel.ts, compiled to WebAssembly): the source bytes are read
+// straight into its memory and stay there, byte for byte, until they are copied into hwdb.bin. This class is
+// the TypeScript face of one kernel instance: it feeds it files, turns its diagnostics into messages and
+// reads its tables back for callers that want to look at the parsed sources.
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { instantiateKernel, type Kernel } from './kernel.js';
 
 export interface HwdbDiagnostic {
   file: string;
@@ -30,172 +32,92 @@ export interface HwdbValue {
   priority: number;
 }
 
-const SPACE = 0x20;
-const TAB = 0x09;
-const HASH = 0x23;
-const NL = 0x0a;
-const EQ = 0x3d;
+/** The kernel's diagnostic kinds (DIAG_* in wasm/kernel.ts) as systemd-hwdb words them. */
+const MESSAGES: Record<number, (text: string) => string> = {
+  1: (t) => `Match expected but got indented property "${t}", ignoring line.`,
+  2: () => 'Property expected, ignoring record with no properties.',
+  3: (t) => `Property or empty line expected, got "${t}", ignoring record.`,
+  4: (t) => `Key-value pair expected but got "${t}", ignoring.`,
+  5: (t) => `Empty key in "${t}", ignoring.`,
+};
 
-function isSpace(c: number): boolean {
-  return c === SPACE || (c >= 0x09 && c <= 0x0d);
-}
-
-/**
- * The parsed contents of a set of source files, in the order they were added (which is their priority).
- * Strings are latin1 (byte) strings.
- */
-type Latin1Slicer = (this: Buffer, start: number, end: number) => string;
-/**
- * Buffer's own latin1 decoder, without toString's argument handling (measurable at ~250,000 calls per
- * compile). Falls back to toString when the runtime does not have it.
- */
-const latin1Slice: Latin1Slicer =
-  typeof (Buffer.prototype as unknown as { latin1Slice?: Latin1Slicer }).latin1Slice === 'function'
-    ? (Buffer.prototype as unknown as { latin1Slice: Latin1Slicer }).latin1Slice
-    : function (this: Buffer, start: number, end: number) {
-        return this.toString('latin1', start, end);
-      };
-
-/** Match lines are numbered in 3 bytes (see HwdbSources.occ). */
-export const MAX_MATCH_LINES = 1 << 24;
-
-/** The match string of a tagged match line. */
-export function untag(tagged: string): string {
-  return tagged.slice(0, tagged.length - 4);
-}
-
-/** The match line index of a tagged match line. */
-export function tagIndex(tagged: string): number {
-  const n = tagged.length;
-  return (tagged.charCodeAt(n - 3) << 16) | (tagged.charCodeAt(n - 2) << 8) | tagged.charCodeAt(n - 1);
-}
-
-function growI32(a: Int32Array, min = a.length * 2): Int32Array<ArrayBuffer> {
-  const b = new Int32Array(Math.max(min, a.length * 2));
-  b.set(a);
-  return b;
-}
-
+/** The parsed contents of a set of source files, in the order they were added (which is their priority). */
 export class HwdbSources {
   readonly files: string[] = [];
-  /** The bytes of each file (values and match strings are kept as ranges into these). */
-  readonly data: Buffer[] = [];
   readonly diagnostics: HwdbDiagnostic[] = [];
-  /**
-   * Every match line, in input order, as a tagged string: the match (latin1), a NUL, and the line's index as
-   * 3 big-endian bytes. Sorting the tagged strings sorts by match bytes (NUL sorts before any byte, so a
-   * prefix still comes first) and then by input order; the compiler reads the index back from the tag.
-   * This spares a map from match string to id, which was the largest single cost of compiling.
-   */
-  readonly occ: string[] = [];
-  private scratch = Buffer.alloc(4096);
-  /**
-   * One slot per (match line, property line): match line index (into occ), key (with its leading space), the value as a byte range
-   * of data[file], the file index, the line number, and the first slot of the same property line (one value
-   * written once for a record with several match lines).
-   */
-  count = 0;
-  pMatch = new Int32Array(4096);
-  pFile = new Int32Array(4096);
-  pLine = new Int32Array(4096);
-  pVStart = new Int32Array(4096);
-  pVEnd = new Int32Array(4096);
-  pFirst = new Int32Array(4096);
-  pKey: string[] = [];
-  matchLines = 0;
-  propertyLines = 0;
-  records = 0;
+  /** The kernel instance holding the sources and their tables (compile.ts compiles from it). */
+  readonly kernel: Kernel = instantiateKernel();
+
+  /** Records (match lines followed by at least one property line). */
+  get records(): number {
+    return this.kernel.records.value;
+  }
+
+  get matchLines(): number {
+    return this.kernel.matchLines.value;
+  }
+
+  get propertyLines(): number {
+    return this.kernel.propertyLines.value;
+  }
 
   /** Parses one source file's bytes as the next file in priority order. */
   addBytes(data: Uint8Array, file: string): void {
-    const buf = Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-    this.files.push(file);
-    this.data.push(buf);
-    this.reserve(buf.length >> 5);
-    parseInto(this, buf, this.files.length - 1);
+    const k = this.kernel;
+    const ptr = k.alloc(data.length);
+    new Uint8Array(k.memory.buffer, ptr, data.length).set(data);
+    this.parse(file, ptr, data.length);
   }
 
   addText(text: string, file: string): void {
     this.addBytes(Buffer.from(text, 'utf8'), file);
   }
 
-  /** Reads and parses a file; an unreadable file is a diagnostic, not an exception. */
+  /** Reads a file straight into the kernel's memory and parses it; an unreadable file is a diagnostic. */
   addFile(path: string): void {
-    let data: Buffer;
+    const k = this.kernel;
+    let fd: number | undefined;
     try {
-      data = readFileSync(path);
+      fd = openSync(path, 'r');
+      const size = fstatSync(fd).size;
+      const ptr = k.alloc(size);
+      let got = 0;
+      while (got < size) {
+        const n = readSync(fd, new Uint8Array(k.memory.buffer, ptr + got, size - got), 0, size - got, null);
+        if (n === 0) break;
+        got += n;
+      }
+      this.parse(path, ptr, got);
     } catch (e) {
       this.files.push(path);
-      this.data.push(Buffer.alloc(0));
       this.diagnostics.push({ file: path, line: 0, message: `cannot read: ${(e as Error).message}` });
-      return;
+    } finally {
+      if (fd !== undefined) closeSync(fd);
     }
-    this.addBytes(data, path);
   }
 
-  /** Records the match line buf[start..end); returns its index. */
-  addMatch(buf: Buffer, start: number, end: number): number {
-    const id = this.occ.length;
-    if (id >= MAX_MATCH_LINES) throw new Error(`more than ${MAX_MATCH_LINES} match lines`);
-    const len = end - start;
-    if (len + 4 > this.scratch.length) this.scratch = Buffer.alloc(len * 2 + 4);
-    const sc = this.scratch;
-    for (let i = 0; i < len; i++) sc[i] = buf[start + i]!;
-    sc[len] = 0;
-    sc[len + 1] = id >>> 16;
-    sc[len + 2] = (id >>> 8) & 0xff;
-    sc[len + 3] = id & 0xff;
-    this.occ.push(latin1Slice.call(sc, 0, len + 4));
-    return id;
+  private parse(file: string, ptr: number, len: number): void {
+    const k = this.kernel;
+    const first = k.diagCount();
+    this.files.push(file);
+    k.parse(this.files.length - 1, ptr, len);
+    for (let i = first; i < k.diagCount(); i++) {
+      const text = this.text(k.diagStart(i), k.diagEnd(i), 'utf8');
+      this.diagnostics.push({ file, line: k.diagLine(i), message: MESSAGES[k.diagKind(i)]!(text) });
+    }
+  }
+
+  /** Bytes [start, end) of the kernel's memory as text (latin1: one char per byte, as hwdb.bin keeps them). */
+  private text(start: number, end: number, encoding: BufferEncoding = 'latin1'): string {
+    return Buffer.from(this.kernel.memory.buffer, start, end - start).toString(encoding);
   }
 
   /** Distinct match strings (latin1) in the order first seen. */
   get matchList(): string[] {
-    return [...new Set(this.occ.map(untag))];
-  }
-
-  /** Makes room for `more` slots. */
-  reserve(more: number): void {
-    const need = this.count + more;
-    if (need <= this.pMatch.length) return;
-    this.pMatch = growI32(this.pMatch, need);
-    this.pFile = growI32(this.pFile, need);
-    this.pLine = growI32(this.pLine, need);
-    this.pVStart = growI32(this.pVStart, need);
-    this.pVEnd = growI32(this.pVEnd, need);
-    this.pFirst = growI32(this.pFirst, need);
-  }
-
-  push(match: number, key: string, file: number, vstart: number, vend: number, line: number, first: number): void {
-    const i = this.count++;
-    if (i === this.pMatch.length) this.reserve(4096);
-    this.pMatch[i] = match;
-    this.pFile[i] = file;
-    this.pLine[i] = line;
-    this.pVStart[i] = vstart;
-    this.pVEnd[i] = vend;
-    this.pFirst[i] = first < 0 ? i : first;
-    this.pKey.push(key);
-  }
-
-  /** The value of a property slot (latin1). */
-  value(slot: number): string {
-    return this.data[this.pFile[slot]!]!.toString('latin1', this.pVStart[slot], this.pVEnd[slot]);
-  }
-
-  /**
-   * For every match line, the indices of its property slots in input order: slots[start[id] .. start[id+1]).
-   * (A counting sort, linear in the number of slots.)
-   */
-  groups(): { start: Int32Array; slots: Int32Array } {
-    const n = this.occ.length;
-    const start = new Int32Array(n + 1);
-    for (let i = 0; i < this.count; i++) start[this.pMatch[i]! + 1]!++;
-    for (let i = 0; i < n; i++) start[i + 1]! += start[i]!;
-    const fill = start.slice(0, n);
-    const slots = new Int32Array(this.count);
-    for (let i = 0; i < this.count; i++) slots[fill[this.pMatch[i]!]!++] = i;
-    return { start, slots };
+    const k = this.kernel;
+    const out = new Set<string>();
+    for (let i = 0; i < k.matchCount(); i++) out.add(this.text(k.matchStart(i), k.matchStart(i) + k.matchLen(i)));
+    return [...out];
   }
 
   /**
@@ -203,122 +125,22 @@ export class HwdbSources {
    * key. A key given again for the same match string replaces the earlier value (later file or line wins).
    */
   properties(match: string): Map<string, HwdbValue> {
+    const k = this.kernel;
     const out = new Map<string, HwdbValue>();
-    for (let i = 0; i < this.count; i++) {
-      if (untag(this.occ[this.pMatch[i]!]!) !== match) continue;
-      out.set(this.pKey[i]!, { value: this.value(i), file: this.pFile[i]!, line: this.pLine[i]!, priority: this.pFile[i]! + 1 });
+    for (let i = 0; i < k.slotCount(); i++) {
+      const m = k.slotMatch(i);
+      if (this.text(k.matchStart(m), k.matchStart(m) + k.matchLen(m)) !== match) continue;
+      const key = k.slotKey(i);
+      const file = k.slotFile(i);
+      out.set(this.text(k.keyStart(key), k.keyStart(key) + k.keyLen(key)), {
+        value: this.text(k.slotValueStart(i), k.slotValueEnd(i)),
+        file,
+        line: k.slotLine(i),
+        priority: file + 1,
+      });
     }
     return new Map([...out].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
   }
-}
-
-function quote(buf: Buffer, start: number, end: number): string {
-  return `"${buf.toString('utf8', start, end)}"`;
-}
-
-function parseInto(db: HwdbSources, buf: Buffer, fileIndex: number): void {
-  const file = db.files[fileIndex]!;
-  const diag = (line: number, message: string) => db.diagnostics.push({ file, line, message });
-  const NONE = 0;
-  const MATCH = 1;
-  const DATA = 2;
-  let state = NONE;
-  const matches: number[] = [];
-  let nm = 0;
-  let lineNo = 0;
-  let pos = 0;
-  const n = buf.length;
-  // The previous key's bytes and string: consecutive properties mostly share keys.
-  let lastKeyStart = 0;
-  let lastKeyLen = -1;
-  let lastKey = '';
-
-  // Position of the next '#' at or after the current line (searched once per '#', not once per line).
-  let nextHash = -2;
-  // Likewise for NUL: C strings end there, so the rest of such a line is dropped (it cannot be stored).
-  let nextNul = -2;
-  while (pos < n) {
-    const start = pos;
-    let end = buf.indexOf(NL, pos);
-    if (end < 0) end = n;
-    pos = end + 1;
-    lineNo++;
-    if (nextHash !== -1 && nextHash < start) nextHash = buf.indexOf(HASH, start);
-    let hash = nextHash >= 0 && nextHash < end ? nextHash : -1;
-    if (nextNul !== -1 && nextNul < start) nextNul = buf.indexOf(0, start);
-    if (nextNul >= 0 && nextNul < end && (hash < 0 || nextNul < hash)) hash = nextNul;
-
-    if (start < end && buf[start] === HASH) continue;
-    let stop = hash >= 0 ? hash : end;
-    while (stop > start && isSpace(buf[stop - 1]!)) stop--;
-    const len = stop - start;
-
-    if (state === NONE) {
-      if (len === 0) continue;
-      if (buf[start] === SPACE) {
-        diag(lineNo, `Match expected but got indented property ${quote(buf, start, stop)}, ignoring line.`);
-        continue;
-      }
-      state = MATCH;
-      nm = 0;
-      matches[nm++] = db.addMatch(buf, start, stop);
-      db.matchLines++;
-      continue;
-    }
-    if (len === 0) {
-      if (state === MATCH) diag(lineNo, 'Property expected, ignoring record with no properties.');
-      state = NONE;
-      continue;
-    }
-    if (buf[start] !== SPACE) {
-      if (state === MATCH) {
-        matches[nm++] = db.addMatch(buf, start, stop);
-        db.matchLines++;
-      } else {
-        diag(lineNo, `Property or empty line expected, got ${quote(buf, start, stop)}, ignoring record.`);
-        state = NONE;
-      }
-      continue;
-    }
-    if (state === MATCH) {
-      state = DATA;
-      db.records++;
-    }
-
-    // A property line.
-    db.propertyLines++;
-    let eq = start;
-    while (eq < stop && buf[eq] !== EQ) eq++;
-    if (eq >= stop) {
-      diag(lineNo, `Key-value pair expected but got ${quote(buf, start, stop)}, ignoring.`);
-      continue;
-    }
-    // Several leading blanks become one: skip while this and the next byte are both blanks.
-    let k = start;
-    while (k + 1 < eq && isBlank(buf[k]!) && isBlank(buf[k + 1]!)) k++;
-    if (k + 1 >= eq) {
-      diag(lineNo, `Empty key in ${quote(buf, k, stop)}, ignoring.`);
-      continue;
-    }
-    const klen = eq - k;
-    let key: string;
-    let same = klen === lastKeyLen;
-    for (let j = 0; same && j < klen; j++) same = buf[lastKeyStart + j] === buf[k + j];
-    if (same) key = lastKey;
-    else {
-      key = latin1Slice.call(buf, k, eq);
-      lastKey = key;
-      lastKeyStart = k;
-      lastKeyLen = klen;
-    }
-    const first = db.count;
-    for (let m = 0; m < nm; m++) db.push(matches[m]!, key, fileIndex, eq + 1, stop, lineNo, m === 0 ? -1 : first);
-  }
-  if (state === MATCH) diag(lineNo, 'Property expected, ignoring record with no properties.');
-}
-
-function isBlank(c: number): boolean {
-  return c === SPACE || c === TAB;
 }
 
 /** Parses the given files in order (the order is the priority: later wins). */

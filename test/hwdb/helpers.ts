@@ -144,3 +144,34 @@ export function formatProps(props: Map<string, string>): string {
   for (const [k, v] of props) s += `${k}=${v}\n`;
   return s;
 }
+
+/**
+ * Every node of a hwdb.bin trie, depth first, as one line: its full path (the match text leading to it), its
+ * number of children, and its values (key=value, and the source file:line:priority in v2 files). Two files
+ * with the same lines hold the same trie, whatever the layout of their string sections.
+ */
+export function trieDump(buf: Buffer): string[] {
+  const u64 = (at: number) => Number(buf.readBigUInt64LE(at));
+  const str = (at: number) => buf.toString('latin1', at, buf.indexOf(0, at));
+  const nodeSize = u64(32);
+  const childSize = u64(40);
+  const valueSize = u64(48);
+  const out: string[] = [];
+  const walk = (off: number, path: string) => {
+    const full = path + str(u64(off));
+    const nchild = buf[off + 8]!;
+    let line = `${JSON.stringify(full)} children=${nchild}`;
+    let v = off + nodeSize + nchild * childSize;
+    for (let i = 0; i < u64(off + 16); i++, v += valueSize) {
+      line += ` ${JSON.stringify(str(u64(v)))}=${JSON.stringify(str(u64(v + 8)))}`;
+      if (valueSize >= 32) line += `@${str(u64(v + 16))}:${buf.readUInt32LE(v + 24)}:${buf.readUInt16LE(v + 28)}`;
+    }
+    out.push(line);
+    for (let i = 0; i < nchild; i++) {
+      const c = off + nodeSize + i * childSize;
+      walk(u64(c + 8), full + String.fromCharCode(buf[c]!));
+    }
+  };
+  walk(u64(56), '');
+  return out;
+}
