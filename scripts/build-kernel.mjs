@@ -10,7 +10,7 @@ const out = join(root, 'src', 'generated');
 mkdirSync(out, { recursive: true });
 let binary;
 const { error, stderr } = await asc.main(
-  ['src/hwdb/wasm/kernel.ts', '--outFile', 'kernel.wasm', '-O3', '--runtime', 'stub', '--noAssert', '--baseDir', root],
+  ['src/hwdb/wasm/kernel.ts', '--outFile', 'kernel.wasm', '-O3', '--runtime', 'minimal', '--noAssert', '--baseDir', root],
   {
     writeFile(name, contents) {
       if (name.endsWith('.wasm')) binary = contents;

@@ -61,6 +61,7 @@ export interface Kernel {
 let module: WebAssembly.Module | undefined;
 
 export function instantiateKernel(): Kernel {
+  if (typeof WebAssembly === 'undefined') throw new Error('compiling the hwdb needs WebAssembly, which this node hides (--no-expose-wasm)');
   module ??= new WebAssembly.Module(Buffer.from(wasm, 'base64'));
   const imports = {
     env: {

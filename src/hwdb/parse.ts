@@ -32,6 +32,9 @@ export interface HwdbValue {
   priority: number;
 }
 
+/** Sources larger than this are refused (the kernel addresses 32-bit memory; real sources are a few MB). */
+export const MAX_SOURCE_BYTES = 256 * 1024 * 1024;
+
 /** The kernel's diagnostic kinds (DIAG_* in wasm/kernel.ts) as systemd-hwdb words them. */
 const MESSAGES: Record<number, (text: string) => string> = {
   1: (t) => `Match expected but got indented property "${t}", ignoring line.`,
@@ -40,6 +43,10 @@ const MESSAGES: Record<number, (text: string) => string> = {
   4: (t) => `Key-value pair expected but got "${t}", ignoring.`,
   5: (t) => `Empty key in "${t}", ignoring.`,
 };
+
+function tooLarge(size: number): string {
+  return `too large (${size} bytes; at most ${MAX_SOURCE_BYTES})`;
+}
 
 /** The parsed contents of a set of source files, in the order they were added (which is their priority). */
 export class HwdbSources {
@@ -64,6 +71,7 @@ export class HwdbSources {
   /** Parses one source file's bytes as the next file in priority order. */
   addBytes(data: Uint8Array, file: string): void {
     const k = this.kernel;
+    if (data.length > MAX_SOURCE_BYTES) throw new Error(`${file}: ${tooLarge(data.length)}`);
     const ptr = k.alloc(data.length);
     new Uint8Array(k.memory.buffer, ptr, data.length).set(data);
     this.parse(file, ptr, data.length);
@@ -80,6 +88,7 @@ export class HwdbSources {
     try {
       fd = openSync(path, 'r');
       const size = fstatSync(fd).size;
+      if (size > MAX_SOURCE_BYTES) throw new Error(tooLarge(size));
       const ptr = k.alloc(size);
       let got = 0;
       while (got < size) {

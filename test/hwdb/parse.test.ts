@@ -1,10 +1,11 @@
 // The .hwdb source parser: records, comments, malformed lines reported as file:line like systemd-hwdb.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, truncateSync, writeFileSync, mkdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { referenceUdev } from '../helpers/reference.js';
+import { MAX_SOURCE_BYTES } from '../../src/hwdb/parse.js';
 import { formatDiagnostic, HwdbSources, hwdbSourceDirs, openHwdb, parseHwdbFiles, updateHwdb, compileHwdb, hwdbFromBuffer } from '../../src/hwdb/index.js';
 import { formatProps, systemdQueryAll } from './helpers.js';
 
@@ -95,11 +96,36 @@ describe('hwdb source parser', () => {
 });
 
 describe('hwdb source parser, odd bytes', () => {
-  it('drops the rest of a line after a NUL byte (C strings end there)', () => {
+  it('ends a line at a NUL byte or a lone CR, as systemd\'s read_line() does', () => {
     const db = new HwdbSources();
-    db.addBytes(Buffer.from('n:a\0garbage*\n K=v\0tail\n'), 'nul.hwdb');
+    db.addBytes(Buffer.from('n:a\0garbage*\n K=v\0tail\n\nc:1\rc:2\r\n K=w\n\r\n K2=x\n'), 'nul.hwdb');
+    // "garbage*" is a second match line of the first record; "tail" a match line after its properties.
+    // "\r" alone ends a line and "\r\n" one line, so c:1 and c:2 share K=w; "\n\r" ends one line, so the "\n"
+    // after it is an empty line that ends the record (systemd-hwdb warns about line 10 the same way).
+    expect(db.diagnostics.map(formatDiagnostic)).toEqual([
+      'nul.hwdb:4: Property or empty line expected, got "tail", ignoring record.',
+      'nul.hwdb:10: Match expected but got indented property " K2=x", ignoring line.',
+    ]);
     const bin = hwdbFromBuffer(compileHwdb(db).data);
     expect([...bin.lookup('n:a')]).toEqual([['K', 'v']]);
+    expect([...bin.lookup('garbageX')]).toEqual([['K', 'v']]);
     expect(bin.lookup('n:agarbage').size).toBe(0);
+    expect([...bin.lookup('c:1')]).toEqual([['K', 'w']]);
+    expect([...bin.lookup('c:2')]).toEqual([['K', 'w']]);
+  });
+
+  it('refuses a source larger than MAX_SOURCE_BYTES with a diagnostic, without reading it', () => {
+    const f = join(tmp, 'huge.hwdb');
+    writeFileSync(f, '');
+    truncateSync(f, MAX_SOURCE_BYTES + 1); // sparse: nothing is written
+    const db = parseHwdbFiles([f]);
+    expect(db.diagnostics.map(formatDiagnostic)).toEqual([`${f}:0: cannot read: too large (${MAX_SOURCE_BYTES + 1} bytes; at most ${MAX_SOURCE_BYTES})`]);
+  });
+
+  it('says why when node hides WebAssembly (the daemon runs with --no-expose-wasm)', () => {
+    const parse = join(__dirname, '..', '..', 'dist', 'hwdb', 'parse.js');
+    const r = spawnSync(process.execPath, ['--no-expose-wasm', '--input-type=module', '-e', `import { HwdbSources } from ${JSON.stringify(parse)}; new HwdbSources();`], { encoding: 'utf8' });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toContain('compiling the hwdb needs WebAssembly, which this node hides (--no-expose-wasm)');
   });
 });

@@ -2,9 +2,10 @@
 // ../kernel.ts for the TypeScript side and docs/HWDB.md for why). It parses .hwdb source bytes and builds the
 // radix trie of hwdb.bin in one pass over the sorted match strings.
 //
-// Everything lives in linear memory: the source files (copied in by the host), tables of match lines,
-// property slots and diagnostics, and the output. Growable tables are reallocated by doubling; the stub
-// runtime's bump allocator never reuses memory, so every byte of the output is written explicitly.
+// Everything lives in linear memory: the source files (read in by the host), tables of match lines,
+// property slots and diagnostics, and the output. Nothing is garbage-collected: tables are raw memory from
+// the runtime's allocator (heap.alloc/realloc), grown by doubling. Freed memory is reused, so every byte of
+// the output is written explicitly (padding included).
 //
 // The reading rules are systemd-hwdb's (see ../parse.ts for the prose): lines end as read_line() ends them
 // ('\n', '\r', NUL and their combinations); a line starting with '#' is a comment; '#' ends the line's text;
