@@ -2,11 +2,11 @@
 // and lookups per second: devMaster (whole file in one Buffer, or pages read on demand) next to libsystemd's
 // sd-hwdb (called through koffi) on the same hwdb.bin. Not a test: it prints numbers.
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { referenceUdev, REPO } from '../test/helpers/reference.js';
-import { generateModaliases, machineModaliases, matchLinesOf } from '../test/hwdb/helpers.js';
+import { generateModaliases, machineModaliases, matchLinesOf, openSdHwdb } from '../test/hwdb/helpers.js';
 import { hwdbSourceDirs, hwdbSourceFiles, openHwdb, updateHwdb } from '../src/hwdb/index.js';
 
 const ROUNDS = Number(process.env.HWDB_BENCH_ROUNDS ?? 7);
@@ -43,31 +43,6 @@ function lookupsPerSecond(lookup: (m: string) => unknown, queries: string[], min
   return (n / el) * 1000;
 }
 
-/** libsystemd's sd-hwdb through koffi, or undefined when libsystemd.so.0 (>= 252) is not there. */
-async function sdHwdb(path: string): Promise<((m: string) => number) | undefined> {
-  try {
-    const koffi = (await import('koffi')).default;
-    const lib = koffi.load('libsystemd.so.0');
-    const newFromPath = lib.func('int sd_hwdb_new_from_path(const char *path, _Out_ void **ret)');
-    const seek = lib.func('int sd_hwdb_seek(void *hwdb, const char *modalias)');
-    const enumerate = lib.func('int sd_hwdb_enumerate(void *hwdb, _Out_ const char **key, _Out_ const char **value)');
-    const out = [null];
-    if (newFromPath(path, out) < 0) return undefined;
-    const h = out[0];
-    const k = [null];
-    const v = [null];
-    return (m: string) => {
-      seek(h, m);
-      let n = 0;
-      while (enumerate(h, k, v) > 0) n++;
-      return n;
-    };
-  } catch {
-    return undefined;
-  }
-}
-
-/** Peak RSS (KiB) of a fresh node process that opens hwdb.bin with the given storage and runs the queries. */
 /**
  * Memory of a fresh node process that opens hwdb.bin with the given storage and runs the queries once:
  * peak RSS, and RSS/heap/external after a full GC (what stays while the daemon runs), in KiB.
@@ -92,6 +67,29 @@ function lookupMemory(storage: 'buffer' | 'paged' | 'none', bin: string, queries
   return { peak: Number(r.stderr.trim().split('\n').pop()), rss: m.rss, heap: m.heap, external: m.external };
 }
 
+/** The node flags of `npm start` (package.json), which is how the daemon runs. */
+function daemonNodeFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { scripts: { start: string } };
+  return pkg.scripts.start.split(/\s+/).filter((w) => w.startsWith('--'));
+}
+
+/** Lookups per second in a node process with the daemon's V8 flags (lite mode: no optimizing compiler). */
+function liteLookupRate(bin: string, queriesFile: string): number {
+  const code = `
+    import { openHwdb } from ${JSON.stringify(join(REPO, 'dist', 'hwdb', 'index.js'))};
+    import { readFileSync } from 'node:fs';
+    const qs = readFileSync(${JSON.stringify(queriesFile)}, 'utf8').split('\\n');
+    const db = openHwdb(${JSON.stringify(bin)});
+    let n = 0;
+    const t = performance.now();
+    while (performance.now() - t < 1500) { for (const q of qs) db.lookup(q); n += qs.length; }
+    console.log(n / (performance.now() - t) * 1000);
+  `;
+  const r = spawnSync(process.execPath, [...daemonNodeFlags(), '--input-type=module', '-e', code], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return Number(r.stdout.trim());
+}
+
 export async function main(): Promise<void> {
   const ref = referenceUdev();
   const tmp = mkdtempSync(join(tmpdir(), 'devmaster-hwdb-bench-'));
@@ -113,8 +111,7 @@ export async function main(): Promise<void> {
       sd.push(timed(ref.systemdHwdb, [`--root=${sdRoot}`, 'update']));
       dm.push(timed(process.execPath, [devctl, 'hwdb', '--update', '--root', dmRoot]));
     }
-    // In-process compile without node's start-up: the first run (code not yet optimized, as in devctl) and
-    // the following ones (warm JIT, as in a daemon that recompiles).
+    // In-process compile without node's start-up: the first run (as in devctl) and the following ones.
     const inproc: number[] = [];
     let stats;
     for (let i = 0; i < ROUNDS; i++) {
@@ -128,8 +125,8 @@ export async function main(): Promise<void> {
     console.log(`sources: ${files.length} files from Debian udev ${ref.version}; ${stats?.nodes} trie nodes, ${stats?.values} values, ${((stats?.size ?? 0) / 1048576).toFixed(1)} MiB`);
     console.log('compile (wall ms, min / median of ' + ROUNDS + ')        systemd-hwdb    devMaster   ratio');
     console.log(`  whole process                              ${fmt(sdMin).padStart(8)} / ${fmt(median(sd.map((r) => r.wall)))}  ${fmt(dmMin).padStart(8)} / ${fmt(median(dm.map((r) => r.wall)))}  ${fmt(dmMin / sdMin, 2)}x`);
-    console.log(`  in-process, first run (cold JIT), devMaster                          ${fmt(inproc[0]!).padStart(8)}          ${fmt(inproc[0]! / sdMin, 2)}x`);
-    console.log(`  in-process, warm (no start-up), devMaster                           ${fmt(min(inproc.slice(1))).padStart(8)} / ${fmt(median(inproc.slice(1)))}  ${fmt(min(inproc.slice(1)) / sdMin, 2)}x`);
+    console.log(`  in-process, first run, devMaster                                     ${fmt(inproc[0]!).padStart(8)}          ${fmt(inproc[0]! / sdMin, 2)}x`);
+    console.log(`  in-process, later runs, devMaster                                   ${fmt(min(inproc.slice(1))).padStart(8)} / ${fmt(median(inproc.slice(1)))}  ${fmt(min(inproc.slice(1)) / sdMin, 2)}x`);
     console.log(`  peak RSS (KiB)                             ${String(median(sd.map((r) => r.rssKb))).padStart(8)}         ${String(median(dm.map((r) => r.rssKb))).padStart(8)}         ${fmt(median(dm.map((r) => r.rssKb)) / median(sd.map((r) => r.rssKb)), 2)}x`);
 
     // Lookups on the same (systemd-compiled) file.
@@ -146,12 +143,14 @@ export async function main(): Promise<void> {
       for (let i = 0; i < 200; i++) db.lookup(queries[i % queries.length]!);
       return ((performance.now() - t) / 200) * 1000;
     };
-    const sdLookup = await sdHwdb(bin);
+    const sdDb = await openSdHwdb(bin).catch((e: Error) => (console.log(`  (sd-hwdb not measured: ${e.message})`), undefined));
+    const sdLookup = sdDb ? (m: string) => sdDb.count(m) : undefined;
     const rateSd = sdLookup ? lookupsPerSecond(sdLookup, queries) : NaN;
     console.log(`lookups per second (${queries.length} modaliases: this machine's + generated from the sources)`);
     console.log(`  libsystemd sd-hwdb (mmap, via koffi)       ${sdLookup ? fmt(rateSd, 0) : 'n/a'}`);
     console.log(`  devMaster, whole file in one Buffer         ${fmt(rateBuf, 0)}${sdLookup ? `   (${fmt(rateBuf / rateSd, 2)}x sd-hwdb)` : ''}`);
     console.log(`  devMaster, 4 KiB pages read on demand       ${fmt(ratePaged, 0)}   (pread calls: ${(paged.storage as unknown as { reads: number }).reads})`);
+    console.log(`  devMaster, one Buffer, V8 lite mode (how the daemon runs)   ${fmt(liteLookupRate(bin, qfile), 0)}`);
     const cold = openHwdb(bin, { storage: 'paged' });
     console.log(`  first 200 lookups, µs each: Buffer ${fmt(one(buf), 0)}, paged with a cold page cache ${fmt(one(cold), 0)}`);
     cold.close();

@@ -34,6 +34,7 @@ const LINE_MAX = 2048;
 const STAR = 0x2a;
 const QUESTION = 0x3f;
 const LBRACKET = 0x5b;
+const BACKSLASH = 0x5c;
 const GLOB_CHARS = [STAR, QUESTION, LBRACKET] as const;
 
 /** One property found by a lookup, with its provenance when the file records it (v2). */
@@ -311,7 +312,10 @@ export class Hwdb {
     }
   }
 
-  /** Glob search of the subtree at nodeOff, whose prefix is taken from byte p; `from` is where the rest of the modalias starts. */
+  /**
+   * Glob search of the subtree at nodeOff, whose prefix is taken from byte p; `from` is where the rest of the
+   * modalias starts. Subtrees in which no pattern can match are skipped (see nfaStep).
+   */
   private fnmatchSubtree(nodeOff: number, p: number, from: number): void {
     const s = this.s;
     if (++this.visits > this.maxVisits) throw new HwdbFormatError('corrupt database: the trie has a cycle', this.path);
@@ -321,18 +325,122 @@ export class Hwdb {
     const added = pend - (prefixOff + p);
     if (this.lineLen + added >= LINE_MAX - 1) return; // longer than sd-hwdb's line buffer: it cannot match either
     s.copy(prefixOff + p, pend, this.line, this.lineLen);
+    const start = this.lineLen;
     this.lineLen += added;
-    const count = s.u8(nodeOff + 8);
-    const base = nodeOff + this.nodeSize;
-    for (let i = 0; i < count; i++) {
-      const ce = base + i * this.childSize;
-      if (this.lineLen >= LINE_MAX - 1) break;
-      this.line[this.lineLen++] = s.u8(ce);
-      this.fnmatchSubtree(this.u64(ce + 8), 0, from);
-      this.lineLen--;
+    if (this.track(start)) {
+      const count = s.u8(nodeOff + 8);
+      const base = nodeOff + this.nodeSize;
+      for (let i = 0; i < count; i++) {
+        const ce = base + i * this.childSize;
+        if (this.lineLen >= LINE_MAX - 1) break;
+        this.line[this.lineLen++] = s.u8(ce);
+        if (this.track(this.lineLen - 1)) this.fnmatchSubtree(this.u64(ce + 8), 0, from);
+        this.untrack(--this.lineLen);
+      }
+      if (this.u64(nodeOff + 16) > 0 && this.patternMatches(from)) this.addValues(nodeOff);
     }
-    if (this.u64(nodeOff + 16) > 0 && fnmatchBytes(this.line, this.lineLen, this.search, from, this.search.length)) this.addValues(nodeOff);
-    this.lineLen -= added;
+    this.untrack((this.lineLen -= added));
+  }
+
+  // The glob walk's pattern is line[0..lineLen). For its first nfaLen bytes (all of them unless a '[' or '\'
+  // came up), the rows of nfa hold what the pattern's first k bytes can match: bit j of row k is set when they
+  // match the first j bytes of the rest of the modalias. With fnmatch's flags 0, '*', '?' and plain bytes are
+  // all there is to that (no special '/' or '.'), so the rows are exact; an empty row means that no pattern
+  // starting this way can match, and the subtree below is skipped. Brackets and escapes are left to fnmatch.
+  private nfa = new Uint32Array(64);
+  private nfaWords = 1;
+  private nfaLen = 0;
+  private nfaFrom = 0;
+  private restLen = 0;
+
+  /** Starts tracking a glob walk matched against search[from..]. */
+  private nfaStart(from: number): void {
+    this.nfaFrom = from;
+    this.restLen = this.search.length - from;
+    this.nfaWords = (this.restLen >> 5) + 1;
+    this.nfa.fill(0, 0, this.nfaWords);
+    this.nfa[0] = 1; // the empty pattern matches the empty string
+    this.nfaLen = 0;
+  }
+
+  /** Feeds line[start..lineLen) to the tracker; false when no pattern beginning with these bytes can match. */
+  private track(start: number): boolean {
+    for (let k = start; k < this.lineLen && this.nfaLen === k; k++) {
+      const c = this.line[k]!;
+      if (c === LBRACKET || c === BACKSLASH) break;
+      if (!this.nfaStep(c)) return false;
+    }
+    return true;
+  }
+
+  /** The pattern is back to `len` bytes. */
+  private untrack(len: number): void {
+    if (this.nfaLen > len) this.nfaLen = len;
+  }
+
+  /** Row nfaLen+1 from row nfaLen and pattern byte c; false when it is empty. */
+  private nfaStep(c: number): boolean {
+    const W = this.nfaWords;
+    const src = this.nfaLen * W;
+    const dst = src + W;
+    if (dst + W > this.nfa.length) {
+      const grown = new Uint32Array(Math.max(this.nfa.length * 2, dst + W));
+      grown.set(this.nfa);
+      this.nfa = grown;
+    }
+    const a = this.nfa;
+    const n = this.restLen;
+    // Bits above n (past the end of the modalias) stay clear.
+    const top = n - (W - 1) * 32 + 1; // bits used in the last word: 1..32
+    const lastMask = top === 32 ? 0xffffffff : (1 << top) - 1;
+    let any = 0;
+    if (c === STAR) {
+      let low = -1;
+      for (let w = 0; w < W && low < 0; w++) if (a[src + w]) low = w * 32 + 31 - Math.clz32(a[src + w]! & -a[src + w]!);
+      for (let w = 0; w < W; w++) {
+        const lo = w * 32;
+        let m = lo >= low ? 0xffffffff : lo + 32 <= low ? 0 : 0xffffffff << (low - lo);
+        if (w === W - 1) m &= lastMask;
+        a[dst + w] = m;
+        any |= m;
+      }
+    } else if (c === QUESTION) {
+      let carry = 0;
+      for (let w = 0; w < W; w++) {
+        const x = a[src + w]!;
+        let m = (x << 1) | carry;
+        carry = x >>> 31;
+        if (w === W - 1) m &= lastMask;
+        a[dst + w] = m;
+        any |= m;
+      }
+    } else {
+      const search = this.search;
+      const from = this.nfaFrom;
+      a.fill(0, dst, dst + W);
+      for (let w = 0; w < W; w++) {
+        let x = a[src + w]!;
+        while (x !== 0) {
+          const j = w * 32 + 31 - Math.clz32(x & -x);
+          x &= x - 1;
+          if (j < n && search[from + j] === c) {
+            a[dst + ((j + 1) >> 5)]! |= 1 << ((j + 1) & 31);
+            any = 1;
+          }
+        }
+      }
+    }
+    this.nfaLen++;
+    return any !== 0;
+  }
+
+  /** Whether the whole pattern line[0..lineLen) matches search[from..] (fnmatch with flags 0). */
+  private patternMatches(from: number): boolean {
+    if (this.nfaLen === this.lineLen) {
+      const n = this.restLen;
+      return (this.nfa[this.lineLen * this.nfaWords + (n >> 5)]! & (1 << (n & 31))) !== 0;
+    }
+    return fnmatchBytes(this.line, this.lineLen, this.search, from, this.search.length);
   }
 
   private searchTrie(): void {
@@ -352,6 +460,7 @@ export class Hwdb {
             break;
           }
           if (c === STAR || c === QUESTION || c === LBRACKET) {
+            this.nfaStart(i + p);
             this.fnmatchSubtree(nodeOff, p, i + p);
             return;
           }
@@ -362,9 +471,10 @@ export class Hwdb {
         const glob = GLOB_CHARS[g]!;
         const child = this.childOf(nodeOff, glob);
         if (child) {
+          this.nfaStart(i);
           this.line[0] = glob;
           this.lineLen = 1;
-          this.fnmatchSubtree(child, 0, i);
+          if (this.track(0)) this.fnmatchSubtree(child, 0, i);
           this.lineLen = 0;
         }
       }

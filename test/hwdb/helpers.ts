@@ -175,3 +175,47 @@ export function trieDump(buf: Buffer): string[] {
   walk(u64(56), '');
   return out;
 }
+
+/** libsystemd's sd-hwdb on one hwdb.bin, through koffi: lookups give the (key, value) pairs in sd-hwdb's order. */
+export interface SdHwdb {
+  lookup(modalias: string): [string, string][];
+  /** Counts the properties without decoding them (for benchmarks). */
+  count(modalias: string): number;
+}
+
+/**
+ * Opens hwdb.bin with the machine's libsystemd (sd_hwdb_new_from_path, systemd >= 252). Throws with a clear
+ * message when libsystemd.so.0 or the call is missing (Debian: apt-get install libsystemd0).
+ */
+export async function openSdHwdb(path: string): Promise<SdHwdb> {
+  const koffi = (await import('koffi')).default;
+  let lib;
+  try {
+    lib = koffi.load('libsystemd.so.0');
+  } catch (e) {
+    throw new Error(`libsystemd.so.0 is needed to compare with sd-hwdb (apt-get install libsystemd0): ${(e as Error).message}`);
+  }
+  const newFromPath = lib.func('int sd_hwdb_new_from_path(const char *path, _Out_ void **ret)');
+  const seek = lib.func('int sd_hwdb_seek(void *hwdb, const char *modalias)');
+  const enumerate = lib.func('int sd_hwdb_enumerate(void *hwdb, _Out_ const char **key, _Out_ const char **value)');
+  const out: unknown[] = [null];
+  const r = newFromPath(path, out) as number;
+  if (r < 0) throw new Error(`sd_hwdb_new_from_path(${path}) failed: ${r}`);
+  const h = out[0];
+  const k: unknown[] = [null];
+  const v: unknown[] = [null];
+  return {
+    lookup(m) {
+      const res: [string, string][] = [];
+      if ((seek(h, m) as number) < 0) return res;
+      while ((enumerate(h, k, v) as number) > 0) res.push([k[0] as string, v[0] as string]);
+      return res;
+    },
+    count(m) {
+      seek(h, m);
+      let n = 0;
+      while ((enumerate(h, k, v) as number) > 0) n++;
+      return n;
+    },
+  };
+}
