@@ -8,8 +8,8 @@
 import { mkdirSync, readFileSync, realpathSync, unlinkSync, rmdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { devPath } from '../device/roots.js';
-import { isNodeOf } from '../event/process.js';
-import { cpus } from 'node:os';
+import { isNodeOf, makeNode } from '../event/process.js';
+import { constants as osConstants, cpus } from 'node:os';
 import { join } from 'node:path';
 import { log as rootLog, setLogLevel, normalizeLevel, type Logger } from '../log.js';
 import { loadConfigFile, type Config } from '../config/config.js';
@@ -19,7 +19,8 @@ import type { Roots } from '../device/roots.js';
 import { UeventSocket } from '../netlink/kernel-socket.js';
 import { Broadcaster } from '../netlink/broadcaster.js';
 import type { Uevent } from '../netlink/uevent.js';
-import { EventQueue, type QueueItem } from './queue.js';
+import { EventQueue, type QueueItem, type Retry } from './queue.js';
+import { errnoName, LOCK_RETRY_MS, LOCK_TIMEOUT_MS, lockWholeDisk, unlockWholeDisk } from './disk-lock.js';
 import { startControlServer, type ControlServer, type ControlHandler } from './control.js';
 import { startUdevCtrlServer, type UdevCtrlServer } from './udev-ctrl.js';
 import { RulesManager } from './reload.js';
@@ -85,6 +86,8 @@ export interface DaemonCounters {
   renameFailed: number;
   timedOut: number;
   hookErrors: number;
+  /** Events skipped because their whole disk stayed locked for 3 minutes. */
+  lockSkipped: number;
 }
 
 /** children_max when the config says 0 (udev: 8 + 2 per CPU). */
@@ -133,7 +136,7 @@ export class Daemon {
   readonly log: Logger;
   readonly queue: EventQueue<Payload>;
   readonly rules: RulesManager;
-  readonly counters: DaemonCounters = { received: 0, processed: 0, failed: 0, broadcast: 0, renamed: 0, renameFailed: 0, timedOut: 0, hookErrors: 0 };
+  readonly counters: DaemonCounters = { received: 0, processed: 0, failed: 0, broadcast: 0, renamed: 0, renameFailed: 0, timedOut: 0, hookErrors: 0, lockSkipped: 0 };
   readonly mknod: boolean;
   readonly hooks: DaemonHooks;
   /** Resolves when the daemon has stopped. */
@@ -161,6 +164,8 @@ export class Daemon {
   /** Kernel seqnums up to this one are not awaited again: emitted before our socket, or never coming (catchUp). */
   #seqnumReached = 0;
   #startedAt = Date.now();
+  /** Events waiting for a locked whole disk: when they first found it locked (performance.now()). */
+  #lockWaits = new Map<QueueItem, number>();
 
   /** The netlink port our broadcasts come from (libudev clients see it as the sender), if broadcasting. */
   get broadcastPort(): number | undefined {
@@ -216,8 +221,6 @@ export class Daemon {
       this.#kernel.on('error', (e) => this.log.error({ err: e.message }, 'kernel uevent socket error'));
       this.#broadcaster = await Broadcaster.open({ logger: this.log });
     }
-    this.#control = await startControlServer(run, this.#controlHandler(), (msg) => this.log.warn(msg));
-    this.#udevCtrl = startUdevCtrlServer(run, this.#controlHandler(), this.log);
     this.queue.resetFlag(); // this daemon owns the run root now: a stale queue flag goes
     this.#watch = DeviceWatcher.open(this.roots, this.log);
     this.#watch?.restore(); // the watches a previous daemon left in <run>/watch/
@@ -226,6 +229,9 @@ export class Daemon {
       this.rules.watch(extra, () => this.#reloadConfig());
       await this.rules.whenWatching();
     }
+    // control sockets last: once they answer, the daemon is ready
+    this.#control = await startControlServer(run, this.#controlHandler(), (msg) => this.log.warn(msg));
+    this.#udevCtrl = startUdevCtrlServer(run, this.#controlHandler(), this.log);
     this.readyMs = Math.round(performance.now());
     this.log.info(
       { readyMs: this.readyMs, run, dev: this.roots.dev, sysfs: this.roots.sysfs, childrenMax: this.queue.childrenMax, mknod: this.mknod, rulesFiles: this.rules.status().files.length },
@@ -272,12 +278,8 @@ export class Daemon {
     }
   }
 
-  async #process(ev: Uevent, item: QueueItem): Promise<void> {
-    const ctx = this.#context();
+  async #process(ev: Uevent, item: QueueItem): Promise<void | Retry> {
     let device: Device;
-    let result: EventResult | undefined;
-    let failed = false;
-    const eventTimeoutMs = Math.max(1, this.config.eventTimeout) * 1000;
     try {
       device = Device.fromUevent(this.roots, this.globalProperties.size ? new Map([...ev.properties, ...[...this.globalProperties].filter(([k]) => !ev.properties.has(k))]) : ev.properties);
     } catch (e) {
@@ -285,10 +287,53 @@ export class Daemon {
       this.log.error({ devpath: ev.devpath, seqnum: ev.seqnum, err: (e as Error).message }, 'event dropped: invalid device');
       return;
     }
+    // udev's whole-disk lock (disk-lock.ts): held until the event, RUN included, is done
+    const lock = lockWholeDisk(device, ev.action, this.roots, this.mknod ? (disk) => makeNode(this.#context(), disk) : undefined);
+    if (lock.kind === 'busy') return this.#diskBusy(ev, item, lock.devnode);
+    this.#lockWaits.delete(item);
+    try {
+      await this.#processDevice(ev, item, device, lock.kind === 'error' ? lock : undefined);
+    } finally {
+      unlockWholeDisk(lock);
+    }
+  }
+
+  /** A block device's whole disk is locked exclusively: retry in 200 ms, skip the event after 3 minutes (as udevd). */
+  #diskBusy(ev: Uevent, item: QueueItem, devnode: string): Retry | undefined {
+    const now = performance.now();
+    const since = this.#lockWaits.get(item) ?? now;
+    if (now - since < LOCK_TIMEOUT_MS) {
+      if (since === now) this.log.debug({ devpath: ev.devpath, seqnum: ev.seqnum, devnode }, 'block device is locked, requeueing the event');
+      this.#lockWaits.set(item, since);
+      return { retryAfterMs: LOCK_RETRY_MS };
+    }
+    this.#lockWaits.delete(item);
+    this.counters.lockSkipped++;
+    this.log.warn({ devpath: ev.devpath, seqnum: ev.seqnum, action: ev.action, devnode }, `the underlying block device is locked by a process more than ${LOCK_TIMEOUT_MS / 60000} min, skipping event`);
+    return undefined;
+  }
+
+  /**
+   * Runs the rules and applies the result, then broadcasts. With `lockError` (the whole disk could not be
+   * opened or locked), the rules do not run and the kernel event is broadcast marked as failed, as udevd does.
+   */
+  async #processDevice(ev: Uevent, item: QueueItem, device: Device, lockError: { errno: number; code: string; message: string } | undefined): Promise<void> {
+    const ctx = this.#context();
+    let result: EventResult | undefined;
+    let failed = false;
+    /** udevd's UDEV_WORKER_* properties of a failed event: the errno when known. */
+    let workerFailure: { errno?: number; code?: string } | undefined;
+    const eventTimeoutMs = Math.max(1, this.config.eventTimeout) * 1000;
     const warnTimer = setTimeout(() => this.log.warn({ devpath: ev.devpath, seqnum: ev.seqnum }, `event still running after ${eventTimeoutMs / 3000} s`), eventTimeoutMs / 3);
     let killTimer: NodeJS.Timeout | undefined;
     this.#watch?.end(device); // no watch while the event runs, none at all after a remove (as udevd)
     try {
+      if (lockError) {
+        const err = new Error(lockError.message) as NodeJS.ErrnoException;
+        err.errno = lockError.errno;
+        err.code = lockError.code;
+        throw err;
+      }
       result = await Promise.race([
         this.#engine.processEvent(ctx, device),
         new Promise<never>((_, rej) => {
@@ -307,15 +352,19 @@ export class Daemon {
       if (result.state?.watch === true) this.#watch?.begin(result.device); // OPTIONS+="watch"
     } catch (e) {
       failed = true;
-      if ((e as Error).message.startsWith('event timed out')) this.counters.timedOut++;
-      this.log.error({ devpath: ev.devpath, seqnum: ev.seqnum, action: ev.action, err: (e as Error).message }, 'event processing failed; broadcasting the kernel event unchanged');
+      const err = e as NodeJS.ErrnoException;
+      const timedOut = err.message.startsWith('event timed out');
+      if (timedOut) this.counters.timedOut++;
+      workerFailure = timedOut ? { errno: osConstants.errno.ETIMEDOUT, code: 'ETIMEDOUT' } : typeof err.errno === 'number' ? { errno: Math.abs(err.errno), code: err.code } : {};
+      this.log.error({ devpath: ev.devpath, seqnum: ev.seqnum, action: ev.action, err: err.message }, 'event processing failed; broadcasting the kernel event marked as failed');
     } finally {
       clearTimeout(warnTimer);
       if (killTimer) clearTimeout(killTimer);
     }
     if (ev.action === 'remove' && this.mknod && !failed) this.#removeOwnNode(device);
     const finalDevice = result?.device ?? device;
-    const props = result ? finalDevice.properties : new Map(ev.properties);
+    // a failed event is broadcast as the kernel sent it (DEVNAME as /dev/..., as sd-device reads it)
+    const props = result ? finalDevice.properties : Device.fromUevent(this.roots, ev.properties).properties;
     const renamed = this.#renamed.get(device);
     if (renamed) {
       this.#renamed.delete(device);
@@ -325,6 +374,13 @@ export class Daemon {
       props.set('INTERFACE_OLD', oldName);
       const dp = props.get('DEVPATH');
       if (dp?.endsWith('/' + oldName)) props.set('DEVPATH', dp.slice(0, dp.length - oldName.length) + newName);
+    }
+    if (workerFailure) {
+      props.set('UDEV_WORKER_FAILED', '1');
+      if (workerFailure.errno !== undefined) {
+        props.set('UDEV_WORKER_ERRNO', String(workerFailure.errno));
+        props.set('UDEV_WORKER_ERRNO_NAME', workerFailure.code ?? errnoName(workerFailure.errno));
+      }
     }
     await this.#broadcast(props, ev);
     if (failed) this.counters.failed++;

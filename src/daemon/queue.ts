@@ -45,10 +45,18 @@ interface Entry<T> extends QueueItem {
   done: boolean;
 }
 
+/** What a worker returns to have its event put back and started again later (udevd's requeue). */
+export interface Retry {
+  retryAfterMs: number;
+}
+
 export interface QueueOptions<T> {
   childrenMax: number;
-  /** Processes one event; the returned promise settles when the event is finished. */
-  worker: (payload: T, item: QueueItem) => Promise<void>;
+  /**
+   * Processes one event; the returned promise settles when the event is finished, or with a Retry to put it
+   * back: it stays queued (later events of the same device keep waiting for it) and starts again after the delay.
+   */
+  worker: (payload: T, item: QueueItem) => Promise<void | Retry>;
   /** Directory where the "queue" flag file is kept while events are pending (udev's /run/udev/queue). */
   runDir?: string;
   onError?: (err: unknown, item: QueueItem) => void;
@@ -104,7 +112,7 @@ export class EventQueue<T> {
   #idleWaiters: (() => void)[] = [];
   #flagPresent = false;
   /** Totals since start. */
-  readonly stats = { queued: 0, processed: 0, failed: 0, maxQueued: 0, lastSeqnum: 0 };
+  readonly stats = { queued: 0, processed: 0, failed: 0, retried: 0, maxQueued: 0, lastSeqnum: 0 };
 
   constructor(opts: QueueOptions<T>) {
     this.#childrenMax = Math.max(1, opts.childrenMax);
@@ -304,14 +312,14 @@ export class EventQueue<T> {
     e.state = 'running';
     e.startedAt = performance.now();
     this.#running++;
-    let p: Promise<void>;
+    let p: Promise<void | Retry>;
     try {
       p = this.#worker(e.payload, e);
     } catch (err) {
       p = Promise.reject(err);
     }
     p.then(
-      () => this.#finish(e, false),
+      (r) => (r ? this.#retry(e, r.retryAfterMs) : this.#finish(e, false)),
       (err) => {
         try {
           this.#onError?.(err, e);
@@ -320,6 +328,21 @@ export class EventQueue<T> {
         }
       },
     );
+  }
+
+  #retry(e: Entry<T>, ms: number): void {
+    if (e.done) return;
+    e.state = 'queued';
+    e.startedAt = undefined;
+    this.stats.retried++;
+    this.#running--;
+    const timer = setTimeout(() => {
+      if (e.done) return; // dropped meanwhile
+      this.#insertReady(e);
+      this.#dispatch();
+    }, ms);
+    timer.unref?.();
+    this.#dispatch();
   }
 
   #finish(e: Entry<T>, failed: boolean): void {

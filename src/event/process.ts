@@ -152,7 +152,7 @@ function nodeSettings(ev: EventState, action: string): NodeSettings {
  * start-up to nodes that exist. Called before the rules (builtins and programs open the node) and, as a
  * fallback, when the node is applied. Returns the node's stat, undefined when it could not be made.
  */
-function makeNode(ctx: EventContext, device: Device): Stats | undefined {
+export function makeNode(ctx: EventContext, device: Device): Stats | undefined {
   const devnode = device.devname!;
   const dn = device.devnum!;
   const path = devPath(ctx.roots, devnode);

@@ -1,4 +1,4 @@
-// Thin wrappers over C calls Node lacks (through koffi): mknod.
+// Thin wrappers over C calls Node lacks (through koffi): mknod, lsetxattr, flock.
 import koffi from 'koffi';
 import { makeDevT } from '../device/device.js';
 
@@ -44,4 +44,18 @@ export function lsetxattr(path: string, name: string, value: Buffer): void {
     err.errno = errno;
     throw err;
   }
+}
+
+export const LOCK_SH = 1;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const LOCK_UN = 8;
+
+let flockFn: ((fd: number, op: number) => number) | undefined;
+
+/** flock(2) on an open file descriptor: 0, or the errno (EWOULDBLOCK when LOCK_NB and the lock is taken). */
+export function flock(fd: number, op: number): number {
+  load();
+  flockFn ??= koffi.load('libc.so.6').func('int flock(int fd, int op)') as (fd: number, op: number) => number;
+  return flockFn(fd, op) === 0 ? 0 : errnoFn!();
 }

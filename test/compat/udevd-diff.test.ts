@@ -13,7 +13,7 @@
 // roots; there /dev is the real one, used read-only by the programs (ata_id, scsi_id, ... open nodes read-only).
 // Both are killed (process group) in afterAll, also when a test fails.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, readFileSync, existsSync, openSync, closeSync, constants } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
@@ -23,74 +23,6 @@ import { updateHwdb } from '../../src/hwdb/index.js';
 import { listDevices } from '../../src/daemon/coldplug.js';
 import { controlRequest } from '../../src/daemon/control.js';
 import { readDatabase, readTagIndex, readDevRoot, sysDevice, compareDb, type Difference, type SysDevice, type DbFile, type DevEntry } from './compare.js';
-
-// ------------------------------------------------------------------ allowed differences (each with its reason)
-
-interface Allowance {
-  name: string;
-  reason: string;
-  applies(d: Difference, o: Context): boolean;
-}
-
-const ALLOWED: Allowance[] = [
-  {
-    name: 'whole-disk lock on a disk nobody may open',
-    reason:
-      "udevd 252's worker opens the whole disk of a block device read-only to take udev's shared BSD lock and fails " +
-      'the event when the open fails with anything but "device absent"; this VM forbids opening its root disk ' +
-      '(EPERM even for root), so udevd writes no database and no links for it. devMaster takes no whole-disk lock ' +
-      '(not implemented) and processes the event. Applies only to the disks found unopenable at test time.',
-    applies: (d, o) => {
-      if (d.where.startsWith('dev:')) {
-        // links (and /dev/block/M:m) that only devMaster made, pointing at such a disk or its partitions
-        return d.what === 'symlink' && d.udevd === '(none)' && o.unopenable.names.has(d.devmaster.replace(/^link (\.\.\/)*/, ''));
-      }
-      return o.unopenable.ids.has(d.where) && (d.what === 'database file' ? d.udevd === 'absent' : d.what.startsWith('tag index') && d.udevd === 'absent');
-    },
-  },
-];
-
-function allowance(d: Difference, o: Context): Allowance | undefined {
-  return ALLOWED.find((a) => a.applies(d, o));
-}
-
-/**
- * Block devices whose whole disk cannot be opened read-only here (EPERM/EACCES), as udevd's worker opens it:
- * their ids and node names. The nodes are those of the udevd namespace's /dev (made like a devtmpfs).
- */
-function unopenableDisks(devices: SysDevice[], devRoot: string): { ids: Set<string>; names: Set<string> } {
-  const ids = new Set<string>();
-  const names = new Set<string>();
-  const blocked = new Set<string>(); // whole-disk syspaths
-  for (const d of devices) {
-    if (d.subsystem !== 'block' || existsSync(join(d.syspath, 'partition'))) continue;
-    const name = devName(d.syspath);
-    if (!name) continue;
-    try {
-      closeSync(openSync(join(devRoot, name), constants.O_RDONLY | constants.O_NONBLOCK));
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EPERM' || code === 'EACCES') blocked.add(d.syspath);
-    }
-  }
-  for (const d of devices) {
-    if (d.subsystem !== 'block') continue;
-    const whole = existsSync(join(d.syspath, 'partition')) ? dirname(d.syspath) : d.syspath;
-    if (!blocked.has(whole)) continue;
-    if (d.id) ids.add(d.id);
-    const name = devName(d.syspath);
-    if (name) names.add(name);
-  }
-  return { ids, names };
-}
-
-function devName(syspath: string): string | undefined {
-  try {
-    return /^DEVNAME=(.*)$/m.exec(readFileSync(join(syspath, 'uevent'), 'utf8'))?.[1];
-  } catch {
-    return undefined;
-  }
-}
 
 // ------------------------------------------------------------------ the run
 
@@ -110,7 +42,6 @@ interface Snapshot {
 
 interface Context {
   devices: SysDevice[];
-  unopenable: { ids: Set<string>; names: Set<string> };
   /** Ids and node names of devices something else touched during the run (skipped). */
   disturbed: Set<string>;
   disturbedNames: Set<string>;
@@ -160,15 +91,13 @@ function compareSnapshot(snap: Snapshot, ctx: Context): Comparison {
   return { diffs, compared, identical };
 }
 
-function report(title: string, c: Comparison, snap: Snapshot, ctx: Context): { text: string; bad: Difference[] } {
-  const bad = c.diffs.filter((x) => !allowance(x, ctx));
-  const byAllowance = ALLOWED.map((a) => `${a.name}: ${c.diffs.filter((x) => allowance(x, ctx) === a).length}`).join('; ');
+function report(title: string, c: Comparison, snap: Snapshot): { text: string; bad: Difference[] } {
   const text = [
     `${title}: databases compared ${c.compared}, identical ${c.identical}; dev entries udevd ${snap.udevdDev.size}, devMaster ${snap.dmDev.size}`,
-    `  differences ${c.diffs.length}, allowed ${c.diffs.length - bad.length} (${byAllowance})`,
-    ...bad.map((x) => `  ${x.where} ${x.what}: udevd ${x.udevd} | devMaster ${x.devmaster}`),
+    `  differences ${c.diffs.length}`,
+    ...c.diffs.map((x) => `  ${x.where} ${x.what}: udevd ${x.udevd} | devMaster ${x.devmaster}`),
   ].join('\n');
-  return { text, bad };
+  return { text, bad: c.diffs };
 }
 
 describe.runIf(root)('devMaster against Debian udevd, same rules, same events', () => {
@@ -324,7 +253,7 @@ describe.runIf(root)('devMaster against Debian udevd, same rules, same events', 
       const name = e.properties.get('DEVNAME');
       if (name) disturbedNames.add(name);
     }
-    ctx = { devices, unopenable: unopenableDisks(devices, u.dev), disturbed, disturbedNames };
+    ctx = { devices, disturbed, disturbedNames };
     seconds = (performance.now() - t0) / 1000;
   });
 
@@ -348,9 +277,9 @@ describe.runIf(root)('devMaster against Debian udevd, same rules, same events', 
     }
   });
 
-  it('after coldplug and hotplug: databases, tag index and dev roots identical device by device (but for documented allowances)', () => {
+  it('after coldplug and hotplug: databases, tag index and dev roots identical device by device', () => {
     const c = compareSnapshot(afterAdd, ctx);
-    const r = report('after change round + add', c, afterAdd, ctx);
+    const r = report('after change round + add', c, afterAdd);
     console.log(
       [
         `udevd ${referenceUdev().version}, ${rulesFiles} rules files (without ${EXCLUDED_RULES.join(', ')}); ${ctx.devices.length} devices, ${triggered} change events; hotplug zram${zram} + ${ifb}; ${seconds.toFixed(1)} s`,
@@ -368,7 +297,7 @@ describe.runIf(root)('devMaster against Debian udevd, same rules, same events', 
 
   it('after the hot-remove: the same again, and nothing of the removed devices is left in either', () => {
     const c = compareSnapshot(afterRemove, ctx);
-    const r = report('after remove', c, afterRemove, ctx);
+    const r = report('after remove', c, afterRemove);
     console.log(r.text);
     for (const id of new Set(hot.ids)) {
       expect(afterRemove.udevdDb.has(id), id).toBe(false);

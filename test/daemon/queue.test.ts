@@ -134,3 +134,40 @@ describe('EventQueue exit', () => {
     expect(h.log).toEqual(['start run', 'end run']);
   });
 });
+
+describe('EventQueue retries (a worker answering { retryAfterMs })', () => {
+  it('puts the event back: its slot is free meanwhile, later events of the device wait, unrelated ones run', async () => {
+    const log: string[] = [];
+    let tries = 0;
+    const q = new EventQueue<{ name: string }>({
+      childrenMax: 1,
+      worker: async (p) => {
+        log.push(`start ${p.name}`);
+        if (p.name === 'locked' && ++tries < 3) return { retryAfterMs: 40 };
+        log.push(`end ${p.name}`);
+        return undefined;
+      },
+    });
+    q.push({ devpath: '/devices/disk', action: 'change', payload: { name: 'locked' } });
+    q.push({ devpath: '/devices/disk/part1', action: 'change', payload: { name: 'partition' } });
+    q.push({ devpath: '/devices/other', action: 'change', payload: { name: 'other' } });
+    await new Promise((r) => setTimeout(r, 10));
+    // with one slot, "other" ran while "locked" waited; the partition waits for its disk
+    expect(log).toEqual(['start locked', 'start other', 'end other']);
+    expect(q.size).toBe(2);
+    expect(await q.whenIdle(2000)).toBe(true);
+    expect(log).toEqual(['start locked', 'start other', 'end other', 'start locked', 'start locked', 'end locked', 'start partition', 'end partition']);
+    expect(q.stats).toMatchObject({ processed: 3, failed: 0, retried: 2 });
+  });
+
+  it('an event waiting to be retried is dropped at exit like any queued one', async () => {
+    const q = new EventQueue<null>({ childrenMax: 2, worker: async () => ({ retryAfterMs: 30 }) });
+    q.push({ devpath: '/devices/disk', action: 'change', payload: null });
+    await new Promise((r) => setTimeout(r, 5));
+    expect(q.dropQueued()).toBe(1);
+    expect(q.isIdle).toBe(true);
+    await new Promise((r) => setTimeout(r, 50)); // the retry timer finds it gone
+    expect(q.stats.retried).toBe(1);
+    expect(q.isIdle).toBe(true);
+  });
+});

@@ -1,0 +1,79 @@
+// udev's whole-disk lock (https://systemd.io/BLOCK_DEVICE_LOCKING): before the rules run for a block device,
+// take a shared BSD lock on its whole disk's node, and hold it until the event (RUN included) is done. A tool
+// that holds an exclusive lock (fdisk, mkfs, `udevadm lock`) keeps udev from probing the disk while it writes:
+// the event is retried every 200 ms and skipped after 3 minutes, as udevd does. Opening the node with any error
+// but "device absent" fails the event; dm-*, md* and drbd* devices and "remove" events take no lock.
+import { closeSync, constants, openSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { Device } from '../device/device.js';
+import { devPath, type Roots } from '../device/roots.js';
+import { flock, LOCK_NB, LOCK_SH } from '../util/sys.js';
+
+/** udevd's EVENT_RETRY_INTERVAL_USEC and EVENT_RETRY_TIMEOUT_USEC. */
+export const LOCK_RETRY_MS = 200;
+export const LOCK_TIMEOUT_MS = 3 * 60 * 1000;
+
+export type DiskLock =
+  /** No lock applies (not a block device, excluded, remove, or the node is absent). */
+  | { kind: 'none' }
+  /** Locked: close fd when the event is done. */
+  | { kind: 'locked'; fd: number; devnode: string }
+  /** Someone else holds an exclusive lock: try again later. */
+  | { kind: 'busy'; devnode: string }
+  /** The event fails with this error (errno and its name), as udevd's worker does. */
+  | { kind: 'error'; errno: number; code: string; message: string };
+
+const ABSENT = new Set(['ENODEV', 'ENXIO', 'ENOENT']);
+const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
+
+export function errnoName(errno: number): string {
+  return ERRNO_NAMES.get(errno) ?? `E${errno}`;
+}
+
+function fail(errno: number, message: string): DiskLock {
+  return { kind: 'error', errno, code: errnoName(errno), message };
+}
+
+/** The whole disk of a block device (itself, or a partition's parent disk), or a DiskLock when there is none. */
+function wholeDisk(device: Device): Device | DiskLock {
+  if (device.devtype === 'disk') return device;
+  const parent = device.parent();
+  if (!parent) return { kind: 'none' }; // gone already (udev: -ENODEV, ignored)
+  if (parent.subsystem === 'block' && parent.devtype === 'disk') return parent;
+  return fail(osConstants.errno.ENXIO, `${device.devpath}: no whole disk above this block device`);
+}
+
+/**
+ * Takes udev's shared lock on the whole disk of `device` for an event with `action` (see the file comment).
+ * `ensureNode` is called with the whole disk first: without a devtmpfs (mknod mode) it makes the node that a
+ * devtmpfs would already have.
+ */
+export function lockWholeDisk(device: Device, action: string | undefined, roots: Roots, ensureNode?: (disk: Device) => void): DiskLock {
+  if (action === 'remove' || device.subsystem !== 'block') return { kind: 'none' };
+  const sysname = device.sysname;
+  if (sysname.startsWith('dm-') || sysname.startsWith('md') || sysname.startsWith('drbd')) return { kind: 'none' };
+  const disk = wholeDisk(device);
+  if (!(disk instanceof Device)) return disk;
+  const name = disk.devname;
+  if (!name) return fail(osConstants.errno.ENOENT, `${disk.devpath}: whole disk has no device node name`);
+  const devnode = devPath(roots, name);
+  ensureNode?.(disk);
+  let fd: number;
+  try {
+    fd = openSync(devnode, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    if (err.code && ABSENT.has(err.code)) return { kind: 'none' };
+    return fail(err.errno !== undefined ? Math.abs(err.errno) : osConstants.errno.EIO, `cannot open ${devnode} to lock it: ${err.message}`);
+  }
+  const errno = flock(fd, LOCK_SH | LOCK_NB);
+  if (errno === 0) return { kind: 'locked', fd, devnode };
+  closeSync(fd);
+  if (errno === osConstants.errno.EWOULDBLOCK) return { kind: 'busy', devnode };
+  return fail(errno, `cannot lock ${devnode}: ${errnoName(errno)}`);
+}
+
+/** Releases a lock taken by lockWholeDisk. */
+export function unlockWholeDisk(lock: DiskLock): void {
+  if (lock.kind === 'locked') closeSync(lock.fd);
+}
