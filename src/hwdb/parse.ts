@@ -42,6 +42,8 @@ const MESSAGES: Record<number, (text: string) => string> = {
   3: (t) => `Property or empty line expected, got "${t}", ignoring record.`,
   4: (t) => `Key-value pair expected but got "${t}", ignoring.`,
   5: (t) => `Empty key in "${t}", ignoring.`,
+  // systemd-hwdb stops reading the file here without a word; devMaster says why.
+  6: () => 'Line too long (1 MiB or more), ignoring the rest of the file.',
 };
 
 function tooLarge(size: number): string {

@@ -1,13 +1,13 @@
 // The .hwdb source parser: records, comments, malformed lines reported as file:line like systemd-hwdb.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpSync, mkdtempSync, rmSync, truncateSync, writeFileSync, mkdirSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync, mkdirSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { referenceUdev } from '../helpers/reference.js';
 import { MAX_SOURCE_BYTES } from '../../src/hwdb/parse.js';
 import { formatDiagnostic, HwdbSources, hwdbSourceDirs, openHwdb, parseHwdbFiles, updateHwdb, compileHwdb, hwdbFromBuffer } from '../../src/hwdb/index.js';
-import { formatProps, systemdQueryAll } from './helpers.js';
+import { formatProps, systemdQueryAll, trieDump } from './helpers.js';
 
 let tmp: string;
 beforeAll(() => {
@@ -112,6 +112,25 @@ describe('hwdb source parser, odd bytes', () => {
     expect(bin.lookup('n:agarbage').size).toBe(0);
     expect([...bin.lookup('c:1')]).toEqual([['K', 'w']]);
     expect([...bin.lookup('c:2')]).toEqual([['K', 'w']]);
+  });
+
+  it('drops the rest of a file at a line of 1 MiB or more, as systemd-hwdb does, and says so', () => {
+    const ref = referenceUdev();
+    for (const [name, len] of [['at-limit', 1024 * 1024], ['under-limit', 1024 * 1024 - 1]] as const) {
+      const root = join(tmp, name);
+      const dir = join(root, 'lib', 'udev', 'hwdb.d');
+      mkdirSync(dir, { recursive: true });
+      const f = join(dir, '10-long.hwdb');
+      writeFileSync(f, `a:1\n K=v\n\nb:${'x'.repeat(len - 2)}\n K=w\n\nc:1\n K=u\n`);
+      const sd = spawnSync(ref.systemdHwdb, [`--root=${root}`, 'update'], { encoding: 'utf8' });
+      expect(sd.status, sd.stderr).toBe(0);
+      const res = updateHwdb({ dirs: hwdbSourceDirs(root), output: join(root, 'dm.bin') });
+      expect(trieDump(readFileSync(join(root, 'dm.bin')))).toEqual(trieDump(readFileSync(join(root, 'etc', 'udev', 'hwdb.bin'))));
+      const c = openHwdb(join(root, 'dm.bin'));
+      expect(c.lookup('c:1').get('K')).toBe(len >= 1024 * 1024 ? undefined : 'u');
+      c.close();
+      expect(res.diagnostics.map(formatDiagnostic)).toEqual(len >= 1024 * 1024 ? [`${f}:4: Line too long (1 MiB or more), ignoring the rest of the file.`] : []);
+    }
   });
 
   it('refuses a source larger than MAX_SOURCE_BYTES with a diagnostic, without reading it', () => {

@@ -89,6 +89,10 @@ export const DIAG_NO_PROPERTIES: i32 = 2;
 export const DIAG_MATCH_AFTER_PROPERTY: i32 = 3;
 export const DIAG_NO_EQUALS: i32 = 4;
 export const DIAG_EMPTY_KEY: i32 = 5;
+export const DIAG_LINE_TOO_LONG: i32 = 6;
+
+/** systemd's LONG_LINE_MAX: read_line() fails on a line of this many bytes or more. */
+const LONG_LINE_MAX: usize = 1024 * 1024;
 
 export let matchLines: i32 = 0;
 export let propertyLines: i32 = 0;
@@ -182,6 +186,11 @@ export function parse(file: i32, buf: usize, n: i32): void {
         if (c == 0x23 && stop == 0) stop = e;
       }
       e++;
+    }
+    if (e - start >= LONG_LINE_MAX) {
+      // systemd-hwdb's read_line() refuses such a line, and the rest of the file with it.
+      diag(DIAG_LINE_TOO_LONG, file, lineNo + 1, start, start);
+      return;
     }
     // Then the line ending, as systemd's read_line() takes it: '\n' and '\r' at most once each, in either
     // order, optionally followed by one NUL (so "\r\n" and "\n\r" end one line, "\n\n" two).
