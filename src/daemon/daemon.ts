@@ -356,7 +356,9 @@ export class Daemon {
       const timedOut = err.message.startsWith('event timed out');
       if (timedOut) this.counters.timedOut++;
       workerFailure = timedOut ? { errno: osConstants.errno.ETIMEDOUT, code: 'ETIMEDOUT' } : typeof err.errno === 'number' ? { errno: Math.abs(err.errno), code: err.code } : {};
-      this.log.error({ devpath: ev.devpath, seqnum: ev.seqnum, action: ev.action, err: err.message }, 'event processing failed; broadcasting the kernel event marked as failed');
+      // a disk nobody may open fails every event of it: a warning, as udevd's "Failed to process device, ignoring"
+      const report = lockError ? this.log.warn.bind(this.log) : this.log.error.bind(this.log);
+      report({ devpath: ev.devpath, seqnum: ev.seqnum, action: ev.action, err: err.message }, 'event processing failed; broadcasting the kernel event marked as failed');
     } finally {
       clearTimeout(warnTimer);
       if (killTimer) clearTimeout(killTimer);
