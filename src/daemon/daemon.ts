@@ -221,6 +221,8 @@ export class Daemon {
       this.#kernel.on('error', (e) => this.log.error({ err: e.message }, 'kernel uevent socket error'));
       this.#broadcaster = await Broadcaster.open({ logger: this.log });
     }
+    this.#control = await startControlServer(run, this.#controlHandler(), (msg) => this.log.warn(msg));
+    this.#udevCtrl = startUdevCtrlServer(run, this.#controlHandler(), this.log);
     this.queue.resetFlag(); // this daemon owns the run root now: a stale queue flag goes
     this.#watch = DeviceWatcher.open(this.roots, this.log);
     this.#watch?.restore(); // the watches a previous daemon left in <run>/watch/
@@ -229,9 +231,6 @@ export class Daemon {
       this.rules.watch(extra, () => this.#reloadConfig());
       await this.rules.whenWatching();
     }
-    // control sockets last: once they answer, the daemon is ready
-    this.#control = await startControlServer(run, this.#controlHandler(), (msg) => this.log.warn(msg));
-    this.#udevCtrl = startUdevCtrlServer(run, this.#controlHandler(), this.log);
     this.readyMs = Math.round(performance.now());
     this.log.info(
       { readyMs: this.readyMs, run, dev: this.roots.dev, sysfs: this.roots.sysfs, childrenMax: this.queue.childrenMax, mknod: this.mknod, rulesFiles: this.rules.status().files.length },
