@@ -1,0 +1,206 @@
+// Healing after lost events. Events are lost when the daemon crashes (what was queued, and whatever the kernel
+// sent while no daemon listened), when it is stopped while devices change, and when the kernel's receive queue
+// overflows. udevd does not recover from any of these; devMaster resynchronizes with sysfs:
+//
+//   - every device sysfs has gets its event again, written to its uevent file: "add" when devMaster never
+//     processed it, "change" otherwise (the rules run on its current state);
+//   - every device devMaster processed that sysfs no longer has gets a synthesized "remove", built from the
+//     identity recorded when it was processed (DEVPATH, SUBSYSTEM, DEVNAME, MAJOR/MINOR, IFINDEX, ...), which
+//     goes through the pipeline like a kernel remove: database, tags and links go, and libudev clients see it.
+//
+// What makes this possible is kept under <run>/devmaster/ (private to devMaster; udev's own files are not
+// touched): `state`, which says whether the last daemon stopped cleanly and at which kernel seqnum, and
+// `devices/<device id>`, the identity of every device processed (written off the hot path, when the queue
+// drains). At start-up a resync runs when the last daemon did not stop cleanly or the kernel's seqnum moved
+// while none ran; after a receive-queue overflow it runs once the queue has drained.
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Device } from '../device/device.js';
+import type { Roots } from '../device/roots.js';
+import type { Uevent } from '../netlink/uevent.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { deleteDb, readDb, updateTagIndex } from '../device/db.js';
+import { removeDevnumLink, updateLink } from '../event/links.js';
+import type { Logger } from '../log.js';
+import { listDevices } from './coldplug.js';
+
+/** The properties that identify a device, enough to process and broadcast its removal. */
+const IDENTITY_KEYS = ['DEVPATH', 'SUBSYSTEM', 'DEVTYPE', 'DEVNAME', 'MAJOR', 'MINOR', 'IFINDEX', 'INTERFACE', 'DRIVER'] as const;
+
+export interface RunState {
+  pid: number;
+  /** True once the daemon stopped cleanly. */
+  clean: boolean;
+  /** The kernel's uevent seqnum when it stopped cleanly. */
+  seqnum?: number;
+}
+
+function dir(run: string): string {
+  return join(run, 'devmaster');
+}
+
+export function readRunState(run: string): RunState | undefined {
+  try {
+    const s = JSON.parse(readFileSync(join(dir(run), 'state'), 'utf8')) as RunState;
+    return typeof s.pid === 'number' && typeof s.clean === 'boolean' ? s : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writeRunState(run: string, state: RunState): void {
+  mkdirSync(dir(run), { recursive: true });
+  writeFileAtomic(join(dir(run), 'state'), JSON.stringify(state) + '\n');
+}
+
+/**
+ * Why the state a daemon finds at start-up calls for a resync, or undefined when it does not: no earlier
+ * daemon (a fresh /run: boot does its own coldplug), or a clean stop after which the kernel sent nothing.
+ */
+export function resyncReason(prev: RunState | undefined, kernelSeqnum: number | undefined): string | undefined {
+  if (!prev) return undefined;
+  if (!prev.clean) return `the previous daemon (pid ${prev.pid}) did not stop cleanly`;
+  if (prev.seqnum === undefined || kernelSeqnum === undefined) return 'the previous daemon left no kernel seqnum';
+  if (kernelSeqnum !== prev.seqnum) return `the kernel sent ${kernelSeqnum - prev.seqnum} event(s) while no daemon ran`;
+  return undefined;
+}
+
+/** The identities of processed devices, <run>/devmaster/devices/<id>; changes are written by flush(). */
+export class DeviceRegistry {
+  readonly #dir: string;
+  /** What is on disk (or will be after flush), by device id. */
+  #known = new Map<string, string>();
+  #dirty = new Map<string, string | undefined>();
+
+  constructor(run: string) {
+    this.#dir = join(dir(run), 'devices');
+    mkdirSync(this.#dir, { recursive: true });
+    for (const name of readdirSync(this.#dir)) {
+      try {
+        this.#known.set(decodeURIComponent(name), readFileSync(join(this.#dir, name), 'utf8'));
+      } catch {
+        /* vanished */
+      }
+    }
+  }
+
+  get size(): number {
+    return this.#known.size;
+  }
+
+  /** Records the identity of a device that was processed (from the properties it was broadcast with). */
+  record(id: string, props: Map<string, string>): void {
+    let text = '';
+    for (const k of IDENTITY_KEYS) {
+      const v = props.get(k);
+      if (v !== undefined && !v.includes('\n')) text += `${k}=${v}\n`;
+    }
+    if (this.#known.get(id) === text) return;
+    this.#known.set(id, text);
+    this.#dirty.set(id, text);
+  }
+
+  forget(id: string): void {
+    if (!this.#known.has(id)) return;
+    this.#known.delete(id);
+    this.#dirty.set(id, undefined);
+  }
+
+  has(id: string): boolean {
+    return this.#known.has(id);
+  }
+
+  /** The recorded identity of a device, as uevent properties. */
+  identity(id: string): Map<string, string> | undefined {
+    const text = this.#known.get(id);
+    if (text === undefined) return undefined;
+    const m = new Map<string, string>();
+    for (const line of text.split('\n')) {
+      const eq = line.indexOf('=');
+      if (eq > 0) m.set(line.slice(0, eq), line.slice(eq + 1));
+    }
+    return m;
+  }
+
+  ids(): string[] {
+    return [...this.#known.keys()].sort();
+  }
+
+  /** Writes the recorded changes (called when the queue drains and at exit). */
+  flush(): void {
+    for (const [id, text] of this.#dirty) {
+      const path = join(this.#dir, encodeURIComponent(id));
+      if (text === undefined) rmSync(path, { force: true });
+      else writeFileSync(path, text);
+    }
+    this.#dirty.clear();
+  }
+}
+
+export interface ResyncPlan {
+  /** Devices to trigger "add" for (never processed), and "change" for (processed before). */
+  add: string[];
+  change: string[];
+  /** Synthesized "remove" events for processed devices that are gone. */
+  remove: Uevent[];
+  /** Database records of gone devices with no recorded identity (removed without a broadcast). */
+  orphans: string[];
+}
+
+/**
+ * Compares sysfs with what was processed (registry and database) and says what to do. Synthesized removes carry
+ * `seqnum`: libudev drops events without one, and a gone device has no kernel event of its own (the daemon passes
+ * the kernel's current seqnum).
+ */
+export function planResync(roots: Roots, registry: DeviceRegistry, seqnum = 1): ResyncPlan {
+  const plan: ResyncPlan = { add: [], change: [], remove: [], orphans: [] };
+  /** Device id -> devpath of what sysfs has now. */
+  const present = new Map<string, string>();
+  for (const syspath of listDevices(roots)) {
+    let device: Device;
+    try {
+      device = Device.fromSyspath(roots, syspath);
+      present.set(device.id, device.devpath);
+    } catch {
+      continue; // vanished meanwhile
+    }
+    // processed before: recorded under its id with this devpath (or, recorded by nobody, it has a database)
+    const recorded = registry.identity(device.id)?.get('DEVPATH');
+    const known = recorded !== undefined ? recorded === device.devpath : existsSync(join(roots.run, 'data', device.id));
+    (known ? plan.change : plan.add).push(syspath);
+  }
+  for (const id of registry.ids()) {
+    const props = registry.identity(id)!;
+    const devpath = props.get('DEVPATH');
+    const subsystem = props.get('SUBSYSTEM');
+    if (!devpath || !subsystem) continue;
+    // gone, or its device number or ifindex now belongs to another device
+    if (present.get(id) === devpath) continue;
+    props.set('ACTION', 'remove');
+    props.set('SEQNUM', String(seqnum));
+    plan.remove.push({ action: 'remove', devpath, subsystem, seqnum, properties: props });
+  }
+  let dbIds: string[] = [];
+  try {
+    dbIds = readdirSync(join(roots.run, 'data'));
+  } catch {
+    /* no database yet */
+  }
+  for (const id of dbIds) if (!present.has(id) && !registry.has(id) && !id.startsWith('.') && !id.includes('.tmp-')) plan.orphans.push(id);
+  return plan;
+}
+
+/**
+ * Removes what a gone device with no recorded identity left behind: its database record, tag index entries,
+ * link claims (links are handed to the next claimant or removed) and /dev/{block,char}/M:m link.
+ */
+export function cleanOrphan(roots: Roots, id: string, log: Logger): void {
+  const rec = readDb(roots.run, id);
+  if (rec) {
+    for (const link of rec.links) updateLink(roots, link, { id, devnode: '', priority: 0 }, false, log);
+    updateTagIndex(roots.run, id, rec.tags, []);
+  }
+  deleteDb(roots.run, id);
+  const m = /^([bc])(\d+):(\d+)$/.exec(id);
+  if (m) removeDevnumLink(roots, m[1] === 'b', Number(m[2]), Number(m[3]));
+}
