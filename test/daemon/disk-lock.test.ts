@@ -3,7 +3,7 @@
 // exclusive flock waits until the lock is released; a node that cannot be opened fails the event, which is
 // broadcast marked as failed (UDEV_WORKER_FAILED, UDEV_WORKER_ERRNO, UDEV_WORKER_ERRNO_NAME) with no rules run.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,7 +11,7 @@ import { Device } from '../../src/device/device.js';
 import { lockWholeDisk, unlockWholeDisk } from '../../src/daemon/disk-lock.js';
 import { flock, LOCK_EX, LOCK_NB } from '../../src/util/sys.js';
 import { controlRequest } from '../../src/daemon/control.js';
-import { BroadcastListener, startDevmaster, tempRoots, until, sleep, zramAdd, zramRemove, type Broadcast, type RunningDevmaster, type TempRoots } from './helpers.js';
+import { addProcessedZram, BroadcastListener, startDevmaster, tempRoots, sleep, zramRemove, type Broadcast, type RunningDevmaster, type TempRoots } from './helpers.js';
 
 const FIXTURE = join(import.meta.dirname, '..', '..', 'fixtures', 'sysfs', 'basic', 'sys');
 
@@ -87,15 +87,8 @@ describe('whole-disk lock in the daemon (zram)', () => {
   });
 
   async function newZram(): Promise<{ name: string; node: string; db: string }> {
-    listener.clear();
-    const n = zramAdd();
-    zrams.push(n);
-    const name = `zram${n}`;
-    await listener.waitFor(ours(`/dev/${name}`, 'add'), 15_000, `${name} add broadcast`);
-    const node = join(r.dev, name);
-    await until(() => existsSync(node), 10_000, node);
-    const db = join(r.run, 'data', `b${readFileSync(`/sys/block/${name}/dev`, 'utf8').trim()}`);
-    return { name, node, db };
+    const { name, node, id } = await addProcessedZram(listener, port, r.dev, zrams);
+    return { name, node, db: join(r.run, 'data', id) };
   }
 
   /** Holds an exclusive flock on `node` (util-linux flock) for `ms`; resolves once the lock is held. */

@@ -83,6 +83,21 @@ export function zramRemove(n: number): void {
   }
 }
 
+/**
+ * Hot-adds a zram disk (recorded in `created`, for clean-up) and waits until the daemon whose broadcasts come
+ * from `port` broadcast its "add" and made its node under `devRoot`.
+ */
+export async function addProcessedZram(listener: BroadcastListener, port: number, devRoot: string, created: number[]): Promise<{ n: number; name: string; node: string; id: string }> {
+  listener.clear();
+  const n = zramAdd();
+  created.push(n);
+  const name = `zram${n}`;
+  await listener.waitFor((b) => b.senderPort === port && b.properties.get('DEVNAME') === `/dev/${name}` && b.properties.get('ACTION') === 'add', 15_000, `${name} add broadcast`);
+  const node = join(devRoot, name);
+  await until(() => existsSync(node), 10_000, node);
+  return { n, name, node, id: `b${readFileSync(`/sys/block/${name}/dev`, 'utf8').trim()}` };
+}
+
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function until(pred: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { controlRequest } from '../../src/daemon/control.js';
 import { Inotify, IN_CLOSE_WRITE, IN_IGNORED, parseInotifyEvents, type InotifyEvent, type WatchCounters } from '../../src/daemon/watch.js';
-import { tempRoots, startDevmaster, zramAdd, zramRemove, until, sleep, BroadcastListener, type TempRoots, type RunningDevmaster, type Broadcast } from './helpers.js';
+import { addProcessedZram, tempRoots, startDevmaster, zramRemove, until, sleep, BroadcastListener, type TempRoots, type RunningDevmaster, type Broadcast } from './helpers.js';
 
 type WatchStatus = WatchCounters & { watches: number };
 
@@ -137,16 +137,10 @@ describe('OPTIONS+="watch" in the daemon (zram, loop)', () => {
 
   /** A new zram with a 4 MiB disk, processed by the daemon (node made), watched. */
   async function newZram(): Promise<{ name: string; node: string; id: string }> {
-    listener.clear();
-    const n = zramAdd();
-    zrams.push(n);
-    const name = `zram${n}`;
-    await listener.waitFor(fromUs(isEvent(`/dev/${name}`, 'add')), 15_000, `${name} add broadcast`);
+    const { name, node, id } = await addProcessedZram(listener, port, r.dev, zrams);
     writeFileSync(`/sys/block/${name}/disksize`, String(4 << 20));
     await dm.settle();
-    const node = join(r.dev, name);
-    await until(() => existsSync(node), 10_000, `${node}`);
-    return { name, node, id: devId(name) };
+    return { name, node, id };
   }
 
   it('watches the node after add; a write-close synthesizes "change", after which the node is watched again', async () => {
