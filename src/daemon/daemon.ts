@@ -91,6 +91,8 @@ export interface DaemonCounters {
   hookErrors: number;
   /** Events skipped because their whole disk stayed locked for 3 minutes. */
   lockSkipped: number;
+  /** Events waiting for a locked disk retried at once because its node was closed after writing. */
+  lockRetriedEarly: number;
 }
 
 /** children_max when the config says 0 (udev: 8 + 2 per CPU). */
@@ -143,7 +145,7 @@ export class Daemon {
   readonly log: Logger;
   readonly queue: EventQueue<Payload>;
   readonly rules: RulesManager;
-  readonly counters: DaemonCounters = { received: 0, processed: 0, failed: 0, broadcast: 0, renamed: 0, renameFailed: 0, timedOut: 0, hookErrors: 0, lockSkipped: 0 };
+  readonly counters: DaemonCounters = { received: 0, processed: 0, failed: 0, broadcast: 0, renamed: 0, renameFailed: 0, timedOut: 0, hookErrors: 0, lockSkipped: 0, lockRetriedEarly: 0 };
   readonly mknod: boolean;
   readonly hooks: DaemonHooks;
   /** Resolves when the daemon has stopped. */
@@ -171,8 +173,8 @@ export class Daemon {
   /** Kernel seqnums up to this one are not awaited again: emitted before our socket, or never coming (catchUp). */
   #seqnumReached = 0;
   #startedAt = Date.now();
-  /** Events waiting for a locked whole disk: when they first found it locked (performance.now()). */
-  #lockWaits = new Map<QueueItem, number>();
+  /** Events waiting for a locked whole disk: since when (performance.now()), and the disk's node. */
+  #lockWaits = new Map<QueueItem, { since: number; devnode: string }>();
   /** Identities of the devices processed, for resynchronizing after lost events (resync.ts). */
   #registry: DeviceRegistry | undefined;
   #resyncing: Promise<void> | undefined;
@@ -244,6 +246,8 @@ export class Daemon {
     writeRunState(run, { pid: process.pid, clean: false });
     this.queue.resetFlag(); // a stale queue flag goes
     this.#watch = DeviceWatcher.open(this.roots, this.log);
+    // a watched node closed after writing: whoever locked it may be done, retry the events waiting for it (as udevd)
+    if (this.#watch) this.#watch.onCloseWrite = (d) => this.#retryLockedDisk(d);
     this.#watch?.restore(); // the watches a previous daemon left in <run>/watch/
     if (opts.watch !== false) {
       const extra = opts.config.configFile ? [opts.config.configFile] : [];
@@ -332,16 +336,27 @@ export class Daemon {
   /** A block device's whole disk is locked exclusively: retry in 200 ms, skip the event after 3 minutes (as udevd). */
   #diskBusy(ev: Uevent, item: QueueItem, devnode: string): Retry | undefined {
     const now = performance.now();
-    const since = this.#lockWaits.get(item) ?? now;
+    const since = this.#lockWaits.get(item)?.since ?? now;
     if (now - since < LOCK_TIMEOUT_MS) {
       if (since === now) this.log.debug({ devpath: ev.devpath, seqnum: ev.seqnum, devnode }, 'block device is locked, requeueing the event');
-      this.#lockWaits.set(item, since);
+      this.#lockWaits.set(item, { since, devnode });
       return { retryAfterMs: LOCK_RETRY_MS };
     }
     this.#lockWaits.delete(item);
     this.counters.lockSkipped++;
     this.log.warn({ devpath: ev.devpath, seqnum: ev.seqnum, action: ev.action, devnode }, `the underlying block device is locked by a process more than ${LOCK_TIMEOUT_MS / 60000} min, skipping event`);
     return undefined;
+  }
+
+  #retryLockedDisk(device: Device): void {
+    const name = device.devname;
+    if (!name || this.#lockWaits.size === 0) return;
+    const devnode = devPath(this.roots, name);
+    const n = this.queue.retryNow((item) => this.#lockWaits.get(item)?.devnode === devnode);
+    if (n > 0) {
+      this.counters.lockRetriedEarly += n;
+      this.log.debug({ devnode, events: n }, 'locked block device closed after writing: retrying its events now');
+    }
   }
 
   /**

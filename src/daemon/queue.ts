@@ -39,6 +39,8 @@ export interface QueueInput<T> {
 
 interface Entry<T> extends QueueItem {
   payload: T;
+  /** Set while the event waits to be retried (a worker answered Retry). */
+  retryTimer?: NodeJS.Timeout;
   blocker?: Entry<T>;
   /** Ancestor prefixes of devpath (without devpath itself), computed once. */
   prefixes: string[];
@@ -336,13 +338,28 @@ export class EventQueue<T> {
     e.startedAt = undefined;
     this.stats.retried++;
     this.#running--;
-    const timer = setTimeout(() => {
-      if (e.done) return; // dropped meanwhile
-      this.#insertReady(e);
-      this.#dispatch();
-    }, ms);
-    timer.unref?.();
+    e.retryTimer = setTimeout(() => this.#retryDue(e), ms);
+    e.retryTimer.unref?.();
     this.#dispatch();
+  }
+
+  #retryDue(e: Entry<T>): void {
+    e.retryTimer = undefined;
+    if (e.done) return; // dropped meanwhile
+    this.#insertReady(e);
+    this.#dispatch();
+  }
+
+  /** Retries at once the events waiting to be retried that `pred` picks; returns how many. */
+  retryNow(pred: (item: QueueItem) => boolean): number {
+    let n = 0;
+    for (const e of this.#entries) {
+      if (!e.retryTimer || !pred(e)) continue;
+      clearTimeout(e.retryTimer);
+      this.#retryDue(e);
+      n++;
+    }
+    return n;
   }
 
   #finish(e: Entry<T>, failed: boolean): void {

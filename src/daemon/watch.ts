@@ -217,6 +217,8 @@ export class DeviceWatcher {
   readonly roots: Roots;
   readonly dir: string;
   readonly counters: WatchCounters = { added: 0, removed: 0, failed: 0, closeWrite: 0, synthesized: 0, rescans: 0, restored: 0, overflows: 0 };
+  /** Called on every close-after-write of a watched node (the daemon retries events waiting for its lock). */
+  onCloseWrite: ((device: Device) => void) | undefined;
   #log: Logger;
   #inotify: Inotify;
   /** Synthesis in flight (whole-disk rescans run on the threadpool), awaited by close(). */
@@ -414,6 +416,7 @@ export class DeviceWatcher {
         this.#log.debug({ wd: ev.wd }, 'close-after-write on a watch whose device is gone, ignored');
         continue;
       }
+      this.onCloseWrite?.(device);
       this.#log.debug({ devname: device.devname, wd: ev.wd }, 'device node closed after writing: synthesizing "change"');
       const p = this.synthesizeChange(device).finally(() => this.#pending.delete(p));
       this.#pending.add(p);

@@ -3,7 +3,7 @@
 // exclusive flock waits until the lock is released; a node that cannot be opened fails the event, which is
 // broadcast marked as failed (UDEV_WORKER_FAILED, UDEV_WORKER_ERRNO, UDEV_WORKER_ERRNO_NAME) with no rules run.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,7 +71,7 @@ describe('whole-disk lock in the daemon (zram)', () => {
 
   beforeAll(async () => {
     r = tempRoots('dm-disklock-');
-    writeFileSync(join(r.rules, '60-lock.rules'), 'SUBSYSTEM=="block", KERNEL=="zram*", ENV{DM_LOCK_SEQ}="$env{SEQNUM}"\n');
+    writeFileSync(join(r.rules, '60-lock.rules'), 'SUBSYSTEM=="block", KERNEL=="zram*", ENV{DM_LOCK_SEQ}="$env{SEQNUM}", OPTIONS+="watch"\n');
     listener = await BroadcastListener.open();
     dm = await startDevmaster(r);
     port = ((await controlRequest(r.run, { command: 'status' }, 5000)) as { broadcaster: { port: number } }).broadcaster.port;
@@ -115,6 +115,27 @@ describe('whole-disk lock in the daemon (zram)', () => {
     expect(readFileSync(db, 'utf8')).toContain(`E:DM_LOCK_SEQ=${b.properties.get('SEQNUM')}\n`);
     const retried = ((await controlRequest(r.run, { command: 'status' }, 5000)) as { queue: { retried: number } }).queue.retried;
     expect(retried).toBeGreaterThan(retriedBefore);
+  });
+
+  it('a locked disk whose node is closed after writing gets its waiting events retried at once (as udevd)', async () => {
+    const { name, node } = await newZram();
+    writeFileSync(`/sys/block/${name}/disksize`, String(4 << 20)); // writable now
+    await dm.settle();
+    const st = async () => (await controlRequest(r.run, { command: 'status' }, 5000)) as { queue: { retried: number }; counters: { lockRetriedEarly: number } };
+    const before = await st();
+    // what a partitioning tool does: open for writing, lock exclusively, write, close
+    const fd = openSync(node, 'r+');
+    expect(flock(fd, LOCK_EX | LOCK_NB)).toBe(0);
+    listener.clear();
+    writeFileSync(`/sys/block/${name}/uevent`, 'change');
+    for (let i = 0; (await st()).queue.retried <= before.queue.retried; i++) {
+      if (i > 100) throw new Error('the event never waited for the lock');
+      await sleep(50);
+    }
+    writeSync(fd, Buffer.alloc(512), 0, 512, 0);
+    closeSync(fd); // releases the lock; inotify reports the close after writing
+    await listener.waitFor(ours(`/dev/${name}`, 'change'), 10_000, `${name} change broadcast`);
+    expect((await st()).counters.lockRetriedEarly).toBeGreaterThan(before.counters.lockRetriedEarly);
   });
 
   it('fails the event when the disk node cannot be opened: no rules run, broadcast marked as failed', async () => {
