@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { parseVerbArgs, list, UsageError } from './common.js';
 import { configHelp } from '../config/config.js';
 import { DeviceError, splitDevT, type Device } from '../device/device.js';
-import { enumerateDevices } from '../device/enumerate.js';
+import { deviceCompare, enumerateDevices } from '../device/enumerate.js';
 import { findDevice } from './info/find-device.js';
 import { buildRecord, formatRecord, recordJson, type InfoRecord } from './info/record.js';
 import { attributeWalk } from './info/attribute-walk.js';
@@ -139,14 +139,24 @@ function treeLines(devices: Device[]): string {
   const walk = (devpath: string, prefix: string, last: boolean, parent: string | undefined) => {
     const label = parent ? devpath.slice(parent.length + 1) : devpath;
     text += `${prefix}${last ? '└─' : '├─'}${label}\n`;
+    // as udevadm: the record under "┆ " after the branch's own continuation ("│ " while siblings follow)
     const inner = prefix + (last ? '  ' : '│ ');
     const kids = children.get(devpath) ?? [];
     const rec = formatRecord(buildRecord(byPath.get(devpath)!)).split('\n').filter((l) => l !== '');
-    for (const l of rec) text += `${inner}${kids.length ? '│' : ' '} ┆ ${l}\n`.replace(/  ┆/, ' ┆');
+    for (const l of rec) text += `${inner}┆ ${l}\n`;
     kids.forEach((k, i) => walk(k, inner, i === kids.length - 1, devpath));
   };
   roots.forEach((r, i) => walk(r, '', i === roots.length - 1, undefined));
   return text;
+}
+
+/** The tree and udevadm's count line after it ("No items." on stderr when there is nothing). */
+function treeOutput(devices: Device[]): string {
+  if (devices.length === 0) {
+    process.stderr.write('No items.\n');
+    return '';
+  }
+  return `${treeLines(devices)}\n${devices.length} items shown.\n`;
 }
 
 function emitJson(records: InfoRecord[], mode: string): void {
@@ -219,8 +229,7 @@ export async function run(argv: string[]): Promise<number> {
   ];
 
   if (tree && args.length === 0) {
-    const devices = enumerateDevices(roots, 'all');
-    out(treeLines(devices));
+    out(treeOutput(enumerateDevices(roots, 'all')));
     return 0;
   }
   if (args.length === 0) throw new UsageError('a device is needed: a /sys or /dev path, a unit name, a device id, or SUBSYSTEM/SYSNAME (or use --export-db, --tree)');
@@ -256,8 +265,10 @@ export async function run(argv: string[]): Promise<number> {
       continue;
     }
     if (tree) {
-      const below = enumerateDevices(roots, 'devices', { parents: [d] });
-      out(treeLines(below.length ? below : [d]));
+      // as udevadm: the device, everything below it, and its ancestors (not their other children)
+      const list = new Map(enumerateDevices(roots, 'all', { parents: [d] }).map((x) => [x.devpath, x]));
+      for (let a: Device | undefined = d; a; a = a.parent()) if (a.subsystem !== undefined && !list.has(a.devpath)) list.set(a.devpath, a);
+      out(treeOutput([...list.values()].sort((a, b) => deviceCompare(a.devpath, b.devpath))));
       continue;
     }
     const root = !!v.root;

@@ -100,9 +100,12 @@ export function normalize(text: string): string {
     out.push(...sBlock.sort());
     sBlock = [];
   };
-  for (const l of lines) {
+  for (const line of lines) {
+    // `info --tree` puts the record lines after a drawing prefix ("│   ┆ "): normalize what follows it
+    const tree = /^[│ ]*┆ /.exec(line)?.[0] ?? '';
+    const l = line.slice(tree.length);
     if (l.startsWith('S: ')) {
-      sBlock.push(l);
+      sBlock.push(line);
       continue;
     }
     flush();
@@ -112,10 +115,10 @@ export function normalize(text: string): string {
       const val = q && rest!.endsWith("'") ? rest!.slice(0, -1) : rest!;
       const parts = val.split(key === 'DEVLINKS' ? ' ' : ':').filter((p) => p !== '').sort();
       const joined = key === 'DEVLINKS' ? parts.join(' ') : `:${parts.join(':')}:`;
-      out.push(`${pre}${key}=${q}${joined}${q}`);
+      out.push(`${tree}${pre}${key}=${q}${joined}${q}`);
       continue;
     }
-    out.push(l);
+    out.push(line);
   }
   flush();
   return out.join('\n');

@@ -106,6 +106,35 @@ describe('devctl info vs udevadm info (fixture sysfs, database written by devMas
   });
 });
 
+describe('devctl info --tree vs udevadm info --tree', () => {
+  it('the whole fixture tree, with its records, and the count line', () => {
+    const ours = devctl(['info', '--sysfs', FIXTURE, '--run', run, '--tree']);
+    const ref = udevadm(['info', '--tree'], { sysfs: FIXTURE, run });
+    expect(ours.status).toBe(0);
+    expect(normalize(ours.stdout)).toBe(normalize(ref.stdout));
+    expect(ours.stdout).toMatch(/\n\d+ items shown\.\n$/);
+  });
+  // a device: its ancestors, itself and everything below it
+  for (const d of ['/sys/bus/pci/devices/0000:00:14.0', '/sys/class/block/sda1', '/sys/class/net/eth0', '/sys/bus/usb/devices/1-1', '/sys/class/input/event0', '/sys/class/tty/ttyS0']) {
+    it(`around ${d}`, () => {
+      const ours = devctl(['info', '--sysfs', FIXTURE, '--run', run, '--tree', d]);
+      const ref = udevadm(['info', '--tree', d], { sysfs: FIXTURE, run });
+      expect(normalize(ours.stdout)).toBe(normalize(ref.stdout));
+    });
+  }
+  it('the live system (no database), whole and around two devices', () => {
+    const empty = mkdtempSync(join(tmpdir(), 'devmaster-info-run-'));
+    for (const d of [[], ['/sys/class/net/lo'], ['/sys/class/mem/null']]) {
+      const r = stableCompare(
+        () => devctl(['info', '--run', empty, '--tree', ...d]).stdout,
+        () => udevadm(['info', '--tree', ...d], { run: empty }).stdout,
+      );
+      if (d.length === 0) expect(r.ours.split('\n').length).toBeGreaterThan(1000);
+      expect(r.ours).toBe(r.ref);
+    }
+  });
+});
+
 describe('devctl info --attribute-walk vs udevadm info --attribute-walk', () => {
   for (const d of DEVICES.slice(0, 9)) {
     it(`fixture ${d}`, () => {
