@@ -1,5 +1,5 @@
 // devctl info: query sysfs and the udev database (udevadm info).
-import { readdirSync, rmSync, statSync, unlinkSync } from 'node:fs';
+import { lstatSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseVerbArgs, list, UsageError } from './common.js';
 import { configHelp } from '../config/config.js';
@@ -75,39 +75,75 @@ function out(s: string): void {
   process.stdout.write(s);
 }
 
-/** Removes the database (keeping records marked persistent with the sticky bit), tags, links and watches. */
+/**
+ * udevadm's --cleanup-db: removes the database except records marked persistent (sticky bit), the link claims and
+ * tag index entries of the records removed (those of persistent ones stay), and the static_node tags. The queue
+ * flag and the watches stay: a running daemon owns them.
+ */
 export function cleanupDb(run: string): void {
   const data = join(run, 'data');
-  let names: string[] = [];
+  cleanupDir(data, 0o1000, 1);
+  cleanupAfterDb(join(run, 'links'), data);
+  cleanupAfterDb(join(run, 'tags'), data);
+  cleanupDir(join(run, 'static_node-tags'), 0, 2);
+}
+
+function entries(dir: string): string[] {
   try {
-    names = readdirSync(data);
+    return readdirSync(dir);
   } catch {
-    /* none */
+    return [];
   }
-  for (const n of names) {
-    const p = join(data, n);
-    try {
-      const st = statSync(p);
-      if (st.isFile() && !(st.mode & 0o1000)) unlinkSync(p);
-    } catch (e) {
-      log().warn(`cannot remove ${p}: ${(e as Error).message}`);
-    }
+}
+
+/** Unlinks a file, or removes an empty directory; what refuses stays (as udev's unlinkat, errors ignored). */
+function removeQuietly(path: string, dir: boolean): void {
+  try {
+    if (dir) rmdirSync(path);
+    else unlinkSync(path);
+  } catch {
+    /* stays */
   }
-  for (const dir of ['links', 'tags', 'static_node-tags', 'watch']) {
-    const base = join(run, dir);
-    let entries: string[] = [];
+}
+
+/** udev's cleanup_dir(): entries whose mode has a bit of `mask` stay; directories are emptied `depth` - 1 deep, then removed if empty. */
+function cleanupDir(dir: string, mask: number, depth: number): void {
+  if (depth <= 0) return;
+  for (const n of entries(dir)) {
+    const p = join(dir, n);
+    let st;
     try {
-      entries = readdirSync(base);
+      st = lstatSync(p);
     } catch {
       continue;
     }
-    for (const e of entries) {
-      try {
-        rmSync(join(base, e), { recursive: true, force: true });
-      } catch (err) {
-        log().warn(`cannot remove ${join(base, e)}: ${(err as Error).message}`);
+    if (st.mode & mask) continue;
+    if (st.isDirectory()) cleanupDir(p, mask, depth - 1);
+    removeQuietly(p, st.isDirectory());
+  }
+}
+
+/** udev's cleanup_dirs_after_db_cleanup(): in each <dir>/<name>/, drop the entries of devices whose record is gone. */
+function cleanupAfterDb(dir: string, data: string): void {
+  for (const n of entries(dir)) {
+    const p = join(dir, n);
+    let st;
+    try {
+      st = lstatSync(p);
+    } catch {
+      continue;
+    }
+    if (st.isDirectory()) {
+      for (const id of entries(p)) {
+        try {
+          lstatSync(join(data, id));
+          continue; // the record is still there: persistent
+        } catch {
+          removeQuietly(join(p, id), false);
+        }
       }
     }
+    removeQuietly(p, st.isDirectory());
   }
 }
 

@@ -1,5 +1,5 @@
 import { describe, it, expect, beforeAll } from 'vitest';
-import { chmodSync, mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { referenceUdev } from '../helpers/reference.js';
@@ -95,6 +95,49 @@ describe('devctl info vs udevadm info (fixture sysfs, database written by devMas
     expect(d.status).toBe(0);
     expect(d.stdout).toContain('OK=1\n');
   });
+  it('--cleanup-db leaves the run directory as udevadm --cleanup-db leaves it', () => {
+    // a run directory with everything cleanup_db looks at, and more depth than it goes
+    const make = () => {
+      const r = writeFixtureDb();
+      chmodSync(join(r, 'data', 'n2'), 0o1644); // persistent: stays
+      mkdirSync(join(r, 'data', 'subdir', 'deeper'), { recursive: true }); // below data's depth: stays
+      writeFileSync(join(r, 'data', '.hidden'), '');
+      writeFileSync(join(r, 'queue'), '');
+      mkdirSync(join(r, 'links', 'disk\\x2fby-id\\x2fx', 'deep'), { recursive: true }); // a directory at depth 2: stays
+      writeFileSync(join(r, 'links', 'disk\\x2fby-id\\x2fx', 'b8:1'), '');
+      mkdirSync(join(r, 'static_node-tags', 'uaccess'), { recursive: true });
+      writeFileSync(join(r, 'static_node-tags', 'uaccess', 'snd\\x2fseq'), '');
+      mkdirSync(join(r, 'watch'), { recursive: true });
+      symlinkSync('b8:1', join(r, 'watch', '3'));
+      mkdirSync(join(r, 'devmaster', 'devices'), { recursive: true }); // not udev's: stays
+      writeFileSync(join(r, 'devmaster', 'state'), '{}');
+      return r;
+    };
+    const listing = (dir: string): string[] => {
+      const out: string[] = [];
+      const walk = (d: string, rel: string) => {
+        for (const n of readdirSync(d).sort()) {
+          const st = lstatSync(join(d, n));
+          out.push(`${rel}${n}${st.isDirectory() ? '/' : st.isSymbolicLink() ? '@' : ''}`);
+          if (st.isDirectory()) walk(join(d, n), `${rel}${n}/`);
+        }
+      };
+      walk(dir, '');
+      return out;
+    };
+    const ours = make();
+    const theirs = make();
+    const before = listing(ours);
+    expect(before).toEqual(listing(theirs));
+    expect(devctl(['info', '--run', ours, '--cleanup-db']).status).toBe(0);
+    expect(udevadm(['info', '--cleanup-db'], { run: theirs }).status).toBe(0);
+    const left = listing(ours);
+    expect(left).toEqual(listing(theirs));
+    // something went, the persistent record and what it owns stayed
+    expect(left.length).toBeLessThan(before.length - 3);
+    expect(left).toEqual(expect.arrayContaining(['data/n2', 'tags/systemd/n2']));
+  });
+
   it('--cleanup-db removes records except persistent ones, and the tag index', () => {
     const r = writeFixtureDb();
     chmodSync(join(r, 'data', 'n2'), 0o1644);
