@@ -1,6 +1,6 @@
 // devctl info: query sysfs and the udev database (udevadm info).
-import { lstatSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
-import { join } from 'node:path';
+import { lstatSync, readdirSync, rmdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
+import { basename, join } from 'node:path';
 import { parseVerbArgs, list, UsageError } from './common.js';
 import { configHelp } from '../config/config.js';
 import { DeviceError, splitDevT, type Device } from '../device/device.js';
@@ -88,15 +88,27 @@ export function cleanupDb(run: string): void {
   cleanupDir(join(run, 'static_node-tags'), 0, 2);
 }
 
-function entries(dir: string): string[] {
+/** Calls fn with the path and lstat of every entry of dir (none when dir cannot be read; vanished entries skipped). */
+function eachEntry(dir: string, fn: (path: string, st: Stats) => void): void {
+  let names: string[];
   try {
-    return readdirSync(dir);
+    names = readdirSync(dir);
   } catch {
-    return [];
+    return;
+  }
+  for (const n of names) {
+    const p = join(dir, n);
+    let st: Stats;
+    try {
+      st = lstatSync(p);
+    } catch {
+      continue;
+    }
+    fn(p, st);
   }
 }
 
-/** Unlinks a file, or removes an empty directory; what refuses stays (as udev's unlinkat, errors ignored). */
+/** Unlinks a file (or with `dir`, removes an empty directory); what refuses stays (udev's unlinkat, errors ignored). */
 function removeQuietly(path: string, dir: boolean): void {
   try {
     if (dir) rmdirSync(path);
@@ -109,42 +121,24 @@ function removeQuietly(path: string, dir: boolean): void {
 /** udev's cleanup_dir(): entries whose mode has a bit of `mask` stay; directories are emptied `depth` - 1 deep, then removed if empty. */
 function cleanupDir(dir: string, mask: number, depth: number): void {
   if (depth <= 0) return;
-  for (const n of entries(dir)) {
-    const p = join(dir, n);
-    let st;
-    try {
-      st = lstatSync(p);
-    } catch {
-      continue;
-    }
-    if (st.mode & mask) continue;
+  eachEntry(dir, (p, st) => {
+    if (st.mode & mask) return;
     if (st.isDirectory()) cleanupDir(p, mask, depth - 1);
     removeQuietly(p, st.isDirectory());
-  }
+  });
 }
 
 /** udev's cleanup_dirs_after_db_cleanup(): in each <dir>/<name>/, drop the entries of devices whose record is gone. */
 function cleanupAfterDb(dir: string, data: string): void {
-  for (const n of entries(dir)) {
-    const p = join(dir, n);
-    let st;
-    try {
-      st = lstatSync(p);
-    } catch {
-      continue;
-    }
+  eachEntry(dir, (p, st) => {
     if (st.isDirectory()) {
-      for (const id of entries(p)) {
-        try {
-          lstatSync(join(data, id));
-          continue; // the record is still there: persistent
-        } catch {
-          removeQuietly(join(p, id), false);
-        }
-      }
+      eachEntry(p, (entry) => {
+        // a persistent record keeps its own (udev: faccessat without following links); only files go
+        if (lstatSync(join(data, basename(entry)), { throwIfNoEntry: false }) === undefined) removeQuietly(entry, false);
+      });
     }
     removeQuietly(p, st.isDirectory());
-  }
+  });
 }
 
 function treeLines(devices: Device[]): string {
