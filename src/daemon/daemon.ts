@@ -288,8 +288,9 @@ export class Daemon {
     return this.queue.push({ seqnum: ev.seqnum, devpath: ev.devpath, devpathOld: p.get('DEVPATH_OLD'), devnumKey, ifindex, action: ev.action, payload: { uevent: ev } });
   }
 
-  #context(): EventContext {
+  #context(signal?: AbortSignal): EventContext {
     return {
+      signal,
       roots: this.roots,
       ruleSet: this.rules.ruleSet as EventContext['ruleSet'], // captured once: the event sees one complete rules set
       log: this.log,
@@ -364,7 +365,9 @@ export class Daemon {
    * opened or locked), the rules do not run and the kernel event is broadcast marked as failed, as udevd does.
    */
   async #processDevice(ev: Uevent, item: QueueItem, device: Device, lockError: { errno: number; code: string; message: string } | undefined): Promise<void> {
-    const ctx = this.#context();
+    // event_timeout gives the event up as udevd kills its worker: the rules stop and its programs are killed
+    const giveUp = new AbortController();
+    const ctx = this.#context(giveUp.signal);
     let result: EventResult | undefined;
     let failed = false;
     /** udevd's UDEV_WORKER_* properties of a failed event: the errno when known. */
@@ -383,7 +386,11 @@ export class Daemon {
       result = await Promise.race([
         this.#engine.processEvent(ctx, device),
         new Promise<never>((_, rej) => {
-          killTimer = setTimeout(() => rej(new Error(`event timed out after ${eventTimeoutMs / 1000} s`)), eventTimeoutMs);
+          killTimer = setTimeout(() => {
+            const err = new Error(`event timed out after ${eventTimeoutMs / 1000} s`);
+            giveUp.abort(err);
+            rej(err);
+          }, eventTimeoutMs);
         }),
       ]);
       failed = result.failed;

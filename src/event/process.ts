@@ -35,6 +35,11 @@ export interface EventContext {
   afterRules?: (device: Device, dbOld: DbRecord | undefined) => void;
   /** Monotonic clock in microseconds (for USEC_INITIALIZED); injectable for tests. */
   nowUsec?: () => number;
+  /**
+   * Aborted when the daemon gives the event up (event_timeout), as udevd kills its worker: the rules stop, running
+   * programs are killed, nothing more is applied.
+   */
+  signal?: AbortSignal;
 }
 
 export interface EventResult {
@@ -57,7 +62,7 @@ export function monotonicUsec(): number {
 }
 
 function env(ctx: EventContext): ExecEnv {
-  return { roots: ctx.roots, log: ctx.log, test: ctx.test, execTimeoutMs: ctx.execTimeoutMs, builtins: ctx.builtins, trace: ctx.trace };
+  return { roots: ctx.roots, log: ctx.log, test: ctx.test, execTimeoutMs: ctx.execTimeoutMs, builtins: ctx.builtins, trace: ctx.trace, signal: ctx.signal };
 }
 
 /** Runs the rules for one event and applies the result. */
@@ -78,6 +83,7 @@ export async function processEvent(ctx: EventContext, device: Device): Promise<E
       deleteDb(ctx.roots.run, id);
     }
     await executeRules(ctx.ruleSet, ev, env(ctx));
+    ctx.signal?.throwIfAborted(); // given up meanwhile: nothing is applied
     if (!ctx.test) ctx.afterRules?.(device, dbOld);
     if (!ctx.test && device.devnum) removeNode(ctx, device);
     return { device, state: ev, runList: ev.runList, rename: undefined, node: undefined, failed: ev.failed, errors: [...errors, ...ev.errors], dbOld };
@@ -86,6 +92,7 @@ export async function processEvent(ctx: EventContext, device: Device): Promise<E
   // with mknod the node exists before the rules, as on a devtmpfs (blkid, ata_id, ... open it)
   if (!ctx.test && ctx.mknod && device.devnum && device.devname) makeNode(ctx, device);
   await executeRules(ctx.ruleSet, ev, env(ctx));
+  ctx.signal?.throwIfAborted(); // given up meanwhile: nothing is applied
 
   let rename = ev.name;
   if (rename !== undefined && rename === device.sysname) rename = undefined;
@@ -225,11 +232,12 @@ function removeNode(ctx: EventContext, device: Device): void {
 /** Runs the RUN list of a processed event (programs with the device's properties, builtins in-process). */
 export async function runProgramList(ctx: EventContext, res: EventResult): Promise<void> {
   for (const item of res.runList) {
+    if (ctx.signal?.aborted) return;
     if (item.builtin) {
       await runBuiltin(ctx.builtins.get(item.builtin), item.builtin, item.command, res.device, res.state, env(ctx));
       continue;
     }
-    const r = await runCommand(item.command, { env: propertiesEnv(res.device), timeoutMs: ctx.execTimeoutMs, captureStdout: false });
+    const r = await runCommand(item.command, { env: propertiesEnv(res.device), timeoutMs: ctx.execTimeoutMs, captureStdout: false, signal: ctx.signal });
     if (r.timedOut) {
       res.failed = true;
       const msg = `${item.file}:${item.line} RUN "${item.command}" timed out after ${ctx.execTimeoutMs} ms, killed`;

@@ -44,6 +44,8 @@ export interface ExecEnv {
   cmdline?: string;
   /** Collects what each rule line did (devctl test). */
   trace?: TraceEntry[];
+  /** Set when the event was given up (its timeout): no further line runs, running programs are killed. */
+  signal?: AbortSignal;
 }
 
 type Esc = 'unset' | 'none' | 'replace';
@@ -102,6 +104,7 @@ export async function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv)
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i]!;
       if ((line.type & mask) === 0) continue;
+      env.signal?.throwIfAborted();
       // Most lines fail on their first key (SUBSYSTEM=="...", ACTION!="..."): decide those here, cheaply.
       const first = line.tokens[0];
       if (first !== undefined && (first.type <= T.M_KERNEL || first.type === T.M_SUBSYSTEM)) {
@@ -511,7 +514,7 @@ function assignedId(tok: Token, ev: EventState, env: ExecEnv, kind: 'user' | 'gr
 
 async function spawnFor(tok: Token, cmd: string, ev: EventState, env: ExecEnv, capture: boolean): Promise<{ ok: boolean; stdout: string; truncated: boolean }> {
   const first = cmd.trim().split(/\s+/)[0] ?? '';
-  const r = await runCommand(cmd, { env: propertiesEnv(ev.device), timeoutMs: env.execTimeoutMs, captureStdout: capture });
+  const r = await runCommand(cmd, { env: propertiesEnv(ev.device), timeoutMs: env.execTimeoutMs, captureStdout: capture, signal: env.signal });
   if (r.stderr) for (const l of r.stderr.replace(/\n$/, '').split('\n')) env.log.debug(`${tok.file}:${tok.line} '${first}'(err) '${l}'`);
   if (r.timedOut) {
     ev.failed = true;

@@ -78,6 +78,8 @@ export interface SpawnOptions {
   maxOutput?: number;
   /** Keep stdout at all (RUN discards it). */
   captureStdout?: boolean;
+  /** Aborting kills the process group (the event it runs for was given up); an aborted signal spawns nothing. */
+  signal?: AbortSignal;
 }
 
 /** Runs a command line and collects its output. The child gets its own process group. */
@@ -85,6 +87,9 @@ export function runCommand(cmdline: string, opts: SpawnOptions): Promise<SpawnRe
   const argv = splitCommand(cmdline);
   if (argv.length === 0) {
     return Promise.resolve({ code: undefined, signal: undefined, stdout: '', stderr: '', timedOut: false, error: new Error('empty command'), truncated: false });
+  }
+  if (opts.signal?.aborted) {
+    return Promise.resolve({ code: undefined, signal: undefined, stdout: '', stderr: '', timedOut: false, error: new Error('event given up'), truncated: false });
   }
   const program = resolveProgram(argv[0]!);
   const max = opts.maxOutput ?? 16384;
@@ -100,15 +105,19 @@ export function runCommand(cmdline: string, opts: SpawnOptions): Promise<SpawnRe
       detached: true,
       stdio: ['ignore', opts.captureStdout === false ? 'ignore' : 'pipe', 'pipe'],
     });
-    const timer = setTimeout(() => {
-      timedOut = true;
+    const killGroup = () => {
       try {
         if (child.pid) process.kill(-child.pid, 'SIGKILL');
       } catch {
         /* already gone */
       }
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup();
     }, opts.timeoutMs);
     timer.unref();
+    opts.signal?.addEventListener('abort', killGroup, { once: true });
     child.stdout?.on('data', (d: Buffer) => {
       if (stdout.length >= max) {
         truncated = true;
@@ -127,6 +136,7 @@ export function runCommand(cmdline: string, opts: SpawnOptions): Promise<SpawnRe
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', killGroup);
       resolve({ code: undefined, signal: undefined, stdout: stdout.toString('utf8'), stderr, timedOut, error: undefined, truncated, ...r });
     };
     child.on('error', (e) => finish({ error: e }));

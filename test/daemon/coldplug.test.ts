@@ -4,7 +4,7 @@ import { writeFileSync, readFileSync, readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { controlRequest } from '../../src/daemon/control.js';
-import { REPO_ROOT, tempRoots, startDevmaster, zramAdd, zramRemove, until } from './helpers.js';
+import { REPO_ROOT, BroadcastListener, tempRoots, startDevmaster, zramAdd, zramRemove, until, sleep as sleep2 } from './helpers.js';
 
 describe('a stuck event', () => {
   it('never blocks unrelated devices; the program is killed at exec_timeout and logged with file:line', async () => {
@@ -36,6 +36,37 @@ describe('a stuck event', () => {
     } finally {
       zramRemove(a);
       if (b !== undefined) zramRemove(b);
+      expect(await dm.stop()).toBe(0);
+      r.cleanup();
+    }
+  });
+});
+
+describe('an event given up at event_timeout', () => {
+  it('is broadcast as failed; its program is killed at once and the rest of its rules never run', async () => {
+    const r = tempRoots('dm-giveup-');
+    const sleep = `/bin/sleep 40.${process.pid}`;
+    const dm = await startDevmaster(r, ['--event-timeout', '2', '--exec-timeout', '60']);
+    const listener = await BroadcastListener.open();
+    const a = zramAdd();
+    try {
+      const name = `zram${a}`;
+      writeFileSync(join(r.rules, '50-giveup.rules'), `SUBSYSTEM=="block", KERNEL=="${name}", ACTION=="change", PROGRAM="${sleep}"\nSUBSYSTEM=="block", KERNEL=="${name}", ACTION=="change", ENV{DM_AFTER}="ran"\n`);
+      await controlRequest(r.run, { command: 'reload' });
+      await dm.settle();
+      const port = ((await controlRequest(r.run, { command: 'status' })) as { broadcaster: { port: number } }).broadcaster.port;
+      listener.clear();
+      writeFileSync(`/sys/block/${name}/uevent`, 'change');
+      const b = await listener.waitFor((x) => x.senderPort === port && x.properties.get('DEVNAME') === `/dev/${name}` && x.properties.get('ACTION') === 'change', 10_000, 'the failed change');
+      expect(b.properties.get('UDEV_WORKER_FAILED')).toBe('1');
+      expect(b.properties.get('UDEV_WORKER_ERRNO_NAME')).toBe('ETIMEDOUT');
+      await until(() => spawnSync('pgrep', ['-f', `^${sleep}$`]).stdout.toString().trim() === '', 3000, 'the program killed');
+      await sleep2(500);
+      const db = join(r.run, 'data', `b${readFileSync(`/sys/block/${name}/dev`, 'utf8').trim()}`);
+      expect(existsSync(db) ? readFileSync(db, 'utf8') : '').not.toContain('DM_AFTER');
+    } finally {
+      listener.close();
+      zramRemove(a);
       expect(await dm.stop()).toBe(0);
       r.cleanup();
     }
