@@ -23,7 +23,8 @@ describe('devmaster starts units on hotplug', () => {
       await controlRequest(r.run, { command: 'reload' });
       writeFileSync(`/sys/block/zram${n}/uevent`, 'change');
       await dm.settle();
-      await until(() => existsSync(log), 10_000, 'the unit command ran');
+      // the shell creates the file before it writes the line: wait for the whole line
+      await until(() => existsSync(log) && readFileSync(log, 'utf8').endsWith('\n'), 10_000, 'the unit command ran');
       expect(readFileSync(log, 'utf8')).toBe('start dm-exe-test.service\n');
       const id = readFileSync(`/sys/block/zram${n}/dev`, 'utf8').trim();
       expect(readFileSync(join(r.run, 'data', `b${id}`), 'utf8')).toContain('E:DEVMASTER_UNITS_BOUND=dm-exe-test.service\n');
