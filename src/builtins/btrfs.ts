@@ -9,7 +9,7 @@
 // In test mode nothing is registered: no ioctl, no property (as later udev versions do).
 import koffi from 'koffi';
 import { closeSync, constants, openSync } from 'node:fs';
-import { constants as osConstants } from 'node:os';
+import { errnoName } from '../util/errno.js';
 import { devPath } from '../device/roots.js';
 import type { Builtin, BuiltinContext } from './types.js';
 import { ioctl } from './util.js';
@@ -21,7 +21,6 @@ export const BTRFS_IOC_DEVICES_READY = ((2 << 30) | (VOL_ARGS_SIZE << 16) | (0x9
 
 const O_CLOEXEC = 0o2000000;
 
-const errnoName = (n: number) => Object.entries(osConstants.errno).find(([, v]) => v === n)?.[0] ?? `errno ${n}`;
 
 /** The ioctl argument: fd 0 and the NUL-terminated device path; undefined when the path does not fit. */
 export function volArgs(path: string): Buffer | undefined {

@@ -12,7 +12,7 @@
 // cannot be opened or its event types cannot be read. In test mode nothing is done: no ioctl, no attribute
 // written, only logged.
 import { closeSync, constants, fstatSync, openSync } from 'node:fs';
-import { constants as osConstants } from 'node:os';
+import { errnoName } from '../util/errno.js';
 import koffi from 'koffi';
 import { splitDevT, type Device } from '../device/device.js';
 import { devPath } from '../device/roots.js';
@@ -262,7 +262,6 @@ export function encodeKeymap(scancode: number, keycode: number): Buffer {
 
 // ------------------------------------------------------------------ the builtin
 
-const errnoName = (n: number) => Object.entries(osConstants.errno).find(([, v]) => v === n)?.[0] ?? `errno ${n}`;
 
 /** sd_device_open(O_RDWR|O_NONBLOCK|O_NOCTTY|O_CLOEXEC): the device's own char node under the dev root. */
 function openNode(ctx: BuiltinContext, devname: string): number {

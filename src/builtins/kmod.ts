@@ -9,7 +9,7 @@
 // fails on bad arguments. One libkmod context lives from init() to exit(); shouldReload() says when the
 // module index changed on disk. In test mode (devctl test / test-builtin) modules are looked up, never loaded.
 import koffi from 'koffi';
-import { constants } from 'node:os';
+import { errnoName } from '../util/errno.js';
 import type { Logger } from '../log.js';
 import type { Builtin, BuiltinContext } from './types.js';
 
@@ -71,11 +71,9 @@ function kmod(): Kmod {
   return lib;
 }
 
-/** "ENOENT (No such file or directory)"-like text for a negative errno. */
+/** The name of a negative errno ("ENOENT"). */
 function errnoText(err: number): string {
-  const n = -err;
-  const name = Object.entries(constants.errno).find(([, v]) => v === n)?.[0];
-  return name ? name : `errno ${n}`;
+  return errnoName(-err);
 }
 
 // ------------------------------------------------------------------ the context

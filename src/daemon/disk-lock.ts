@@ -7,6 +7,7 @@ import { closeSync, constants, openSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { Device } from '../device/device.js';
 import { devPath, type Roots } from '../device/roots.js';
+import { errnoName } from '../util/errno.js';
 import { flock, LOCK_NB, LOCK_SH } from '../util/sys.js';
 
 /** udevd's EVENT_RETRY_INTERVAL_USEC and EVENT_RETRY_TIMEOUT_USEC. */
@@ -24,11 +25,6 @@ export type DiskLock =
   | { kind: 'error'; errno: number; code: string; message: string };
 
 const ABSENT = new Set(['ENODEV', 'ENXIO', 'ENOENT']);
-const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
-
-export function errnoName(errno: number): string {
-  return ERRNO_NAMES.get(errno) ?? `E${errno}`;
-}
 
 function fail(errno: number, message: string): DiskLock {
   return { kind: 'error', errno, code: errnoName(errno), message };

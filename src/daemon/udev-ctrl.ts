@@ -19,6 +19,7 @@
 // (koffi.node.poll, a uv_poll handle on the main loop): every call (accept4, recvmsg, close) is made only once the
 // descriptor is ready and with a non-blocking descriptor, so nothing here ever blocks the event loop. Why not a
 // worker thread: docs/CONTROL.md.
+import { errnoName } from '../util/errno.js';
 import { existsSync, lstatSync, unlinkSync, chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import koffi from 'koffi';
@@ -167,8 +168,8 @@ function loadLibc(): Libc {
 }
 
 function errnoError(call: string, errno: number, path?: string): ControlError {
-  const names: Record<number, string> = { 1: 'EPERM', 2: 'ENOENT', 13: 'EACCES', 98: 'EADDRINUSE', 111: 'ECONNREFUSED', 11: 'EAGAIN', 115: 'EINPROGRESS' };
-  return new ControlError(`${call}${path ? ` ${path}` : ''}: errno ${errno} (${names[errno] ?? 'error'})`, names[errno] ?? `E${errno}`);
+  const name = errnoName(errno);
+  return new ControlError(`${call}${path ? ` ${path}` : ''}: errno ${errno} (${name})`, name);
 }
 
 function sockaddrUn(path: string): { addr: Buffer; len: number } {

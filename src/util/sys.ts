@@ -1,6 +1,7 @@
 // Thin wrappers over C calls Node lacks (through koffi): mknod, lsetxattr, flock.
 import koffi from 'koffi';
 import { makeDevT } from '../device/device.js';
+import { errnoName } from './errno.js';
 
 let mknodFn: ((path: string, mode: number, dev: bigint) => number) | undefined;
 let errnoFn: (() => number) | undefined;
@@ -24,7 +25,7 @@ export function mknod(path: string, type: 'b' | 'c', perm: number, major: number
     const errno = errnoFn!();
     const err = new Error(`mknod ${path}: errno ${errno}`) as NodeJS.ErrnoException;
     err.errno = errno;
-    err.code = errno === 17 ? 'EEXIST' : errno === 1 ? 'EPERM' : errno === 2 ? 'ENOENT' : `E${errno}`;
+    err.code = errnoName(errno);
     throw err;
   }
 }
