@@ -19,7 +19,7 @@ import { Device } from '../device/device.js';
 import type { Roots } from '../device/roots.js';
 import type { Uevent } from '../netlink/uevent.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { deleteDb, readDb, updateTagIndex } from '../device/db.js';
+import { allDbIds, dbPath, deleteDb, readDb, updateTagIndex } from '../device/db.js';
 import { removeDevnumLink, updateLink } from '../event/links.js';
 import type { Logger } from '../log.js';
 import { listDevices } from './coldplug.js';
@@ -166,7 +166,7 @@ export function planResync(roots: Roots, registry: DeviceRegistry, seqnum = 1): 
     }
     // processed before: recorded under its id with this devpath (or, recorded by nobody, it has a database)
     const recorded = registry.identity(device.id)?.get('DEVPATH');
-    const known = recorded !== undefined ? recorded === device.devpath : existsSync(join(roots.run, 'data', device.id));
+    const known = recorded !== undefined ? recorded === device.devpath : existsSync(dbPath(roots.run, device.id));
     (known ? plan.change : plan.add).push(syspath);
   }
   for (const id of registry.ids()) {
@@ -180,13 +180,7 @@ export function planResync(roots: Roots, registry: DeviceRegistry, seqnum = 1): 
     props.set('SEQNUM', String(seqnum));
     plan.remove.push({ action: 'remove', devpath, subsystem, seqnum, properties: props });
   }
-  let dbIds: string[] = [];
-  try {
-    dbIds = readdirSync(join(roots.run, 'data'));
-  } catch {
-    /* no database yet */
-  }
-  for (const id of dbIds) if (!present.has(id) && !registry.has(id) && !id.startsWith('.') && !id.includes('.tmp-')) plan.orphans.push(id);
+  for (const id of allDbIds(roots.run)) if (!present.has(id) && !registry.has(id) && !id.startsWith('.')) plan.orphans.push(id);
   return plan;
 }
 

@@ -20,8 +20,9 @@
 // cost ~75 ms to start and ~13 MB of RSS, and keeps the process from exiting while blocked (measured; see
 // docs/DAEMON.md, "Watch").
 import { readlinkIfAny } from '../util/fs.js';
+import { errnoName } from '../util/errno.js';
 import koffi from 'koffi';
-import { constants as fsConstants, mkdirSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, unlinkSync, existsSync } from 'node:fs';
+import { constants as fsConstants, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync, existsSync } from 'node:fs';
 import { open, writeFile, type FileHandle } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
@@ -68,11 +69,9 @@ function libc(): Libc {
   return libcFns;
 }
 
-const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([k, v]) => [v, k]));
-
 /** An Error carrying errno and its name, like Node's system errors. */
 export function errnoError(what: string, errno: number): NodeJS.ErrnoException {
-  const code = ERRNO_NAMES.get(errno) ?? `E${errno}`;
+  const code = errnoName(errno);
   const e = new Error(`${what}: ${code}`) as NodeJS.ErrnoException;
   e.errno = errno;
   e.code = code;

@@ -1,7 +1,7 @@
 // The device model: what sd-device offers rules and devctl, over an injectable sysfs root.
 // Everything is read lazily from sysfs and cached; a Device made from a uevent carries the kernel's
 // properties instead of re-reading the uevent file.
-import { readdirSync, readFileSync, readlinkSync, realpathSync, statSync, writeFileSync, existsSync, lstatSync } from 'node:fs';
+import { readdirSync, readFileSync, realpathSync, statSync, writeFileSync, existsSync, lstatSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DEV_PREFIX, devPath, type Roots } from './roots.js';
 import { DeviceError } from './errors.js';

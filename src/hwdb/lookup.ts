@@ -113,7 +113,7 @@ export class PagedStorage implements HwdbStorage {
     private readonly fd: number,
     readonly size: number,
     private readonly pageSize = 4096,
-    private readonly maxPages = 1024,
+    maxPages = 1024,
   ) {
     const n = Math.min(maxPages, Math.ceil(size / pageSize));
     this.slab = Buffer.allocUnsafe(n * pageSize);
