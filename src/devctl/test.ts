@@ -48,8 +48,15 @@ export async function run(argv: string[]): Promise<number> {
   for (const d of load.diagnostics) if (d.severity === 'error') process.stderr.write(formatDiagnostic(d) + '\n');
 
   const trace: TraceEntry[] = [];
-  const builtins = await initBuiltins(roots, { hwdbBin: config.hwdbBin, configFile: config.configFile });
   const quiet = values.json ? levelLogger('silent') : log();
+  const builtins = await initBuiltins(roots, {
+    hwdbBin: config.hwdbBin,
+    configFile: config.configFile,
+    namingScheme: config.namingScheme,
+    networkDirs: config.networkDirs,
+    cmdlinePath: config.kernelCmdline,
+    warn: (m) => quiet.warn(m),
+  });
   const ctx: EventContext = { roots, ruleSet: load.ruleSet, log: quiet, test: true, mknod: false, execTimeoutMs: config.execTimeout * 1000, builtins, trace };
   const res = await processEvent(ctx, device);
   exitBuiltins(builtins);

@@ -8,7 +8,7 @@ import type { DbRecord } from '../device/db.js';
 import type { Roots } from '../device/roots.js';
 import { DEV_PREFIX, devPath } from '../device/roots.js';
 import type { Logger } from '../log.js';
-import type { Builtin } from '../builtins/types.js';
+import type { Builtin, BuiltinEventState } from '../builtins/types.js';
 import { isValidTag } from '../device/db.js';
 import { ALLOWED_CHARS_INPUT, expandFormat, replaceChars, type Format, type FormatSource, type SubstPart } from './format.js';
 import { fnmatch } from './pattern.js';
@@ -83,6 +83,8 @@ export class EventState {
   readonly errors: string[] = [];
   /** ATTR{}= and SYSCTL{}= writes (done, or would-be in test mode). */
   readonly writes: { path: string; value: string }[] = [];
+  /** What builtins hand to the apply step (net_setup_link's alternative names). */
+  readonly builtinEvent: BuiltinEventState = {};
 
   constructor(device: Device, dbOld: DbRecord | undefined) {
     this.device = device;
@@ -556,6 +558,9 @@ export async function runBuiltin(b: Builtin | undefined, name: string, cmd: stri
         test: env.test,
         log: env.log,
         setProperty: (k, v) => dev.setProperty(k, v),
+        builtins: env.builtins,
+        dbProperties: ev?.dbOld?.properties,
+        event: ev?.builtinEvent,
       },
       splitCommand(cmd),
     );
