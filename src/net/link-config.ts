@@ -114,7 +114,7 @@ const UNSUPPORTED = new Set([
 export function parseSize(v: string, base = 1024): number | undefined {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGTPE]?)(?:B)?\s*$/.exec(v);
   if (!m) return undefined;
-  const pow = 'KMGTPE'.indexOf(m[2]!) + 1;
+  const pow = m[2] ? 'KMGTPE'.indexOf(m[2]) + 1 : 0;
   const n = Number(m[1]) * base ** pow;
   return Number.isFinite(n) ? Math.floor(n) : undefined;
 }
@@ -517,6 +517,7 @@ export function loadLinkFile(path: string, dirs: readonly string[]): { config: L
     for (const a of ini.assignments) assign(config, a, (message) => diagnostics.push({ file: a.file, line: a.line, severity: 'warning', message }));
     if (f !== files[0]) config.dropins.push(f.path);
   }
+  diagnostics.sort((a, b) => (a.file === b.file ? a.line - b.line : 0));
   if (matchIsEmpty(config)) {
     diagnostics.push({ file: path, line: 0, severity: 'warning', message: 'no valid settings found in the [Match] section, ignoring file; to match all interfaces, add OriginalName=* in the [Match] section' });
     return { config: undefined, diagnostics, files };
