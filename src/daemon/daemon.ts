@@ -485,9 +485,8 @@ export class Daemon {
     try {
       await renameInterface(ifindex, oldName, newName, altnames, log);
     } catch (e) {
+      // the interface keeps its name (and, as with udevd, gets no alternative names); the event goes on
       this.counters.renameFailed++;
-      // the interface keeps its name: it still gets its alternative names, as udevd gives them
-      await assignAltnames(ifindex, device.sysname, altnames, log);
       throw e;
     }
     this.counters.renamed++;

@@ -16,8 +16,8 @@ export interface NsDaemon {
   base: string;
   run: string;
   dev: string;
-  /** Runs a command in the namespace's network (and mount) namespace; returns stdout. */
-  exec(cmd: string[]): string;
+  /** Runs a command in the namespace's network (and mount, unless mount is false) namespace; returns stdout. */
+  exec(cmd: string[], mount?: boolean): string;
   /** `ip -j link show` in the namespace: interfaces by name. */
   links(): Map<string, IpLink>;
   stop(): Promise<void>;
@@ -39,12 +39,13 @@ export function copyAllRules(src: string, dst: string, only?: (f: string) => boo
   for (const f of readdirSync(src)) if (f.endsWith('.rules') && (!only || only(f))) copyFileSync(join(src, f), join(dst, f));
 }
 
-export function nsExec(pid: number, cmd: string[]): string {
-  return execFileSync('nsenter', ['-t', String(pid), '-n', '-m', ...cmd], { encoding: 'utf8' });
+/** Runs a command in the process's network namespace (and its mount namespace, unless mount is false). */
+export function nsExec(pid: number, cmd: string[], mount = true): string {
+  return execFileSync('nsenter', ['-t', String(pid), '-n', ...(mount ? ['-m'] : []), ...cmd], { encoding: 'utf8' });
 }
 
 export function nsLinks(pid: number): Map<string, IpLink> {
-  const list = JSON.parse(nsExec(pid, ['ip', '-d', '-j', 'link', 'show'])) as IpLink[];
+  const list = JSON.parse(nsExec(pid, ['ip', '-d', '-j', 'link', 'show'], false)) as IpLink[];
   return new Map(list.map((l) => [l.ifname, l]));
 }
 
@@ -79,7 +80,7 @@ export async function startDevmasterNetns(o: StartOptions): Promise<NsDaemon> {
     base,
     run,
     dev,
-    exec: (cmd) => nsExec(pid, cmd),
+    exec: (cmd, mount) => nsExec(pid, cmd, mount),
     links: () => nsLinks(pid),
     stop: async () => {
       await ns.stop();
