@@ -17,7 +17,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync, readFileSync, existsSync
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
-import { referenceUdev, REPO } from '../helpers/reference.js';
+import { referenceUdev, referenceUdev257, REPO } from '../helpers/reference.js';
 import { rulesCopy, devtmpfsNodes, startUdevd, spawnInNamespace, EventTracker, eventDeviceId, kernelSeqnum, sleep, EXCLUDED_RULES, type NsProcess, type KernelEvent } from '../helpers/udevd.js';
 import { updateHwdb } from '../../src/hwdb/index.js';
 import { listDevices } from '../../src/daemon/coldplug.js';
@@ -100,13 +100,18 @@ function report(title: string, c: Comparison, snap: Snapshot): { text: string; b
   return { text, bad: c.diffs };
 }
 
-describe.runIf(root)('devMaster against Debian udevd, same rules, same events', () => {
+/**
+ * One comparison: Debian 12's udevd 252 (devMaster with the v252 naming scheme, which 252 has compiled in) or Debian 13's
+ * udevd 257 with its own rules, programs and hwdb sources (devMaster on its default scheme, v257).
+ */
+function suite(version: 252 | 257): void {
+describe.runIf(root)(`devMaster against Debian udevd ${version}, same rules, same events`, () => {
   let base = '';
   let udevd: NsProcess | undefined;
   let dm: NsProcess | undefined;
   let tracker: EventTracker | undefined;
   let zram: number | undefined;
-  const ifb = `dmcmp${process.pid % 100000}`;
+  const ifb = `dmcmp${version}x${process.pid % 10000}`;
   let ifbAdded = false;
   let triggered = 0;
   let rulesFiles = 0;
@@ -137,7 +142,7 @@ describe.runIf(root)('devMaster against Debian udevd, same rules, same events', 
 
   beforeAll(async () => {
     const t0 = performance.now();
-    const ref = referenceUdev();
+    const ref = version === 257 ? referenceUdev257() : referenceUdev();
     base = mkdtempSync(join(tmpdir(), 'dm-compat-'));
     const rules = join(base, 'rules.d');
     rulesFiles = rulesCopy(ref.rulesDir, rules);
@@ -155,12 +160,13 @@ describe.runIf(root)('devMaster against Debian udevd, same rules, same events', 
 
     tracker = await EventTracker.open();
     await Promise.all([
-      startUdevd({ rules, run: u.run, dev: u.dev, copyNodes: false, programs: true, hwdbBin }, base, { ...process.env, SYSTEMD_LOG_LEVEL: process.env.DM_COMPAT_UDEVD_LOG ?? 'err' }).then((p) => (udevd = p)),
+      startUdevd({ rules, run: u.run, dev: u.dev, copyNodes: false, programs: true, reference: version, hwdbBin }, base, { ...process.env, SYSTEMD_LOG_LEVEL: process.env.DM_COMPAT_UDEVD_LOG ?? 'err' }).then((p) => (udevd = p)),
       (async () => {
         const shebang = readFileSync(join(REPO, 'src', 'cli', 'devmaster.ts'), 'utf8').split('\n')[0]!;
         const flags = shebang.replace(/^#!.*?\bnode\b\s*/, '').split(' ').filter(Boolean);
         const args = ['--sysfs', '/sys', '--dev', d.dev, '--run', d.run, '--rules-dir', rules, '--mknod', '--hwdb-bin', hwdbBin, '--unit-backend', 'none', '--config', join(base, 'none.toml'), '--log-level', process.env.DM_COMPAT_DM_LOG ?? 'warn'];
-        dm = spawnInNamespace({ programs: true, dev: 'keep' }, [process.execPath, ...flags, '--import', 'tsx', join(REPO, 'src', 'cli', 'devmaster.ts'), ...args], process.env, REPO);
+        if (version === 252) args.push('--naming-scheme', 'v252');
+        dm = spawnInNamespace({ programs: true, reference: version, dev: 'keep' }, [process.execPath, ...flags, '--import', 'tsx', join(REPO, 'src', 'cli', 'devmaster.ts'), ...args], process.env, REPO);
         await dm.nsReady();
         for (let i = 0; ; i++) {
           try {
@@ -282,7 +288,7 @@ describe.runIf(root)('devMaster against Debian udevd, same rules, same events', 
     const r = report('after change round + add', c, afterAdd);
     console.log(
       [
-        `udevd ${referenceUdev().version}, ${rulesFiles} rules files (without ${EXCLUDED_RULES.join(', ')}); ${ctx.devices.length} devices, ${triggered} change events; hotplug zram${zram} + ${ifb}; ${seconds.toFixed(1)} s`,
+        `udevd ${(version === 257 ? referenceUdev257() : referenceUdev()).version}, ${rulesFiles} rules files (without ${EXCLUDED_RULES.join(', ')}); ${ctx.devices.length} devices, ${triggered} change events; hotplug zram${zram} + ${ifb}; ${seconds.toFixed(1)} s`,
         `disturbed by other activity (skipped): ${ctx.disturbed.size} ${[...ctx.disturbed].join(' ')}`,
         r.text,
       ].join('\n'),
@@ -306,3 +312,7 @@ describe.runIf(root)('devMaster against Debian udevd, same rules, same events', 
     expect(r.bad, r.text).toEqual([]);
   });
 });
+}
+
+suite(252);
+suite(257);
