@@ -68,13 +68,20 @@ function attr(dev: Device, name: string): string | undefined {
   return allowed(dev, name) ? dev.sysattr(name) : undefined;
 }
 
-/** safe_atou / safe_atoi style decimal parsing (leading white space allowed, no sign for unsigned). */
+/**
+ * safe_atou / safe_atoi: leading white space, an optional sign, then strtoul/strtol with base 0 (0x hex, 0 octal)
+ * or Python's 0b / 0o prefixes; the whole rest must be digits; negative is out of range for unsigned.
+ */
 function cInt(s: string | undefined, unsigned = false): number | undefined {
   if (s === undefined) return undefined;
-  const m = (unsigned ? /^\s*\+?(\d+)$/ : /^\s*([+-]?\d+)$/).exec(s);
+  const m = /^[ \t\n\r\v\f]*([+-]?)(0[bB][01]+|0[oO][0-7]+|0[xX][0-9a-fA-F]+|0[0-7]*|[1-9]\d*)$/.exec(s);
   if (!m) return undefined;
-  const v = Number(m[1]);
-  return unsigned ? (v <= 0xffffffff ? v : undefined) : v >= -0x80000000 && v <= 0x7fffffff ? v : undefined;
+  const body = m[2]!;
+  const lower = body.toLowerCase();
+  const v = lower.startsWith('0b') ? parseInt(body.slice(2), 2) : lower.startsWith('0o') ? parseInt(body.slice(2), 8) : lower.startsWith('0x') ? parseInt(body.slice(2), 16) : body.length > 1 && body[0] === '0' ? parseInt(body, 8) : Number(body);
+  const signed = m[1] === '-' ? -v : v;
+  if (unsigned) return signed < 0 && v !== 0 ? undefined : v <= 0xffffffff ? v : undefined;
+  return signed >= -0x80000000 && signed <= 0x7fffffff ? signed : undefined;
 }
 
 const attrUnsigned = (dev: Device, name: string) => cInt(attr(dev, name), true);
