@@ -364,7 +364,8 @@ function assign(c: LinkConfig, a: Assignment, diag: (message: string) => void): 
       case 'MTUBytes': {
         const n = parseSize(v);
         if (n === undefined) return bad();
-        if (n < 68 || n > 0xffffffff) return diag(`maximum transfer unit (MTU) value out of range, permitted range is 68…4294967295, ignoring: ${v}`);
+        // parse_mtu(AF_UNSPEC): no lower bound here (the kernel refuses what the device cannot do)
+        if (n > 0xffffffff) return diag(`maximum transfer unit (MTU) value out of range, permitted range is 0…4294967295, ignoring: ${v}`);
         c.mtu = n;
         setWhere(key);
         return;
