@@ -69,6 +69,7 @@ export async function run(argv: string[]): Promise<number> {
     trace: trace.map((t) => ({ where: `${t.file}:${t.line}`, what: t.what })),
     properties: props,
     name: res.rename,
+    altnames: res.state.builtinEvent.altnames ?? [],
     symlinks: [...dev.devlinks],
     owner: res.node?.uid,
     group: res.node?.gid,
@@ -92,6 +93,7 @@ export async function run(argv: string[]): Promise<number> {
   for (const [k, v] of Object.entries(props)) out.push(`  ${k}=${v}`);
   out.push('');
   if (result.name !== undefined) out.push(`NAME:     ${result.name}`);
+  if (result.altnames.length) out.push(`Altnames: ${result.altnames.join(' ')}`);
   out.push(`Symlinks: ${result.symlinks.length ? result.symlinks.join(' ') : '(none)'}`);
   if (res.node) out.push(`Node:     owner ${res.node.uid}, group ${res.node.gid}, mode ${result.mode}`);
   out.push(`Tags:     ${result.tags.length ? result.tags.join(' ') : '(none)'}`);
