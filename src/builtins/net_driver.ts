@@ -1,8 +1,11 @@
 // net_driver: ID_NET_DRIVER, the interface's driver as ethtool reports it (udev 257's udev-builtin-net_driver.c).
 import type { Builtin, BuiltinContext } from './types.js';
+import { constants } from 'node:os';
 import { Ethtool, EthtoolError } from '../net/ethtool.js';
 
-const NOT_SUPPORTED = new Set(['EOPNOTSUPP', 'ENOTTY', 'ENOSYS', 'EAFNOSUPPORT', 'EPFNOSUPPORT', 'EPROTONOSUPPORT', 'ESOCKTNOSUPPORT', 'ENOPROTOOPT']);
+const E = constants.errno as Record<string, number>;
+/** ERRNO_IS_NOT_SUPPORTED: the query is not supported by the device (ESOCKTNOSUPPORT is 94 on Linux). */
+const NOT_SUPPORTED = new Set([E.EOPNOTSUPP, E.ENOTTY, E.ENOSYS, E.EAFNOSUPPORT, E.EPFNOSUPPORT ?? 96, E.EPROTONOSUPPORT, 94, E.ENOPROTOOPT]);
 
 const netDriver: Builtin = {
   name: 'net_driver',
@@ -15,12 +18,12 @@ const netDriver: Builtin = {
     try {
       driver = e.driver(name);
     } catch (err) {
-      const code = err instanceof EthtoolError ? err.code : '';
-      if (NOT_SUPPORTED.has(code)) {
+      const errno = err instanceof EthtoolError ? err.errno : 0;
+      if (NOT_SUPPORTED.has(errno)) {
         ctx.log.debug(`net_driver: querying the driver through ethtool is not supported by '${name}', ignoring`);
         return true;
       }
-      if (code === 'ENODEV') {
+      if (errno === E.ENODEV) {
         ctx.log.debug(`net_driver: '${name}' already vanished, ignoring`);
         return true;
       }
