@@ -108,9 +108,12 @@ describe.runIf(root)('interface names and .link settings: udevd 257 and devMaste
     try {
       const r0 = await received(d.run);
       for (const c of MAKE) d.exec(c, false);
-      // one add per interface (the veth makes two), one move per rename
+      // one add per interface (the veth makes two), one move per rename; uevents of other devices (other tests' zram
+      // and loop disks) reach every namespace and count too, so wait for the names udevd ended with as well
       await waitProcessed(d.run, r0, MAKE.length + 1);
-      await sleep(500);
+      const want = JSON.stringify([...udevd.links.keys()].sort());
+      for (let i = 0; i < 100 && JSON.stringify([...d.links().keys()].sort()) !== want; i++) await sleep(100);
+      await sleep(300);
       await waitProcessed(d.run, r0, 0);
       dm = { links: d.links(), db: readDatabase(join(d.run, 'data')) };
     } finally {
