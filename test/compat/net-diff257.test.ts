@@ -27,6 +27,7 @@ const MAKE: string[][] = [
   ['ip', 'tuntap', 'add', 'mode', 'tap', 'name', 'tf0'],
   ['ip', 'link', 'add', 'tg0', 'type', 'ifb'],
   ['ip', 'link', 'add', 'type', 'ifb'],
+  ['ip', 'link', 'add', 'th0', 'type', 'ifb'],
 ];
 
 /** Names as net_id would give NICs on a bus (virtual interfaces have none), so every NamePolicy has something to pick. */
@@ -36,6 +37,7 @@ ACTION=="remove", GOTO="test_end"
 KERNEL=="ta0", ENV{ID_NET_NAME_SLOT}="tslot0", ENV{ID_NET_NAME_PATH}="tpath0", ENV{ID_NET_NAME_MAC}="tmac0"
 KERNEL=="tg0", ENV{ID_NET_NAME_ONBOARD}="tonboard0", ENV{ID_NET_NAME_PATH}="tpath-g"
 KERNEL=="te0", NAME="tenamed0"
+KERNEL=="th0", ENV{ID_NET_NAME_SLOT}="thslot0"
 LABEL="test_end"
 `;
 
@@ -46,6 +48,7 @@ const LINKS: Record<string, string> = {
   '10-td.link': '[Match]\nOriginalName=td0\n\n[Link]\nName=lo\nAlternativeName=td-alt\n',
   '10-tg.link': '[Match]\nOriginalName=tg0\n\n[Link]\nNamePolicy=mac onboard\nAlternativeNamesPolicy=onboard path\nDescription=the g interface\n',
   '10-tg.link.d/50-extra.conf': '[Link]\nTransmitQueueLength=321\n',
+  '10-th.link': '[Match]\nOriginalName=th0\n\n[Link]\nNamePolicy=keep slot\nAlternativeNamesPolicy=slot\n',
   '20-type.link': '[Match]\nType=ether\nKind=tun\n\n[Link]\nMTUBytes=1280\nMACAddressPolicy=persistent\n',
 };
 
@@ -132,7 +135,7 @@ describe.runIf(root)('interface names and .link settings: udevd 257 and devMaste
 
   it('udevd 257 renamed and configured the interfaces as the .link files say', () => {
     const names = [...udevd.links.keys()].sort();
-    expect(names, udevdOut).toEqual(['lo', 'ifb0', 'neverused', 'tc1', 'tcnew0', 'td0', 'tenamed0', 'tf0', 'tonboard0', 'tslot0'].sort());
+    expect(names, udevdOut).toEqual(['lo', 'ifb0', 'neverused', 'tc1', 'tcnew0', 'td0', 'tenamed0', 'tf0', 'th0', 'tonboard0', 'tslot0'].sort());
   });
 
   it('devMaster gives the same names, alternative names, MACs, MTUs, queue lengths and aliases', () => {
@@ -147,6 +150,8 @@ describe.runIf(root)('interface names and .link settings: udevd 257 and devMaste
     expect(show(dm.links.get('td0'))?.altnames).toEqual([]);
     expect(show(dm.links.get('tf0'))?.mtu).toBe(1280);
     expect(show(dm.links.get('tonboard0'))).toMatchObject({ txqlen: 321, altnames: ['tpath-g'] });
+    // 'keep': a name user space gave stays, the slot name becomes an alternative name
+    expect(show(dm.links.get('th0'))?.altnames).toEqual(['thslot0']);
   });
 
   it('and the same udev databases (but for the interface whose rename failed)', () => {
