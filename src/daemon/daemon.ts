@@ -323,7 +323,20 @@ export class Daemon {
     }
   }
 
+  /** When the builtins were last asked whether their configuration changed (.link files, hwdb.bin). */
+  #builtinsCheckedAt = 0;
+
+  /** As udevd when it starts on queued events: at most every 3 s, re-initialize builtins whose files changed. */
+  async #reloadChangedBuiltins(): Promise<void> {
+    const now = performance.now();
+    if (now - this.#builtinsCheckedAt < 3000) return;
+    this.#builtinsCheckedAt = now;
+    const done = await reloadBuiltins(this.#builtins, this.roots, (name, e) => this.log.error({ builtin: name, err: e.message }, 'builtin reload failed'));
+    if (done.length) this.log.info({ builtins: done }, 'builtins reloaded: their configuration changed');
+  }
+
   async #process(ev: Uevent, item: QueueItem): Promise<void | Retry> {
+    await this.#reloadChangedBuiltins();
     let device: Device;
     try {
       device = Device.fromUevent(this.roots, this.globalProperties.size ? new Map([...ev.properties, ...[...this.globalProperties].filter(([k]) => !ev.properties.has(k))]) : ev.properties);

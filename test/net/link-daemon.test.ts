@@ -73,6 +73,17 @@ describe.runIf(root)('ethtool settings of .link files, applied by the daemon in 
     expect(s).toMatch(/Duplex: Half/);
   });
 
+  it('picks up a new .link file without a reload command (checked at most every 3 s, as udevd)', async () => {
+    // the namespace's /usr/lib/systemd/network is a copy: write the new file there
+    d.exec(['sh', '-c', "printf '[Match]\\nOriginalName=tw0\\n[Link]\\nName=twnew0\\n' > /usr/lib/systemd/network/05-new.link"]);
+    await sleep(3200);
+    const r0 = await received(d.run);
+    d.exec(['ip', 'link', 'add', 'tw0', 'type', 'ifb'], false);
+    await waitProcessed(d.run, r0, 2);
+    for (let i = 0; i < 50 && !d.links().has('twnew0'); i++) await sleep(100);
+    expect(d.links().has('twnew0')).toBe(true);
+  }, 30_000);
+
   it('warns with file:line for each setting the veth driver refuses', () => {
     const f = join('/usr/lib/systemd/network', '10-veth.link');
     expect(log).toContain(`${f}:7: tv0: could not set LargeReceiveOffload=, ignoring: the driver does not allow changing it`);
