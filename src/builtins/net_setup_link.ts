@@ -42,7 +42,19 @@ const netSetupLink: Builtin = {
   },
   async run(bc: BuiltinContext, argv: string[]): Promise<boolean> {
     const dev = bc.device;
-    const log = { debug: (m: string) => bc.log.debug(m), info: (m: string) => bc.log.info(m), warn: (m: string) => bc.log.warn(m) };
+    // under devctl test what it decided also goes to the trace, as udevadm test prints it
+    const note = (m: string) => bc.event?.notes?.push(m.replace(`${dev.sysname}: `, ''));
+    const log = {
+      debug: (m: string) => {
+        bc.log.debug(m);
+        if (/config file .* is applied|policy \*|policies didn't|not renaming|keeping/i.test(m)) note(m);
+      },
+      info: (m: string) => bc.log.info(m),
+      warn: (m: string) => {
+        bc.log.warn(m);
+        note(m);
+      },
+    };
     if (argv.length > 1) {
       bc.log.error(`${dev.sysname}: net_setup_link takes no arguments`);
       return false;
@@ -72,7 +84,8 @@ const netSetupLink: Builtin = {
     }
     link.config = linkGetConfig(ctx!, link, log);
     if (!link.config) {
-      bc.log.debug(`${dev.sysname}: no matching link configuration found, ignoring device`);
+      log.debug(`${dev.sysname}: no matching link configuration found, ignoring device`);
+      note('no matching link configuration found');
       return true;
     }
     if (!bc.test) {

@@ -26,6 +26,8 @@ export interface BuiltinContext {
 export interface BuiltinEventState {
   /** Alternative interface names to assign (AlternativeName=, AlternativeNamesPolicy=). */
   altnames?: string[];
+  /** What the builtin decided, for `devctl test`'s trace (the .link file applied, the policy that named it). */
+  notes?: string[];
 }
 
 /** What builtins take from the configuration. */

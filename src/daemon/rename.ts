@@ -5,8 +5,6 @@
 import { addAltnames, closeRtnl, deleteAltnames, getLinkInfo, RtnlError, setLinkName } from '../net/rtnl.js';
 import { ifnameValid, IFNAMSIZ } from '../net/ifname.js';
 
-export { IFNAMSIZ };
-
 export class RenameError extends Error {
   constructor(message: string, readonly code: 'EINVAL' | 'EEXIST' | 'EBUSY' | 'ENODEV' | 'EPERM' | 'EIO') {
     super(message);

@@ -304,9 +304,11 @@ async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv)
         ev.builtinRan.add(name);
       }
       const cmd = expand(tok.fmt!, ev, env);
+      ev.builtinEvent.notes = env.trace ? [] : undefined;
       const ok = await runBuiltin(b, name, cmd, dev, ev, env, tok);
       if (!ok) ev.builtinFailed.add(name);
-      trace(`IMPORT{builtin} "${cmd}" ${ok ? 'succeeded' : 'failed'}`);
+      const notes = ev.builtinEvent.notes?.length ? `: ${ev.builtinEvent.notes.join('; ')}` : '';
+      trace(`IMPORT{builtin} "${cmd}" ${ok ? 'succeeded' : 'failed'}${notes}`);
       return result(tok, ok);
     }
     case T.A_OPTIONS_DUMP:

@@ -4,7 +4,7 @@
 // namespace whose /usr/lib/udev and /usr/lib/systemd/network hold only those files).
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { referenceUdev257, REPO } from '../helpers/reference.js';
@@ -43,12 +43,13 @@ describe('devctl and udevadm 257 on the network builtins', () => {
       'for d in /etc/udev /etc/systemd/network /usr/local/lib/systemd/network; do if [ -d $d ]; then mount -t tmpfs tmpfs $d; fi; done',
       'mount -t tmpfs tmpfs /usr/lib/systemd/network',
       `cp "$0"/network/*.link /usr/lib/systemd/network/`,
-      `SYSTEMD_LOG_LEVEL=err "${ref.udevadm}" test /sys/class/net/eth0`,
+      `SYSTEMD_LOG_LEVEL=debug "${ref.udevadm}" test /sys/class/net/eth0 2>"$0/.log"`,
     ].join('\n');
     const theirs = execFileSync('unshare', ['-m', 'sh', '-c', script, base], { encoding: 'utf8' });
+    const theirLog = readFileSync(join(base, '.log'), 'utf8');
     const ours = JSON.parse(
       execFileSync(process.execPath, ['--import', 'tsx', join(REPO, 'src/cli/devctl.ts'), 'test', '--json', '--rules-dir', join(base, 'rules.d'), '--network-dir', join(base, 'network'), '--hwdb-bin', '/nonexistent', '/sys/class/net/eth0'], { encoding: 'utf8', cwd: REPO }),
-    ) as { properties: Record<string, string>; name?: string; altnames: string[] };
+    ) as { properties: Record<string, string>; name?: string; altnames: string[]; trace: Array<{ where: string; what: string }> };
     const section = (title: string) => {
       const i = theirs.indexOf(`${title}:\n`);
       if (i < 0) return [];
@@ -70,5 +71,9 @@ describe('devctl and udevadm 257 on the network builtins', () => {
     expect(ours.name).toBe(section('Network interface name')[0]);
     expect(ours.altnames).toEqual(section('Alternative interface names'));
     expect(ours.name).toMatch(/^ens\d+$/);
+    // the net_setup_link line says what udevadm test logs for it: the file applied and the policy that named it
+    const line = ours.trace.find((t) => t.where.endsWith('80-net-setup-link.rules:9'))!.what;
+    const said = [.../eth0: (Config file \S+ is applied)/.exec(theirLog)!.slice(1), .../eth0: (Policy \*\w+\* yields "[^"]+")/.exec(theirLog)!.slice(1)];
+    for (const s of said) expect(line.toLowerCase()).toContain(s.replace('/usr/lib/systemd/network/', `${join(base, 'network')}/`).toLowerCase());
   }, 60_000);
 });
