@@ -277,9 +277,10 @@ describe.runIf(root)(`devMaster against Debian udevd ${version}, same rules, sam
 
   it('both daemons processed and broadcast every event of every phase', () => {
     expect(triggered).toBeGreaterThan(50);
+    const what = (seqs: number[] | undefined) => (seqs ?? []).map((n) => `${n} ${tracker?.kernel.get(n)?.action} ${tracker?.kernel.get(n)?.devpath}`).join('\n');
     for (const m of missing) {
-      expect(m.get('udevd')).toEqual([]);
-      expect(m.get('devmaster')).toEqual([]);
+      expect(m.get('udevd'), `udevd did not broadcast:\n${what(m.get('udevd'))}`).toEqual([]);
+      expect(m.get('devmaster'), `devMaster did not broadcast:\n${what(m.get('devmaster'))}`).toEqual([]);
     }
   });
 

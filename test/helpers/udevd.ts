@@ -342,7 +342,9 @@ export class EventTracker {
       const d = decode(msg);
       if (d instanceof Error) return;
       t.#pending.push({ port: rinfo.port, seqnum: d.seqnum, t: performance.now() });
-      t.#attribute(false);
+      // a port none of the trees is known to hold: resolve now, while the sender is surely alive (udevd 257 forks
+      // workers that may be gone by the next periodic resolution)
+      t.#attribute(![...t.#trees.values()].some((tr) => tr.ports.has(rinfo.port)));
     });
     t.#timer = setInterval(() => t.#attribute(true), 100);
     return t;
