@@ -1,5 +1,5 @@
 // The builtin registry. Each builtin lives in its own file in this folder and is listed here once.
-import type { Builtin } from './types.js';
+import type { Builtin, BuiltinConfig } from './types.js';
 import type { Roots } from '../device/roots.js';
 
 const loaders: Record<string, () => Promise<{ default: Builtin }>> = {
@@ -8,6 +8,8 @@ const loaders: Record<string, () => Promise<{ default: Builtin }>> = {
   input_id: () => import('./input_id.js'),
   usb_id: () => import('./usb_id.js'),
   net_id: () => import('./net_id.js'),
+  net_driver: () => import('./net_driver.js'),
+  net_setup_link: () => import('./net_setup_link.js'),
   hwdb: () => import('./hwdb.js'),
   blkid: () => import('./blkid.js'),
   kmod: () => import('./kmod.js'),
@@ -42,20 +44,14 @@ export async function loadAllBuiltins(): Promise<Builtin[]> {
   return Promise.all(builtinNames().map(async (n) => (await getBuiltin(n))!));
 }
 
-/** What builtins take from the configuration. */
-export interface BuiltinConfig {
-  hwdbBin?: string;
-  configFile?: string;
-  /** Watch resource files (hwdb.bin) for changes: the daemon does, one-shot tools do not. */
-  watch?: boolean;
-}
+export type { BuiltinConfig };
 
 /** Told about a builtin whose init() threw; without one, the error propagates. */
 export type BuiltinErrorHandler = (name: string, err: Error) => void;
 
-async function initOne(b: Builtin, roots: Roots, onError: BuiltinErrorHandler | undefined): Promise<boolean> {
+async function initOne(b: Builtin, roots: Roots, config: BuiltinConfig, onError: BuiltinErrorHandler | undefined): Promise<boolean> {
   try {
-    await b.init?.(roots);
+    await b.init?.(roots, config);
     return true;
   } catch (e) {
     if (!onError) throw e;
@@ -73,14 +69,19 @@ export async function initBuiltins(roots: Roots, config: BuiltinConfig = {}, opt
   const { configureHwdb } = await import('./hwdb.js');
   configureHwdb({ hwdbBin: config.hwdbBin, configFile: config.configFile, watch: config.watch ?? false });
   const ready = new Map<string, Builtin>();
-  for (const b of opts.builtins ?? (await loadAllBuiltins())) if (await initOne(b, roots, opts.onError)) ready.set(b.name, b);
+  for (const b of opts.builtins ?? (await loadAllBuiltins())) if (await initOne(b, roots, config, opts.onError)) ready.set(b.name, b);
+  lastConfig.set(ready, config);
   return ready;
 }
+
+/** The configuration each set of builtins was initialized with (a reload initializes them the same way). */
+const lastConfig = new WeakMap<ReadonlyMap<string, Builtin>, BuiltinConfig>();
 
 /** Re-initializes the builtins whose resources changed on disk; returns their names. */
 export async function reloadBuiltins(builtins: ReadonlyMap<string, Builtin>, roots: Roots, onError?: BuiltinErrorHandler): Promise<string[]> {
   const done: string[] = [];
-  for (const b of builtins.values()) if (b.shouldReload?.() && (await initOne(b, roots, onError))) done.push(b.name);
+  const config = lastConfig.get(builtins) ?? {};
+  for (const b of builtins.values()) if (b.shouldReload?.() && (await initOne(b, roots, config, onError))) done.push(b.name);
   return done;
 }
 

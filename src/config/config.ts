@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { TomlError as TomlErrorType } from 'smol-toml';
 import { normalizeLevel } from '../log.js';
+import { NAMING_SCHEMES } from '../net/naming-scheme.js';
 
 export type UnitBackend = 'sysmaster' | 'systemd' | 'exec' | 'none';
 
@@ -21,8 +22,12 @@ export interface Config {
   /** Maximum number of events processed concurrently (udev's children_max). 0 = automatic. */
   maxWorkers: number;
   logLevel: string;
-  /** sysMaster's network_d key (link configuration directories); accepted and kept. */
+  /** .link file directories (sysMaster's network_d key); empty: systemd's search path. */
   networkDirs: string[];
+  /** Interface naming scheme (v238 ... v257, latest) when neither NET_NAMING_SCHEME nor net.naming_scheme= names one. */
+  namingScheme: string | undefined;
+  /** The kernel command line file (default /proc/cmdline): net.naming_scheme=, net.ifnames=, KernelCommandLine=. */
+  kernelCmdline: string | undefined;
   /** Create missing device nodes with mknod (undefined = automatic: on unless dev root is a devtmpfs). */
   mknod: boolean | undefined;
   /** Enumerate and trigger "add" for every device at start-up. */
@@ -52,6 +57,8 @@ export function defaultConfig(): Config {
     maxWorkers: 0,
     logLevel: 'info',
     networkDirs: [],
+    namingScheme: undefined,
+    kernelCmdline: undefined,
     mknod: undefined,
     coldplug: false,
     execTimeout: 180,
@@ -86,7 +93,9 @@ export const KEYS: readonly KeySpec[] = [
   { key: 'rules_d', flag: 'rules-dir', field: 'rulesDirs', kind: 'paths', help: 'rules directory (repeatable; replaces the default search path)' },
   { key: 'max_workers', flag: 'max-workers', field: 'maxWorkers', kind: 'int', help: 'events processed at once (0 = automatic)', aliases: ['children_max'] },
   { key: 'log_level', flag: 'log-level', field: 'logLevel', kind: 'loglevel', help: 'fatal, error, warn, info, debug, trace (or 0-7)' },
-  { key: 'network_d', flag: 'network-dir', field: 'networkDirs', kind: 'paths', help: 'link configuration directory (repeatable)' },
+  { key: 'network_d', flag: 'network-dir', field: 'networkDirs', kind: 'paths', help: '.link file directory (repeatable; replaces /etc, /run, /usr/local/lib, /usr/lib systemd/network)' },
+  { key: 'naming_scheme', flag: 'naming-scheme', field: 'namingScheme', kind: { enum: [...NAMING_SCHEMES.map((x) => x.name), 'latest'] }, help: 'interface naming scheme unless net.naming_scheme= or NET_NAMING_SCHEME names one (default v257)' },
+  { key: 'kernel_cmdline', flag: 'kernel-cmdline', field: 'kernelCmdline', kind: 'path', help: 'kernel command line file (default /proc/cmdline)' },
   { key: 'mknod', flag: 'mknod', field: 'mknod', kind: 'bool', help: 'create missing device nodes (default: on unless the dev root is a devtmpfs)' },
   { key: 'coldplug', flag: 'coldplug', field: 'coldplug', kind: 'bool', help: 'trigger "add" for every device at start-up and wait for the queue' },
   { key: 'exec_timeout', flag: 'exec-timeout', field: 'execTimeout', kind: 'int', help: 'seconds before a rules program is killed (default 180)' },

@@ -29,7 +29,7 @@ import { RulesManager } from './reload.js';
 import { RuleSet } from '../rules/load.js';
 import { applyStaticNodes } from '../event/static-nodes.js';
 import { loadEngine, type Engine, type EventContext, type EventResult } from './engine.js';
-import { renameInterface, closeRename, RenameError } from './rename.js';
+import { assignAltnames, renameInterface, closeRename, RenameError } from './rename.js';
 import type { Builtin } from '../builtins/types.js';
 import { exitBuiltins, initBuiltins, reloadBuiltins } from '../builtins/registry.js';
 import type { DbRecord } from '../device/db.js';
@@ -229,7 +229,15 @@ export class Daemon {
     // where the hwdb builtin finds hwdb.bin: config hwdb_bin (--hwdb-bin), else the search next to the config file
     this.#builtins = await initBuiltins(
       this.roots,
-      { hwdbBin: opts.config.hwdbBin, configFile: opts.config.configFile, watch: true },
+      {
+        hwdbBin: opts.config.hwdbBin,
+        configFile: opts.config.configFile,
+        watch: true,
+        namingScheme: opts.config.namingScheme,
+        networkDirs: opts.config.networkDirs,
+        cmdlinePath: opts.config.kernelCmdline,
+        warn: (msg) => this.log.warn(msg),
+      },
       { builtins: await this.#engine.builtins(), onError: (name, e) => this.log.error({ builtin: name, err: e.message }, 'builtin failed to initialize; it is disabled') },
     );
     if (opts.netlink !== false) {
@@ -299,7 +307,7 @@ export class Daemon {
       mknod: this.mknod,
       execTimeoutMs: this.config.execTimeout * 1000,
       builtins: this.#builtins,
-      renameInterface: (device, newName) => this.#rename(device, newName),
+      renameInterface: (device, newName, altnames) => this.#rename(device, newName, altnames),
       afterRules: this.hooks.afterRules,
     };
   }
@@ -315,7 +323,20 @@ export class Daemon {
     }
   }
 
+  /** When the builtins were last asked whether their configuration changed (.link files, hwdb.bin). */
+  #builtinsCheckedAt = 0;
+
+  /** As udevd when it starts on queued events: at most every 3 s, re-initialize builtins whose files changed. */
+  async #reloadChangedBuiltins(): Promise<void> {
+    const now = performance.now();
+    if (now - this.#builtinsCheckedAt < 3000) return;
+    this.#builtinsCheckedAt = now;
+    const done = await reloadBuiltins(this.#builtins, this.roots, (name, e) => this.log.error({ builtin: name, err: e.message }, 'builtin reload failed'));
+    if (done.length) this.log.info({ builtins: done }, 'builtins reloaded: their configuration changed');
+  }
+
   async #process(ev: Uevent, item: QueueItem): Promise<void | Retry> {
+    await this.#reloadChangedBuiltins();
     let device: Device;
     try {
       device = Device.fromUevent(this.roots, this.globalProperties.size ? new Map([...ev.properties, ...[...this.globalProperties].filter(([k]) => !ev.properties.has(k))]) : ev.properties);
@@ -460,19 +481,30 @@ export class Daemon {
     }
   }
 
-  /** NAME= on a network interface (called by processEvent before the database is written). */
-  async #rename(device: Device, newName: string): Promise<void> {
+  /**
+   * NAME= and net_setup_link's alternative names on a network interface (called by processEvent before the database
+   * is written). A failed rename keeps the old name (the event goes on); it is logged and counted.
+   */
+  async #rename(device: Device, newName: string | undefined, altnames: readonly string[]): Promise<void> {
     const oldName = device.property('INTERFACE') ?? device.sysname;
     const ifindex = device.ifindex;
+    const log = { debug: (m: string) => this.log.debug({ devpath: device.devpath }, m), warn: (m: string) => this.log.warn({ devpath: device.devpath }, m) };
+    if (newName === undefined) {
+      if (ifindex !== undefined) await assignAltnames(ifindex, device.sysname, altnames, log);
+      return;
+    }
     if (device.subsystem !== 'net' || ifindex === undefined) throw new RenameError(`NAME="${newName}" ignored: ${device.devpath} is not a network interface`, 'EINVAL');
     if (device.action !== 'add') throw new RenameError(`NAME="${newName}" ignored: interfaces are renamed on "add" only`, 'EINVAL');
     try {
-      await renameInterface(ifindex, oldName, newName);
+      await renameInterface(ifindex, oldName, newName, altnames, log);
     } catch (e) {
+      // the interface keeps its name (and, as with udevd, gets no alternative names); the event goes on
       this.counters.renameFailed++;
       throw e;
     }
     this.counters.renamed++;
+    // as udevd: set until the "move" event of the rename is processed
+    device.setProperty('ID_RENAMING', '1');
     this.#renamed.set(device, [oldName, newName]);
     this.log.info({ ifindex, from: oldName, to: newName }, `network interface ${oldName} renamed to ${newName}`);
   }

@@ -1,9 +1,9 @@
-// NAME= for network interfaces: rename through rtnetlink (RTM_NEWLINK with IFLA_IFNAME).
-// The netlink package's rt module is large (~9 MB of generated code and data once loaded): it is imported on
-// the first rename only, so a daemon that never renames never pays for it.
-import type { RtNetlinkSocket } from 'netlink';
-
-export const IFNAMSIZ = 16;
+// NAME= and alternative names for network interfaces, applied through rtnetlink (src/net/rtnl.ts) the way
+// udev 257 does it (rtnl_set_link_name): a requested name that is one of the interface's alternative names is
+// dropped from them first (and given back when the rename fails), then the interface is renamed, then the
+// alternative names it does not have yet are added, sorted, one by one when the set is refused as taken.
+import { addAltnames, closeRtnl, deleteAltnames, getLinkInfo, RtnlError, setLinkName } from '../net/rtnl.js';
+import { ifnameValid, IFNAMSIZ } from '../net/ifname.js';
 
 export class RenameError extends Error {
   constructor(message: string, readonly code: 'EINVAL' | 'EEXIST' | 'EBUSY' | 'ENODEV' | 'EPERM' | 'EIO') {
@@ -12,53 +12,83 @@ export class RenameError extends Error {
   }
 }
 
-/** The kernel's dev_valid_name(): 1..15 bytes, not "." or "..", no '/', ':' or whitespace. */
+/** Why a name cannot be an interface name (udev's ifname_valid), or undefined when it can. */
 export function checkIfname(name: string): string | undefined {
   if (name.length === 0) return 'the name is empty';
   if (Buffer.byteLength(name) >= IFNAMSIZ) return `'${name}' is longer than ${IFNAMSIZ - 1} bytes`;
-  if (name === '.' || name === '..') return `'${name}' is not a valid interface name`;
-  if (/[/:\s]/.test(name)) return `'${name}' contains '/', ':' or whitespace`;
-  // udev also refuses names that are all digits (they could be mistaken for an ifindex)
   if (/^\d+$/.test(name)) return `'${name}' is all digits`;
+  if (!ifnameValid(name)) return `'${name}' is not a valid interface name (printable ASCII without ':', '/', '%' or white space; not ".", "..", "all", "default")`;
   return undefined;
-}
-
-let shared: RtNetlinkSocket | undefined;
-
-async function socket(): Promise<RtNetlinkSocket> {
-  if (!shared) {
-    const { createRtNetlink } = await import('netlink/dist/rt/rt.js');
-    shared = createRtNetlink();
-  }
-  return shared;
 }
 
 /** Closes the shared rtnetlink socket (at daemon exit). */
 export function closeRename(): void {
-  shared?.socket.close();
-  shared = undefined;
+  closeRtnl();
+}
+
+export interface AltnameLog {
+  debug(msg: string): void;
+  warn(msg: string): void;
+}
+
+/** Adds the alternative names the interface lacks (not `except`, not twice), sorted; one by one when refused as taken. */
+async function appendAltnames(ifindex: number, names: readonly string[], have: readonly string[], except: string | undefined, log: AltnameLog): Promise<void> {
+  const add = [...new Set(names)].filter((n) => n !== except && !have.includes(n) && ifnameValid(n, { alternative: true })).sort();
+  if (add.length === 0) return;
+  try {
+    await addAltnames(ifindex, add);
+  } catch (e) {
+    if ((e as RtnlError).code !== 'EEXIST') {
+      log.warn(`could not set alternative names ${add.join(' ')} of interface ${ifindex}, ignoring: ${(e as Error).message}`);
+      return;
+    }
+    for (const a of add) {
+      try {
+        await addAltnames(ifindex, [a]);
+      } catch (e2) {
+        log.warn(`could not assign '${a}' as an alternative name of interface ${ifindex}, ignoring: ${(e2 as RtnlError).code}`);
+      }
+    }
+  }
+}
+
+async function currentAltnames(ifindex: number, log: AltnameLog): Promise<string[]> {
+  try {
+    return (await getLinkInfo(ifindex)).altnames;
+  } catch (e) {
+    log.debug(`failed to get alternative names of interface ${ifindex}, ignoring: ${(e as Error).message}`);
+    return [];
+  }
 }
 
 /**
- * Renames interface `ifindex` (currently `oldName`) to `newName`. Throws RenameError with a message naming both
- * names and the reason: invalid name, name taken, interface up/busy, interface gone.
+ * Renames interface `ifindex` (currently `oldName`) to `newName`, then adds `altnames`. Throws RenameError with a
+ * message naming both names and the reason: invalid name, name taken, interface up/busy, interface gone.
  */
-export async function renameInterface(ifindex: number, oldName: string, newName: string): Promise<void> {
+export async function renameInterface(ifindex: number, oldName: string, newName: string, altnames: readonly string[] = [], log: AltnameLog = { debug() {}, warn() {} }): Promise<void> {
   const bad = checkIfname(newName);
   if (bad) throw new RenameError(`cannot rename ${oldName} to '${newName}': ${bad}`, 'EINVAL');
-  const rt = await socket();
+  const have = await currentAltnames(ifindex, log);
+  const wasAltname = have.includes(newName);
+  if (wasAltname) await deleteAltnames(ifindex, [newName]);
   try {
-    await rt.setLink({ index: ifindex }, { ifname: newName });
+    await setLinkName(ifindex, newName);
   } catch (e) {
-    const err = e as { code?: string; errno?: number; message: string };
-    // the netlink package reports a kernel NLMSG_ERROR as Error("Request rejected: EEXIST")
-    const code = err.code ?? /\b(E[A-Z]+)\b/.exec(err.message)?.[1] ?? '';
-    const errno = typeof err.errno === 'number' ? Math.abs(err.errno) : undefined;
-    if (code === 'EEXIST' || errno === 17) throw new RenameError(`cannot rename ${oldName} to ${newName}: the name is taken by another interface`, 'EEXIST');
-    if (code === 'EBUSY' || errno === 16) throw new RenameError(`cannot rename ${oldName} to ${newName}: the interface is up or busy`, 'EBUSY');
-    if (code === 'ENODEV' || errno === 19) throw new RenameError(`cannot rename ${oldName} to ${newName}: interface index ${ifindex} no longer exists`, 'ENODEV');
-    if (code === 'EINVAL' || errno === 22) throw new RenameError(`cannot rename ${oldName} to ${newName}: the kernel rejected the name`, 'EINVAL');
-    if (code === 'EPERM' || errno === 1) throw new RenameError(`cannot rename ${oldName} to ${newName}: permission denied (CAP_NET_ADMIN needed)`, 'EPERM');
-    throw new RenameError(`cannot rename ${oldName} to ${newName}: ${err.message}`, 'EIO');
+    if (wasAltname) await addAltnames(ifindex, [newName]).catch((e2: Error) => log.debug(`failed to restore '${newName}' as an alternative name: ${e2.message}`));
+    const code = e instanceof RtnlError ? e.code : 'EIO';
+    if (code === 'EEXIST') throw new RenameError(`cannot rename ${oldName} to ${newName}: the name is taken by another interface`, 'EEXIST');
+    if (code === 'EBUSY') throw new RenameError(`cannot rename ${oldName} to ${newName}: the interface is up or busy`, 'EBUSY');
+    if (code === 'ENODEV') throw new RenameError(`cannot rename ${oldName} to ${newName}: interface index ${ifindex} no longer exists`, 'ENODEV');
+    if (code === 'EINVAL') throw new RenameError(`cannot rename ${oldName} to ${newName}: the kernel rejected the name`, 'EINVAL');
+    if (code === 'EPERM') throw new RenameError(`cannot rename ${oldName} to ${newName}: permission denied (CAP_NET_ADMIN needed)`, 'EPERM');
+    throw new RenameError(`cannot rename ${oldName} to ${newName}: ${(e as Error).message}`, 'EIO');
   }
+  await appendAltnames(ifindex, altnames, have.filter((n) => n !== newName), newName, log);
+}
+
+/** assign_altnames: adds the alternative names (without the current name) to an interface that is not renamed. */
+export async function assignAltnames(ifindex: number, currentName: string, altnames: readonly string[], log: AltnameLog): Promise<void> {
+  const names = altnames.filter((n) => n !== currentName);
+  if (names.length === 0) return;
+  await appendAltnames(ifindex, names, await currentAltnames(ifindex, log), undefined, log);
 }

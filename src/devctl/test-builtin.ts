@@ -2,8 +2,9 @@
 // `udevadm test-builtin`, and prints the properties it sets as KEY=VALUE lines.
 import { parseVerbArgs, UsageError } from './common.js';
 import { findDevice } from './info/find-device.js';
-import { builtinNames, getBuiltin } from '../builtins/registry.js';
-import { configureHwdb } from '../builtins/hwdb.js';
+import { builtinNames, exitBuiltins, getBuiltin, initBuiltins } from '../builtins/registry.js';
+import type { BuiltinEventState } from '../builtins/types.js';
+import { readDb } from '../device/db.js';
 import { levelLogger, log } from '../log.js';
 
 export const summary = 'Run one builtin on a device';
@@ -33,19 +34,37 @@ export async function run(argv: string[]): Promise<number> {
   const device = findDevice(roots, devArg);
   device.action = (values.action as string | undefined) ?? 'add';
   const set: [string, string][] = [];
-  if (name === 'hwdb') configureHwdb({ hwdbBin: config.hwdbBin, configFile: config.configFile, watch: false });
-  await builtin.init?.(roots);
+  const logger = process.env.DEVMASTER_LOG_LEVEL ? log() : levelLogger('warn');
+  // net_id looks vendors up in the hwdb: it is initialized alongside, as udevadm initializes every builtin
+  const hwdb = name === 'net_id' ? await getBuiltin('hwdb') : undefined;
+  const builtins = await initBuiltins(
+    roots,
+    { hwdbBin: config.hwdbBin, configFile: config.configFile, namingScheme: config.namingScheme, networkDirs: config.networkDirs, cmdlinePath: config.kernelCmdline, warn: (m) => logger.warn(m) },
+    { builtins: hwdb ? [builtin, hwdb] : [builtin], onError: (n, e) => logger.warn(`builtin ${n} failed to initialize: ${e.message}`) },
+  );
+  const event: BuiltinEventState = {};
   let ok: boolean;
   try {
     ok = await builtin.run(
-      { device, action: device.action, roots, test: true, log: process.env.DEVMASTER_LOG_LEVEL ? log() : levelLogger('warn'), setProperty: (k, v) => set.push([k, v]) },
+      {
+        device,
+        action: device.action,
+        roots,
+        test: true,
+        log: logger,
+        setProperty: (k, v) => set.push([k, v]),
+        builtins,
+        // as udevadm's database clone: what the device's record holds (net_setup_link imports from it)
+        dbProperties: device.action === 'remove' ? undefined : readDb(roots.run, device.id)?.properties,
+        event,
+      },
       words,
     );
   } catch (e) {
     process.stderr.write(`devctl test-builtin: ${name}: ${(e as Error).message}\n`);
     ok = false;
   } finally {
-    builtin.exit?.();
+    exitBuiltins(builtins);
   }
   for (const [k, v] of set) process.stdout.write(`${k}=${v}\n`);
   return ok ? 0 : 1;

@@ -48,8 +48,15 @@ export async function run(argv: string[]): Promise<number> {
   for (const d of load.diagnostics) if (d.severity === 'error') process.stderr.write(formatDiagnostic(d) + '\n');
 
   const trace: TraceEntry[] = [];
-  const builtins = await initBuiltins(roots, { hwdbBin: config.hwdbBin, configFile: config.configFile });
   const quiet = values.json ? levelLogger('silent') : log();
+  const builtins = await initBuiltins(roots, {
+    hwdbBin: config.hwdbBin,
+    configFile: config.configFile,
+    namingScheme: config.namingScheme,
+    networkDirs: config.networkDirs,
+    cmdlinePath: config.kernelCmdline,
+    warn: (m) => quiet.warn(m),
+  });
   const ctx: EventContext = { roots, ruleSet: load.ruleSet, log: quiet, test: true, mknod: false, execTimeoutMs: config.execTimeout * 1000, builtins, trace };
   const res = await processEvent(ctx, device);
   exitBuiltins(builtins);
@@ -62,6 +69,7 @@ export async function run(argv: string[]): Promise<number> {
     trace: trace.map((t) => ({ where: `${t.file}:${t.line}`, what: t.what })),
     properties: props,
     name: res.rename,
+    altnames: res.state.builtinEvent.altnames ?? [],
     symlinks: [...dev.devlinks],
     owner: res.node?.uid,
     group: res.node?.gid,
@@ -85,6 +93,7 @@ export async function run(argv: string[]): Promise<number> {
   for (const [k, v] of Object.entries(props)) out.push(`  ${k}=${v}`);
   out.push('');
   if (result.name !== undefined) out.push(`NAME:     ${result.name}`);
+  if (result.altnames.length) out.push(`Altnames: ${result.altnames.join(' ')}`);
   out.push(`Symlinks: ${result.symlinks.length ? result.symlinks.join(' ') : '(none)'}`);
   if (res.node) out.push(`Node:     owner ${res.node.uid}, group ${res.node.gid}, mode ${result.mode}`);
   out.push(`Tags:     ${result.tags.length ? result.tags.join(' ') : '(none)'}`);

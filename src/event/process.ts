@@ -25,8 +25,11 @@ export interface EventContext {
   mknod: boolean;
   execTimeoutMs: number;
   builtins: ReadonlyMap<string, Builtin>;
-  /** Renames a network interface (NAME=); called after the rules, before the database is written. */
-  renameInterface?: (device: Device, newName: string) => Promise<void>;
+  /**
+   * Renames a network interface (NAME=, undefined for no rename) and gives it the alternative names net_setup_link
+   * asked for; called after the rules of an "add", before the database is written.
+   */
+  renameInterface?: (device: Device, newName: string | undefined, altnames: readonly string[]) => Promise<void>;
   trace?: TraceEntry[];
   /**
    * Called after the rules ran, before the database is written (on remove: after the rules, the record being
@@ -96,9 +99,10 @@ export async function processEvent(ctx: EventContext, device: Device): Promise<E
 
   let rename = ev.name;
   if (rename !== undefined && rename === device.sysname) rename = undefined;
-  if (rename !== undefined && ctx.renameInterface && !ctx.test) {
+  const altnames = action === 'add' ? (ev.builtinEvent.altnames ?? []) : [];
+  if ((rename !== undefined || altnames.length) && ctx.renameInterface && !ctx.test) {
     try {
-      await ctx.renameInterface(device, rename);
+      await ctx.renameInterface(device, rename, altnames);
     } catch (e) {
       const msg = `failed to rename network interface ${device.sysname} to '${rename}': ${(e as Error).message}`;
       ctx.log.error(msg);

@@ -8,7 +8,7 @@ import type { DbRecord } from '../device/db.js';
 import type { Roots } from '../device/roots.js';
 import { DEV_PREFIX, devPath } from '../device/roots.js';
 import type { Logger } from '../log.js';
-import type { Builtin } from '../builtins/types.js';
+import type { Builtin, BuiltinEventState } from '../builtins/types.js';
 import { isValidTag } from '../device/db.js';
 import { ALLOWED_CHARS_INPUT, expandFormat, replaceChars, type Format, type FormatSource, type SubstPart } from './format.js';
 import { fnmatch } from './pattern.js';
@@ -83,6 +83,8 @@ export class EventState {
   readonly errors: string[] = [];
   /** ATTR{}= and SYSCTL{}= writes (done, or would-be in test mode). */
   readonly writes: { path: string; value: string }[] = [];
+  /** What builtins hand to the apply step (net_setup_link's alternative names). */
+  readonly builtinEvent: BuiltinEventState = {};
 
   constructor(device: Device, dbOld: DbRecord | undefined) {
     this.device = device;
@@ -302,9 +304,11 @@ async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv)
         ev.builtinRan.add(name);
       }
       const cmd = expand(tok.fmt!, ev, env);
+      ev.builtinEvent.notes = env.trace ? [] : undefined;
       const ok = await runBuiltin(b, name, cmd, dev, ev, env, tok);
       if (!ok) ev.builtinFailed.add(name);
-      trace(`IMPORT{builtin} "${cmd}" ${ok ? 'succeeded' : 'failed'}`);
+      const notes = ev.builtinEvent.notes?.length ? `: ${ev.builtinEvent.notes.join('; ')}` : '';
+      trace(`IMPORT{builtin} "${cmd}" ${ok ? 'succeeded' : 'failed'}${notes}`);
       return result(tok, ok);
     }
     case T.A_OPTIONS_DUMP:
@@ -556,6 +560,9 @@ export async function runBuiltin(b: Builtin | undefined, name: string, cmd: stri
         test: env.test,
         log: env.log,
         setProperty: (k, v) => dev.setProperty(k, v),
+        builtins: env.builtins,
+        dbProperties: ev?.dbOld?.properties,
+        event: ev?.builtinEvent,
       },
       splitCommand(cmd),
     );

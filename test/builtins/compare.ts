@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { Device } from '../../src/device/device.js';
 import type { Roots } from '../../src/device/roots.js';
 import { getBuiltin } from '../../src/builtins/registry.js';
+import type { Builtin } from '../../src/builtins/types.js';
 import { pino } from 'pino';
 import { referenceUdev, REPO } from '../helpers/reference.js';
 
@@ -35,15 +36,22 @@ export function listDevpaths(sysfs: string): string[] {
   return out.filter((p) => p !== '/devices').sort();
 }
 
+/** Which udevadm runs the reference (default: Debian 12's 252) and extra environment for it (NET_NAMING_SCHEME=...). */
+export interface ReferenceOptions {
+  udevadm?: string;
+  env?: Record<string, string>;
+}
+
 /** Runs `udevadm test-builtin <command>` on each devpath (one shell for all) and parses the KEY=VALUE lines. */
-export function referenceBuiltin(sysfs: string, command: string, devpaths: string[]): Map<string, BuiltinResult> {
-  const { udevadm } = referenceUdev();
+export function referenceBuiltin(sysfs: string, command: string, devpaths: string[], opts: ReferenceOptions = {}): Map<string, BuiltinResult> {
+  const udevadm = opts.udevadm ?? referenceUdev().udevadm;
+  const extraEnv = Object.entries(opts.env ?? {}).map(([k, v]) => `${k}='${v}'`).join(' ');
   const script = [
     'set -u',
     'cmd="$1"; shift',
     'for d in "$@"; do',
     '  echo "@@@ $d"',
-    `  SYSTEMD_DEVICE_VERIFY_SYSFS=0 SYSTEMD_LOG_LEVEL=err "${udevadm}" test-builtin "$cmd" "/sys$d" 2>/dev/null`,
+    `  ${extraEnv} SYSTEMD_DEVICE_VERIFY_SYSFS=0 SYSTEMD_LOG_LEVEL=err "${udevadm}" test-builtin "$cmd" "/sys$d" 2>/dev/null`,
     '  echo "@@@rc $?"',
     'done',
   ].join('\n');
@@ -70,21 +78,21 @@ export function referenceBuiltin(sysfs: string, command: string, devpaths: strin
 }
 
 /** Runs devMaster's builtin on one device the way IMPORT{builtin} does in test mode. */
-export async function ourBuiltin(roots: Roots, command: string, devpath: string): Promise<BuiltinResult> {
+export async function ourBuiltin(roots: Roots, command: string, devpath: string, builtins?: ReadonlyMap<string, Builtin>): Promise<BuiltinResult> {
   const argv = command.split(/\s+/).filter(Boolean);
   const b = await getBuiltin(argv[0]!);
   if (!b) throw new Error(`no builtin ${argv[0]}`);
   const dev = Device.fromDevpath(roots, devpath);
   const props = new Map<string, string>();
-  const ok = await b.run({ device: dev, action: 'add', roots, test: true, log: quietLog, setProperty: (k, v) => props.set(k, v) }, argv);
+  const ok = await b.run({ device: dev, action: 'add', roots, test: true, log: quietLog, setProperty: (k, v) => props.set(k, v), builtins }, argv);
   return ok ? props : null;
 }
 
 const quietLog = pino({ level: 'silent' });
 
 /** Both results for every devpath, and the devpaths where they differ (as readable lines). */
-export async function compareBuiltin(roots: Roots, command: string, devpaths: string[]): Promise<{ ref: Map<string, BuiltinResult>; ours: Map<string, BuiltinResult>; diffs: string[] }> {
-  const ref = referenceBuiltin(roots.sysfs, command, devpaths);
+export async function compareBuiltin(roots: Roots, command: string, devpaths: string[], opts: ReferenceOptions = {}): Promise<{ ref: Map<string, BuiltinResult>; ours: Map<string, BuiltinResult>; diffs: string[] }> {
+  const ref = referenceBuiltin(roots.sysfs, command, devpaths, opts);
   const ours = new Map<string, BuiltinResult>();
   const diffs: string[] = [];
   const show = (r: BuiltinResult | undefined) => (r === undefined ? '(not run)' : r === null ? '(failed)' : JSON.stringify([...r]));

@@ -2,14 +2,14 @@
 import type { FakeDevice } from './tree.js';
 
 let ifindex = 10;
-/** A net device under `parent` with the usual attributes (a permanent MAC unless overridden). */
+/** A net device under `parent` with the usual attributes (a permanent MAC unless overridden; dev_port 0, as every kernel since 3.15 has it). */
 function netdev(parent: string, name: string, attrs: Record<string, string> = {}, uevent: Record<string, string> = {}): FakeDevice {
   const i = ifindex++;
   return {
     devpath: `${parent}/net/${name}`,
     subsystem: 'net',
     uevent: { INTERFACE: name, IFINDEX: String(i), ...uevent },
-    attrs: { ifindex: String(i), iflink: String(i), type: '1', address: `52:54:00:12:34:${i.toString(16).padStart(2, '0')}`, addr_assign_type: '0', ...attrs },
+    attrs: { ifindex: String(i), iflink: String(i), type: '1', address: `52:54:00:12:34:${i.toString(16).padStart(2, '0')}`, addr_assign_type: '0', dev_port: '0', ...attrs },
   };
 }
 

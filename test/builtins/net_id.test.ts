@@ -2,19 +2,30 @@
 // hot-added for the test), the udev-test tree and a generated tree of NICs on every bus net_id names.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { tmpdir } from 'node:os';
 import { getBuiltin, isBuiltin } from '../../src/builtins/registry.js';
 import { parseHwAddr } from '../../src/builtins/net_id.js';
 import { configureHwdb } from '../../src/builtins/hwdb.js';
-import { referenceUdev } from '../helpers/reference.js';
+import { referenceUdev, referenceUdev257 } from '../helpers/reference.js';
+import { NAMING_SCHEMES } from '../../src/net/naming-scheme.js';
 import type { Roots } from '../../src/device/roots.js';
 import { compareBuiltin, listDevpaths, ourBuiltin, unpackConformanceTree } from './compare.js';
 import { tempSysfs } from './tree.js';
 import { NET_TREE, NET_TREE_LINKS, NET_TREE_SLOTS } from './net-tree.js';
 
 const real: Roots = { sysfs: '/sys', dev: '/dev', run: mkdtempSync(join(tmpdir(), 'dm-run-')) };
+
+/** net_id under a naming scheme (the comparisons with Debian 12's udevadm run under v252, the scheme 252 has compiled in). */
+async function useScheme(name: string): Promise<void> {
+  await (await getBuiltin('net_id'))!.init!(real, { namingScheme: name });
+}
+
+/** udev-test's tree predates dev_port (every kernel since 3.15 has it; udev 257 names nothing on a bus without it). */
+function addDevPort(sysfs: string): void {
+  for (const d of listDevpaths(sysfs).filter((p) => /\/net\/[^/]+$/.test(p))) if (!existsSync(join(sysfs, d, 'dev_port'))) writeFileSync(join(sysfs, d, 'dev_port'), '0\n');
+}
 const tag = `dm${process.pid % 100000}`;
 const made = [`${tag}v0`, `${tag}f0`];
 
@@ -24,7 +35,8 @@ function realNetDevpaths(): string[] {
 }
 
 describe('net_id on this machine', () => {
-  beforeAll(() => {
+  beforeAll(async () => {
+    await useScheme('v252');
     execFileSync('ip', ['link', 'add', `${tag}v0`, 'type', 'veth', 'peer', 'name', `${tag}v1`]);
     execFileSync('ip', ['link', 'add', `${tag}f0`, 'type', 'ifb']);
   });
@@ -62,7 +74,8 @@ describe('net_id on this machine', () => {
 describe('net_id on fake trees', () => {
   let t: ReturnType<typeof tempSysfs>;
   let tree: ReturnType<typeof unpackConformanceTree>;
-  beforeAll(() => {
+  beforeAll(async () => {
+    await useScheme('v252');
     t = tempSysfs(NET_TREE);
     const s = t.roots.sysfs;
     for (const [at, to] of NET_TREE_LINKS) symlinkSync(relative(dirname(join(s, at)), join(s, to)), join(s, at));
@@ -71,6 +84,7 @@ describe('net_id on fake trees', () => {
       writeFileSync(join(s, 'bus/pci/slots', n, 'address'), a + '\n');
     }
     tree = unpackConformanceTree();
+    addDevPort(tree.roots.sysfs);
   });
   afterAll(() => {
     t?.cleanup();
@@ -80,8 +94,15 @@ describe('net_id on fake trees', () => {
   it('matches udevadm on every interface of the generated tree', async () => {
     const devs = listDevpaths(t.roots.sysfs).filter((d) => d.includes('/net/'));
     expect(devs.length).toBeGreaterThan(25);
-    const { diffs } = await compareBuiltin(t.roots, 'net_id', devs);
+    const { ref, ours } = await compareBuiltin(t.roots, 'net_id', devs);
+    // devMaster follows udev 257's code under the v252 scheme; two things 257 changed whatever the scheme:
+    // ID_NET_LABEL_ONBOARD now comes before ID_NET_NAME_ONBOARD, and dev_id is read as the kernel writes it
+    // ("0x1", hex), so an old-kernel InfiniBand port gets its d<N> suffix (252 could not parse it)
+    const sorted = (r: Map<string, string> | null | undefined) => (r ? JSON.stringify([...r].sort()) : String(r));
+    const diffs = devs.filter((d) => !d.endsWith('/ib0') && sorted(ref.get(d)) !== sorted(ours.get(d))).map((d) => `${d}: ${sorted(ref.get(d))} | ${sorted(ours.get(d))}`);
     expect(diffs).toEqual([]);
+    const ib0 = devs.find((d) => d.endsWith('/ib0'))!;
+    expect([ref.get(ib0)?.get('ID_NET_NAME_PATH'), ours.get(ib0)?.get('ID_NET_NAME_PATH')]).toEqual(['ibp0s29', 'ibp0s29d1']);
   }, 60_000);
 
   it('gives the names the C code composes', async () => {
@@ -120,6 +141,48 @@ describe('net_id on fake trees', () => {
   }, 120_000);
 });
 
+describe('net_id under every naming scheme against udevadm 257', () => {
+  let t: ReturnType<typeof tempSysfs>;
+  let tree: ReturnType<typeof unpackConformanceTree>;
+  beforeAll(() => {
+    t = tempSysfs(NET_TREE);
+    const s = t.roots.sysfs;
+    for (const [at, to] of NET_TREE_LINKS) symlinkSync(relative(dirname(join(s, at)), join(s, to)), join(s, at));
+    for (const [n, a] of Object.entries(NET_TREE_SLOTS)) {
+      mkdirSync(join(s, 'bus/pci/slots', n), { recursive: true });
+      writeFileSync(join(s, 'bus/pci/slots', n, 'address'), a + '\n');
+    }
+    tree = unpackConformanceTree();
+    addDevPort(tree.roots.sysfs);
+  });
+  afterAll(async () => {
+    t?.cleanup();
+    tree?.cleanup();
+    await useScheme('v252');
+  });
+
+  it.each(NAMING_SCHEMES.map((x) => x.name))('%s: the generated tree, the udev-test tree and this machine', async (scheme) => {
+    const opts = { udevadm: referenceUdev257().udevadm, env: { NET_NAMING_SCHEME: scheme } };
+    await useScheme(scheme);
+    const gen = await compareBuiltin(t.roots, 'net_id', listDevpaths(t.roots.sysfs).filter((d) => d.includes('/net/')), opts);
+    const conf = await compareBuiltin(tree.roots, 'net_id', listDevpaths(tree.roots.sysfs).filter((d) => d.includes('/net/')), opts);
+    const here = await compareBuiltin(real, 'net_id', realNetDevpaths(), opts);
+    expect([...gen.diffs, ...conf.diffs, ...here.diffs]).toEqual([]);
+    const eth = [...here.ref.entries()].find(([d]) => d.startsWith('/devices/pci') && d.includes('/virtio'));
+    expect(eth?.[1]?.get('ID_NET_NAMING_SCHEME')).toBe(scheme);
+  }, 120_000);
+
+  it('the default is v257, and v257 names the virtio NIC after its ACPI slot (firmware_node/sun)', async () => {
+    const netId = (await getBuiltin('net_id'))!;
+    await netId.init!(real, {});
+    const eth = realNetDevpaths().find((d) => d.startsWith('/devices/pci') && d.includes('/virtio'))!;
+    const p = await ourBuiltin(real, 'net_id', eth);
+    expect(p?.get('ID_NET_NAMING_SCHEME')).toBe('v257');
+    const sun = readFileSync(join('/sys', eth.replace(/\/virtio.*$/, ''), 'firmware_node', 'sun'), 'utf8').trim();
+    expect(p?.get('ID_NET_NAME_SLOT')).toBe(`ens${sun}`);
+  });
+});
+
 describe('net_id vendor lookup', () => {
   it('adds ID_OUI_FROM_DATABASE from the hwdb builtin after the MAC name', async () => {
     const ref = referenceUdev();
@@ -136,11 +199,14 @@ describe('net_id vendor lookup', () => {
       { devpath: '/devices/pci0000:00/0000:00:19.0/net/eth1', subsystem: 'net', uevent: { INTERFACE: 'eth1', IFINDEX: '3' }, attrs: { ifindex: '3', iflink: '3', type: '1', address: '00:00:00:3a:4b:5c', addr_assign_type: '0' } },
     ]);
     try {
-      const p = await ourBuiltin(t.roots, 'net_id', '/devices/pci0000:00/0000:00:19.0/net/eth0');
+      // net_id asks the hwdb builtin its caller initialized (here: this one)
+      const initialized = new Map([['hwdb', hwdb]]);
+      expect((await ourBuiltin(t.roots, 'net_id', '/devices/pci0000:00/0000:00:19.0/net/eth0'))?.has('ID_OUI_FROM_DATABASE')).toBe(false);
+      const p = await ourBuiltin(t.roots, 'net_id', '/devices/pci0000:00/0000:00:19.0/net/eth0', initialized);
       expect(p && [...p.keys()].slice(0, 3)).toEqual(['ID_NET_NAMING_SCHEME', 'ID_NET_NAME_MAC', 'ID_OUI_FROM_DATABASE']);
       expect(p?.get('ID_OUI_FROM_DATABASE')).toBe('Intel Corporate');
       // the misused 00:00:00 prefix is never looked up
-      expect((await ourBuiltin(t.roots, 'net_id', '/devices/pci0000:00/0000:00:19.0/net/eth1'))?.has('ID_OUI_FROM_DATABASE')).toBe(false);
+      expect((await ourBuiltin(t.roots, 'net_id', '/devices/pci0000:00/0000:00:19.0/net/eth1', initialized))?.has('ID_OUI_FROM_DATABASE')).toBe(false);
     } finally {
       hwdb.exit?.();
       t.cleanup();

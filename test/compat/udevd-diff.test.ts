@@ -17,7 +17,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync, readFileSync, existsSync
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
-import { referenceUdev, REPO } from '../helpers/reference.js';
+import { referenceUdev, referenceUdev257, REPO } from '../helpers/reference.js';
 import { rulesCopy, devtmpfsNodes, startUdevd, spawnInNamespace, EventTracker, eventDeviceId, kernelSeqnum, sleep, EXCLUDED_RULES, type NsProcess, type KernelEvent } from '../helpers/udevd.js';
 import { updateHwdb } from '../../src/hwdb/index.js';
 import { listDevices } from '../../src/daemon/coldplug.js';
@@ -100,17 +100,24 @@ function report(title: string, c: Comparison, snap: Snapshot): { text: string; b
   return { text, bad: c.diffs };
 }
 
-describe.runIf(root)('devMaster against Debian udevd, same rules, same events', () => {
+/**
+ * One comparison: Debian 12's udevd 252 (devMaster with the v252 naming scheme, which 252 has compiled in) or Debian 13's
+ * udevd 257 with its own rules, programs and hwdb sources (devMaster on its default scheme, v257).
+ */
+function suite(version: 252 | 257): void {
+describe.runIf(root)(`devMaster against Debian udevd ${version}, same rules, same events`, () => {
   let base = '';
   let udevd: NsProcess | undefined;
   let dm: NsProcess | undefined;
   let tracker: EventTracker | undefined;
   let zram: number | undefined;
-  const ifb = `dmcmp${process.pid % 100000}`;
+  const ifb = `dmcmp${version}x${process.pid % 10000}`;
   let ifbAdded = false;
   let triggered = 0;
   let rulesFiles = 0;
   const missing: Map<string, number[]>[] = [];
+  /** Phases where udevd 257's completion was established by udevadm settle instead of its broadcasts. */
+  const settled257: number[] = [];
   let afterAdd: Snapshot;
   let afterRemove: Snapshot;
   let ctx: Context;
@@ -137,7 +144,7 @@ describe.runIf(root)('devMaster against Debian udevd, same rules, same events', 
 
   beforeAll(async () => {
     const t0 = performance.now();
-    const ref = referenceUdev();
+    const ref = version === 257 ? referenceUdev257() : referenceUdev();
     base = mkdtempSync(join(tmpdir(), 'dm-compat-'));
     const rules = join(base, 'rules.d');
     rulesFiles = rulesCopy(ref.rulesDir, rules);
@@ -155,12 +162,13 @@ describe.runIf(root)('devMaster against Debian udevd, same rules, same events', 
 
     tracker = await EventTracker.open();
     await Promise.all([
-      startUdevd({ rules, run: u.run, dev: u.dev, copyNodes: false, programs: true, hwdbBin }, base, { ...process.env, SYSTEMD_LOG_LEVEL: process.env.DM_COMPAT_UDEVD_LOG ?? 'err' }).then((p) => (udevd = p)),
+      startUdevd({ rules, run: u.run, dev: u.dev, copyNodes: false, programs: true, reference: version, hwdbBin }, base, { ...process.env, SYSTEMD_LOG_LEVEL: process.env.DM_COMPAT_UDEVD_LOG ?? 'err' }).then((p) => (udevd = p)),
       (async () => {
         const shebang = readFileSync(join(REPO, 'src', 'cli', 'devmaster.ts'), 'utf8').split('\n')[0]!;
         const flags = shebang.replace(/^#!.*?\bnode\b\s*/, '').split(' ').filter(Boolean);
         const args = ['--sysfs', '/sys', '--dev', d.dev, '--run', d.run, '--rules-dir', rules, '--mknod', '--hwdb-bin', hwdbBin, '--unit-backend', 'none', '--config', join(base, 'none.toml'), '--log-level', process.env.DM_COMPAT_DM_LOG ?? 'warn'];
-        dm = spawnInNamespace({ programs: true, dev: 'keep' }, [process.execPath, ...flags, '--import', 'tsx', join(REPO, 'src', 'cli', 'devmaster.ts'), ...args], process.env, REPO);
+        if (version === 252) args.push('--naming-scheme', 'v252');
+        dm = spawnInNamespace({ programs: true, reference: version, dev: 'keep' }, [process.execPath, ...flags, '--import', 'tsx', join(REPO, 'src', 'cli', 'devmaster.ts'), ...args], process.env, REPO);
         await dm.nsReady();
         for (let i = 0; ; i++) {
           try {
@@ -215,6 +223,13 @@ describe.runIf(root)('devMaster against Debian udevd, same rules, same events', 
     }
     const h1 = kernelSeqnum();
     missing.push(await tracker.waitBroadcast(h0, h1, 20_000));
+    // udevd 257 forks new workers for these events; the tracker cannot always tie their broadcasts to udevd (their
+    // sockets are not seen in its process tree): for udevd 257 the hotplug phase counts as done once udevadm settle
+    // says its queue is empty (the databases compared below prove what it did)
+    if (version === 257) {
+      execFileSync('nsenter', ['-t', String(udevd!.proc.pid), '-m', ref.udevadm, 'settle', '-t', '30'], { stdio: 'ignore' });
+      settled257.push(missing.length - 1);
+    }
     await sleep(200);
     afterAdd = snapshot();
     const zramDev = readFileSync(`/sys/block/zram${zram}/dev`, 'utf8').trim();
@@ -227,6 +242,10 @@ describe.runIf(root)('devMaster against Debian udevd, same rules, same events', 
     const r1 = kernelSeqnum();
     rmSync(join(u.dev, hot.zramName), { force: true });
     missing.push(await tracker.waitBroadcast(r0, r1, 20_000));
+    if (version === 257) {
+      execFileSync('nsenter', ['-t', String(udevd!.proc.pid), '-m', ref.udevadm, 'settle', '-t', '30'], { stdio: 'ignore' });
+      settled257.push(missing.length - 1);
+    }
     await sleep(200);
     afterRemove = snapshot();
     await Promise.all([udevd!.stop(), dm!.stop()]);
@@ -271,9 +290,10 @@ describe.runIf(root)('devMaster against Debian udevd, same rules, same events', 
 
   it('both daemons processed and broadcast every event of every phase', () => {
     expect(triggered).toBeGreaterThan(50);
-    for (const m of missing) {
-      expect(m.get('udevd')).toEqual([]);
-      expect(m.get('devmaster')).toEqual([]);
+    const what = (seqs: number[] | undefined) => (seqs ?? []).map((n) => `${n} ${tracker?.kernel.get(n)?.action} ${tracker?.kernel.get(n)?.devpath}`).join('\n');
+    for (const [i, m] of missing.entries()) {
+      if (!settled257.includes(i)) expect(m.get('udevd'), `udevd did not broadcast:\n${what(m.get('udevd'))}`).toEqual([]);
+      expect(m.get('devmaster'), `devMaster did not broadcast:\n${what(m.get('devmaster'))}`).toEqual([]);
     }
   });
 
@@ -282,7 +302,7 @@ describe.runIf(root)('devMaster against Debian udevd, same rules, same events', 
     const r = report('after change round + add', c, afterAdd);
     console.log(
       [
-        `udevd ${referenceUdev().version}, ${rulesFiles} rules files (without ${EXCLUDED_RULES.join(', ')}); ${ctx.devices.length} devices, ${triggered} change events; hotplug zram${zram} + ${ifb}; ${seconds.toFixed(1)} s`,
+        `udevd ${(version === 257 ? referenceUdev257() : referenceUdev()).version}, ${rulesFiles} rules files (without ${EXCLUDED_RULES.join(', ')}); ${ctx.devices.length} devices, ${triggered} change events; hotplug zram${zram} + ${ifb}; ${seconds.toFixed(1)} s`,
         `disturbed by other activity (skipped): ${ctx.disturbed.size} ${[...ctx.disturbed].join(' ')}`,
         r.text,
       ].join('\n'),
@@ -306,3 +326,7 @@ describe.runIf(root)('devMaster against Debian udevd, same rules, same events', 
     expect(r.bad, r.text).toEqual([]);
   });
 });
+}
+
+suite(252);
+suite(257);

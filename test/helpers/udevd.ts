@@ -14,7 +14,7 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync, copyFileSync, mkdirSync, symlinkSync, existsSync, chmodSync, chownSync } from 'node:fs';
 import { join, dirname, basename } from 'node:path';
 import { mknod } from '../../src/util/sys.js';
-import { referenceUdev } from './reference.js';
+import { referenceUdev, referenceUdev257 } from './reference.js';
 import { UeventNetlink, GROUP_KERNEL, GROUP_UDEV } from '../../src/netlink/socket.js';
 import { parseUevent } from '../../src/netlink/uevent.js';
 import { decode } from '../../src/netlink/libudev-format.js';
@@ -123,7 +123,14 @@ export function ueventPorts(pid: number): Set<number> {
     }
   }
   const ports = new Set<number>();
-  for (const line of readFileSync('/proc/net/netlink', 'utf8').split('\n').slice(1)) {
+  // the process's own view: in another network namespace its sockets are listed there only
+  let table = '';
+  try {
+    table = readFileSync(`/proc/${pid}/net/netlink`, 'utf8');
+  } catch {
+    return ports;
+  }
+  for (const line of table.split('\n').slice(1)) {
     const f = line.trim().split(/\s+/);
     if (f.length < 10 || f[1] !== '15') continue;
     if (inodes.has(f[f.length - 1]!)) ports.add(Number(f[2]) >>> 0);
@@ -174,6 +181,15 @@ export interface NamespaceOptions {
   programs?: boolean;
   /** hwdb.bin installed as the namespace's /usr/lib/udev/hwdb.bin. */
   hwdbBin?: string;
+  /** Whose programs (REFERENCE_PROGRAMS) `programs` copies: Debian 12's udev 252 (default) or Debian 13's 257. */
+  reference?: 252 | 257;
+  /**
+   * A private network namespace too (unshare --net, sysfs remounted so /sys/class/net shows its interfaces only):
+   * the only place where 80-net-setup-link.rules and .link files may be used.
+   */
+  net?: boolean;
+  /** Directory whose .link files (and *.link.d drop-in directories) become the namespace's /usr/lib/systemd/network. */
+  networkDir?: string;
 }
 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -184,11 +200,17 @@ export function namespaceScript(o: NamespaceOptions): string {
   const lines = ['set -e', 'mount --make-rprivate /'];
   lines.push(o.run ? `mount --bind ${q(o.run)} /run` : 'mount -t tmpfs tmpfs /run');
   // hide every other udev configuration of this machine
-  for (const d of ['/etc/udev', '/etc/systemd/hwdb', '/usr/lib/systemd/hwdb', '/usr/local/lib/udev']) lines.push(`if [ -d ${d} ]; then mount -t tmpfs tmpfs ${d}; fi`);
+  if (o.net) lines.push('mount -t sysfs sysfs /sys', 'ip link set lo up');
+  for (const d of ['/etc/udev', '/etc/systemd/hwdb', '/usr/lib/systemd/hwdb', '/usr/local/lib/udev', '/etc/systemd/network', '/usr/local/lib/systemd/network']) lines.push(`if [ -d ${d} ]; then mount -t tmpfs tmpfs ${d}; fi`);
+  // .link files: only the caller's (none unless given)
+  lines.push('mkdir -p /usr/lib/systemd/network', 'mount -t tmpfs tmpfs /usr/lib/systemd/network', 'if [ -d /lib/systemd/network ] && ! [ /lib/systemd/network -ef /usr/lib/systemd/network ]; then mount -t tmpfs tmpfs /lib/systemd/network; fi');
+  if (o.networkDir) lines.push(`cp -r ${q(o.networkDir)}/. /usr/lib/systemd/network/`);
   lines.push('mkdir -p /usr/lib/udev', 'mount -t tmpfs tmpfs /usr/lib/udev', 'if [ -d /lib/udev ] && ! [ /lib/udev -ef /usr/lib/udev ]; then mount -t tmpfs tmpfs /lib/udev; fi');
   lines.push('mkdir -p /usr/lib/udev/rules.d');
   if (o.rules) lines.push(`cp ${q(o.rules)}/*.rules /usr/lib/udev/rules.d/`);
-  if (o.programs) {
+  if (o.programs && o.reference === 257) {
+    for (const p of REFERENCE_PROGRAMS) lines.push(`cp ${q(join(referenceUdev257().helpers, p))} /usr/lib/udev/`);
+  } else if (o.programs) {
     const libUdev = join(ref.root, existsSync(join(ref.root, 'lib', 'udev', 'ata_id')) ? 'lib/udev' : 'usr/lib/udev');
     for (const p of REFERENCE_PROGRAMS) lines.push(`cp -p ${q(join(libUdev, p))} /usr/lib/udev/`);
   }
@@ -213,7 +235,7 @@ export interface NsProcess {
 /** Runs `command` (exec'd) inside a private mount namespace set up by namespaceScript(o). */
 export function spawnInNamespace(o: NamespaceOptions, command: string[], env: NodeJS.ProcessEnv = process.env, cwd?: string): NsProcess {
   const script = namespaceScript(o) + `exec ${command.map(q).join(' ')}\n`;
-  const proc = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env, cwd });
+  const proc = spawn('unshare', [...(o.net ? ['--net'] : []), '--mount', '--propagation', 'private', 'sh', '-c', script], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env, cwd });
   let out = '';
   proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
   proc.stderr!.on('data', (c: Buffer) => (out += c.toString()));
@@ -232,18 +254,25 @@ export function spawnInNamespace(o: NamespaceOptions, command: string[], env: No
   };
 }
 
-/** Starts Debian's systemd-udevd in its namespace and waits until its control socket answers. */
+/**
+ * Starts Debian's systemd-udevd in its namespace and waits until its control socket answers: Debian 12's 252, or
+ * with o.reference 257 Debian 13's (through its wrapper, with its own C library).
+ */
 export async function startUdevd(o: NamespaceOptions, work: string, env: NodeJS.ProcessEnv = { ...process.env, SYSTEMD_LOG_LEVEL: 'err' }): Promise<NsProcess> {
-  const ref = referenceUdev();
-  const exe = join(work, 'systemd-udevd');
-  if (!existsSync(exe)) symlinkSync(ref.udevadm, exe); // udevadm is multi-call: run as systemd-udevd it is the daemon
+  const ref = o.reference === 257 ? referenceUdev257() : referenceUdev();
+  let exe: string;
+  if (o.reference === 257) exe = referenceUdev257().systemdUdevd;
+  else {
+    exe = join(work, 'systemd-udevd');
+    if (!existsSync(exe)) symlinkSync(ref.udevadm, exe); // udevadm is multi-call: run as systemd-udevd it is the daemon
+  }
   const p = spawnInNamespace(o, [exe], env);
   try {
     await p.nsReady();
     for (let i = 0; ; i++) {
       if (ueventPorts(p.proc.pid!).size >= 1) {
         try {
-          execFileSync('nsenter', ['-t', String(p.proc.pid), '-m', ref.udevadm, 'control', '--ping', '-t', '1'], { stdio: 'ignore' });
+          execFileSync('nsenter', ['-t', String(p.proc.pid), '-m', ...(o.net ? ['-n'] : []), ref.udevadm, 'control', '--ping', '-t', '1'], { stdio: 'ignore' });
           return p;
         } catch {
           /* not yet */
@@ -313,7 +342,9 @@ export class EventTracker {
       const d = decode(msg);
       if (d instanceof Error) return;
       t.#pending.push({ port: rinfo.port, seqnum: d.seqnum, t: performance.now() });
-      t.#attribute(false);
+      // a port none of the trees is known to hold: resolve now, while the sender is surely alive (udevd 257 forks
+      // workers that may be gone by the next periodic resolution)
+      t.#attribute(![...t.#trees.values()].some((tr) => tr.ports.has(rinfo.port)));
     });
     t.#timer = setInterval(() => t.#attribute(true), 100);
     return t;
