@@ -33,6 +33,18 @@ export interface RunState {
   clean: boolean;
   /** The kernel's uevent seqnum when it stopped cleanly. */
   seqnum?: number;
+  /**
+   * The kernel socket, when the service manager keeps it open after the daemon (socket unit or file descriptor
+   * store): its inode and the kernel's drop count (SK_MEMINFO_DROPS) when the daemon let go of it. Events sent
+   * meanwhile wait in that socket for the next daemon.
+   */
+  kernelSocket?: { inode: number; drops: number };
+}
+
+/** The kernel socket a starting daemon was handed (socket activation), to compare with RunState.kernelSocket. */
+export interface HandedSocket {
+  inode: number;
+  drops: number | undefined;
 }
 
 function dir(run: string): string {
@@ -55,11 +67,18 @@ export function writeRunState(run: string, state: RunState): void {
 
 /**
  * Why the state a daemon finds at start-up calls for a resync, or undefined when it does not: no earlier
- * daemon (a fresh /run: boot does its own coldplug), or a clean stop after which the kernel sent nothing.
+ * daemon (a fresh /run: boot does its own coldplug), a clean stop after which the kernel sent nothing, or a
+ * clean stop that left the kernel socket with the service manager, which handed the very same socket (same
+ * inode) to this daemon with nothing dropped meanwhile: what the kernel sent is waiting in it.
  */
-export function resyncReason(prev: RunState | undefined, kernelSeqnum: number | undefined): string | undefined {
+export function resyncReason(prev: RunState | undefined, kernelSeqnum: number | undefined, handed?: HandedSocket): string | undefined {
   if (!prev) return undefined;
   if (!prev.clean) return `the previous daemon (pid ${prev.pid}) did not stop cleanly`;
+  const kept = prev.kernelSocket;
+  if (kept && handed && handed.inode === kept.inode) {
+    if (handed.drops !== undefined && handed.drops !== kept.drops) return `the kernel socket kept by the service manager overflowed while no daemon ran (${(handed.drops - kept.drops) >>> 0} event(s) lost)`;
+    return undefined;
+  }
   if (prev.seqnum === undefined || kernelSeqnum === undefined) return 'the previous daemon left no kernel seqnum';
   if (kernelSeqnum !== prev.seqnum) return `the kernel sent ${kernelSeqnum - prev.seqnum} event(s) while no daemon ran`;
   return undefined;
