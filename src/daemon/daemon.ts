@@ -22,7 +22,7 @@ import type { Uevent } from '../netlink/uevent.js';
 import { EventQueue, type QueueItem, type Retry } from './queue.js';
 import { LOCK_RETRY_MS, LOCK_TIMEOUT_MS, lockWholeDisk, unlockWholeDisk } from './disk-lock.js';
 import { errnoName } from '../util/errno.js';
-import { cleanOrphan, DeviceRegistry, planResync, readRunState, resyncReason, writeRunState } from './resync.js';
+import { cleanOrphan, DeviceRegistry, planResync, readRunState, resyncReason, savePending, takePending, writeRunState } from './resync.js';
 import { startControlServer, type ControlServer, type ControlHandler } from './control.js';
 import { startUdevCtrlServer, type UdevCtrlServer } from './udev-ctrl.js';
 import { RulesManager } from './reload.js';
@@ -199,6 +199,8 @@ export class Daemon {
   #kernelKept = false;
   /** An explicit reload (reload()) is notified by itself; rules reloads by the watcher are notified after the fact. */
   #reloading = 0;
+  /** Events the last daemon kept were queued at start-up, the queue stopped until ready. */
+  #startQueueWhenReady = false;
   /** What the service manager handed over: the names of the sockets used, and how many were refused. */
   #handedOver: { kernel?: string; udevControl?: string; control?: string; rejected: number } | undefined;
   /** Resynchronizations with sysfs (resync.ts): how many, why the last one ran, and what they did. */
@@ -267,6 +269,16 @@ export class Daemon {
       { builtins: await this.#engine.builtins(), onError: (name, e) => this.log.error({ builtin: name, err: e.message }, 'builtin failed to initialize; it is disabled') },
     );
     if (opts.netlink !== false) {
+      // what the last daemon had queued when it stopped comes before anything the kernel socket holds; the queue
+      // waits until the daemon is ready (the broadcaster is not open yet)
+      const pending = takePending(run);
+      if (pending.invalid) this.log.warn({ invalid: pending.invalid }, 'kept events that are not valid uevents were dropped');
+      if (pending.events.length) {
+        this.log.info({ events: pending.events.length }, 'processing the events the last daemon kept');
+        this.queue.stop();
+        for (const ev of pending.events) this.inject(ev);
+        this.#startQueueWhenReady = true;
+      }
       // earlier uevents never reach a socket opened now; a handed-over socket may still hold some
       this.#seqnumReached = passed?.kernel ? 0 : (kernelSeqnum(this.roots) ?? 0);
       this.#kernel = await UeventSocket.open({ logger: this.log, recvBufferSize: opts.recvBufferSize, fd: passed?.kernel?.fd });
@@ -304,6 +316,7 @@ export class Daemon {
       { readyMs: this.readyMs, run, dev: this.roots.dev, sysfs: this.roots.sysfs, childrenMax: this.queue.childrenMax, mknod: this.mknod, rulesFiles: this.rules.status().files.length },
       `devmaster ready in ${this.readyMs} ms (listening)`,
     );
+    if (this.#startQueueWhenReady) this.queue.start();
     this.#notifier?.ready(this.#statusLine());
   }
 
@@ -808,15 +821,27 @@ export class Daemon {
     const seqnum = kernelSeqnum(this.roots);
     this.#kernel?.close();
     this.#kernel = undefined;
-    const dropped = this.queue.dropQueued();
-    if (dropped) this.log.warn({ dropped }, 'queued events dropped at exit (the next start resynchronizes)');
+    // with the kernel socket kept, the events not started yet are kept too (<run>/devmaster/pending)
+    const pending: Uevent[] = [];
+    const dropped = this.queue.dropQueued(kernelSocket ? (p) => pending.push(p.uevent) : undefined);
+    let kept = 0;
+    if (pending.length) {
+      try {
+        savePending(this.roots.run, pending);
+        kept = pending.length;
+        this.log.info({ kept }, 'queued events kept for the next daemon');
+      } catch (e) {
+        this.log.error({ err: (e as Error).message }, 'cannot keep the queued events for the next daemon');
+      }
+    }
+    if (dropped > kept) this.log.warn({ dropped: dropped - kept }, 'queued events dropped at exit (the next start resynchronizes)');
     const ok = await this.queue.whenIdle(Math.max(1, this.config.eventTimeout) * 1000);
     if (!ok) this.log.error({ running: this.queue.running }, 'events still running at exit');
     await this.#resyncing;
     if (this.#registry) {
       this.#flushRegistry();
       try {
-        writeRunState(this.roots.run, { pid: process.pid, clean: dropped === 0 && ok, seqnum, kernelSocket });
+        writeRunState(this.roots.run, { pid: process.pid, clean: dropped === kept && ok, seqnum, kernelSocket });
       } catch (e) {
         this.log.error({ err: (e as Error).message }, 'cannot record the clean stop');
       }

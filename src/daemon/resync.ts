@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { Device } from '../device/device.js';
 import type { Roots } from '../device/roots.js';
-import type { Uevent } from '../netlink/uevent.js';
+import { parseUevent, UeventError, type Uevent } from '../netlink/uevent.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { allDbIds, dbPath, deleteDb, readDb, updateTagIndex } from '../device/db.js';
 import { removeDevnumLink, updateLink } from '../event/links.js';
@@ -39,6 +39,38 @@ export interface RunState {
    * meanwhile wait in that socket for the next daemon.
    */
   kernelSocket?: { inode: number; drops: number };
+}
+
+/**
+ * Events that were queued but not started when a daemon stopped with its kernel socket kept by the service
+ * manager: <run>/devmaster/pending, one kernel datagram (base64) per line, in queue order. The next daemon
+ * processes them before anything its socket holds, so a restart loses none of them.
+ */
+export function savePending(run: string, events: readonly Uevent[]): void {
+  const datagram = (ev: Uevent) => Buffer.from(`${ev.action}@${ev.devpath}\0${[...ev.properties].map(([k, v]) => `${k}=${v}\0`).join('')}`, 'utf8').toString('base64');
+  mkdirSync(dir(run), { recursive: true });
+  writeFileAtomic(join(dir(run), 'pending'), events.map(datagram).join('\n') + '\n');
+}
+
+/** Reads and removes what savePending() left: the events, and how many lines were not valid uevents. */
+export function takePending(run: string): { events: Uevent[]; invalid: number } {
+  const path = join(dir(run), 'pending');
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return { events: [], invalid: 0 };
+  }
+  rmSync(path, { force: true });
+  const events: Uevent[] = [];
+  let invalid = 0;
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const ev = parseUevent(Buffer.from(line, 'base64'));
+    if (ev instanceof UeventError) invalid++;
+    else events.push(ev);
+  }
+  return { events, invalid };
 }
 
 /** The kernel socket a starting daemon was handed (socket activation), to compare with RunState.kernelSocket. */

@@ -6,11 +6,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { controlRequest } from '../../src/daemon/control.js';
 import { listenFds, passedFds } from '../../src/daemon/listen-fds.js';
-import { resyncReason } from '../../src/daemon/resync.js';
-import { BroadcastListener, tempRoots, until, zramAdd, zramRemove, type Broadcast, type TempRoots } from '../daemon/helpers.js';
+import { readRunState, resyncReason } from '../../src/daemon/resync.js';
+import { kernelSeqnum } from '../../src/daemon/coldplug.js';
+import { BroadcastListener, REPO_ROOT, tempRoots, until, zramAdd, zramRemove, type Broadcast, type TempRoots } from '../daemon/helpers.js';
 import { udevadmInNamespace } from '../helpers/udevadm-ns.js';
 import { Manager } from './manager.js';
 
@@ -141,6 +142,31 @@ describe('devmaster started with its sockets (socket units)', () => {
     const after = await status(r);
     expect(after.resync).toMatchObject({ runs: 0, lastReason: '' });
     expect(after.serviceManager.kernelSocket.inode).toBe(kernelInode);
+  });
+
+  it('keeps the events it had queued but not started when it stops, and the next daemon processes them', async () => {
+    const b = created[created.length - 1]!;
+    // the daemon receives the events but may not start them
+    const stopQueue = spawnSync(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'src', 'cli', 'devctl.ts'), 'control', '--stop-exec-queue', '--run', r.run], { cwd: REPO_ROOT, encoding: 'utf8' });
+    expect(stopQueue.status, stopQueue.stderr).toBe(0);
+    listener.clear();
+    execFileSync('sh', ['-c', `echo change > /sys/block/zram${b}/uevent`]);
+    const target = kernelSeqnum({ sysfs: '/sys', dev: r.dev, run: r.run })!;
+    let st = (await status(r)) as Status & { lastSeqnum: number; queue: { size: number } };
+    for (let i = 0; i < 100 && st.lastSeqnum < target; i++) {
+      await new Promise((res) => setTimeout(res, 50));
+      st = (await status(r)) as typeof st;
+    }
+    expect(st.queue.size).toBeGreaterThanOrEqual(1);
+    const exit = await m.stop();
+    expect(exit.code).toBe(0);
+    expect(existsSync(join(r.run, 'devmaster', 'pending'))).toBe(true);
+    expect(readRunState(r.run)).toMatchObject({ clean: true });
+    await m.startDevmaster(r);
+    const port = (await answering(r)).broadcaster.port;
+    await listener.waitFor((x) => x.senderPort === port && x.properties.get('DEVNAME') === `/dev/zram${b}` && x.properties.get('ACTION') === 'change', 20_000, `the kept zram${b} change`);
+    expect(existsSync(join(r.run, 'devmaster', 'pending'))).toBe(false);
+    expect((await status(r)).resync.runs).toBe(0);
     expect((await m.stop()).code).toBe(0);
   });
 });
