@@ -694,15 +694,17 @@ export class Daemon {
   // ------------------------------------------------------------------ control
 
   async reload(): Promise<Record<string, unknown>> {
+    // bracketed by RELOADING=1 ... READY=1, but only once ready: READY=1 must not come early
+    const notify = this.readyMs > 0 ? this.#notifier : undefined;
     this.#reloading++;
-    this.#notifier?.reloading();
+    notify?.reloading();
     try {
       const st = await this.rules.load(true);
       await reloadBuiltins(this.#builtins, this.roots, (name, e) => this.log.error({ builtin: name, err: e.message }, 'builtin reload failed'));
       return { generation: st.generation, files: st.files.length, errors: st.errors };
     } finally {
       this.#reloading--;
-      this.#notifier?.ready(this.#statusLine());
+      notify?.ready(this.#statusLine());
     }
   }
 
