@@ -12,7 +12,7 @@
 // the file descriptor store, removed from it).
 import { fstatSync, closeSync } from 'node:fs';
 import { AF_NETLINK, AF_UNIX, SOCK_RAW, SOCK_SEQPACKET, SOCK_STREAM, setFdFlags, socketInfo, type SocketInfo } from '../util/sys-service.js';
-import { NETLINK_KOBJECT_UEVENT } from '../netlink/socket.js';
+import { GROUP_KERNEL, NETLINK_KOBJECT_UEVENT } from '../netlink/socket.js';
 
 /** The first passed descriptor (SD_LISTEN_FDS_START). */
 export const LISTEN_FDS_START = 3;
@@ -65,6 +65,8 @@ export function passedFds(env: NodeJS.ProcessEnv = process.env, pid = process.pi
 export function classify(info: SocketInfo): PassedKind | string {
   if (info.domain === AF_NETLINK) {
     if (info.type !== SOCK_RAW || info.protocol !== NETLINK_KOBJECT_UEVENT) return `a netlink socket of protocol ${info.protocol}, not NETLINK_KOBJECT_UEVENT`;
+    // group 1 carries the kernel's uevents; group 2 libudev's broadcasts, which would all count as forged
+    if ((info.groups ?? 0) & ~GROUP_KERNEL) return `a uevent socket bound to multicast groups 0x${(info.groups ?? 0).toString(16)} (the kernel's uevents are group ${GROUP_KERNEL} only)`;
     return 'kernel';
   }
   if (info.domain === AF_UNIX) {

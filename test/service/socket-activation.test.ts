@@ -8,7 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { controlRequest } from '../../src/daemon/control.js';
-import { listenFds, passedFds } from '../../src/daemon/listen-fds.js';
+import { classify, listenFds, passedFds } from '../../src/daemon/listen-fds.js';
 import { readRunState, resyncReason } from '../../src/daemon/resync.js';
 import { kernelSeqnum } from '../../src/daemon/coldplug.js';
 import { BroadcastListener, REPO_ROOT, tempRoots, until, zramAdd, zramRemove, type Broadcast, type TempRoots } from '../daemon/helpers.js';
@@ -67,6 +67,19 @@ describe('sd_listen_fds: the variables', () => {
     const env: NodeJS.ProcessEnv = { LISTEN_PID: '99', LISTEN_FDS: '1', LISTEN_FDNAMES: 'k' };
     expect(listenFds(env, { pid: 42 })).toEqual({ rejected: [] });
     expect(env).toEqual({}); // removed, so that programs the rules run do not inherit them
+  });
+
+  it('sorts the sockets by what they are (sd_is_socket), refusing what the daemon has no use for', () => {
+    const nl = { domain: 16, type: 3, protocol: 15, listening: false };
+    expect(classify({ ...nl, groups: 1 })).toBe('kernel');
+    expect(classify({ ...nl, groups: 0 })).toBe('kernel'); // the daemon joins group 1 itself
+    expect(classify({ ...nl, groups: 3 })).toMatch(/multicast groups 0x3 \(the kernel's uevents are group 1 only\)/);
+    expect(classify({ ...nl, protocol: 0 })).toMatch(/protocol 0, not NETLINK_KOBJECT_UEVENT/);
+    expect(classify({ domain: 1, type: 5, protocol: 0, listening: true, path: '/run/udev/control' })).toBe('udev-control');
+    expect(classify({ domain: 1, type: 1, protocol: 0, listening: true, path: '/run/udev/devmaster.control' })).toBe('control');
+    expect(classify({ domain: 1, type: 1, protocol: 0, listening: false, path: '/x' })).toMatch(/not listening \(\/x\)/);
+    expect(classify({ domain: 1, type: 2, protocol: 0, listening: false, path: '' })).toMatch(/not listening \(unbound\)/);
+    expect(classify({ domain: 2, type: 1, protocol: 6, listening: true })).toMatch(/address family 2/);
   });
 
   it('skips the resync only for the very socket the last daemon left with the manager, nothing dropped', () => {
