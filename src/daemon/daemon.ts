@@ -257,7 +257,7 @@ export class Daemon {
     const passed = opts.listenFds;
     if (passed) this.#handedOver = { kernel: passed.kernel?.name, udevControl: passed.udevControl?.name, control: passed.control?.name, rejected: passed.rejected.length };
     for (const r of passed?.rejected ?? []) {
-      this.log.warn({ fd: r.fd.fd, name: r.fd.name }, `socket handed over by the service manager not used: ${r.reason}`);
+      this.log.warn({ fd: r.fd.fd, fdName: r.fd.name }, `socket handed over by the service manager not used: ${r.reason}`);
       if (r.fd.name !== 'unknown') this.#notifier?.send({ FDSTOREREMOVE: 1, FDNAME: r.fd.name });
     }
     for (const sub of ['', 'data', 'tags', 'links']) mkdirSync(join(run, sub), { recursive: true });
