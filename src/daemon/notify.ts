@@ -11,12 +11,8 @@
 // max", RELOADING=1 with MONOTONIC_USEC (systemd 253+ ties a reload to the request by it) then READY=1 again,
 // STOPPING=1 with "Shutting down...".
 import { sendUnixDatagram } from '../util/sys-service.js';
+import { monotonicUsec } from '../event/process.js';
 import type { Logger } from '../log.js';
-
-/** CLOCK_MONOTONIC in microseconds (what MONOTONIC_USEC= carries; libuv's hrtime reads CLOCK_MONOTONIC). */
-export function monotonicUsec(): bigint {
-  return process.hrtime.bigint() / 1000n;
-}
 
 /**
  * The watchdog period the manager asks for, in microseconds, as sd_watchdog_enabled() reads it: $WATCHDOG_USEC
@@ -38,7 +34,7 @@ export function unsetNotifyEnv(env: NodeJS.ProcessEnv = process.env): void {
 }
 
 /** One state field per line; values must not contain newlines (sd_notify's rule). */
-export function formatState(fields: Record<string, string | number | bigint>): string {
+export function formatState(fields: Record<string, string | number>): string {
   return Object.entries(fields)
     .map(([k, v]) => {
       const s = String(v);
@@ -71,7 +67,7 @@ export class Notifier {
   }
 
   /** Sends the fields (and descriptors) in one datagram; false (logged) when the send failed. */
-  send(fields: Record<string, string | number | bigint>, fds: readonly number[] = []): boolean {
+  send(fields: Record<string, string | number>, fds: readonly number[] = []): boolean {
     const text = formatState(fields);
     try {
       sendUnixDatagram(this.address, Buffer.from(text, 'utf8'), fds);
@@ -92,7 +88,10 @@ export class Notifier {
     return this.send({ STATUS: status });
   }
 
-  /** RELOADING=1 with the time of the reload, as systemd 253+ expects before the READY=1 that ends it. */
+  /**
+   * RELOADING=1 with the time of the reload (CLOCK_MONOTONIC µs: libuv's hrtime reads it), as systemd 253+
+   * expects before the READY=1 that ends it.
+   */
   reloading(status = 'Reloading configuration...'): boolean {
     return this.send({ RELOADING: 1, STATUS: status, MONOTONIC_USEC: monotonicUsec() });
   }
