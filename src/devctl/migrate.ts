@@ -4,7 +4,7 @@ import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseVerbArgs, UsageError } from './common.js';
 import { DEFAULT_RULES_DIRS, mergeConfFiles, PACKAGE_RULES_DIR, rulesFiles } from '../config/rules-path.js';
-import { hwdbBinCandidates, hwdbSourceDirs, hwdbSourceFiles } from '../hwdb/index.js';
+import { hwdbBinCandidates, hwdbSourceDirs, hwdbSourceFiles, underRoot } from '../hwdb/index.js';
 import { exitBuiltins, initBuiltins, isBuiltin } from '../builtins/registry.js';
 import { loadRules } from '../rules/load.js';
 import { udevCtrlSocketPath } from '../daemon/udev-ctrl.js';
@@ -56,7 +56,6 @@ export interface MigrateReport {
   database: DatabaseComparison | undefined;
 }
 
-const under = (root: string, p: string) => (root === '/' ? p : join(root, p));
 const proc = (p: { pid: number; comm: string }) => `${p.comm} (pid ${p.pid})`;
 
 export async function run(argv: string[]): Promise<number> {
@@ -75,7 +74,7 @@ export async function run(argv: string[]): Promise<number> {
   const notes: Item[] = [];
 
   // rules, in the daemon's search path (under --root) unless --rules-dir says otherwise
-  const dirs = config.rulesDirs.length ? config.rulesDirs : DEFAULT_RULES_DIRS.map((d) => (d === PACKAGE_RULES_DIR ? d : under(root, d)));
+  const dirs = config.rulesDirs.length ? config.rulesDirs : DEFAULT_RULES_DIRS.map((d) => (d === PACKAGE_RULES_DIR ? d : underRoot(root, d)));
   const files = rulesFiles(dirs);
   const rules = await checkRules(files, root);
   for (const f of rules.failing) toFix.push({ what: `rules file ${f.file} does not verify: its bad lines would be dropped`, detail: f.errors });
@@ -84,7 +83,7 @@ export async function run(argv: string[]): Promise<number> {
   for (const u of rules.uncheckedPrograms) notes.push({ what: `command '${u.command}' names its program at run time: not checked`, detail: u.uses });
 
   // .link files and the hwdb
-  const linkFiles = mergeConfFiles([...config.networkDirs, ...LINK_DIRS.map((d) => under(root, d))], '.link');
+  const linkFiles = mergeConfFiles([...config.networkDirs, ...LINK_DIRS.map((d) => underRoot(root, d))], '.link');
   if (linkFiles.length) {
     const applied = isBuiltin('net_setup_link');
     (applied ? notes : toFix).push({ what: `${linkFiles.length} .link file(s) found: ${applied ? 'applied by the net_setup_link builtin' : 'they would not be applied (devMaster has no net_setup_link builtin)'}`, detail: linkFiles });

@@ -7,7 +7,7 @@ import { formatDiagnostic } from '../../rules/compile.js';
 import { UDEV_BUILTIN_NAMES } from '../../rules/compile.js';
 import { parseRules } from '../../rules/parser.js';
 import { PROGRAM_DIRS, resolveProgram, splitCommand } from '../../rules/spawn.js';
-import { join } from 'node:path';
+import { underRoot } from '../../hwdb/index.js';
 import { isBuiltin } from '../../builtins/registry.js';
 
 export interface RulesUsage {
@@ -39,7 +39,7 @@ function executable(path: string): boolean {
  * file tree under `root` (default /).
  */
 export async function checkRules(files: readonly string[], root = '/'): Promise<RulesUsage> {
-  const under = (p: string) => (root === '/' ? p : join(root, p));
+  const under = (p: string) => underRoot(root, p);
   const out: RulesUsage = { files: files.length, failing: [], missingBuiltins: [], missingPrograms: [], uncheckedPrograms: [], builtinsChecked: 0, programsChecked: 0 };
   const builtins = new Map<string, string[]>();
   const programs = new Map<string, string[]>();
