@@ -15,6 +15,7 @@ const loaders: Record<string, () => Promise<{ default: Builtin }>> = {
   kmod: () => import('./kmod.js'),
   btrfs: () => import('./btrfs.js'),
   keyboard: () => import('./keyboard.js'),
+  uaccess: () => import('./uaccess.js'),
 };
 
 const loaded = new Map<string, Builtin>();

@@ -5,8 +5,10 @@
 // lite mode (~5 MB more); --no-expose-wasm silences V8's warning that lite mode turns WebAssembly off.
 // `npm start` and service units should pass the same flags (docs/DAEMON.md, "Memory").
 import { parseArgs } from 'node:util';
+import { constants as osConstants } from 'node:os';
 import { configArgOptions, configHelp, resolveConfig, ConfigError } from '../config/config.js';
 import { createLogger } from '../log.js';
+import type { Daemon } from '../daemon/daemon.js';
 
 const HELP = `devmaster [OPTIONS]
 
@@ -20,6 +22,11 @@ Options:
 ${configHelp()}
 
 Signals: SIGTERM/SIGINT finish the running events and exit; SIGHUP reloads the rules.
+
+Under a service manager: readiness, reloads, shutdown and watchdog pings go to $NOTIFY_SOCKET (sd_notify;
+WATCHDOG=1 every half $WATCHDOG_USEC); sockets passed with $LISTEN_FDS/$LISTEN_PID (socket activation) are used
+as the kernel uevent socket and the control sockets; a kernel socket opened here is handed to the manager's
+file descriptor store (FDSTORE=1) so that it survives a restart. See docs/DAEMON.md and docs/INSTALL.md.
 `;
 
 async function main(argv: string[]): Promise<number> {
@@ -62,7 +69,28 @@ async function main(argv: string[]): Promise<number> {
   const log = createLogger({ level: config.logLevel, name: 'devmaster' });
   for (const w of warnings) log.warn(w);
 
-  const { Daemon } = await import('../daemon/daemon.js');
+  // The service manager's side (src/daemon/notify.ts, listen-fds.ts); the variables are removed so that the
+  // programs the rules run inherit neither them nor the descriptors.
+  const { Notifier, unsetNotifyEnv, watchdogUsec } = await import('../daemon/notify.js');
+  let notifier;
+  try {
+    notifier = Notifier.fromEnv(process.env, log);
+  } catch (e) {
+    log.warn((e as Error).message + '; not notifying the service manager');
+  }
+  const watchdog = watchdogUsec();
+  unsetNotifyEnv();
+  const { listenFds } = await import('../daemon/listen-fds.js');
+  let passed;
+  try {
+    passed = listenFds(process.env);
+  } catch (e) {
+    log.fatal({ err: (e as Error).message }, 'devmaster failed to start: sockets passed by the service manager');
+    notifier?.failed(`Failed to start: ${(e as Error).message}`, osConstants.errno.EINVAL);
+    return 1;
+  }
+
+  const { Daemon: DaemonClass } = await import('../daemon/daemon.js');
   // Service units on hotplug (docs/UNITS.md): the record of what was started is stored with the device.
   const units = await import('../units/index.js');
   let activator;
@@ -70,27 +98,36 @@ async function main(argv: string[]): Promise<number> {
     activator = new units.UnitActivator(config, log.child({ component: 'units' }));
   } catch (e) {
     log.fatal({ err: (e as Error).message }, 'devmaster failed to start: unit activation');
+    notifier?.failed(`Failed to start: ${(e as Error).message}`);
     return 1;
   }
   const afterRules = units.unitsAfterRules(activator);
-  let daemon;
-  try {
-    daemon = await Daemon.start({ config, logger: log, hooks: { afterRules, status: () => ({ units: activator.stats() }) } });
-  } catch (e) {
-    log.fatal({ err: (e as Error).message }, 'devmaster failed to start');
-    return 1;
-  }
+  // Signals are handled from here on: a service manager may stop the daemon as soon as READY=1 arrives, which
+  // Daemon.start sends before it returns. A reload asked for while starting is moot (the rules are being loaded).
+  let daemon: Daemon | undefined;
+  let exitRequested = false;
   const onTerm = (sig: string) => {
     log.info({ signal: sig }, 'exit requested');
-    void daemon.stop();
+    if (daemon) void daemon.stop();
+    else exitRequested = true;
   };
   process.on('SIGTERM', () => onTerm('SIGTERM'));
   process.on('SIGINT', () => onTerm('SIGINT'));
   process.on('SIGHUP', () => {
+    if (!daemon) return log.info('SIGHUP while starting: the rules are being loaded anyway');
     log.info('SIGHUP: reloading rules');
     daemon.reload().catch((e) => log.error({ err: (e as Error).message }, 'reload failed'));
   });
-  if (config.coldplug) {
+  try {
+    daemon = await DaemonClass.start({ config, logger: log, hooks: { afterRules, status: () => ({ units: activator.stats() }) }, notifier, watchdogUsec: watchdog, listenFds: passed });
+  } catch (e) {
+    log.fatal({ err: (e as Error).message }, 'devmaster failed to start');
+    const code = (e as NodeJS.ErrnoException).code;
+    notifier?.failed(`Failed to start: ${(e as Error).message}`, code ? (osConstants.errno as Record<string, number>)[code] : undefined);
+    return 1;
+  }
+  if (exitRequested) void daemon.stop();
+  if (config.coldplug && !exitRequested) {
     const r = await daemon.coldplug('add', Math.max(1, config.eventTimeout) * 1000 * 4);
     if (!r.settled) log.warn('coldplug: the queue did not drain in time');
   }

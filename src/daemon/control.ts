@@ -125,14 +125,19 @@ function probe(path: string): Promise<boolean> {
 
 /**
  * Listens on <runRoot>/devmaster.control. A stale socket file is replaced; a live one (another daemon) is an error.
+ * With `fd`, a listening socket handed over by the service manager is served instead (its path and mode are the
+ * manager's: nothing is created, probed or removed).
  */
-export async function startControlServer(runRoot: string, handler: ControlHandler, onError?: (msg: string) => void): Promise<ControlServer> {
+export async function startControlServer(runRoot: string, handler: ControlHandler, onError?: (msg: string) => void, opts: { fd?: number } = {}): Promise<ControlServer> {
   const path = controlSocketPath(runRoot);
-  mkdirSync(runRoot, { recursive: true });
-  if (existsSync(path)) {
-    if (!lstatSync(path).isSocket()) throw new ControlError(`${path} exists and is not a socket`);
-    if (await probe(path)) throw new ControlError(`another daemon is listening on ${path}`, 'EADDRINUSE');
-    unlinkSync(path);
+  const own = opts.fd === undefined;
+  if (own) {
+    mkdirSync(runRoot, { recursive: true });
+    if (existsSync(path)) {
+      if (!lstatSync(path).isSocket()) throw new ControlError(`${path} exists and is not a socket`);
+      if (await probe(path)) throw new ControlError(`another daemon is listening on ${path}`, 'EADDRINUSE');
+      unlinkSync(path);
+    }
   }
   const sockets = new Set<Socket>();
   const server: Server = createServer((sock) => {
@@ -184,12 +189,14 @@ export async function startControlServer(runRoot: string, handler: ControlHandle
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(path, () => {
+    const done = () => {
       server.off('error', reject);
       resolve();
-    });
+    };
+    if (own) server.listen(path, done);
+    else server.listen({ fd: opts.fd }, done);
   });
-  chmodSync(path, 0o600);
+  if (own) chmodSync(path, 0o600);
   server.on('error', (e) => onError?.(`control socket: ${e.message}`));
   return {
     path,
@@ -200,6 +207,7 @@ export async function startControlServer(runRoot: string, handler: ControlHandle
         setTimeout(() => {
           for (const s of sockets) s.destroy();
         }, 200).unref();
+        if (!own) return; // the manager's socket: it keeps the file (and the socket, for the next daemon)
         try {
           unlinkSync(path);
         } catch {

@@ -22,7 +22,7 @@ import type { Uevent } from '../netlink/uevent.js';
 import { EventQueue, type QueueItem, type Retry } from './queue.js';
 import { LOCK_RETRY_MS, LOCK_TIMEOUT_MS, lockWholeDisk, unlockWholeDisk } from './disk-lock.js';
 import { errnoName } from '../util/errno.js';
-import { cleanOrphan, DeviceRegistry, planResync, readRunState, resyncReason, writeRunState } from './resync.js';
+import { cleanOrphan, DeviceRegistry, planResync, readRunState, resyncReason, savePending, takePending, writeRunState } from './resync.js';
 import { startControlServer, type ControlServer, type ControlHandler } from './control.js';
 import { startUdevCtrlServer, type UdevCtrlServer } from './udev-ctrl.js';
 import { RulesManager } from './reload.js';
@@ -36,6 +36,8 @@ import type { DbRecord } from '../device/db.js';
 import { listDevices, triggerAll, kernelSeqnum } from './coldplug.js';
 import { HeapKeeper } from './memory.js';
 import { DeviceWatcher } from './watch.js';
+import type { Notifier } from './notify.js';
+import type { ListenFds } from './listen-fds.js';
 
 /** What the units layer (src/units) and other observers get after each processed event. */
 export interface ProcessedEvent {
@@ -79,6 +81,16 @@ export interface DaemonOptions {
   netlink?: boolean;
   /** Receive buffer of the kernel uevent socket, bytes (default 128 MiB; tests make it small to overflow it). */
   recvBufferSize?: number;
+  /**
+   * The service manager's notification socket ($NOTIFY_SOCKET, src/daemon/notify.ts): READY=1 and STATUS= when
+   * ready, RELOADING=1/READY=1 around reloads, STOPPING=1, WATCHDOG=1, and the kernel socket handed over with
+   * FDSTORE=1 when the daemon opened it itself.
+   */
+  notifier?: Notifier;
+  /** $WATCHDOG_USEC: WATCHDOG=1 every half of it, through the notifier. */
+  watchdogUsec?: number;
+  /** Sockets handed over by the service manager (src/daemon/listen-fds.ts), used instead of opening them. */
+  listenFds?: ListenFds;
 }
 
 export interface DaemonCounters {
@@ -182,6 +194,15 @@ export class Daemon {
   #resyncAgain: string | undefined;
   #resyncTimer: NodeJS.Timeout | undefined;
   #lastResyncAt = -Infinity;
+  #notifier: Notifier | undefined;
+  /** The service manager keeps the kernel socket open after us (handed over, or stored with FDSTORE=1). */
+  #kernelKept = false;
+  /** An explicit reload (reload()) is notified by itself; rules reloads by the watcher are notified after the fact. */
+  #reloading = 0;
+  /** Events the last daemon kept were queued at start-up, the queue stopped until ready. */
+  #startQueueWhenReady = false;
+  /** What the service manager handed over: the names of the sockets used, and how many were refused. */
+  #handedOver: { kernel?: string; udevControl?: string; control?: string; rejected: number } | undefined;
   /** Resynchronizations with sysfs (resync.ts): how many, why the last one ran, and what they did. */
   readonly resyncStats = { runs: 0, lastReason: '', triggeredAdd: 0, triggeredChange: 0, removed: 0, orphans: 0 };
 
@@ -199,7 +220,14 @@ export class Daemon {
     this.mknod = opts.config.mknod ?? !isDevtmpfs(this.roots.dev);
     this.rules = new RulesManager(rulesDirs(opts.config.rulesDirs), engine, this.log);
     // OPTIONS+="static_node=" permissions and tags, at start-up and after every reload (as udevd)
-    this.rules.onReload = () => this.#applyStaticNodes();
+    this.rules.onReload = () => {
+      this.#applyStaticNodes();
+      // a reload the watcher started: tell the manager it happened (an explicit one is bracketed in reload())
+      if (this.readyMs && !this.#reloading && this.#notifier) {
+        this.#notifier.reloading();
+        this.#notifier.ready(this.#statusLine());
+      }
+    };
     this.queue = new EventQueue<Payload>({
       childrenMax: opts.config.maxWorkers > 0 ? opts.config.maxWorkers : defaultChildrenMax(),
       runDir: this.roots.run,
@@ -224,6 +252,14 @@ export class Daemon {
 
   async #start(opts: DaemonOptions): Promise<void> {
     const { run } = this.roots;
+    this.#notifier = opts.notifier;
+    if (this.#notifier && opts.watchdogUsec) this.#notifier.startWatchdog(opts.watchdogUsec);
+    const passed = opts.listenFds;
+    if (passed) this.#handedOver = { kernel: passed.kernel?.name, udevControl: passed.udevControl?.name, control: passed.control?.name, rejected: passed.rejected.length };
+    for (const r of passed?.rejected ?? []) {
+      this.log.warn({ fd: r.fd.fd, fdName: r.fd.name }, `socket handed over by the service manager not used: ${r.reason}`);
+      if (r.fd.name !== 'unknown') this.#notifier?.send({ FDSTOREREMOVE: 1, FDNAME: r.fd.name });
+    }
     for (const sub of ['', 'data', 'tags', 'links']) mkdirSync(join(run, sub), { recursive: true });
     await this.rules.load(true);
     // where the hwdb builtin finds hwdb.bin: config hwdb_bin (--hwdb-bin), else the search next to the config file
@@ -241,14 +277,27 @@ export class Daemon {
       { builtins: await this.#engine.builtins(), onError: (name, e) => this.log.error({ builtin: name, err: e.message }, 'builtin failed to initialize; it is disabled') },
     );
     if (opts.netlink !== false) {
-      this.#seqnumReached = kernelSeqnum(this.roots) ?? 0; // earlier uevents never reach the socket opened now
-      this.#kernel = await UeventSocket.open({ logger: this.log, recvBufferSize: opts.recvBufferSize });
+      // what the last daemon had queued when it stopped comes before anything the kernel socket holds; the queue
+      // waits until the daemon is ready (the broadcaster is not open yet)
+      const pending = takePending(run);
+      if (pending.invalid) this.log.warn({ invalid: pending.invalid }, 'kept events that are not valid uevents were dropped');
+      if (pending.events.length) {
+        this.log.info({ events: pending.events.length }, 'processing the events the last daemon kept');
+        this.queue.stop();
+        for (const ev of pending.events) this.inject(ev);
+        this.#startQueueWhenReady = true;
+      }
+      // earlier uevents never reach a socket opened now; a handed-over socket may still hold some
+      this.#seqnumReached = passed?.kernel ? 0 : (kernelSeqnum(this.roots) ?? 0);
+      this.#kernel = await UeventSocket.open({ logger: this.log, recvBufferSize: opts.recvBufferSize, fd: passed?.kernel?.fd });
       this.#kernel.on('uevent', (ev) => this.inject(ev));
       this.#kernel.on('error', (e) => this.log.error({ err: e.message }, 'kernel uevent socket error'));
       this.#broadcaster = await Broadcaster.open({ logger: this.log });
+      // the manager keeps the kernel socket over a restart: the one it handed over, or ours given to its store
+      this.#kernelKept = this.#kernel.adopted || (this.#kernel.fd !== undefined && this.#notifier?.storeFds('devmaster-kernel', [this.#kernel.fd]) === true);
     }
-    this.#control = await startControlServer(run, this.#controlHandler(), (msg) => this.log.warn(msg));
-    this.#udevCtrl = startUdevCtrlServer(run, this.#controlHandler(), this.log);
+    this.#control = await startControlServer(run, this.#controlHandler(), (msg) => this.log.warn(msg), { fd: passed?.control?.fd });
+    this.#udevCtrl = startUdevCtrlServer(run, this.#controlHandler(), this.log, { fd: passed?.udevControl?.fd });
     // this daemon owns the run root now: what the last one left says whether events may have been lost
     const previous = readRunState(run);
     this.#registry = new DeviceRegistry(run);
@@ -265,7 +314,8 @@ export class Daemon {
     }
     if (this.#kernel) {
       this.#kernel.on('overflow', () => this.scheduleResync('the kernel uevent receive queue overflowed'));
-      const reason = resyncReason(previous, kernelSeqnum(this.roots));
+      const k = this.#kernel;
+      const reason = resyncReason(previous, kernelSeqnum(this.roots), k.adopted && k.inode !== undefined ? { inode: k.inode, drops: k.dropsAtOpen } : undefined);
       // with --coldplug every device gets "add" anyway: only the removals are left to the resync
       if (reason) void this.resync(reason, { trigger: !opts.config.coldplug });
     }
@@ -274,6 +324,13 @@ export class Daemon {
       { readyMs: this.readyMs, run, dev: this.roots.dev, sysfs: this.roots.sysfs, childrenMax: this.queue.childrenMax, mknod: this.mknod, rulesFiles: this.rules.status().files.length },
       `devmaster ready in ${this.readyMs} ms (listening)`,
     );
+    if (this.#startQueueWhenReady) this.queue.start();
+    this.#notifier?.ready(this.#statusLine());
+  }
+
+  /** STATUS= while running (udevd's words). */
+  #statusLine(): string {
+    return `Processing with ${this.queue.childrenMax} children at max`;
   }
 
   /** Queues a kernel uevent (the kernel socket calls this; tests may too). */
@@ -669,9 +726,18 @@ export class Daemon {
   // ------------------------------------------------------------------ control
 
   async reload(): Promise<Record<string, unknown>> {
-    const st = await this.rules.load(true);
-    await reloadBuiltins(this.#builtins, this.roots, (name, e) => this.log.error({ builtin: name, err: e.message }, 'builtin reload failed'));
-    return { generation: st.generation, files: st.files.length, errors: st.errors };
+    // bracketed by RELOADING=1 ... READY=1, but only once ready: READY=1 must not come early
+    const notify = this.readyMs > 0 ? this.#notifier : undefined;
+    this.#reloading++;
+    notify?.reloading();
+    try {
+      const st = await this.rules.load(true);
+      await reloadBuiltins(this.#builtins, this.roots, (name, e) => this.log.error({ builtin: name, err: e.message }, 'builtin reload failed'));
+      return { generation: st.generation, files: st.files.length, errors: st.errors };
+    } finally {
+      this.#reloading--;
+      notify?.ready(this.#statusLine());
+    }
   }
 
   #reloadConfig(): void {
@@ -717,6 +783,11 @@ export class Daemon {
       watch: this.#watch?.status(),
       resync: { ...this.resyncStats, running: this.#resyncing !== undefined, devicesRecorded: this.#registry?.size ?? 0 },
       udevControl: this.#udevCtrl?.stats(),
+      serviceManager: {
+        notify: this.#notifier ? { socket: this.#notifier.address, watchdogRunning: this.#notifier.watchdogRunning, ...this.#notifier.stats } : undefined,
+        kernelSocket: this.#kernel ? { inode: this.#kernel.inode, adopted: this.#kernel.adopted, kept: this.#kernelKept } : undefined,
+        handedOver: this.#handedOver,
+      },
       globalProperties: Object.fromEntries(this.globalProperties),
       ...this.hooks.status?.(),
     };
@@ -747,6 +818,7 @@ export class Daemon {
       },
       setChildrenMax: (n) => {
         this.queue.childrenMax = n > 0 ? n : defaultChildrenMax();
+        this.#notifier?.status(this.#statusLine());
         return { childrenMax: this.queue.childrenMax };
       },
       settle: async (timeoutMs) => {
@@ -773,21 +845,37 @@ export class Daemon {
 
   async #stop(): Promise<void> {
     this.log.info({ running: this.queue.running, queued: this.queue.size - this.queue.running }, 'devmaster exiting');
+    this.#notifier?.stopping();
     if (this.#resyncTimer) clearTimeout(this.#resyncTimer);
-    // what the kernel sent up to here reaches us; anything later shows as a seqnum change at the next start
-    if (this.#kernel) await this.catchUp();
+    // A socket the manager keeps is let go at once: what the kernel sends from now on waits in it for the next
+    // daemon. Our own socket is read up to here; anything later shows as a seqnum change at the next start.
+    let kernelSocket: { inode: number; drops: number } | undefined;
+    if (this.#kernel && this.#kernelKept && this.#kernel.inode !== undefined) kernelSocket = { inode: this.#kernel.inode, drops: this.#kernel.drops ?? 0 };
+    else if (this.#kernel) await this.catchUp();
     const seqnum = kernelSeqnum(this.roots);
     this.#kernel?.close();
     this.#kernel = undefined;
-    const dropped = this.queue.dropQueued();
-    if (dropped) this.log.warn({ dropped }, 'queued events dropped at exit (the next start resynchronizes)');
+    // with the kernel socket kept, the events not started yet are kept too (<run>/devmaster/pending)
+    const pending: Uevent[] = [];
+    const dropped = this.queue.dropQueued(kernelSocket ? (p) => pending.push(p.uevent) : undefined);
+    let kept = 0;
+    if (pending.length) {
+      try {
+        savePending(this.roots.run, pending);
+        kept = pending.length;
+        this.log.info({ kept }, 'queued events kept for the next daemon');
+      } catch (e) {
+        this.log.error({ err: (e as Error).message }, 'cannot keep the queued events for the next daemon');
+      }
+    }
+    if (dropped > kept) this.log.warn({ dropped: dropped - kept }, 'queued events dropped at exit (the next start resynchronizes)');
     const ok = await this.queue.whenIdle(Math.max(1, this.config.eventTimeout) * 1000);
     if (!ok) this.log.error({ running: this.queue.running }, 'events still running at exit');
     await this.#resyncing;
     if (this.#registry) {
       this.#flushRegistry();
       try {
-        writeRunState(this.roots.run, { pid: process.pid, clean: dropped === 0 && ok, seqnum });
+        writeRunState(this.roots.run, { pid: process.pid, clean: dropped === kept && ok, seqnum, kernelSocket });
       } catch (e) {
         this.log.error({ err: (e as Error).message }, 'cannot record the clean stop');
       }
@@ -798,6 +886,7 @@ export class Daemon {
 
   async #close(): Promise<void> {
     this.#heap.stop();
+    this.#notifier?.stopWatchdog();
     await this.#watch?.close();
     this.#watch = undefined;
     this.#kernel?.close();

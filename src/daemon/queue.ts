@@ -222,13 +222,14 @@ export class EventQueue<T> {
 
   /**
    * Drops every event that has not started yet (used at exit: running events finish, queued ones are
-   * abandoned as udevd does). Returns how many were dropped.
+   * abandoned as udevd does, or handed to `onDrop` in queue order to be kept). Returns how many were dropped.
    */
-  dropQueued(): number {
+  dropQueued(onDrop?: (payload: T) => void): number {
     let n = 0;
     for (const e of [...this.#entries]) {
       if (e.state !== 'queued') continue;
       n++;
+      onDrop?.(e.payload);
       e.done = true;
       this.#entries.delete(e);
       this.#unindex(e);

@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { Device } from '../device/device.js';
 import type { Roots } from '../device/roots.js';
-import type { Uevent } from '../netlink/uevent.js';
+import { parseUevent, UeventError, type Uevent } from '../netlink/uevent.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { allDbIds, dbPath, deleteDb, readDb, updateTagIndex } from '../device/db.js';
 import { removeDevnumLink, updateLink } from '../event/links.js';
@@ -33,6 +33,50 @@ export interface RunState {
   clean: boolean;
   /** The kernel's uevent seqnum when it stopped cleanly. */
   seqnum?: number;
+  /**
+   * The kernel socket, when the service manager keeps it open after the daemon (socket unit or file descriptor
+   * store): its inode and the kernel's drop count (SK_MEMINFO_DROPS) when the daemon let go of it. Events sent
+   * meanwhile wait in that socket for the next daemon.
+   */
+  kernelSocket?: { inode: number; drops: number };
+}
+
+/**
+ * Events that were queued but not started when a daemon stopped with its kernel socket kept by the service
+ * manager: <run>/devmaster/pending, one kernel datagram (base64) per line, in queue order. The next daemon
+ * processes them before anything its socket holds, so a restart loses none of them.
+ */
+export function savePending(run: string, events: readonly Uevent[]): void {
+  const datagram = (ev: Uevent) => Buffer.from(`${ev.action}@${ev.devpath}\0${[...ev.properties].map(([k, v]) => `${k}=${v}\0`).join('')}`, 'utf8').toString('base64');
+  mkdirSync(dir(run), { recursive: true });
+  writeFileAtomic(join(dir(run), 'pending'), events.map(datagram).join('\n') + '\n');
+}
+
+/** Reads and removes what savePending() left: the events, and how many lines were not valid uevents. */
+export function takePending(run: string): { events: Uevent[]; invalid: number } {
+  const path = join(dir(run), 'pending');
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return { events: [], invalid: 0 };
+  }
+  rmSync(path, { force: true });
+  const events: Uevent[] = [];
+  let invalid = 0;
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const ev = parseUevent(Buffer.from(line, 'base64'));
+    if (ev instanceof UeventError) invalid++;
+    else events.push(ev);
+  }
+  return { events, invalid };
+}
+
+/** The kernel socket a starting daemon was handed (socket activation), to compare with RunState.kernelSocket. */
+export interface HandedSocket {
+  inode: number;
+  drops: number | undefined;
 }
 
 function dir(run: string): string {
@@ -55,11 +99,18 @@ export function writeRunState(run: string, state: RunState): void {
 
 /**
  * Why the state a daemon finds at start-up calls for a resync, or undefined when it does not: no earlier
- * daemon (a fresh /run: boot does its own coldplug), or a clean stop after which the kernel sent nothing.
+ * daemon (a fresh /run: boot does its own coldplug), a clean stop after which the kernel sent nothing, or a
+ * clean stop that left the kernel socket with the service manager, which handed the very same socket (same
+ * inode) to this daemon with nothing dropped meanwhile: what the kernel sent is waiting in it.
  */
-export function resyncReason(prev: RunState | undefined, kernelSeqnum: number | undefined): string | undefined {
+export function resyncReason(prev: RunState | undefined, kernelSeqnum: number | undefined, handed?: HandedSocket): string | undefined {
   if (!prev) return undefined;
   if (!prev.clean) return `the previous daemon (pid ${prev.pid}) did not stop cleanly`;
+  const kept = prev.kernelSocket;
+  if (kept && handed && handed.inode === kept.inode) {
+    if (handed.drops !== undefined && handed.drops !== kept.drops) return `the kernel socket kept by the service manager overflowed while no daemon ran (${(handed.drops - kept.drops) >>> 0} event(s) lost)`;
+    return undefined;
+  }
   if (prev.seqnum === undefined || kernelSeqnum === undefined) return 'the previous daemon left no kernel seqnum';
   if (kernelSeqnum !== prev.seqnum) return `the kernel sent ${kernelSeqnum - prev.seqnum} event(s) while no daemon ran`;
   return undefined;

@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import koffi from 'koffi';
 import type { Logger } from '../log.js';
 import { ControlError, type ControlHandler } from './control.js';
+import { setFdFlags } from '../util/sys-service.js';
 
 export const UDEV_CTRL_SOCKET_NAME = 'control';
 export const UDEV_CTRL_MAGIC = 0xdead1dea;
@@ -102,6 +103,11 @@ export interface UdevCtrlServer {
 export interface UdevCtrlOptions {
   /** Close a connection that sends nothing for this long (default 10 s; udevd 252 has no limit). */
   idleTimeoutMs?: number;
+  /**
+   * A listening SOCK_SEQPACKET socket handed over by the service manager (systemd's control socket unit), served
+   * instead of binding <run>/control: nothing is created, probed or removed; the manager owns the file.
+   */
+  fd?: number;
 }
 
 // ------------------------------------------------------------------ libc through koffi
@@ -309,23 +315,31 @@ export function startUdevCtrlServer(runRoot: string, handler: ControlHandler, lo
   const c = loadLibc();
   const path = udevCtrlSocketPath(runRoot);
   const idleTimeoutMs = opts.idleTimeoutMs ?? 10_000;
-  mkdirSync(runRoot, { recursive: true });
-  if (existsSync(path)) {
-    if (!lstatSync(path).isSocket()) throw new ControlError(`${path} exists and is not a socket`, 'EEXIST');
-    if (probe(c, path)) throw new ControlError(`another daemon is listening on ${path}`, 'EADDRINUSE');
-    unlinkSync(path);
+  const own = opts.fd === undefined;
+  let listenFd: number;
+  if (own) {
+    mkdirSync(runRoot, { recursive: true });
+    if (existsSync(path)) {
+      if (!lstatSync(path).isSocket()) throw new ControlError(`${path} exists and is not a socket`, 'EEXIST');
+      if (probe(c, path)) throw new ControlError(`another daemon is listening on ${path}`, 'EADDRINUSE');
+      unlinkSync(path);
+    }
+    const { addr, len } = sockaddrUn(path);
+    listenFd = newSocket(c);
+    // Backlog: systemd-udevd-control.socket leaves Backlog= at its default (SOMAXCONN). With udevd's own listen(fd, 0)
+    // a second udevadm arriving while one is served gets EAGAIN from its non-blocking connect() and fails
+    // ("Failed to send reload request: Resource temporarily unavailable"); here it waits its turn.
+    if (c.bind(listenFd, addr, len) !== 0 || c.listen(listenFd, LISTEN_BACKLOG) !== 0) {
+      const e = c.errno();
+      c.close(listenFd);
+      throw errnoError('bind/listen', e, path);
+    }
+    chmodSync(path, 0o600); // as systemd-udevd-control.socket: SocketMode=0600
+  } else {
+    listenFd = opts.fd!;
+    // accept4() is only called when poll says readable, but a manager may pass the socket blocking
+    setFdFlags(listenFd, { nonblock: true, cloexec: true });
   }
-  const { addr, len } = sockaddrUn(path);
-  const listenFd = newSocket(c);
-  // Backlog: systemd-udevd-control.socket leaves Backlog= at its default (SOMAXCONN). With udevd's own listen(fd, 0)
-  // a second udevadm arriving while one is served gets EAGAIN from its non-blocking connect() and fails
-  // ("Failed to send reload request: Resource temporarily unavailable"); here it waits its turn.
-  if (c.bind(listenFd, addr, len) !== 0 || c.listen(listenFd, LISTEN_BACKLOG) !== 0) {
-    const e = c.errno();
-    c.close(listenFd);
-    throw errnoError('bind/listen', e, path);
-  }
-  chmodSync(path, 0o600); // as systemd-udevd-control.socket: SocketMode=0600
   const one = Buffer.alloc(4);
   one.writeInt32LE(1);
   // PassCredentials=yes on the listening socket (as the socket unit does): accepted sockets inherit it, so a
@@ -544,6 +558,7 @@ export function startUdevCtrlServer(runRoot: string, handler: ControlHandler, lo
       if (conn) closeConn(conn, 'server closed');
       stopListening();
       area.free();
+      if (!own) return; // the manager's socket: it keeps the file (and the socket, for the next daemon)
       try {
         unlinkSync(path);
       } catch {

@@ -30,7 +30,8 @@ export const HWDB_BIN_PATHS: readonly string[] = [
   '/lib/udev/hwdb.bin',
 ];
 
-function underRoot(root: string | undefined, path: string): string {
+/** `path` inside the tree `root` (undefined or "/": the path itself). */
+export function underRoot(root: string | undefined, path: string): string {
   return root && root !== '/' ? join(root, path) : path;
 }
 

@@ -19,6 +19,8 @@ export interface UeventSocketOptions {
   /** Receive buffer in bytes (forced past rmem_max when running as root). Default 128 MiB, like udevd. */
   recvBufferSize?: number;
   logger?: Logger;
+  /** A NETLINK_KOBJECT_UEVENT socket handed over by the service manager, taken over instead of opening one. */
+  fd?: number;
 }
 
 export interface UeventCounters {
@@ -56,12 +58,15 @@ export class UeventSocket extends EventEmitter<UeventSocketEvents> {
   private readonly nl: UeventNetlink;
   private readonly logger: Logger;
   private lastDrops: number;
+  /** SK_MEMINFO_DROPS when this process took the socket (non-zero on a handed-over socket that overflowed before). */
+  readonly dropsAtOpen: number | undefined;
 
   private constructor(nl: UeventNetlink, logger: Logger) {
     super();
     this.nl = nl;
     this.logger = logger;
-    this.lastDrops = nl.drops() ?? 0;
+    this.dropsAtOpen = nl.drops();
+    this.lastDrops = this.dropsAtOpen ?? 0;
     nl.raw.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
     nl.raw.on('truncatedMessage', (msg, rinfo) => {
       this.counters.received++;
@@ -73,7 +78,7 @@ export class UeventSocket extends EventEmitter<UeventSocketEvents> {
 
   /** Opens the socket, forces the receive buffer, makes overflows non-fatal, then joins the kernel group. */
   static async open(opts: UeventSocketOptions = {}): Promise<UeventSocket> {
-    const nl = await UeventNetlink.open({ groups: [GROUP_KERNEL], recvBufferSize: opts.recvBufferSize ?? DEFAULT_RECV_BUFFER });
+    const nl = await UeventNetlink.open({ groups: [GROUP_KERNEL], recvBufferSize: opts.recvBufferSize ?? DEFAULT_RECV_BUFFER, fd: opts.fd });
     return new UeventSocket(nl, opts.logger ?? log());
   }
 
@@ -90,6 +95,22 @@ export class UeventSocket extends EventEmitter<UeventSocketEvents> {
   /** Whether overflows are detected through SK_MEMINFO_DROPS with NETLINK_NO_ENOBUFS set (see socket.ts). */
   get hardened(): boolean {
     return this.nl.hardened;
+  }
+
+  /** The descriptor (for FDSTORE=1), the socket's inode, and whether the service manager handed it over. */
+  get fd(): number | undefined {
+    return this.nl.fd;
+  }
+  get inode(): number | undefined {
+    return this.nl.inode;
+  }
+  get adopted(): boolean {
+    return this.nl.adopted;
+  }
+
+  /** The kernel's count of datagrams dropped on this socket since it was created (SK_MEMINFO_DROPS). */
+  get drops(): number | undefined {
+    return this.nl.drops();
   }
 
   /** Keeps (default) or stops keeping the event loop alive. */

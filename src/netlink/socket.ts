@@ -14,11 +14,15 @@
 //  * SO_MEMINFO, whose SK_MEMINFO_DROPS counts every datagram the kernel dropped for a full queue: an increase is
 //    how an overflow is detected (checked after each received datagram).
 //  * SO_RCVBUFFORCE, to get a receive buffer above rmem_max (as udevd does).
-import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+// A socket handed over by the service manager (socket activation, its file descriptor store) is taken over by
+// putting it in place of the package's own socket with dup3() before the event loop first polls it (the package
+// starts polling in its constructor, but libuv registers the descriptor with epoll only on its next loop turn).
+import { closeSync, fstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
 // Only the raw socket: the package index also loads rtnetlink, nl80211 and WireGuard (~10 MB of modules).
 import rawModule from 'netlink/dist/raw.js';
 import type { RawNetlinkSocket as RawSocket } from 'netlink';
 import { log } from '../log.js';
+import { dupOnto, setFdFlags } from '../util/sys-service.js';
 
 const { RawNetlinkSocket } = rawModule as unknown as typeof import('netlink');
 
@@ -84,11 +88,31 @@ export function findNetlinkFd(protocol: number, port: number): number | undefine
   return undefined;
 }
 
+/**
+ * Puts the socket `fd` in place of the package socket's descriptor (dup3) and closes `fd`. Synchronous, so the
+ * event loop has not polled the package's own socket yet. The socket is made non-blocking, as the package's
+ * reads expect (a manager may pass it blocking: sysMaster clears O_NONBLOCK unless NonBlocking=yes).
+ */
+function adopt(raw: RawSocket, fd: number): void {
+  const own = findNetlinkFd(NETLINK_KOBJECT_UEVENT, raw.address().port);
+  if (own === undefined) throw new Error('cannot find the descriptor of the netlink socket to replace');
+  if (own === fd) return;
+  dupOnto(fd, own);
+  closeSync(fd);
+  setFdFlags(own, { nonblock: true });
+}
+
 export interface UeventNetlinkOptions {
   /** Multicast groups to join (GROUP_KERNEL, GROUP_UDEV); none for a send-only socket. */
   groups?: number[];
   /** Receive buffer in bytes, forced past rmem_max when possible (0: leave the default). */
   recvBufferSize?: number;
+  /**
+   * An open NETLINK_KOBJECT_UEVENT socket to use instead of a new one (socket activation). It is taken over:
+   * this descriptor is closed, the socket lives on under the package's descriptor, and what is queued in it is
+   * received first.
+   */
+  fd?: number;
 }
 
 /** A raw uevent socket plus what the package cannot do by itself. */
@@ -100,15 +124,21 @@ export class UeventNetlink {
   readonly fd: number | undefined;
   /** True when NETLINK_NO_ENOBUFS is set (overflows cannot abort the process) and drops are countable. */
   readonly hardened: boolean;
+  /** The socket's inode (stable across the descriptors and restarts that share the socket), if known. */
+  readonly inode: number | undefined;
+  /** True when the socket was handed over (opts.fd) rather than opened here. */
+  readonly adopted: boolean;
   private readonly libc: Libc | null;
   private readonly meminfo = Buffer.alloc(4 * 16);
   private closed = false;
 
-  private constructor(raw: RawSocket, libcImpl: Libc | null) {
+  private constructor(raw: RawSocket, libcImpl: Libc | null, adopted: boolean) {
     this.raw = raw;
     this.libc = libcImpl;
+    this.adopted = adopted;
     this.port = raw.address().port;
     this.fd = findNetlinkFd(NETLINK_KOBJECT_UEVENT, this.port);
+    this.inode = this.fd === undefined ? undefined : fstatSync(this.fd).ino;
     let hardened = false;
     if (this.libc && this.fd !== undefined) {
       const one = Buffer.alloc(4);
@@ -124,7 +154,8 @@ export class UeventNetlink {
     const raw = new RawNetlinkSocket(NETLINK_KOBJECT_UEVENT);
     let s: UeventNetlink;
     try {
-      s = new UeventNetlink(raw, l);
+      if (opts.fd !== undefined) adopt(raw, opts.fd);
+      s = new UeventNetlink(raw, l, opts.fd !== undefined);
       if (!s.hardened && (opts.groups?.length ?? 0) > 0) {
         log().warn('netlink: NETLINK_NO_ENOBUFS could not be set; a receive-queue overflow may abort the process');
       }

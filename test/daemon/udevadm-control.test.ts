@@ -5,46 +5,14 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { writeFileSync, existsSync, chmodSync, mkdtempSync, rmSync, statSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { controlRequest } from '../../src/daemon/control.js';
 import { startUdevCtrlServer, udevCtrlSocketPath, encodeUdevCtrlMessage, decodeUdevCtrlMessage, UdevCtrlType, UDEV_CTRL_MAGIC, type UdevCtrlStats } from '../../src/daemon/udev-ctrl.js';
 import type { ControlHandler } from '../../src/daemon/control.js';
 import type { Logger } from '../../src/log.js';
 import { referenceUdev } from '../helpers/reference.js';
+import { spawnRun, udevadmInNamespace as udevadm } from '../helpers/udevadm-ns.js';
 import { REPO_ROOT, tempRoots, startDevmaster, zramAdd, zramRemove, until, sleep, BroadcastListener, type TempRoots, type RunningDevmaster } from './helpers.js';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  ms: number;
-}
-
-const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-
-/** Runs Debian's udevadm with `run` bind-mounted on /run/udev, in a private mount namespace (asynchronously). */
-function udevadm(run: string, ...args: string[]): Promise<Run> {
-  const { udevadm: bin } = referenceUdev();
-  const script = `set -e; mount -t tmpfs tmpfs /run; mkdir -p /run/udev; mount --bind ${q(run)} /run/udev; exec ${q(bin)} ${args.map(q).join(' ')}`;
-  return spawnRun('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script]);
-}
-
-function spawnRun(cmd: string, args: string[], timeoutMs = 60_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const p = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: REPO_ROOT });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
-    p.on('error', reject);
-    p.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: performance.now() - t0 });
-    });
-  });
-}
 
 interface ClientResult {
   connected: boolean;
