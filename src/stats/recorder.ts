@@ -1,0 +1,355 @@
+// Cost accounting: per rule line (file:line) how often it was evaluated and matched and the time spent in it —
+// its keys, the programs and builtins it ran, the RUN items it added — and per event the time in the queue, in the
+// rules, in applying the result and in RUN. A rule line, program or builtin that takes longer than the slow
+// threshold is logged with file:line, device and time; a program or builtin while it is still running.
+//
+// The daemon makes one StatsRecorder when stats are on and asks it for an EventCost per event (begin → processed
+// → end); src/rules/exec.ts and src/event/process.ts call the EventCost's hooks. With stats off none of this
+// exists: the hooks are one `undefined` check per rule line.
+import type { Logger } from '../log.js';
+import type { Line } from '../rules/compile.js';
+import type { ChildKind } from '../rules/exec.js';
+import type { EventCost } from '../event/process.js';
+import { Latency, type LatencySnapshot } from './latency.js';
+
+export const STAGES = ['queue', 'rules', 'apply', 'run', 'total'] as const;
+export type Stage = (typeof STAGES)[number];
+
+export const SORT_KEYS = ['time', 'max', 'mean', 'count', 'matched'] as const;
+export type SortKey = (typeof SORT_KEYS)[number];
+
+/** How many slow occurrences are kept for `devctl stats`. */
+const SLOW_KEPT = 32;
+
+interface LineCost {
+  file: string;
+  line: number;
+  evaluated: number;
+  matched: number;
+  /** Time in the line's keys, its programs and builtins included. */
+  ms: number;
+  maxMs: number;
+  programs: number;
+  programMs: number;
+  builtins: number;
+  builtinMs: number;
+  /** RUN items the line added, run after the rules. */
+  runs: number;
+  runMs: number;
+  slow: number;
+}
+
+export interface RuleLineStats {
+  /** "file:line". */
+  rule: string;
+  file: string;
+  line: number;
+  /** Events for which the line was evaluated beyond a first ACTION/DEVPATH/KERNEL/SUBSYSTEM key that did not match. */
+  evaluated: number;
+  matched: number;
+  /** Time in the line (keys, programs, builtins) plus the RUN items it added. */
+  totalMs: number;
+  /** Time in the line itself (keys, programs, builtins). */
+  lineMs: number;
+  meanMs: number;
+  maxMs: number;
+  programs: { count: number; ms: number };
+  builtins: { count: number; ms: number };
+  run: { count: number; ms: number };
+  /** Times the line or one of its programs took the slow threshold or longer. */
+  slow: number;
+}
+
+export interface SlowEntry {
+  /** When it was logged (ISO time). */
+  at: string;
+  rule: string;
+  kind: 'line' | ChildKind;
+  what: string | undefined;
+  devpath: string;
+  seqnum: number;
+  ms: number;
+  /** Logged while still running (ms is the time then), or done. */
+  running: boolean;
+}
+
+export interface StatsSnapshot {
+  since: string;
+  slowMs: number;
+  events: { count: number; failed: number };
+  stages: Record<Stage, LatencySnapshot>;
+  rules: { lines: number; sort: SortKey; top: RuleLineStats[] };
+  slow: { total: number; recent: SlowEntry[] };
+}
+
+export interface StatsOptions {
+  /** Log rule lines, programs and builtins that take this long (ms); 0 = never. */
+  slowMs: number;
+  log: Logger;
+}
+
+const CHILD_WORD: Record<ChildKind, string> = { program: 'program', builtin: 'builtin', run: 'RUN' };
+
+/** The cost of one event; handed to the rules as EventContext.cost. */
+export class EventCostImpl implements EventCost {
+  rulesMs = 0;
+  readonly devpath: string;
+  readonly seqnum: number;
+  readonly #rec: StatsRecorder;
+  readonly #queuedAt: number;
+  readonly #startedAt: number;
+  #processedAt: number | undefined;
+  // the running child (one at a time per event)
+  childKind: ChildKind | undefined;
+  childFile = '';
+  childLine = 0;
+  childWhat = '';
+  childStartedAt = 0;
+  /** The slow entry logged for the running child while it ran. */
+  childSlow: SlowEntry | undefined;
+  /** A child of the current line was logged as slow: the line itself is not logged again. */
+  #childWasSlow = false;
+
+  constructor(rec: StatsRecorder, devpath: string, seqnum: number, queuedAt: number, now: number) {
+    this.#rec = rec;
+    this.devpath = devpath;
+    this.seqnum = seqnum;
+    this.#queuedAt = queuedAt;
+    this.#startedAt = now;
+  }
+
+  line(line: Line, matched: boolean, startedAt: number): void {
+    const ms = performance.now() - startedAt;
+    const c = this.#rec.costOf(line);
+    c.evaluated++;
+    if (matched) c.matched++;
+    c.ms += ms;
+    if (ms > c.maxMs) c.maxMs = ms;
+    const slowMs = this.#rec.slowMs;
+    if (slowMs > 0 && ms >= slowMs) {
+      if (this.#childWasSlow) this.#childWasSlow = false;
+      else {
+        c.slow++;
+        this.#rec.slowDone(this, `${line.file}:${line.line}`, 'line', undefined, ms, undefined);
+      }
+    }
+  }
+
+  childStart(kind: ChildKind, file: string, line: number, what: string): void {
+    this.childKind = kind;
+    this.childFile = file;
+    this.childLine = line;
+    this.childWhat = what;
+    this.childSlow = undefined;
+    this.childStartedAt = performance.now();
+  }
+
+  childEnd(): void {
+    const kind = this.childKind;
+    if (kind === undefined) return;
+    this.childKind = undefined;
+    const ms = performance.now() - this.childStartedAt;
+    const c = this.#rec.costAt(this.childFile, this.childLine);
+    if (kind === 'program') {
+      c.programs++;
+      c.programMs += ms;
+    } else if (kind === 'builtin') {
+      c.builtins++;
+      c.builtinMs += ms;
+    } else {
+      c.runs++;
+      c.runMs += ms;
+    }
+    const slowMs = this.#rec.slowMs;
+    if (slowMs > 0 && ms >= slowMs) {
+      if (!this.childSlow) c.slow++;
+      this.#childWasSlow = kind !== 'run';
+      this.#rec.slowDone(this, `${this.childFile}:${this.childLine}`, kind, this.childWhat, ms, this.childSlow);
+    }
+    this.childSlow = undefined;
+  }
+
+  /** processEvent is done (rules and apply). */
+  processed(): void {
+    this.#processedAt = performance.now();
+  }
+
+  /** The event is done (RUN included). */
+  end(failed: boolean): void {
+    const now = performance.now();
+    this.childKind = undefined;
+    const processedAt = this.#processedAt ?? now;
+    this.#rec.eventDone(this, failed, {
+      queue: this.#startedAt - this.#queuedAt,
+      rules: this.rulesMs,
+      apply: Math.max(0, processedAt - this.#startedAt - this.rulesMs),
+      run: now - processedAt,
+      total: now - this.#queuedAt,
+    });
+  }
+}
+
+export class StatsRecorder {
+  readonly slowMs: number;
+  readonly #log: Logger;
+  #since = new Date();
+  #lines = new Map<string, LineCost>();
+  /** The compiled line → its cost, so the hot path needs no string key (a reload's new lines find theirs by key). */
+  #byLine = new WeakMap<Line, LineCost>();
+  #stages = newStages();
+  #events = 0;
+  #failed = 0;
+  #active = new Set<EventCostImpl>();
+  #timer: NodeJS.Timeout | undefined;
+  #slow: SlowEntry[] = [];
+  #slowTotal = 0;
+
+  constructor(opts: StatsOptions) {
+    this.slowMs = opts.slowMs;
+    this.#log = opts.log;
+  }
+
+  /** Starts accounting one event that was queued at `queuedAt` (performance.now()) and starts now. */
+  begin(devpath: string, seqnum: number, queuedAt: number): EventCostImpl {
+    const c = new EventCostImpl(this, devpath, seqnum, queuedAt, performance.now());
+    this.#active.add(c);
+    if (this.slowMs > 0 && this.#timer === undefined) {
+      this.#timer = setInterval(() => this.#watch(), Math.min(250, Math.max(10, this.slowMs / 4)));
+      this.#timer.unref();
+    }
+    return c;
+  }
+
+  costOf(line: Line): LineCost {
+    let c = this.#byLine.get(line);
+    if (c === undefined) {
+      c = this.costAt(line.file, line.line);
+      this.#byLine.set(line, c);
+    }
+    return c;
+  }
+
+  costAt(file: string, line: number): LineCost {
+    const key = `${file}:${line}`;
+    let c = this.#lines.get(key);
+    if (c === undefined) {
+      c = { file, line, evaluated: 0, matched: 0, ms: 0, maxMs: 0, programs: 0, programMs: 0, builtins: 0, builtinMs: 0, runs: 0, runMs: 0, slow: 0 };
+      this.#lines.set(key, c);
+    }
+    return c;
+  }
+
+  eventDone(c: EventCostImpl, failed: boolean, ms: Record<Stage, number>): void {
+    this.#active.delete(c);
+    if (this.#active.size === 0 && this.#timer !== undefined) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+    this.#events++;
+    if (failed) this.#failed++;
+    for (const s of STAGES) this.#stages[s].add(ms[s]);
+  }
+
+  /** Logs (and keeps) a slow line or child that is done; `running` is the entry logged while it ran, if any. */
+  slowDone(c: EventCostImpl, rule: string, kind: SlowEntry['kind'], what: string | undefined, ms: number, running: SlowEntry | undefined): void {
+    const rounded = Math.round(ms);
+    const thing = kind === 'line' ? 'the rule line' : `${CHILD_WORD[kind]} "${what}"`;
+    this.#log.warn({ rule, kind, what, devpath: c.devpath, seqnum: c.seqnum, ms: rounded }, `slow rule ${rule}: ${thing} took ${rounded} ms (${c.devpath})`);
+    if (running) {
+      running.ms = rounded;
+      running.running = false;
+      return;
+    }
+    this.#keep({ at: new Date().toISOString(), rule, kind, what, devpath: c.devpath, seqnum: c.seqnum, ms: rounded, running: false });
+  }
+
+  #keep(e: SlowEntry): void {
+    this.#slowTotal++;
+    this.#slow.push(e);
+    if (this.#slow.length > SLOW_KEPT) this.#slow.shift();
+  }
+
+  /** Logs the programs and builtins that are still running past the threshold (once each). */
+  #watch(): void {
+    const now = performance.now();
+    for (const c of this.#active) {
+      const kind = c.childKind;
+      if (kind === undefined || c.childSlow !== undefined) continue;
+      const ms = now - c.childStartedAt;
+      if (ms < this.slowMs) continue;
+      const rule = `${c.childFile}:${c.childLine}`;
+      const rounded = Math.round(ms);
+      this.#log.warn(
+        { rule, kind, what: c.childWhat, devpath: c.devpath, seqnum: c.seqnum, ms: rounded, running: true },
+        `slow rule ${rule}: ${CHILD_WORD[kind]} "${c.childWhat}" still running after ${rounded} ms (${c.devpath})`,
+      );
+      c.childSlow = { at: new Date().toISOString(), rule, kind, what: c.childWhat, devpath: c.devpath, seqnum: c.seqnum, ms: rounded, running: true };
+      this.costAt(c.childFile, c.childLine).slow++;
+      this.#keep(c.childSlow);
+    }
+  }
+
+  snapshot(opts: { top?: number; sort?: SortKey } = {}): StatsSnapshot {
+    const sort = opts.sort ?? 'time';
+    const all = [...this.#lines.values()].filter((c) => c.evaluated > 0 || c.runs > 0).map(lineStats);
+    const key: Record<SortKey, (s: RuleLineStats) => number> = {
+      time: (s) => s.totalMs,
+      max: (s) => s.maxMs,
+      mean: (s) => s.meanMs,
+      count: (s) => s.evaluated,
+      matched: (s) => s.matched,
+    };
+    const k = key[sort];
+    all.sort((a, b) => k(b) - k(a) || (a.rule < b.rule ? -1 : 1));
+    const stages = {} as Record<Stage, LatencySnapshot>;
+    for (const s of STAGES) stages[s] = this.#stages[s].snapshot();
+    return {
+      since: this.#since.toISOString(),
+      slowMs: this.slowMs,
+      events: { count: this.#events, failed: this.#failed },
+      stages,
+      rules: { lines: all.length, sort, top: all.slice(0, opts.top ?? 20) },
+      slow: { total: this.#slowTotal, recent: [...this.#slow].reverse() },
+    };
+  }
+
+  /** Forgets everything counted so far (events under way keep going and are counted when done). */
+  reset(): void {
+    this.#since = new Date();
+    this.#lines = new Map();
+    this.#byLine = new WeakMap();
+    this.#stages = newStages();
+    this.#events = 0;
+    this.#failed = 0;
+    this.#slow = [];
+    this.#slowTotal = 0;
+  }
+
+  close(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#active.clear();
+  }
+}
+
+function newStages(): Record<Stage, Latency> {
+  return { queue: new Latency(), rules: new Latency(), apply: new Latency(), run: new Latency(), total: new Latency() };
+}
+
+function lineStats(c: LineCost): RuleLineStats {
+  return {
+    rule: `${c.file}:${c.line}`,
+    file: c.file,
+    line: c.line,
+    evaluated: c.evaluated,
+    matched: c.matched,
+    totalMs: c.ms + c.runMs,
+    lineMs: c.ms,
+    meanMs: c.evaluated ? c.ms / c.evaluated : 0,
+    maxMs: c.maxMs,
+    programs: { count: c.programs, ms: c.programMs },
+    builtins: { count: c.builtins, ms: c.builtinMs },
+    run: { count: c.runs, ms: c.runMs },
+    slow: c.slow,
+  };
+}
