@@ -212,7 +212,7 @@ export class Daemon {
     this.rules.onReload = () => this.#applyStaticNodes();
     // reload_max_impact: a reload that would change too many devices is refused (src/preview/impact.ts)
     this.rules.guard = (next) =>
-      impactGuard(next, this.config.reloadMaxImpact, { roots: this.roots, builtins: this.#builtins, log: this.log.child({ component: 'reload-impact' }, { level: 'error' }), execTimeoutMs: this.config.execTimeout * 1000 });
+      impactGuard(next, this.rules.ruleSet, this.config.reloadMaxImpact, { roots: this.roots, builtins: this.#builtins, log: this.log.child({ component: 'reload-impact' }, { level: 'error' }), execTimeoutMs: this.config.execTimeout * 1000 });
     this.queue = new EventQueue<Payload>({
       childrenMax: opts.config.maxWorkers > 0 ? opts.config.maxWorkers : defaultChildrenMax(),
       runDir: this.roots.run,

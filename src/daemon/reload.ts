@@ -204,18 +204,18 @@ export class RulesManager {
 }
 
 /**
- * The reload bound: refuses a rules set that would change more than `bound` devices (counted by running it in
- * test mode over the devices, stopping once the bound is passed). A set whose impact cannot be computed is
- * refused too. Rules sets of a stand-in engine (tests) pass.
+ * The reload bound: refuses a rules set `next` that would change more than `bound` devices against the set in
+ * force `current` (counted by running it in test mode over the devices, stopping once the bound is passed). A set
+ * whose impact cannot be computed is refused too. Rules sets of a stand-in engine (tests) pass.
  */
-export async function impactGuard(next: unknown, bound: number, opts: Omit<ImpactOptions, 'ruleSet' | 'stopAfter'>): Promise<Refusal | undefined> {
+export async function impactGuard(next: unknown, current: unknown, bound: number, opts: Omit<ImpactOptions, 'ruleSet' | 'baseline' | 'stopAfter'>): Promise<Refusal | undefined> {
   if (bound <= 0 || !(next instanceof RuleSet)) return undefined;
   try {
-    const r = await rulesImpact({ ...opts, ruleSet: next, stopAfter: bound + 1 });
+    const r = await rulesImpact({ ...opts, ruleSet: next, baseline: current instanceof RuleSet ? current : undefined, stopAfter: bound + 1 });
     if (r.changed.length <= bound) return undefined;
     const first = r.changed.slice(0, 3).map((d) => d.devpath);
     return {
-      reason: `it would change ${r.stoppedEarly ? 'more than ' : ''}${r.stoppedEarly ? bound : r.changed.length} devices (reload_max_impact = ${bound}), e.g. ${first.join(', ')}`,
+      reason: `it would change ${r.stoppedEarly ? 'at least ' : ''}${r.changed.length} devices (reload_max_impact = ${bound}), e.g. ${first.join(', ')}`,
       impact: r.changed.length,
       bound,
     };

@@ -26,7 +26,9 @@ given, in place of the file of the same name (or added to the set; an empty FILE
 mode over every device (as devctl test: PROGRAM and IMPORT{program} run, RUN and attribute writes do not) and
 is compared with what is in force: the database under --run (properties, symlinks, tags), the device nodes
 under --dev (owner, group, mode) and the interface names (NAME=). Every device that would change is printed
-with its changes.
+with its changes. A device that differs in the same way under the search path's own files (one never
+processed, say) is listed apart as drift: the candidate does not cause it. (Without FILE or DIR the search path
+itself is the candidate, and every difference is listed as a change.)
 
 Options:
   -n, --dry-run                 preview, do not reload
@@ -59,7 +61,8 @@ export async function run(argv: string[]): Promise<number> {
   const resolveNames = (values['resolve-names'] as string | undefined) ?? config.resolveNames;
   if (resolveNames !== 'early' && resolveNames !== 'never') throw new UsageError(`--resolve-names: expected early or never, got '${resolveNames}'`);
 
-  const files = candidateFiles(rulesDirs(config.rulesDirs), positionals);
+  const dirs = rulesDirs(config.rulesDirs);
+  const files = candidateFiles(dirs, positionals);
   const compiled = await Promise.all(files.map((f) => compileRulesFile(f, { resolveNames })));
   const errors = compiled.flatMap((c) => c.diagnostics.filter((d) => d.severity === 'error'));
   if (errors.length) {
@@ -67,10 +70,12 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write(`devctl reload: the candidate has ${errors.length} error(s): the daemon would reject the files concerned (their previous version stays); no preview\n`);
     return 1;
   }
+  // the rules in force: the search path as it is (the daemon's, unless a file on disk was rejected for errors)
+  const baseline = positionals.length ? new RuleSet(await Promise.all(rulesFiles(dirs).map((f) => compileRulesFile(f, { resolveNames })))) : undefined;
   const builtins = await initBuiltins(roots, { hwdbBin: config.hwdbBin, configFile: config.configFile });
   let report: ImpactReport;
   try {
-    report = await rulesImpact({ roots, ruleSet: new RuleSet(compiled), builtins, log: levelLogger(values.json ? 'silent' : 'error'), execTimeoutMs: config.execTimeout * 1000, action });
+    report = await rulesImpact({ roots, ruleSet: new RuleSet(compiled), baseline, builtins, log: levelLogger(values.json ? 'silent' : 'error'), execTimeoutMs: config.execTimeout * 1000, action });
   } finally {
     exitBuiltins(builtins);
   }
@@ -116,6 +121,10 @@ export function formatImpact(r: ImpactReport, files: number, run: string): strin
   for (const d of r.changed) {
     out.push('', `${d.devpath} (${d.subsystem ?? '-'} ${d.sysname})`);
     for (const c of d.changes) out.push(`  ${describe(c)}`);
+  }
+  if (r.drift.length) {
+    out.push('', `${r.drift.length} more device(s) differ from the database in the same way under the rules in force (drift, not caused by the candidate; --json shows how):`);
+    for (const d of r.drift) out.push(`  ${d.devpath}`);
   }
   if (r.errors.length) {
     out.push('', `The rules failed on ${r.errors.length} device(s):`);

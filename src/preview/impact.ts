@@ -3,6 +3,11 @@
 // root (properties, symlinks, current tags), its node under the dev root (owner, group, mode) and its interface
 // name (NAME=). `devctl reload --dry-run` prints it; the daemon refuses a reload whose impact exceeds
 // reload_max_impact.
+//
+// A device can differ from its record whatever the rules say: one the daemon never processed has no record, one
+// whose last event was a "change" may hold what an "add" would not set. So a device that differs is run again
+// with the rules in force (the baseline): when they give the same differences, the device is listed as drift,
+// not as changed by the candidate.
 import { lstatSync } from 'node:fs';
 import type { Logger } from '../log.js';
 import type { Roots } from '../device/roots.js';
@@ -37,8 +42,10 @@ export interface ImpactReport {
   action: string;
   /** Devices examined. */
   devices: number;
-  /** Devices that would change, in devpath order. */
+  /** Devices that would change because of the candidate, in devpath order. */
   changed: DeviceImpact[];
+  /** Devices that differ from their record under the rules in force as well (same differences), in devpath order. */
+  drift: DeviceImpact[];
   /** Devices the rules failed on (a program that timed out, ...). */
   errors: { devpath: string; error: string }[];
   /** The scan stopped once `stopAfter` devices changed. */
@@ -47,7 +54,10 @@ export interface ImpactReport {
 
 export interface ImpactOptions {
   roots: Roots;
+  /** The candidate. */
   ruleSet: RuleSet;
+  /** The rules in force; without it every difference counts as the candidate's. */
+  baseline?: RuleSet;
   builtins: ReadonlyMap<string, Builtin>;
   /** Where the rules' own messages go (the rules run as for a real event). */
   log: Logger;
@@ -69,7 +79,7 @@ const DAEMON_PROPERTIES: ReadonlySet<string> = new Set([PROP_STARTED, PROP_BOUND
 export async function rulesImpact(opts: ImpactOptions): Promise<ImpactReport> {
   const action = opts.action ?? 'add';
   const devices = enumerateDevices(opts.roots);
-  const report: ImpactReport = { action, devices: 0, changed: [], errors: [], stoppedEarly: false };
+  const report: ImpactReport = { action, devices: 0, changed: [], drift: [], errors: [], stoppedEarly: false };
   let next = 0;
   const worker = async () => {
     while (next < devices.length) {
@@ -80,8 +90,11 @@ export async function rulesImpact(opts: ImpactOptions): Promise<ImpactReport> {
       const d = devices[next++]!;
       report.devices++;
       try {
-        const impact = await deviceImpact(opts, d, action);
-        if (impact) report.changed.push(impact);
+        const impact = await deviceImpact(opts, opts.ruleSet, d, action);
+        if (impact === undefined) continue;
+        const base = opts.baseline && (await deviceImpact(opts, opts.baseline, Device.fromSyspath(opts.roots, d.syspath), action));
+        if (base && JSON.stringify(base.changes) === JSON.stringify(impact.changes)) report.drift.push(impact);
+        else report.changed.push(impact);
       } catch (e) {
         report.errors.push({ devpath: d.devpath, error: (e as Error).message });
       }
@@ -90,14 +103,15 @@ export async function rulesImpact(opts: ImpactOptions): Promise<ImpactReport> {
   await Promise.all(Array.from({ length: Math.max(1, opts.concurrency ?? 8) }, worker));
   const byPath = (a: { devpath: string }, b: { devpath: string }) => (a.devpath < b.devpath ? -1 : a.devpath > b.devpath ? 1 : 0);
   report.changed.sort(byPath);
+  report.drift.sort(byPath);
   report.errors.sort(byPath);
   return report;
 }
 
-/** What the rules would change on one device (undefined: nothing). */
-async function deviceImpact(opts: ImpactOptions, device: Device, action: string): Promise<DeviceImpact | undefined> {
+/** What a rules set would change on one device (undefined: nothing). */
+async function deviceImpact(opts: ImpactOptions, ruleSet: RuleSet, device: Device, action: string): Promise<DeviceImpact | undefined> {
   device.action = action;
-  const res = await processEvent({ roots: opts.roots, ruleSet: opts.ruleSet, log: opts.log, test: true, mknod: false, execTimeoutMs: opts.execTimeoutMs, builtins: opts.builtins }, device);
+  const res = await processEvent({ roots: opts.roots, ruleSet, log: opts.log, test: true, mknod: false, execTimeoutMs: opts.execTimeoutMs, builtins: opts.builtins }, device);
   if (res.failed) throw new Error(res.errors.join('; ') || 'the rules failed');
   const changes = compare(opts.roots, res);
   if (changes.length === 0) return undefined;
