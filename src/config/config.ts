@@ -42,6 +42,8 @@ export interface Config {
   stats: boolean;
   /** With stats: log rule lines, programs and builtins that take this many milliseconds or more (0 = never). */
   statsSlowMs: number;
+  /** With stats: time the rule lines of one event in this many (1 = every event). */
+  statsSample: number;
   /** Prometheus metrics file for node_exporter's textfile collector (undefined = none). */
   metricsFile: string | undefined;
   /** Seconds between two writes of the metrics file. */
@@ -79,6 +81,7 @@ export function defaultConfig(): Config {
     resolveNames: 'early',
     stats: false,
     statsSlowMs: 1000,
+    statsSample: 10,
     metricsFile: undefined,
     metricsInterval: 15,
     nfdFeaturesDir: undefined,
@@ -122,6 +125,7 @@ export const KEYS: readonly KeySpec[] = [
   { key: 'resolve_names', flag: 'resolve-names', field: 'resolveNames', kind: { enum: ['early', 'never'] }, help: 'resolve OWNER/GROUP names: early or never' },
   { key: 'stats', flag: 'stats', field: 'stats', kind: 'bool', help: 'keep the cost of every rule line and event (devctl stats; default off)' },
   { key: 'stats_slow_ms', flag: 'stats-slow-ms', field: 'statsSlowMs', kind: 'int', help: 'with stats: log rule lines and programs taking this many ms (default 1000, 0 = never)' },
+  { key: 'stats_sample', flag: 'stats-sample', field: 'statsSample', kind: 'int', help: 'with stats: time the rule lines of one event in N (default 10, 1 = every event)' },
   { key: 'metrics_file', flag: 'metrics-file', field: 'metricsFile', kind: 'path', help: "Prometheus metrics file for node_exporter's textfile collector (default none)" },
   { key: 'metrics_interval', flag: 'metrics-interval', field: 'metricsInterval', kind: 'int', help: 'seconds between writes of the metrics file (default 15)' },
   { key: 'nfd_features_d', flag: 'nfd-features-dir', field: 'nfdFeaturesDir', kind: 'path', help: "node-feature-discovery's features.d directory for the device facts (default none)" },

@@ -206,7 +206,7 @@ export class Daemon {
     this.hooks = opts.hooks ?? {};
     this.#engine = engine;
     this.mknod = opts.config.mknod ?? !isDevtmpfs(this.roots.dev);
-    if (opts.config.stats) this.#stats = new StatsRecorder({ slowMs: opts.config.statsSlowMs, log: this.log });
+    if (opts.config.stats) this.#stats = this.#newStats();
     this.rules = new RulesManager(rulesDirs(opts.config.rulesDirs), engine, this.log);
     // OPTIONS+="static_node=" permissions and tags, at start-up and after every reload (as udevd)
     this.rules.onReload = () => this.#applyStaticNodes();
@@ -763,7 +763,7 @@ export class Daemon {
   /** The control socket's `stats` request: turn the accounting on or off, answer a snapshot, reset. */
   #statsRequest(req: StatsRequest): Record<string, unknown> {
     if (req.sort !== undefined && !(SORT_KEYS as readonly string[]).includes(req.sort)) throw new Error(`unknown sort '${req.sort}' (expected one of ${SORT_KEYS.join(', ')})`);
-    if (req.enable === true && !this.#stats) this.#stats = new StatsRecorder({ slowMs: this.config.statsSlowMs, log: this.log });
+    if (req.enable === true && !this.#stats) this.#stats = this.#newStats();
     if (req.enable === false && this.#stats) {
       this.#stats.close();
       this.#stats = undefined;
@@ -771,6 +771,10 @@ export class Daemon {
     const snap = this.#stats?.snapshot({ top: req.top, sort: req.sort as SortKey | undefined });
     if (req.reset) this.#stats?.reset();
     return { enabled: this.#stats !== undefined, ...snap };
+  }
+
+  #newStats(): StatsRecorder {
+    return new StatsRecorder({ slowMs: this.config.statsSlowMs, sample: this.config.statsSample, log: this.log });
   }
 
   /** The metrics (src/export/metrics.ts) in Prometheus's text format or OpenMetrics. */

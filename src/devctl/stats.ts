@@ -93,7 +93,13 @@ function table(rows: string[][], right: boolean[]): string[] {
 /** The text report. */
 export function formatStats(s: StatsSnapshot): string {
   const out: string[] = [];
-  out.push(`Since ${s.since}: ${s.events.count} events, ${s.events.failed} failed; slow threshold ${s.slowMs > 0 ? `${s.slowMs} ms` : 'off'}.`, '');
+  out.push(`Since ${s.since}: ${s.events.count} events, ${s.events.failed} failed; slow threshold ${s.slowMs > 0 ? `${s.slowMs} ms` : 'off'}.`);
+  out.push(
+    s.sample > 1
+      ? `Time in rule keys measured on 1 event in ${s.sample} and scaled; programs, builtins and RUN timed on every event.`
+      : 'Every event timed.',
+    '',
+  );
   const sortWord: Record<string, string> = { time: 'total time', max: 'longest run', mean: 'mean time', count: 'evaluations', matched: 'matches' };
   out.push(`Rule lines by ${sortWord[s.rules.sort] ?? s.rules.sort} (${s.rules.top.length} of ${s.rules.lines} that ran):`);
   if (s.rules.top.length === 0) out.push('  (none yet)');
@@ -119,8 +125,8 @@ export function formatStats(s: StatsSnapshot): string {
   if (s.slowMs > 0) {
     out.push('', `Slow rule lines and programs (>= ${s.slowMs} ms): ${s.slow.total}${s.slow.total > s.slow.recent.length ? `, the last ${s.slow.recent.length}` : ''}`);
     for (const e of s.slow.recent) {
-      const what = e.kind === 'line' ? 'rule line' : `${e.kind === 'run' ? 'RUN' : e.kind} "${e.what}"`;
-      out.push(`  ${e.at}  ${e.rule}  ${what}  ${e.running ? `still running after ${e.ms} ms` : `${e.ms} ms`}  ${e.devpath}`);
+      const what = e.kind === 'line' ? `${e.rule}  rule line` : e.kind === 'keys' ? 'rule keys of an event whose lines were not timed' : `${e.rule}  ${e.kind === 'run' ? 'RUN' : e.kind} "${e.what}"`;
+      out.push(`  ${e.at}  ${what}  ${e.running ? `still running after ${e.ms} ms` : `${e.ms} ms`}  ${e.devpath}`);
     }
   }
   return out.join('\n') + '\n';

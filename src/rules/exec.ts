@@ -58,7 +58,12 @@ export type ChildKind = 'program' | 'builtin' | 'run';
  * program or builtin, at a time.
  */
 export interface RuleCost {
-  /** A rule line was evaluated beyond its first key, since `startedAt` (performance.now()); whether it matched. */
+  /** Whether this event's rule lines are timed (the accounting samples events; the others are only counted). */
+  readonly timeLines: boolean;
+  /**
+   * A rule line was evaluated beyond its first key; whether it matched; since when (performance.now()), or -1 when
+   * the event's lines are not timed.
+   */
   line(line: Line, matched: boolean, startedAt: number): void;
   /** A program (PROGRAM, IMPORT{program}), builtin (IMPORT{builtin}) or RUN item of rule file:line starts. */
   childStart(kind: ChildKind, file: string, line: number, what: string): void;
@@ -118,6 +123,7 @@ export async function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv)
   }
   const dev = ev.device;
   const cost = env.cost;
+  const timed = cost?.timeLines === true;
   for (const file of rules.files) {
     const lines = file.lines;
     for (let i = 0; i < lines.length; i++) {
@@ -133,7 +139,7 @@ export async function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv)
       let ok: boolean;
       if (cost === undefined) ok = await applyLine(line, ev, env);
       else {
-        const t0 = performance.now();
+        const t0 = timed ? performance.now() : -1;
         ok = await applyLine(line, ev, env);
         cost.line(line, ok, t0);
       }

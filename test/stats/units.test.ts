@@ -33,7 +33,7 @@ describe('latency distribution', () => {
 describe('stats recorder', () => {
   it('charges lines, programs and RUN items to file:line and logs a slow program while it runs', async () => {
     const { logger, lines } = captureLogger();
-    const rec = new StatsRecorder({ slowMs: 40, log: logger });
+    const rec = new StatsRecorder({ slowMs: 40, sample: 1, log: logger });
     const fast = line('/r/10-a.rules', 3);
     const slow = line('/r/20-b.rules', 7);
     const c = rec.begin('/devices/virtual/block/zram9', 42, performance.now() - 5);
@@ -77,9 +77,45 @@ describe('stats recorder', () => {
     rec.close();
   });
 
+  it('times the lines of one event in `sample`, counts all, and scales the key time', () => {
+    const { logger, lines } = captureLogger();
+    const rec = new StatsRecorder({ slowMs: 20, sample: 4, log: logger });
+    const l = line('/r/40-d.rules', 2);
+    const timedFlags: boolean[] = [];
+    for (let i = 0; i < 8; i++) {
+      const c = rec.begin('/devices/x', i, performance.now());
+      timedFlags.push(c.timeLines);
+      const t0 = c.timeLines ? performance.now() : -1;
+      if (c.timeLines) while (performance.now() - t0 < 2);
+      c.line(l, true, t0);
+      c.processed();
+      c.end(false);
+    }
+    expect(timedFlags).toEqual([true, false, false, false, true, false, false, false]);
+    const s = rec.snapshot();
+    expect(s.sample).toBe(4);
+    const r = s.rules.top[0]!;
+    expect(r).toMatchObject({ evaluated: 8, matched: 8, sampled: 2 });
+    expect(r.keysMs).toBeGreaterThanOrEqual(4 * 2 * 2); // 2 timed evaluations of >= 2 ms, scaled to 8
+    expect(r.meanMs).toBeCloseTo(r.keysMs / 8, 9);
+
+    // an event whose lines are not timed and whose rules spent long outside programs: logged with the device
+    rec.begin('/devices/x', 8, performance.now()).end(false); // the 9th event is timed
+    const c = rec.begin('/devices/y', 9, performance.now());
+    expect(c.timeLines).toBe(false);
+    c.childStart('builtin', '/r/40-d.rules', 3, 'path_id');
+    c.childEnd();
+    c.rulesMs = 30;
+    c.processed();
+    c.end(false);
+    expect(lines.filter((x) => x.msg.startsWith('slow rules: 30 ms in rule keys outside programs and builtins (/devices/y)'))).toHaveLength(1);
+    expect(rec.snapshot().slow.recent[0]).toMatchObject({ kind: 'keys', devpath: '/devices/y', ms: 30 });
+    rec.close();
+  });
+
   it('logs a slow rule line that runs no program once it is done', () => {
     const { logger, lines } = captureLogger();
-    const rec = new StatsRecorder({ slowMs: 20, log: logger });
+    const rec = new StatsRecorder({ slowMs: 20, sample: 1, log: logger });
     const c = rec.begin('/devices/x', 1, performance.now());
     const t0 = performance.now();
     while (performance.now() - t0 < 25); // a line that blocks (a slow sysfs read)
@@ -98,7 +134,7 @@ describe('metrics', () => {
     resync: { runs: 8 },
     rules: { generation: 3, files: 41, errors: ['a', 'b'], rejected: ['x'], refused: { count: 2 } },
   };
-  const rec = new StatsRecorder({ slowMs: 0, log: captureLogger().logger });
+  const rec = new StatsRecorder({ slowMs: 0, sample: 1, log: captureLogger().logger });
   const c = rec.begin('/devices/x', 1, performance.now() - 2);
   c.line(line('/etc/udev/rules.d/50-"q"\\.rules', 9), true, performance.now() - 1);
   c.processed();
