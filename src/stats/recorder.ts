@@ -127,12 +127,14 @@ export class EventCostImpl implements EventCost {
   childSlow: SlowEntry | undefined;
   /** A child of the current line was logged as slow: the line itself is not logged again. */
   #childWasSlow = false;
+  // line() runs for every rule line evaluated: its fields are plain properties, which V8's interpreter (the daemon
+  // runs with --no-opt) reads faster than private (#) ones.
   /** Time in programs and builtins: of the current line, and of the whole rules run. */
-  #childMsInLine = 0;
-  #childMsInRules = 0;
+  private childMsInLine = 0;
+  private childMsInRules = 0;
   /** The costs of the file of the last line seen, by line number (consecutive lines are mostly of one file). */
-  #file = '';
-  #costs: LineCost[] = [];
+  private file = '';
+  private costs: LineCost[] = [];
 
   constructor(rec: StatsRecorder, devpath: string, seqnum: number, queuedAt: number, now: number, timeLines: boolean) {
     this.#rec = rec;
@@ -144,16 +146,20 @@ export class EventCostImpl implements EventCost {
   }
 
   line(line: Line, matched: boolean, startedAt: number): void {
-    if (line.file !== this.#file) {
-      this.#file = line.file;
-      this.#costs = this.#rec.costsOf(line.file);
+    let costs = this.costs;
+    if (line.file !== this.file) {
+      this.file = line.file;
+      costs = this.costs = this.#rec.costsOf(line.file);
     }
-    const c = this.#costs[line.line] ?? this.#rec.costAt(line.file, line.line);
+    const c = costs[line.line] ?? this.#rec.costAt(line.file, line.line);
     c.evaluated++;
     if (matched) c.matched++;
-    const childMs = this.#childMsInLine;
-    this.#childMsInLine = 0;
-    if (startedAt < 0) return;
+    if (startedAt < 0) {
+      this.childMsInLine = 0;
+      return;
+    }
+    const childMs = this.childMsInLine;
+    this.childMsInLine = 0;
     const ms = performance.now() - startedAt;
     c.timed++;
     c.keysMs += Math.max(0, ms - childMs);
@@ -194,8 +200,8 @@ export class EventCostImpl implements EventCost {
       c.runMs += ms;
     }
     if (kind !== 'run') {
-      this.#childMsInLine += ms;
-      this.#childMsInRules += ms;
+      this.childMsInLine += ms;
+      this.childMsInRules += ms;
     }
     if (ms > c.maxMs) c.maxMs = ms;
     const slowMs = this.#rec.slowMs;
@@ -211,7 +217,7 @@ export class EventCostImpl implements EventCost {
   processed(): void {
     this.#processedAt = performance.now();
     // a key that blocked on an event whose lines were not timed: the line is unknown, the device and time are not
-    const keysMs = this.rulesMs - this.#childMsInRules;
+    const keysMs = this.rulesMs - this.childMsInRules;
     const slowMs = this.#rec.slowMs;
     if (!this.timeLines && slowMs > 0 && keysMs >= slowMs) this.#rec.slowKeys(this, keysMs);
   }
@@ -221,13 +227,7 @@ export class EventCostImpl implements EventCost {
     const now = performance.now();
     this.childKind = undefined;
     const processedAt = this.#processedAt ?? now;
-    this.#rec.eventDone(this, failed, {
-      queue: this.#startedAt - this.#queuedAt,
-      rules: this.rulesMs,
-      apply: Math.max(0, processedAt - this.#startedAt - this.rulesMs),
-      run: now - processedAt,
-      total: now - this.#queuedAt,
-    });
+    this.#rec.eventDone(this, failed, this.#startedAt - this.#queuedAt, this.rulesMs, Math.max(0, processedAt - this.#startedAt - this.rulesMs), now - processedAt, now - this.#queuedAt);
   }
 }
 
@@ -256,10 +256,13 @@ export class StatsRecorder {
   /** Starts accounting one event that was queued at `queuedAt` (performance.now()) and starts now. */
   begin(devpath: string, seqnum: number, queuedAt: number): EventCostImpl {
     const c = new EventCostImpl(this, devpath, seqnum, queuedAt, performance.now(), this.#sampled++ % this.sample === 0);
-    this.#active.add(c);
-    if (this.slowMs > 0 && this.#timer === undefined) {
-      this.#timer = setInterval(() => this.#watch(), Math.min(250, Math.max(10, this.slowMs / 4)));
-      this.#timer.unref();
+    if (this.slowMs > 0) {
+      // the events the watchdog looks at for programs and builtins still running
+      this.#active.add(c);
+      if (this.#timer === undefined) {
+        this.#timer = setInterval(() => this.#watch(), Math.min(250, Math.max(10, this.slowMs / 4)));
+        this.#timer.unref();
+      }
     }
     return c;
   }
@@ -284,15 +287,19 @@ export class StatsRecorder {
     return c;
   }
 
-  eventDone(c: EventCostImpl, failed: boolean, ms: Record<Stage, number>): void {
-    this.#active.delete(c);
-    if (this.#active.size === 0 && this.#timer !== undefined) {
+  eventDone(c: EventCostImpl, failed: boolean, queue: number, rules: number, apply: number, run: number, total: number): void {
+    if (this.#active.delete(c) && this.#active.size === 0 && this.#timer !== undefined) {
       clearInterval(this.#timer);
       this.#timer = undefined;
     }
     this.#events++;
     if (failed) this.#failed++;
-    for (const s of STAGES) this.#stages[s].add(ms[s]);
+    const st = this.#stages;
+    st.queue.add(queue);
+    st.rules.add(rules);
+    st.apply.add(apply);
+    st.run.add(run);
+    st.total.add(total);
   }
 
   /** Logs (and keeps) a slow line or child that is done; `running` is the entry logged while it ran, if any. */
