@@ -8,7 +8,7 @@
 // whose last event was a "change" may hold what an "add" would not set. So a device that differs is run again
 // with the rules in force (the baseline): when they give the same differences, the device is listed as drift,
 // not as changed by the candidate.
-import { lstatSync } from 'node:fs';
+import { existsSync, lstatSync } from 'node:fs';
 import type { Logger } from '../log.js';
 import type { Roots } from '../device/roots.js';
 import { devPath } from '../device/roots.js';
@@ -96,7 +96,8 @@ export async function rulesImpact(opts: ImpactOptions): Promise<ImpactReport> {
         if (base && JSON.stringify(base.changes) === JSON.stringify(impact.changes)) report.drift.push(impact);
         else report.changed.push(impact);
       } catch (e) {
-        report.errors.push({ devpath: d.devpath, error: (e as Error).message });
+        // a device removed meanwhile has nothing left to change
+        if (existsSync(d.syspath)) report.errors.push({ devpath: d.devpath, error: (e as Error).message });
       }
     }
   };
