@@ -51,7 +51,7 @@ function gauge(name: string, help: string, value: number | undefined): Family {
 }
 
 /** The metric families, in output order. */
-export function metricFamilies(input: MetricsInput): Family[] {
+function metricFamilies(input: MetricsInput): Family[] {
   const { status, stats } = input;
   const c = status.counters ?? {};
   const nl = status.netlink ?? {};
