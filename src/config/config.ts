@@ -103,6 +103,8 @@ interface KeySpec {
   help: string;
   /** Extra TOML spellings accepted for the same field. */
   aliases?: string[];
+  /** The flag's argument in the help (default: N, DIR or VALUE by kind). */
+  arg?: string;
 }
 
 /** The one table of settings: TOML keys, flags and their types. */
@@ -126,10 +128,10 @@ export const KEYS: readonly KeySpec[] = [
   { key: 'stats', flag: 'stats', field: 'stats', kind: 'bool', help: 'keep the cost of every rule line and event (devctl stats; default off)' },
   { key: 'stats_slow_ms', flag: 'stats-slow-ms', field: 'statsSlowMs', kind: 'int', help: 'with stats: log rule lines and programs taking this many ms (default 1000, 0 = never)' },
   { key: 'stats_sample', flag: 'stats-sample', field: 'statsSample', kind: 'int', help: 'with stats: time the rule lines of one event in N (default 10, 1 = every event)' },
-  { key: 'metrics_file', flag: 'metrics-file', field: 'metricsFile', kind: 'path', help: "Prometheus metrics file for node_exporter's textfile collector (default none)" },
+  { key: 'metrics_file', flag: 'metrics-file', field: 'metricsFile', kind: 'path', arg: 'FILE', help: "Prometheus metrics file for node_exporter's textfile collector (default none)" },
   { key: 'metrics_interval', flag: 'metrics-interval', field: 'metricsInterval', kind: 'int', help: 'seconds between writes of the metrics file (default 15)' },
   { key: 'nfd_features_d', flag: 'nfd-features-dir', field: 'nfdFeaturesDir', kind: 'path', help: "node-feature-discovery's features.d directory for the device facts (default none)" },
-  { key: 'nfd_properties', flag: 'nfd-property', field: 'nfdProperties', kind: 'strings', help: 'property exported to node-feature-discovery for the devices that have it (repeatable)' },
+  { key: 'nfd_properties', flag: 'nfd-property', field: 'nfdProperties', kind: 'strings', arg: 'NAME', help: 'property exported to node-feature-discovery for the devices that have it (repeatable)' },
   { key: 'nfd_expiry', flag: 'nfd-expiry', field: 'nfdExpiry', kind: 'int', help: 'seconds the exported features stay valid without a rewrite (default 0 = no expiry)' },
   { key: 'reload_max_impact', flag: 'reload-max-impact', field: 'reloadMaxImpact', kind: 'int', help: 'refuse a rules reload that would change more devices than this (default 0 = no bound)' },
 ];
@@ -248,7 +250,7 @@ export function configArgOptions(): Record<string, { type: 'string' | 'boolean';
 
 export function configHelp(): string {
   const rows = [['--config FILE', `config file (default ${DEFAULT_CONFIG_FILE})`], ...KEYS.map((s) => [
-    s.kind === 'bool' ? `--[no-]${s.flag}` : `--${s.flag} ${s.kind === 'int' ? 'N' : s.kind === 'paths' || s.kind === 'path' ? 'DIR' : 'VALUE'}`,
+    s.kind === 'bool' ? `--[no-]${s.flag}` : `--${s.flag} ${s.arg ?? (s.kind === 'int' ? 'N' : s.kind === 'paths' || s.kind === 'path' ? 'DIR' : 'VALUE')}`,
     s.help,
   ])];
   const w = Math.max(...rows.map((r) => r[0]!.length));
