@@ -161,9 +161,14 @@ export class FeatureExport {
     this.flush();
   }
 
-  /** After a processed event: the device's facts now (none after "remove"). */
+  /** After a processed event: the device's facts now (none after "remove"; a "move" drops those of the old path). */
   onEvent(action: string, device: Device): void {
-    const changed = action === 'remove' ? this.#devices.delete(device.id) : this.#set(device.id, device.devpath, device.properties);
+    let changed = false;
+    const props = device.properties;
+    const oldPath = action === 'move' ? props.get('DEVPATH_OLD') : undefined;
+    if (oldPath !== undefined) for (const [id, f] of this.#devices) if (f.devpath === oldPath && this.#devices.delete(id)) changed = true;
+    if (action === 'remove') changed = this.#devices.delete(device.id) || changed;
+    else changed = this.#set(device.id, device.devpath, props) || changed;
     if (changed && this.#flushTimer === undefined) {
       this.#flushTimer = setTimeout(() => this.flush(), FLUSH_DELAY_MS);
       this.#flushTimer.unref();

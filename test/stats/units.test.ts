@@ -5,7 +5,11 @@ import { Latency, LATENCY_BOUNDS_MS } from '../../src/stats/latency.js';
 import { StatsRecorder } from '../../src/stats/recorder.js';
 import type { Line } from '../../src/rules/compile.js';
 import { renderMetrics, type StatusView } from '../../src/export/metrics.js';
-import { deviceFacts, isLabelValue, labelName, mergeFacts, propertyLabel, renderFeatures } from '../../src/export/nfd.js';
+import { deviceFacts, FeatureExport, isLabelValue, labelName, mergeFacts, propertyLabel, renderFeatures } from '../../src/export/nfd.js';
+import { Device } from '../../src/device/device.js';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { captureLogger } from '../helpers/log-capture.js';
 import { parseWithPython, parsePrometheusText } from '../helpers/peers.js';
 
@@ -247,5 +251,32 @@ describe('node-feature-discovery labels', () => {
   it('the file: one label=value line each, "true" values bare, RFC 3339 expiry directive', () => {
     const text = renderFeatures(new Map([['a.io/x', 'true'], ['a.io/y', '3']]), new Date('2030-01-02T03:04:05.678Z'));
     expect(text.split('\n')).toEqual([expect.stringMatching(/^# /), '# +expiry-time=2030-01-02T03:04:05Z', 'a.io/x', 'a.io/y=3', '']);
+  });
+
+  it('the exporter follows add, move and remove of a device (a move changes a +subsystem:sysname id)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dm-nfd-unit-'));
+    try {
+      const nfd = new FeatureExport({ dir, properties: [], expirySec: 0 }, captureLogger().logger);
+      const dev = (action: string, name: string, old?: string) => {
+        const d = Device.fromUevent({ sysfs: '/nonexistent', dev: '/nonexistent', run: dir }, { ACTION: action, DEVPATH: `/devices/virtual/dmtest/${name}`, SUBSYSTEM: 'dmtest', SEQNUM: '1', ...(old ? { DEVPATH_OLD: old } : {}) });
+        d.setProperty('DEVMASTER_FEATURE', `dmtest-${name}`);
+        return d;
+      };
+      nfd.onEvent('add', dev('add', 'a'));
+      nfd.flush();
+      expect(readFileSync(join(dir, 'devmaster'), 'utf8')).toContain('feature.node.kubernetes.io/devmaster-dmtest-a\n');
+      nfd.onEvent('move', dev('move', 'b', '/devices/virtual/dmtest/a'));
+      nfd.flush();
+      const text = readFileSync(join(dir, 'devmaster'), 'utf8');
+      expect(text).toContain('feature.node.kubernetes.io/devmaster-dmtest-b\n');
+      expect(text).not.toContain('dmtest-a');
+      nfd.onEvent('remove', dev('remove', 'b'));
+      nfd.flush();
+      expect(existsSync(join(dir, 'devmaster'))).toBe(false);
+      expect(nfd.status()).toMatchObject({ devices: 0, labels: 0, writes: 3 });
+      nfd.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
