@@ -16,6 +16,7 @@ import { unlinkSync } from 'node:fs';
 import type { Logger } from '../log.js';
 import type { Roots } from '../device/roots.js';
 import { Device } from '../device/device.js';
+import { DeviceError } from '../device/errors.js';
 import { allDbIds } from '../device/db.js';
 import { writeFileAtomic } from '../util/fs.js';
 
@@ -152,8 +153,9 @@ export class FeatureExport {
       let d: Device;
       try {
         d = Device.fromDeviceId(roots, id);
-      } catch {
-        continue; // the device is gone: the next resync removes its record
+      } catch (e) {
+        if (e instanceof DeviceError) continue; // the device is gone: the next resync removes its record
+        throw e;
       }
       d.loadDb();
       this.#set(id, d.devpath, d.properties);
