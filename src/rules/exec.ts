@@ -54,17 +54,25 @@ export interface ExecEnv {
 export type ChildKind = 'program' | 'builtin' | 'run';
 
 /**
+ * Evaluations and matches of the rule lines of one rules set, by file index and line index in the set: counted
+ * by executeRules itself (two array increments, no call).
+ */
+export interface LineCounters {
+  evaluated: Uint32Array[];
+  matched: Uint32Array[];
+}
+
+/**
  * Per-event cost accounting hooks (implemented by src/stats). An event runs one rule line, and at most one
  * program or builtin, at a time.
  */
 export interface RuleCost {
-  /** Whether this event's rule lines are timed (the accounting samples events; the others are only counted). */
+  /** The counters of a rules set (asked once per event). */
+  counters(rules: RuleSet): LineCounters;
+  /** Whether this event's rule lines are timed (the accounting samples events; on the others they are counted). */
   readonly timeLines: boolean;
-  /**
-   * A rule line was evaluated beyond its first key; whether it matched; since when (performance.now()), or -1 when
-   * the event's lines are not timed.
-   */
-  line(line: Line, matched: boolean, startedAt: number): void;
+  /** On a timed event: a rule line was evaluated beyond its first key, since `startedAt` (performance.now()). */
+  line(line: Line, startedAt: number): void;
   /** A program (PROGRAM, IMPORT{program}), builtin (IMPORT{builtin}) or RUN item of rule file:line starts. */
   childStart(kind: ChildKind, file: string, line: number, what: string): void;
   /** The child started last is done. */
@@ -123,9 +131,11 @@ export async function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv)
   }
   const dev = ev.device;
   const cost = env.cost;
+  const counters = cost?.counters(rules);
   const timed = cost?.timeLines === true;
-  for (const file of rules.files) {
-    const lines = file.lines;
+  const files = rules.files;
+  for (let f = 0; f < files.length; f++) {
+    const lines = files[f]!.lines;
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i]!;
       if ((line.type & mask) === 0) continue;
@@ -137,11 +147,13 @@ export async function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv)
         if (first.pattern!.test(v ?? '') !== (first.op === '==')) continue;
       }
       let ok: boolean;
-      if (cost === undefined) ok = await applyLine(line, ev, env);
+      if (counters === undefined) ok = await applyLine(line, ev, env);
       else {
-        const t0 = timed ? performance.now() : -1;
+        const t0 = timed ? performance.now() : 0;
         ok = await applyLine(line, ev, env);
-        cost.line(line, ok, t0);
+        counters.evaluated[f]![i]!++;
+        if (ok) counters.matched[f]![i]!++;
+        if (timed) cost!.line(line, t0);
       }
       if (ok && line.gotoIndex !== undefined) {
         env.trace?.push({ file: line.file, line: line.line, what: `GOTO="${line.gotoLabel}"` });

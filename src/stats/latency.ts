@@ -31,15 +31,10 @@ export class Latency {
 
   add(ms: number): void {
     const v = ms > 0 ? ms : 0;
-    // the first bound >= v (binary search: this runs for every stage of every event)
-    let lo = 0;
-    let hi = LATENCY_BOUNDS_MS.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (v > LATENCY_BOUNDS_MS[mid]!) lo = mid + 1;
-      else hi = mid;
-    }
-    this.#counts[lo]!++;
+    // the first bound >= v, from the small end: most stage times are a millisecond or less
+    let i = 0;
+    while (i < LATENCY_BOUNDS_MS.length && v > LATENCY_BOUNDS_MS[i]!) i++;
+    this.#counts[i]!++;
     this.#count++;
     this.#sum += v;
     if (v > this.#max) this.#max = v;

@@ -5,17 +5,19 @@
 //
 // What it costs: a clock read (performance.now()) takes about 0.3 µs under the daemon's V8 flags, and an event
 // evaluates some 40 rule lines beyond their first key, so timing every line of every event would add ~8% to an
-// event. Hence: every line evaluation is counted; programs, builtins, RUN items and the event's stages are timed
-// on every event (a few clock reads); the time in a line's own keys is measured on one event in `sample` and
-// scaled to all evaluations. A key that blocks (a slow sysfs read) on an event whose lines are not timed shows as
-// the event's rules time outside programs and builtins, logged with the device when it passes the threshold.
+// event. Hence: every line evaluation is counted, by executeRules itself in typed arrays of the rules set (no
+// call); programs, builtins, RUN items and the event's stages are timed on every event (a few clock reads); the
+// time in a line's own keys is measured on one event in `sample` and scaled to all evaluations. A key that blocks
+// (a slow sysfs read) on an event whose lines are not timed shows as the event's rules time outside programs and
+// builtins, logged with the device when it passes the threshold.
 //
 // The daemon makes one StatsRecorder when stats are on and asks it for an EventCost per event (begin → processed
 // → end); src/rules/exec.ts and src/event/process.ts call the EventCost's hooks. With stats off none of this
 // exists: the hooks are one `undefined` check per rule line.
 import type { Logger } from '../log.js';
 import type { Line } from '../rules/compile.js';
-import type { ChildKind } from '../rules/exec.js';
+import type { ChildKind, LineCounters } from '../rules/exec.js';
+import type { RuleSet } from '../rules/load.js';
 import type { EventCost } from '../event/process.js';
 import { Latency, type LatencySnapshot } from './latency.js';
 
@@ -28,6 +30,12 @@ export type SortKey = (typeof SORT_KEYS)[number];
 /** How many slow occurrences are kept for `devctl stats`. */
 const SLOW_KEPT = 32;
 
+/** The counters of a rules set that events still use (the set in force, and the one before a reload). */
+interface SetCounters extends LineCounters {
+  set: RuleSet;
+}
+const LIVE_SETS = 2;
+
 interface LineCost {
   file: string;
   line: number;
@@ -38,6 +46,7 @@ interface LineCost {
   keysMs: number;
   /** The longest timed evaluation (programs and builtins included), or the longest program or builtin. */
   maxMs: number;
+  // evaluated and matched: folded in from the rules sets' counters
   programs: number;
   programMs: number;
   builtins: number;
@@ -127,8 +136,8 @@ export class EventCostImpl implements EventCost {
   childSlow: SlowEntry | undefined;
   /** A child of the current line was logged as slow: the line itself is not logged again. */
   #childWasSlow = false;
-  // line() runs for every rule line evaluated: its fields are plain properties, which V8's interpreter (the daemon
-  // runs with --no-opt) reads faster than private (#) ones.
+  // line() runs for every rule line evaluated on a timed event: its fields are plain properties, which V8's
+  // interpreter (the daemon runs with --no-opt) reads faster than private (#) ones.
   /** Time in programs and builtins: of the current line, and of the whole rules run. */
   private childMsInLine = 0;
   private childMsInRules = 0;
@@ -145,22 +154,20 @@ export class EventCostImpl implements EventCost {
     this.#startedAt = now;
   }
 
-  line(line: Line, matched: boolean, startedAt: number): void {
+  counters(rules: RuleSet): LineCounters {
+    return this.#rec.counters(rules);
+  }
+
+  line(line: Line, startedAt: number): void {
+    const ms = performance.now() - startedAt;
     let costs = this.costs;
     if (line.file !== this.file) {
       this.file = line.file;
       costs = this.costs = this.#rec.costsOf(line.file);
     }
     const c = costs[line.line] ?? this.#rec.costAt(line.file, line.line);
-    c.evaluated++;
-    if (matched) c.matched++;
-    if (startedAt < 0) {
-      this.childMsInLine = 0;
-      return;
-    }
     const childMs = this.childMsInLine;
     this.childMsInLine = 0;
-    const ms = performance.now() - startedAt;
     c.timed++;
     c.keysMs += Math.max(0, ms - childMs);
     if (ms > c.maxMs) c.maxMs = ms;
@@ -239,6 +246,8 @@ export class StatsRecorder {
   #since = new Date();
   /** Costs by file, indexed by line number (a reload's lines continue the counts of the same file:line). */
   #files = new Map<string, LineCost[]>();
+  /** Evaluation and match counters of the rules sets events use, the newest last. */
+  #sets: SetCounters[] = [];
   #stages = newStages();
   #events = 0;
   #failed = 0;
@@ -257,7 +266,7 @@ export class StatsRecorder {
   begin(devpath: string, seqnum: number, queuedAt: number): EventCostImpl {
     const c = new EventCostImpl(this, devpath, seqnum, queuedAt, performance.now(), this.#sampled++ % this.sample === 0);
     if (this.slowMs > 0) {
-      // the events the watchdog looks at for programs and builtins still running
+      // the events the watchdog looks at for programs and builtins still running; it stops at a tick without any
       this.#active.add(c);
       if (this.#timer === undefined) {
         this.#timer = setInterval(() => this.#watch(), Math.min(250, Math.max(10, this.slowMs / 4)));
@@ -265,6 +274,35 @@ export class StatsRecorder {
       }
     }
     return c;
+  }
+
+  /** The counters of a rules set; a new set (a reload) folds the counts of sets no event should use any more. */
+  counters(rules: RuleSet): LineCounters {
+    const sets = this.#sets;
+    for (let i = sets.length - 1; i >= 0; i--) if (sets[i]!.set === rules) return sets[i]!;
+    const n: SetCounters = { set: rules, evaluated: rules.files.map((f) => new Uint32Array(f.lines.length)), matched: rules.files.map((f) => new Uint32Array(f.lines.length)) };
+    sets.push(n);
+    // an event still running on an older set after this loses the evaluations it counts from now on
+    while (sets.length > LIVE_SETS) this.#fold(sets.shift()!);
+    return n;
+  }
+
+  /** Adds a set's counts to the costs by file:line, and zeroes them. */
+  #fold(s: SetCounters): void {
+    const files = s.set.files;
+    for (let f = 0; f < files.length; f++) {
+      const lines = files[f]!.lines;
+      const ev = s.evaluated[f]!;
+      const m = s.matched[f]!;
+      for (let i = 0; i < lines.length; i++) {
+        if (ev[i] === 0) continue;
+        const c = this.costAt(lines[i]!.file, lines[i]!.line);
+        c.evaluated += ev[i]!;
+        c.matched += m[i]!;
+        ev[i] = 0;
+        m[i] = 0;
+      }
+    }
   }
 
   /** The costs of one file's lines, by line number. */
@@ -288,10 +326,7 @@ export class StatsRecorder {
   }
 
   eventDone(c: EventCostImpl, failed: boolean, queue: number, rules: number, apply: number, run: number, total: number): void {
-    if (this.#active.delete(c) && this.#active.size === 0 && this.#timer !== undefined) {
-      clearInterval(this.#timer);
-      this.#timer = undefined;
-    }
+    this.#active.delete(c);
     this.#events++;
     if (failed) this.#failed++;
     const st = this.#stages;
@@ -333,6 +368,11 @@ export class StatsRecorder {
 
   /** Logs the programs and builtins that are still running past the threshold (once each). */
   #watch(): void {
+    if (this.#active.size === 0) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+      return;
+    }
     const now = performance.now();
     for (const c of this.#active) {
       const kind = c.childKind;
@@ -352,6 +392,7 @@ export class StatsRecorder {
   }
 
   snapshot(opts: { top?: number; sort?: SortKey } = {}): StatsSnapshot {
+    for (const set of this.#sets) this.#fold(set);
     const sort = opts.sort ?? 'time';
     const all: RuleLineStats[] = [];
     for (const costs of this.#files.values()) for (const c of costs) if (c !== undefined && (c.evaluated > 0 || c.runs > 0)) all.push(lineStats(c));
@@ -380,6 +421,7 @@ export class StatsRecorder {
   /** Forgets everything counted so far (events under way keep going and are counted when done). */
   reset(): void {
     this.#since = new Date();
+    for (const set of this.#sets) this.#fold(set); // zeroes them
     this.#files = new Map();
     this.#stages = newStages();
     this.#events = 0;
@@ -392,6 +434,7 @@ export class StatsRecorder {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
     this.#active.clear();
+    this.#sets = [];
   }
 }
 

@@ -3,7 +3,8 @@
 import { describe, it, expect } from 'vitest';
 import { Latency, LATENCY_BOUNDS_MS } from '../../src/stats/latency.js';
 import { StatsRecorder } from '../../src/stats/recorder.js';
-import type { Line } from '../../src/rules/compile.js';
+import { compileRulesText, RuleSet } from '../../src/rules/load.js';
+import { processEvent, runProgramList, type EventContext } from '../../src/event/process.js';
 import { renderMetrics, type StatusView } from '../../src/export/metrics.js';
 import { deviceFacts, FeatureExport, isLabelValue, labelName, mergeFacts, propertyLabel, renderFeatures } from '../../src/export/nfd.js';
 import { Device } from '../../src/device/device.js';
@@ -14,7 +15,6 @@ import { captureLogger } from '../helpers/log-capture.js';
 import { parseWithPython, parsePrometheusText } from '../helpers/peers.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const line = (file: string, n: number) => ({ file, line: n, tokens: [], type: 0 }) as Line;
 
 describe('latency distribution', () => {
   it('counts into cumulative buckets and takes percentiles of the recent values', () => {
@@ -35,76 +35,98 @@ describe('latency distribution', () => {
 });
 
 describe('stats recorder', () => {
-  it('charges lines, programs and RUN items to file:line and logs a slow program while it runs', async () => {
+  const roots = { sysfs: '/nonexistent-sys', dev: '/nonexistent-dev', run: '/nonexistent-run' };
+  const A = [
+    'SUBSYSTEM=="dmtest", ENV{X}="1"', // 1: evaluated, matches
+    'SUBSYSTEM=="dmtest", ENV{NOPE}=="x", ENV{Y}="1"', // 2: evaluated, does not match
+    'SUBSYSTEM=="other", ENV{Z}="1"', // 3: skipped on its first key: not counted
+    'SUBSYSTEM=="dmtest", RUN+="/bin/true"', // 4: a RUN item
+  ].join('\n');
+  const B = `SUBSYSTEM=="dmtest", PROGRAM="/bin/sh -c 'sleep 0.15'", ENV{P}="1"`;
+  const set = new RuleSet([compileRulesText(A, '/r/10-a.rules'), compileRulesText(B, '/r/20-b.rules')]);
+  const device = () => Device.fromUevent(roots, { ACTION: 'add', DEVPATH: '/devices/virtual/dmtest/x', SUBSYSTEM: 'dmtest', SEQNUM: '42' });
+
+  /** One event through the real rules engine in test mode, accounted as the daemon does. */
+  async function event(rec: StatsRecorder, rules: RuleSet, during?: () => void): Promise<void> {
+    const cost = rec.begin('/devices/virtual/dmtest/x', 42, performance.now() - 5);
+    const ctx: EventContext = { roots, ruleSet: rules, log: captureLogger().logger, test: true, mknod: false, execTimeoutMs: 5000, builtins: new Map(), cost };
+    const running = processEvent(ctx, device());
+    if (during) {
+      await sleep(120);
+      during();
+    }
+    const res = await running;
+    cost.processed();
+    await runProgramList(ctx, res);
+    cost.end(res.failed);
+  }
+
+  it('counts evaluations and matches, charges programs and RUN items to file:line, logs a slow program while it runs', async () => {
     const { logger, lines } = captureLogger();
-    const rec = new StatsRecorder({ slowMs: 40, sample: 1, log: logger });
-    const fast = line('/r/10-a.rules', 3);
-    const slow = line('/r/20-b.rules', 7);
-    const c = rec.begin('/devices/virtual/block/zram9', 42, performance.now() - 5);
-    for (let i = 0; i < 3; i++) c.line(fast, i === 0, performance.now());
-    const t0 = performance.now();
-    c.childStart('program', slow.file, slow.line, 'sleep 0.12');
-    await sleep(120);
-    const whileRunning = lines.filter((l) => /still running after/.test(l.msg));
-    c.childEnd();
-    c.line(slow, true, t0);
-    c.rulesMs = performance.now() - t0;
-    c.processed();
-    c.childStart('run', fast.file, fast.line, '/bin/true');
-    c.childEnd();
-    c.end(false);
+    const rec = new StatsRecorder({ slowMs: 50, sample: 1, log: logger });
+    let whileRunning: typeof lines = [];
+    await event(rec, set, () => (whileRunning = lines.filter((l) => /still running after/.test(l.msg))));
 
     expect(whileRunning).toHaveLength(1);
-    expect(whileRunning[0]).toMatchObject({ rule: '/r/20-b.rules:7', kind: 'program', what: 'sleep 0.12', devpath: '/devices/virtual/block/zram9', seqnum: 42, running: true, level: 40 });
+    expect(whileRunning[0]).toMatchObject({ rule: '/r/20-b.rules:1', kind: 'program', what: "/bin/sh -c 'sleep 0.15'", devpath: '/devices/virtual/dmtest/x', seqnum: 42, running: true, level: 40 });
     const done = lines.filter((l) => /took \d+ ms/.test(l.msg));
     expect(done).toHaveLength(1); // the program, not the line around it again
-    expect(done[0]!.msg).toContain('slow rule /r/20-b.rules:7: program "sleep 0.12" took');
+    expect(done[0]!.msg).toContain(`slow rule /r/20-b.rules:1: program "/bin/sh -c 'sleep 0.15'" took`);
 
     const s = rec.snapshot();
     expect(s.events).toEqual({ count: 1, failed: 0 });
-    expect(s.rules.top.map((r) => r.rule)).toEqual(['/r/20-b.rules:7', '/r/10-a.rules:3']);
-    const [b, a] = s.rules.top;
-    expect(b).toMatchObject({ evaluated: 1, matched: 1, slow: 1, programs: { count: 1 } });
-    expect(b!.programs.ms).toBeGreaterThanOrEqual(100);
-    expect(a).toMatchObject({ evaluated: 3, matched: 1, slow: 0, run: { count: 1 } });
+    const by = (rule: string) => s.rules.top.find((r) => r.rule === rule);
+    expect(s.rules.top[0]!.rule).toBe('/r/20-b.rules:1');
+    expect(by('/r/20-b.rules:1')).toMatchObject({ evaluated: 1, matched: 1, sampled: 1, slow: 1, programs: { count: 1 } });
+    expect(by('/r/20-b.rules:1')!.programs.ms).toBeGreaterThanOrEqual(140);
+    expect(by('/r/20-b.rules:1')!.keysMs).toBeLessThan(50); // the program's time is not the keys'
+    expect(by('/r/10-a.rules:1')).toMatchObject({ evaluated: 1, matched: 1 });
+    expect(by('/r/10-a.rules:2')).toMatchObject({ evaluated: 1, matched: 0 });
+    expect(by('/r/10-a.rules:3')).toBeUndefined();
+    expect(by('/r/10-a.rules:4')).toMatchObject({ evaluated: 1, matched: 1, run: { count: 1 } });
     expect(s.slow.total).toBe(1);
-    expect(s.slow.recent[0]).toMatchObject({ rule: '/r/20-b.rules:7', running: false });
-    expect(s.slow.recent[0]!.ms).toBeGreaterThanOrEqual(100);
+    expect(s.slow.recent[0]).toMatchObject({ rule: '/r/20-b.rules:1', running: false });
+    expect(s.slow.recent[0]!.ms).toBeGreaterThanOrEqual(140);
     expect(s.stages.rules.count).toBe(1);
-    expect(s.stages.rules.maxMs).toBeGreaterThanOrEqual(100);
+    expect(s.stages.rules.maxMs).toBeGreaterThanOrEqual(140);
+    expect(s.stages.run.maxMs).toBeGreaterThan(0);
     expect(s.stages.queue.maxMs).toBeGreaterThanOrEqual(5);
     expect(s.stages.total.maxMs).toBeGreaterThanOrEqual(s.stages.rules.maxMs);
-
-    expect(rec.snapshot({ sort: 'count' }).rules.top[0]!.rule).toBe('/r/10-a.rules:3');
+    expect(rec.snapshot({ sort: 'matched' }).rules.top.map((r) => r.matched)).toEqual([1, 1, 1, 0]);
     rec.reset();
     expect(rec.snapshot().rules.top).toEqual([]);
     rec.close();
   });
 
-  it('times the lines of one event in `sample`, counts all, and scales the key time', () => {
+  it('times the lines of one event in `sample`, counts all, scales the key time; counts continue across a reload', async () => {
     const { logger, lines } = captureLogger();
-    const rec = new StatsRecorder({ slowMs: 20, sample: 4, log: logger });
-    const l = line('/r/40-d.rules', 2);
+    const rec = new StatsRecorder({ slowMs: 0, sample: 4, log: logger });
+    const quick = new RuleSet([compileRulesText(A, '/r/10-a.rules')]);
     const timedFlags: boolean[] = [];
     for (let i = 0; i < 8; i++) {
-      const c = rec.begin('/devices/x', i, performance.now());
-      timedFlags.push(c.timeLines);
-      const t0 = c.timeLines ? performance.now() : -1;
-      if (c.timeLines) while (performance.now() - t0 < 2);
-      c.line(l, true, t0);
-      c.processed();
-      c.end(false);
+      timedFlags.push(i % 4 === 0);
+      await event(rec, quick);
     }
     expect(timedFlags).toEqual([true, false, false, false, true, false, false, false]);
-    const s = rec.snapshot();
+    let s = rec.snapshot();
     expect(s.sample).toBe(4);
-    const r = s.rules.top[0]!;
+    const r = s.rules.top.find((x) => x.rule === '/r/10-a.rules:1')!;
     expect(r).toMatchObject({ evaluated: 8, matched: 8, sampled: 2 });
-    expect(r.keysMs).toBeGreaterThanOrEqual(4 * 2 * 2); // 2 timed evaluations of >= 2 ms, scaled to 8
     expect(r.meanMs).toBeCloseTo(r.keysMs / 8, 9);
+    // a reload: new compiled lines, the same file:line
+    const reloaded = new RuleSet([compileRulesText(A, '/r/10-a.rules')]);
+    await event(rec, reloaded);
+    await event(rec, reloaded);
+    s = rec.snapshot();
+    expect(s.rules.top.find((x) => x.rule === '/r/10-a.rules:1')).toMatchObject({ evaluated: 10, matched: 10 });
+    expect(lines).toEqual([]);
+    rec.close();
+  });
 
-    // an event whose lines are not timed and whose rules spent long outside programs: logged with the device
-    rec.begin('/devices/x', 8, performance.now()).end(false); // the 9th event is timed
+  it('an event whose lines are not timed and whose rules spent long outside programs is logged with the device', () => {
+    const { logger, lines } = captureLogger();
+    const rec = new StatsRecorder({ slowMs: 20, sample: 2, log: logger });
+    rec.begin('/devices/x', 8, performance.now()).end(false); // the first event is timed
     const c = rec.begin('/devices/y', 9, performance.now());
     expect(c.timeLines).toBe(false);
     c.childStart('builtin', '/r/40-d.rules', 3, 'path_id');
@@ -117,15 +139,15 @@ describe('stats recorder', () => {
     rec.close();
   });
 
-  it('logs a slow rule line that runs no program once it is done', () => {
+  it('logs a slow rule line that runs no program once it is done (timed events)', () => {
     const { logger, lines } = captureLogger();
     const rec = new StatsRecorder({ slowMs: 20, sample: 1, log: logger });
     const c = rec.begin('/devices/x', 1, performance.now());
     const t0 = performance.now();
     while (performance.now() - t0 < 25); // a line that blocks (a slow sysfs read)
-    c.line(line('/r/30-c.rules', 1), false, t0);
+    c.line(set.files[0]!.lines[1]!, t0);
     c.end(false);
-    expect(lines.filter((l) => l.msg.includes('slow rule /r/30-c.rules:1: the rule line took'))).toHaveLength(1);
+    expect(lines.filter((l) => l.msg.includes('slow rule /r/10-a.rules:2: the rule line took'))).toHaveLength(1);
     rec.close();
   });
 });
@@ -139,8 +161,13 @@ describe('metrics', () => {
     rules: { generation: 3, files: 41, errors: ['a', 'b'], rejected: ['x'], refused: { count: 2 } },
   };
   const rec = new StatsRecorder({ slowMs: 0, sample: 1, log: captureLogger().logger });
+  // a rules file whose path needs escaping in a label value; its line 9 evaluated and matched once
+  const set = new RuleSet([compileRulesText('\n'.repeat(8) + 'ENV{Q}="1"\n', '/etc/udev/rules.d/50-"q"\\.rules')]);
   const c = rec.begin('/devices/x', 1, performance.now() - 2);
-  c.line(line('/etc/udev/rules.d/50-"q"\\.rules', 9), true, performance.now() - 1);
+  const k = c.counters(set);
+  k.evaluated[0]![0]!++;
+  k.matched[0]![0]!++;
+  c.line(set.files[0]!.lines[0]!, performance.now() - 1);
   c.processed();
   c.end(false);
   const stats = rec.snapshot();
