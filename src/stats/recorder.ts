@@ -44,7 +44,7 @@ interface LineCost {
   /** Evaluations that were timed, and the time in the line's own keys then (programs and builtins not included). */
   timed: number;
   keysMs: number;
-  /** The longest timed evaluation (programs and builtins included), or the longest program or builtin. */
+  /** The longest timed evaluation (programs and builtins included), or the longest program, builtin or RUN item. */
   maxMs: number;
   // evaluated and matched: folded in from the rules sets' counters
   programs: number;
@@ -72,7 +72,7 @@ export interface RuleLineStats {
   sampled: number;
   /** Time per evaluation (keys, programs, builtins). */
   meanMs: number;
-  /** The longest timed evaluation, or program or builtin. */
+  /** The longest timed evaluation, or program, builtin or RUN item. */
   maxMs: number;
   programs: { count: number; ms: number };
   builtins: { count: number; ms: number };
