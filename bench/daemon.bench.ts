@@ -13,6 +13,9 @@
 // rename this machine's interfaces or write the real /dev or /run/udev. It is killed (process group) afterwards.
 // devMaster runs on temp --dev/--run roots on a tmpfs (/dev/shm), its dev root holding the same node copies, with
 // the same rules copy.
+//
+// DM_BENCH_STATS=on runs devMaster with its cost accounting on (--stats); DM_BENCH_STATS=compare runs it twice,
+// stats off then on, and prints the ratio (the target for stats on: coldplug within 5% of stats off).
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, readFileSync, existsSync, mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -243,7 +246,7 @@ async function runOne(name: string, proc: ChildProcess, ready: () => Promise<voi
   return { name, startMs, idleKb, peakKb, idlePssKb, peakPssKb, coldplug, storm };
 }
 
-async function benchDevmaster(rules: string, mon: Monitor, devices: string[]): Promise<Result> {
+async function benchDevmaster(rules: string, mon: Monitor, devices: string[], extra: string[] = []): Promise<Result> {
   // The same conditions as udevd's namespace: dev and run roots on a tmpfs (/dev/shm), the dev root holding
   // copies of this machine's device nodes (as a devtmpfs would), so neither daemon makes nodes.
   const base = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'dm-bench-'));
@@ -252,7 +255,7 @@ async function benchDevmaster(rules: string, mon: Monitor, devices: string[]): P
   mkdirSync(dev);
   execFileSync('sh', ['-c', `cd /dev && find . -xdev \\( -type b -o -type c \\) -print0 | xargs -0 cp -a --parents -t '${dev}' 2>/dev/null || true`]);
   const dist = join(REPO, 'dist', 'cli', 'devmaster.js');
-  const args = ['--sysfs', '/sys', '--dev', dev, '--run', run, '--rules-dir', rules, '--mknod', '--log-level', 'error', '--config', join(base, 'none.toml')];
+  const args = ['--sysfs', '/sys', '--dev', dev, '--run', run, '--rules-dir', rules, '--mknod', '--log-level', 'error', '--config', join(base, 'none.toml'), ...extra];
   writeFileSync(join(base, 'none.toml'), '');
   // the executable's own V8 flags (its "#!/usr/bin/env -S node ..." line), or DM_NODE_FLAGS
   const shebang = readFileSync(join(REPO, 'src', 'cli', 'devmaster.ts'), 'utf8').split('\n')[0]!;
@@ -340,7 +343,8 @@ export async function main(): Promise<void> {
       const none: Result = { name: '-', startMs: NaN, idleKb: NaN, peakKb: NaN, idlePssKb: NaN, peakPssKb: NaN, coldplug: { ms: NaN, events: 0, missing: 0 }, storm: { ms: NaN, events: 0, missing: 0 } };
       const u = only === 'devmaster' ? none : await benchUdevd(rules, mon, devices);
       await sleep(1000);
-      const d = only === 'udevd' ? none : await benchDevmaster(rules, mon, devices);
+      const statsMode = process.env.DM_BENCH_STATS;
+      const d = only === 'udevd' ? none : await benchDevmaster(rules, mon, devices, statsMode === 'on' ? ['--stats'] : []);
       const rows: [string, string, string, string][] = [
         ['', 'devMaster', 'udevd', 'ratio'],
         ['start to ready', fmtMs(d.startMs), fmtMs(u.startMs), ratio(d.startMs, u.startMs)],
@@ -355,6 +359,17 @@ export async function main(): Promise<void> {
       if (d.coldplug.missing || d.storm.missing) console.log(`devMaster: ${d.coldplug.missing + d.storm.missing} events never broadcast`);
       if (u.coldplug.missing || u.storm.missing) console.log(`udevd: ${u.coldplug.missing + u.storm.missing} events never broadcast`);
       console.log('targets: coldplug and storm <= 0.5x udevd; RSS <= 64 MB');
+      if (statsMode === 'on') console.log('devMaster ran with --stats');
+      if (statsMode === 'compare') {
+        await sleep(1000);
+        const s = await benchDevmaster(rules, mon, devices, ['--stats']);
+        console.log(`\n${''.padEnd(34)}${'stats off'.padStart(14)}${'stats on'.padStart(14)}${'ratio'.padStart(9)}`);
+        for (const [what, off, on] of [['coldplug change', d.coldplug.ms, s.coldplug.ms], ['storm', d.storm.ms, s.storm.ms], ['peak PSS (tree)', d.peakPssKb, s.peakPssKb]] as const) {
+          const f = what.startsWith('peak') ? fmtMb : fmtMs;
+          console.log(`${what.padEnd(34)}${f(off).padStart(14)}${f(on).padStart(14)}${ratio(on, off).padStart(9)}`);
+        }
+        console.log('target: coldplug with stats on <= 1.05x stats off');
+      }
     } finally {
       mon.close();
     }

@@ -3,7 +3,7 @@
 import { UsageError, type Verb } from '../devctl/common.js';
 import { ConfigError } from '../config/config.js';
 
-const VERBS = ['info', 'trigger', 'settle', 'control', 'monitor', 'test', 'test-builtin', 'verify', 'hwdb', 'migrate'] as const;
+const VERBS = ['info', 'trigger', 'settle', 'control', 'monitor', 'test', 'test-builtin', 'verify', 'hwdb', 'migrate', 'stats', 'reload'] as const;
 
 async function loadVerb(name: string): Promise<Verb | undefined> {
   if (!(VERBS as readonly string[]).includes(name)) return undefined;

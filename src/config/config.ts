@@ -43,6 +43,24 @@ export interface Config {
   unitExec: string;
   /** Resolve OWNER/GROUP names when rules are loaded (resolve_names=early) or never. */
   resolveNames: 'early' | 'never';
+  /** Cost accounting per rule line and per event (docs/OBSERVABILITY.md). */
+  stats: boolean;
+  /** With stats: log rule lines, programs and builtins that take this many milliseconds or more (0 = never). */
+  statsSlowMs: number;
+  /** With stats: time the rule lines of one event in this many (1 = every event). */
+  statsSample: number;
+  /** Prometheus metrics file for node_exporter's textfile collector (undefined = none). */
+  metricsFile: string | undefined;
+  /** Seconds between two writes of the metrics file. */
+  metricsInterval: number;
+  /** node-feature-discovery's features.d directory: the device facts are written there (undefined = none). */
+  nfdFeaturesDir: string | undefined;
+  /** Properties exported to node-feature-discovery for every device that has them (besides DEVMASTER_FEATURE). */
+  nfdProperties: string[];
+  /** Seconds the NFD features stay valid without a rewrite (# +expiry-time); 0 = no expiry. */
+  nfdExpiry: number;
+  /** A rules reload that would change more devices than this is refused (0 = no bound). */
+  reloadMaxImpact: number;
 }
 
 export const DEFAULT_CONFIG_FILE = '/etc/devmaster/config.toml';
@@ -68,10 +86,19 @@ export function defaultConfig(): Config {
     sysmasterSocket: '/run/sysmaster/private',
     unitExec: '',
     resolveNames: 'early',
+    stats: false,
+    statsSlowMs: 1000,
+    statsSample: 10,
+    metricsFile: undefined,
+    metricsInterval: 15,
+    nfdFeaturesDir: undefined,
+    nfdProperties: [],
+    nfdExpiry: 0,
+    reloadMaxImpact: 0,
   };
 }
 
-type Kind = 'string' | 'path' | 'paths' | 'int' | 'bool' | 'loglevel' | { enum: readonly string[] };
+type Kind = 'string' | 'strings' | 'path' | 'paths' | 'int' | 'bool' | 'loglevel' | { enum: readonly string[] };
 
 interface KeySpec {
   /** TOML key. */
@@ -83,6 +110,8 @@ interface KeySpec {
   help: string;
   /** Extra TOML spellings accepted for the same field. */
   aliases?: string[];
+  /** The flag's argument in the help (default: N, DIR or VALUE by kind). */
+  arg?: string;
 }
 
 /** The one table of settings: TOML keys, flags and their types. */
@@ -105,6 +134,15 @@ export const KEYS: readonly KeySpec[] = [
   { key: 'sysmaster_socket', flag: 'sysmaster-socket', field: 'sysmasterSocket', kind: 'path', help: "sysMaster's command socket (default /run/sysmaster/private)" },
   { key: 'unit_exec', flag: 'unit-exec', field: 'unitExec', kind: 'string', help: 'command template for the exec unit backend ({action} {units} {unit} {devpath})' },
   { key: 'resolve_names', flag: 'resolve-names', field: 'resolveNames', kind: { enum: ['early', 'never'] }, help: 'resolve OWNER/GROUP names: early or never' },
+  { key: 'stats', flag: 'stats', field: 'stats', kind: 'bool', help: 'keep the cost of every rule line and event (devctl stats; default off)' },
+  { key: 'stats_slow_ms', flag: 'stats-slow-ms', field: 'statsSlowMs', kind: 'int', help: 'with stats: log rule lines and programs taking this many ms (default 1000, 0 = never)' },
+  { key: 'stats_sample', flag: 'stats-sample', field: 'statsSample', kind: 'int', help: 'with stats: time the rule lines of one event in N (default 10, 1 = every event)' },
+  { key: 'metrics_file', flag: 'metrics-file', field: 'metricsFile', kind: 'path', arg: 'FILE', help: "Prometheus metrics file for node_exporter's textfile collector (default none)" },
+  { key: 'metrics_interval', flag: 'metrics-interval', field: 'metricsInterval', kind: 'int', help: 'seconds between writes of the metrics file (default 15)' },
+  { key: 'nfd_features_d', flag: 'nfd-features-dir', field: 'nfdFeaturesDir', kind: 'path', help: "node-feature-discovery's features.d directory for the device facts (default none)" },
+  { key: 'nfd_properties', flag: 'nfd-property', field: 'nfdProperties', kind: 'strings', arg: 'NAME', help: 'property exported to node-feature-discovery for the devices that have it (repeatable)' },
+  { key: 'nfd_expiry', flag: 'nfd-expiry', field: 'nfdExpiry', kind: 'int', help: 'seconds the exported features stay valid without a rewrite (default 0 = no expiry)' },
+  { key: 'reload_max_impact', flag: 'reload-max-impact', field: 'reloadMaxImpact', kind: 'int', help: 'refuse a rules reload that would change more devices than this (default 0 = no bound)' },
 ];
 
 export class ConfigError extends Error {
@@ -126,9 +164,10 @@ function convert(spec: KeySpec, value: unknown, where: string): unknown {
     case 'path':
       if (typeof value !== 'string' || (kind === 'path' && value === '')) throw bad(kind === 'path' ? 'a non-empty path' : 'a string');
       return value;
-    case 'paths': {
+    case 'paths':
+    case 'strings': {
       const list = Array.isArray(value) ? value : [value];
-      if (!list.every((v) => typeof v === 'string' && v !== '')) throw bad('a path or a list of paths');
+      if (!list.every((v) => typeof v === 'string' && v !== '')) throw bad(kind === 'paths' ? 'a path or a list of paths' : 'a string or a list of strings');
       return list as string[];
     }
     case 'int': {
@@ -213,14 +252,14 @@ export function configArgOptions(): Record<string, { type: 'string' | 'boolean';
     if (s.kind === 'bool') {
       opts[s.flag] = { type: 'boolean' };
       opts[`no-${s.flag}`] = { type: 'boolean' };
-    } else opts[s.flag] = { type: 'string', multiple: s.kind === 'paths' };
+    } else opts[s.flag] = { type: 'string', multiple: s.kind === 'paths' || s.kind === 'strings' };
   }
   return opts;
 }
 
 export function configHelp(): string {
   const rows = [['--config FILE', `config file (default ${DEFAULT_CONFIG_FILE})`], ...KEYS.map((s) => [
-    s.kind === 'bool' ? `--[no-]${s.flag}` : `--${s.flag} ${s.kind === 'int' ? 'N' : s.kind === 'paths' || s.kind === 'path' ? 'DIR' : 'VALUE'}`,
+    s.kind === 'bool' ? `--[no-]${s.flag}` : `--${s.flag} ${s.arg ?? (s.kind === 'int' ? 'N' : s.kind === 'paths' || s.kind === 'path' ? 'DIR' : 'VALUE')}`,
     s.help,
   ])];
   const w = Math.max(...rows.map((r) => r[0]!.length));

@@ -21,9 +21,22 @@ export type ControlCommand =
   | 'start-exec-queue'
   | 'children-max'
   | 'settle'
-  | 'status';
+  | 'status'
+  | 'stats';
 
-export const COMMANDS: readonly ControlCommand[] = ['ping', 'reload', 'exit', 'log-level', 'stop-exec-queue', 'start-exec-queue', 'children-max', 'settle', 'status'];
+export const COMMANDS: readonly ControlCommand[] = ['ping', 'reload', 'exit', 'log-level', 'stop-exec-queue', 'start-exec-queue', 'children-max', 'settle', 'status', 'stats'];
+
+/** The `stats` request's options (docs/OBSERVABILITY.md). */
+export interface StatsRequest {
+  /** How many rule lines to return (default 20). */
+  top?: number;
+  /** Order of the rule lines: time (default), max, mean, count, matched. */
+  sort?: string;
+  /** Forget what was counted, after answering. */
+  reset?: boolean;
+  /** Turn the cost accounting on (true) or off (false) before answering. */
+  enable?: boolean;
+}
 
 export interface ControlRequest {
   command: ControlCommand;
@@ -31,6 +44,11 @@ export interface ControlRequest {
   value?: string | number;
   /** settle: milliseconds to wait for an empty queue (default: 120000; 0 = just report). */
   timeout?: number;
+  /** stats: see StatsRequest. */
+  top?: number;
+  sort?: string;
+  reset?: boolean;
+  enable?: boolean;
   id?: number | string;
 }
 
@@ -59,6 +77,8 @@ export interface ControlHandler {
   setEnv?(key: string, value: string | undefined): Record<string, unknown>;
   /** Returns once the uevents the kernel already emitted were received and queued (udevadm's ping). */
   catchUp?(): Promise<void>;
+  /** The cost accounting (src/stats). Optional: without it the request is answered with an error. */
+  stats?(req: StatsRequest): Record<string, unknown>;
 }
 
 export class ControlError extends Error {
@@ -80,6 +100,11 @@ export function checkRequest(req: unknown): string | undefined {
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) return `children-max needs a non-negative integer 'value' (0 = automatic), got ${JSON.stringify(r.value)}`;
   }
   if (r.timeout !== undefined && (typeof r.timeout !== 'number' || !(r.timeout >= 0))) return "'timeout' must be a non-negative number of milliseconds";
+  if (r.command === 'stats') {
+    if (r.top !== undefined && (typeof r.top !== 'number' || !Number.isInteger(r.top) || r.top < 0)) return "'top' must be a non-negative integer";
+    if (r.sort !== undefined && typeof r.sort !== 'string') return "'sort' must be a string";
+    for (const k of ['reset', 'enable'] as const) if (r[k] !== undefined && typeof r[k] !== 'boolean') return `'${k}' must be true or false`;
+  }
   return undefined;
 }
 
@@ -103,6 +128,9 @@ async function dispatch(h: ControlHandler, req: ControlRequest): Promise<Record<
       return h.settle(req.timeout ?? 120_000);
     case 'status':
       return h.status();
+    case 'stats':
+      if (!h.stats) throw new ControlError('this daemon has no stats');
+      return h.stats({ top: req.top, sort: req.sort, reset: req.reset, enable: req.enable });
   }
 }
 

@@ -23,9 +23,9 @@ import { EventQueue, type QueueItem, type Retry } from './queue.js';
 import { LOCK_RETRY_MS, LOCK_TIMEOUT_MS, lockWholeDisk, unlockWholeDisk } from './disk-lock.js';
 import { errnoName } from '../util/errno.js';
 import { cleanOrphan, DeviceRegistry, planResync, readRunState, resyncReason, savePending, takePending, writeRunState } from './resync.js';
-import { startControlServer, type ControlServer, type ControlHandler } from './control.js';
+import { startControlServer, type ControlServer, type ControlHandler, type StatsRequest } from './control.js';
 import { startUdevCtrlServer, type UdevCtrlServer } from './udev-ctrl.js';
-import { RulesManager } from './reload.js';
+import { impactGuard, RulesManager } from './reload.js';
 import { RuleSet } from '../rules/load.js';
 import { applyStaticNodes } from '../event/static-nodes.js';
 import { loadEngine, type Engine, type EventContext, type EventResult } from './engine.js';
@@ -38,6 +38,10 @@ import { HeapKeeper } from './memory.js';
 import { DeviceWatcher } from './watch.js';
 import type { Notifier } from './notify.js';
 import type { ListenFds } from './listen-fds.js';
+import { SORT_KEYS, StatsRecorder, type SortKey } from '../stats/recorder.js';
+import { renderMetrics, TOP_RULES, type MetricsFormat, type StatusView } from '../export/metrics.js';
+import { MetricsFile } from '../export/textfile.js';
+import { FeatureExport } from '../export/nfd.js';
 
 /** What the units layer (src/units) and other observers get after each processed event. */
 export interface ProcessedEvent {
@@ -203,6 +207,11 @@ export class Daemon {
   #startQueueWhenReady = false;
   /** What the service manager handed over: the names of the sockets used, and how many were refused. */
   #handedOver: { kernel?: string; udevControl?: string; control?: string; rejected: number } | undefined;
+  /** Cost accounting per rule line and event (src/stats), while stats are on. */
+  #stats: StatsRecorder | undefined;
+  /** The metrics file for node_exporter and the node-feature-discovery features (src/export), when configured. */
+  #metricsFile: MetricsFile | undefined;
+  #features: FeatureExport | undefined;
   /** Resynchronizations with sysfs (resync.ts): how many, why the last one ran, and what they did. */
   readonly resyncStats = { runs: 0, lastReason: '', triggeredAdd: 0, triggeredChange: 0, removed: 0, orphans: 0 };
 
@@ -218,6 +227,7 @@ export class Daemon {
     this.hooks = opts.hooks ?? {};
     this.#engine = engine;
     this.mknod = opts.config.mknod ?? !isDevtmpfs(this.roots.dev);
+    if (opts.config.stats) this.#stats = this.#newStats();
     this.rules = new RulesManager(rulesDirs(opts.config.rulesDirs), engine, this.log);
     // OPTIONS+="static_node=" permissions and tags, at start-up and after every reload (as udevd)
     this.rules.onReload = () => {
@@ -228,6 +238,9 @@ export class Daemon {
         this.#notifier.ready(this.#statusLine());
       }
     };
+    // reload_max_impact: a reload that would change too many devices is refused (src/preview/impact.ts)
+    this.rules.guard = (next) =>
+      impactGuard(next, this.rules.ruleSet, this.config.reloadMaxImpact, { roots: this.roots, builtins: this.#builtins, log: this.log.child({ component: 'reload-impact' }, { level: 'error' }), execTimeoutMs: this.config.execTimeout * 1000 });
     this.queue = new EventQueue<Payload>({
       childrenMax: opts.config.maxWorkers > 0 ? opts.config.maxWorkers : defaultChildrenMax(),
       runDir: this.roots.run,
@@ -319,6 +332,12 @@ export class Daemon {
       // with --coldplug every device gets "add" anyway: only the removals are left to the resync
       if (reason) void this.resync(reason, { trigger: !opts.config.coldplug });
     }
+    const { nfdFeaturesDir, metricsFile } = opts.config;
+    if (nfdFeaturesDir) {
+      this.#features = new FeatureExport({ dir: nfdFeaturesDir, properties: opts.config.nfdProperties, expirySec: opts.config.nfdExpiry }, this.log);
+      this.#features.load(this.roots);
+    }
+    if (metricsFile) this.#metricsFile = new MetricsFile(metricsFile, opts.config.metricsInterval, () => this.metrics('prometheus'), this.log);
     this.readyMs = Math.round(performance.now());
     this.log.info(
       { readyMs: this.readyMs, run, dev: this.roots.dev, sysfs: this.roots.sysfs, childrenMax: this.queue.childrenMax, mknod: this.mknod, rulesFiles: this.rules.status().files.length },
@@ -354,9 +373,10 @@ export class Daemon {
     return this.queue.push({ seqnum: ev.seqnum, devpath: ev.devpath, devpathOld: p.get('DEVPATH_OLD'), devnumKey, ifindex, action: ev.action, payload: { uevent: ev } });
   }
 
-  #context(signal?: AbortSignal): EventContext {
+  #context(signal?: AbortSignal, cost?: EventContext['cost']): EventContext {
     return {
       signal,
+      cost,
       roots: this.roots,
       ruleSet: this.rules.ruleSet as EventContext['ruleSet'], // captured once: the event sees one complete rules set
       log: this.log,
@@ -446,7 +466,8 @@ export class Daemon {
   async #processDevice(ev: Uevent, item: QueueItem, device: Device, lockError: { errno: number; code: string; message: string } | undefined): Promise<void> {
     // event_timeout gives the event up as udevd kills its worker: the rules stop and its programs are killed
     const giveUp = new AbortController();
-    const ctx = this.#context(giveUp.signal);
+    const cost = this.#stats?.begin(ev.devpath, ev.seqnum, item.queuedAt);
+    const ctx = this.#context(giveUp.signal, cost);
     let result: EventResult | undefined;
     let failed = false;
     /** udevd's UDEV_WORKER_* properties of a failed event: the errno when known. */
@@ -472,6 +493,7 @@ export class Daemon {
           }, eventTimeoutMs);
         }),
       ]);
+      cost?.processed();
       failed = result.failed;
       for (const err of result.errors) this.log.warn({ devpath: ev.devpath, seqnum: ev.seqnum }, err);
       if (result.runList.length > 0) {
@@ -516,7 +538,9 @@ export class Daemon {
         props.set('UDEV_WORKER_ERRNO_NAME', workerFailure.code ?? errnoName(workerFailure.errno));
       }
     }
+    cost?.end(failed);
     await this.#broadcast(props, ev);
+    if (result || ev.action === 'remove') this.#features?.onEvent(ev.action, finalDevice);
     if (ev.action === 'remove') this.#registry?.forget(device.id);
     else if (result) this.#registry?.record(finalDevice.id, props);
     if (failed) this.counters.failed++;
@@ -733,7 +757,7 @@ export class Daemon {
     try {
       const st = await this.rules.load(true);
       await reloadBuiltins(this.#builtins, this.roots, (name, e) => this.log.error({ builtin: name, err: e.message }, 'builtin reload failed'));
-      return { generation: st.generation, files: st.files.length, errors: st.errors };
+      return { generation: st.generation, files: st.files.length, errors: st.errors, refused: st.refusal };
     } finally {
       this.#reloading--;
       notify?.ready(this.#statusLine());
@@ -755,6 +779,7 @@ export class Daemon {
       }
       this.config.execTimeout = next.execTimeout;
       this.config.eventTimeout = next.eventTimeout;
+      this.config.reloadMaxImpact = next.reloadMaxImpact;
       this.log.info({ file }, 'config reloaded (roots, rules directories and backends need a restart)');
     } catch (e) {
       this.log.error({ file, err: (e as Error).message }, 'config change rejected, previous settings stay');
@@ -777,7 +802,7 @@ export class Daemon {
       counters: { ...this.counters },
       netlink: this.#kernel ? { ...this.#kernel.counters } : undefined,
       broadcaster: this.#broadcaster ? { port: this.#broadcaster.port, ...this.#broadcaster.counters } : undefined,
-      rules: { generation: rules.generation, loadedAt: rules.loadedAt, files: rules.files.length, errors: rules.errors, rejected: rules.files.filter((f) => !f.ok).map((f) => f.path) },
+      rules: { generation: rules.generation, loadedAt: rules.loadedAt, files: rules.files.length, errors: rules.errors, rejected: rules.files.filter((f) => !f.ok).map((f) => f.path), refused: rules.refused },
       logLevel: this.log.level,
       memory: { ...process.memoryUsage(), collections: this.#heap.collections },
       watch: this.#watch?.status(),
@@ -789,6 +814,9 @@ export class Daemon {
         handedOver: this.#handedOver,
       },
       globalProperties: Object.fromEntries(this.globalProperties),
+      stats: { enabled: this.#stats !== undefined, slowMs: this.#stats?.slowMs },
+      metricsFile: this.#metricsFile?.status(),
+      nfd: this.#features?.status(),
       ...this.hooks.status?.(),
     };
   }
@@ -832,7 +860,30 @@ export class Daemon {
         return { globalProperties: Object.fromEntries(this.globalProperties) };
       },
       catchUp: () => this.catchUp(),
+      stats: (req) => this.#statsRequest(req),
     };
+  }
+
+  /** The control socket's `stats` request: turn the accounting on or off, answer a snapshot, reset. */
+  #statsRequest(req: StatsRequest): Record<string, unknown> {
+    if (req.sort !== undefined && !(SORT_KEYS as readonly string[]).includes(req.sort)) throw new Error(`unknown sort '${req.sort}' (expected one of ${SORT_KEYS.join(', ')})`);
+    if (req.enable === true && !this.#stats) this.#stats = this.#newStats();
+    if (req.enable === false && this.#stats) {
+      this.#stats.close();
+      this.#stats = undefined;
+    }
+    const snap = this.#stats?.snapshot({ top: req.top, sort: req.sort as SortKey | undefined });
+    if (req.reset) this.#stats?.reset();
+    return { enabled: this.#stats !== undefined, ...snap };
+  }
+
+  #newStats(): StatsRecorder {
+    return new StatsRecorder({ slowMs: this.config.statsSlowMs, sample: this.config.statsSample, log: this.log });
+  }
+
+  /** The metrics (src/export/metrics.ts) in Prometheus's text format or OpenMetrics. */
+  metrics(format: MetricsFormat): string {
+    return renderMetrics({ status: this.status() as StatusView, stats: this.#stats?.snapshot({ top: TOP_RULES }) }, format);
   }
 
   // ------------------------------------------------------------------ exit
@@ -887,6 +938,11 @@ export class Daemon {
   async #close(): Promise<void> {
     this.#heap.stop();
     this.#notifier?.stopWatchdog();
+    this.#metricsFile?.close(); // the final counters
+    this.#metricsFile = undefined;
+    this.#features?.close();
+    this.#features = undefined;
+    this.#stats?.close();
     await this.#watch?.close();
     this.#watch = undefined;
     this.#kernel?.close();

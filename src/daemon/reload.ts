@@ -4,11 +4,17 @@
 // good compiled version of that file stays in force and the errors (file:line:col: message) are kept for the
 // control socket's status. Once every changed file has been compiled to the side, a new complete RuleSet
 // replaces the old one in one assignment, so an event always sees one complete rules set.
+//
+// With a bound (reload_max_impact), a reloaded set is first run in test mode over every device
+// (src/preview/impact.ts); one that would change more devices than the bound is refused, and the set in force
+// stays (logged, and counted in the status).
 import { statSync } from 'node:fs';
 import { watch, type FSWatcher } from 'chokidar';
 import { rulesFiles } from '../config/rules-path.js';
 import type { Logger } from '../log.js';
 import { isCompileErrors, type Engine } from './engine.js';
+import { RuleSet } from '../rules/load.js';
+import { rulesImpact, type ImpactOptions } from '../preview/impact.js';
 
 interface FileState {
   /** Identity of the version last compiled (good or bad). */
@@ -19,11 +25,23 @@ interface FileState {
   errors: string[];
 }
 
+/** Why a reloaded rules set was not put in force. */
+export interface Refusal {
+  reason: string;
+  /** Devices it would change (at least; -1 when unknown). */
+  impact: number;
+  bound: number;
+}
+
 export interface RulesStatus {
   generation: number;
   loadedAt: string;
   files: { path: string; ok: boolean; inForce: boolean; errors: string[] }[];
   errors: string[];
+  /** Reloads refused by the guard (the bound), and the last one. */
+  refused: { count: number; last?: Refusal & { at: string } };
+  /** Only on the status a refused load returns: why. */
+  refusal?: Refusal & { at: string };
 }
 
 function stampOf(path: string): string | undefined {
@@ -50,6 +68,9 @@ export class RulesManager {
   #ready: Promise<void> = Promise.resolve();
   /** Called after each reload that produced a new rules set. */
   onReload?: (status: RulesStatus) => void;
+  /** Asked before a reloaded set (not the first) replaces the one in force: a refusal keeps the current set. */
+  guard?: (next: unknown) => Promise<Refusal | undefined>;
+  #refused: RulesStatus['refused'] = { count: 0 };
 
   constructor(dirs: string[], engine: Engine, log: Logger) {
     this.#dirs = dirs;
@@ -85,6 +106,7 @@ export class RulesManager {
     // At the very first load a file with errors still contributes its valid lines, as udev loads it; from then
     // on a changed file with errors is rejected whole and its previous version stays in force.
     const initial = this.#ruleSet === undefined;
+    const before = new Map(this.#files); // what a refused reload returns to
     let changed = force || paths.length !== this.#order.length || paths.some((p, i) => p !== this.#order[i]);
     const seen = new Set(paths);
     for (const old of [...this.#files.keys()]) if (!seen.has(old)) this.#files.delete(old);
@@ -112,6 +134,15 @@ export class RulesManager {
     if (changed || this.#ruleSet === undefined) {
       const good = paths.map((p) => this.#files.get(p)?.good).filter((g) => g !== undefined);
       const next = this.#engine.makeRuleSet(good);
+      const refusal = initial || !this.guard ? undefined : await this.guard(next);
+      if (refusal) {
+        // the files count as not loaded: the next reload looks at them again
+        this.#files = before;
+        const at = { ...refusal, at: new Date().toISOString() };
+        this.#refused = { count: this.#refused.count + 1, last: at };
+        this.#log.error({ impact: refusal.impact, bound: refusal.bound }, `rules reload refused, the rules in force stay: ${refusal.reason}`);
+        return { ...this.status(), refusal: at };
+      }
       this.#order = paths;
       this.#ruleSet = next; // the one switch: events started from now on see the new set
       this.#generation++;
@@ -129,7 +160,7 @@ export class RulesManager {
       const f = this.#files.get(path);
       return { path, ok: (f?.errors.length ?? 0) === 0, inForce: f?.good !== undefined, errors: f?.errors ?? [] };
     });
-    return { generation: this.#generation, loadedAt: this.#loadedAt.toISOString(), files, errors: files.flatMap((f) => f.errors) };
+    return { generation: this.#generation, loadedAt: this.#loadedAt.toISOString(), files, errors: files.flatMap((f) => f.errors), refused: this.#refused };
   }
 
   /** Watches the rules directories; changes are debounced and reloaded. `extra` files (config) call onExtra. */
@@ -169,5 +200,26 @@ export class RulesManager {
     this.#timer = undefined;
     await this.#watcher?.close();
     this.#watcher = undefined;
+  }
+}
+
+/**
+ * The reload bound: refuses a rules set `next` that would change more than `bound` devices against the set in
+ * force `current` (counted by running it in test mode over the devices, stopping once the bound is passed). A set
+ * whose impact cannot be computed is refused too. Rules sets of a stand-in engine (tests) pass.
+ */
+export async function impactGuard(next: unknown, current: unknown, bound: number, opts: Omit<ImpactOptions, 'ruleSet' | 'baseline' | 'stopAfter'>): Promise<Refusal | undefined> {
+  if (bound <= 0 || !(next instanceof RuleSet)) return undefined;
+  try {
+    const r = await rulesImpact({ ...opts, ruleSet: next, baseline: current instanceof RuleSet ? current : undefined, stopAfter: bound + 1 });
+    if (r.changed.length <= bound) return undefined;
+    const first = r.changed.slice(0, 3).map((d) => d.devpath);
+    return {
+      reason: `it would change ${r.stoppedEarly ? 'at least ' : ''}${r.changed.length} devices (reload_max_impact = ${bound}), e.g. ${first.join(', ')}`,
+      impact: r.changed.length,
+      bound,
+    };
+  } catch (e) {
+    return { reason: `its impact on the devices could not be computed: ${(e as Error).message}`, impact: -1, bound };
   }
 }

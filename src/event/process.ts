@@ -8,7 +8,7 @@ import { devPath, DEV_PREFIX, type Roots } from '../device/roots.js';
 import type { Logger } from '../log.js';
 import type { Builtin } from '../builtins/types.js';
 import type { RuleSet } from '../rules/load.js';
-import { EventState, executeRules, runBuiltin, propertiesEnv, type ExecEnv, type RunItem, type TraceEntry } from '../rules/exec.js';
+import { EventState, executeRules, runBuiltin, propertiesEnv, type ExecEnv, type RuleCost, type RunItem, type TraceEntry } from '../rules/exec.js';
 import { placeDevnumLink, removeDevnumLink, updateLink } from './links.js';
 import { applyStaticNodes } from './static-nodes.js';
 import { mknod } from '../util/sys.js';
@@ -43,6 +43,14 @@ export interface EventContext {
    * programs are killed, nothing more is applied.
    */
   signal?: AbortSignal;
+  /** Cost accounting (src/stats), only when stats are on. */
+  cost?: EventCost;
+}
+
+/** The per-event cost hooks: the rule lines' (RuleCost) and the time the rules took as a whole. */
+export interface EventCost extends RuleCost {
+  /** Milliseconds spent in executeRules (processEvent adds to it). */
+  rulesMs: number;
 }
 
 export interface EventResult {
@@ -65,7 +73,19 @@ export function monotonicUsec(): number {
 }
 
 function env(ctx: EventContext): ExecEnv {
-  return { roots: ctx.roots, log: ctx.log, test: ctx.test, execTimeoutMs: ctx.execTimeoutMs, builtins: ctx.builtins, trace: ctx.trace, signal: ctx.signal };
+  return { roots: ctx.roots, log: ctx.log, test: ctx.test, execTimeoutMs: ctx.execTimeoutMs, builtins: ctx.builtins, trace: ctx.trace, signal: ctx.signal, cost: ctx.cost };
+}
+
+/** executeRules, its duration added to ctx.cost when stats are on. */
+async function runRules(ctx: EventContext, ev: EventState): Promise<void> {
+  const cost = ctx.cost;
+  if (cost === undefined) return executeRules(ctx.ruleSet, ev, env(ctx));
+  const t0 = performance.now();
+  try {
+    await executeRules(ctx.ruleSet, ev, env(ctx));
+  } finally {
+    cost.rulesMs += performance.now() - t0;
+  }
 }
 
 /** Runs the rules for one event and applies the result. */
@@ -85,7 +105,7 @@ export async function processEvent(ctx: EventContext, device: Device): Promise<E
       updateTagIndex(ctx.roots.run, id, dbOld?.tags ?? [], []);
       deleteDb(ctx.roots.run, id);
     }
-    await executeRules(ctx.ruleSet, ev, env(ctx));
+    await runRules(ctx, ev);
     ctx.signal?.throwIfAborted(); // given up meanwhile: nothing is applied
     if (!ctx.test) ctx.afterRules?.(device, dbOld);
     if (!ctx.test && device.devnum) removeNode(ctx, device);
@@ -94,7 +114,7 @@ export async function processEvent(ctx: EventContext, device: Device): Promise<E
 
   // with mknod the node exists before the rules, as on a devtmpfs (blkid, ata_id, ... open it)
   if (!ctx.test && ctx.mknod && device.devnum && device.devname) makeNode(ctx, device);
-  await executeRules(ctx.ruleSet, ev, env(ctx));
+  await runRules(ctx, ev);
   ctx.signal?.throwIfAborted(); // given up meanwhile: nothing is applied
 
   let rename = ev.name;
@@ -237,11 +257,14 @@ function removeNode(ctx: EventContext, device: Device): void {
 export async function runProgramList(ctx: EventContext, res: EventResult): Promise<void> {
   for (const item of res.runList) {
     if (ctx.signal?.aborted) return;
+    ctx.cost?.childStart('run', item.file, item.line, item.command);
     if (item.builtin) {
       await runBuiltin(ctx.builtins.get(item.builtin), item.builtin, item.command, res.device, res.state, env(ctx));
+      ctx.cost?.childEnd();
       continue;
     }
     const r = await runCommand(item.command, { env: propertiesEnv(res.device), timeoutMs: ctx.execTimeoutMs, captureStdout: false, signal: ctx.signal });
+    ctx.cost?.childEnd();
     if (r.timedOut) {
       res.failed = true;
       const msg = `${item.file}:${item.line} RUN "${item.command}" timed out after ${ctx.execTimeoutMs} ms, killed`;

@@ -46,6 +46,37 @@ export interface ExecEnv {
   trace?: TraceEntry[];
   /** Set when the event was given up (its timeout): no further line runs, running programs are killed. */
   signal?: AbortSignal;
+  /** Cost accounting (src/stats), only when stats are on: one check per rule line when off. */
+  cost?: RuleCost;
+}
+
+/** What a program or builtin started by a rule is, for the cost accounting. */
+export type ChildKind = 'program' | 'builtin' | 'run';
+
+/**
+ * Evaluations and matches of the rule lines of one rules set, by file index and line index in the set: counted
+ * by executeRules itself (two array increments, no call).
+ */
+export interface LineCounters {
+  evaluated: Uint32Array[];
+  matched: Uint32Array[];
+}
+
+/**
+ * Per-event cost accounting hooks (implemented by src/stats). An event runs one rule line, and at most one
+ * program or builtin, at a time.
+ */
+export interface RuleCost {
+  /** The counters of a rules set (asked once per event). */
+  counters(rules: RuleSet): LineCounters;
+  /** Whether this event's rule lines are timed (the accounting samples events; on the others they are counted). */
+  readonly timeLines: boolean;
+  /** On a timed event: a rule line was evaluated beyond its first key, since `startedAt` (performance.now()). */
+  line(line: Line, startedAt: number): void;
+  /** A program (PROGRAM, IMPORT{program}), builtin (IMPORT{builtin}) or RUN item of rule file:line starts. */
+  childStart(kind: ChildKind, file: string, line: number, what: string): void;
+  /** The child started last is done. */
+  childEnd(): void;
 }
 
 type Esc = 'unset' | 'none' | 'replace';
@@ -101,8 +132,12 @@ export async function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv)
     if (ev.device.ifindex !== undefined) mask |= LINE_HAS_NAME;
   }
   const dev = ev.device;
-  for (const file of rules.files) {
-    const lines = file.lines;
+  const cost = env.cost;
+  const counters = cost?.counters(rules);
+  const timed = cost?.timeLines === true;
+  const files = rules.files;
+  for (let f = 0; f < files.length; f++) {
+    const lines = files[f]!.lines;
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i]!;
       if ((line.type & mask) === 0) continue;
@@ -113,7 +148,15 @@ export async function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv)
         const v = first.type === T.M_ACTION ? dev.action : first.type === T.M_DEVPATH ? dev.devpath : first.type === T.M_KERNEL ? dev.sysname : dev.subsystem;
         if (first.pattern!.test(v ?? '') !== (first.op === '==')) continue;
       }
-      const ok = await applyLine(line, ev, env);
+      let ok: boolean;
+      if (counters === undefined) ok = await applyLine(line, ev, env);
+      else {
+        const t0 = timed ? performance.now() : 0;
+        ok = await applyLine(line, ev, env);
+        counters.evaluated[f]![i]!++;
+        if (ok) counters.matched[f]![i]!++;
+        if (timed) cost!.line(line, t0);
+      }
       if (ok && line.gotoIndex !== undefined) {
         env.trace?.push({ file: line.file, line: line.line, what: `GOTO="${line.gotoLabel}"` });
         i = line.gotoIndex - 1;
@@ -305,7 +348,9 @@ async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv)
       }
       const cmd = expand(tok.fmt!, ev, env);
       ev.builtinEvent.notes = env.trace ? [] : undefined;
+      env.cost?.childStart('builtin', tok.file, tok.line, cmd);
       const ok = await runBuiltin(b, name, cmd, dev, ev, env, tok);
+      env.cost?.childEnd();
       if (!ok) ev.builtinFailed.add(name);
       const notes = ev.builtinEvent.notes?.length ? `: ${ev.builtinEvent.notes.join('; ')}` : '';
       trace(`IMPORT{builtin} "${cmd}" ${ok ? 'succeeded' : 'failed'}${notes}`);
@@ -518,7 +563,9 @@ function assignedId(tok: Token, ev: EventState, env: ExecEnv, kind: 'user' | 'gr
 
 async function spawnFor(tok: Token, cmd: string, ev: EventState, env: ExecEnv, capture: boolean): Promise<{ ok: boolean; stdout: string; truncated: boolean }> {
   const first = cmd.trim().split(/\s+/)[0] ?? '';
+  env.cost?.childStart('program', tok.file, tok.line, cmd);
   const r = await runCommand(cmd, { env: propertiesEnv(ev.device), timeoutMs: env.execTimeoutMs, captureStdout: capture, signal: env.signal });
+  env.cost?.childEnd();
   if (r.stderr) for (const l of r.stderr.replace(/\n$/, '').split('\n')) env.log.debug(`${tok.file}:${tok.line} '${first}'(err) '${l}'`);
   if (r.timedOut) {
     ev.failed = true;

@@ -1,7 +1,7 @@
 // Atomic file replacement for the database and hwdb.bin: write a temporary file next to the target, then
 // rename it into place, so readers never see a half-written file.
 import { closeSync, existsSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, unlinkSync, writeSync, writevSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 
 export interface AtomicWriteOptions {
   /** Permission bits of the new file (default 0644). */
@@ -10,6 +10,8 @@ export interface AtomicWriteOptions {
   sync?: boolean;
   /** Create the parent directory first (default false). */
   mkdir?: boolean;
+  /** Name the temporary file ".<name>.tmp-…" (readers of a directory that skip dot files never see it). */
+  hiddenTemp?: boolean;
 }
 
 let seq = 0;
@@ -38,7 +40,8 @@ function writeAll(fd: number, parts: readonly Buffer[]): void {
 export function writeFileAtomic(path: string, data: string | Buffer | readonly Buffer[], opts: AtomicWriteOptions = {}): void {
   const mode = opts.mode ?? 0o644;
   if (opts.mkdir) mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}-${++seq}`;
+  const suffix = `.tmp-${process.pid}-${++seq}`;
+  const tmp = opts.hiddenTemp ? join(dirname(path), `.${basename(path)}${suffix}`) : path + suffix;
   const fd = openSync(tmp, 'wx', mode);
   try {
     try {

@@ -1,0 +1,71 @@
+// A latency distribution: cumulative histogram buckets (what Prometheus reads), count, sum and maximum since the
+// start, and the last RECENT values for exact percentiles of recent events (what `devctl stats` prints).
+
+/** Upper bounds of the histogram buckets, in milliseconds (an implicit +Inf bucket follows). */
+export const LATENCY_BOUNDS_MS: readonly number[] = [0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000];
+
+/** How many of the latest values the percentiles are computed from. */
+export const RECENT = 1024;
+
+export interface LatencySnapshot {
+  count: number;
+  sumMs: number;
+  meanMs: number;
+  maxMs: number;
+  /** Percentiles over the last `recent` values. */
+  recent: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  /** Cumulative counts per upper bound in ms (the last one is Infinity, serialized as null in JSON). */
+  buckets: { leMs: number | null; count: number }[];
+}
+
+export class Latency {
+  #counts = new Float64Array(LATENCY_BOUNDS_MS.length + 1);
+  #count = 0;
+  #sum = 0;
+  #max = 0;
+  #recent = new Float64Array(RECENT);
+  #next = 0;
+
+  add(ms: number): void {
+    const v = ms > 0 ? ms : 0;
+    // the first bound >= v, from the small end: most stage times are a millisecond or less
+    let i = 0;
+    while (i < LATENCY_BOUNDS_MS.length && v > LATENCY_BOUNDS_MS[i]!) i++;
+    this.#counts[i]!++;
+    this.#count++;
+    this.#sum += v;
+    if (v > this.#max) this.#max = v;
+    this.#recent[this.#next % RECENT] = v;
+    this.#next++;
+  }
+
+  get count(): number {
+    return this.#count;
+  }
+
+  snapshot(): LatencySnapshot {
+    const n = Math.min(this.#next, RECENT);
+    const sorted = this.#recent.slice(0, n).sort();
+    const pct = (p: number) => (n === 0 ? 0 : sorted[Math.min(n - 1, Math.ceil((p / 100) * n) - 1)]!);
+    const buckets: LatencySnapshot['buckets'] = [];
+    let cum = 0;
+    for (let i = 0; i <= LATENCY_BOUNDS_MS.length; i++) {
+      cum += this.#counts[i]!;
+      buckets.push({ leMs: i < LATENCY_BOUNDS_MS.length ? LATENCY_BOUNDS_MS[i]! : null, count: cum });
+    }
+    return {
+      count: this.#count,
+      sumMs: this.#sum,
+      meanMs: this.#count ? this.#sum / this.#count : 0,
+      maxMs: this.#max,
+      recent: n,
+      p50Ms: pct(50),
+      p90Ms: pct(90),
+      p99Ms: pct(99),
+      buckets,
+    };
+  }
+}

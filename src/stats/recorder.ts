@@ -1,0 +1,464 @@
+// Cost accounting: per rule line (file:line) how often it was evaluated and matched and the time spent in it —
+// its keys, the programs and builtins it ran, the RUN items it added — and per event the time in the queue, in the
+// rules, in applying the result and in RUN. A rule line, program or builtin that takes longer than the slow
+// threshold is logged with file:line, device and time; a program or builtin while it is still running.
+//
+// What it costs: a clock read (performance.now()) takes about 0.3 µs under the daemon's V8 flags, and an event
+// evaluates some 40 rule lines beyond their first key, so timing every line of every event would add ~8% to an
+// event. Hence: every line evaluation is counted, by executeRules itself in typed arrays of the rules set (no
+// call); programs, builtins, RUN items and the event's stages are timed on every event (a few clock reads); the
+// time in a line's own keys is measured on one event in `sample` and scaled to all evaluations. A key that blocks
+// (a slow sysfs read) on an event whose lines are not timed shows as the event's rules time outside programs and
+// builtins, logged with the device when it passes the threshold.
+//
+// The daemon makes one StatsRecorder when stats are on and asks it for an EventCost per event (begin → processed
+// → end); src/rules/exec.ts and src/event/process.ts call the EventCost's hooks. With stats off none of this
+// exists: the hooks are one `undefined` check per rule line.
+import type { Logger } from '../log.js';
+import type { Line } from '../rules/compile.js';
+import type { ChildKind, LineCounters } from '../rules/exec.js';
+import type { RuleSet } from '../rules/load.js';
+import type { EventCost } from '../event/process.js';
+import { Latency, type LatencySnapshot } from './latency.js';
+
+export const STAGES = ['queue', 'rules', 'apply', 'run', 'total'] as const;
+export type Stage = (typeof STAGES)[number];
+
+export const SORT_KEYS = ['time', 'max', 'mean', 'count', 'matched'] as const;
+export type SortKey = (typeof SORT_KEYS)[number];
+
+/** How many slow occurrences are kept for `devctl stats`. */
+const SLOW_KEPT = 32;
+
+/** The counters of a rules set that events still use (the set in force, and the one before a reload). */
+interface SetCounters extends LineCounters {
+  set: RuleSet;
+}
+const LIVE_SETS = 2;
+
+interface LineCost {
+  file: string;
+  line: number;
+  evaluated: number;
+  matched: number;
+  /** Evaluations that were timed, and the time in the line's own keys then (programs and builtins not included). */
+  timed: number;
+  keysMs: number;
+  /** The longest timed evaluation (programs and builtins included), or the longest program, builtin or RUN item. */
+  maxMs: number;
+  // evaluated and matched: folded in from the rules sets' counters
+  programs: number;
+  programMs: number;
+  builtins: number;
+  builtinMs: number;
+  /** RUN items the line added, run after the rules. */
+  runs: number;
+  runMs: number;
+  slow: number;
+}
+
+export interface RuleLineStats {
+  /** "file:line". */
+  rule: string;
+  file: string;
+  line: number;
+  /** Events for which the line was evaluated (beyond a first ACTION, DEVPATH, KERNEL or SUBSYSTEM key that did not match). */
+  evaluated: number;
+  matched: number;
+  /** Time in the line (keys, programs, builtins) plus the RUN items it added. */
+  totalMs: number;
+  /** Time in the line's own keys: measured on `sampled` of the evaluations, scaled to all of them. */
+  keysMs: number;
+  sampled: number;
+  /** Time per evaluation (keys, programs, builtins). */
+  meanMs: number;
+  /** The longest timed evaluation, or program, builtin or RUN item. */
+  maxMs: number;
+  programs: { count: number; ms: number };
+  builtins: { count: number; ms: number };
+  run: { count: number; ms: number };
+  /** Times the line or one of its programs took the slow threshold or longer. */
+  slow: number;
+}
+
+export interface SlowEntry {
+  /** When it was logged (ISO time). */
+  at: string;
+  /** "file:line"; empty for 'keys' (time in the keys of an event whose lines were not timed). */
+  rule: string;
+  kind: 'line' | 'keys' | ChildKind;
+  what: string | undefined;
+  devpath: string;
+  seqnum: number;
+  ms: number;
+  /** Logged while still running (ms is the time then), or done. */
+  running: boolean;
+}
+
+export interface StatsSnapshot {
+  since: string;
+  slowMs: number;
+  /** The rule lines of one event in `sample` are timed. */
+  sample: number;
+  events: { count: number; failed: number };
+  stages: Record<Stage, LatencySnapshot>;
+  rules: { lines: number; sort: SortKey; top: RuleLineStats[] };
+  slow: { total: number; recent: SlowEntry[] };
+}
+
+export interface StatsOptions {
+  /** Log rule lines, programs and builtins that take this long (ms); 0 = never. */
+  slowMs: number;
+  /** Time the rule lines of one event in this many (1 = every event). */
+  sample: number;
+  log: Logger;
+}
+
+const CHILD_WORD: Record<ChildKind, string> = { program: 'program', builtin: 'builtin', run: 'RUN' };
+
+/** The cost of one event; handed to the rules as EventContext.cost. */
+export class EventCostImpl implements EventCost {
+  rulesMs = 0;
+  readonly timeLines: boolean;
+  readonly devpath: string;
+  readonly seqnum: number;
+  readonly #rec: StatsRecorder;
+  readonly #queuedAt: number;
+  readonly #startedAt: number;
+  #processedAt: number | undefined;
+  // the running child (one at a time per event)
+  childKind: ChildKind | undefined;
+  childFile = '';
+  childLine = 0;
+  childWhat = '';
+  childStartedAt = 0;
+  /** The slow entry logged for the running child while it ran. */
+  childSlow: SlowEntry | undefined;
+  /** A child of the current line was logged as slow: the line itself is not logged again. */
+  #childWasSlow = false;
+  // line() runs for every rule line evaluated on a timed event: its fields are plain properties, which V8's
+  // interpreter (the daemon runs with --no-opt) reads faster than private (#) ones.
+  /** Time in programs and builtins: of the current line, and of the whole rules run. */
+  private childMsInLine = 0;
+  private childMsInRules = 0;
+  /** The costs of the file of the last line seen, by line number (consecutive lines are mostly of one file). */
+  private file = '';
+  private costs: LineCost[] = [];
+
+  constructor(rec: StatsRecorder, devpath: string, seqnum: number, queuedAt: number, now: number, timeLines: boolean) {
+    this.#rec = rec;
+    this.timeLines = timeLines;
+    this.devpath = devpath;
+    this.seqnum = seqnum;
+    this.#queuedAt = queuedAt;
+    this.#startedAt = now;
+  }
+
+  counters(rules: RuleSet): LineCounters {
+    return this.#rec.counters(rules);
+  }
+
+  line(line: Line, startedAt: number): void {
+    const ms = performance.now() - startedAt;
+    let costs = this.costs;
+    if (line.file !== this.file) {
+      this.file = line.file;
+      costs = this.costs = this.#rec.costsOf(line.file);
+    }
+    const c = costs[line.line] ?? this.#rec.costAt(line.file, line.line);
+    const childMs = this.childMsInLine;
+    this.childMsInLine = 0;
+    c.timed++;
+    c.keysMs += Math.max(0, ms - childMs);
+    if (ms > c.maxMs) c.maxMs = ms;
+    const slowMs = this.#rec.slowMs;
+    if (slowMs > 0 && ms >= slowMs) {
+      if (this.#childWasSlow) this.#childWasSlow = false;
+      else {
+        c.slow++;
+        this.#rec.slowDone(this, `${line.file}:${line.line}`, 'line', undefined, ms, undefined);
+      }
+    }
+  }
+
+  childStart(kind: ChildKind, file: string, line: number, what: string): void {
+    this.childKind = kind;
+    this.childFile = file;
+    this.childLine = line;
+    this.childWhat = what;
+    this.childSlow = undefined;
+    this.childStartedAt = performance.now();
+  }
+
+  childEnd(): void {
+    const kind = this.childKind;
+    if (kind === undefined) return;
+    this.childKind = undefined;
+    const ms = performance.now() - this.childStartedAt;
+    const c = this.#rec.costAt(this.childFile, this.childLine);
+    if (kind === 'program') {
+      c.programs++;
+      c.programMs += ms;
+    } else if (kind === 'builtin') {
+      c.builtins++;
+      c.builtinMs += ms;
+    } else {
+      c.runs++;
+      c.runMs += ms;
+    }
+    if (kind !== 'run') {
+      this.childMsInLine += ms;
+      this.childMsInRules += ms;
+    }
+    if (ms > c.maxMs) c.maxMs = ms;
+    const slowMs = this.#rec.slowMs;
+    if (slowMs > 0 && ms >= slowMs) {
+      if (!this.childSlow) c.slow++;
+      this.#childWasSlow = kind !== 'run';
+      this.#rec.slowDone(this, `${this.childFile}:${this.childLine}`, kind, this.childWhat, ms, this.childSlow);
+    }
+    this.childSlow = undefined;
+  }
+
+  /** processEvent is done (rules and apply). */
+  processed(): void {
+    this.#processedAt = performance.now();
+    // a key that blocked on an event whose lines were not timed: the line is unknown, the device and time are not
+    const keysMs = this.rulesMs - this.childMsInRules;
+    const slowMs = this.#rec.slowMs;
+    if (!this.timeLines && slowMs > 0 && keysMs >= slowMs) this.#rec.slowKeys(this, keysMs);
+  }
+
+  /** The event is done (RUN included). */
+  end(failed: boolean): void {
+    const now = performance.now();
+    this.childKind = undefined;
+    const processedAt = this.#processedAt ?? now;
+    this.#rec.eventDone(this, failed, this.#startedAt - this.#queuedAt, this.rulesMs, Math.max(0, processedAt - this.#startedAt - this.rulesMs), now - processedAt, now - this.#queuedAt);
+  }
+}
+
+export class StatsRecorder {
+  readonly slowMs: number;
+  readonly sample: number;
+  readonly #log: Logger;
+  #sampled = 0;
+  #since = new Date();
+  /** Costs by file, indexed by line number (a reload's lines continue the counts of the same file:line). */
+  #files = new Map<string, LineCost[]>();
+  /** Evaluation and match counters of the rules sets events use, the newest last. */
+  #sets: SetCounters[] = [];
+  #stages = newStages();
+  #events = 0;
+  #failed = 0;
+  #active = new Set<EventCostImpl>();
+  #timer: NodeJS.Timeout | undefined;
+  #slow: SlowEntry[] = [];
+  #slowTotal = 0;
+
+  constructor(opts: StatsOptions) {
+    this.slowMs = opts.slowMs;
+    this.sample = Math.max(1, opts.sample);
+    this.#log = opts.log;
+  }
+
+  /** Starts accounting one event that was queued at `queuedAt` (performance.now()) and starts now. */
+  begin(devpath: string, seqnum: number, queuedAt: number): EventCostImpl {
+    const c = new EventCostImpl(this, devpath, seqnum, queuedAt, performance.now(), this.#sampled++ % this.sample === 0);
+    if (this.slowMs > 0) {
+      // the events the watchdog looks at for programs and builtins still running; it stops at a tick without any
+      this.#active.add(c);
+      if (this.#timer === undefined) {
+        this.#timer = setInterval(() => this.#watch(), Math.min(250, Math.max(10, this.slowMs / 4)));
+        this.#timer.unref();
+      }
+    }
+    return c;
+  }
+
+  /** The counters of a rules set; a new set (a reload) folds the counts of sets no event should use any more. */
+  counters(rules: RuleSet): LineCounters {
+    const sets = this.#sets;
+    for (let i = sets.length - 1; i >= 0; i--) if (sets[i]!.set === rules) return sets[i]!;
+    const n: SetCounters = { set: rules, evaluated: rules.files.map((f) => new Uint32Array(f.lines.length)), matched: rules.files.map((f) => new Uint32Array(f.lines.length)) };
+    sets.push(n);
+    // an event still running on an older set after this loses the evaluations it counts from now on
+    while (sets.length > LIVE_SETS) this.#fold(sets.shift()!);
+    return n;
+  }
+
+  /** Adds a set's counts to the costs by file:line, and zeroes them. */
+  #fold(s: SetCounters): void {
+    const files = s.set.files;
+    for (let f = 0; f < files.length; f++) {
+      const lines = files[f]!.lines;
+      const ev = s.evaluated[f]!;
+      const m = s.matched[f]!;
+      for (let i = 0; i < lines.length; i++) {
+        if (ev[i] === 0) continue;
+        const c = this.costAt(lines[i]!.file, lines[i]!.line);
+        c.evaluated += ev[i]!;
+        c.matched += m[i]!;
+        ev[i] = 0;
+        m[i] = 0;
+      }
+    }
+  }
+
+  /** The costs of one file's lines, by line number. */
+  costsOf(file: string): LineCost[] {
+    let costs = this.#files.get(file);
+    if (costs === undefined) {
+      costs = [];
+      this.#files.set(file, costs);
+    }
+    return costs;
+  }
+
+  costAt(file: string, line: number): LineCost {
+    const costs = this.costsOf(file);
+    let c = costs[line];
+    if (c === undefined) {
+      c = { file, line, evaluated: 0, matched: 0, timed: 0, keysMs: 0, maxMs: 0, programs: 0, programMs: 0, builtins: 0, builtinMs: 0, runs: 0, runMs: 0, slow: 0 };
+      costs[line] = c;
+    }
+    return c;
+  }
+
+  eventDone(c: EventCostImpl, failed: boolean, queue: number, rules: number, apply: number, run: number, total: number): void {
+    this.#active.delete(c);
+    this.#events++;
+    if (failed) this.#failed++;
+    const st = this.#stages;
+    st.queue.add(queue);
+    st.rules.add(rules);
+    st.apply.add(apply);
+    st.run.add(run);
+    st.total.add(total);
+  }
+
+  /** Logs (and keeps) a slow line or child that is done; `running` is the entry logged while it ran, if any. */
+  slowDone(c: EventCostImpl, rule: string, kind: 'line' | ChildKind, what: string | undefined, ms: number, running: SlowEntry | undefined): void {
+    const rounded = Math.round(ms);
+    const thing = kind === 'line' ? 'the rule line' : `${CHILD_WORD[kind]} "${what}"`;
+    this.#log.warn({ rule, kind, what, devpath: c.devpath, seqnum: c.seqnum, ms: rounded }, `slow rule ${rule}: ${thing} took ${rounded} ms (${c.devpath})`);
+    if (running) {
+      running.ms = rounded;
+      running.running = false;
+      return;
+    }
+    this.#keep({ at: new Date().toISOString(), rule, kind, what, devpath: c.devpath, seqnum: c.seqnum, ms: rounded, running: false });
+  }
+
+  /** An event whose lines were not timed spent `ms` in rule keys (outside programs and builtins). */
+  slowKeys(c: EventCostImpl, ms: number): void {
+    const rounded = Math.round(ms);
+    this.#log.warn(
+      { devpath: c.devpath, seqnum: c.seqnum, ms: rounded, kind: 'keys' },
+      `slow rules: ${rounded} ms in rule keys outside programs and builtins (${c.devpath}); its lines were not timed (stats_sample = ${this.sample}), devctl stats shows the lines timed on other events`,
+    );
+    this.#keep({ at: new Date().toISOString(), rule: '', kind: 'keys', what: undefined, devpath: c.devpath, seqnum: c.seqnum, ms: rounded, running: false });
+  }
+
+  #keep(e: SlowEntry): void {
+    this.#slowTotal++;
+    this.#slow.push(e);
+    if (this.#slow.length > SLOW_KEPT) this.#slow.shift();
+  }
+
+  /** Logs the programs and builtins that are still running past the threshold (once each). */
+  #watch(): void {
+    if (this.#active.size === 0) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+      return;
+    }
+    const now = performance.now();
+    for (const c of this.#active) {
+      const kind = c.childKind;
+      if (kind === undefined || c.childSlow !== undefined) continue;
+      const ms = now - c.childStartedAt;
+      if (ms < this.slowMs) continue;
+      const rule = `${c.childFile}:${c.childLine}`;
+      const rounded = Math.round(ms);
+      this.#log.warn(
+        { rule, kind, what: c.childWhat, devpath: c.devpath, seqnum: c.seqnum, ms: rounded, running: true },
+        `slow rule ${rule}: ${CHILD_WORD[kind]} "${c.childWhat}" still running after ${rounded} ms (${c.devpath})`,
+      );
+      c.childSlow = { at: new Date().toISOString(), rule, kind, what: c.childWhat, devpath: c.devpath, seqnum: c.seqnum, ms: rounded, running: true };
+      this.costAt(c.childFile, c.childLine).slow++;
+      this.#keep(c.childSlow);
+    }
+  }
+
+  snapshot(opts: { top?: number; sort?: SortKey } = {}): StatsSnapshot {
+    for (const set of this.#sets) this.#fold(set);
+    const sort = opts.sort ?? 'time';
+    const all: RuleLineStats[] = [];
+    for (const costs of this.#files.values()) for (const c of costs) if (c !== undefined && (c.evaluated > 0 || c.runs > 0)) all.push(lineStats(c));
+    const key: Record<SortKey, (s: RuleLineStats) => number> = {
+      time: (s) => s.totalMs,
+      max: (s) => s.maxMs,
+      mean: (s) => s.meanMs,
+      count: (s) => s.evaluated,
+      matched: (s) => s.matched,
+    };
+    const k = key[sort];
+    all.sort((a, b) => k(b) - k(a) || (a.rule < b.rule ? -1 : 1));
+    const stages = {} as Record<Stage, LatencySnapshot>;
+    for (const s of STAGES) stages[s] = this.#stages[s].snapshot();
+    return {
+      since: this.#since.toISOString(),
+      slowMs: this.slowMs,
+      sample: this.sample,
+      events: { count: this.#events, failed: this.#failed },
+      stages,
+      rules: { lines: all.length, sort, top: all.slice(0, opts.top ?? 20) },
+      slow: { total: this.#slowTotal, recent: [...this.#slow].reverse() },
+    };
+  }
+
+  /** Forgets everything counted so far (events under way keep going and are counted when done). */
+  reset(): void {
+    this.#since = new Date();
+    for (const set of this.#sets) this.#fold(set); // zeroes them
+    this.#files = new Map();
+    this.#stages = newStages();
+    this.#events = 0;
+    this.#failed = 0;
+    this.#slow = [];
+    this.#slowTotal = 0;
+  }
+
+  close(): void {
+    if (this.#timer !== undefined) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#active.clear();
+    this.#sets = [];
+  }
+}
+
+function newStages(): Record<Stage, Latency> {
+  return { queue: new Latency(), rules: new Latency(), apply: new Latency(), run: new Latency(), total: new Latency() };
+}
+
+function lineStats(c: LineCost): RuleLineStats {
+  const keysMs = c.timed ? (c.keysMs * c.evaluated) / c.timed : 0;
+  const lineMs = keysMs + c.programMs + c.builtinMs;
+  return {
+    rule: `${c.file}:${c.line}`,
+    file: c.file,
+    line: c.line,
+    evaluated: c.evaluated,
+    matched: c.matched,
+    totalMs: lineMs + c.runMs,
+    keysMs,
+    sampled: c.timed,
+    meanMs: c.evaluated ? lineMs / c.evaluated : 0,
+    maxMs: c.maxMs,
+    programs: { count: c.programs, ms: c.programMs },
+    builtins: { count: c.builtins, ms: c.builtinMs },
+    run: { count: c.runs, ms: c.runMs },
+    slow: c.slow,
+  };
+}
