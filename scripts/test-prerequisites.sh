@@ -48,8 +48,8 @@ root=false
 if [ ${#missing[@]} -gt 0 ] && $root; then
   echo "npm test: installing the Debian packages the tests need: ${missing[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get update -qq >/dev/null || problems+=("apt-get update failed")
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || problems+=("apt-get install ${missing[*]} failed")
   still=()
   for p in "${missing[@]}"; do installed "$p" || still+=("$p"); done
   missing=("${still[@]}")
