@@ -6,9 +6,9 @@
 import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import type { Device } from '../device/device.js';
 import { devPath, type Roots } from '../device/roots.js';
-import { splitDevT } from '../device/device.js';
+import { splitDevT } from '../sys/devnum.js';
 import type { Builtin, BuiltinContext } from './types.js';
-import { ioctl } from './util.js';
+import { ABSINFO_SIZE, decodeAbsInfo, EVIOCGABS, ioctl, type AbsInfo } from '../sys/ioctl.js';
 
 // linux/input-event-codes.h
 const EV_KEY = 0x01;
@@ -217,13 +217,11 @@ function testKey(c: Caps, emit: Emit): boolean {
   return found;
 }
 
-const EVIOCGABS = (axis: number) => (2 << 30) | (24 << 16) | (0x45 << 8) | (0x40 + axis); // _IOR('E', 0x40 + axis, struct input_absinfo)
-
-/** struct input_absinfo { value, minimum, maximum, fuzz, flat, resolution } of one axis, or undefined. */
-function readAbsInfo(fd: number, axis: number): { minimum: number; maximum: number; resolution: number } | undefined {
-  const buf = Buffer.alloc(24);
-  if (ioctl(fd, EVIOCGABS(axis) >>> 0, buf) < 0) return undefined;
-  return { minimum: buf.readInt32LE(4), maximum: buf.readInt32LE(8), resolution: buf.readInt32LE(20) };
+/** The struct input_absinfo of one axis (EVIOCGABS), or undefined. */
+function readAbsInfo(fd: number, axis: number): AbsInfo | undefined {
+  const buf = Buffer.alloc(ABSINFO_SIZE);
+  if (ioctl(fd, EVIOCGABS(axis), buf) < 0) return undefined;
+  return decodeAbsInfo(buf);
 }
 
 /** Size in mm of an axis whose resolution is in units per mm (integer division, as C). */

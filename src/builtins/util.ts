@@ -1,6 +1,5 @@
 // Small helpers shared by the builtins: sd-device look-ups that return undefined instead of throwing,
 // a scanf-like number reader, and udev's string helpers.
-import koffi from 'koffi';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Device } from '../device/device.js';
@@ -62,17 +61,6 @@ export function parseUnsigned(s: string, max = 0xffffffff): number | undefined {
   if (!/^\d+$/.test(s)) return undefined;
   const v = Number(s);
   return Number.isSafeInteger(v) && v <= max ? v : undefined;
-}
-
-let ioctlFn: ((fd: number, request: number, arg: Buffer) => number) | undefined;
-
-/** ioctl(fd, request, buffer) through libc; returns the C result (-1 on error). */
-export function ioctl(fd: number, request: number, arg: Buffer): number {
-  if (!ioctlFn) {
-    const libc = koffi.load('libc.so.6');
-    ioctlFn = libc.func('int ioctl(int fd, unsigned long request, void *arg)') as unknown as typeof ioctlFn;
-  }
-  return ioctlFn!(fd, request, arg);
 }
 
 // ------------------------------------------------------------------ udev's string helpers, on bytes

@@ -21,7 +21,7 @@ import { Broadcaster } from '../netlink/broadcaster.js';
 import type { Uevent } from '../netlink/uevent.js';
 import { EventQueue, type QueueItem, type Retry } from './queue.js';
 import { LOCK_RETRY_MS, LOCK_TIMEOUT_MS, lockWholeDisk, unlockWholeDisk } from './disk-lock.js';
-import { errnoName } from '../util/errno.js';
+import { errnoName } from '../sys/errno.js';
 import { cleanOrphan, DeviceRegistry, planResync, readRunState, resyncReason, writeRunState } from './resync.js';
 import { startControlServer, type ControlServer, type ControlHandler } from './control.js';
 import { startUdevCtrlServer, type UdevCtrlServer } from './udev-ctrl.js';

@@ -15,14 +15,35 @@
 // and reads each message with SO_PASSCRED: a message without SCM_CREDENTIALS, from a uid other than 0, of the
 // wrong length or with the wrong magic is ignored and the connection closed.
 //
-// Node's net module has no SOCK_SEQPACKET, so the socket is made with koffi, and libuv watches its descriptor
-// (koffi.node.poll, a uv_poll handle on the main loop): every call (accept4, recvmsg, close) is made only once the
-// descriptor is ready and with a non-blocking descriptor, so nothing here ever blocks the event loop. Why not a
-// worker thread: docs/CONTROL.md.
-import { errnoName } from '../util/errno.js';
+// Node's net module has no SOCK_SEQPACKET, so the socket is made through libc (src/sys/socket.ts), and libuv
+// watches its descriptor (src/sys/poll.ts, a uv_poll handle on the main loop): every call (accept4, recvmsg, close)
+// is made only once the descriptor is ready and with a non-blocking descriptor, so nothing here ever blocks the
+// event loop. Why not a worker thread: docs/CONTROL.md.
+import { errnoName } from '../sys/errno.js';
+import { close } from '../sys/file.js';
+import { watchReadable, type ReadableWatch } from '../sys/poll.js';
+import {
+  accept4,
+  AF_UNIX,
+  bindAndListen,
+  MSG_CMSG_CLOEXEC,
+  MSG_CTRUNC,
+  MSG_DONTWAIT,
+  MSG_TRUNC,
+  peerCredentials,
+  recvWithCredentials,
+  setsockoptInt,
+  SO_PASSCRED,
+  SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  SOCK_SEQPACKET,
+  socket,
+  SOL_SOCKET,
+  unixSocketListening,
+} from '../sys/socket.js';
 import { existsSync, lstatSync, unlinkSync, chmodSync, mkdirSync } from 'node:fs';
+import { constants } from 'node:os';
 import { join } from 'node:path';
-import koffi from 'koffi';
 import type { Logger } from '../log.js';
 import { ControlError, type ControlHandler } from './control.js';
 
@@ -93,8 +114,6 @@ export interface UdevCtrlStats {
 
 export interface UdevCtrlServer {
   path: string;
-  /** 'poll': libuv watches the descriptors; 'timer': koffi lacked node.poll, descriptors are polled every 50 ms. */
-  readonly mode: 'poll' | 'timer';
   stats(): UdevCtrlStats;
   close(): void;
 }
@@ -104,199 +123,17 @@ export interface UdevCtrlOptions {
   idleTimeoutMs?: number;
 }
 
-// ------------------------------------------------------------------ libc through koffi
-
-const AF_UNIX = 1;
-const SOCK_SEQPACKET = 5;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1;
-const SO_PASSCRED = 16;
-const SO_PEERCRED = 17;
-const SCM_RIGHTS = 1;
-const SCM_CREDENTIALS = 2;
-const MSG_CTRUNC = 0x8;
-const MSG_TRUNC = 0x20;
-const MSG_DONTWAIT = 0x40;
-const MSG_CMSG_CLOEXEC = 0x40000000;
-const EAGAIN = 11;
-const EINTR = 4;
-const SUN_PATH_MAX = 108;
+const { EAGAIN, EINTR } = constants.errno;
 const LISTEN_BACKLOG = 4096;
-
-interface Libc {
-  socket(domain: number, type: number, proto: number): number;
-  bind(fd: number, addr: Buffer, len: number): number;
-  listen(fd: number, backlog: number): number;
-  connect(fd: number, addr: Buffer, len: number): number;
-  accept4(fd: number, addr: null, len: null, flags: number): number;
-  close(fd: number): number;
-  getsockopt(fd: number, level: number, name: number, val: Buffer, len: number[]): number;
-  setsockopt(fd: number, level: number, name: number, val: Buffer, len: number): number;
-  recvmsg(fd: number, msg: unknown, flags: number): number | bigint;
-  errno(): number;
-}
-
-let libc: Libc | undefined;
-
-function loadLibc(): Libc {
-  if (libc) return libc;
-  const lib = koffi.load('libc.so.6');
-  const f = (proto: string) => lib.func(proto) as (...a: unknown[]) => number;
-  const socket = f('int socket(int, int, int)');
-  const bind = f('int bind(int, const void *, uint32_t)');
-  const listen = f('int listen(int, int)');
-  const connect = f('int connect(int, const void *, uint32_t)');
-  const accept4 = f('int accept4(int, void *, void *, int)');
-  const close = f('int close(int)');
-  const getsockopt = f('int getsockopt(int, int, int, _Out_ void *, _Inout_ uint32_t *)');
-  const setsockopt = f('int setsockopt(int, int, int, const void *, uint32_t)');
-  const recvmsg = f('intptr_t recvmsg(int, void *, int)');
-  libc = {
-    socket: (d, t, p) => socket(d, t, p),
-    bind: (fd, a, l) => bind(fd, a, l),
-    listen: (fd, b) => listen(fd, b),
-    connect: (fd, a, l) => connect(fd, a, l),
-    accept4: (fd, a, l, fl) => accept4(fd, a, l, fl),
-    close: (fd) => close(fd),
-    getsockopt: (fd, lv, n, v, l) => getsockopt(fd, lv, n, v, l),
-    setsockopt: (fd, lv, n, v, l) => setsockopt(fd, lv, n, v, l),
-    recvmsg: (fd, m, fl) => recvmsg(fd, m, fl),
-    errno: () => koffi.errno(),
-  };
-  return libc;
-}
-
-function errnoError(call: string, errno: number, path?: string): ControlError {
-  const name = errnoName(errno);
-  return new ControlError(`${call}${path ? ` ${path}` : ''}: errno ${errno} (${name})`, name);
-}
-
-function sockaddrUn(path: string): { addr: Buffer; len: number } {
-  const p = Buffer.from(path, 'utf8');
-  if (p.length >= SUN_PATH_MAX) throw new ControlError(`socket path too long for AF_UNIX (${p.length} bytes, at most ${SUN_PATH_MAX - 1}): ${path}`, 'ENAMETOOLONG');
-  const addr = Buffer.alloc(2 + SUN_PATH_MAX);
-  addr.writeUInt16LE(AF_UNIX, 0);
-  p.copy(addr, 2);
-  return { addr, len: 2 + p.length + 1 };
-}
-
-function newSocket(c: Libc): number {
-  const fd = c.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw errnoError('socket(AF_UNIX, SOCK_SEQPACKET)', c.errno());
-  return fd;
-}
-
-/** Is a server listening on this SOCK_SEQPACKET path? (A non-blocking connect: refused = stale file.) */
-function probe(c: Libc, path: string): boolean {
-  const fd = newSocket(c);
-  try {
-    const { addr, len } = sockaddrUn(path);
-    if (c.connect(fd, addr, len) === 0) return true;
-    const e = c.errno();
-    return e === EAGAIN || e === 115; // backlog full / in progress: somebody is there
-  } finally {
-    c.close(fd);
-  }
-}
-
-// ------------------------------------------------------------------ descriptor readiness
-
-interface Watch {
-  start(): void;
-  stop(): void;
-  close(): void;
-}
-
-interface PollHandle {
-  start(opts: { readable?: boolean }, cb: (status: number) => void): void;
-  stop(): void;
-  close(): void;
-}
-type PollFn = (fd: number, opts: { readable?: boolean }, cb: (status: number) => void) => PollHandle | null;
-
-function pollFn(): PollFn | undefined {
-  const node = (koffi as unknown as { node?: { poll?: unknown } }).node;
-  return typeof node?.poll === 'function' ? (node.poll as PollFn) : undefined;
-}
-
-/** Calls cb (status < 0 on error) whenever fd is readable; starts watching at once. */
-function watchReadable(fd: number, cb: (status: number) => void): Watch {
-  const poll = pollFn();
-  if (poll) {
-    const h = poll(fd, { readable: true }, cb);
-    if (!h) throw new ControlError(`cannot watch descriptor ${fd} with libuv`, 'EIO');
-    let on = true;
-    return {
-      start: () => {
-        if (!on) h.start({ readable: true }, cb);
-        on = true;
-      },
-      stop: () => {
-        if (on) h.stop();
-        on = false;
-      },
-      close: () => h.close(),
-    };
-  }
-  // Fallback when koffi has no node.poll: try the non-blocking calls every 50 ms.
-  let timer: NodeJS.Timeout | undefined;
-  const w = {
-    start: () => {
-      timer ??= setInterval(() => cb(0), 50);
-    },
-    stop: () => {
-      if (timer) clearInterval(timer);
-      timer = undefined;
-    },
-    close: () => w.stop(),
-  };
-  w.start();
-  return w;
-}
+/** The receive buffer: larger than a message, so that a longer one shows as MSG_TRUNC. */
+const RECV_SIZE = 512;
 
 // ------------------------------------------------------------------ the server
-
-/** Scratch memory for recvmsg: msghdr at 0, iovec at 64, control at 128 (256 bytes), data at 512 (512 bytes). */
-class RecvArea {
-  readonly ptr: unknown;
-  readonly mem: Buffer;
-  constructor() {
-    this.ptr = koffi.alloc('uint8_t', 1024);
-    const base = koffi.address(this.ptr);
-    this.mem = Buffer.from(koffi.view(this.ptr, 1024));
-    this.mem.fill(0);
-    // struct msghdr (x86-64/aarch64 LP64): name, namelen, iov, iovlen, control, controllen, flags
-    this.mem.writeBigUInt64LE(base + 64n, 16);
-    this.mem.writeBigUInt64LE(1n, 24);
-    this.mem.writeBigUInt64LE(base + 128n, 32);
-    // struct iovec: base, len
-    this.mem.writeBigUInt64LE(base + 512n, 64);
-    this.mem.writeBigUInt64LE(512n, 72);
-  }
-  reset(): void {
-    this.mem.writeBigUInt64LE(256n, 40); // msg_controllen (the kernel shrinks it)
-    this.mem.writeInt32LE(0, 48);
-    this.mem.fill(0, 128, 384);
-  }
-  get flags(): number {
-    return this.mem.readInt32LE(48);
-  }
-  get controlLength(): number {
-    return Number(this.mem.readBigUInt64LE(40));
-  }
-  data(n: number): Buffer {
-    return Buffer.from(this.mem.subarray(512, 512 + n));
-  }
-  free(): void {
-    koffi.free(this.ptr);
-  }
-}
 
 interface Connection {
   fd: number;
   pid: number;
-  watch: Watch;
+  watch: ReadableWatch;
   idle: NodeJS.Timeout | undefined;
   closed: boolean;
 }
@@ -306,36 +143,33 @@ interface Connection {
  * daemon's ControlHandler. A stale socket file is replaced; a live one (udevd or another devmaster) is an error.
  */
 export function startUdevCtrlServer(runRoot: string, handler: ControlHandler, log: Logger, opts: UdevCtrlOptions = {}): UdevCtrlServer {
-  const c = loadLibc();
   const path = udevCtrlSocketPath(runRoot);
   const idleTimeoutMs = opts.idleTimeoutMs ?? 10_000;
   mkdirSync(runRoot, { recursive: true });
   if (existsSync(path)) {
     if (!lstatSync(path).isSocket()) throw new ControlError(`${path} exists and is not a socket`, 'EEXIST');
-    if (probe(c, path)) throw new ControlError(`another daemon is listening on ${path}`, 'EADDRINUSE');
+    if (unixSocketListening(path, SOCK_SEQPACKET)) throw new ControlError(`another daemon is listening on ${path}`, 'EADDRINUSE');
     unlinkSync(path);
   }
-  const { addr, len } = sockaddrUn(path);
-  const listenFd = newSocket(c);
+  const listenFd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC);
   // Backlog: systemd-udevd-control.socket leaves Backlog= at its default (SOMAXCONN). With udevd's own listen(fd, 0)
   // a second udevadm arriving while one is served gets EAGAIN from its non-blocking connect() and fails
   // ("Failed to send reload request: Resource temporarily unavailable"); here it waits its turn.
-  if (c.bind(listenFd, addr, len) !== 0 || c.listen(listenFd, LISTEN_BACKLOG) !== 0) {
-    const e = c.errno();
-    c.close(listenFd);
-    throw errnoError('bind/listen', e, path);
+  try {
+    bindAndListen(listenFd, path, LISTEN_BACKLOG);
+  } catch (e) {
+    close(listenFd);
+    throw e;
   }
   chmodSync(path, 0o600); // as systemd-udevd-control.socket: SocketMode=0600
-  const one = Buffer.alloc(4);
-  one.writeInt32LE(1);
   // PassCredentials=yes on the listening socket (as the socket unit does): accepted sockets inherit it, so a
   // message the client sends between our accept() and the setsockopt() below still carries its credentials
   // (without it the kernel reports pid 0, uid 65534 for such a message).
-  if (c.setsockopt(listenFd, SOL_SOCKET, SO_PASSCRED, one, 4) !== 0) log.warn(`udev control: SO_PASSCRED on the listening socket failed: errno ${c.errno()}`);
+  const passcred = setsockoptInt(listenFd, SOL_SOCKET, SO_PASSCRED, 1);
+  if (passcred < 0) log.warn(`udev control: SO_PASSCRED on the listening socket failed: ${errnoName(-passcred)}`);
 
   const stats: UdevCtrlStats = { connections: 0, messages: 0, byType: {}, refused: { uid: 0, credentials: 0, length: 0, magic: 0 }, unknownType: 0, idleTimeouts: 0, errors: 0 };
-  const area = new RecvArea();
-  const credBuf = Buffer.alloc(12);
+  const data = Buffer.alloc(RECV_SIZE);
   let conn: Connection | undefined;
   let closed = false;
   let listening = true;
@@ -346,7 +180,7 @@ export function startUdevCtrlServer(runRoot: string, handler: ControlHandler, lo
     log.debug({ pid: k.pid, reason }, 'udev control: connection closed');
     if (k.idle) clearTimeout(k.idle);
     k.watch.close();
-    c.close(k.fd);
+    close(k.fd);
     if (conn === k) conn = undefined;
     if (!closed && listening) listenWatch.start(); // next client (one connection at a time, as udevd)
   };
@@ -368,33 +202,32 @@ export function startUdevCtrlServer(runRoot: string, handler: ControlHandler, lo
       log.error({ status }, 'udev control: listening socket error');
       return;
     }
-    const fd = c.accept4(listenFd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    const fd = accept4(listenFd, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      const e = c.errno();
-      if (e !== EAGAIN && e !== EINTR) {
+      if (fd !== -EAGAIN && fd !== -EINTR) {
         stats.errors++;
-        log.error(`udev control: accept failed: errno ${e}`);
+        log.error(`udev control: accept failed: ${errnoName(-fd)}`);
       }
       return;
     }
-    const credLen = [12];
-    if (c.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, credBuf, credLen) !== 0) {
+    const peer = peerCredentials(fd);
+    if (typeof peer === 'number') {
       stats.errors++;
-      log.error(`udev control: cannot read the peer's credentials: errno ${c.errno()}`);
-      c.close(fd);
+      log.error(`udev control: cannot read the peer's credentials: ${errnoName(-peer)}`);
+      close(fd);
       return;
     }
-    const pid = credBuf.readInt32LE(0);
-    const uid = credBuf.readUInt32LE(4);
+    const { pid, uid } = peer;
     if (uid !== 0) {
       stats.refused.uid++;
       log.warn({ uid, pid }, `udev control: connection from uid ${uid} refused (only root may control the daemon)`);
-      c.close(fd);
+      close(fd);
       return;
     }
-    if (c.setsockopt(fd, SOL_SOCKET, SO_PASSCRED, one, 4) !== 0) log.warn(`udev control: SO_PASSCRED failed: errno ${c.errno()}`);
+    const passcredConn = setsockoptInt(fd, SOL_SOCKET, SO_PASSCRED, 1);
+    if (passcredConn < 0) log.warn(`udev control: SO_PASSCRED failed: ${errnoName(-passcredConn)}`);
     stats.connections++;
-    const k: Connection = { fd, pid, watch: undefined as unknown as Watch, idle: undefined, closed: false };
+    const k: Connection = { fd, pid, watch: undefined as unknown as ReadableWatch, idle: undefined, closed: false };
     conn = k;
     listenWatch.stop();
     k.watch = watchReadable(fd, (st) => onReadable(k, st));
@@ -407,30 +240,26 @@ export function startUdevCtrlServer(runRoot: string, handler: ControlHandler, lo
       closeConn(k, `poll status ${status}`);
       return;
     }
-    area.reset();
-    const r = c.recvmsg(k.fd, area.ptr, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    const n = Number(r);
-    if (n < 0) {
-      const e = c.errno();
-      if (e === EAGAIN || e === EINTR) return;
-      closeConn(k, `recvmsg errno ${e}`); // ECONNRESET and the like: the client is gone
+    const r = recvWithCredentials(k.fd, data, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (typeof r === 'number') {
+      if (r === -EAGAIN || r === -EINTR) return;
+      closeConn(k, `recvmsg ${errnoName(-r)}`); // ECONNRESET and the like: the client is gone
       return;
     }
+    const { n, flags, cred } = r;
     if (n === 0) {
       closeConn(k, 'client closed'); // the client closed its end
       return;
     }
-    const cred = readControl(area, c);
-    const flags = area.flags;
     const refuse = (reason: keyof UdevCtrlStats['refused'], msg: string, extra: Record<string, unknown> = {}) => {
       stats.refused[reason]++;
       log.warn({ pid: cred?.pid ?? k.pid, ...extra }, `udev control: ${msg}, message ignored and connection closed`);
       closeConn(k, `refused: ${reason}`);
     };
-    if (flags & MSG_TRUNC || n !== UDEV_CTRL_MSG_SIZE) return refuse('length', `message of ${flags & MSG_TRUNC ? 'more than 512' : n} bytes (expected ${UDEV_CTRL_MSG_SIZE})`);
+    if (flags & MSG_TRUNC || n !== UDEV_CTRL_MSG_SIZE) return refuse('length', `message of ${flags & MSG_TRUNC ? `more than ${RECV_SIZE}` : n} bytes (expected ${UDEV_CTRL_MSG_SIZE})`);
     if (flags & MSG_CTRUNC || !cred) return refuse('credentials', 'no sender credentials received');
     if (cred.uid !== 0) return refuse('uid', `message from uid ${cred.uid} (only root may control the daemon)`, { uid: cred.uid });
-    const msg = decodeUdevCtrlMessage(area.data(n));
+    const msg = decodeUdevCtrlMessage(data.subarray(0, n));
     if (msg.magic !== UDEV_CTRL_MAGIC) return refuse('magic', `message magic 0x${msg.magic.toString(16).padStart(8, '0')} does not match 0x${UDEV_CTRL_MAGIC.toString(16)}`);
     stats.messages++;
     const name = TYPE_NAMES[msg.type] ?? `type-${msg.type}`;
@@ -529,21 +358,17 @@ export function startUdevCtrlServer(runRoot: string, handler: ControlHandler, lo
     if (!listening) return;
     listening = false;
     listenWatch.close();
-    c.close(listenFd);
+    close(listenFd);
   };
-  const mode = pollFn() ? 'poll' : 'timer';
-  if (mode === 'timer') log.warn('udev control: koffi has no node.poll; the control socket is polled every 50 ms');
 
   return {
     path,
-    mode,
     stats: () => ({ ...stats, byType: { ...stats.byType }, refused: { ...stats.refused } }),
     close: () => {
       if (closed) return;
       closed = true;
       if (conn) closeConn(conn, 'server closed');
       stopListening();
-      area.free();
       try {
         unlinkSync(path);
       } catch {
@@ -551,25 +376,4 @@ export function startUdevCtrlServer(runRoot: string, handler: ControlHandler, lo
       }
     },
   };
-}
-
-/** Walks the control messages: returns the SCM_CREDENTIALS and closes any descriptor passed with SCM_RIGHTS. */
-function readControl(area: RecvArea, c: Libc): { pid: number; uid: number; gid: number } | undefined {
-  const m = area.mem;
-  const end = 128 + Math.min(256, area.controlLength);
-  let cred: { pid: number; uid: number; gid: number } | undefined;
-  let off = 128;
-  while (off + 16 <= end) {
-    const clen = Number(m.readBigUInt64LE(off));
-    if (clen < 16 || off + clen > end) break;
-    const level = m.readInt32LE(off + 8);
-    const type = m.readInt32LE(off + 12);
-    if (level === SOL_SOCKET && type === SCM_CREDENTIALS && clen >= 16 + 12) {
-      cred = { pid: m.readInt32LE(off + 16), uid: m.readUInt32LE(off + 20), gid: m.readUInt32LE(off + 24) };
-    } else if (level === SOL_SOCKET && type === SCM_RIGHTS) {
-      for (let p = off + 16; p + 4 <= off + clen; p += 4) c.close(m.readInt32LE(p));
-    }
-    off += (clen + 7) & ~7;
-  }
-  return cred;
 }

@@ -7,13 +7,9 @@ import { DEV_PREFIX, devPath, type Roots } from './roots.js';
 import { DeviceError } from './errors.js';
 import { readFileIfAny, readlinkIfAny } from '../util/fs.js';
 import { readDb, type DbRecord } from './db.js';
+import { splitDevT, type DevNum } from '../sys/devnum.js';
 
 export { DeviceError };
-
-export interface DevNum {
-  major: number;
-  minor: number;
-}
 
 /** Properties set from the kernel's uevent that have dedicated fields. */
 const SPECIAL_UEVENT_KEYS = new Set(['DEVPATH', 'ACTION', 'SEQNUM', 'SUBSYSTEM', 'DEVTYPE', 'DEVNAME', 'MAJOR', 'MINOR', 'IFINDEX', 'DRIVER', 'DEVMODE', 'DEVUID', 'DEVGID']);
@@ -575,19 +571,4 @@ function isDirectory(p: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** Splits a Linux dev_t (as Node reports it in stat.rdev) into major and minor. */
-export function splitDevT(rdev: number | bigint): DevNum {
-  const v = BigInt(rdev);
-  const major = Number(((v >> 8n) & 0xfffn) | ((v >> 32n) & ~0xfffn));
-  const minor = Number((v & 0xffn) | ((v >> 12n) & ~0xffn));
-  return { major, minor };
-}
-
-/** Builds a Linux dev_t from major and minor. */
-export function makeDevT(major: number, minor: number): bigint {
-  const ma = BigInt(major);
-  const mi = BigInt(minor);
-  return ((ma & 0xfffn) << 8n) | ((ma & ~0xfffn) << 32n) | (mi & 0xffn) | ((mi & ~0xffn) << 12n);
 }

@@ -2,7 +2,8 @@
 // database. RUN programs, the broadcast and units are the caller's (the daemon's) business afterwards.
 import { chmodSync, chownSync, lstatSync, mkdirSync, statSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
-import { Device, splitDevT } from '../device/device.js';
+import { Device } from '../device/device.js';
+import { splitDevT } from '../sys/devnum.js';
 import { dbPath, deleteDb, readDb, updateTagIndex, writeDb, type DbParseIssue, type DbRecord } from '../device/db.js';
 import { devPath, DEV_PREFIX, type Roots } from '../device/roots.js';
 import type { Logger } from '../log.js';
@@ -11,7 +12,7 @@ import type { RuleSet } from '../rules/load.js';
 import { EventState, executeRules, runBuiltin, propertiesEnv, type ExecEnv, type RunItem, type TraceEntry } from '../rules/exec.js';
 import { placeDevnumLink, removeDevnumLink, updateLink } from './links.js';
 import { applyStaticNodes } from './static-nodes.js';
-import { mknod } from '../util/sys.js';
+import { mknod } from '../sys/file.js';
 import { applySeclabels } from './seclabel.js';
 import { runCommand } from '../rules/spawn.js';
 

@@ -3,7 +3,7 @@
 // security.selinux (as lsetfilecon does), SMACK labels to security.SMACK64.
 import { existsSync, readFileSync } from 'node:fs';
 import type { Logger } from '../log.js';
-import { lsetxattr } from '../util/sys.js';
+import { lsetxattr } from '../sys/file.js';
 
 export type ActiveLsm = (name: 'selinux' | 'smack') => boolean;
 

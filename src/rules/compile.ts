@@ -3,7 +3,7 @@
 // udev orders them (matches first), and GOTOs are linked to their LABELs.
 import { compileFormat, type Format, type FormatIssue } from './format.js';
 import { compilePattern, type CompiledPattern } from './pattern.js';
-import { lookupGroup, lookupUser, parseId, parseMode } from '../util/users.js';
+import { lookupGroup, lookupUser, parseId, parseMode } from '../sys/users.js';
 import { isBuiltin } from '../builtins/registry.js';
 
 export type Op = '==' | '!=' | '=' | '+=' | '-=' | ':=';

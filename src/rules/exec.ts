@@ -15,7 +15,7 @@ import { fnmatch } from './pattern.js';
 import { runCommand, splitCommand } from './spawn.js';
 import { T, isParentToken, LINE_HAS_DEVLINK, LINE_HAS_GOTO, LINE_HAS_NAME, LINE_UPDATE_SOMETHING, type Line, type Token } from './compile.js';
 import type { RuleSet } from './load.js';
-import { lookupGroup, lookupUser, parseId, parseMode } from '../util/users.js';
+import { lookupGroup, lookupUser, parseId, parseMode } from '../sys/users.js';
 import { constArch, constVirt } from './const.js';
 
 export interface RunItem {
