@@ -39,13 +39,12 @@ import {
   SOCK_SEQPACKET,
   socket,
   SOL_SOCKET,
-  unixSocketListening,
 } from '../sys/socket.js';
-import { existsSync, lstatSync, unlinkSync, chmodSync, mkdirSync } from 'node:fs';
+import { unlinkSync, chmodSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
-import { ControlError, type ControlHandler } from './control.js';
+import { claimSocketPath, ControlError, type ControlHandler } from './control.js';
 
 export const UDEV_CTRL_SOCKET_NAME = 'control';
 export const UDEV_CTRL_MAGIC = 0xdead1dea;
@@ -145,12 +144,7 @@ interface Connection {
 export function startUdevCtrlServer(runRoot: string, handler: ControlHandler, log: Logger, opts: UdevCtrlOptions = {}): UdevCtrlServer {
   const path = udevCtrlSocketPath(runRoot);
   const idleTimeoutMs = opts.idleTimeoutMs ?? 10_000;
-  mkdirSync(runRoot, { recursive: true });
-  if (existsSync(path)) {
-    if (!lstatSync(path).isSocket()) throw new ControlError(`${path} exists and is not a socket`, 'EEXIST');
-    if (unixSocketListening(path, SOCK_SEQPACKET)) throw new ControlError(`another daemon is listening on ${path}`, 'EADDRINUSE');
-    unlinkSync(path);
-  }
+  claimSocketPath(path, SOCK_SEQPACKET);
   const listenFd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC);
   // Backlog: systemd-udevd-control.socket leaves Backlog= at its default (SOMAXCONN). With udevd's own listen(fd, 0)
   // a second udevadm arriving while one is served gets EAGAIN from its non-blocking connect() and fails
