@@ -3,8 +3,9 @@
 //   const d = await Daemon.start({ config });   // ready = listening (kernel socket + control socket)
 //   await d.stopped;                            // resolves after `exit`, SIGTERM (via the CLI) or d.stop()
 //
-// Per event (worker): Device.fromUevent → processEvent (rules + apply: node, links, db, tags) → NAME= rename
-// for network interfaces → RUN programs → broadcast on the udev netlink group → hooks.afterEvent (units).
+// Per event (worker): Device.fromUevent → processEvent (rules + apply: node, links, db, tags; NAME= renames the
+// interface and hooks.afterRules records what the units layer started, both before the database is written) →
+// RUN programs → OPTIONS+="watch" → broadcast on the udev netlink group.
 import { mkdirSync, readFileSync, realpathSync, unlinkSync, rmdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { devPath } from '../device/roots.js';
@@ -37,19 +38,6 @@ import { listDevices, triggerAll, kernelSeqnum } from './coldplug.js';
 import { HeapKeeper } from './memory.js';
 import { DeviceWatcher } from './watch.js';
 
-/** What the units layer (src/units) and other observers get after each processed event. */
-export interface ProcessedEvent {
-  action: string;
-  seqnum: number;
-  /** The final device (properties as broadcast). */
-  device: Device;
-  /** undefined when processing failed before rules produced a result. */
-  result: EventResult | undefined;
-  failed: boolean;
-  /** Milliseconds from queueing to broadcast. */
-  latencyMs: number;
-}
-
 export interface DaemonHooks {
   /**
    * Called during processEvent, after the rules ran and before the database is written (on remove: after the
@@ -57,12 +45,6 @@ export interface DaemonHooks {
    * units layer records what it started here (see src/event/process.ts EventContext.afterRules).
    */
   afterRules?: (device: Device, dbOld: DbRecord | undefined) => void;
-  /**
-   * Called once per event after it was processed, RUN programs ran and it was broadcast. This is where the
-   * units layer plugs in: `afterEvent: (ev) => activator.onEvent(ev.action, ev.device, ...)`. Must not block:
-   * return quickly (queue background work); exceptions are logged and ignored.
-   */
-  afterEvent?: (ev: ProcessedEvent) => void;
   /** Extra sections for the control socket's status reply (e.g. `units: activator.stats()`). */
   status?: () => Record<string, unknown>;
 }
@@ -89,7 +71,6 @@ export interface DaemonCounters {
   renamed: number;
   renameFailed: number;
   timedOut: number;
-  hookErrors: number;
   /** Events skipped because their whole disk stayed locked for 3 minutes. */
   lockSkipped: number;
   /** Events waiting for a locked disk retried at once because its node was closed after writing. */
@@ -146,7 +127,7 @@ export class Daemon {
   readonly log: Logger;
   readonly queue: EventQueue<Payload>;
   readonly rules: RulesManager;
-  readonly counters: DaemonCounters = { received: 0, processed: 0, failed: 0, broadcast: 0, renamed: 0, renameFailed: 0, timedOut: 0, hookErrors: 0, lockSkipped: 0, lockRetriedEarly: 0 };
+  readonly counters: DaemonCounters = { received: 0, processed: 0, failed: 0, broadcast: 0, renamed: 0, renameFailed: 0, timedOut: 0, lockSkipped: 0, lockRetriedEarly: 0 };
   readonly mknod: boolean;
   readonly hooks: DaemonHooks;
   /** Resolves when the daemon has stopped. */
@@ -448,15 +429,6 @@ export class Daemon {
     if (this.queue.size === 1) {
       this.#heap.onIdle(() => this.queue.isIdle);
       setImmediate(() => this.queue.isIdle && this.#flushRegistry());
-    }
-    // ---- hook point for the units layer (src/units): see DaemonHooks.afterEvent
-    if (this.hooks.afterEvent) {
-      try {
-        this.hooks.afterEvent({ action: ev.action, seqnum: ev.seqnum, device: finalDevice, result, failed, latencyMs: performance.now() - item.queuedAt });
-      } catch (e) {
-        this.counters.hookErrors++;
-        this.log.error({ devpath: ev.devpath, err: (e as Error).message }, 'afterEvent hook failed');
-      }
     }
   }
 
