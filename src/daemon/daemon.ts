@@ -9,7 +9,7 @@
 import { mkdirSync, readFileSync, realpathSync, unlinkSync, rmdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { devPath } from '../device/roots.js';
-import { isNodeOf, makeNode } from '../event/process.js';
+import { isNodeOf, type EventResult } from '../event/process.js';
 import { constants as osConstants, cpus } from 'node:os';
 import { join } from 'node:path';
 import { log as rootLog, setLogLevel, normalizeLevel, type Logger } from '../log.js';
@@ -27,9 +27,9 @@ import { cleanOrphan, DeviceRegistry, planResync, readRunState, resyncReason, wr
 import { startControlServer, type ControlServer, type ControlHandler } from './control.js';
 import { startUdevCtrlServer, type UdevCtrlServer } from './udev-ctrl.js';
 import { RulesManager } from './reload.js';
-import { RuleSet } from '../rules/load.js';
-import { applyStaticNodes } from '../event/static-nodes.js';
-import { loadEngine, type Engine, type EventContext, type EventResult } from './engine.js';
+import type { RuleSet } from '../rules/load.js';
+import type { CompiledFile } from '../rules/compile.js';
+import { loadEngine, type Engine, type EventContext, type EventOutcome } from './engine.js';
 import { renameInterface, closeRename, RenameError } from './rename.js';
 import type { Builtin } from '../builtins/types.js';
 import { exitBuiltins, initBuiltins, reloadBuiltins } from '../builtins/registry.js';
@@ -52,8 +52,6 @@ export interface DaemonHooks {
 export interface DaemonOptions {
   config: Config;
   logger?: Logger;
-  /** Rules engine and event pipeline; default: src/rules + src/event. */
-  engine?: Engine;
   hooks?: DaemonHooks;
   /** Watch rules directories and the config file for changes (default true). */
   watch?: boolean;
@@ -121,12 +119,13 @@ interface Payload {
   uevent: Uevent;
 }
 
-export class Daemon {
+/** The daemon, with the rules engine's types: F a compiled rules file, R a rules set, E one event's outcome. */
+export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = EventResult> {
   readonly config: Config;
   readonly roots: Roots;
   readonly log: Logger;
   readonly queue: EventQueue<Payload>;
-  readonly rules: RulesManager;
+  readonly rules: RulesManager<F, R>;
   readonly counters: DaemonCounters = { received: 0, processed: 0, failed: 0, broadcast: 0, renamed: 0, renameFailed: 0, timedOut: 0, lockSkipped: 0, lockRetriedEarly: 0 };
   readonly mknod: boolean;
   readonly hooks: DaemonHooks;
@@ -135,7 +134,7 @@ export class Daemon {
   /** Milliseconds from process start to ready. */
   readyMs = 0;
 
-  #engine: Engine;
+  #engine: Engine<F, R, E>;
   #heap = new HeapKeeper();
   #builtins = new Map<string, Builtin>();
   /** Renames done by the current events: devpath of the event → [old, new] (for the broadcast). */
@@ -171,7 +170,7 @@ export class Daemon {
     return this.#broadcaster?.port;
   }
 
-  private constructor(opts: DaemonOptions, engine: Engine) {
+  private constructor(opts: DaemonOptions, engine: Engine<F, R, E>) {
     this.config = opts.config;
     this.roots = { sysfs: opts.config.sysfs, dev: opts.config.dev, run: opts.config.run };
     this.log = opts.logger ?? rootLog();
@@ -190,10 +189,17 @@ export class Daemon {
     this.stopped = new Promise((r) => (this.#resolveStopped = r));
   }
 
-  /** Loads rules, opens the kernel socket, the broadcaster and the control socket. Ready when it returns. */
+  /**
+   * Loads rules, opens the kernel socket, the broadcaster and the control socket, with the real rules engine
+   * (src/rules, src/event). Ready when it returns.
+   */
   static async start(opts: DaemonOptions): Promise<Daemon> {
-    const engine = opts.engine ?? (await loadEngine({ resolveNames: opts.config.resolveNames, logger: opts.logger }));
-    const d = new Daemon(opts, engine);
+    return Daemon.startWithEngine(await loadEngine({ resolveNames: opts.config.resolveNames, logger: opts.logger }), opts);
+  }
+
+  /** As start(), with another engine (tests drive the daemon with a stand-in). */
+  static async startWithEngine<F, R, E extends EventOutcome>(engine: Engine<F, R, E>, opts: DaemonOptions): Promise<Daemon<F, R, E>> {
+    const d = new Daemon<F, R, E>(opts, engine);
     try {
       await d.#start(opts);
     } catch (e) {
@@ -274,7 +280,6 @@ export class Daemon {
     return {
       signal,
       roots: this.roots,
-      ruleSet: this.rules.ruleSet as EventContext['ruleSet'], // captured once: the event sees one complete rules set
       log: this.log,
       test: false,
       mknod: this.mknod,
@@ -286,11 +291,8 @@ export class Daemon {
   }
 
   #applyStaticNodes(): void {
-    const set = this.rules.ruleSet;
-    if (!(set instanceof RuleSet)) return; // a stand-in engine's rules
     try {
-      const done = applyStaticNodes(set, this.roots, this.log).filter((r) => r.applied);
-      if (done.length) this.log.debug({ nodes: done.map((r) => r.node) }, 'static_node permissions applied');
+      this.#engine.applyStaticNodes(this.rules.ruleSet, this.roots, this.log);
     } catch (e) {
       this.log.error({ err: (e as Error).message }, 'static_node permissions failed');
     }
@@ -305,12 +307,13 @@ export class Daemon {
       this.log.error({ devpath: ev.devpath, seqnum: ev.seqnum, err: (e as Error).message }, 'event dropped: invalid device');
       return;
     }
+    const rules = this.rules.ruleSet; // captured once: the event sees one complete rules set
     // udev's whole-disk lock (disk-lock.ts): held until the event, RUN included, is done
-    const lock = lockWholeDisk(device, ev.action, this.roots, this.mknod ? (disk) => makeNode(this.#context(), disk) : undefined);
+    const lock = lockWholeDisk(device, ev.action, this.roots, this.mknod ? (disk) => this.#engine.makeNode(this.#context(), rules, disk) : undefined);
     if (lock.kind === 'busy') return this.#diskBusy(ev, item, lock.devnode);
     this.#lockWaits.delete(item);
     try {
-      await this.#processDevice(ev, item, device, lock.kind === 'error' ? lock : undefined);
+      await this.#processDevice(ev, rules, device, lock.kind === 'error' ? lock : undefined);
     } finally {
       unlockWholeDisk(lock);
     }
@@ -346,11 +349,11 @@ export class Daemon {
    * Runs the rules and applies the result, then broadcasts. With `lockError` (the whole disk could not be
    * opened or locked), the rules do not run and the kernel event is broadcast marked as failed, as udevd does.
    */
-  async #processDevice(ev: Uevent, item: QueueItem, device: Device, lockError: { errno: number; code: string; message: string } | undefined): Promise<void> {
+  async #processDevice(ev: Uevent, rules: R, device: Device, lockError: { errno: number; code: string; message: string } | undefined): Promise<void> {
     // event_timeout gives the event up as udevd kills its worker: the rules stop and its programs are killed
     const giveUp = new AbortController();
     const ctx = this.#context(giveUp.signal);
-    let result: EventResult | undefined;
+    let result: E | undefined;
     let failed = false;
     /** udevd's UDEV_WORKER_* properties of a failed event: the errno when known. */
     let workerFailure: { errno?: number; code?: string } | undefined;
@@ -366,7 +369,7 @@ export class Daemon {
         throw err;
       }
       result = await Promise.race([
-        this.#engine.processEvent(ctx, device),
+        this.#engine.processEvent(ctx, rules, device),
         new Promise<never>((_, rej) => {
           killTimer = setTimeout(() => {
             const err = new Error(`event timed out after ${eventTimeoutMs / 1000} s`);
@@ -384,7 +387,7 @@ export class Daemon {
           this.log.error({ devpath: ev.devpath, err: (e as Error).message }, 'RUN failed');
         }
       }
-      if (result.state?.watch === true) this.#watch?.begin(result.device); // OPTIONS+="watch"
+      if (result.state.watch === true) this.#watch?.begin(result.device); // OPTIONS+="watch"
     } catch (e) {
       failed = true;
       const err = e as NodeJS.ErrnoException;

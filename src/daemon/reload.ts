@@ -8,13 +8,13 @@ import { statSync } from 'node:fs';
 import { watch, type FSWatcher } from 'chokidar';
 import { rulesFiles } from '../config/rules-path.js';
 import type { Logger } from '../log.js';
-import { isCompileErrors, type Engine } from './engine.js';
+import type { CompileOutcome, Engine, EventOutcome } from './engine.js';
 
-interface FileState {
+interface FileState<F> {
   /** Identity of the version last compiled (good or bad). */
   stamp: string;
   /** Last good compiled version, if any. */
-  good?: unknown;
+  good?: F;
   /** Errors of the current version on disk (empty when it compiled). */
   errors: string[];
 }
@@ -35,13 +35,14 @@ function stampOf(path: string): string | undefined {
   }
 }
 
-export class RulesManager {
+/** The rules files of the search path, compiled by the engine (F: a compiled file, R: a rules set). */
+export class RulesManager<F, R> {
   #dirs: string[];
-  #engine: Engine;
+  #engine: Engine<F, R, EventOutcome>;
   #log: Logger;
-  #files = new Map<string, FileState>();
+  #files = new Map<string, FileState<F>>();
   #order: string[] = [];
-  #ruleSet: unknown;
+  #ruleSet: R | undefined;
   #generation = 0;
   #loadedAt = new Date();
   #watcher: FSWatcher | undefined;
@@ -51,14 +52,15 @@ export class RulesManager {
   /** Called after each reload that produced a new rules set. */
   onReload?: (status: RulesStatus) => void;
 
-  constructor(dirs: string[], engine: Engine, log: Logger) {
+  constructor(dirs: string[], engine: Engine<F, R, EventOutcome>, log: Logger) {
     this.#dirs = dirs;
     this.#engine = engine;
     this.#log = log;
   }
 
-  /** The rules set in force (replaced atomically by reloads). */
-  get ruleSet(): unknown {
+  /** The rules set in force (replaced atomically by reloads); there is one once load() has returned. */
+  get ruleSet(): R {
+    if (this.#ruleSet === undefined) throw new Error('no rules set yet: load() first');
     return this.#ruleSet;
   }
 
@@ -92,25 +94,25 @@ export class RulesManager {
       const stamp = stampOf(path) ?? 'gone';
       const prev = this.#files.get(path);
       if (!force && prev && prev.stamp === stamp) continue;
-      let out: unknown;
+      let out: CompileOutcome<F>;
       try {
         out = await this.#engine.compileFile(path);
       } catch (e) {
-        out = { errors: [`${path}: ${(e as Error).message}`] };
+        out = { ok: false, errors: [`${path}: ${(e as Error).message}`] };
       }
-      if (isCompileErrors(out) && out.errors.length > 0) {
-        const st: FileState = { stamp, good: prev?.good ?? (initial ? out.partial : undefined), errors: out.errors };
+      if (!out.ok) {
+        const st: FileState<F> = { stamp, good: prev?.good ?? (initial ? out.partial : undefined), errors: out.errors };
         this.#files.set(path, st);
         for (const err of out.errors) this.#log.error({ file: path }, `rules: ${err}`);
         this.#log.error({ file: path, errors: out.errors.length }, prev?.good ? `rules: ${path} rejected, its previous version stays in force` : st.good ? `rules: ${path} has errors, its valid lines are loaded` : `rules: ${path} rejected`);
         if (force || !prev || prev.errors.join('\n') !== out.errors.join('\n')) changed = true;
       } else {
-        this.#files.set(path, { stamp, good: out, errors: [] });
+        this.#files.set(path, { stamp, good: out.file, errors: [] });
         changed = true;
       }
     }
     if (changed || this.#ruleSet === undefined) {
-      const good = paths.map((p) => this.#files.get(p)?.good).filter((g) => g !== undefined);
+      const good = paths.map((p) => this.#files.get(p)?.good).filter((g): g is F => g !== undefined);
       const next = this.#engine.makeRuleSet(good);
       this.#order = paths;
       this.#ruleSet = next; // the one switch: events started from now on see the new set

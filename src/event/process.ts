@@ -62,7 +62,7 @@ export function monotonicUsec(): number {
   return Math.floor(Number(process.hrtime.bigint() / 1000n));
 }
 
-function env(ctx: EventContext): ExecEnv {
+function env(ctx: Omit<EventContext, 'ruleSet'>): ExecEnv {
   return { roots: ctx.roots, log: ctx.log, test: ctx.test, execTimeoutMs: ctx.execTimeoutMs, builtins: ctx.builtins, trace: ctx.trace, signal: ctx.signal };
 }
 
@@ -231,7 +231,7 @@ function removeNode(ctx: EventContext, device: Device): void {
 }
 
 /** Runs the RUN list of a processed event (programs with the device's properties, builtins in-process). */
-export async function runProgramList(ctx: EventContext, res: EventResult): Promise<void> {
+export async function runProgramList(ctx: Omit<EventContext, 'ruleSet'>, res: EventResult): Promise<void> {
   for (const item of res.runList) {
     if (ctx.signal?.aborted) return;
     if (item.builtin) {
