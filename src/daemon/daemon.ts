@@ -23,7 +23,7 @@ import type { Uevent } from '../netlink/uevent.js';
 import { EventQueue, type QueueItem, type Retry } from './queue.js';
 import { LOCK_RETRY_MS, LOCK_TIMEOUT_MS, lockWholeDisk, unlockWholeDisk } from './disk-lock.js';
 import { errnoName } from '../sys/errno.js';
-import { cleanOrphan, DeviceRegistry, planResync, readRunState, resyncReason, writeRunState } from './resync.js';
+import { readRunState, Resyncer, resyncReason, writeRunState } from './resync.js';
 import { startControlServer, type ControlServer, type ControlHandler } from './control.js';
 import { startUdevCtrlServer, type UdevCtrlServer } from './udev-ctrl.js';
 import { RulesManager } from './reload.js';
@@ -111,10 +111,6 @@ export function isDevtmpfs(dir: string): boolean {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Resyncs (resync.ts) begin at most this often; their triggers are written this many at a time. */
-const RESYNC_INTERVAL_MS = 5000;
-const RESYNC_BATCH = 32;
-
 interface Payload {
   uevent: Uevent;
 }
@@ -156,14 +152,8 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
   #startedAt = Date.now();
   /** Events waiting for a locked whole disk: since when (performance.now()), and the disk's node. */
   #lockWaits = new Map<QueueItem, { since: number; devnode: string }>();
-  /** Identities of the devices processed, for resynchronizing after lost events (resync.ts). */
-  #registry: DeviceRegistry | undefined;
-  #resyncing: Promise<void> | undefined;
-  #resyncAgain: string | undefined;
-  #resyncTimer: NodeJS.Timeout | undefined;
-  #lastResyncAt = -Infinity;
-  /** Resynchronizations with sysfs (resync.ts): how many, why the last one ran, and what they did. */
-  readonly resyncStats = { runs: 0, lastReason: '', triggeredAdd: 0, triggeredChange: 0, removed: 0, orphans: 0 };
+  /** Resynchronizing with sysfs after lost events, and the identities of the devices processed (resync.ts). */
+  readonly resyncer: Resyncer;
 
   /** The netlink port our broadcasts come from (libudev clients see it as the sender), if broadcasting. */
   get broadcastPort(): number | undefined {
@@ -185,6 +175,17 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
       runDir: this.roots.run,
       worker: (p, item) => this.#process(p.uevent, item),
       onError: (err, item) => this.log.error({ devpath: item.devpath, seqnum: item.seqnum, err: (err as Error).message }, 'event failed'),
+    });
+    const daemon = this;
+    this.resyncer = new Resyncer({
+      roots: this.roots,
+      log: this.log,
+      enqueue: (ev) => this.#enqueue(ev, true),
+      whenIdle: () => this.queue.whenIdle(),
+      catchUp: () => this.catchUp(),
+      get stopping() {
+        return daemon.#stopping !== undefined;
+      },
     });
     this.stopped = new Promise((r) => (this.#resolveStopped = r));
   }
@@ -230,7 +231,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     this.#udevCtrl = startUdevCtrlServer(run, this.#controlHandler(), this.log);
     // this daemon owns the run root now: what the last one left says whether events may have been lost
     const previous = readRunState(run);
-    this.#registry = new DeviceRegistry(run);
+    this.resyncer.open();
     writeRunState(run, { pid: process.pid, clean: false });
     this.queue.resetFlag(); // a stale queue flag goes
     this.#watch = DeviceWatcher.open(this.roots, this.log);
@@ -243,10 +244,10 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
       await this.rules.whenWatching();
     }
     if (this.#kernel) {
-      this.#kernel.on('overflow', () => this.scheduleResync('the kernel uevent receive queue overflowed'));
+      this.#kernel.on('overflow', () => this.resyncer.schedule('the kernel uevent receive queue overflowed'));
       const reason = resyncReason(previous, kernelSeqnum(this.roots));
       // with --coldplug every device gets "add" anyway: only the removals are left to the resync
-      if (reason) void this.resync(reason, { trigger: !opts.config.coldplug });
+      if (reason) void this.resyncer.run(reason, { trigger: !opts.config.coldplug });
     }
     this.readyMs = Math.round(performance.now());
     this.log.info(
@@ -423,15 +424,15 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
       }
     }
     await this.#broadcast(props, ev);
-    if (ev.action === 'remove') this.#registry?.forget(device.id);
-    else if (result) this.#registry?.record(finalDevice.id, props);
+    if (ev.action === 'remove') this.resyncer.registry?.forget(device.id);
+    else if (result) this.resyncer.registry?.record(finalDevice.id, props);
     if (failed) this.counters.failed++;
     else this.counters.processed++;
     this.#heap.onEvent();
     // the queue still counts this event: it drains when this is the last one
     if (this.queue.size === 1) {
       this.#heap.onIdle(() => this.queue.isIdle);
-      setImmediate(() => this.queue.isIdle && this.#flushRegistry());
+      setImmediate(() => this.queue.isIdle && this.resyncer.flush());
     }
   }
 
@@ -524,91 +525,6 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     return { triggered: res.triggered, failed: res.failed.length, ms, settled };
   }
 
-  // ------------------------------------------------------------------ resync (resync.ts)
-
-  /**
-   * Resynchronizes with sysfs after events may have been lost: a synthesized "remove" for every processed
-   * device that is gone, "add" for every device never processed, "change" for the others (unless
-   * `trigger` is false). Returns when the removals are queued and the triggers written.
-   */
-  resync(reason: string, opts: { trigger?: boolean } = {}): Promise<void> {
-    if (this.#resyncing) {
-      this.#resyncAgain = reason;
-      return this.#resyncing;
-    }
-    this.#resyncing = this.#resync(reason, opts.trigger !== false).finally(() => {
-      this.#resyncing = undefined;
-      const again = this.#resyncAgain;
-      this.#resyncAgain = undefined;
-      if (again) this.scheduleResync(again);
-    });
-    return this.#resyncing;
-  }
-
-  /**
-   * Resynchronizes once the queue has drained (after an overflow: the storm that caused it first), and not
-   * sooner than RESYNC_INTERVAL_MS after the last resync began (a storm that keeps overflowing the socket does
-   * not turn into back-to-back rescans).
-   */
-  scheduleResync(reason: string): void {
-    if (this.#stopping) return;
-    if (this.#resyncTimer) clearTimeout(this.#resyncTimer);
-    const wait = Math.max(200, this.#lastResyncAt + RESYNC_INTERVAL_MS - performance.now());
-    this.#resyncTimer = setTimeout(() => {
-      this.#resyncTimer = undefined;
-      void this.queue.whenIdle().then(() => this.resync(reason));
-    }, wait);
-  }
-
-  async #resync(reason: string, trigger: boolean): Promise<void> {
-    if (!this.#registry || this.#stopping) return;
-    const t0 = performance.now();
-    this.#lastResyncAt = t0;
-    this.#flushRegistry();
-    const plan = planResync(this.roots, this.#registry, Math.max(1, kernelSeqnum(this.roots) ?? 1));
-    this.log.warn({ reason, gone: plan.remove.length + plan.orphans.length, never: plan.add.length }, `resynchronizing with sysfs: ${reason}`);
-    const st = this.resyncStats;
-    st.runs++;
-    st.lastReason = reason;
-    st.removed += plan.remove.length;
-    st.orphans += plan.orphans.length;
-    for (const ev of plan.remove) this.#enqueue(ev, true);
-    for (const id of plan.orphans) {
-      try {
-        cleanOrphan(this.roots, id, this.log);
-      } catch (e) {
-        this.log.error({ id, err: (e as Error).message }, 'resync: cannot clean up a gone device');
-      }
-    }
-    let added = 0;
-    let changed = 0;
-    if (trigger) {
-      // in batches, each received before the next is written, so the rescan itself cannot overflow the socket
-      for (const [action, list] of [['add', plan.add], ['change', plan.change]] as const) {
-        for (let i = 0; i < list.length && !this.#stopping; i += RESYNC_BATCH) {
-          const n = triggerAll(list.slice(i, i + RESYNC_BATCH), action).triggered;
-          if (action === 'add') {
-            added += n;
-            st.triggeredAdd += n;
-          } else {
-            changed += n;
-            st.triggeredChange += n;
-          }
-          await this.catchUp();
-        }
-      }
-    }
-    this.log.info({ removed: plan.remove.length, orphans: plan.orphans.length, add: added, change: changed, ms: Math.round(performance.now() - t0) }, 'resync: events queued and triggered');
-  }
-
-  #flushRegistry(): void {
-    try {
-      this.#registry?.flush();
-    } catch (e) {
-      this.log.error({ err: (e as Error).message }, 'cannot record device identities under <run>/devmaster');
-    }
-  }
-
   // ------------------------------------------------------------------ control
 
   async reload(): Promise<Record<string, unknown>> {
@@ -658,7 +574,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
       logLevel: this.log.level,
       memory: { ...process.memoryUsage(), collections: this.#heap.collections },
       watch: this.#watch?.status(),
-      resync: { ...this.resyncStats, running: this.#resyncing !== undefined, devicesRecorded: this.#registry?.size ?? 0 },
+      resync: this.resyncer.status(),
       udevControl: this.#udevCtrl?.stats(),
       globalProperties: Object.fromEntries(this.globalProperties),
       ...this.hooks.status?.(),
@@ -716,7 +632,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
 
   async #stop(): Promise<void> {
     this.log.info({ running: this.queue.running, queued: this.queue.size - this.queue.running }, 'devmaster exiting');
-    if (this.#resyncTimer) clearTimeout(this.#resyncTimer);
+    const resyncDone = this.resyncer.stop();
     // what the kernel sent up to here reaches us; anything later shows as a seqnum change at the next start
     if (this.#kernel) await this.catchUp();
     const seqnum = kernelSeqnum(this.roots);
@@ -726,9 +642,9 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     if (dropped) this.log.warn({ dropped }, 'queued events dropped at exit (the next start resynchronizes)');
     const ok = await this.queue.whenIdle(Math.max(1, this.config.eventTimeout) * 1000);
     if (!ok) this.log.error({ running: this.queue.running }, 'events still running at exit');
-    await this.#resyncing;
-    if (this.#registry) {
-      this.#flushRegistry();
+    await resyncDone;
+    if (this.resyncer.registry) {
+      this.resyncer.flush();
       try {
         writeRunState(this.roots.run, { pid: process.pid, clean: dropped === 0 && ok, seqnum });
       } catch (e) {
