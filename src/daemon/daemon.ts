@@ -115,6 +115,23 @@ interface Payload {
   uevent: Uevent;
 }
 
+/** udevd's UDEV_WORKER_ERRNO(_NAME) of a failed event, when the errno is known. */
+interface WorkerFailure {
+  errno?: number;
+  code?: string;
+}
+
+/** How running an event went: the pipeline's outcome (when it got that far), and the failure, if any. */
+interface EventRun<E> {
+  result?: E;
+  /** The event failed: an error, a timeout, or a failed outcome of the rules (RUN does not change it). */
+  failed: boolean;
+  failure?: WorkerFailure;
+}
+
+/** event_timeout expired. */
+class EventTimeout extends Error {}
+
 /** The daemon, with the rules engine's types: F a compiled rules file, R a rules set, E one event's outcome. */
 export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = EventResult> {
   readonly config: Config;
@@ -347,65 +364,94 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
   }
 
   /**
-   * Runs the rules and applies the result, then broadcasts. With `lockError` (the whole disk could not be
-   * opened or locked), the rules do not run and the kernel event is broadcast marked as failed, as udevd does.
+   * One event, in udevd's order: the rules and RUN under event_timeout, the node removed (mknod mode), the
+   * broadcast, the record for resyncs. With `lockError` (the whole disk could not be opened or locked), the rules
+   * do not run and the kernel event is broadcast marked as failed, as udevd does.
    */
   async #processDevice(ev: Uevent, rules: R, device: Device, lockError: { errno: number; code: string; message: string } | undefined): Promise<void> {
-    // event_timeout gives the event up as udevd kills its worker: the rules stop and its programs are killed
+    this.#watch?.end(device); // no watch while the event runs, none at all after a remove (as udevd)
+    const run: EventRun<E> = lockError ? { failed: true, failure: this.#lockFailure(ev, lockError) } : await this.#runEvent(ev, rules, device);
+    if (ev.action === 'remove' && this.mknod && !run.failed) this.#removeOwnNode(device);
+    const props = this.#broadcastProperties(ev, device, run);
+    await this.#broadcast(props, ev);
+    this.#recordProcessed(ev, device, run.result, props, run.failed);
+  }
+
+  /**
+   * The rules, then RUN and OPTIONS+="watch", under event_timeout: at the timeout the event is given up as udevd
+   * kills its worker (the rules stop, its programs are killed).
+   */
+  async #runEvent(ev: Uevent, rules: R, device: Device): Promise<EventRun<E>> {
     const giveUp = new AbortController();
     const ctx = this.#context(giveUp.signal);
+    const timer = this.#eventTimer(ev, giveUp);
     let result: E | undefined;
-    let failed = false;
-    /** udevd's UDEV_WORKER_* properties of a failed event: the errno when known. */
-    let workerFailure: { errno?: number; code?: string } | undefined;
-    const eventTimeoutMs = Math.max(1, this.config.eventTimeout) * 1000;
-    const warnTimer = setTimeout(() => this.log.warn({ devpath: ev.devpath, seqnum: ev.seqnum }, `event still running after ${eventTimeoutMs / 3000} s`), eventTimeoutMs / 3);
-    let killTimer: NodeJS.Timeout | undefined;
-    this.#watch?.end(device); // no watch while the event runs, none at all after a remove (as udevd)
     try {
-      if (lockError) {
-        const err = new Error(lockError.message) as NodeJS.ErrnoException;
-        err.errno = lockError.errno;
-        err.code = lockError.code;
-        throw err;
-      }
-      result = await Promise.race([
-        this.#engine.processEvent(ctx, rules, device),
-        new Promise<never>((_, rej) => {
-          killTimer = setTimeout(() => {
-            const err = new Error(`event timed out after ${eventTimeoutMs / 1000} s`);
-            giveUp.abort(err);
-            rej(err);
-          }, eventTimeoutMs);
-        }),
-      ]);
-      failed = result.failed;
+      result = await Promise.race([this.#engine.processEvent(ctx, rules, device), timer.expired]);
+      const failed = result.failed;
       for (const err of result.errors) this.log.warn({ devpath: ev.devpath, seqnum: ev.seqnum }, err);
-      if (result.runList.length > 0) {
-        try {
-          await this.#engine.runProgramList(ctx, result);
-        } catch (e) {
-          this.log.error({ devpath: ev.devpath, err: (e as Error).message }, 'RUN failed');
-        }
-      }
+      await this.#runPrograms(ctx, ev, result);
       if (result.state.watch === true) this.#watch?.begin(result.device); // OPTIONS+="watch"
+      return { result, failed };
     } catch (e) {
-      failed = true;
-      const err = e as NodeJS.ErrnoException;
-      const timedOut = err.message.startsWith('event timed out');
-      if (timedOut) this.counters.timedOut++;
-      workerFailure = timedOut ? { errno: osConstants.errno.ETIMEDOUT, code: 'ETIMEDOUT' } : typeof err.errno === 'number' ? { errno: Math.abs(err.errno), code: err.code } : {};
-      // a disk nobody may open fails every event of it: a warning, as udevd's "Failed to process device, ignoring"
-      const report = lockError ? this.log.warn.bind(this.log) : this.log.error.bind(this.log);
-      report({ devpath: ev.devpath, seqnum: ev.seqnum, action: ev.action, err: err.message }, 'event processing failed; broadcasting the kernel event marked as failed');
+      return { result, failed: true, failure: this.#failure(ev, e as NodeJS.ErrnoException) };
     } finally {
-      clearTimeout(warnTimer);
-      if (killTimer) clearTimeout(killTimer);
+      timer.clear();
     }
-    if (ev.action === 'remove' && this.mknod && !failed) this.#removeOwnNode(device);
-    const finalDevice = result?.device ?? device;
-    // a failed event is broadcast as the kernel sent it (DEVNAME as /dev/..., as sd-device reads it)
-    const props = result ? finalDevice.properties : Device.fromUevent(this.roots, ev.properties).properties;
+  }
+
+  /** event_timeout: a warning at a third of it, then the event is given up (`expired` rejects). */
+  #eventTimer(ev: Uevent, giveUp: AbortController): { expired: Promise<never>; clear(): void } {
+    const ms = Math.max(1, this.config.eventTimeout) * 1000;
+    const warn = setTimeout(() => this.log.warn({ devpath: ev.devpath, seqnum: ev.seqnum }, `event still running after ${ms / 3000} s`), ms / 3);
+    let kill: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      kill = setTimeout(() => {
+        const err = new EventTimeout(`event timed out after ${ms / 1000} s`);
+        giveUp.abort(err);
+        reject(err);
+      }, ms);
+    });
+    return {
+      expired,
+      clear: () => {
+        clearTimeout(warn);
+        clearTimeout(kill);
+      },
+    };
+  }
+
+  /** RUN programs and builtins, after the database is written (as udevd). */
+  async #runPrograms(ctx: EventContext, ev: Uevent, result: E): Promise<void> {
+    if (result.runList.length === 0) return;
+    try {
+      await this.#engine.runProgramList(ctx, result);
+    } catch (e) {
+      this.log.error({ devpath: ev.devpath, err: (e as Error).message }, 'RUN failed');
+    }
+  }
+
+  /** udevd's UDEV_WORKER_* of an event that failed (timed out, or an error with its errno), logged. */
+  #failure(ev: Uevent, err: NodeJS.ErrnoException): WorkerFailure {
+    const timedOut = err instanceof EventTimeout;
+    if (timedOut) this.counters.timedOut++;
+    this.log.error({ devpath: ev.devpath, seqnum: ev.seqnum, action: ev.action, err: err.message }, 'event processing failed; broadcasting the kernel event marked as failed');
+    if (timedOut) return { errno: osConstants.errno.ETIMEDOUT, code: 'ETIMEDOUT' };
+    return typeof err.errno === 'number' ? { errno: Math.abs(err.errno), code: err.code } : {};
+  }
+
+  /** A whole disk nobody may open fails every event of it: a warning, as udevd's "Failed to process device, ignoring". */
+  #lockFailure(ev: Uevent, lockError: { errno: number; code: string; message: string }): WorkerFailure {
+    this.log.warn({ devpath: ev.devpath, seqnum: ev.seqnum, action: ev.action, err: lockError.message }, 'event processing failed; broadcasting the kernel event marked as failed');
+    return { errno: Math.abs(lockError.errno), code: lockError.code };
+  }
+
+  /**
+   * What is broadcast: the final device's properties; for a failed event the kernel's, as it sent them (DEVNAME
+   * as /dev/..., as sd-device reads it), marked as failed; after a rename, the new name and devpath.
+   */
+  #broadcastProperties(ev: Uevent, device: Device, run: EventRun<E>): Map<string, string> {
+    const props = run.result ? run.result.device.properties : Device.fromUevent(this.roots, ev.properties).properties;
     const renamed = this.#renamed.get(device);
     if (renamed) {
       this.#renamed.delete(device);
@@ -416,16 +462,21 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
       const dp = props.get('DEVPATH');
       if (dp?.endsWith('/' + oldName)) props.set('DEVPATH', dp.slice(0, dp.length - oldName.length) + newName);
     }
-    if (workerFailure) {
+    const failure = run.failure;
+    if (failure) {
       props.set('UDEV_WORKER_FAILED', '1');
-      if (workerFailure.errno !== undefined) {
-        props.set('UDEV_WORKER_ERRNO', String(workerFailure.errno));
-        props.set('UDEV_WORKER_ERRNO_NAME', workerFailure.code ?? errnoName(workerFailure.errno));
+      if (failure.errno !== undefined) {
+        props.set('UDEV_WORKER_ERRNO', String(failure.errno));
+        props.set('UDEV_WORKER_ERRNO_NAME', failure.code ?? errnoName(failure.errno));
       }
     }
-    await this.#broadcast(props, ev);
+    return props;
+  }
+
+  /** After the broadcast: the identity for resyncs, the counters, and the heap and registry upkeep when idle. */
+  #recordProcessed(ev: Uevent, device: Device, result: E | undefined, props: Map<string, string>, failed: boolean): void {
     if (ev.action === 'remove') this.resyncer.registry?.forget(device.id);
-    else if (result) this.resyncer.registry?.record(finalDevice.id, props);
+    else if (result) this.resyncer.registry?.record(result.device.id, props);
     if (failed) this.counters.failed++;
     else this.counters.processed++;
     this.#heap.onEvent();
