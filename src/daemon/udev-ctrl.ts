@@ -32,6 +32,7 @@ import {
   MSG_TRUNC,
   peerCredentials,
   recvWithCredentials,
+  type Received,
   setsockoptInt,
   SO_PASSCRED,
   SOCK_CLOEXEC,
@@ -39,8 +40,9 @@ import {
   SOCK_SEQPACKET,
   socket,
   SOL_SOCKET,
+  type Ucred,
 } from '../sys/socket.js';
-import { unlinkSync, chmodSync } from 'node:fs';
+import { chmodSync, rmSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
@@ -127,247 +129,325 @@ const LISTEN_BACKLOG = 4096;
 /** The receive buffer: larger than a message, so that a longer one shows as MSG_TRUNC. */
 const RECV_SIZE = 512;
 
-// ------------------------------------------------------------------ the server
+// ------------------------------------------------------------------ transport: one SOCK_SEQPACKET connection at a time
 
+/** One accepted client connection. */
 interface Connection {
-  fd: number;
-  pid: number;
+  readonly fd: number;
+  /** The peer's pid (SO_PEERCRED), for logs. */
+  readonly pid: number;
   watch: ReadableWatch;
   idle: NodeJS.Timeout | undefined;
   closed: boolean;
 }
+
+interface TransportHandlers {
+  /** A client connected with these credentials: false refuses it (the connection is closed at once). */
+  accept(peer: Ucred): boolean;
+  /**
+   * One datagram (its bytes are in `data`) with what came with it. Reading stops until `resume` or
+   * `closeConnection` is called for the connection.
+   */
+  datagram(conn: Connection, r: Received, data: Buffer): void;
+  /** The client sent nothing for the idle timeout (the connection is being closed). */
+  idle(conn: Connection): void;
+  /** Accepting failed (the server goes on). */
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/**
+ * The listening AF_UNIX SOCK_SEQPACKET socket and the one connection served at a time (as udevd): non-blocking
+ * descriptors watched by libuv, a datagram at a time, an idle timeout.
+ */
+class SeqpacketTransport {
+  readonly path: string;
+  #listenFd: number;
+  #listenWatch: ReadableWatch;
+  #listening = true;
+  #closed = false;
+  #conn: Connection | undefined;
+  #data = Buffer.alloc(RECV_SIZE);
+  #handlers: TransportHandlers;
+  #idleTimeoutMs: number;
+  #log: Logger;
+
+  constructor(path: string, handlers: TransportHandlers, idleTimeoutMs: number, log: Logger) {
+    this.path = path;
+    this.#handlers = handlers;
+    this.#idleTimeoutMs = idleTimeoutMs;
+    this.#log = log;
+    claimSocketPath(path, SOCK_SEQPACKET);
+    const fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC);
+    // Backlog: systemd-udevd-control.socket leaves Backlog= at its default (SOMAXCONN). With udevd's own listen(fd, 0)
+    // a second udevadm arriving while one is served gets EAGAIN from its non-blocking connect() and fails
+    // ("Failed to send reload request: Resource temporarily unavailable"); here it waits its turn.
+    try {
+      bindAndListen(fd, path, LISTEN_BACKLOG);
+    } catch (e) {
+      close(fd);
+      throw e;
+    }
+    chmodSync(path, 0o600); // as systemd-udevd-control.socket: SocketMode=0600
+    // PassCredentials=yes on the listening socket (as the socket unit does): accepted sockets inherit it, so a
+    // message the client sends between our accept() and the setsockopt() of the connection still carries its
+    // credentials (without it the kernel reports pid 0, uid 65534 for such a message).
+    const passcred = setsockoptInt(fd, SOL_SOCKET, SO_PASSCRED, 1);
+    if (passcred < 0) log.warn(`udev control: SO_PASSCRED on the listening socket failed: ${errnoName(-passcred)}`);
+    this.#listenFd = fd;
+    this.#listenWatch = watchReadable(fd, (status) => this.#accept(status));
+  }
+
+  #accept(status: number): void {
+    if (this.#closed || this.#conn) return;
+    if (status < 0) return this.#handlers.error('udev control: listening socket error', { status });
+    const fd = accept4(this.#listenFd, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (fd !== -EAGAIN && fd !== -EINTR) this.#handlers.error(`udev control: accept failed: ${errnoName(-fd)}`);
+      return;
+    }
+    const peer = peerCredentials(fd);
+    if (typeof peer === 'number') {
+      this.#handlers.error(`udev control: cannot read the peer's credentials: ${errnoName(-peer)}`);
+      close(fd);
+      return;
+    }
+    if (!this.#handlers.accept(peer)) {
+      close(fd);
+      return;
+    }
+    const passcred = setsockoptInt(fd, SOL_SOCKET, SO_PASSCRED, 1);
+    if (passcred < 0) this.#log.warn(`udev control: SO_PASSCRED failed: ${errnoName(-passcred)}`);
+    const conn: Connection = { fd, pid: peer.pid, watch: watchReadable(fd, (st) => this.#read(conn, st)), idle: undefined, closed: false };
+    this.#conn = conn;
+    this.#listenWatch.stop();
+    this.#armIdle(conn);
+  }
+
+  #read(conn: Connection, status: number): void {
+    if (conn.closed) return;
+    if (status < 0) return this.closeConnection(conn, `poll status ${status}`);
+    const r = recvWithCredentials(conn.fd, this.#data, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (typeof r === 'number') {
+      if (r === -EAGAIN || r === -EINTR) return;
+      return this.closeConnection(conn, `recvmsg ${errnoName(-r)}`); // ECONNRESET and the like: the client is gone
+    }
+    if (r.n === 0) return this.closeConnection(conn, 'client closed');
+    // one message at a time, in order: stop reading until this one is handled
+    conn.watch.stop();
+    if (conn.idle) clearTimeout(conn.idle);
+    this.#handlers.datagram(conn, r, this.#data.subarray(0, r.n));
+  }
+
+  #armIdle(conn: Connection): void {
+    if (conn.idle) clearTimeout(conn.idle);
+    conn.idle = setTimeout(() => {
+      this.#handlers.idle(conn);
+      this.closeConnection(conn, 'idle');
+    }, this.#idleTimeoutMs);
+    conn.idle.unref();
+  }
+
+  /** Reads the connection's next datagram (after one was handled). */
+  resume(conn: Connection): void {
+    if (conn.closed) return;
+    this.#armIdle(conn);
+    conn.watch.start();
+  }
+
+  closeConnection(conn: Connection, reason: string): void {
+    if (conn.closed) return;
+    conn.closed = true;
+    this.#log.debug({ pid: conn.pid, reason }, 'udev control: connection closed');
+    if (conn.idle) clearTimeout(conn.idle);
+    conn.watch.close();
+    close(conn.fd);
+    if (this.#conn === conn) this.#conn = undefined;
+    if (!this.#closed && this.#listening) this.#listenWatch.start(); // the next client
+  }
+
+  /** No further connections (the socket file stays until close()). */
+  stopListening(): void {
+    if (!this.#listening) return;
+    this.#listening = false;
+    this.#listenWatch.close();
+    close(this.#listenFd);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#conn) this.closeConnection(this.#conn, 'server closed');
+    this.stopListening();
+    rmSync(this.path, { force: true });
+  }
+}
+
+// ------------------------------------------------------------------ credentials
+
+/** A refused connection or message: the stats key, and what is logged. */
+interface Refusal {
+  reason: keyof UdevCtrlStats['refused'];
+  text: string;
+  fields?: Record<string, unknown>;
+}
+
+/** Only root may control the daemon (udevd refuses a peer whose SO_PEERCRED uid is not 0). */
+function refusePeer(peer: Ucred): Refusal | undefined {
+  if (peer.uid === 0) return undefined;
+  return { reason: 'uid', text: `connection from uid ${peer.uid} refused (only root may control the daemon)`, fields: { uid: peer.uid, pid: peer.pid } };
+}
+
+/**
+ * Checks one datagram as udevd does: exactly one message long, sent with SCM_CREDENTIALS of uid 0, with udev's
+ * magic. Returns the message, or why it is refused.
+ */
+function checkDatagram(r: Received, data: Buffer): { msg: UdevCtrlMessage; cred: Ucred } | Refusal {
+  if (r.flags & MSG_TRUNC || r.n !== UDEV_CTRL_MSG_SIZE) return { reason: 'length', text: `message of ${r.flags & MSG_TRUNC ? `more than ${RECV_SIZE}` : r.n} bytes (expected ${UDEV_CTRL_MSG_SIZE})` };
+  const cred = r.cred;
+  if (r.flags & MSG_CTRUNC || !cred) return { reason: 'credentials', text: 'no sender credentials received' };
+  if (cred.uid !== 0) return { reason: 'uid', text: `message from uid ${cred.uid} (only root may control the daemon)`, fields: { uid: cred.uid } };
+  const msg = decodeUdevCtrlMessage(data);
+  if (msg.magic !== UDEV_CTRL_MAGIC) return { reason: 'magic', text: `message magic 0x${msg.magic.toString(16).padStart(8, '0')} does not match 0x${UDEV_CTRL_MAGIC.toString(16)}` };
+  return { msg, cred };
+}
+
+// ------------------------------------------------------------------ protocol
+
+/**
+ * Runs one message on the daemon's ControlHandler. Resolves 'exit' when the connection must close without an
+ * end message (exit), 'continue' otherwise; `stopListening` runs first on exit (as udevd: no further control
+ * connections while exiting).
+ */
+async function dispatch(msg: UdevCtrlMessage, handler: ControlHandler, log: Logger, stats: UdevCtrlStats, stopListening: () => void): Promise<'continue' | 'exit'> {
+  try {
+    switch (msg.type) {
+      case UdevCtrlType.SET_LOG_LEVEL: {
+        const r = handler.setLogLevel(String(msg.intval));
+        log.info(`udev control: log level set to ${String(r.logLevel ?? msg.intval)} (syslog priority ${msg.intval})`);
+        break;
+      }
+      case UdevCtrlType.STOP_EXEC_QUEUE:
+        handler.stopExecQueue();
+        log.info('udev control: exec queue stopped');
+        break;
+      case UdevCtrlType.START_EXEC_QUEUE:
+        handler.startExecQueue();
+        log.info('udev control: exec queue started');
+        break;
+      case UdevCtrlType.RELOAD: {
+        const r = await handler.reload();
+        const errors = Array.isArray(r.errors) ? r.errors.length : 0;
+        log.info({ generation: r.generation, errors }, `udev control: rules reloaded${errors ? ` (${errors} error(s), the previous version of those files stays)` : ''}`);
+        break;
+      }
+      case UdevCtrlType.SET_ENV:
+        setEnv(msg.buf, handler, log);
+        break;
+      case UdevCtrlType.SET_CHILDREN_MAX: {
+        if (msg.intval < 0) {
+          log.warn(`udev control: children max ${msg.intval} ignored (must not be negative)`);
+          break;
+        }
+        const r = handler.setChildrenMax(msg.intval);
+        log.info(`udev control: children max set to ${String(r.childrenMax ?? msg.intval)}`);
+        break;
+      }
+      case UdevCtrlType.PING:
+        // Answer after the uevents the kernel already sent were read and queued: `udevadm settle` looks at the
+        // queue flag right after this answer.
+        await handler.catchUp?.();
+        log.debug('udev control: ping');
+        break;
+      case UdevCtrlType.EXIT:
+        log.info('udev control: exit requested');
+        stopListening();
+        await handler.exit();
+        return 'exit';
+      default:
+        stats.unknownType++;
+        log.warn(`udev control: unknown message type ${msg.type} ignored`);
+    }
+  } catch (e) {
+    stats.errors++;
+    log.error({ type: TYPE_NAMES[msg.type] ?? msg.type }, `udev control: ${(e as Error).message}`);
+  }
+  return 'continue';
+}
+
+/** SET_ENV: "KEY=VALUE" sets a global property, "KEY=" unsets it. */
+function setEnv(buf: string, handler: ControlHandler, log: Logger): void {
+  const eq = buf.indexOf('=');
+  if (eq <= 0) {
+    log.error(`udev control: set env: invalid '${buf}' (expected KEY=VALUE, or KEY= to unset)`);
+    return;
+  }
+  if (!handler.setEnv) {
+    log.error(`udev control: set env '${buf}' rejected: this daemon keeps no global properties`);
+    return;
+  }
+  const key = buf.slice(0, eq);
+  const value = buf.slice(eq + 1);
+  handler.setEnv(key, value === '' ? undefined : value);
+  log.info(value === '' ? `udev control: global property ${key} unset` : `udev control: global property ${key}=${value} set for every event`);
+}
+
+// ------------------------------------------------------------------ the server
 
 /**
  * Listens on <runRoot>/control (mode 0600) for udev's binary control protocol and maps each message onto the
  * daemon's ControlHandler. A stale socket file is replaced; a live one (udevd or another devmaster) is an error.
  */
 export function startUdevCtrlServer(runRoot: string, handler: ControlHandler, log: Logger, opts: UdevCtrlOptions = {}): UdevCtrlServer {
-  const path = udevCtrlSocketPath(runRoot);
   const idleTimeoutMs = opts.idleTimeoutMs ?? 10_000;
-  claimSocketPath(path, SOCK_SEQPACKET);
-  const listenFd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC);
-  // Backlog: systemd-udevd-control.socket leaves Backlog= at its default (SOMAXCONN). With udevd's own listen(fd, 0)
-  // a second udevadm arriving while one is served gets EAGAIN from its non-blocking connect() and fails
-  // ("Failed to send reload request: Resource temporarily unavailable"); here it waits its turn.
-  try {
-    bindAndListen(listenFd, path, LISTEN_BACKLOG);
-  } catch (e) {
-    close(listenFd);
-    throw e;
-  }
-  chmodSync(path, 0o600); // as systemd-udevd-control.socket: SocketMode=0600
-  // PassCredentials=yes on the listening socket (as the socket unit does): accepted sockets inherit it, so a
-  // message the client sends between our accept() and the setsockopt() below still carries its credentials
-  // (without it the kernel reports pid 0, uid 65534 for such a message).
-  const passcred = setsockoptInt(listenFd, SOL_SOCKET, SO_PASSCRED, 1);
-  if (passcred < 0) log.warn(`udev control: SO_PASSCRED on the listening socket failed: ${errnoName(-passcred)}`);
-
   const stats: UdevCtrlStats = { connections: 0, messages: 0, byType: {}, refused: { uid: 0, credentials: 0, length: 0, magic: 0 }, unknownType: 0, idleTimeouts: 0, errors: 0 };
-  const data = Buffer.alloc(RECV_SIZE);
-  let conn: Connection | undefined;
-  let closed = false;
-  let listening = true;
-
-  const closeConn = (k: Connection, reason: string) => {
-    if (k.closed) return;
-    k.closed = true;
-    log.debug({ pid: k.pid, reason }, 'udev control: connection closed');
-    if (k.idle) clearTimeout(k.idle);
-    k.watch.close();
-    close(k.fd);
-    if (conn === k) conn = undefined;
-    if (!closed && listening) listenWatch.start(); // next client (one connection at a time, as udevd)
+  const refuse = (r: Refusal, pid: number) => {
+    stats.refused[r.reason]++;
+    log.warn({ pid, ...r.fields }, `udev control: ${r.text}`);
   };
-
-  const armIdle = (k: Connection) => {
-    if (k.idle) clearTimeout(k.idle);
-    k.idle = setTimeout(() => {
-      stats.idleTimeouts++;
-      log.warn({ pid: k.pid }, `udev control: client sent nothing for ${idleTimeoutMs / 1000} s, closing the connection`);
-      closeConn(k, 'idle');
-    }, idleTimeoutMs);
-    k.idle.unref();
-  };
-
-  const onAccept = (status: number) => {
-    if (closed || conn) return;
-    if (status < 0) {
-      stats.errors++;
-      log.error({ status }, 'udev control: listening socket error');
-      return;
-    }
-    const fd = accept4(listenFd, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-      if (fd !== -EAGAIN && fd !== -EINTR) {
-        stats.errors++;
-        log.error(`udev control: accept failed: ${errnoName(-fd)}`);
-      }
-      return;
-    }
-    const peer = peerCredentials(fd);
-    if (typeof peer === 'number') {
-      stats.errors++;
-      log.error(`udev control: cannot read the peer's credentials: ${errnoName(-peer)}`);
-      close(fd);
-      return;
-    }
-    const { pid, uid } = peer;
-    if (uid !== 0) {
-      stats.refused.uid++;
-      log.warn({ uid, pid }, `udev control: connection from uid ${uid} refused (only root may control the daemon)`);
-      close(fd);
-      return;
-    }
-    const passcredConn = setsockoptInt(fd, SOL_SOCKET, SO_PASSCRED, 1);
-    if (passcredConn < 0) log.warn(`udev control: SO_PASSCRED failed: ${errnoName(-passcredConn)}`);
-    stats.connections++;
-    const k: Connection = { fd, pid, watch: undefined as unknown as ReadableWatch, idle: undefined, closed: false };
-    conn = k;
-    listenWatch.stop();
-    k.watch = watchReadable(fd, (st) => onReadable(k, st));
-    armIdle(k);
-  };
-
-  const onReadable = (k: Connection, status: number) => {
-    if (k.closed) return;
-    if (status < 0) {
-      closeConn(k, `poll status ${status}`);
-      return;
-    }
-    const r = recvWithCredentials(k.fd, data, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    if (typeof r === 'number') {
-      if (r === -EAGAIN || r === -EINTR) return;
-      closeConn(k, `recvmsg ${errnoName(-r)}`); // ECONNRESET and the like: the client is gone
-      return;
-    }
-    const { n, flags, cred } = r;
-    if (n === 0) {
-      closeConn(k, 'client closed'); // the client closed its end
-      return;
-    }
-    const refuse = (reason: keyof UdevCtrlStats['refused'], msg: string, extra: Record<string, unknown> = {}) => {
-      stats.refused[reason]++;
-      log.warn({ pid: cred?.pid ?? k.pid, ...extra }, `udev control: ${msg}, message ignored and connection closed`);
-      closeConn(k, `refused: ${reason}`);
-    };
-    if (flags & MSG_TRUNC || n !== UDEV_CTRL_MSG_SIZE) return refuse('length', `message of ${flags & MSG_TRUNC ? `more than ${RECV_SIZE}` : n} bytes (expected ${UDEV_CTRL_MSG_SIZE})`);
-    if (flags & MSG_CTRUNC || !cred) return refuse('credentials', 'no sender credentials received');
-    if (cred.uid !== 0) return refuse('uid', `message from uid ${cred.uid} (only root may control the daemon)`, { uid: cred.uid });
-    const msg = decodeUdevCtrlMessage(data.subarray(0, n));
-    if (msg.magic !== UDEV_CTRL_MAGIC) return refuse('magic', `message magic 0x${msg.magic.toString(16).padStart(8, '0')} does not match 0x${UDEV_CTRL_MAGIC.toString(16)}`);
-    stats.messages++;
-    const name = TYPE_NAMES[msg.type] ?? `type-${msg.type}`;
-    stats.byType[name] = (stats.byType[name] ?? 0) + 1;
-    if (msg.type === UdevCtrlType.END_MESSAGES) {
-      closeConn(k, 'end of messages'); // the answer: the client waits for this close
-      return;
-    }
-    // One message at a time, in order: stop reading until this one is handled.
-    k.watch.stop();
-    if (k.idle) clearTimeout(k.idle);
-    void handle(msg, cred.pid).then((keep) => {
-      if (k.closed) return;
-      if (!keep) {
-        closeConn(k, 'exit');
-        return;
-      }
-      armIdle(k);
-      k.watch.start();
-    });
-  };
-
-  /** Runs one message; resolves false when the connection must close (exit). */
-  const handle = async (msg: UdevCtrlMessage, pid: number): Promise<boolean> => {
-    const l = log.child({ pid });
-    try {
-      switch (msg.type) {
-        case UdevCtrlType.SET_LOG_LEVEL: {
-          const r = handler.setLogLevel(String(msg.intval));
-          l.info(`udev control: log level set to ${String(r.logLevel ?? msg.intval)} (syslog priority ${msg.intval})`);
-          break;
-        }
-        case UdevCtrlType.STOP_EXEC_QUEUE:
-          handler.stopExecQueue();
-          l.info('udev control: exec queue stopped');
-          break;
-        case UdevCtrlType.START_EXEC_QUEUE:
-          handler.startExecQueue();
-          l.info('udev control: exec queue started');
-          break;
-        case UdevCtrlType.RELOAD: {
-          const r = await handler.reload();
-          const errors = Array.isArray(r.errors) ? r.errors.length : 0;
-          l.info({ generation: r.generation, errors }, `udev control: rules reloaded${errors ? ` (${errors} error(s), the previous version of those files stays)` : ''}`);
-          break;
-        }
-        case UdevCtrlType.SET_ENV: {
-          const eq = msg.buf.indexOf('=');
-          if (eq <= 0) {
-            l.error(`udev control: set env: invalid '${msg.buf}' (expected KEY=VALUE, or KEY= to unset)`);
-            break;
-          }
-          if (!handler.setEnv) {
-            l.error(`udev control: set env '${msg.buf}' rejected: this daemon keeps no global properties`);
-            break;
-          }
-          const key = msg.buf.slice(0, eq);
-          const value = msg.buf.slice(eq + 1);
-          handler.setEnv(key, value === '' ? undefined : value);
-          l.info(value === '' ? `udev control: global property ${key} unset` : `udev control: global property ${key}=${value} set for every event`);
-          break;
-        }
-        case UdevCtrlType.SET_CHILDREN_MAX: {
-          if (msg.intval < 0) {
-            l.warn(`udev control: children max ${msg.intval} ignored (must not be negative)`);
-            break;
-          }
-          const r = handler.setChildrenMax(msg.intval);
-          l.info(`udev control: children max set to ${String(r.childrenMax ?? msg.intval)}`);
-          break;
-        }
-        case UdevCtrlType.PING:
-          // Answer after the uevents the kernel already sent were read and queued: `udevadm settle` looks at the
-          // queue flag right after this answer.
-          await handler.catchUp?.();
-          l.debug('udev control: ping');
-          break;
-        case UdevCtrlType.EXIT:
-          l.info('udev control: exit requested');
-          stopListening(); // as udevd: no further control connections while exiting (the file goes at close)
-          await handler.exit();
+  const transport: SeqpacketTransport = new SeqpacketTransport(
+    udevCtrlSocketPath(runRoot),
+    {
+      accept: (peer) => {
+        const refusal = refusePeer(peer);
+        if (refusal) {
+          refuse(refusal, peer.pid);
           return false;
-        default:
-          stats.unknownType++;
-          l.warn(`udev control: unknown message type ${msg.type} ignored`);
-      }
-    } catch (e) {
-      stats.errors++;
-      l.error({ type: TYPE_NAMES[msg.type] ?? msg.type }, `udev control: ${(e as Error).message}`);
-    }
-    return true;
-  };
-
-  const listenWatch = watchReadable(listenFd, onAccept);
-  const stopListening = () => {
-    if (!listening) return;
-    listening = false;
-    listenWatch.close();
-    close(listenFd);
-  };
-
-  return {
-    path,
-    stats: () => ({ ...stats, byType: { ...stats.byType }, refused: { ...stats.refused } }),
-    close: () => {
-      if (closed) return;
-      closed = true;
-      if (conn) closeConn(conn, 'server closed');
-      stopListening();
-      try {
-        unlinkSync(path);
-      } catch {
-        /* gone */
-      }
+        }
+        stats.connections++;
+        return true;
+      },
+      datagram: (conn, r, data) => {
+        const checked = checkDatagram(r, data);
+        if ('reason' in checked) {
+          refuse({ ...checked, text: `${checked.text}, message ignored and connection closed` }, r.cred?.pid ?? conn.pid);
+          return transport.closeConnection(conn, `refused: ${checked.reason}`);
+        }
+        const { msg, cred } = checked;
+        stats.messages++;
+        const name = TYPE_NAMES[msg.type] ?? `type-${msg.type}`;
+        stats.byType[name] = (stats.byType[name] ?? 0) + 1;
+        // the answer to a client's messages: the close after its end-of-messages, which it waits for
+        if (msg.type === UdevCtrlType.END_MESSAGES) return transport.closeConnection(conn, 'end of messages');
+        void dispatch(msg, handler, log.child({ pid: cred.pid }), stats, () => transport.stopListening()).then((next) => {
+          if (next === 'exit') transport.closeConnection(conn, 'exit');
+          else transport.resume(conn);
+        });
+      },
+      idle: (conn) => {
+        stats.idleTimeouts++;
+        log.warn({ pid: conn.pid }, `udev control: client sent nothing for ${idleTimeoutMs / 1000} s, closing the connection`);
+      },
+      error: (message, fields) => {
+        stats.errors++;
+        log.error(fields ?? {}, message);
+      },
     },
+    idleTimeoutMs,
+    log,
+  );
+  return {
+    path: transport.path,
+    stats: () => ({ ...stats, byType: { ...stats.byType }, refused: { ...stats.refused } }),
+    close: () => transport.close(),
   };
 }
