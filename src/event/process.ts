@@ -14,7 +14,7 @@ import { placeDevnumLink, removeDevnumLink, updateLink } from './links.js';
 import { applyStaticNodes } from './static-nodes.js';
 import { mknod } from '../sys/file.js';
 import { applySeclabels } from './seclabel.js';
-import { runCommand } from '../rules/spawn.js';
+import { runCommandLine } from '../rules/spawn.js';
 
 export interface EventContext {
   roots: Roots;
@@ -238,7 +238,7 @@ export async function runProgramList(ctx: Omit<EventContext, 'ruleSet'>, res: Ev
       await runBuiltin(ctx.builtins.get(item.builtin), item.builtin, item.command, res.device, res.state, env(ctx));
       continue;
     }
-    const r = await runCommand(item.command, { env: propertiesEnv(res.device), timeoutMs: ctx.execTimeoutMs, captureStdout: false, signal: ctx.signal });
+    const r = await runCommandLine(item.command, { env: propertiesEnv(res.device), timeoutMs: ctx.execTimeoutMs, captureStdout: false, signal: ctx.signal });
     if (r.timedOut) {
       res.failed = true;
       const msg = `${item.file}:${item.line} RUN "${item.command}" timed out after ${ctx.execTimeoutMs} ms, killed`;

@@ -12,7 +12,7 @@ import type { Builtin } from '../builtins/types.js';
 import { isValidTag } from '../device/db.js';
 import { ALLOWED_CHARS_INPUT, expandFormat, replaceChars, type Format, type FormatSource, type SubstPart } from './format.js';
 import { fnmatch } from './pattern.js';
-import { runCommand, splitCommand } from './spawn.js';
+import { runCommandLine, splitCommand } from './spawn.js';
 import { T, isParentToken, LINE_HAS_DEVLINK, LINE_HAS_GOTO, LINE_HAS_NAME, LINE_UPDATE_SOMETHING, type Line, type Token } from './compile.js';
 import type { RuleSet } from './load.js';
 import { lookupGroup, lookupUser, parseId, parseMode } from '../sys/users.js';
@@ -514,7 +514,7 @@ function assignedId(tok: Token, ev: EventState, env: ExecEnv, kind: 'user' | 'gr
 
 async function spawnFor(tok: Token, cmd: string, ev: EventState, env: ExecEnv, capture: boolean): Promise<{ ok: boolean; stdout: string; truncated: boolean }> {
   const first = cmd.trim().split(/\s+/)[0] ?? '';
-  const r = await runCommand(cmd, { env: propertiesEnv(ev.device), timeoutMs: env.execTimeoutMs, captureStdout: capture, signal: env.signal });
+  const r = await runCommandLine(cmd, { env: propertiesEnv(ev.device), timeoutMs: env.execTimeoutMs, captureStdout: capture, signal: env.signal });
   if (r.stderr) for (const l of r.stderr.replace(/\n$/, '').split('\n')) env.log.debug(`${tok.file}:${tok.line} '${first}'(err) '${l}'`);
   if (r.timedOut) {
     ev.failed = true;
