@@ -17,7 +17,7 @@ import { watch, type FSWatcher } from 'chokidar';
 import { Device } from '../device/device.js';
 import type { Roots } from '../device/roots.js';
 import { findHwdbBin, hwdbBinCandidates, openHwdb, type FindOptions, type Hwdb } from '../hwdb/index.js';
-import { fnmatch } from '../hwdb/fnmatch.js';
+import { fnmatch, FNM_NOESCAPE } from '../util/fnmatch.js';
 import { log } from '../log.js';
 import type { Builtin, BuiltinContext } from './types.js';
 
@@ -109,7 +109,7 @@ function lookupInto(ctx: BuiltinContext, hwdb: Hwdb, modalias: string, prefix: s
   const key = prefix ? prefix + modalias : modalias;
   let n = 0;
   for (const [k, v] of hwdb.lookup(key)) {
-    if (filter !== undefined && !fnmatch(filter, k, true)) continue;
+    if (filter !== undefined && !fnmatch(filter, k, FNM_NOESCAPE)) continue;
     ctx.setProperty(k, v);
     n++;
   }

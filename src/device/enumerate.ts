@@ -17,10 +17,9 @@ import { join } from 'node:path';
 import { Device, DeviceError } from './device.js';
 import { dbPath, devicesWithTag } from './db.js';
 import type { Roots } from './roots.js';
-import { fnmatch } from '../util/glob.js';
+import { fnmatch } from '../util/fnmatch.js';
 import { readSysattr } from './enumerate/sysattr.js';
 
-export { fnmatch } from '../util/glob.js';
 
 export type EnumerationType = 'devices' | 'subsystems' | 'all';
 export type InitializedMatch = 'all' | 'yes' | 'no' | 'compat';

@@ -11,7 +11,7 @@
 // The whole file is kept in one Buffer (see docs/HWDB.md for the measurements behind that choice).
 import { closeSync, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
 import { endianness } from 'node:os';
-import { fnmatchBytes } from './fnmatch.js';
+import { fnmatchBytes } from '../util/fnmatch.js';
 import {
   CHILD_ENTRY_SIZE,
   HEADER_SIZE,

@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import type { Builtin } from '../builtins/types.js';
 import { isValidTag } from '../device/db.js';
 import { ALLOWED_CHARS_INPUT, expandFormat, replaceChars, type Format, type FormatSource, type SubstPart } from './format.js';
-import { fnmatch } from './pattern.js';
+import { fnmatch } from '../util/fnmatch.js';
 import { runCommandLine, splitCommand } from './spawn.js';
 import { T, isParentToken, LINE_HAS_DEVLINK, LINE_HAS_GOTO, LINE_HAS_NAME, LINE_UPDATE_SOMETHING, type Line, type Token } from './compile.js';
 import type { RuleSet } from './load.js';
