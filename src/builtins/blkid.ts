@@ -15,6 +15,7 @@ import type { Builtin, BuiltinContext } from './types.js';
 import { splitDevT } from '../sys/devnum.js';
 import { BLKGETDISKSEQ, ioctl } from '../sys/ioctl.js';
 import { blkid, cBytes, encoded, FLTR_NOTIN, PARTS_ENTRY_DETAILS, SUBLKS_LABEL, SUBLKS_SECTYPE, SUBLKS_TYPE, SUBLKS_USAGE, SUBLKS_UUID, SUBLKS_VERSION, USAGE_RAID, type Ptr } from '../sys/libblkid.js';
+import { tryOr } from '../util/fs.js';
 
 // ------------------------------------------------------------------ what udev makes of blkid's values
 
@@ -97,12 +98,8 @@ function id128(s: string | null | undefined): string | undefined {
  */
 export function loaderDevicePartUuid(sysfs: string): string | undefined {
   if (!existsSync(join(sysfs, 'firmware', 'efi'))) return undefined; // not booted through EFI
-  let b: Buffer;
-  try {
-    b = readFileSync(join(sysfs, 'firmware', 'efi', 'efivars', LOADER_DEVICE_PART_UUID));
-  } catch {
-    return undefined;
-  }
+  const b = tryOr(() => readFileSync(join(sysfs, 'firmware', 'efi', 'efivars', LOADER_DEVICE_PART_UUID)), undefined); // no such variable (or efivarfs)
+  if (!b) return undefined;
   if (b.length < 4) return undefined;
   const text = b.subarray(4, 4 + ((b.length - 4) & ~1)).toString('utf16le').replace(/\0.*$/s, '');
   return id128(text);

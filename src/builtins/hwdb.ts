@@ -56,9 +56,14 @@ function load(): void {
   }
 }
 
-function startWatch(): void {
-  watcher?.close().catch(() => undefined);
+/** Stops watching hwdb.bin; a watcher that fails to close is logged. */
+function stopWatch(): void {
+  watcher?.close().catch((e: unknown) => log().warn({ err: (e as Error).message }, 'hwdb: cannot stop watching hwdb.bin'));
   watcher = undefined;
+}
+
+function startWatch(): void {
+  stopWatch();
   if (!watchEnabled) return;
   const paths = hwdbBinCandidates(findOpts);
   watcher = watch(paths, { persistent: false, ignoreInitial: true, atomic: true });
@@ -157,8 +162,7 @@ const hwdbBuiltin: Builtin = {
   },
 
   exit(): void {
-    watcher?.close().catch(() => undefined);
-    watcher = undefined;
+    stopWatch();
     db?.close();
     db = undefined;
   },

@@ -9,6 +9,7 @@ import { devPath, type Roots } from '../device/roots.js';
 import { splitDevT } from '../sys/devnum.js';
 import type { Builtin, BuiltinContext } from './types.js';
 import { ABSINFO_SIZE, decodeAbsInfo, EVIOCGABS, ioctl, type AbsInfo } from '../sys/ioctl.js';
+import { tryOr } from '../util/fs.js';
 
 // linux/input-event-codes.h
 const EV_KEY = 0x01;
@@ -237,17 +238,14 @@ function openNode(roots: Roots, dev: Device): number | undefined {
   const name = dev.devname;
   const num = dev.devnum;
   if (!name || !num) return undefined;
-  let fd: number | undefined;
-  try {
-    fd = openSync(devPath(roots, name), constants.O_RDONLY | constants.O_NONBLOCK | 0o2000000 /* O_CLOEXEC */);
-    const st = fstatSync(fd);
-    const n = splitDevT(st.rdev);
-    if (!st.isCharacterDevice() || n.major !== num.major || n.minor !== num.minor) throw new Error('not the device node');
-    return fd;
-  } catch {
-    if (fd !== undefined) closeSync(fd);
-    return undefined;
-  }
+  // a node that cannot be opened (gone, not permitted, ...) gives no size
+  const fd = tryOr(() => openSync(devPath(roots, name), constants.O_RDONLY | constants.O_NONBLOCK | 0o2000000 /* O_CLOEXEC */), undefined);
+  if (fd === undefined) return undefined;
+  const st = fstatSync(fd);
+  const n = splitDevT(st.rdev);
+  if (st.isCharacterDevice() && n.major === num.major && n.minor === num.minor) return fd;
+  closeSync(fd); // not the device's node
+  return undefined;
 }
 
 /** ID_INPUT_WIDTH_MM / ID_INPUT_HEIGHT_MM from the evdev node's ABS_X / ABS_Y resolution. */
@@ -260,8 +258,6 @@ function extractSize(roots: Roots, dev: Device, set: (k: string, v: string) => v
     if (!x || !y || x.resolution <= 0 || y.resolution <= 0) return;
     set('ID_INPUT_WIDTH_MM', String(absSizeMm(x)));
     set('ID_INPUT_HEIGHT_MM', String(absSizeMm(y)));
-  } catch {
-    /* no ioctl support here: no size */
   } finally {
     closeSync(fd);
   }

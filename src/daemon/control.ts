@@ -5,6 +5,7 @@ import { createServer, createConnection, type Server, type Socket } from 'node:n
 import { chmodSync, existsSync, unlinkSync, mkdirSync, lstatSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { SOCK_SEQPACKET, SOCK_STREAM, unixSocketListening } from '../sys/socket.js';
+import { unlinkIfAny } from '../util/fs.js';
 
 export const CONTROL_SOCKET_NAME = 'devmaster.control';
 export const MAX_LINE = 64 * 1024;
@@ -196,11 +197,7 @@ export async function startControlServer(runRoot: string, handler: ControlHandle
         setTimeout(() => {
           for (const s of sockets) s.destroy();
         }, 200).unref();
-        try {
-          unlinkSync(path);
-        } catch {
-          /* gone */
-        }
+        unlinkIfAny(path);
       }),
   };
 }
@@ -233,7 +230,8 @@ export function controlRequest(runRoot: string, req: ControlRequest, timeoutMs =
       let res: ControlResponse;
       try {
         res = JSON.parse(buf.slice(0, nl)) as ControlResponse;
-      } catch {
+      } catch (e) {
+        if (!(e instanceof SyntaxError)) throw e;
         finish(new ControlError('malformed answer from the daemon', 'EPROTO'));
         return;
       }

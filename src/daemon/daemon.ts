@@ -6,7 +6,7 @@
 // Per event (worker): Device.fromUevent → processEvent (rules + apply: node, links, db, tags; NAME= renames the
 // interface and hooks.afterRules records what the units layer started, both before the database is written) →
 // RUN programs → OPTIONS+="watch" → broadcast on the udev netlink group.
-import { mkdirSync, readFileSync, realpathSync, unlinkSync, rmdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, realpathSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { devPath } from '../device/roots.js';
 import { isNodeOf, type EventResult } from '../event/process.js';
@@ -37,6 +37,7 @@ import type { DbRecord } from '../device/db.js';
 import { listDevices, triggerAll, kernelSeqnum } from './coldplug.js';
 import { HeapKeeper } from './memory.js';
 import { DeviceWatcher } from './watch.js';
+import { rmdirIfEmpty, tryOr } from '../util/fs.js';
 
 export interface DaemonHooks {
   /**
@@ -82,18 +83,9 @@ export function defaultChildrenMax(): number {
 
 /** Is `dir` on a devtmpfs mount? (/proc/self/mountinfo: the longest mount point containing it.) */
 export function isDevtmpfs(dir: string): boolean {
-  let real: string;
-  try {
-    real = realpathSync(dir);
-  } catch {
-    return false;
-  }
-  let text: string;
-  try {
-    text = readFileSync('/proc/self/mountinfo', 'utf8');
-  } catch {
-    return false;
-  }
+  const real = tryOr(() => realpathSync(dir), undefined, 'ENOENT', 'ENOTDIR');
+  if (real === undefined) return false;
+  const text = tryOr(() => readFileSync('/proc/self/mountinfo', 'utf8'), '', 'ENOENT'); // no /proc: no devtmpfs known
   let best = '';
   let fstype = '';
   for (const line of text.split('\n')) {
@@ -520,11 +512,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
       return;
     }
     for (let dir = dirname(path); dir.startsWith(this.roots.dev + '/'); dir = dirname(dir)) {
-      try {
-        rmdirSync(dir);
-      } catch {
-        break; // not empty
-      }
+      if (!rmdirIfEmpty(dir)) break;
     }
   }
 

@@ -4,11 +4,11 @@
 // good compiled version of that file stays in force and the errors (file:line:col: message) are kept for the
 // control socket's status. Once every changed file has been compiled to the side, a new complete RuleSet
 // replaces the old one in one assignment, so an event always sees one complete rules set.
-import { statSync } from 'node:fs';
 import { watch, type FSWatcher } from 'chokidar';
 import { rulesFiles } from '../config/rules-path.js';
 import type { Logger } from '../log.js';
 import type { CompileOutcome, Engine, EventOutcome } from './engine.js';
+import { statIfAny } from '../util/fs.js';
 
 interface FileState<F> {
   /** Identity of the version last compiled (good or bad). */
@@ -27,12 +27,8 @@ export interface RulesStatus {
 }
 
 function stampOf(path: string): string | undefined {
-  try {
-    const st = statSync(path);
-    return `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
-  } catch {
-    return undefined;
-  }
+  const st = statIfAny(path);
+  return st && `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
 }
 
 /** The rules files of the search path, compiled by the engine (F: a compiled file, R: a rules set). */
@@ -78,7 +74,7 @@ export class RulesManager<F, R> {
    */
   load(force = false): Promise<RulesStatus> {
     const p = this.#busy.then(() => this.#load(force));
-    this.#busy = p.catch(() => undefined);
+    this.#busy = p.catch(() => undefined); // only the order: the caller gets the failure through p
     return p;
   }
 

@@ -15,10 +15,10 @@
 // while none ran; after a receive-queue overflow it runs once the queue has drained.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Device } from '../device/device.js';
+import { Device, DeviceError } from '../device/device.js';
 import type { Roots } from '../device/roots.js';
 import type { Uevent } from '../netlink/uevent.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { tryOr, writeFileAtomic } from '../util/fs.js';
 import { allDbIds, dbPath, deleteDb, readDb, updateTagIndex } from '../device/db.js';
 import { removeDevnumLink, updateLink } from '../event/links.js';
 import type { Logger } from '../log.js';
@@ -40,12 +40,16 @@ function dir(run: string): string {
 }
 
 export function readRunState(run: string): RunState | undefined {
+  const text = tryOr(() => readFileSync(join(dir(run), 'state'), 'utf8'), undefined, 'ENOENT');
+  if (text === undefined) return undefined;
+  let s: Partial<RunState>;
   try {
-    const s = JSON.parse(readFileSync(join(dir(run), 'state'), 'utf8')) as RunState;
-    return typeof s.pid === 'number' && typeof s.clean === 'boolean' ? s : undefined;
-  } catch {
-    return undefined;
+    s = JSON.parse(text) as Partial<RunState>;
+  } catch (e) {
+    if (e instanceof SyntaxError) return undefined; // a state file cut short: as if there was none
+    throw e;
   }
+  return typeof s.pid === 'number' && typeof s.clean === 'boolean' ? (s as RunState) : undefined;
 }
 
 export function writeRunState(run: string, state: RunState): void {
@@ -76,11 +80,8 @@ export class DeviceRegistry {
     this.#dir = join(dir(run), 'devices');
     mkdirSync(this.#dir, { recursive: true });
     for (const name of readdirSync(this.#dir)) {
-      try {
-        this.#known.set(decodeURIComponent(name), readFileSync(join(this.#dir, name), 'utf8'));
-      } catch {
-        /* vanished */
-      }
+      const text = tryOr(() => readFileSync(join(this.#dir, name), 'utf8'), undefined, 'ENOENT'); // vanished
+      if (text !== undefined) this.#known.set(decodeURIComponent(name), text);
     }
   }
 
@@ -161,8 +162,9 @@ export function planResync(roots: Roots, registry: DeviceRegistry, seqnum = 1): 
     try {
       device = Device.fromSyspath(roots, syspath);
       present.set(device.id, device.devpath);
-    } catch {
-      continue; // vanished meanwhile
+    } catch (e) {
+      if (e instanceof DeviceError) continue; // vanished meanwhile
+      throw e;
     }
     // processed before: recorded under its id with this devpath (or, recorded by nobody, it has a database)
     const recorded = registry.identity(device.id)?.get('DEVPATH');

@@ -46,7 +46,7 @@ import { chmodSync, rmSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
-import { claimSocketPath, ControlError, type ControlHandler } from './control.js';
+import { claimSocketPath, type ControlHandler } from './control.js';
 
 export const UDEV_CTRL_SOCKET_NAME = 'control';
 export const UDEV_CTRL_MAGIC = 0xdead1dea;

@@ -16,15 +16,15 @@
 // symlinks that must agree). No W: line is written to the database (udev 252 reads it and ignores it).
 //
 // The inotify instance is src/sys/inotify.ts (a non-blocking descriptor polled by libuv).
-import { readlinkIfAny } from '../util/fs.js';
+import { readdirIfAny, readlinkIfAny, unlinkIfAny } from '../util/fs.js';
 import { flock, LOCK_EX, LOCK_NB } from '../sys/file.js';
 import { Inotify, IN_CLOSE_WRITE, IN_IGNORED, IN_Q_OVERFLOW, type InotifyEvent } from '../sys/inotify.js';
 import { BLKRRPART, ioctlAsync } from '../sys/ioctl.js';
 import { errnoName } from '../sys/errno.js';
-import { constants as fsConstants, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync, existsSync } from 'node:fs';
+import { constants as fsConstants, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, existsSync } from 'node:fs';
 import { open, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Device } from '../device/device.js';
+import { Device, DeviceError } from '../device/device.js';
 import { devPath, type Roots } from '../device/roots.js';
 import type { Logger } from '../log.js';
 
@@ -49,14 +49,7 @@ export interface WatchCounters {
 }
 
 const readLink = readlinkIfAny;
-
-function unlinkQuiet(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    /* gone */
-  }
-}
+const unlinkQuiet = unlinkIfAny;
 
 export class DeviceWatcher {
   readonly roots: Roots;
@@ -134,12 +127,7 @@ export class DeviceWatcher {
 
   /** udev_watch_end: drop the device's watch and its links (nothing when it has none). */
   end(device: Device): void {
-    let id: string;
-    try {
-      id = device.id;
-    } catch {
-      return;
-    }
+    const id = device.id;
     const wd = this.#clear(id);
     if (wd === undefined) return;
     this.#inotify.remove(wd);
@@ -216,21 +204,16 @@ export class DeviceWatcher {
     if (!id) return undefined;
     try {
       return Device.fromDeviceId(this.roots, id);
-    } catch {
-      return undefined;
+    } catch (e) {
+      if (e instanceof DeviceError) return undefined; // gone
+      throw e;
     }
   }
 
   /** Current watches: [wd, device id] from the links. */
   list(): [number, string][] {
-    let names: string[];
-    try {
-      names = readdirSync(this.dir);
-    } catch {
-      return [];
-    }
     const out: [number, string][] = [];
-    for (const n of names) {
+    for (const n of readdirIfAny(this.dir)) {
       if (!/^\d+$/.test(n)) continue;
       const id = readLink(join(this.dir, n));
       if (id !== undefined) out.push([Number(n), id]);
@@ -320,7 +303,7 @@ export class DeviceWatcher {
       this.#log.debug({ node, err: (e as Error).message }, 'partition table not re-read');
       return false;
     } finally {
-      await fh.close().catch(() => {});
+      await fh.close().catch((e: unknown) => this.#log.warn({ node, err: (e as Error).message }, 'cannot close the disk after re-reading its partition table'));
     }
   }
 
@@ -333,20 +316,14 @@ export class DeviceWatcher {
 
 /** The partitions of a whole disk: its sysfs children that have a `partition` attribute, by name. */
 export function partitionsOf(roots: Roots, disk: Device): Device[] {
-  let names: string[];
-  try {
-    names = readdirSync(disk.syspath);
-  } catch {
-    return [];
-  }
   const out: Device[] = [];
-  for (const n of names.sort()) {
+  for (const n of readdirIfAny(disk.syspath).sort()) {
     if (!existsSync(join(disk.syspath, n, 'partition'))) continue;
     try {
       const d = Device.fromSyspath(roots, join(disk.syspath, n));
       if (d.subsystem === 'block' && d.devtype === 'partition') out.push(d);
-    } catch {
-      /* gone meanwhile */
+    } catch (e) {
+      if (!(e instanceof DeviceError)) throw e; // gone meanwhile
     }
   }
   return out;

@@ -141,12 +141,7 @@ export class Enumerator {
   matchInitialized(d: Device): boolean {
     const mode = this.filters.initialized ?? 'all';
     if (mode === 'all') return true;
-    let init: boolean;
-    try {
-      init = existsSync(dbPath(this.roots.run, d.id));
-    } catch {
-      return false;
-    }
+    const init = existsSync(dbPath(this.roots.run, d.id));
     if (mode === 'compat') {
       if (init) return true;
       return d.devnum === undefined && d.ifindex === undefined;

@@ -1,6 +1,6 @@
 // One event, start to finish: old database → rules → (rename hook) → node permissions and links → tags and
 // database. RUN programs, the broadcast and units are the caller's (the daemon's) business afterwards.
-import { chmodSync, chownSync, lstatSync, mkdirSync, statSync, type Stats } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { Device } from '../device/device.js';
 import { splitDevT } from '../sys/devnum.js';
@@ -15,6 +15,7 @@ import { applyStaticNodes } from './static-nodes.js';
 import { mknod } from '../sys/file.js';
 import { applySeclabels } from './seclabel.js';
 import { runCommandLine } from '../rules/spawn.js';
+import { lstatIfAny, statIfAny } from '../util/fs.js';
 
 export interface EventContext {
   roots: Roots;
@@ -164,11 +165,8 @@ export function makeNode(ctx: EventContext, device: Device): Stats | undefined {
   const devnode = device.devname!;
   const dn = device.devnum!;
   const path = devPath(ctx.roots, devnode);
-  try {
-    return lstatSync(path);
-  } catch {
-    /* missing: make it */
-  }
+  const existing = lstatIfAny(path);
+  if (existing) return existing;
   const mode = device.devmode ?? 0o600;
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
@@ -189,12 +187,7 @@ function applyNode(ctx: EventContext, device: Device, ev: EventState, node: Node
   const dn = device.devnum!;
   if (devnode && node) {
     const path = devPath(ctx.roots, devnode);
-    let st;
-    try {
-      st = lstatSync(path);
-    } catch {
-      st = undefined;
-    }
+    let st = lstatIfAny(path);
     if (!st && ctx.mknod) st = makeNode(ctx, device);
     if (st && node.apply) {
       const wantType = device.isBlock ? st.isBlockDevice() : st.isCharacterDevice();
@@ -252,13 +245,9 @@ export async function runProgramList(ctx: Omit<EventContext, 'ruleSet'>, res: Ev
 
 /** Checks that a stat'ed path is the node of a device (type and number). */
 export function isNodeOf(path: string, device: Device): boolean {
-  try {
-    const st = statSync(path);
-    const dn = device.devnum;
-    if (!dn) return false;
-    const n = splitDevT(st.rdev);
-    return (device.isBlock ? st.isBlockDevice() : st.isCharacterDevice()) && n.major === dn.major && n.minor === dn.minor;
-  } catch {
-    return false;
-  }
+  const st = statIfAny(path);
+  const dn = device.devnum;
+  if (!st || !dn) return false;
+  const n = splitDevT(st.rdev);
+  return (device.isBlock ? st.isBlockDevice() : st.isCharacterDevice()) && n.major === dn.major && n.minor === dn.minor;
 }

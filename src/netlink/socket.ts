@@ -20,6 +20,7 @@ import rawModule from 'netlink/dist/raw.js';
 import type { RawNetlinkSocket as RawSocket } from 'netlink';
 import { log } from '../log.js';
 import { getsockopt, NETLINK_NO_ENOBUFS, setsockoptInt, SK_MEMINFO_DROPS, SO_MEMINFO, SO_RCVBUFFORCE, SOL_NETLINK, SOL_SOCKET } from '../sys/socket.js';
+import { tryOr } from '../util/fs.js';
 
 const { RawNetlinkSocket } = rawModule as unknown as typeof import('netlink');
 
@@ -42,11 +43,7 @@ export function findNetlinkFd(protocol: number, port: number): number | undefine
   if (!inode) return undefined;
   const target = `socket:[${inode}]`;
   for (const e of readdirSync('/proc/self/fd')) {
-    try {
-      if (readlinkSync(`/proc/self/fd/${e}`) === target) return Number(e);
-    } catch {
-      /* fd closed meanwhile */
-    }
+    if (tryOr(() => readlinkSync(`/proc/self/fd/${e}`), undefined, 'ENOENT') === target) return Number(e); // ENOENT: closed meanwhile
   }
   return undefined;
 }

@@ -3,7 +3,7 @@
 // (skipped in test mode); nodes, links and the database are applied afterwards by src/event/.
 import { readFileSync, readdirSync, statSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Device } from '../device/device.js';
+import { Device, DeviceError } from '../device/device.js';
 import type { DbRecord } from '../device/db.js';
 import type { Roots } from '../device/roots.js';
 import { DEV_PREFIX, devPath } from '../device/roots.js';
@@ -17,6 +17,7 @@ import { T, isParentToken, LINE_HAS_DEVLINK, LINE_HAS_GOTO, LINE_HAS_NAME, LINE_
 import type { RuleSet } from './load.js';
 import { lookupGroup, lookupUser, parseId, parseMode } from '../sys/users.js';
 import { constArch, constVirt } from './const.js';
+import { tryOr } from '../util/fs.js';
 
 export interface RunItem {
   command: string;
@@ -210,12 +211,8 @@ function matchSync(tok: Token, dev: Device, ev: EventState, env: ExecEnv): boole
     }
     case T.M_SYSCTL: {
       const name = normalizeSysctl(expand(tok.attrFmt!, ev, env));
-      let value = '';
-      try {
-        value = readFileSync(join('/proc/sys', name), 'utf8').trim();
-      } catch {
-        /* missing: matches as empty */
-      }
+      // a sysctl that cannot be read (missing, not permitted) matches as empty
+      const value = tryOr(() => readFileSync(join('/proc/sys', name), 'utf8').trim(), '');
       return matchString(tok, value);
     }
     case T.M_RESULT:
@@ -249,12 +246,8 @@ function matchSync(tok: Token, dev: Device, ev: EventState, env: ExecEnv): boole
     }
     case T.M_IMPORT_FILE: {
       const path = hostPath(env.roots, expand(tok.fmt!, ev, env));
-      let text: string;
-      try {
-        text = readFileSync(path, 'utf8');
-      } catch {
-        return result(tok, false);
-      }
+      const text = tryOr(() => readFileSync(path, 'utf8'), undefined);
+      if (text === undefined) return result(tok, false);
       for (const l of text.split('\n')) {
         const kv = propertyFromLine(l);
         if (kv) dev.setProperty(kv[0], kv[1]);
@@ -663,8 +656,9 @@ export function resolveSubsysAttr(roots: Roots, s: string, readValue: boolean): 
   let d: Device;
   try {
     d = Device.fromSubsystemSysname(roots, m[1]!, m[2]!);
-  } catch {
-    return undefined;
+  } catch (e) {
+    if (e instanceof DeviceError) return undefined;
+    throw e;
   }
   if (readValue) return d.sysattr(attr) ?? '';
   return attr ? join(d.syspath, attr) : d.syspath;
@@ -676,12 +670,8 @@ function substSubdir(path: string): string | undefined {
   if (at < 0) return path;
   const dir = path.slice(0, at + 1);
   const tail = path.slice(at + 2);
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return undefined;
-  }
+  const names = tryOr(() => readdirSync(dir), undefined);
+  if (!names) return undefined;
   for (const n of names) {
     if (n.startsWith('.')) continue;
     const cand = dir + n + tail;
@@ -698,12 +688,8 @@ function matchTest(tok: Token, dev: Device, ev: EventState, env: ExecEnv): boole
   } else path = hostPath(env.roots, path);
   const resolved = substSubdir(path);
   if (!resolved) return result(tok, false);
-  let st;
-  try {
-    st = statSync(resolved);
-  } catch {
-    return result(tok, false);
-  }
+  const st = tryOr(() => statSync(resolved), undefined);
+  if (!st) return result(tok, false);
   if (tok.num === undefined) return result(tok, true);
   return result(tok, (st.mode & tok.num) > 0);
 }
@@ -745,13 +731,7 @@ export function propertyFromLine(line: string): [string, string] | undefined {
 
 function cmdlineValue(env: ExecEnv, key: string): string | undefined {
   let text = env.cmdline;
-  if (text === undefined) {
-    try {
-      text = readFileSync('/proc/cmdline', 'utf8');
-    } catch {
-      text = '';
-    }
-  }
+  text ??= tryOr(() => readFileSync('/proc/cmdline', 'utf8'), '');
   let found: string | undefined;
   for (const word of splitCommand(text.trim())) {
     const eq = word.indexOf('=');

@@ -35,7 +35,7 @@ const sockaddrUn = koffi.struct('sockaddr_un', { sun_family: 'uint16_t', sun_pat
 const SUN_PATH_OFFSET = koffi.offsetof(sockaddrUn, 'sun_path');
 const SUN_PATH_MAX = koffi.sizeof(sockaddrUn) - SUN_PATH_OFFSET;
 koffi.struct('iovec', { iov_base: 'void *', iov_len: 'size_t' });
-const msghdr = koffi.struct('msghdr', {
+koffi.struct('msghdr', {
   msg_name: 'void *',
   msg_namelen: 'uint32_t',
   msg_iov: 'iovec *',
