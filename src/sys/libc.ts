@@ -2,7 +2,6 @@
 // (koffi.errno(): the value the last synchronous call left, saved by koffi before any JavaScript runs).
 // Every libc call of devMaster goes through the modules of src/sys/; nothing else loads a C library.
 import koffi from 'koffi';
-import { errnoError } from './errno.js';
 
 /** A loaded C library. */
 export type Library = ReturnType<typeof koffi.load>;
@@ -33,13 +32,6 @@ export function libcAsyncFunction<A extends unknown[]>(prototype: string): () =>
 /** errno as the last synchronous C call left it. */
 export function errno(): number {
   return koffi.errno();
-}
-
-/** Throws the errno of the call that just returned `r` when `r` is negative; returns `r` as a number otherwise. */
-export function check(what: string, r: number | bigint): number {
-  const n = Number(r);
-  if (n < 0) throw errnoError(what, koffi.errno());
-  return n;
 }
 
 /**
