@@ -185,16 +185,13 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
       worker: (p, item) => this.#process(p.uevent, item),
       onError: (err, item) => this.log.error({ devpath: item.devpath, seqnum: item.seqnum, err: (err as Error).message }, 'event failed'),
     });
-    const daemon = this;
     this.resyncer = new Resyncer({
       roots: this.roots,
       log: this.log,
       enqueue: (ev) => this.#enqueue(ev, true),
       whenIdle: () => this.queue.whenIdle(),
       catchUp: () => this.catchUp(),
-      get stopping() {
-        return daemon.#stopping !== undefined;
-      },
+      stopping: () => this.#stopping !== undefined,
     });
     this.stopped = new Promise((r) => (this.#resolveStopped = r));
   }

@@ -218,7 +218,7 @@ export interface ResyncHost {
   /** Returns once the uevents the kernel already emitted were received and queued. */
   catchUp(): Promise<void>;
   /** True once the daemon is stopping: no resync starts, a running one stops triggering. */
-  readonly stopping: boolean;
+  stopping(): boolean;
 }
 
 /** The daemon's resyncs: when they run (one at a time, spaced out), what they did, and the device registry. */
@@ -270,7 +270,7 @@ export class Resyncer {
    * not turn into back-to-back rescans).
    */
   schedule(reason: string): void {
-    if (this.#host.stopping) return;
+    if (this.#host.stopping()) return;
     if (this.#timer) clearTimeout(this.#timer);
     const wait = Math.max(200, this.#lastAt + RESYNC_INTERVAL_MS - performance.now());
     this.#timer = setTimeout(() => {
@@ -281,7 +281,7 @@ export class Resyncer {
 
   async #run(reason: string, trigger: boolean): Promise<void> {
     const host = this.#host;
-    if (!this.registry || host.stopping) return;
+    if (!this.registry || host.stopping()) return;
     const t0 = performance.now();
     this.#lastAt = t0;
     this.flush();
@@ -305,7 +305,7 @@ export class Resyncer {
     if (trigger) {
       // in batches, each received before the next is written, so the rescan itself cannot overflow the socket
       for (const [action, list] of [['add', plan.add], ['change', plan.change]] as const) {
-        for (let i = 0; i < list.length && !host.stopping; i += RESYNC_BATCH) {
+        for (let i = 0; i < list.length && !host.stopping(); i += RESYNC_BATCH) {
           const n = triggerAll(list.slice(i, i + RESYNC_BATCH), action).triggered;
           if (action === 'add') {
             added += n;
