@@ -51,9 +51,14 @@ function modules(dir = SRC): string[] {
   return out.sort();
 }
 
+/** The module names `file` imports, as written. */
+function specifiersOf(file: string): string[] {
+  return ts.preProcessFile(readFileSync(join(SRC, file), 'utf8'), true, true).importedFiles.map((f) => f.fileName);
+}
+
 /** The modules of src/ that `file` imports. */
 function importsOf(file: string, all: Set<string>): string[] {
-  const info = ts.preProcessFile(readFileSync(join(SRC, file), 'utf8'), true, true);
+  const info = { importedFiles: specifiersOf(file).map((fileName) => ({ fileName })) };
   const out: string[] = [];
   for (const { fileName } of info.importedFiles) {
     if (!fileName.startsWith('.')) continue;
@@ -130,6 +135,12 @@ describe('the layering of src/', () => {
     expect(found.filter((c) => !known(c))).toEqual([]);
     // a known cycle that is gone must leave the list
     for (const [a, b] of KNOWN_CYCLES) expect(found.some((c) => c.includes(a) && c.includes(b)), `${a} ↔ ${b} is no cycle any more: remove it from KNOWN_CYCLES`).toBe(true);
+  });
+
+  it('calls C only through the native layer: koffi is imported in src/sys/ alone', () => {
+    const outside = files.filter((f) => !f.startsWith('sys/') && specifiersOf(f).includes('koffi'));
+    expect(outside).toEqual([]);
+    expect(files.filter((f) => specifiersOf(f).includes('koffi')).length).toBeGreaterThan(3);
   });
 
   it('catches an upward import and a cycle (the checks themselves)', () => {
