@@ -58,9 +58,8 @@ function specifiersOf(file: string): string[] {
 
 /** The modules of src/ that `file` imports. */
 function importsOf(file: string, all: Set<string>): string[] {
-  const info = { importedFiles: specifiersOf(file).map((fileName) => ({ fileName })) };
   const out: string[] = [];
-  for (const { fileName } of info.importedFiles) {
+  for (const fileName of specifiersOf(file)) {
     if (!fileName.startsWith('.')) continue;
     const target = relative(SRC, resolve(SRC, dirname(file), fileName));
     const found = [target, target.replace(/\.js$/, '.ts')].find((t) => all.has(t));
