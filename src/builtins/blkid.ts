@@ -1,4 +1,4 @@
-// blkid: file system, RAID member and partition table probing through libblkid (libblkid.so.1, via koffi),
+// blkid: file system, RAID member and partition table probing through libblkid (src/sys/libblkid.ts),
 // as systemd-udevd's udev-builtin-blkid.c (version 252) does it: ID_FS_TYPE, ID_FS_USAGE, ID_FS_VERSION,
 // ID_FS_UUID(_ENC), ID_FS_UUID_SUB(_ENC), ID_FS_LABEL(_ENC), the ISO 9660 ids, ID_PART_TABLE_TYPE/UUID,
 // ID_PART_ENTRY_*, and the GPT auto-root properties (ID_PART_GPT_AUTO_ROOT_UUID on the disk we booted from,
@@ -6,127 +6,16 @@
 //
 // Options (getopt_long like udev): -o/--offset=BYTES probes at an offset, -H/--hint=NAME=VALUE passes a
 // probing hint to libblkid (e.g. session_offset=…), -R/--noraid skips RAID signatures.
-import koffi from 'koffi';
 import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { devPath } from '../device/roots.js';
 import type { Roots } from '../device/roots.js';
 import type { Builtin, BuiltinContext } from './types.js';
-import { ioctl } from './util.js';
-
-// ------------------------------------------------------------------ libblkid through koffi
-
-// flags from <blkid/blkid.h>
-const SUBLKS_LABEL = 1 << 1;
-const SUBLKS_UUID = 1 << 3;
-const SUBLKS_TYPE = 1 << 5;
-const SUBLKS_SECTYPE = 1 << 6;
-const SUBLKS_USAGE = 1 << 7;
-const SUBLKS_VERSION = 1 << 8;
-// BLKID_SUBLKS_FSINFO (1 << 11, FSSIZE/FSLASTBLOCK/FSBLOCKSIZE) exists since util-linux 2.39; Debian's udev
-// 252 is built against 2.38 headers and does not ask for it, so neither do we (the names are still mapped).
-const FLTR_NOTIN = 1;
-const USAGE_RAID = 1 << 2;
-const PARTS_ENTRY_DETAILS = 1 << 2;
-
-type Ptr = unknown;
-
-interface Blkid {
-  newProbe(): Ptr | null;
-  freeProbe(pr: Ptr): void;
-  setDevice(pr: Ptr, fd: number, offset: bigint, size: bigint): number;
-  /** Missing in libblkid before 2.37. */
-  setHint?: (pr: Ptr, hint: string, value: bigint) => number;
-  setSuperblocksFlags(pr: Ptr, flags: number): number;
-  filterSuperblocksUsage(pr: Ptr, flag: number, usage: number): number;
-  enablePartitions(pr: Ptr, enable: number): number;
-  enableSuperblocks(pr: Ptr, enable: number): number;
-  setPartitionsFlags(pr: Ptr, flags: number): number;
-  getSize(pr: Ptr): bigint | number;
-  isWholedisk(pr: Ptr): number;
-  doFullprobe(pr: Ptr): number;
-  doSafeprobe(pr: Ptr): number;
-  lookupValue(pr: Ptr, name: string, data: null, len: null): number;
-  numofValues(pr: Ptr): number;
-  getValue(pr: Ptr, num: number, name: [Ptr | null], data: [Ptr | null], len: [number | bigint]): number;
-  encodeString(str: Ptr, res: Buffer, len: number): number;
-  safeString(str: Ptr, res: Buffer, len: number): number;
-  getPartitions(pr: Ptr): Ptr | null;
-  partlistNumof(pl: Ptr): number;
-  partlistGet(pl: Ptr, i: number): Ptr | null;
-  partitionUuid(pp: Ptr): string | null;
-  partitionTypeString(pp: Ptr): string | null;
-  partitionName(pp: Ptr): string | null;
-  partitionFlags(pp: Ptr): bigint | number;
-}
-
-let lib: Blkid | undefined;
-
-/** Loads libblkid once; throws a clear Error when it is not there. */
-function blkid(): Blkid {
-  if (lib) return lib;
-  let l: ReturnType<typeof koffi.load>;
-  try {
-    l = koffi.load('libblkid.so.1');
-  } catch (e) {
-    throw new Error(`blkid: cannot load libblkid.so.1 (util-linux's libblkid1 package): ${(e as Error).message}`);
-  }
-  const f = (decl: string) => l.func(decl) as unknown as (...a: unknown[]) => never;
-  const optional = (decl: string) => {
-    try {
-      return f(decl);
-    } catch {
-      return undefined;
-    }
-  };
-  lib = {
-    newProbe: f('void *blkid_new_probe(void)'),
-    freeProbe: f('void blkid_free_probe(void *pr)'),
-    setDevice: f('int blkid_probe_set_device(void *pr, int fd, int64_t off, int64_t size)'),
-    setHint: optional('int blkid_probe_set_hint(void *pr, const char *name, uint64_t value)'),
-    setSuperblocksFlags: f('int blkid_probe_set_superblocks_flags(void *pr, int flags)'),
-    filterSuperblocksUsage: f('int blkid_probe_filter_superblocks_usage(void *pr, int flag, int usage)'),
-    enablePartitions: f('int blkid_probe_enable_partitions(void *pr, int enable)'),
-    enableSuperblocks: f('int blkid_probe_enable_superblocks(void *pr, int enable)'),
-    setPartitionsFlags: f('int blkid_probe_set_partitions_flags(void *pr, int flags)'),
-    getSize: f('int64_t blkid_probe_get_size(void *pr)'),
-    isWholedisk: f('int blkid_probe_is_wholedisk(void *pr)'),
-    doFullprobe: f('int blkid_do_fullprobe(void *pr)'),
-    doSafeprobe: f('int blkid_do_safeprobe(void *pr)'),
-    lookupValue: f('int blkid_probe_lookup_value(void *pr, const char *name, void *data, void *len)'),
-    numofValues: f('int blkid_probe_numof_values(void *pr)'),
-    getValue: f('int blkid_probe_get_value(void *pr, int num, _Out_ void **name, _Out_ void **data, _Out_ size_t *len)'),
-    encodeString: f('int blkid_encode_string(void *str, void *res, size_t len)'),
-    safeString: f('int blkid_safe_string(void *str, void *res, size_t len)'),
-    getPartitions: f('void *blkid_probe_get_partitions(void *pr)'),
-    partlistNumof: f('int blkid_partlist_numof_partitions(void *pl)'),
-    partlistGet: f('void *blkid_partlist_get_partition(void *pl, int n)'),
-    partitionUuid: f('const char *blkid_partition_get_uuid(void *pp)'),
-    partitionTypeString: f('const char *blkid_partition_get_type_string(void *pp)'),
-    partitionName: f('const char *blkid_partition_get_name(void *pp)'),
-    partitionFlags: f('unsigned long long blkid_partition_get_flags(void *pp)'),
-  };
-  return lib;
-}
-
-/** The bytes of a NUL-terminated C string at `p` (up to the NUL). */
-function cBytes(p: Ptr, len?: number): Buffer {
-  if (len !== undefined && len > 0) {
-    const b = Buffer.from(koffi.view(p, len));
-    const z = b.indexOf(0);
-    return Buffer.from(z < 0 ? b : b.subarray(0, z));
-  }
-  return Buffer.from(koffi.decode(p, 'char', -1) as string, 'latin1');
-}
-
-/** blkid_encode_string / blkid_safe_string into udev's 256-byte buffer. */
-function encoded(fn: 'encodeString' | 'safeString', p: Ptr): string {
-  const out = Buffer.alloc(256);
-  blkid()[fn](p, out, out.length);
-  const z = out.indexOf(0);
-  return out.subarray(0, z < 0 ? out.length : z).toString('utf8');
-}
+import { splitDevT } from '../sys/devnum.js';
+import { BLKGETDISKSEQ, ioctl } from '../sys/ioctl.js';
+import { blkid, cBytes, encoded, FLTR_NOTIN, PARTS_ENTRY_DETAILS, SUBLKS_LABEL, SUBLKS_SECTYPE, SUBLKS_TYPE, SUBLKS_USAGE, SUBLKS_UUID, SUBLKS_VERSION, USAGE_RAID, type Ptr } from '../sys/libblkid.js';
+import { tryOr } from '../util/fs.js';
 
 // ------------------------------------------------------------------ what udev makes of blkid's values
 
@@ -209,12 +98,8 @@ function id128(s: string | null | undefined): string | undefined {
  */
 export function loaderDevicePartUuid(sysfs: string): string | undefined {
   if (!existsSync(join(sysfs, 'firmware', 'efi'))) return undefined; // not booted through EFI
-  let b: Buffer;
-  try {
-    b = readFileSync(join(sysfs, 'firmware', 'efi', 'efivars', LOADER_DEVICE_PART_UUID));
-  } catch {
-    return undefined;
-  }
+  const b = tryOr(() => readFileSync(join(sysfs, 'firmware', 'efi', 'efivars', LOADER_DEVICE_PART_UUID)), undefined); // no such variable (or efivarfs)
+  if (!b) return undefined;
   if (b.length < 4) return undefined;
   const text = b.subarray(4, 4 + ((b.length - 4) & ~1)).toString('utf16le').replace(/\0.*$/s, '');
   return id128(text);
@@ -391,7 +276,6 @@ export function parseBlkidArgs(argv: string[]): BlkidOptions {
 
 const O_CLOEXEC = 0o2000000;
 const O_NOCTTY = constants.O_NOCTTY ?? 0o400;
-const BLKGETDISKSEQ = ((2 << 30) | (8 << 16) | (0x12 << 8) | 128) >>> 0; // _IOR(0x12, 128, __u64)
 
 /** A node that is absent or belongs to another device: udev ignores these (ERRNO_IS_DEVICE_ABSENT). */
 class DeviceAbsent extends Error {}
@@ -423,8 +307,7 @@ function openNode(ctx: BuiltinContext, roots: Roots, devname: string): number {
   try {
     const st = fstatSync(fd, { bigint: true });
     const num = dev.devnum;
-    const major = Number(((st.rdev >> 8n) & 0xfffn) | ((st.rdev >> 32n) & ~0xfffn));
-    const minor = Number((st.rdev & 0xffn) | ((st.rdev >> 12n) & ~0xffn));
+    const { major, minor } = splitDevT(st.rdev);
     const rightType = dev.subsystem === 'block' ? st.isBlockDevice() : st.isCharacterDevice();
     if (!rightType || !num || num.major !== major || num.minor !== minor) throw new DeviceAbsent(`${path} is not the device node ${num?.major}:${num?.minor}`);
     const seq = dev.property('DISKSEQ');

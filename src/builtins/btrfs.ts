@@ -7,29 +7,14 @@
 // kernel and returns 0 when the file system is complete: ID_BTRFS_READY=1, else ID_BTRFS_READY=0. Without the
 // control device (no btrfs driver, e.g. in an initrd) the device is simply not ready: ID_BTRFS_READY=0.
 // In test mode nothing is registered: no ioctl, no property (as later udev versions do).
-import koffi from 'koffi';
 import { closeSync, constants, openSync } from 'node:fs';
-import { errnoName } from '../util/errno.js';
+import { errnoName } from '../sys/errno.js';
+import { BTRFS_IOC_DEVICES_READY, ioctl, volArgs } from '../sys/ioctl.js';
+import { errno } from '../sys/libc.js';
 import { devPath } from '../device/roots.js';
 import type { Builtin, BuiltinContext } from './types.js';
-import { ioctl } from './util.js';
-
-/** struct btrfs_ioctl_vol_args: __s64 fd; char name[BTRFS_PATH_NAME_MAX + 1] (4087 + 1). */
-export const VOL_ARGS_SIZE = 8 + 4088;
-/** _IOR(BTRFS_IOCTL_MAGIC 0x94, 39, struct btrfs_ioctl_vol_args). */
-export const BTRFS_IOC_DEVICES_READY = ((2 << 30) | (VOL_ARGS_SIZE << 16) | (0x94 << 8) | 39) >>> 0;
 
 const O_CLOEXEC = 0o2000000;
-
-
-/** The ioctl argument: fd 0 and the NUL-terminated device path; undefined when the path does not fit. */
-export function volArgs(path: string): Buffer | undefined {
-  const name = Buffer.from(path);
-  if (name.length >= VOL_ARGS_SIZE - 8 || name.includes(0)) return undefined;
-  const b = Buffer.alloc(VOL_ARGS_SIZE);
-  name.copy(b, 8);
-  return b;
-}
 
 function run(ctx: BuiltinContext, argv: string[]): boolean {
   const dev = ctx.device;
@@ -65,7 +50,7 @@ function run(ctx: BuiltinContext, argv: string[]): boolean {
   try {
     const r = ioctl(fd, BTRFS_IOC_DEVICES_READY, args);
     if (r < 0) {
-      ctx.log.debug(`${dev.sysname}: btrfs: BTRFS_IOC_DEVICES_READY on ${node} failed: ${errnoName(koffi.errno())}`);
+      ctx.log.debug(`${dev.sysname}: btrfs: BTRFS_IOC_DEVICES_READY on ${node} failed: ${errnoName(errno())}`);
       return false;
     }
     ctx.setProperty('ID_BTRFS_READY', r === 0 ? '1' : '0');

@@ -17,7 +17,7 @@ import { watch, type FSWatcher } from 'chokidar';
 import { Device } from '../device/device.js';
 import type { Roots } from '../device/roots.js';
 import { findHwdbBin, hwdbBinCandidates, openHwdb, type FindOptions, type Hwdb } from '../hwdb/index.js';
-import { fnmatch } from '../hwdb/fnmatch.js';
+import { fnmatch, FNM_NOESCAPE } from '../util/fnmatch.js';
 import { log } from '../log.js';
 import type { Builtin, BuiltinContext } from './types.js';
 
@@ -56,9 +56,14 @@ function load(): void {
   }
 }
 
-function startWatch(): void {
-  watcher?.close().catch(() => undefined);
+/** Stops watching hwdb.bin; a watcher that fails to close is logged. */
+function stopWatch(): void {
+  watcher?.close().catch((e: unknown) => log().warn({ err: (e as Error).message }, 'hwdb: cannot stop watching hwdb.bin'));
   watcher = undefined;
+}
+
+function startWatch(): void {
+  stopWatch();
   if (!watchEnabled) return;
   const paths = hwdbBinCandidates(findOpts);
   watcher = watch(paths, { persistent: false, ignoreInitial: true, atomic: true });
@@ -109,7 +114,7 @@ function lookupInto(ctx: BuiltinContext, hwdb: Hwdb, modalias: string, prefix: s
   const key = prefix ? prefix + modalias : modalias;
   let n = 0;
   for (const [k, v] of hwdb.lookup(key)) {
-    if (filter !== undefined && !fnmatch(filter, k, true)) continue;
+    if (filter !== undefined && !fnmatch(filter, k, FNM_NOESCAPE)) continue;
     ctx.setProperty(k, v);
     n++;
   }
@@ -157,8 +162,7 @@ const hwdbBuiltin: Builtin = {
   },
 
   exit(): void {
-    watcher?.close().catch(() => undefined);
-    watcher = undefined;
+    stopWatch();
     db?.close();
     db = undefined;
   },

@@ -6,9 +6,10 @@
 import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import type { Device } from '../device/device.js';
 import { devPath, type Roots } from '../device/roots.js';
-import { splitDevT } from '../device/device.js';
+import { splitDevT } from '../sys/devnum.js';
 import type { Builtin, BuiltinContext } from './types.js';
-import { ioctl } from './util.js';
+import { ABSINFO_SIZE, decodeAbsInfo, EVIOCGABS, ioctl, type AbsInfo } from '../sys/ioctl.js';
+import { tryOr } from '../util/fs.js';
 
 // linux/input-event-codes.h
 const EV_KEY = 0x01;
@@ -217,13 +218,11 @@ function testKey(c: Caps, emit: Emit): boolean {
   return found;
 }
 
-const EVIOCGABS = (axis: number) => (2 << 30) | (24 << 16) | (0x45 << 8) | (0x40 + axis); // _IOR('E', 0x40 + axis, struct input_absinfo)
-
-/** struct input_absinfo { value, minimum, maximum, fuzz, flat, resolution } of one axis, or undefined. */
-function readAbsInfo(fd: number, axis: number): { minimum: number; maximum: number; resolution: number } | undefined {
-  const buf = Buffer.alloc(24);
-  if (ioctl(fd, EVIOCGABS(axis) >>> 0, buf) < 0) return undefined;
-  return { minimum: buf.readInt32LE(4), maximum: buf.readInt32LE(8), resolution: buf.readInt32LE(20) };
+/** The struct input_absinfo of one axis (EVIOCGABS), or undefined. */
+function readAbsInfo(fd: number, axis: number): AbsInfo | undefined {
+  const buf = Buffer.alloc(ABSINFO_SIZE);
+  if (ioctl(fd, EVIOCGABS(axis), buf) < 0) return undefined;
+  return decodeAbsInfo(buf);
 }
 
 /** Size in mm of an axis whose resolution is in units per mm (integer division, as C). */
@@ -239,17 +238,14 @@ function openNode(roots: Roots, dev: Device): number | undefined {
   const name = dev.devname;
   const num = dev.devnum;
   if (!name || !num) return undefined;
-  let fd: number | undefined;
-  try {
-    fd = openSync(devPath(roots, name), constants.O_RDONLY | constants.O_NONBLOCK | 0o2000000 /* O_CLOEXEC */);
-    const st = fstatSync(fd);
-    const n = splitDevT(st.rdev);
-    if (!st.isCharacterDevice() || n.major !== num.major || n.minor !== num.minor) throw new Error('not the device node');
-    return fd;
-  } catch {
-    if (fd !== undefined) closeSync(fd);
-    return undefined;
-  }
+  // a node that cannot be opened (gone, not permitted, ...) gives no size
+  const fd = tryOr(() => openSync(devPath(roots, name), constants.O_RDONLY | constants.O_NONBLOCK | 0o2000000 /* O_CLOEXEC */), undefined);
+  if (fd === undefined) return undefined;
+  const st = fstatSync(fd);
+  const n = splitDevT(st.rdev);
+  if (st.isCharacterDevice() && n.major === num.major && n.minor === num.minor) return fd;
+  closeSync(fd); // not the device's node
+  return undefined;
 }
 
 /** ID_INPUT_WIDTH_MM / ID_INPUT_HEIGHT_MM from the evdev node's ABS_X / ABS_Y resolution. */
@@ -262,8 +258,6 @@ function extractSize(roots: Roots, dev: Device, set: (k: string, v: string) => v
     if (!x || !y || x.resolution <= 0 || y.resolution <= 0) return;
     set('ID_INPUT_WIDTH_MM', String(absSizeMm(x)));
     set('ID_INPUT_HEIGHT_MM', String(absSizeMm(y)));
-  } catch {
-    /* no ioctl support here: no size */
   } finally {
     closeSync(fd);
   }

@@ -12,12 +12,13 @@
 // cannot be opened or its event types cannot be read. In test mode nothing is done: no ioctl, no attribute
 // written, only logged.
 import { closeSync, constants, fstatSync, openSync } from 'node:fs';
-import { errnoName } from '../util/errno.js';
-import koffi from 'koffi';
-import { splitDevT, type Device } from '../device/device.js';
+import { errnoName } from '../sys/errno.js';
+import { type Device } from '../device/device.js';
+import { splitDevT } from '../sys/devnum.js';
 import { devPath } from '../device/roots.js';
 import type { Builtin, BuiltinContext } from './types.js';
-import { ioctl } from './util.js';
+import { ABSINFO_SIZE, decodeAbsInfo, encodeAbsInfo, encodeKeymap, EVIOCGABS, EVIOCGBIT_EV, EVIOCSABS, EVIOCSKEYCODE, ioctl, type AbsInfo } from '../sys/ioctl.js';
+import { errno } from '../sys/libc.js';
 
 // ------------------------------------------------------------------ key names
 
@@ -217,48 +218,7 @@ export function applyAbsOverride(current: AbsInfo, value: string): AbsInfo | und
   return out;
 }
 
-// ------------------------------------------------------------------ ioctl requests
-
-/** _IOC(dir, 'E', nr, size) as <asm-generic/ioctl.h> computes it (nr is not masked, like the C macro). */
-const ioc = (dir: number, nr: number, size: number) => ((dir << 30) | (size << 16) | (0x45 << 8)) + nr;
-const IOC_WRITE = 1;
-const IOC_READ = 2;
-
-/** EVIOCSKEYCODE: _IOW('E', 0x04, unsigned int[2]). */
-export const EVIOCSKEYCODE = ioc(IOC_WRITE, 0x04, 8) >>> 0;
-/** EVIOCGBIT(0, sizeof(unsigned long)): the device's event types. */
-export const EVIOCGBIT_EV = ioc(IOC_READ, 0x20, 8) >>> 0;
-/** EVIOCGABS(abs): _IOR('E', 0x40 + abs, struct input_absinfo). */
-export const EVIOCGABS = (abs: number) => ioc(IOC_READ, 0x40 + abs, 24) >>> 0;
-/** EVIOCSABS(abs): _IOW('E', 0xc0 + abs, struct input_absinfo). */
-export const EVIOCSABS = (abs: number) => ioc(IOC_WRITE, 0xc0 + abs, 24) >>> 0;
 const EV_ABS = 3;
-
-export interface AbsInfo {
-  value: number;
-  minimum: number;
-  maximum: number;
-  fuzz: number;
-  flat: number;
-  resolution: number;
-}
-
-const ABS_FIELDS = ['value', 'minimum', 'maximum', 'fuzz', 'flat', 'resolution'] as const;
-
-/** struct input_absinfo in host byte order. */
-export function encodeAbsInfo(a: AbsInfo): Buffer {
-  return Buffer.from(Int32Array.from(ABS_FIELDS.map((f) => a[f])).buffer);
-}
-
-export function decodeAbsInfo(b: Buffer): AbsInfo {
-  const v = new Int32Array(b.buffer, b.byteOffset, 6);
-  return { value: v[0]!, minimum: v[1]!, maximum: v[2]!, fuzz: v[3]!, flat: v[4]!, resolution: v[5]! };
-}
-
-/** The EVIOCSKEYCODE argument: { unsigned scan; unsigned key; } in host byte order. */
-export function encodeKeymap(scancode: number, keycode: number): Buffer {
-  return Buffer.from(Uint32Array.from([scancode >>> 0, keycode >>> 0]).buffer);
-}
 
 // ------------------------------------------------------------------ the builtin
 
@@ -339,7 +299,7 @@ function run(ctx: BuiltinContext, _argv: string[]): boolean {
         if (hasAbs === undefined) {
           const bits = Buffer.alloc(8);
           if (ioctl(fd, EVIOCGBIT_EV, bits) < 0) {
-            log.error(`${who}: keyboard: EVIOCGBIT on ${node} failed: ${errnoName(koffi.errno())}`);
+            log.error(`${who}: keyboard: EVIOCGBIT on ${node} failed: ${errnoName(errno())}`);
             return false;
           }
           hasAbs = (bits[0]! & (1 << EV_ABS)) !== 0;
@@ -372,14 +332,14 @@ function mapKeycode(ctx: BuiltinContext, fd: number, scancode: number, keycode: 
   }
   ctx.log.debug(`${who}: keyboard: mapping scan code ${scancode} (0x${hex(scancode)}) to key code ${code} (0x${hex(code)})`);
   if (ioctl(fd, EVIOCSKEYCODE, encodeKeymap(scancode, code)) < 0)
-    ctx.log.error(`${who}: keyboard: EVIOCSKEYCODE with scan code 0x${hex(scancode)} and key code ${code} failed: ${errnoName(koffi.errno())}`);
+    ctx.log.error(`${who}: keyboard: EVIOCSKEYCODE with scan code 0x${hex(scancode)} and key code ${code} failed: ${errnoName(errno())}`);
 }
 
 function overrideAbs(ctx: BuiltinContext, fd: number, evcode: number, value: string): void {
   const who = ctx.device.sysname;
-  const buf = Buffer.alloc(24);
+  const buf = Buffer.alloc(ABSINFO_SIZE);
   if (ioctl(fd, EVIOCGABS(evcode), buf) < 0) {
-    ctx.log.error(`${who}: keyboard: EVIOCGABS(0x${evcode.toString(16)}) failed: ${errnoName(koffi.errno())}`);
+    ctx.log.error(`${who}: keyboard: EVIOCGABS(0x${evcode.toString(16)}) failed: ${errnoName(errno())}`);
     return;
   }
   const next = applyAbsOverride(decodeAbsInfo(buf), value);
@@ -388,7 +348,7 @@ function overrideAbs(ctx: BuiltinContext, fd: number, evcode: number, value: str
     return;
   }
   ctx.log.debug(`${who}: keyboard: ${evcode.toString(16)} overridden with ${next.minimum}/${next.maximum}/${next.resolution}/${next.fuzz}/${next.flat}`);
-  if (ioctl(fd, EVIOCSABS(evcode), encodeAbsInfo(next)) < 0) ctx.log.error(`${who}: keyboard: EVIOCSABS(0x${evcode.toString(16)}) failed: ${errnoName(koffi.errno())}`);
+  if (ioctl(fd, EVIOCSABS(evcode), encodeAbsInfo(next)) < 0) ctx.log.error(`${who}: keyboard: EVIOCSABS(0x${evcode.toString(16)}) failed: ${errnoName(errno())}`);
 }
 
 function setSensitivity(ctx: BuiltinContext, value: string): void {

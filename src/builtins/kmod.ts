@@ -1,4 +1,4 @@
-// kmod: loads kernel modules through libkmod (libkmod.so.2, via koffi), as systemd-udevd's
+// kmod: loads kernel modules through libkmod (src/sys/libkmod.ts), as systemd-udevd's
 // udev-builtin-kmod.c (version 252, with Debian's backport of the MODALIAS default) does:
 //
 //   kmod load [MODALIAS|MODULE...]
@@ -8,68 +8,10 @@
 // resolves to nothing is not an error (nothing to load), nor is a failed insertion: like udev the builtin only
 // fails on bad arguments. One libkmod context lives from init() to exit(); shouldReload() says when the
 // module index changed on disk. In test mode (devctl test / test-builtin) modules are looked up, never loaded.
-import koffi from 'koffi';
-import { errnoName } from '../util/errno.js';
+import { errnoName } from '../sys/errno.js';
+import { kmod, KMOD_MODULE_BUILTIN, KMOD_MODULE_LIVE, KMOD_PROBE_APPLY_BLACKLIST, KMOD_RESOURCES_OK, setKmodLog, type Ptr } from '../sys/libkmod.js';
 import type { Logger } from '../log.js';
 import type { Builtin, BuiltinContext } from './types.js';
-
-type Ptr = unknown;
-
-interface Kmod {
-  newCtx(dirname: string | null, configPaths: (string | null)[] | null): Ptr | null;
-  unrefCtx(ctx: Ptr): Ptr | null;
-  loadResources(ctx: Ptr): number;
-  validateResources(ctx: Ptr): number;
-  setLogFn(ctx: Ptr, fn: unknown, data: null): void;
-  lookup(ctx: Ptr, alias: string, list: [Ptr | null]): number;
-  listNext(list: Ptr, curr: Ptr): Ptr | null;
-  getModule(entry: Ptr): Ptr | null;
-  moduleUnref(mod: Ptr): Ptr | null;
-  unrefList(list: Ptr): number;
-  initstate(mod: Ptr): number;
-  name(mod: Ptr): string | null;
-  probeInsert(mod: Ptr, flags: number, extraOptions: null, runInstall: null, data: null, printAction: null): number;
-}
-
-const KMOD_RESOURCES_OK = 0;
-const KMOD_MODULE_BUILTIN = 0;
-const KMOD_MODULE_LIVE = 1;
-const KMOD_PROBE_APPLY_BLACKLIST = 0x20000;
-
-let lib: Kmod | undefined;
-let vsnprintf: ((buf: Buffer, size: number, fmt: Ptr, ap: Ptr) => number) | undefined;
-let logProto: ReturnType<typeof koffi.proto> | undefined;
-
-/** Loads libkmod once; throws a clear Error when it is not there. */
-function kmod(): Kmod {
-  if (lib) return lib;
-  let l: ReturnType<typeof koffi.load>;
-  try {
-    l = koffi.load('libkmod.so.2');
-  } catch (e) {
-    throw new Error(`kmod: cannot load libkmod.so.2 (the libkmod2 package): ${(e as Error).message}`);
-  }
-  const f = (decl: string) => l.func(decl) as unknown as (...a: unknown[]) => never;
-  // libkmod hands its messages to the log function as a printf format and a va_list: vsnprintf formats them
-  logProto = koffi.proto('void devmaster_kmod_log_fn(void *data, int priority, const char *file, int line, const char *fn, void *format, void *args)');
-  vsnprintf = koffi.load('libc.so.6').func('int vsnprintf(void *buf, size_t size, void *fmt, void *ap)') as unknown as typeof vsnprintf;
-  lib = {
-    newCtx: f('void *kmod_new(const char *dirname, const char **config_paths)'),
-    unrefCtx: f('void *kmod_unref(void *ctx)'),
-    loadResources: f('int kmod_load_resources(void *ctx)'),
-    validateResources: f('int kmod_validate_resources(void *ctx)'),
-    setLogFn: f('void kmod_set_log_fn(void *ctx, devmaster_kmod_log_fn *fn, void *data)'),
-    lookup: f('int kmod_module_new_from_lookup(void *ctx, const char *alias, _Out_ void **list)'),
-    listNext: f('void *kmod_list_next(void *list, void *curr)'),
-    getModule: f('void *kmod_module_get_module(void *entry)'),
-    moduleUnref: f('void *kmod_module_unref(void *mod)'),
-    unrefList: f('int kmod_module_unref_list(void *list)'),
-    initstate: f('int kmod_module_get_initstate(void *mod)'),
-    name: f('const char *kmod_module_get_name(void *mod)'),
-    probeInsert: f('int kmod_module_probe_insert_module(void *mod, unsigned int flags, const char *extra_options, void *run_install, void *data, void *print_action)'),
-  };
-  return lib;
-}
 
 /** The name of a negative errno ("ENOENT"). */
 function errnoText(err: number): string {
@@ -81,17 +23,15 @@ function errnoText(err: number): string {
 let ctxPtr: Ptr | null = null;
 /** Where libkmod looks: undefined means its defaults (/lib/modules/`uname -r`, /etc/modprobe.d, ...). */
 let options: { dirname?: string; configPaths?: string[] } = {};
-let logCallback: unknown;
+/** Releases the log callback of the context. */
+let releaseLog: (() => void) | undefined;
 /** Where libkmod's messages go: the logger of the event being handled (or of init). */
 let currentLog: Logger | undefined;
 let missingLogged = false;
 
-function kmodLog(_data: unknown, priority: number, _file: string, _line: number, _fn: string, format: Ptr, args: Ptr): void {
+function kmodLog(priority: number, msg: string): void {
   const l = currentLog;
   if (!l) return;
-  const buf = Buffer.alloc(1024);
-  const n = vsnprintf!(buf, buf.length, format, args);
-  const msg = buf.subarray(0, Math.max(0, Math.min(n, buf.length - 1))).toString('utf8').trimEnd();
   const level = priority <= 3 ? 'error' : priority === 4 ? 'warn' : priority <= 6 ? 'info' : 'debug';
   l[level](`libkmod: ${msg}`);
 }
@@ -99,8 +39,8 @@ function kmodLog(_data: unknown, priority: number, _file: string, _line: number,
 function freeContext(): void {
   if (ctxPtr) kmod().unrefCtx(ctxPtr);
   ctxPtr = null;
-  if (logCallback !== undefined) koffi.unregister(logCallback as bigint);
-  logCallback = undefined;
+  releaseLog?.();
+  releaseLog = undefined;
 }
 
 /** Creates the libkmod context and loads the module index (builtin_kmod_init); a second call starts afresh. */
@@ -111,8 +51,7 @@ function init(log?: Logger): void {
   const c = k.newCtx(options.dirname ?? null, options.configPaths ? [...options.configPaths, null] : null);
   if (!c) throw new Error('kmod: kmod_new() failed');
   ctxPtr = c;
-  logCallback = koffi.register(kmodLog, koffi.pointer(logProto!));
-  k.setLogFn(c, logCallback, null);
+  releaseLog = setKmodLog(c, kmodLog);
   currentLog?.debug('kmod: load module index');
   k.loadResources(c);
 }
@@ -236,11 +175,11 @@ const builtin: Builtin = {
   },
   exit: () => {
     currentLog?.debug('kmod: unload module index');
-    if (lib) freeContext();
+    if (ctxPtr || releaseLog) freeContext();
   },
   shouldReload: () => {
-    if (!ctxPtr || !lib) return false;
-    return lib.validateResources(ctxPtr) !== KMOD_RESOURCES_OK;
+    if (!ctxPtr) return false;
+    return kmod().validateResources(ctxPtr) !== KMOD_RESOURCES_OK;
   },
 };
 

@@ -1,7 +1,7 @@
 // net_driver: ID_NET_DRIVER, the interface's driver as ethtool reports it (udev 257's udev-builtin-net_driver.c).
 import type { Builtin, BuiltinContext } from './types.js';
 import { constants } from 'node:os';
-import { Ethtool, EthtoolError } from '../net/ethtool.js';
+import { Ethtool, EthtoolError } from '../sys/ethtool.js';
 
 const E = constants.errno as Record<string, number>;
 /** ERRNO_IS_NOT_SUPPORTED: the query is not supported by the device (ESOCKTNOSUPPORT is 94 on Linux). */

@@ -8,7 +8,7 @@ import { DEFAULT_NETWORK_DIRS, linkConfigStamp, loadLinkConfigs } from '../net/l
 import { formatDiagnostic } from '../net/ini.js';
 import { systemInfo } from '../net/condition.js';
 import { readCmdline } from '../net/naming-scheme.js';
-import { Ethtool } from '../net/ethtool.js';
+import { Ethtool } from '../sys/ethtool.js';
 import { applyEthtool, applyRtnl, generateAltnames, generateNewName, linkGetConfig, linkNew, readMachineId, udevProperties, type LinkContext } from '../net/link.js';
 import { namingScheme } from './net_id.js';
 

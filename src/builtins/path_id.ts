@@ -8,6 +8,7 @@ import type { Device } from '../device/device.js';
 import type { Roots } from '../device/roots.js';
 import type { Builtin, BuiltinContext } from './types.js';
 import { deviceBySubsystemSysname, parseUnsigned, scanNumbers } from './util.js';
+import { tryOr } from '../util/fs.js';
 
 /** A path under construction: elements are prepended, joined with '-'. */
 class PathBuilder {
@@ -156,12 +157,8 @@ function handleScsiDefault(w: Walk, dev: Device): Next {
   // Rebase the global host number to the smallest host number under the same parent (udev itself calls
   // this racy and unreliable; kept for compatible names).
   let base = -1;
-  let entries;
-  try {
-    entries = readdirSync(dirname(host.syspath), { withFileTypes: true });
-  } catch {
-    return null;
-  }
+  const entries = tryOr(() => readdirSync(dirname(host.syspath), { withFileTypes: true }), undefined);
+  if (!entries) return null;
   for (const e of entries) {
     if (e.name.startsWith('.') || !(e.isDirectory() || e.isSymbolicLink()) || !e.name.startsWith('host')) continue;
     const n = parseUnsigned(e.name.slice(4));

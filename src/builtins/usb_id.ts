@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { Device } from '../device/device.js';
 import type { Builtin, BuiltinContext } from './types.js';
 import { cString, encodeDevnodeName, sanitizeId, scanNumbers, sysattrBytes } from './util.js';
+import { tryOr } from '../util/fs.js';
 
 /** ID_TYPE from the interface class (set_usb_iftype). */
 const IFTYPES: Record<number, string> = { 1: 'audio', 3: 'hid', 6: 'media', 7: 'printer', 8: 'storage', 9: 'hub', 0x0e: 'video' };
@@ -47,12 +48,8 @@ const PACKED_MAX = 512; // UDEV_NAME_SIZE
  * device's binary "descriptors" attribute; "" when there are none or the file is unreadable.
  */
 export function packedInterfaces(dev: Device): string {
-  let buf: Buffer;
-  try {
-    buf = readFileSync(join(dev.syspath, 'descriptors')).subarray(0, 18 + 65535);
-  } catch {
-    return '';
-  }
+  const buf = tryOr(() => readFileSync(join(dev.syspath, 'descriptors')).subarray(0, 18 + 65535), undefined); // unreadable: none
+  if (!buf) return '';
   if (buf.length < 18) return '';
   let out = '';
   let pos = 0;

@@ -1,17 +1,18 @@
 // Small helpers shared by the builtins: sd-device look-ups that return undefined instead of throwing,
 // a scanf-like number reader, and udev's string helpers.
-import koffi from 'koffi';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Device } from '../device/device.js';
+import { Device, DeviceError } from '../device/device.js';
 import type { Roots } from '../device/roots.js';
+import { tryOr } from '../util/fs.js';
 
 /** sd_device_new_from_subsystem_sysname, or undefined when there is no such device. */
 export function deviceBySubsystemSysname(roots: Roots, subsystem: string, sysname: string): Device | undefined {
   try {
     return Device.fromSubsystemSysname(roots, subsystem, sysname);
-  } catch {
-    return undefined;
+  } catch (e) {
+    if (e instanceof DeviceError) return undefined;
+    throw e;
   }
 }
 
@@ -62,17 +63,6 @@ export function parseUnsigned(s: string, max = 0xffffffff): number | undefined {
   if (!/^\d+$/.test(s)) return undefined;
   const v = Number(s);
   return Number.isSafeInteger(v) && v <= max ? v : undefined;
-}
-
-let ioctlFn: ((fd: number, request: number, arg: Buffer) => number) | undefined;
-
-/** ioctl(fd, request, buffer) through libc; returns the C result (-1 on error). */
-export function ioctl(fd: number, request: number, arg: Buffer): number {
-  if (!ioctlFn) {
-    const libc = koffi.load('libc.so.6');
-    ioctlFn = libc.func('int ioctl(int fd, unsigned long request, void *arg)') as unknown as typeof ioctlFn;
-  }
-  return ioctlFn!(fd, request, arg);
 }
 
 // ------------------------------------------------------------------ udev's string helpers, on bytes
@@ -196,13 +186,10 @@ export function sanitizeId(s: Uint8Array, len: number): string {
 export function sysattrBytes(dev: Device, name: string): Buffer | undefined {
   const v = dev.sysattr(name);
   if (v === undefined) return undefined;
-  try {
-    let b = readFileSync(join(dev.syspath, name));
-    let end = b.length;
-    while (end > 0 && (b[end - 1] === 0x0a || b[end - 1] === 0x0d)) end--;
-    b = b.subarray(0, end);
-    return b;
-  } catch {
-    return Buffer.from(v);
-  }
+  // read again as bytes; should that fail now (any errno, as sysfs), the value already read
+  const b = tryOr(() => readFileSync(join(dev.syspath, name)), undefined);
+  if (!b) return Buffer.from(v);
+  let end = b.length;
+  while (end > 0 && (b[end - 1] === 0x0a || b[end - 1] === 0x0d)) end--;
+  return b.subarray(0, end);
 }

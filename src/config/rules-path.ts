@@ -1,7 +1,7 @@
 // The rules search path and the udev-style merge of rules files across directories.
-import { readdirSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readdirIfAny, statIfAny } from '../util/fs.js';
 
 /** The package's own directories (rules.d/, hwdb/), found relative to this module (src/ or dist/). */
 export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -28,13 +28,7 @@ export function rulesDirs(explicit: readonly string[]): string[] {
 export function mergeConfFiles(dirs: readonly string[], suffix: string): string[] {
   const byName = new Map<string, string>();
   for (const dir of dirs) {
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch {
-      continue;
-    }
-    for (const name of names) {
+    for (const name of readdirIfAny(dir)) {
       if (!name.endsWith(suffix) || byName.has(name)) continue;
       byName.set(name, join(dir, name));
     }
@@ -42,13 +36,8 @@ export function mergeConfFiles(dirs: readonly string[], suffix: string): string[
   const out: string[] = [];
   for (const name of [...byName.keys()].sort()) {
     const path = byName.get(name)!;
-    try {
-      const st = statSync(path);
-      if (!st.isFile() && !st.isCharacterDevice()) continue;
-      if (st.isCharacterDevice()) continue; // masked by /dev/null
-    } catch {
-      continue;
-    }
+    // masked by a link to /dev/null (a character device), or a dangling link: no file
+    if (!statIfAny(path)?.isFile()) continue;
     out.push(path);
   }
   return out;

@@ -3,6 +3,7 @@
 import { readdirSync, writeFileSync, readFileSync, type Dirent } from 'node:fs';
 import { join } from 'node:path';
 import type { Roots } from '../device/roots.js';
+import { tryOr } from '../util/fs.js';
 
 /**
  * Every device directory under <sysfs>/devices that has a uevent file, parents before children, siblings in
@@ -12,12 +13,8 @@ export function listDevices(roots: Roots): string[] {
   const out: string[] = [];
   const walk = (dir: string, depth: number) => {
     if (depth > 64) return;
-    let entries: Dirent[];
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch {
-      return;
-    }
+    const entries: Dirent[] | undefined = tryOr(() => readdirSync(dir, { withFileTypes: true }), undefined, 'ENOENT', 'ENOTDIR', 'EACCES'); // gone meanwhile
+    if (!entries) return;
     if (entries.some((e) => e.name === 'uevent' && e.isFile())) out.push(dir);
     for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
       if (e.isDirectory() && !e.isSymbolicLink()) walk(join(dir, e.name), depth + 1);
@@ -48,10 +45,7 @@ export function triggerAll(syspaths: string[], action: string): TriggerResult {
 
 /** The kernel's last uevent sequence number (/sys/kernel/uevent_seqnum), or undefined. */
 export function kernelSeqnum(roots: Roots): number | undefined {
-  try {
-    const n = Number(readFileSync(join(roots.sysfs, 'kernel', 'uevent_seqnum'), 'utf8').trim());
-    return Number.isFinite(n) ? n : undefined;
-  } catch {
-    return undefined;
-  }
+  const text = tryOr(() => readFileSync(join(roots.sysfs, 'kernel', 'uevent_seqnum'), 'utf8'), undefined, 'ENOENT'); // a sysfs copy without it
+  const n = Number(text?.trim());
+  return text !== undefined && Number.isFinite(n) ? n : undefined;
 }

@@ -3,7 +3,9 @@
 // (<run>/control is udev's binary protocol for udevadm: src/daemon/udev-ctrl.ts.)
 import { createServer, createConnection, type Server, type Socket } from 'node:net';
 import { chmodSync, existsSync, unlinkSync, mkdirSync, lstatSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { SOCK_SEQPACKET, SOCK_STREAM, unixSocketListening } from '../sys/socket.js';
+import { unlinkIfAny } from '../util/fs.js';
 
 export const CONTROL_SOCKET_NAME = 'devmaster.control';
 export const MAX_LINE = 64 * 1024;
@@ -139,16 +141,16 @@ export interface ControlServer {
   close(): Promise<void>;
 }
 
-/** Is something answering on this socket path? */
-function probe(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createConnection(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
+/**
+ * Makes `path` free for a new listening socket: a stale socket file is removed; a live one (another daemon
+ * listening) or a file that is not a socket is an error. Creates the directory.
+ */
+export function claimSocketPath(path: string, type: typeof SOCK_STREAM | typeof SOCK_SEQPACKET): void {
+  mkdirSync(dirname(path), { recursive: true });
+  if (!existsSync(path)) return;
+  if (!lstatSync(path).isSocket()) throw new ControlError(`${path} exists and is not a socket`, 'EEXIST');
+  if (unixSocketListening(path, type)) throw new ControlError(`another daemon is listening on ${path}`, 'EADDRINUSE');
+  unlinkSync(path);
 }
 
 /**
@@ -159,14 +161,7 @@ function probe(path: string): Promise<boolean> {
 export async function startControlServer(runRoot: string, handler: ControlHandler, onError?: (msg: string) => void, opts: { fd?: number } = {}): Promise<ControlServer> {
   const path = controlSocketPath(runRoot);
   const own = opts.fd === undefined;
-  if (own) {
-    mkdirSync(runRoot, { recursive: true });
-    if (existsSync(path)) {
-      if (!lstatSync(path).isSocket()) throw new ControlError(`${path} exists and is not a socket`);
-      if (await probe(path)) throw new ControlError(`another daemon is listening on ${path}`, 'EADDRINUSE');
-      unlinkSync(path);
-    }
-  }
+  if (own) claimSocketPath(path, SOCK_STREAM);
   const sockets = new Set<Socket>();
   const server: Server = createServer((sock) => {
     sockets.add(sock);
@@ -236,11 +231,7 @@ export async function startControlServer(runRoot: string, handler: ControlHandle
           for (const s of sockets) s.destroy();
         }, 200).unref();
         if (!own) return; // the manager's socket: it keeps the file (and the socket, for the next daemon)
-        try {
-          unlinkSync(path);
-        } catch {
-          /* gone */
-        }
+        unlinkIfAny(path);
       }),
   };
 }
@@ -273,7 +264,8 @@ export function controlRequest(runRoot: string, req: ControlRequest, timeoutMs =
       let res: ControlResponse;
       try {
         res = JSON.parse(buf.slice(0, nl)) as ControlResponse;
-      } catch {
+      } catch (e) {
+        if (!(e instanceof SyntaxError)) throw e;
         finish(new ControlError('malformed answer from the daemon', 'EPROTO'));
         return;
       }

@@ -3,12 +3,13 @@
 //   const d = await Daemon.start({ config });   // ready = listening (kernel socket + control socket)
 //   await d.stopped;                            // resolves after `exit`, SIGTERM (via the CLI) or d.stop()
 //
-// Per event (worker): Device.fromUevent → processEvent (rules + apply: node, links, db, tags) → NAME= rename
-// for network interfaces → RUN programs → broadcast on the udev netlink group → hooks.afterEvent (units).
-import { mkdirSync, readFileSync, realpathSync, unlinkSync, rmdirSync } from 'node:fs';
+// Per event (worker): Device.fromUevent → processEvent (rules + apply: node, links, db, tags; NAME= renames the
+// interface and hooks.afterRules records what the units layer started, both before the database is written) →
+// RUN programs → OPTIONS+="watch" → broadcast on the udev netlink group.
+import { mkdirSync, readFileSync, realpathSync, unlinkSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { devPath } from '../device/roots.js';
-import { isNodeOf, makeNode } from '../event/process.js';
+import { isNodeOf, type EventResult } from '../event/process.js';
 import { constants as osConstants, cpus } from 'node:os';
 import { join } from 'node:path';
 import { log as rootLog, setLogLevel, normalizeLevel, type Logger } from '../log.js';
@@ -21,14 +22,14 @@ import { Broadcaster } from '../netlink/broadcaster.js';
 import type { Uevent } from '../netlink/uevent.js';
 import { EventQueue, type QueueItem, type Retry } from './queue.js';
 import { LOCK_RETRY_MS, LOCK_TIMEOUT_MS, lockWholeDisk, unlockWholeDisk } from './disk-lock.js';
-import { errnoName } from '../util/errno.js';
-import { cleanOrphan, DeviceRegistry, planResync, readRunState, resyncReason, savePending, takePending, writeRunState } from './resync.js';
+import { errnoName } from '../sys/errno.js';
+import { readRunState, Resyncer, resyncReason, savePending, takePending, writeRunState } from './resync.js';
 import { startControlServer, type ControlServer, type ControlHandler, type StatsRequest } from './control.js';
 import { startUdevCtrlServer, type UdevCtrlServer } from './udev-ctrl.js';
 import { impactGuard, RulesManager } from './reload.js';
-import { RuleSet } from '../rules/load.js';
-import { applyStaticNodes } from '../event/static-nodes.js';
-import { loadEngine, type Engine, type EventContext, type EventResult } from './engine.js';
+import type { RuleSet } from '../rules/load.js';
+import type { CompiledFile } from '../rules/compile.js';
+import { loadEngine, type Engine, type EventContext, type EventOutcome } from './engine.js';
 import { assignAltnames, renameInterface, closeRename, RenameError } from './rename.js';
 import type { Builtin } from '../builtins/types.js';
 import { exitBuiltins, initBuiltins, reloadBuiltins } from '../builtins/registry.js';
@@ -38,23 +39,11 @@ import { HeapKeeper } from './memory.js';
 import { DeviceWatcher } from './watch.js';
 import type { Notifier } from './notify.js';
 import type { ListenFds } from './listen-fds.js';
-import { SORT_KEYS, StatsRecorder, type SortKey } from '../stats/recorder.js';
+import { SORT_KEYS, StatsRecorder, type EventCostImpl, type SortKey } from '../stats/recorder.js';
 import { renderMetrics, TOP_RULES, type MetricsFormat, type StatusView } from '../export/metrics.js';
 import { MetricsFile } from '../export/textfile.js';
 import { FeatureExport } from '../export/nfd.js';
-
-/** What the units layer (src/units) and other observers get after each processed event. */
-export interface ProcessedEvent {
-  action: string;
-  seqnum: number;
-  /** The final device (properties as broadcast). */
-  device: Device;
-  /** undefined when processing failed before rules produced a result. */
-  result: EventResult | undefined;
-  failed: boolean;
-  /** Milliseconds from queueing to broadcast. */
-  latencyMs: number;
-}
+import { rmdirIfEmpty, tryOr } from '../util/fs.js';
 
 export interface DaemonHooks {
   /**
@@ -63,12 +52,6 @@ export interface DaemonHooks {
    * units layer records what it started here (see src/event/process.ts EventContext.afterRules).
    */
   afterRules?: (device: Device, dbOld: DbRecord | undefined) => void;
-  /**
-   * Called once per event after it was processed, RUN programs ran and it was broadcast. This is where the
-   * units layer plugs in: `afterEvent: (ev) => activator.onEvent(ev.action, ev.device, ...)`. Must not block:
-   * return quickly (queue background work); exceptions are logged and ignored.
-   */
-  afterEvent?: (ev: ProcessedEvent) => void;
   /** Extra sections for the control socket's status reply (e.g. `units: activator.stats()`). */
   status?: () => Record<string, unknown>;
 }
@@ -76,8 +59,6 @@ export interface DaemonHooks {
 export interface DaemonOptions {
   config: Config;
   logger?: Logger;
-  /** Rules engine and event pipeline; default: src/rules + src/event. */
-  engine?: Engine;
   hooks?: DaemonHooks;
   /** Watch rules directories and the config file for changes (default true). */
   watch?: boolean;
@@ -105,7 +86,6 @@ export interface DaemonCounters {
   renamed: number;
   renameFailed: number;
   timedOut: number;
-  hookErrors: number;
   /** Events skipped because their whole disk stayed locked for 3 minutes. */
   lockSkipped: number;
   /** Events waiting for a locked disk retried at once because its node was closed after writing. */
@@ -119,18 +99,9 @@ export function defaultChildrenMax(): number {
 
 /** Is `dir` on a devtmpfs mount? (/proc/self/mountinfo: the longest mount point containing it.) */
 export function isDevtmpfs(dir: string): boolean {
-  let real: string;
-  try {
-    real = realpathSync(dir);
-  } catch {
-    return false;
-  }
-  let text: string;
-  try {
-    text = readFileSync('/proc/self/mountinfo', 'utf8');
-  } catch {
-    return false;
-  }
+  const real = tryOr(() => realpathSync(dir), undefined, 'ENOENT', 'ENOTDIR');
+  if (real === undefined) return false;
+  const text = tryOr(() => readFileSync('/proc/self/mountinfo', 'utf8'), '', 'ENOENT'); // no /proc: no devtmpfs known
   let best = '';
   let fstype = '';
   for (const line of text.split('\n')) {
@@ -148,21 +119,35 @@ export function isDevtmpfs(dir: string): boolean {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Resyncs (resync.ts) begin at most this often; their triggers are written this many at a time. */
-const RESYNC_INTERVAL_MS = 5000;
-const RESYNC_BATCH = 32;
-
 interface Payload {
   uevent: Uevent;
 }
 
-export class Daemon {
+/** udevd's UDEV_WORKER_ERRNO(_NAME) of a failed event, when the errno is known. */
+interface WorkerFailure {
+  errno?: number;
+  code?: string;
+}
+
+/** How running an event went: the pipeline's outcome (when it got that far), and the failure, if any. */
+interface EventRun<E> {
+  result?: E;
+  /** The event failed: an error, a timeout, or a failed outcome of the rules (RUN does not change it). */
+  failed: boolean;
+  failure?: WorkerFailure;
+}
+
+/** event_timeout expired. */
+class EventTimeout extends Error {}
+
+/** The daemon, with the rules engine's types: F a compiled rules file, R a rules set, E one event's outcome. */
+export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = EventResult> {
   readonly config: Config;
   readonly roots: Roots;
   readonly log: Logger;
   readonly queue: EventQueue<Payload>;
-  readonly rules: RulesManager;
-  readonly counters: DaemonCounters = { received: 0, processed: 0, failed: 0, broadcast: 0, renamed: 0, renameFailed: 0, timedOut: 0, hookErrors: 0, lockSkipped: 0, lockRetriedEarly: 0 };
+  readonly rules: RulesManager<F, R>;
+  readonly counters: DaemonCounters = { received: 0, processed: 0, failed: 0, broadcast: 0, renamed: 0, renameFailed: 0, timedOut: 0, lockSkipped: 0, lockRetriedEarly: 0 };
   readonly mknod: boolean;
   readonly hooks: DaemonHooks;
   /** Resolves when the daemon has stopped. */
@@ -170,7 +155,7 @@ export class Daemon {
   /** Milliseconds from process start to ready. */
   readyMs = 0;
 
-  #engine: Engine;
+  #engine: Engine<F, R, E>;
   #heap = new HeapKeeper();
   #builtins = new Map<string, Builtin>();
   /** Renames done by the current events: devpath of the event → [old, new] (for the broadcast). */
@@ -192,12 +177,6 @@ export class Daemon {
   #startedAt = Date.now();
   /** Events waiting for a locked whole disk: since when (performance.now()), and the disk's node. */
   #lockWaits = new Map<QueueItem, { since: number; devnode: string }>();
-  /** Identities of the devices processed, for resynchronizing after lost events (resync.ts). */
-  #registry: DeviceRegistry | undefined;
-  #resyncing: Promise<void> | undefined;
-  #resyncAgain: string | undefined;
-  #resyncTimer: NodeJS.Timeout | undefined;
-  #lastResyncAt = -Infinity;
   #notifier: Notifier | undefined;
   /** The service manager keeps the kernel socket open after us (handed over, or stored with FDSTORE=1). */
   #kernelKept = false;
@@ -212,15 +191,15 @@ export class Daemon {
   /** The metrics file for node_exporter and the node-feature-discovery features (src/export), when configured. */
   #metricsFile: MetricsFile | undefined;
   #features: FeatureExport | undefined;
-  /** Resynchronizations with sysfs (resync.ts): how many, why the last one ran, and what they did. */
-  readonly resyncStats = { runs: 0, lastReason: '', triggeredAdd: 0, triggeredChange: 0, removed: 0, orphans: 0 };
+  /** Resynchronizing with sysfs after lost events, and the identities of the devices processed (resync.ts). */
+  readonly resyncer: Resyncer;
 
   /** The netlink port our broadcasts come from (libudev clients see it as the sender), if broadcasting. */
   get broadcastPort(): number | undefined {
     return this.#broadcaster?.port;
   }
 
-  private constructor(opts: DaemonOptions, engine: Engine) {
+  private constructor(opts: DaemonOptions, engine: Engine<F, R, E>) {
     this.config = opts.config;
     this.roots = { sysfs: opts.config.sysfs, dev: opts.config.dev, run: opts.config.run };
     this.log = opts.logger ?? rootLog();
@@ -239,21 +218,42 @@ export class Daemon {
       }
     };
     // reload_max_impact: a reload that would change too many devices is refused (src/preview/impact.ts)
-    this.rules.guard = (next) =>
-      impactGuard(next, this.rules.ruleSet, this.config.reloadMaxImpact, { roots: this.roots, builtins: this.#builtins, log: this.log.child({ component: 'reload-impact' }, { level: 'error' }), execTimeoutMs: this.config.execTimeout * 1000 });
+    const impact = engine.impact?.bind(engine);
+    if (impact) {
+      this.rules.guard = (next) =>
+        impactGuard(
+          (stopAfter) => impact(next, this.rules.ruleSet, { roots: this.roots, builtins: this.#builtins, log: this.log.child({ component: 'reload-impact' }, { level: 'error' }), execTimeoutMs: this.config.execTimeout * 1000, stopAfter }),
+          this.config.reloadMaxImpact,
+        );
+    }
     this.queue = new EventQueue<Payload>({
       childrenMax: opts.config.maxWorkers > 0 ? opts.config.maxWorkers : defaultChildrenMax(),
       runDir: this.roots.run,
       worker: (p, item) => this.#process(p.uevent, item),
       onError: (err, item) => this.log.error({ devpath: item.devpath, seqnum: item.seqnum, err: (err as Error).message }, 'event failed'),
     });
+    this.resyncer = new Resyncer({
+      roots: this.roots,
+      log: this.log,
+      enqueue: (ev) => this.#enqueue(ev, true),
+      whenIdle: () => this.queue.whenIdle(),
+      catchUp: () => this.catchUp(),
+      stopping: () => this.#stopping !== undefined,
+    });
     this.stopped = new Promise((r) => (this.#resolveStopped = r));
   }
 
-  /** Loads rules, opens the kernel socket, the broadcaster and the control socket. Ready when it returns. */
+  /**
+   * Loads rules, opens the kernel socket, the broadcaster and the control socket, with the real rules engine
+   * (src/rules, src/event). Ready when it returns.
+   */
   static async start(opts: DaemonOptions): Promise<Daemon> {
-    const engine = opts.engine ?? (await loadEngine({ resolveNames: opts.config.resolveNames, logger: opts.logger }));
-    const d = new Daemon(opts, engine);
+    return Daemon.startWithEngine(await loadEngine({ resolveNames: opts.config.resolveNames, logger: opts.logger }), opts);
+  }
+
+  /** As start(), with another engine (tests drive the daemon with a stand-in). */
+  static async startWithEngine<F, R, E extends EventOutcome>(engine: Engine<F, R, E>, opts: DaemonOptions): Promise<Daemon<F, R, E>> {
+    const d = new Daemon<F, R, E>(opts, engine);
     try {
       await d.#start(opts);
     } catch (e) {
@@ -313,7 +313,7 @@ export class Daemon {
     this.#udevCtrl = startUdevCtrlServer(run, this.#controlHandler(), this.log, { fd: passed?.udevControl?.fd });
     // this daemon owns the run root now: what the last one left says whether events may have been lost
     const previous = readRunState(run);
-    this.#registry = new DeviceRegistry(run);
+    this.resyncer.open();
     writeRunState(run, { pid: process.pid, clean: false });
     this.queue.resetFlag(); // a stale queue flag goes
     this.#watch = DeviceWatcher.open(this.roots, this.log);
@@ -326,11 +326,11 @@ export class Daemon {
       await this.rules.whenWatching();
     }
     if (this.#kernel) {
-      this.#kernel.on('overflow', () => this.scheduleResync('the kernel uevent receive queue overflowed'));
+      this.#kernel.on('overflow', () => this.resyncer.schedule('the kernel uevent receive queue overflowed'));
       const k = this.#kernel;
       const reason = resyncReason(previous, kernelSeqnum(this.roots), k.adopted && k.inode !== undefined ? { inode: k.inode, drops: k.dropsAtOpen } : undefined);
       // with --coldplug every device gets "add" anyway: only the removals are left to the resync
-      if (reason) void this.resync(reason, { trigger: !opts.config.coldplug });
+      if (reason) void this.resyncer.run(reason, { trigger: !opts.config.coldplug });
     }
     const { nfdFeaturesDir, metricsFile } = opts.config;
     if (nfdFeaturesDir) {
@@ -378,7 +378,6 @@ export class Daemon {
       signal,
       cost,
       roots: this.roots,
-      ruleSet: this.rules.ruleSet as EventContext['ruleSet'], // captured once: the event sees one complete rules set
       log: this.log,
       test: false,
       mknod: this.mknod,
@@ -390,11 +389,8 @@ export class Daemon {
   }
 
   #applyStaticNodes(): void {
-    const set = this.rules.ruleSet;
-    if (!(set instanceof RuleSet)) return; // a stand-in engine's rules
     try {
-      const done = applyStaticNodes(set, this.roots, this.log).filter((r) => r.applied);
-      if (done.length) this.log.debug({ nodes: done.map((r) => r.node) }, 'static_node permissions applied');
+      this.#engine.applyStaticNodes(this.rules.ruleSet, this.roots, this.log);
     } catch (e) {
       this.log.error({ err: (e as Error).message }, 'static_node permissions failed');
     }
@@ -422,12 +418,13 @@ export class Daemon {
       this.log.error({ devpath: ev.devpath, seqnum: ev.seqnum, err: (e as Error).message }, 'event dropped: invalid device');
       return;
     }
+    const rules = this.rules.ruleSet; // captured once: the event sees one complete rules set
     // udev's whole-disk lock (disk-lock.ts): held until the event, RUN included, is done
-    const lock = lockWholeDisk(device, ev.action, this.roots, this.mknod ? (disk) => makeNode(this.#context(), disk) : undefined);
+    const lock = lockWholeDisk(device, ev.action, this.roots, this.mknod ? (disk) => this.#engine.makeNode(this.#context(), rules, disk) : undefined);
     if (lock.kind === 'busy') return this.#diskBusy(ev, item, lock.devnode);
     this.#lockWaits.delete(item);
     try {
-      await this.#processDevice(ev, item, device, lock.kind === 'error' ? lock : undefined);
+      await this.#processDevice(ev, item, rules, device, lock.kind === 'error' ? lock : undefined);
     } finally {
       unlockWholeDisk(lock);
     }
@@ -460,67 +457,98 @@ export class Daemon {
   }
 
   /**
-   * Runs the rules and applies the result, then broadcasts. With `lockError` (the whole disk could not be
-   * opened or locked), the rules do not run and the kernel event is broadcast marked as failed, as udevd does.
+   * One event, in udevd's order: the rules and RUN under event_timeout, the node removed (mknod mode), the
+   * broadcast, the record for resyncs. With `lockError` (the whole disk could not be opened or locked), the rules
+   * do not run and the kernel event is broadcast marked as failed, as udevd does.
    */
-  async #processDevice(ev: Uevent, item: QueueItem, device: Device, lockError: { errno: number; code: string; message: string } | undefined): Promise<void> {
-    // event_timeout gives the event up as udevd kills its worker: the rules stop and its programs are killed
-    const giveUp = new AbortController();
-    const cost = this.#stats?.begin(ev.devpath, ev.seqnum, item.queuedAt);
-    const ctx = this.#context(giveUp.signal, cost);
-    let result: EventResult | undefined;
-    let failed = false;
-    /** udevd's UDEV_WORKER_* properties of a failed event: the errno when known. */
-    let workerFailure: { errno?: number; code?: string } | undefined;
-    const eventTimeoutMs = Math.max(1, this.config.eventTimeout) * 1000;
-    const warnTimer = setTimeout(() => this.log.warn({ devpath: ev.devpath, seqnum: ev.seqnum }, `event still running after ${eventTimeoutMs / 3000} s`), eventTimeoutMs / 3);
-    let killTimer: NodeJS.Timeout | undefined;
+  async #processDevice(ev: Uevent, item: QueueItem, rules: R, device: Device, lockError: { errno: number; code: string; message: string } | undefined): Promise<void> {
     this.#watch?.end(device); // no watch while the event runs, none at all after a remove (as udevd)
+    const cost = this.#stats?.begin(ev.devpath, ev.seqnum, item.queuedAt);
+    const run: EventRun<E> = lockError ? { failed: true, failure: this.#lockFailure(ev, lockError) } : await this.#runEvent(ev, rules, device, cost);
+    if (ev.action === 'remove' && this.mknod && !run.failed) this.#removeOwnNode(device);
+    const props = this.#broadcastProperties(ev, device, run);
+    cost?.end(run.failed);
+    await this.#broadcast(props, ev);
+    if (run.result || ev.action === 'remove') this.#features?.onEvent(ev.action, run.result?.device ?? device);
+    this.#recordProcessed(ev, device, run.result, props, run.failed);
+  }
+
+  /**
+   * The rules, then RUN and OPTIONS+="watch", under event_timeout: at the timeout the event is given up as udevd
+   * kills its worker (the rules stop, its programs are killed).
+   */
+  async #runEvent(ev: Uevent, rules: R, device: Device, cost: EventCostImpl | undefined): Promise<EventRun<E>> {
+    const giveUp = new AbortController();
+    const ctx = this.#context(giveUp.signal, cost);
+    const timer = this.#eventTimer(ev, giveUp);
+    let result: E | undefined;
     try {
-      if (lockError) {
-        const err = new Error(lockError.message) as NodeJS.ErrnoException;
-        err.errno = lockError.errno;
-        err.code = lockError.code;
-        throw err;
-      }
-      result = await Promise.race([
-        this.#engine.processEvent(ctx, device),
-        new Promise<never>((_, rej) => {
-          killTimer = setTimeout(() => {
-            const err = new Error(`event timed out after ${eventTimeoutMs / 1000} s`);
-            giveUp.abort(err);
-            rej(err);
-          }, eventTimeoutMs);
-        }),
-      ]);
+      result = await Promise.race([this.#engine.processEvent(ctx, rules, device), timer.expired]);
       cost?.processed();
-      failed = result.failed;
+      const failed = result.failed;
       for (const err of result.errors) this.log.warn({ devpath: ev.devpath, seqnum: ev.seqnum }, err);
-      if (result.runList.length > 0) {
-        try {
-          await this.#engine.runProgramList(ctx, result);
-        } catch (e) {
-          this.log.error({ devpath: ev.devpath, err: (e as Error).message }, 'RUN failed');
-        }
-      }
-      if (result.state?.watch === true) this.#watch?.begin(result.device); // OPTIONS+="watch"
+      await this.#runPrograms(ctx, ev, result);
+      if (result.state.watch === true) this.#watch?.begin(result.device); // OPTIONS+="watch"
+      return { result, failed };
     } catch (e) {
-      failed = true;
-      const err = e as NodeJS.ErrnoException;
-      const timedOut = err.message.startsWith('event timed out');
-      if (timedOut) this.counters.timedOut++;
-      workerFailure = timedOut ? { errno: osConstants.errno.ETIMEDOUT, code: 'ETIMEDOUT' } : typeof err.errno === 'number' ? { errno: Math.abs(err.errno), code: err.code } : {};
-      // a disk nobody may open fails every event of it: a warning, as udevd's "Failed to process device, ignoring"
-      const report = lockError ? this.log.warn.bind(this.log) : this.log.error.bind(this.log);
-      report({ devpath: ev.devpath, seqnum: ev.seqnum, action: ev.action, err: err.message }, 'event processing failed; broadcasting the kernel event marked as failed');
+      return { result, failed: true, failure: this.#failure(ev, e as NodeJS.ErrnoException) };
     } finally {
-      clearTimeout(warnTimer);
-      if (killTimer) clearTimeout(killTimer);
+      timer.clear();
     }
-    if (ev.action === 'remove' && this.mknod && !failed) this.#removeOwnNode(device);
-    const finalDevice = result?.device ?? device;
-    // a failed event is broadcast as the kernel sent it (DEVNAME as /dev/..., as sd-device reads it)
-    const props = result ? finalDevice.properties : Device.fromUevent(this.roots, ev.properties).properties;
+  }
+
+  /** event_timeout: a warning at a third of it, then the event is given up (`expired` rejects). */
+  #eventTimer(ev: Uevent, giveUp: AbortController): { expired: Promise<never>; clear(): void } {
+    const ms = Math.max(1, this.config.eventTimeout) * 1000;
+    const warn = setTimeout(() => this.log.warn({ devpath: ev.devpath, seqnum: ev.seqnum }, `event still running after ${ms / 3000} s`), ms / 3);
+    let kill: NodeJS.Timeout | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      kill = setTimeout(() => {
+        const err = new EventTimeout(`event timed out after ${ms / 1000} s`);
+        giveUp.abort(err);
+        reject(err);
+      }, ms);
+    });
+    return {
+      expired,
+      clear: () => {
+        clearTimeout(warn);
+        clearTimeout(kill);
+      },
+    };
+  }
+
+  /** RUN programs and builtins, after the database is written (as udevd). */
+  async #runPrograms(ctx: EventContext, ev: Uevent, result: E): Promise<void> {
+    if (result.runList.length === 0) return;
+    try {
+      await this.#engine.runProgramList(ctx, result);
+    } catch (e) {
+      this.log.error({ devpath: ev.devpath, err: (e as Error).message }, 'RUN failed');
+    }
+  }
+
+  /** udevd's UDEV_WORKER_* of an event that failed (timed out, or an error with its errno), logged. */
+  #failure(ev: Uevent, err: NodeJS.ErrnoException): WorkerFailure {
+    const timedOut = err instanceof EventTimeout;
+    if (timedOut) this.counters.timedOut++;
+    this.log.error({ devpath: ev.devpath, seqnum: ev.seqnum, action: ev.action, err: err.message }, 'event processing failed; broadcasting the kernel event marked as failed');
+    if (timedOut) return { errno: osConstants.errno.ETIMEDOUT, code: 'ETIMEDOUT' };
+    return typeof err.errno === 'number' ? { errno: Math.abs(err.errno), code: err.code } : {};
+  }
+
+  /** A whole disk nobody may open fails every event of it: a warning, as udevd's "Failed to process device, ignoring". */
+  #lockFailure(ev: Uevent, lockError: { errno: number; code: string; message: string }): WorkerFailure {
+    this.log.warn({ devpath: ev.devpath, seqnum: ev.seqnum, action: ev.action, err: lockError.message }, 'event processing failed; broadcasting the kernel event marked as failed');
+    return { errno: Math.abs(lockError.errno), code: lockError.code };
+  }
+
+  /**
+   * What is broadcast: the final device's properties; for a failed event the kernel's, as it sent them (DEVNAME
+   * as /dev/..., as sd-device reads it), marked as failed; after a rename, the new name and devpath.
+   */
+  #broadcastProperties(ev: Uevent, device: Device, run: EventRun<E>): Map<string, string> {
+    const props = run.result ? run.result.device.properties : Device.fromUevent(this.roots, ev.properties).properties;
     const renamed = this.#renamed.get(device);
     if (renamed) {
       this.#renamed.delete(device);
@@ -531,34 +559,28 @@ export class Daemon {
       const dp = props.get('DEVPATH');
       if (dp?.endsWith('/' + oldName)) props.set('DEVPATH', dp.slice(0, dp.length - oldName.length) + newName);
     }
-    if (workerFailure) {
+    const failure = run.failure;
+    if (failure) {
       props.set('UDEV_WORKER_FAILED', '1');
-      if (workerFailure.errno !== undefined) {
-        props.set('UDEV_WORKER_ERRNO', String(workerFailure.errno));
-        props.set('UDEV_WORKER_ERRNO_NAME', workerFailure.code ?? errnoName(workerFailure.errno));
+      if (failure.errno !== undefined) {
+        props.set('UDEV_WORKER_ERRNO', String(failure.errno));
+        props.set('UDEV_WORKER_ERRNO_NAME', failure.code ?? errnoName(failure.errno));
       }
     }
-    cost?.end(failed);
-    await this.#broadcast(props, ev);
-    if (result || ev.action === 'remove') this.#features?.onEvent(ev.action, finalDevice);
-    if (ev.action === 'remove') this.#registry?.forget(device.id);
-    else if (result) this.#registry?.record(finalDevice.id, props);
+    return props;
+  }
+
+  /** After the broadcast: the identity for resyncs, the counters, and the heap and registry upkeep when idle. */
+  #recordProcessed(ev: Uevent, device: Device, result: E | undefined, props: Map<string, string>, failed: boolean): void {
+    if (ev.action === 'remove') this.resyncer.registry?.forget(device.id);
+    else if (result) this.resyncer.registry?.record(result.device.id, props);
     if (failed) this.counters.failed++;
     else this.counters.processed++;
     this.#heap.onEvent();
     // the queue still counts this event: it drains when this is the last one
     if (this.queue.size === 1) {
       this.#heap.onIdle(() => this.queue.isIdle);
-      setImmediate(() => this.queue.isIdle && this.#flushRegistry());
-    }
-    // ---- hook point for the units layer (src/units): see DaemonHooks.afterEvent
-    if (this.hooks.afterEvent) {
-      try {
-        this.hooks.afterEvent({ action: ev.action, seqnum: ev.seqnum, device: finalDevice, result, failed, latencyMs: performance.now() - item.queuedAt });
-      } catch (e) {
-        this.counters.hookErrors++;
-        this.log.error({ devpath: ev.devpath, err: (e as Error).message }, 'afterEvent hook failed');
-      }
+      setImmediate(() => this.queue.isIdle && this.resyncer.flush());
     }
   }
 
@@ -606,11 +628,7 @@ export class Daemon {
       return;
     }
     for (let dir = dirname(path); dir.startsWith(this.roots.dev + '/'); dir = dirname(dir)) {
-      try {
-        rmdirSync(dir);
-      } catch {
-        break; // not empty
-      }
+      if (!rmdirIfEmpty(dir)) break;
     }
   }
 
@@ -660,91 +678,6 @@ export class Daemon {
     const ms = Math.round(performance.now() - t0);
     this.log.info({ triggered: res.triggered, failed: res.failed.length, ms, settled }, `coldplug: ${res.triggered} devices triggered, queue ${settled ? 'drained' : 'NOT drained'} in ${ms} ms`);
     return { triggered: res.triggered, failed: res.failed.length, ms, settled };
-  }
-
-  // ------------------------------------------------------------------ resync (resync.ts)
-
-  /**
-   * Resynchronizes with sysfs after events may have been lost: a synthesized "remove" for every processed
-   * device that is gone, "add" for every device never processed, "change" for the others (unless
-   * `trigger` is false). Returns when the removals are queued and the triggers written.
-   */
-  resync(reason: string, opts: { trigger?: boolean } = {}): Promise<void> {
-    if (this.#resyncing) {
-      this.#resyncAgain = reason;
-      return this.#resyncing;
-    }
-    this.#resyncing = this.#resync(reason, opts.trigger !== false).finally(() => {
-      this.#resyncing = undefined;
-      const again = this.#resyncAgain;
-      this.#resyncAgain = undefined;
-      if (again) this.scheduleResync(again);
-    });
-    return this.#resyncing;
-  }
-
-  /**
-   * Resynchronizes once the queue has drained (after an overflow: the storm that caused it first), and not
-   * sooner than RESYNC_INTERVAL_MS after the last resync began (a storm that keeps overflowing the socket does
-   * not turn into back-to-back rescans).
-   */
-  scheduleResync(reason: string): void {
-    if (this.#stopping) return;
-    if (this.#resyncTimer) clearTimeout(this.#resyncTimer);
-    const wait = Math.max(200, this.#lastResyncAt + RESYNC_INTERVAL_MS - performance.now());
-    this.#resyncTimer = setTimeout(() => {
-      this.#resyncTimer = undefined;
-      void this.queue.whenIdle().then(() => this.resync(reason));
-    }, wait);
-  }
-
-  async #resync(reason: string, trigger: boolean): Promise<void> {
-    if (!this.#registry || this.#stopping) return;
-    const t0 = performance.now();
-    this.#lastResyncAt = t0;
-    this.#flushRegistry();
-    const plan = planResync(this.roots, this.#registry, Math.max(1, kernelSeqnum(this.roots) ?? 1));
-    this.log.warn({ reason, gone: plan.remove.length + plan.orphans.length, never: plan.add.length }, `resynchronizing with sysfs: ${reason}`);
-    const st = this.resyncStats;
-    st.runs++;
-    st.lastReason = reason;
-    st.removed += plan.remove.length;
-    st.orphans += plan.orphans.length;
-    for (const ev of plan.remove) this.#enqueue(ev, true);
-    for (const id of plan.orphans) {
-      try {
-        cleanOrphan(this.roots, id, this.log);
-      } catch (e) {
-        this.log.error({ id, err: (e as Error).message }, 'resync: cannot clean up a gone device');
-      }
-    }
-    let added = 0;
-    let changed = 0;
-    if (trigger) {
-      // in batches, each received before the next is written, so the rescan itself cannot overflow the socket
-      for (const [action, list] of [['add', plan.add], ['change', plan.change]] as const) {
-        for (let i = 0; i < list.length && !this.#stopping; i += RESYNC_BATCH) {
-          const n = triggerAll(list.slice(i, i + RESYNC_BATCH), action).triggered;
-          if (action === 'add') {
-            added += n;
-            st.triggeredAdd += n;
-          } else {
-            changed += n;
-            st.triggeredChange += n;
-          }
-          await this.catchUp();
-        }
-      }
-    }
-    this.log.info({ removed: plan.remove.length, orphans: plan.orphans.length, add: added, change: changed, ms: Math.round(performance.now() - t0) }, 'resync: events queued and triggered');
-  }
-
-  #flushRegistry(): void {
-    try {
-      this.#registry?.flush();
-    } catch (e) {
-      this.log.error({ err: (e as Error).message }, 'cannot record device identities under <run>/devmaster');
-    }
   }
 
   // ------------------------------------------------------------------ control
@@ -806,7 +739,7 @@ export class Daemon {
       logLevel: this.log.level,
       memory: { ...process.memoryUsage(), collections: this.#heap.collections },
       watch: this.#watch?.status(),
-      resync: { ...this.resyncStats, running: this.#resyncing !== undefined, devicesRecorded: this.#registry?.size ?? 0 },
+      resync: this.resyncer.status(),
       udevControl: this.#udevCtrl?.stats(),
       serviceManager: {
         notify: this.#notifier ? { socket: this.#notifier.address, watchdogRunning: this.#notifier.watchdogRunning, ...this.#notifier.stats } : undefined,
@@ -897,7 +830,7 @@ export class Daemon {
   async #stop(): Promise<void> {
     this.log.info({ running: this.queue.running, queued: this.queue.size - this.queue.running }, 'devmaster exiting');
     this.#notifier?.stopping();
-    if (this.#resyncTimer) clearTimeout(this.#resyncTimer);
+    const resyncDone = this.resyncer.stop();
     // A socket the manager keeps is let go at once: what the kernel sends from now on waits in it for the next
     // daemon. Our own socket is read up to here; anything later shows as a seqnum change at the next start.
     let kernelSocket: { inode: number; drops: number } | undefined;
@@ -922,9 +855,9 @@ export class Daemon {
     if (dropped > kept) this.log.warn({ dropped: dropped - kept }, 'queued events dropped at exit (the next start resynchronizes)');
     const ok = await this.queue.whenIdle(Math.max(1, this.config.eventTimeout) * 1000);
     if (!ok) this.log.error({ running: this.queue.running }, 'events still running at exit');
-    await this.#resyncing;
-    if (this.#registry) {
-      this.#flushRegistry();
+    await resyncDone;
+    if (this.resyncer.registry) {
+      this.resyncer.flush();
       try {
         writeRunState(this.roots.run, { pid: process.pid, clean: dropped === kept && ok, seqnum, kernelSocket });
       } catch (e) {

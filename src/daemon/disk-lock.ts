@@ -7,8 +7,8 @@ import { closeSync, constants, openSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { Device } from '../device/device.js';
 import { devPath, type Roots } from '../device/roots.js';
-import { errnoName } from '../util/errno.js';
-import { flock, LOCK_NB, LOCK_SH } from '../util/sys.js';
+import { errnoName } from '../sys/errno.js';
+import { flock, LOCK_NB, LOCK_SH } from '../sys/file.js';
 
 /** udevd's EVENT_RETRY_INTERVAL_USEC and EVENT_RETRY_TIMEOUT_USEC. */
 export const LOCK_RETRY_MS = 200;

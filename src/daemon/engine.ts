@@ -1,66 +1,86 @@
-// What the daemon needs from the rules engine and the per-event pipeline (src/rules/, src/event/), as one
-// small interface so the daemon can be driven by a stand-in engine in tests and by the real one in production.
+// What the daemon needs from the rules engine and the per-event pipeline (src/rules/, src/event/), as one small
+// typed interface, so that the daemon can be driven by a stand-in engine in tests and by the real one in
+// production. The engine's types are parameters: F a compiled rules file, R a complete rules set, E the outcome
+// of one event; the real engine's are CompiledFile, RuleSet and the pipeline's EventResult.
 import type { Logger } from '../log.js';
 import type { Device } from '../device/device.js';
+import type { Roots } from '../device/roots.js';
 import type { Builtin } from '../builtins/types.js';
-import type { EventContext as PipelineContext, EventResult as PipelineResult } from '../event/process.js';
+import type { RunItem } from '../rules/exec.js';
+import type { CompiledFile } from '../rules/compile.js';
+import type { RuleSet } from '../rules/load.js';
+import type { EventContext as PipelineContext, EventResult } from '../event/process.js';
+import type { ImpactOptions, ImpactReport } from '../preview/impact.js';
 
-/** The context the daemon hands to processEvent (src/event/process.ts). */
-export type EventContext = PipelineContext;
+/** The context the daemon hands to the pipeline; the engine adds its rules set. */
+export type EventContext = Omit<PipelineContext, 'ruleSet'>;
 
-/** Only what the daemon reads from a processed event. */
-export interface EventResult {
+/** What the daemon reads from a processed event. */
+export interface EventOutcome {
   /** The final device: its properties are what is broadcast. */
   device: Device;
-  runList: readonly unknown[];
-  /** NAME= of a network interface (renamed by ctx.renameInterface during processEvent). */
-  rename?: string | undefined;
+  runList: readonly RunItem[];
   failed: boolean;
   errors: string[];
   /** What the rules asked for beyond the device itself (OPTIONS+="watch"). */
-  state?: { watch?: boolean };
+  state: { readonly watch: boolean | undefined };
 }
 
-export interface CompileErrors {
-  errors: string[];
-  /** What compiled despite the errors (the file's valid lines), for the first load of a file (as udev). */
-  partial?: unknown;
-}
+/** One rules file compiled: its compiled form, or its errors ("file:line:col: message"). */
+export type CompileOutcome<F> =
+  | { ok: true; file: F }
+  /** `partial`: what compiled despite the errors (the file's valid lines), for the first load of a file (as udev). */
+  | { ok: false; errors: string[]; partial?: F };
 
-export interface Engine {
-  /** Parses and compiles one rules file; errors are "file:line:col: message". */
-  compileFile(path: string): Promise<unknown | CompileErrors> | unknown | CompileErrors;
+export interface Engine<F = CompiledFile, R = RuleSet, E extends EventOutcome = EventResult> {
+  compileFile(path: string): Promise<CompileOutcome<F>>;
   /** A complete rules set from compiled files, in order. */
-  makeRuleSet(files: unknown[]): unknown;
-  processEvent(ctx: EventContext, device: Device): Promise<EventResult>;
-  runProgramList(ctx: EventContext, result: EventResult): Promise<unknown>;
+  makeRuleSet(files: readonly F[]): R;
+  processEvent(ctx: EventContext, rules: R, device: Device): Promise<E>;
+  runProgramList(ctx: EventContext, result: E): Promise<void>;
+  /** OPTIONS+="static_node=" permissions and tags, on the nodes that exist (at start-up and after each reload). */
+  applyStaticNodes(rules: R, roots: Roots, log: Logger): void;
+  /** The device's node when there is none (mknod mode, before its whole disk is locked); false when it failed. */
+  makeNode(ctx: EventContext, rules: R, device: Device): boolean;
   /** Builtins by name, initialized (init) by the daemon at start. */
   builtins(): Promise<Builtin[]>;
-}
-
-export function isCompileErrors(x: unknown): x is CompileErrors {
-  return typeof x === 'object' && x !== null && Array.isArray((x as CompileErrors).errors);
+  /**
+   * What rules set `next` would change on every device against `current` (test mode; the reload bound,
+   * reload_max_impact). An engine without it has no bound.
+   */
+  impact?(next: R, current: R | undefined, opts: Omit<ImpactOptions, 'ruleSet' | 'baseline'>): Promise<ImpactReport>;
 }
 
 /**
  * The real engine: src/rules/load.ts (compileRulesFile, RuleSet), src/event/process.ts (processEvent,
- * runProgramList) and the builtins registry. A file with error diagnostics is reported as CompileErrors.
+ * runProgramList, makeNode), src/event/static-nodes.ts and the builtins registry. A file with error diagnostics
+ * is reported with its errors and its valid lines.
  */
 export async function loadEngine(opts: { resolveNames?: 'early' | 'never'; logger?: Logger } = {}): Promise<Engine> {
   const rules = await import('../rules/load.js');
   const { formatDiagnostic } = await import('../rules/compile.js');
   const event = await import('../event/process.js');
+  const { applyStaticNodes } = await import('../event/static-nodes.js');
   const registry = await import('../builtins/registry.js');
   return {
     async compileFile(path) {
       const f = await rules.compileRulesFile(path, { resolveNames: opts.resolveNames });
       for (const d of f.diagnostics) if (d.severity !== 'error') opts.logger?.debug(`rules: ${formatDiagnostic(d)}`);
-      if (f.errors > 0) return { errors: f.diagnostics.filter((d) => d.severity === 'error').map((d) => `${d.file}:${d.line}:${d.column}: ${d.message}`), partial: f };
-      return f;
+      if (f.errors > 0) return { ok: false, errors: f.diagnostics.filter((d) => d.severity === 'error').map((d) => `${d.file}:${d.line}:${d.column}: ${d.message}`), partial: f };
+      return { ok: true, file: f };
     },
-    makeRuleSet: (files) => new rules.RuleSet(files as ConstructorParameters<typeof rules.RuleSet>[0]),
-    processEvent: (ctx, device) => event.processEvent(ctx, device),
-    runProgramList: (ctx, result) => event.runProgramList(ctx, result as PipelineResult),
+    makeRuleSet: (files) => new rules.RuleSet(files),
+    processEvent: (ctx, ruleSet, device) => event.processEvent({ ...ctx, ruleSet }, device),
+    runProgramList: (ctx, result) => event.runProgramList(ctx, result),
+    applyStaticNodes(ruleSet, roots, log) {
+      const done = applyStaticNodes(ruleSet, roots, log).filter((r) => r.applied);
+      if (done.length) log.debug({ nodes: done.map((r) => r.node) }, 'static_node permissions applied');
+    },
+    makeNode: (ctx, ruleSet, device) => event.makeNode({ ...ctx, ruleSet }, device) !== undefined,
     builtins: () => registry.loadAllBuiltins(),
+    async impact(next, current, o) {
+      const { rulesImpact } = await import('../preview/impact.js');
+      return rulesImpact({ ...o, ruleSet: next, baseline: current });
+    },
   };
 }

@@ -9,12 +9,13 @@ import { runInNewContext } from 'node:vm';
 function obtainGc(): (() => void) | undefined {
   const have = (globalThis as { gc?: () => void }).gc;
   if (typeof have === 'function') return have;
+  setFlagsFromString('--expose-gc');
   try {
-    setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as unknown;
     return typeof gc === 'function' ? (gc as () => void) : undefined;
-  } catch {
-    return undefined;
+  } catch (e) {
+    if (e instanceof ReferenceError) return undefined; // the flag did not take: no gc()
+    throw e;
   }
 }
 

@@ -7,8 +7,9 @@
 // Everything else runs concurrently, up to `childrenMax` events at once. Blockers are found through
 // indexes (devpath, every ancestor prefix, devnum, ifindex), so a queue of thousands stays cheap: each
 // waiting event remembers one blocker and is only re-examined when that blocker leaves the queue.
-import { writeFileSync, unlinkSync, mkdirSync } from 'node:fs';
+import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { tryOr, unlinkIfAny } from '../util/fs.js';
 
 export interface QueueItem {
   /** Kernel sequence number (0 when the event had none). */
@@ -395,21 +396,16 @@ export class EventQueue<T> {
   #setFlag(): void {
     if (this.#flagPresent || !this.#runDir) return;
     this.#flagPresent = true;
-    try {
-      mkdirSync(this.#runDir, { recursive: true });
-      writeFileSync(join(this.#runDir, 'queue'), '');
-    } catch {
-      /* the flag is advisory (udevadm settle compatibility) */
-    }
+    // the flag is advisory (udevadm settle compatibility): a run root that refuses it changes nothing else
+    tryOr(() => {
+      mkdirSync(this.#runDir!, { recursive: true });
+      writeFileSync(join(this.#runDir!, 'queue'), '');
+    }, undefined);
   }
 
   #clearFlag(force: boolean): void {
     if ((!this.#flagPresent && !force) || !this.#runDir) return;
     this.#flagPresent = false;
-    try {
-      unlinkSync(join(this.#runDir, 'queue'));
-    } catch {
-      /* absent */
-    }
+    unlinkIfAny(join(this.#runDir, 'queue'));
   }
 }

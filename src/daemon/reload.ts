@@ -8,19 +8,18 @@
 // With a bound (reload_max_impact), a reloaded set is first run in test mode over every device
 // (src/preview/impact.ts); one that would change more devices than the bound is refused, and the set in force
 // stays (logged, and counted in the status).
-import { statSync } from 'node:fs';
 import { watch, type FSWatcher } from 'chokidar';
 import { rulesFiles } from '../config/rules-path.js';
 import type { Logger } from '../log.js';
-import { isCompileErrors, type Engine } from './engine.js';
-import { RuleSet } from '../rules/load.js';
-import { rulesImpact, type ImpactOptions } from '../preview/impact.js';
+import type { CompileOutcome, Engine, EventOutcome } from './engine.js';
+import { statIfAny } from '../util/fs.js';
+import type { ImpactReport } from '../preview/impact.js';
 
-interface FileState {
+interface FileState<F> {
   /** Identity of the version last compiled (good or bad). */
   stamp: string;
   /** Last good compiled version, if any. */
-  good?: unknown;
+  good?: F;
   /** Errors of the current version on disk (empty when it compiled). */
   errors: string[];
 }
@@ -45,21 +44,18 @@ export interface RulesStatus {
 }
 
 function stampOf(path: string): string | undefined {
-  try {
-    const st = statSync(path);
-    return `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
-  } catch {
-    return undefined;
-  }
+  const st = statIfAny(path);
+  return st && `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
 }
 
-export class RulesManager {
+/** The rules files of the search path, compiled by the engine (F: a compiled file, R: a rules set). */
+export class RulesManager<F, R> {
   #dirs: string[];
-  #engine: Engine;
+  #engine: Engine<F, R, EventOutcome>;
   #log: Logger;
-  #files = new Map<string, FileState>();
+  #files = new Map<string, FileState<F>>();
   #order: string[] = [];
-  #ruleSet: unknown;
+  #ruleSet: R | undefined;
   #generation = 0;
   #loadedAt = new Date();
   #watcher: FSWatcher | undefined;
@@ -69,17 +65,18 @@ export class RulesManager {
   /** Called after each reload that produced a new rules set. */
   onReload?: (status: RulesStatus) => void;
   /** Asked before a reloaded set (not the first) replaces the one in force: a refusal keeps the current set. */
-  guard?: (next: unknown) => Promise<Refusal | undefined>;
+  guard?: (next: R) => Promise<Refusal | undefined>;
   #refused: RulesStatus['refused'] = { count: 0 };
 
-  constructor(dirs: string[], engine: Engine, log: Logger) {
+  constructor(dirs: string[], engine: Engine<F, R, EventOutcome>, log: Logger) {
     this.#dirs = dirs;
     this.#engine = engine;
     this.#log = log;
   }
 
-  /** The rules set in force (replaced atomically by reloads). */
-  get ruleSet(): unknown {
+  /** The rules set in force (replaced atomically by reloads); there is one once load() has returned. */
+  get ruleSet(): R {
+    if (this.#ruleSet === undefined) throw new Error('no rules set yet: load() first');
     return this.#ruleSet;
   }
 
@@ -97,7 +94,7 @@ export class RulesManager {
    */
   load(force = false): Promise<RulesStatus> {
     const p = this.#busy.then(() => this.#load(force));
-    this.#busy = p.catch(() => undefined);
+    this.#busy = p.catch(() => undefined); // only the order: the caller gets the failure through p
     return p;
   }
 
@@ -114,25 +111,25 @@ export class RulesManager {
       const stamp = stampOf(path) ?? 'gone';
       const prev = this.#files.get(path);
       if (!force && prev && prev.stamp === stamp) continue;
-      let out: unknown;
+      let out: CompileOutcome<F>;
       try {
         out = await this.#engine.compileFile(path);
       } catch (e) {
-        out = { errors: [`${path}: ${(e as Error).message}`] };
+        out = { ok: false, errors: [`${path}: ${(e as Error).message}`] };
       }
-      if (isCompileErrors(out) && out.errors.length > 0) {
-        const st: FileState = { stamp, good: prev?.good ?? (initial ? out.partial : undefined), errors: out.errors };
+      if (!out.ok) {
+        const st: FileState<F> = { stamp, good: prev?.good ?? (initial ? out.partial : undefined), errors: out.errors };
         this.#files.set(path, st);
         for (const err of out.errors) this.#log.error({ file: path }, `rules: ${err}`);
         this.#log.error({ file: path, errors: out.errors.length }, prev?.good ? `rules: ${path} rejected, its previous version stays in force` : st.good ? `rules: ${path} has errors, its valid lines are loaded` : `rules: ${path} rejected`);
         if (force || !prev || prev.errors.join('\n') !== out.errors.join('\n')) changed = true;
       } else {
-        this.#files.set(path, { stamp, good: out, errors: [] });
+        this.#files.set(path, { stamp, good: out.file, errors: [] });
         changed = true;
       }
     }
     if (changed || this.#ruleSet === undefined) {
-      const good = paths.map((p) => this.#files.get(p)?.good).filter((g) => g !== undefined);
+      const good = paths.map((p) => this.#files.get(p)?.good).filter((g): g is F => g !== undefined);
       const next = this.#engine.makeRuleSet(good);
       const refusal = initial || !this.guard ? undefined : await this.guard(next);
       if (refusal) {
@@ -204,14 +201,14 @@ export class RulesManager {
 }
 
 /**
- * The reload bound: refuses a rules set `next` that would change more than `bound` devices against the set in
- * force `current` (counted by running it in test mode over the devices, stopping once the bound is passed). A set
- * whose impact cannot be computed is refused too. Rules sets of a stand-in engine (tests) pass.
+ * The reload bound: refuses a rules set that would change more than `bound` devices against the set in force,
+ * as `measure` counts them (running the set in test mode over the devices, stopping after `stopAfter` changed). A
+ * set whose impact cannot be computed is refused too.
  */
-export async function impactGuard(next: unknown, current: unknown, bound: number, opts: Omit<ImpactOptions, 'ruleSet' | 'baseline' | 'stopAfter'>): Promise<Refusal | undefined> {
-  if (bound <= 0 || !(next instanceof RuleSet)) return undefined;
+export async function impactGuard(measure: (stopAfter: number) => Promise<ImpactReport>, bound: number): Promise<Refusal | undefined> {
+  if (bound <= 0) return undefined;
   try {
-    const r = await rulesImpact({ ...opts, ruleSet: next, baseline: current instanceof RuleSet ? current : undefined, stopAfter: bound + 1 });
+    const r = await measure(bound + 1);
     if (r.changed.length <= bound) return undefined;
     const first = r.changed.slice(0, 3).map((d) => d.devpath);
     return {

@@ -15,14 +15,14 @@
 // while none ran; after a receive-queue overflow it runs once the queue has drained.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Device } from '../device/device.js';
+import { Device, DeviceError } from '../device/device.js';
 import type { Roots } from '../device/roots.js';
 import { parseUevent, UeventError, type Uevent } from '../netlink/uevent.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { tryOr, writeFileAtomic } from '../util/fs.js';
 import { allDbIds, dbPath, deleteDb, readDb, updateTagIndex } from '../device/db.js';
 import { removeDevnumLink, updateLink } from '../event/links.js';
 import type { Logger } from '../log.js';
-import { listDevices } from './coldplug.js';
+import { kernelSeqnum, listDevices, triggerAll } from './coldplug.js';
 
 /** The properties that identify a device, enough to process and broadcast its removal. */
 const IDENTITY_KEYS = ['DEVPATH', 'SUBSYSTEM', 'DEVTYPE', 'DEVNAME', 'MAJOR', 'MINOR', 'IFINDEX', 'INTERFACE', 'DRIVER'] as const;
@@ -84,12 +84,16 @@ function dir(run: string): string {
 }
 
 export function readRunState(run: string): RunState | undefined {
+  const text = tryOr(() => readFileSync(join(dir(run), 'state'), 'utf8'), undefined, 'ENOENT');
+  if (text === undefined) return undefined;
+  let s: Partial<RunState>;
   try {
-    const s = JSON.parse(readFileSync(join(dir(run), 'state'), 'utf8')) as RunState;
-    return typeof s.pid === 'number' && typeof s.clean === 'boolean' ? s : undefined;
-  } catch {
-    return undefined;
+    s = JSON.parse(text) as Partial<RunState>;
+  } catch (e) {
+    if (e instanceof SyntaxError) return undefined; // a state file cut short: as if there was none
+    throw e;
   }
+  return typeof s.pid === 'number' && typeof s.clean === 'boolean' ? (s as RunState) : undefined;
 }
 
 export function writeRunState(run: string, state: RunState): void {
@@ -127,11 +131,8 @@ export class DeviceRegistry {
     this.#dir = join(dir(run), 'devices');
     mkdirSync(this.#dir, { recursive: true });
     for (const name of readdirSync(this.#dir)) {
-      try {
-        this.#known.set(decodeURIComponent(name), readFileSync(join(this.#dir, name), 'utf8'));
-      } catch {
-        /* vanished */
-      }
+      const text = tryOr(() => readFileSync(join(this.#dir, name), 'utf8'), undefined, 'ENOENT'); // vanished
+      if (text !== undefined) this.#known.set(decodeURIComponent(name), text);
     }
   }
 
@@ -212,8 +213,9 @@ export function planResync(roots: Roots, registry: DeviceRegistry, seqnum = 1): 
     try {
       device = Device.fromSyspath(roots, syspath);
       present.set(device.id, device.devpath);
-    } catch {
-      continue; // vanished meanwhile
+    } catch (e) {
+      if (e instanceof DeviceError) continue; // vanished meanwhile
+      throw e;
     }
     // processed before: recorded under its id with this devpath (or, recorded by nobody, it has a database)
     const recorded = registry.identity(device.id)?.get('DEVPATH');
@@ -248,4 +250,145 @@ export function cleanOrphan(roots: Roots, id: string, log: Logger): void {
   deleteDb(roots.run, id);
   const m = /^([bc])(\d+):(\d+)$/.exec(id);
   if (m) removeDevnumLink(roots, m[1] === 'b', Number(m[2]), Number(m[3]));
+}
+
+// ------------------------------------------------------------------ running resyncs for the daemon
+
+/** Resyncs begin at most this often; their triggers are written this many at a time. */
+const RESYNC_INTERVAL_MS = 5000;
+const RESYNC_BATCH = 32;
+
+/** What a resync needs from the daemon. */
+export interface ResyncHost {
+  readonly roots: Roots;
+  readonly log: Logger;
+  /** Queues a synthesized event (the "remove" of a gone device); it does not count as received. */
+  enqueue(ev: Uevent): void;
+  /** Resolves once the queue is empty. */
+  whenIdle(): Promise<unknown>;
+  /** Returns once the uevents the kernel already emitted were received and queued. */
+  catchUp(): Promise<void>;
+  /** True once the daemon is stopping: no resync starts, a running one stops triggering. */
+  stopping(): boolean;
+}
+
+/** The daemon's resyncs: when they run (one at a time, spaced out), what they did, and the device registry. */
+export class Resyncer {
+  /** How many ran, why the last one ran, and what they did. */
+  readonly stats = { runs: 0, lastReason: '', triggeredAdd: 0, triggeredChange: 0, removed: 0, orphans: 0 };
+  /** The identities of the devices processed (open() makes it, once the daemon owns the run root). */
+  registry: DeviceRegistry | undefined;
+  #host: ResyncHost;
+  #running: Promise<void> | undefined;
+  #again: string | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #lastAt = -Infinity;
+
+  constructor(host: ResyncHost) {
+    this.#host = host;
+  }
+
+  open(): void {
+    this.registry = new DeviceRegistry(this.#host.roots.run);
+  }
+
+  get running(): boolean {
+    return this.#running !== undefined;
+  }
+
+  /**
+   * Resynchronizes with sysfs after events may have been lost: a synthesized "remove" for every processed
+   * device that is gone, "add" for every device never processed, "change" for the others (unless
+   * `trigger` is false). Returns when the removals are queued and the triggers written.
+   */
+  run(reason: string, opts: { trigger?: boolean } = {}): Promise<void> {
+    if (this.#running) {
+      this.#again = reason;
+      return this.#running;
+    }
+    this.#running = this.#run(reason, opts.trigger !== false).finally(() => {
+      this.#running = undefined;
+      const again = this.#again;
+      this.#again = undefined;
+      if (again) this.schedule(again);
+    });
+    return this.#running;
+  }
+
+  /**
+   * Resynchronizes once the queue has drained (after an overflow: the storm that caused it first), and not
+   * sooner than RESYNC_INTERVAL_MS after the last resync began (a storm that keeps overflowing the socket does
+   * not turn into back-to-back rescans).
+   */
+  schedule(reason: string): void {
+    if (this.#host.stopping()) return;
+    if (this.#timer) clearTimeout(this.#timer);
+    const wait = Math.max(200, this.#lastAt + RESYNC_INTERVAL_MS - performance.now());
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined;
+      void this.#host.whenIdle().then(() => this.run(reason));
+    }, wait);
+  }
+
+  async #run(reason: string, trigger: boolean): Promise<void> {
+    const host = this.#host;
+    if (!this.registry || host.stopping()) return;
+    const t0 = performance.now();
+    this.#lastAt = t0;
+    this.flush();
+    const plan = planResync(host.roots, this.registry, Math.max(1, kernelSeqnum(host.roots) ?? 1));
+    host.log.warn({ reason, gone: plan.remove.length + plan.orphans.length, never: plan.add.length }, `resynchronizing with sysfs: ${reason}`);
+    const st = this.stats;
+    st.runs++;
+    st.lastReason = reason;
+    st.removed += plan.remove.length;
+    st.orphans += plan.orphans.length;
+    for (const ev of plan.remove) host.enqueue(ev);
+    for (const id of plan.orphans) {
+      try {
+        cleanOrphan(host.roots, id, host.log);
+      } catch (e) {
+        host.log.error({ id, err: (e as Error).message }, 'resync: cannot clean up a gone device');
+      }
+    }
+    let added = 0;
+    let changed = 0;
+    if (trigger) {
+      // in batches, each received before the next is written, so the rescan itself cannot overflow the socket
+      for (const [action, list] of [['add', plan.add], ['change', plan.change]] as const) {
+        for (let i = 0; i < list.length && !host.stopping(); i += RESYNC_BATCH) {
+          const n = triggerAll(list.slice(i, i + RESYNC_BATCH), action).triggered;
+          if (action === 'add') {
+            added += n;
+            st.triggeredAdd += n;
+          } else {
+            changed += n;
+            st.triggeredChange += n;
+          }
+          await host.catchUp();
+        }
+      }
+    }
+    host.log.info({ removed: plan.remove.length, orphans: plan.orphans.length, add: added, change: changed, ms: Math.round(performance.now() - t0) }, 'resync: events queued and triggered');
+  }
+
+  /** Writes the registry's changes (when the queue drains, and at exit); a failure is logged. */
+  flush(): void {
+    try {
+      this.registry?.flush();
+    } catch (e) {
+      this.#host.log.error({ err: (e as Error).message }, 'cannot record device identities under <run>/devmaster');
+    }
+  }
+
+  /** No further resync is scheduled; resolves when the running one is done. */
+  async stop(): Promise<void> {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#running;
+  }
+
+  status(): Record<string, unknown> {
+    return { ...this.stats, running: this.running, devicesRecorded: this.registry?.size ?? 0 };
+  }
 }

@@ -15,17 +15,39 @@
 // and reads each message with SO_PASSCRED: a message without SCM_CREDENTIALS, from a uid other than 0, of the
 // wrong length or with the wrong magic is ignored and the connection closed.
 //
-// Node's net module has no SOCK_SEQPACKET, so the socket is made with koffi, and libuv watches its descriptor
-// (koffi.node.poll, a uv_poll handle on the main loop): every call (accept4, recvmsg, close) is made only once the
-// descriptor is ready and with a non-blocking descriptor, so nothing here ever blocks the event loop. Why not a
-// worker thread: docs/CONTROL.md.
-import { errnoName } from '../util/errno.js';
-import { existsSync, lstatSync, unlinkSync, chmodSync, mkdirSync } from 'node:fs';
+// Node's net module has no SOCK_SEQPACKET, so the socket is made through libc (src/sys/socket.ts), and libuv
+// watches its descriptor (src/sys/poll.ts, a uv_poll handle on the main loop): every call (accept4, recvmsg, close)
+// is made only once the descriptor is ready and with a non-blocking descriptor, so nothing here ever blocks the
+// event loop. Why not a worker thread: docs/CONTROL.md.
+import { errnoName } from '../sys/errno.js';
+import { close } from '../sys/file.js';
+import { watchReadable, type ReadableWatch } from '../sys/poll.js';
+import {
+  accept4,
+  AF_UNIX,
+  bindAndListen,
+  MSG_CMSG_CLOEXEC,
+  MSG_CTRUNC,
+  MSG_DONTWAIT,
+  MSG_TRUNC,
+  peerCredentials,
+  recvWithCredentials,
+  type Received,
+  setsockoptInt,
+  SO_PASSCRED,
+  SOCK_CLOEXEC,
+  SOCK_NONBLOCK,
+  SOCK_SEQPACKET,
+  socket,
+  SOL_SOCKET,
+  type Ucred,
+} from '../sys/socket.js';
+import { chmodSync, rmSync } from 'node:fs';
+import { constants } from 'node:os';
 import { join } from 'node:path';
-import koffi from 'koffi';
 import type { Logger } from '../log.js';
-import { ControlError, type ControlHandler } from './control.js';
-import { setFdFlags } from '../util/sys-service.js';
+import { claimSocketPath, type ControlHandler } from './control.js';
+import { setFdFlags } from '../sys/service.js';
 
 export const UDEV_CTRL_SOCKET_NAME = 'control';
 export const UDEV_CTRL_MAGIC = 0xdead1dea;
@@ -94,8 +116,6 @@ export interface UdevCtrlStats {
 
 export interface UdevCtrlServer {
   path: string;
-  /** 'poll': libuv watches the descriptors; 'timer': koffi lacked node.poll, descriptors are polled every 50 ms. */
-  readonly mode: 'poll' | 'timer';
   stats(): UdevCtrlStats;
   close(): void;
 }
@@ -110,481 +130,340 @@ export interface UdevCtrlOptions {
   fd?: number;
 }
 
-// ------------------------------------------------------------------ libc through koffi
-
-const AF_UNIX = 1;
-const SOCK_SEQPACKET = 5;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
-const SOL_SOCKET = 1;
-const SO_PASSCRED = 16;
-const SO_PEERCRED = 17;
-const SCM_RIGHTS = 1;
-const SCM_CREDENTIALS = 2;
-const MSG_CTRUNC = 0x8;
-const MSG_TRUNC = 0x20;
-const MSG_DONTWAIT = 0x40;
-const MSG_CMSG_CLOEXEC = 0x40000000;
-const EAGAIN = 11;
-const EINTR = 4;
-const SUN_PATH_MAX = 108;
+const { EAGAIN, EINTR } = constants.errno;
 const LISTEN_BACKLOG = 4096;
+/** The receive buffer: larger than a message, so that a longer one shows as MSG_TRUNC. */
+const RECV_SIZE = 512;
 
-interface Libc {
-  socket(domain: number, type: number, proto: number): number;
-  bind(fd: number, addr: Buffer, len: number): number;
-  listen(fd: number, backlog: number): number;
-  connect(fd: number, addr: Buffer, len: number): number;
-  accept4(fd: number, addr: null, len: null, flags: number): number;
-  close(fd: number): number;
-  getsockopt(fd: number, level: number, name: number, val: Buffer, len: number[]): number;
-  setsockopt(fd: number, level: number, name: number, val: Buffer, len: number): number;
-  recvmsg(fd: number, msg: unknown, flags: number): number | bigint;
-  errno(): number;
-}
+// ------------------------------------------------------------------ transport: one SOCK_SEQPACKET connection at a time
 
-let libc: Libc | undefined;
-
-function loadLibc(): Libc {
-  if (libc) return libc;
-  const lib = koffi.load('libc.so.6');
-  const f = (proto: string) => lib.func(proto) as (...a: unknown[]) => number;
-  const socket = f('int socket(int, int, int)');
-  const bind = f('int bind(int, const void *, uint32_t)');
-  const listen = f('int listen(int, int)');
-  const connect = f('int connect(int, const void *, uint32_t)');
-  const accept4 = f('int accept4(int, void *, void *, int)');
-  const close = f('int close(int)');
-  const getsockopt = f('int getsockopt(int, int, int, _Out_ void *, _Inout_ uint32_t *)');
-  const setsockopt = f('int setsockopt(int, int, int, const void *, uint32_t)');
-  const recvmsg = f('intptr_t recvmsg(int, void *, int)');
-  libc = {
-    socket: (d, t, p) => socket(d, t, p),
-    bind: (fd, a, l) => bind(fd, a, l),
-    listen: (fd, b) => listen(fd, b),
-    connect: (fd, a, l) => connect(fd, a, l),
-    accept4: (fd, a, l, fl) => accept4(fd, a, l, fl),
-    close: (fd) => close(fd),
-    getsockopt: (fd, lv, n, v, l) => getsockopt(fd, lv, n, v, l),
-    setsockopt: (fd, lv, n, v, l) => setsockopt(fd, lv, n, v, l),
-    recvmsg: (fd, m, fl) => recvmsg(fd, m, fl),
-    errno: () => koffi.errno(),
-  };
-  return libc;
-}
-
-function errnoError(call: string, errno: number, path?: string): ControlError {
-  const name = errnoName(errno);
-  return new ControlError(`${call}${path ? ` ${path}` : ''}: errno ${errno} (${name})`, name);
-}
-
-function sockaddrUn(path: string): { addr: Buffer; len: number } {
-  const p = Buffer.from(path, 'utf8');
-  if (p.length >= SUN_PATH_MAX) throw new ControlError(`socket path too long for AF_UNIX (${p.length} bytes, at most ${SUN_PATH_MAX - 1}): ${path}`, 'ENAMETOOLONG');
-  const addr = Buffer.alloc(2 + SUN_PATH_MAX);
-  addr.writeUInt16LE(AF_UNIX, 0);
-  p.copy(addr, 2);
-  return { addr, len: 2 + p.length + 1 };
-}
-
-function newSocket(c: Libc): number {
-  const fd = c.socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) throw errnoError('socket(AF_UNIX, SOCK_SEQPACKET)', c.errno());
-  return fd;
-}
-
-/** Is a server listening on this SOCK_SEQPACKET path? (A non-blocking connect: refused = stale file.) */
-function probe(c: Libc, path: string): boolean {
-  const fd = newSocket(c);
-  try {
-    const { addr, len } = sockaddrUn(path);
-    if (c.connect(fd, addr, len) === 0) return true;
-    const e = c.errno();
-    return e === EAGAIN || e === 115; // backlog full / in progress: somebody is there
-  } finally {
-    c.close(fd);
-  }
-}
-
-// ------------------------------------------------------------------ descriptor readiness
-
-interface Watch {
-  start(): void;
-  stop(): void;
-  close(): void;
-}
-
-interface PollHandle {
-  start(opts: { readable?: boolean }, cb: (status: number) => void): void;
-  stop(): void;
-  close(): void;
-}
-type PollFn = (fd: number, opts: { readable?: boolean }, cb: (status: number) => void) => PollHandle | null;
-
-function pollFn(): PollFn | undefined {
-  const node = (koffi as unknown as { node?: { poll?: unknown } }).node;
-  return typeof node?.poll === 'function' ? (node.poll as PollFn) : undefined;
-}
-
-/** Calls cb (status < 0 on error) whenever fd is readable; starts watching at once. */
-function watchReadable(fd: number, cb: (status: number) => void): Watch {
-  const poll = pollFn();
-  if (poll) {
-    const h = poll(fd, { readable: true }, cb);
-    if (!h) throw new ControlError(`cannot watch descriptor ${fd} with libuv`, 'EIO');
-    let on = true;
-    return {
-      start: () => {
-        if (!on) h.start({ readable: true }, cb);
-        on = true;
-      },
-      stop: () => {
-        if (on) h.stop();
-        on = false;
-      },
-      close: () => h.close(),
-    };
-  }
-  // Fallback when koffi has no node.poll: try the non-blocking calls every 50 ms.
-  let timer: NodeJS.Timeout | undefined;
-  const w = {
-    start: () => {
-      timer ??= setInterval(() => cb(0), 50);
-    },
-    stop: () => {
-      if (timer) clearInterval(timer);
-      timer = undefined;
-    },
-    close: () => w.stop(),
-  };
-  w.start();
-  return w;
-}
-
-// ------------------------------------------------------------------ the server
-
-/** Scratch memory for recvmsg: msghdr at 0, iovec at 64, control at 128 (256 bytes), data at 512 (512 bytes). */
-class RecvArea {
-  readonly ptr: unknown;
-  readonly mem: Buffer;
-  constructor() {
-    this.ptr = koffi.alloc('uint8_t', 1024);
-    const base = koffi.address(this.ptr);
-    this.mem = Buffer.from(koffi.view(this.ptr, 1024));
-    this.mem.fill(0);
-    // struct msghdr (x86-64/aarch64 LP64): name, namelen, iov, iovlen, control, controllen, flags
-    this.mem.writeBigUInt64LE(base + 64n, 16);
-    this.mem.writeBigUInt64LE(1n, 24);
-    this.mem.writeBigUInt64LE(base + 128n, 32);
-    // struct iovec: base, len
-    this.mem.writeBigUInt64LE(base + 512n, 64);
-    this.mem.writeBigUInt64LE(512n, 72);
-  }
-  reset(): void {
-    this.mem.writeBigUInt64LE(256n, 40); // msg_controllen (the kernel shrinks it)
-    this.mem.writeInt32LE(0, 48);
-    this.mem.fill(0, 128, 384);
-  }
-  get flags(): number {
-    return this.mem.readInt32LE(48);
-  }
-  get controlLength(): number {
-    return Number(this.mem.readBigUInt64LE(40));
-  }
-  data(n: number): Buffer {
-    return Buffer.from(this.mem.subarray(512, 512 + n));
-  }
-  free(): void {
-    koffi.free(this.ptr);
-  }
-}
-
+/** One accepted client connection. */
 interface Connection {
-  fd: number;
-  pid: number;
-  watch: Watch;
+  readonly fd: number;
+  /** The peer's pid (SO_PEERCRED), for logs. */
+  readonly pid: number;
+  watch: ReadableWatch;
   idle: NodeJS.Timeout | undefined;
   closed: boolean;
 }
+
+interface TransportHandlers {
+  /** A client connected with these credentials: false refuses it (the connection is closed at once). */
+  accept(peer: Ucred): boolean;
+  /**
+   * One datagram (its bytes are in `data`) with what came with it. Reading stops until `resume` or
+   * `closeConnection` is called for the connection.
+   */
+  datagram(conn: Connection, r: Received, data: Buffer): void;
+  /** The client sent nothing for the idle timeout (the connection is being closed). */
+  idle(conn: Connection): void;
+  /** Accepting failed (the server goes on). */
+  error(message: string, fields?: Record<string, unknown>): void;
+}
+
+/**
+ * The listening AF_UNIX SOCK_SEQPACKET socket and the one connection served at a time (as udevd): non-blocking
+ * descriptors watched by libuv, a datagram at a time, an idle timeout.
+ */
+class SeqpacketTransport {
+  readonly path: string;
+  #listenFd: number;
+  #listenWatch: ReadableWatch;
+  #listening = true;
+  #closed = false;
+  #conn: Connection | undefined;
+  #data = Buffer.alloc(RECV_SIZE);
+  #handlers: TransportHandlers;
+  #idleTimeoutMs: number;
+  #log: Logger;
+  /** The socket file is ours (not handed over by the service manager): removed at close. */
+  #own: boolean;
+
+  constructor(path: string, handlers: TransportHandlers, idleTimeoutMs: number, log: Logger, handedOver?: number) {
+    this.path = path;
+    this.#handlers = handlers;
+    this.#idleTimeoutMs = idleTimeoutMs;
+    this.#log = log;
+    this.#own = handedOver === undefined;
+    this.#listenFd = handedOver ?? this.#bind(path);
+    if (handedOver !== undefined) setFdFlags(handedOver, { nonblock: true, cloexec: true }); // a manager may pass it blocking
+    // PassCredentials=yes on the listening socket (as the socket unit does): accepted sockets inherit it, so a
+    // message the client sends between our accept() and the setsockopt() of the connection still carries its
+    // credentials (without it the kernel reports pid 0, uid 65534 for such a message).
+    const passcred = setsockoptInt(this.#listenFd, SOL_SOCKET, SO_PASSCRED, 1);
+    if (passcred < 0) log.warn(`udev control: SO_PASSCRED on the listening socket failed: ${errnoName(-passcred)}`);
+    this.#listenWatch = watchReadable(this.#listenFd, (status) => this.#accept(status));
+  }
+
+  /** A new listening socket at `path` (a stale socket file replaced, a live one refused), mode 0600. */
+  #bind(path: string): number {
+    claimSocketPath(path, SOCK_SEQPACKET);
+    const fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC);
+    // Backlog: systemd-udevd-control.socket leaves Backlog= at its default (SOMAXCONN). With udevd's own listen(fd, 0)
+    // a second udevadm arriving while one is served gets EAGAIN from its non-blocking connect() and fails
+    // ("Failed to send reload request: Resource temporarily unavailable"); here it waits its turn.
+    try {
+      bindAndListen(fd, path, LISTEN_BACKLOG);
+    } catch (e) {
+      close(fd);
+      throw e;
+    }
+    chmodSync(path, 0o600); // as systemd-udevd-control.socket: SocketMode=0600
+    return fd;
+  }
+
+  #accept(status: number): void {
+    if (this.#closed || this.#conn) return;
+    if (status < 0) return this.#handlers.error('udev control: listening socket error', { status });
+    const fd = accept4(this.#listenFd, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (fd !== -EAGAIN && fd !== -EINTR) this.#handlers.error(`udev control: accept failed: ${errnoName(-fd)}`);
+      return;
+    }
+    const peer = peerCredentials(fd);
+    if (typeof peer === 'number') {
+      this.#handlers.error(`udev control: cannot read the peer's credentials: ${errnoName(-peer)}`);
+      close(fd);
+      return;
+    }
+    if (!this.#handlers.accept(peer)) {
+      close(fd);
+      return;
+    }
+    const passcred = setsockoptInt(fd, SOL_SOCKET, SO_PASSCRED, 1);
+    if (passcred < 0) this.#log.warn(`udev control: SO_PASSCRED failed: ${errnoName(-passcred)}`);
+    const conn: Connection = { fd, pid: peer.pid, watch: watchReadable(fd, (st) => this.#read(conn, st)), idle: undefined, closed: false };
+    this.#conn = conn;
+    this.#listenWatch.stop();
+    this.#armIdle(conn);
+  }
+
+  #read(conn: Connection, status: number): void {
+    if (conn.closed) return;
+    if (status < 0) return this.closeConnection(conn, `poll status ${status}`);
+    const r = recvWithCredentials(conn.fd, this.#data, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (typeof r === 'number') {
+      if (r === -EAGAIN || r === -EINTR) return;
+      return this.closeConnection(conn, `recvmsg ${errnoName(-r)}`); // ECONNRESET and the like: the client is gone
+    }
+    if (r.n === 0) return this.closeConnection(conn, 'client closed');
+    // one message at a time, in order: stop reading until this one is handled
+    conn.watch.stop();
+    if (conn.idle) clearTimeout(conn.idle);
+    this.#handlers.datagram(conn, r, this.#data.subarray(0, r.n));
+  }
+
+  #armIdle(conn: Connection): void {
+    if (conn.idle) clearTimeout(conn.idle);
+    conn.idle = setTimeout(() => {
+      this.#handlers.idle(conn);
+      this.closeConnection(conn, 'idle');
+    }, this.#idleTimeoutMs);
+    conn.idle.unref();
+  }
+
+  /** Reads the connection's next datagram (after one was handled). */
+  resume(conn: Connection): void {
+    if (conn.closed) return;
+    this.#armIdle(conn);
+    conn.watch.start();
+  }
+
+  closeConnection(conn: Connection, reason: string): void {
+    if (conn.closed) return;
+    conn.closed = true;
+    this.#log.debug({ pid: conn.pid, reason }, 'udev control: connection closed');
+    if (conn.idle) clearTimeout(conn.idle);
+    conn.watch.close();
+    close(conn.fd);
+    if (this.#conn === conn) this.#conn = undefined;
+    if (!this.#closed && this.#listening) this.#listenWatch.start(); // the next client
+  }
+
+  /** No further connections (the socket file stays until close()). */
+  stopListening(): void {
+    if (!this.#listening) return;
+    this.#listening = false;
+    this.#listenWatch.close();
+    close(this.#listenFd);
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#conn) this.closeConnection(this.#conn, 'server closed');
+    this.stopListening();
+    if (this.#own) rmSync(this.path, { force: true }); // the manager's socket: it keeps the file for the next daemon
+  }
+}
+
+// ------------------------------------------------------------------ credentials
+
+/** A refused connection or message: the stats key, and what is logged. */
+interface Refusal {
+  reason: keyof UdevCtrlStats['refused'];
+  text: string;
+  fields?: Record<string, unknown>;
+}
+
+/** Only root may control the daemon (udevd refuses a peer whose SO_PEERCRED uid is not 0). */
+function refusePeer(peer: Ucred): Refusal | undefined {
+  if (peer.uid === 0) return undefined;
+  return { reason: 'uid', text: `connection from uid ${peer.uid} refused (only root may control the daemon)`, fields: { uid: peer.uid, pid: peer.pid } };
+}
+
+/**
+ * Checks one datagram as udevd does: exactly one message long, sent with SCM_CREDENTIALS of uid 0, with udev's
+ * magic. Returns the message, or why it is refused.
+ */
+function checkDatagram(r: Received, data: Buffer): { msg: UdevCtrlMessage; cred: Ucred } | Refusal {
+  if (r.flags & MSG_TRUNC || r.n !== UDEV_CTRL_MSG_SIZE) return { reason: 'length', text: `message of ${r.flags & MSG_TRUNC ? `more than ${RECV_SIZE}` : r.n} bytes (expected ${UDEV_CTRL_MSG_SIZE})` };
+  const cred = r.cred;
+  if (r.flags & MSG_CTRUNC || !cred) return { reason: 'credentials', text: 'no sender credentials received' };
+  if (cred.uid !== 0) return { reason: 'uid', text: `message from uid ${cred.uid} (only root may control the daemon)`, fields: { uid: cred.uid } };
+  const msg = decodeUdevCtrlMessage(data);
+  if (msg.magic !== UDEV_CTRL_MAGIC) return { reason: 'magic', text: `message magic 0x${msg.magic.toString(16).padStart(8, '0')} does not match 0x${UDEV_CTRL_MAGIC.toString(16)}` };
+  return { msg, cred };
+}
+
+// ------------------------------------------------------------------ protocol
+
+/**
+ * Runs one message on the daemon's ControlHandler. Resolves 'exit' when the connection must close without an
+ * end message (exit), 'continue' otherwise; `stopListening` runs first on exit (as udevd: no further control
+ * connections while exiting).
+ */
+async function dispatch(msg: UdevCtrlMessage, handler: ControlHandler, log: Logger, stats: UdevCtrlStats, stopListening: () => void): Promise<'continue' | 'exit'> {
+  try {
+    switch (msg.type) {
+      case UdevCtrlType.SET_LOG_LEVEL: {
+        const r = handler.setLogLevel(String(msg.intval));
+        log.info(`udev control: log level set to ${String(r.logLevel ?? msg.intval)} (syslog priority ${msg.intval})`);
+        break;
+      }
+      case UdevCtrlType.STOP_EXEC_QUEUE:
+        handler.stopExecQueue();
+        log.info('udev control: exec queue stopped');
+        break;
+      case UdevCtrlType.START_EXEC_QUEUE:
+        handler.startExecQueue();
+        log.info('udev control: exec queue started');
+        break;
+      case UdevCtrlType.RELOAD: {
+        const r = await handler.reload();
+        const errors = Array.isArray(r.errors) ? r.errors.length : 0;
+        log.info({ generation: r.generation, errors }, `udev control: rules reloaded${errors ? ` (${errors} error(s), the previous version of those files stays)` : ''}`);
+        break;
+      }
+      case UdevCtrlType.SET_ENV:
+        setEnv(msg.buf, handler, log);
+        break;
+      case UdevCtrlType.SET_CHILDREN_MAX: {
+        if (msg.intval < 0) {
+          log.warn(`udev control: children max ${msg.intval} ignored (must not be negative)`);
+          break;
+        }
+        const r = handler.setChildrenMax(msg.intval);
+        log.info(`udev control: children max set to ${String(r.childrenMax ?? msg.intval)}`);
+        break;
+      }
+      case UdevCtrlType.PING:
+        // Answer after the uevents the kernel already sent were read and queued: `udevadm settle` looks at the
+        // queue flag right after this answer.
+        await handler.catchUp?.();
+        log.debug('udev control: ping');
+        break;
+      case UdevCtrlType.EXIT:
+        log.info('udev control: exit requested');
+        stopListening();
+        await handler.exit();
+        return 'exit';
+      default:
+        stats.unknownType++;
+        log.warn(`udev control: unknown message type ${msg.type} ignored`);
+    }
+  } catch (e) {
+    stats.errors++;
+    log.error({ type: TYPE_NAMES[msg.type] ?? msg.type }, `udev control: ${(e as Error).message}`);
+  }
+  return 'continue';
+}
+
+/** SET_ENV: "KEY=VALUE" sets a global property, "KEY=" unsets it. */
+function setEnv(buf: string, handler: ControlHandler, log: Logger): void {
+  const eq = buf.indexOf('=');
+  if (eq <= 0) {
+    log.error(`udev control: set env: invalid '${buf}' (expected KEY=VALUE, or KEY= to unset)`);
+    return;
+  }
+  if (!handler.setEnv) {
+    log.error(`udev control: set env '${buf}' rejected: this daemon keeps no global properties`);
+    return;
+  }
+  const key = buf.slice(0, eq);
+  const value = buf.slice(eq + 1);
+  handler.setEnv(key, value === '' ? undefined : value);
+  log.info(value === '' ? `udev control: global property ${key} unset` : `udev control: global property ${key}=${value} set for every event`);
+}
+
+// ------------------------------------------------------------------ the server
 
 /**
  * Listens on <runRoot>/control (mode 0600) for udev's binary control protocol and maps each message onto the
  * daemon's ControlHandler. A stale socket file is replaced; a live one (udevd or another devmaster) is an error.
  */
 export function startUdevCtrlServer(runRoot: string, handler: ControlHandler, log: Logger, opts: UdevCtrlOptions = {}): UdevCtrlServer {
-  const c = loadLibc();
-  const path = udevCtrlSocketPath(runRoot);
   const idleTimeoutMs = opts.idleTimeoutMs ?? 10_000;
-  const own = opts.fd === undefined;
-  let listenFd: number;
-  if (own) {
-    mkdirSync(runRoot, { recursive: true });
-    if (existsSync(path)) {
-      if (!lstatSync(path).isSocket()) throw new ControlError(`${path} exists and is not a socket`, 'EEXIST');
-      if (probe(c, path)) throw new ControlError(`another daemon is listening on ${path}`, 'EADDRINUSE');
-      unlinkSync(path);
-    }
-    const { addr, len } = sockaddrUn(path);
-    listenFd = newSocket(c);
-    // Backlog: systemd-udevd-control.socket leaves Backlog= at its default (SOMAXCONN). With udevd's own listen(fd, 0)
-    // a second udevadm arriving while one is served gets EAGAIN from its non-blocking connect() and fails
-    // ("Failed to send reload request: Resource temporarily unavailable"); here it waits its turn.
-    if (c.bind(listenFd, addr, len) !== 0 || c.listen(listenFd, LISTEN_BACKLOG) !== 0) {
-      const e = c.errno();
-      c.close(listenFd);
-      throw errnoError('bind/listen', e, path);
-    }
-    chmodSync(path, 0o600); // as systemd-udevd-control.socket: SocketMode=0600
-  } else {
-    listenFd = opts.fd!;
-    // accept4() is only called when poll says readable, but a manager may pass the socket blocking
-    setFdFlags(listenFd, { nonblock: true, cloexec: true });
-  }
-  const one = Buffer.alloc(4);
-  one.writeInt32LE(1);
-  // PassCredentials=yes on the listening socket (as the socket unit does): accepted sockets inherit it, so a
-  // message the client sends between our accept() and the setsockopt() below still carries its credentials
-  // (without it the kernel reports pid 0, uid 65534 for such a message).
-  if (c.setsockopt(listenFd, SOL_SOCKET, SO_PASSCRED, one, 4) !== 0) log.warn(`udev control: SO_PASSCRED on the listening socket failed: errno ${c.errno()}`);
-
   const stats: UdevCtrlStats = { connections: 0, messages: 0, byType: {}, refused: { uid: 0, credentials: 0, length: 0, magic: 0 }, unknownType: 0, idleTimeouts: 0, errors: 0 };
-  const area = new RecvArea();
-  const credBuf = Buffer.alloc(12);
-  let conn: Connection | undefined;
-  let closed = false;
-  let listening = true;
-
-  const closeConn = (k: Connection, reason: string) => {
-    if (k.closed) return;
-    k.closed = true;
-    log.debug({ pid: k.pid, reason }, 'udev control: connection closed');
-    if (k.idle) clearTimeout(k.idle);
-    k.watch.close();
-    c.close(k.fd);
-    if (conn === k) conn = undefined;
-    if (!closed && listening) listenWatch.start(); // next client (one connection at a time, as udevd)
+  const refuse = (r: Refusal, pid: number) => {
+    stats.refused[r.reason]++;
+    log.warn({ pid, ...r.fields }, `udev control: ${r.text}`);
   };
-
-  const armIdle = (k: Connection) => {
-    if (k.idle) clearTimeout(k.idle);
-    k.idle = setTimeout(() => {
-      stats.idleTimeouts++;
-      log.warn({ pid: k.pid }, `udev control: client sent nothing for ${idleTimeoutMs / 1000} s, closing the connection`);
-      closeConn(k, 'idle');
-    }, idleTimeoutMs);
-    k.idle.unref();
-  };
-
-  const onAccept = (status: number) => {
-    if (closed || conn) return;
-    if (status < 0) {
-      stats.errors++;
-      log.error({ status }, 'udev control: listening socket error');
-      return;
-    }
-    const fd = c.accept4(listenFd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0) {
-      const e = c.errno();
-      if (e !== EAGAIN && e !== EINTR) {
-        stats.errors++;
-        log.error(`udev control: accept failed: errno ${e}`);
-      }
-      return;
-    }
-    const credLen = [12];
-    if (c.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, credBuf, credLen) !== 0) {
-      stats.errors++;
-      log.error(`udev control: cannot read the peer's credentials: errno ${c.errno()}`);
-      c.close(fd);
-      return;
-    }
-    const pid = credBuf.readInt32LE(0);
-    const uid = credBuf.readUInt32LE(4);
-    if (uid !== 0) {
-      stats.refused.uid++;
-      log.warn({ uid, pid }, `udev control: connection from uid ${uid} refused (only root may control the daemon)`);
-      c.close(fd);
-      return;
-    }
-    if (c.setsockopt(fd, SOL_SOCKET, SO_PASSCRED, one, 4) !== 0) log.warn(`udev control: SO_PASSCRED failed: errno ${c.errno()}`);
-    stats.connections++;
-    const k: Connection = { fd, pid, watch: undefined as unknown as Watch, idle: undefined, closed: false };
-    conn = k;
-    listenWatch.stop();
-    k.watch = watchReadable(fd, (st) => onReadable(k, st));
-    armIdle(k);
-  };
-
-  const onReadable = (k: Connection, status: number) => {
-    if (k.closed) return;
-    if (status < 0) {
-      closeConn(k, `poll status ${status}`);
-      return;
-    }
-    area.reset();
-    const r = c.recvmsg(k.fd, area.ptr, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-    const n = Number(r);
-    if (n < 0) {
-      const e = c.errno();
-      if (e === EAGAIN || e === EINTR) return;
-      closeConn(k, `recvmsg errno ${e}`); // ECONNRESET and the like: the client is gone
-      return;
-    }
-    if (n === 0) {
-      closeConn(k, 'client closed'); // the client closed its end
-      return;
-    }
-    const cred = readControl(area, c);
-    const flags = area.flags;
-    const refuse = (reason: keyof UdevCtrlStats['refused'], msg: string, extra: Record<string, unknown> = {}) => {
-      stats.refused[reason]++;
-      log.warn({ pid: cred?.pid ?? k.pid, ...extra }, `udev control: ${msg}, message ignored and connection closed`);
-      closeConn(k, `refused: ${reason}`);
-    };
-    if (flags & MSG_TRUNC || n !== UDEV_CTRL_MSG_SIZE) return refuse('length', `message of ${flags & MSG_TRUNC ? 'more than 512' : n} bytes (expected ${UDEV_CTRL_MSG_SIZE})`);
-    if (flags & MSG_CTRUNC || !cred) return refuse('credentials', 'no sender credentials received');
-    if (cred.uid !== 0) return refuse('uid', `message from uid ${cred.uid} (only root may control the daemon)`, { uid: cred.uid });
-    const msg = decodeUdevCtrlMessage(area.data(n));
-    if (msg.magic !== UDEV_CTRL_MAGIC) return refuse('magic', `message magic 0x${msg.magic.toString(16).padStart(8, '0')} does not match 0x${UDEV_CTRL_MAGIC.toString(16)}`);
-    stats.messages++;
-    const name = TYPE_NAMES[msg.type] ?? `type-${msg.type}`;
-    stats.byType[name] = (stats.byType[name] ?? 0) + 1;
-    if (msg.type === UdevCtrlType.END_MESSAGES) {
-      closeConn(k, 'end of messages'); // the answer: the client waits for this close
-      return;
-    }
-    // One message at a time, in order: stop reading until this one is handled.
-    k.watch.stop();
-    if (k.idle) clearTimeout(k.idle);
-    void handle(msg, cred.pid).then((keep) => {
-      if (k.closed) return;
-      if (!keep) {
-        closeConn(k, 'exit');
-        return;
-      }
-      armIdle(k);
-      k.watch.start();
-    });
-  };
-
-  /** Runs one message; resolves false when the connection must close (exit). */
-  const handle = async (msg: UdevCtrlMessage, pid: number): Promise<boolean> => {
-    const l = log.child({ pid });
-    try {
-      switch (msg.type) {
-        case UdevCtrlType.SET_LOG_LEVEL: {
-          const r = handler.setLogLevel(String(msg.intval));
-          l.info(`udev control: log level set to ${String(r.logLevel ?? msg.intval)} (syslog priority ${msg.intval})`);
-          break;
-        }
-        case UdevCtrlType.STOP_EXEC_QUEUE:
-          handler.stopExecQueue();
-          l.info('udev control: exec queue stopped');
-          break;
-        case UdevCtrlType.START_EXEC_QUEUE:
-          handler.startExecQueue();
-          l.info('udev control: exec queue started');
-          break;
-        case UdevCtrlType.RELOAD: {
-          const r = await handler.reload();
-          const errors = Array.isArray(r.errors) ? r.errors.length : 0;
-          l.info({ generation: r.generation, errors }, `udev control: rules reloaded${errors ? ` (${errors} error(s), the previous version of those files stays)` : ''}`);
-          break;
-        }
-        case UdevCtrlType.SET_ENV: {
-          const eq = msg.buf.indexOf('=');
-          if (eq <= 0) {
-            l.error(`udev control: set env: invalid '${msg.buf}' (expected KEY=VALUE, or KEY= to unset)`);
-            break;
-          }
-          if (!handler.setEnv) {
-            l.error(`udev control: set env '${msg.buf}' rejected: this daemon keeps no global properties`);
-            break;
-          }
-          const key = msg.buf.slice(0, eq);
-          const value = msg.buf.slice(eq + 1);
-          handler.setEnv(key, value === '' ? undefined : value);
-          l.info(value === '' ? `udev control: global property ${key} unset` : `udev control: global property ${key}=${value} set for every event`);
-          break;
-        }
-        case UdevCtrlType.SET_CHILDREN_MAX: {
-          if (msg.intval < 0) {
-            l.warn(`udev control: children max ${msg.intval} ignored (must not be negative)`);
-            break;
-          }
-          const r = handler.setChildrenMax(msg.intval);
-          l.info(`udev control: children max set to ${String(r.childrenMax ?? msg.intval)}`);
-          break;
-        }
-        case UdevCtrlType.PING:
-          // Answer after the uevents the kernel already sent were read and queued: `udevadm settle` looks at the
-          // queue flag right after this answer.
-          await handler.catchUp?.();
-          l.debug('udev control: ping');
-          break;
-        case UdevCtrlType.EXIT:
-          l.info('udev control: exit requested');
-          stopListening(); // as udevd: no further control connections while exiting (the file goes at close)
-          await handler.exit();
+  const transport: SeqpacketTransport = new SeqpacketTransport(
+    udevCtrlSocketPath(runRoot),
+    {
+      accept: (peer) => {
+        const refusal = refusePeer(peer);
+        if (refusal) {
+          refuse(refusal, peer.pid);
           return false;
-        default:
-          stats.unknownType++;
-          l.warn(`udev control: unknown message type ${msg.type} ignored`);
-      }
-    } catch (e) {
-      stats.errors++;
-      l.error({ type: TYPE_NAMES[msg.type] ?? msg.type }, `udev control: ${(e as Error).message}`);
-    }
-    return true;
-  };
-
-  const listenWatch = watchReadable(listenFd, onAccept);
-  const stopListening = () => {
-    if (!listening) return;
-    listening = false;
-    listenWatch.close();
-    c.close(listenFd);
-  };
-  const mode = pollFn() ? 'poll' : 'timer';
-  if (mode === 'timer') log.warn('udev control: koffi has no node.poll; the control socket is polled every 50 ms');
-
-  return {
-    path,
-    mode,
-    stats: () => ({ ...stats, byType: { ...stats.byType }, refused: { ...stats.refused } }),
-    close: () => {
-      if (closed) return;
-      closed = true;
-      if (conn) closeConn(conn, 'server closed');
-      stopListening();
-      area.free();
-      if (!own) return; // the manager's socket: it keeps the file (and the socket, for the next daemon)
-      try {
-        unlinkSync(path);
-      } catch {
-        /* gone */
-      }
+        }
+        stats.connections++;
+        return true;
+      },
+      datagram: (conn, r, data) => {
+        const checked = checkDatagram(r, data);
+        if ('reason' in checked) {
+          refuse({ ...checked, text: `${checked.text}, message ignored and connection closed` }, r.cred?.pid ?? conn.pid);
+          return transport.closeConnection(conn, `refused: ${checked.reason}`);
+        }
+        const { msg, cred } = checked;
+        stats.messages++;
+        const name = TYPE_NAMES[msg.type] ?? `type-${msg.type}`;
+        stats.byType[name] = (stats.byType[name] ?? 0) + 1;
+        // the answer to a client's messages: the close after its end-of-messages, which it waits for
+        if (msg.type === UdevCtrlType.END_MESSAGES) return transport.closeConnection(conn, 'end of messages');
+        void dispatch(msg, handler, log.child({ pid: cred.pid }), stats, () => transport.stopListening()).then((next) => {
+          if (next === 'exit') transport.closeConnection(conn, 'exit');
+          else transport.resume(conn);
+        });
+      },
+      idle: (conn) => {
+        stats.idleTimeouts++;
+        log.warn({ pid: conn.pid }, `udev control: client sent nothing for ${idleTimeoutMs / 1000} s, closing the connection`);
+      },
+      error: (message, fields) => {
+        stats.errors++;
+        log.error(fields ?? {}, message);
+      },
     },
+    idleTimeoutMs,
+    log,
+    opts.fd,
+  );
+  return {
+    path: transport.path,
+    stats: () => ({ ...stats, byType: { ...stats.byType }, refused: { ...stats.refused } }),
+    close: () => transport.close(),
   };
-}
-
-/** Walks the control messages: returns the SCM_CREDENTIALS and closes any descriptor passed with SCM_RIGHTS. */
-function readControl(area: RecvArea, c: Libc): { pid: number; uid: number; gid: number } | undefined {
-  const m = area.mem;
-  const end = 128 + Math.min(256, area.controlLength);
-  let cred: { pid: number; uid: number; gid: number } | undefined;
-  let off = 128;
-  while (off + 16 <= end) {
-    const clen = Number(m.readBigUInt64LE(off));
-    if (clen < 16 || off + clen > end) break;
-    const level = m.readInt32LE(off + 8);
-    const type = m.readInt32LE(off + 12);
-    if (level === SOL_SOCKET && type === SCM_CREDENTIALS && clen >= 16 + 12) {
-      cred = { pid: m.readInt32LE(off + 16), uid: m.readUInt32LE(off + 20), gid: m.readUInt32LE(off + 24) };
-    } else if (level === SOL_SOCKET && type === SCM_RIGHTS) {
-      for (let p = off + 16; p + 4 <= off + clen; p += 4) c.close(m.readInt32LE(p));
-    }
-    off += (clen + 7) & ~7;
-  }
-  return cred;
 }

@@ -15,172 +15,18 @@
 // Storage, as udev since v249: <run>/watch/<device id> → "<wd>" and <run>/watch/<wd> → "<device id>" (two
 // symlinks that must agree). No W: line is written to the database (udev 252 reads it and ignores it).
 //
-// The inotify fd is non-blocking and polled by libuv itself (koffi.node.poll = uv_poll_t on the main loop):
-// no thread and no timer; a readable fd is drained with read() until EAGAIN. A worker thread blocked in read()
-// cost ~75 ms to start and ~13 MB of RSS, and keeps the process from exiting while blocked (measured; see
-// docs/DAEMON.md, "Watch").
-import { readlinkIfAny } from '../util/fs.js';
-import { errnoName } from '../util/errno.js';
-import koffi from 'koffi';
-import { constants as fsConstants, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, unlinkSync, existsSync } from 'node:fs';
+// The inotify instance is src/sys/inotify.ts (a non-blocking descriptor polled by libuv).
+import { readdirIfAny, readlinkIfAny, unlinkIfAny } from '../util/fs.js';
+import { flock, LOCK_EX, LOCK_NB } from '../sys/file.js';
+import { Inotify, IN_CLOSE_WRITE, IN_IGNORED, IN_Q_OVERFLOW, type InotifyEvent } from '../sys/inotify.js';
+import { BLKRRPART, ioctlAsync } from '../sys/ioctl.js';
+import { errnoName } from '../sys/errno.js';
+import { constants as fsConstants, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, existsSync } from 'node:fs';
 import { open, writeFile, type FileHandle } from 'node:fs/promises';
-import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
-import { Device } from '../device/device.js';
+import { Device, DeviceError } from '../device/device.js';
 import { devPath, type Roots } from '../device/roots.js';
 import type { Logger } from '../log.js';
-
-export const IN_CLOSE_WRITE = 0x0000_0008;
-export const IN_Q_OVERFLOW = 0x0000_4000;
-export const IN_IGNORED = 0x0000_8000;
-const IN_NONBLOCK = 0o4000;
-const IN_CLOEXEC = 0o2000000;
-const LOCK_EX = 2;
-const LOCK_NB = 4;
-/** _IO(0x12, 95) */
-const BLKRRPART = 0x125f;
-const EVENT_HEADER = 16; // int wd; uint32 mask, cookie, len
-
-interface Libc {
-  init1: (flags: number) => number;
-  addWatch: (fd: number, path: string, mask: number) => number;
-  rmWatch: (fd: number, wd: number) => number;
-  read: (fd: number, buf: Buffer, n: number) => number;
-  close: (fd: number) => number;
-  flock: { async: (fd: number, op: number, cb: (err: unknown, r: number) => void) => void };
-  ioctl: { async: (fd: number, req: number, arg: number, cb: (err: unknown, r: number) => void) => void };
-}
-
-let libcFns: Libc | undefined;
-
-function libc(): Libc {
-  if (!libcFns) {
-    const lib = koffi.load('libc.so.6');
-    libcFns = {
-      init1: lib.func('int inotify_init1(int flags)') as unknown as Libc['init1'],
-      addWatch: lib.func('int inotify_add_watch(int fd, const char *path, uint32_t mask)') as unknown as Libc['addWatch'],
-      rmWatch: lib.func('int inotify_rm_watch(int fd, int wd)') as unknown as Libc['rmWatch'],
-      read: lib.func('long read(int fd, _Out_ uint8_t *buf, unsigned long n)') as unknown as Libc['read'],
-      close: lib.func('int close(int fd)') as unknown as Libc['close'],
-      flock: lib.func('int flock(int fd, int op)') as unknown as Libc['flock'],
-      ioctl: lib.func('int ioctl(int fd, unsigned long request, long arg)') as unknown as Libc['ioctl'],
-    };
-  }
-  return libcFns;
-}
-
-/** An Error carrying errno and its name, like Node's system errors. */
-export function errnoError(what: string, errno: number): NodeJS.ErrnoException {
-  const code = errnoName(errno);
-  const e = new Error(`${what}: ${code}`) as NodeJS.ErrnoException;
-  e.errno = errno;
-  e.code = code;
-  return e;
-}
-
-export interface InotifyEvent {
-  wd: number;
-  mask: number;
-  cookie: number;
-  name: string;
-}
-
-/** Splits what read() returned from an inotify fd into events; a truncated tail is ignored. */
-export function parseInotifyEvents(buf: Buffer, length: number): InotifyEvent[] {
-  const out: InotifyEvent[] = [];
-  let off = 0;
-  while (off + EVENT_HEADER <= length) {
-    const len = buf.readUInt32LE(off + 12);
-    if (off + EVENT_HEADER + len > length) break;
-    const raw = buf.subarray(off + EVENT_HEADER, off + EVENT_HEADER + len);
-    const nul = raw.indexOf(0);
-    out.push({ wd: buf.readInt32LE(off), mask: buf.readUInt32LE(off + 4), cookie: buf.readUInt32LE(off + 8), name: raw.subarray(0, nul < 0 ? len : nul).toString() });
-    off += EVENT_HEADER + len;
-  }
-  return out;
-}
-
-/**
- * A non-blocking inotify instance whose fd libuv polls (no thread, no timer). `onEvents` gets each batch read;
- * `onError` a read or poll failure (the instance then stops reading).
- */
-export class Inotify {
-  readonly fd: number;
-  #poll: ReturnType<typeof koffi.node.poll> | undefined;
-  #buf = Buffer.alloc(16 * 1024);
-  #closed = false;
-
-  private constructor(fd: number, onEvents: (evs: InotifyEvent[]) => void, onError: (e: Error) => void) {
-    this.fd = fd;
-    const cb = (status: number) => {
-      if (this.#closed) return;
-      if (status < 0) {
-        this.#stop();
-        onError(new Error(`inotify poll failed: status ${status}`));
-        return;
-      }
-      const evs: InotifyEvent[] = [];
-      const { read } = libc();
-      for (;;) {
-        const n = Number(read(this.fd, this.#buf, this.#buf.length));
-        if (n > 0) {
-          evs.push(...parseInotifyEvents(this.#buf, n));
-          continue;
-        }
-        const errno = koffi.errno();
-        if (n < 0 && errno === osConstants.errno.EINTR) continue;
-        if (n < 0 && errno !== osConstants.errno.EAGAIN) {
-          this.#stop();
-          onError(errnoError('inotify read', errno));
-        }
-        break;
-      }
-      if (evs.length > 0) onEvents(evs);
-    };
-    // koffi calls back with (status, events), its typings say (events)
-    type PollCallback = Parameters<typeof koffi.node.poll>[1];
-    this.#poll = koffi.node.poll(fd, { readable: true }, cb as unknown as PollCallback);
-    this.#poll.unref(); // the daemon's sockets keep the process alive, not this
-  }
-
-  static open(onEvents: (evs: InotifyEvent[]) => void, onError: (e: Error) => void): Inotify {
-    const { init1, close } = libc();
-    const fd = init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (fd < 0) throw errnoError('inotify_init1', koffi.errno());
-    try {
-      return new Inotify(fd, onEvents, onError);
-    } catch (e) {
-      close(fd);
-      throw e;
-    }
-  }
-
-  /** inotify_add_watch; returns the watch descriptor (the same one again for an inode already watched). */
-  add(path: string, mask: number): number {
-    if (this.#closed) throw new Error('inotify instance is closed');
-    const wd = libc().addWatch(this.fd, path, mask);
-    if (wd < 0) throw errnoError(`inotify_add_watch ${path}`, koffi.errno());
-    return wd;
-  }
-
-  /** inotify_rm_watch; false when the descriptor was not (or no longer) a watch. */
-  remove(wd: number): boolean {
-    if (this.#closed) return false;
-    return libc().rmWatch(this.fd, wd) === 0;
-  }
-
-  #stop(): void {
-    this.#poll?.close();
-    this.#poll = undefined;
-  }
-
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#stop();
-    libc().close(this.fd);
-  }
-}
 
 // ------------------------------------------------------------------ udev's watch semantics
 
@@ -203,14 +49,7 @@ export interface WatchCounters {
 }
 
 const readLink = readlinkIfAny;
-
-function unlinkQuiet(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    /* gone */
-  }
-}
+const unlinkQuiet = unlinkIfAny;
 
 export class DeviceWatcher {
   readonly roots: Roots;
@@ -288,12 +127,7 @@ export class DeviceWatcher {
 
   /** udev_watch_end: drop the device's watch and its links (nothing when it has none). */
   end(device: Device): void {
-    let id: string;
-    try {
-      id = device.id;
-    } catch {
-      return;
-    }
+    const id = device.id;
     const wd = this.#clear(id);
     if (wd === undefined) return;
     this.#inotify.remove(wd);
@@ -370,21 +204,16 @@ export class DeviceWatcher {
     if (!id) return undefined;
     try {
       return Device.fromDeviceId(this.roots, id);
-    } catch {
-      return undefined;
+    } catch (e) {
+      if (e instanceof DeviceError) return undefined; // gone
+      throw e;
     }
   }
 
   /** Current watches: [wd, device id] from the links. */
   list(): [number, string][] {
-    let names: string[];
-    try {
-      names = readdirSync(this.dir);
-    } catch {
-      return [];
-    }
     const out: [number, string][] = [];
-    for (const n of names) {
+    for (const n of readdirIfAny(this.dir)) {
       if (!/^\d+$/.test(n)) continue;
       const id = readLink(join(this.dir, n));
       if (id !== undefined) out.push([Number(n), id]);
@@ -448,7 +277,7 @@ export class DeviceWatcher {
     }
   }
 
-  /** BLKRRPART under an exclusive BSD lock (both off the main thread); true when the table was re-read. */
+  /** BLKRRPART (off the main thread) under an exclusive BSD lock; true when the table was re-read. */
   async #rereadPartitions(node: string): Promise<boolean> {
     let fh: FileHandle;
     try {
@@ -459,14 +288,13 @@ export class DeviceWatcher {
     }
     const fd = fh.fd;
     try {
-      const { flock, ioctl } = libc();
-      const call = (f: (cb: (err: unknown, r: number) => void) => void) => new Promise<number>((res, rej) => f((err, r) => (err ? rej(err) : res(r))));
-      if ((await call((cb) => flock.async(fd, LOCK_EX | LOCK_NB, cb))) < 0) {
-        this.#log.debug({ node }, 'disk is locked: partition table not re-read');
+      const locked = flock(fd, LOCK_EX | LOCK_NB);
+      if (locked !== 0) {
+        this.#log.debug({ node, err: errnoName(locked) }, 'disk is locked: partition table not re-read');
         return false;
       }
-      if ((await call((cb) => ioctl.async(fd, BLKRRPART, 0, cb))) < 0) {
-        this.#log.debug({ node, errno: koffi.errno() }, 'BLKRRPART failed');
+      if ((await ioctlAsync(fd, BLKRRPART)) < 0) {
+        this.#log.debug({ node }, 'BLKRRPART failed');
         return false;
       }
       this.counters.rescans++;
@@ -475,7 +303,7 @@ export class DeviceWatcher {
       this.#log.debug({ node, err: (e as Error).message }, 'partition table not re-read');
       return false;
     } finally {
-      await fh.close().catch(() => {});
+      await fh.close().catch((e: unknown) => this.#log.warn({ node, err: (e as Error).message }, 'cannot close the disk after re-reading its partition table'));
     }
   }
 
@@ -488,20 +316,14 @@ export class DeviceWatcher {
 
 /** The partitions of a whole disk: its sysfs children that have a `partition` attribute, by name. */
 export function partitionsOf(roots: Roots, disk: Device): Device[] {
-  let names: string[];
-  try {
-    names = readdirSync(disk.syspath);
-  } catch {
-    return [];
-  }
   const out: Device[] = [];
-  for (const n of names.sort()) {
+  for (const n of readdirIfAny(disk.syspath).sort()) {
     if (!existsSync(join(disk.syspath, n, 'partition'))) continue;
     try {
       const d = Device.fromSyspath(roots, join(disk.syspath, n));
       if (d.subsystem === 'block' && d.devtype === 'partition') out.push(d);
-    } catch {
-      /* gone meanwhile */
+    } catch (e) {
+      if (!(e instanceof DeviceError)) throw e; // gone meanwhile
     }
   }
   return out;

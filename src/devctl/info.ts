@@ -3,7 +3,8 @@ import { lstatSync, readdirSync, rmdirSync, statSync, unlinkSync, type Stats } f
 import { basename, join } from 'node:path';
 import { parseVerbArgs, list, UsageError } from './common.js';
 import { configHelp } from '../config/config.js';
-import { DeviceError, splitDevT, type Device } from '../device/device.js';
+import { DeviceError, type Device } from '../device/device.js';
+import { splitDevT } from '../sys/devnum.js';
 import { deviceCompare, enumerateDevices } from '../device/enumerate.js';
 import { findDevice } from './info/find-device.js';
 import { buildRecord, formatRecord, recordJson, type InfoRecord } from './info/record.js';

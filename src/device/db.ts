@@ -1,8 +1,8 @@
 // udev's database: /run/udev/data/<id> (S: L: I: E: G: Q: V: W: lines) and the tag index
 // /run/udev/tags/<tag>/<id>. Writes are atomic (temp file + rename). Properties starting with '.' are never written.
-import { closeSync, mkdirSync, openSync, readdirSync, rmdirSync, statSync, unlinkSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { readFileIfAny, writeFileAtomic } from '../util/fs.js';
+import { readdirIfAny, readFileIfAny, rmdirIfEmpty, statIfAny, unlinkIfAny, writeFileAtomic } from '../util/fs.js';
 
 export const DB_VERSION = 1;
 
@@ -155,11 +155,8 @@ export function writeDb(runRoot: string, id: string, c: DbContent, opts: { keepE
 }
 
 function isPersistent(path: string): boolean {
-  try {
-    return (statSync(path).mode & 0o1000) !== 0;
-  } catch {
-    return false;
-  }
+  const st = statIfAny(path);
+  return st !== undefined && (st.mode & 0o1000) !== 0;
 }
 
 export function deleteDb(runRoot: string, id: string): void {
@@ -179,16 +176,8 @@ export function setTagIndex(runRoot: string, tag: string, id: string, present: b
     mkdirSync(dir, { recursive: true, mode: 0o755 });
     closeSync(openSync(file, 'a', 0o444));
   } else {
-    try {
-      unlinkSync(file);
-    } catch {
-      /* not there */
-    }
-    try {
-      rmdirSync(dir);
-    } catch {
-      /* not empty or gone */
-    }
+    unlinkIfAny(file);
+    rmdirIfEmpty(dir);
   }
 }
 
@@ -203,20 +192,14 @@ export function updateTagIndex(runRoot: string, id: string, oldTags: Iterable<st
 
 /** Device ids listed under a tag. */
 export function devicesWithTag(runRoot: string, tag: string): string[] {
-  try {
-    return readdirSync(join(runRoot, 'tags', tag)).sort();
-  } catch {
-    return [];
-  }
+  return readdirIfAny(join(runRoot, 'tags', tag)).sort();
 }
 
 /** Every device id with a database file. */
 export function allDbIds(runRoot: string): string[] {
-  try {
-    return readdirSync(join(runRoot, 'data')).filter((n) => !n.includes('.tmp-')).sort();
-  } catch {
-    return [];
-  }
+  return readdirIfAny(join(runRoot, 'data'))
+    .filter((n) => !n.includes('.tmp-'))
+    .sort();
 }
 
 /** A tag is a non-empty name of letters, digits, '-' and '_' (udev's rule). */

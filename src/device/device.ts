@@ -1,19 +1,15 @@
 // The device model: what sd-device offers rules and devctl, over an injectable sysfs root.
 // Everything is read lazily from sysfs and cached; a Device made from a uevent carries the kernel's
 // properties instead of re-reading the uevent file.
-import { readdirSync, readFileSync, realpathSync, statSync, writeFileSync, existsSync, lstatSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DEV_PREFIX, devPath, type Roots } from './roots.js';
 import { DeviceError } from './errors.js';
-import { readFileIfAny, readlinkIfAny } from '../util/fs.js';
+import { isErrno, lstatIfAny, readdirIfAny, readFileIfAny, readlinkIfAny, statIfAny, tryOr } from '../util/fs.js';
 import { readDb, type DbRecord } from './db.js';
+import { splitDevT, type DevNum } from '../sys/devnum.js';
 
 export { DeviceError };
-
-export interface DevNum {
-  major: number;
-  minor: number;
-}
 
 /** Properties set from the kernel's uevent that have dedicated fields. */
 const SPECIAL_UEVENT_KEYS = new Set(['DEVPATH', 'ACTION', 'SEQNUM', 'SUBSYSTEM', 'DEVTYPE', 'DEVNAME', 'MAJOR', 'MINOR', 'IFINDEX', 'DRIVER', 'DEVMODE', 'DEVUID', 'DEVGID']);
@@ -82,7 +78,8 @@ export class Device {
     if (abs !== root && !abs.startsWith(root + '/')) throw new DeviceError('EINVAL', `${syspath}: not under the sysfs root ${root}`);
     try {
       real = realpathSync.native(abs);
-    } catch {
+    } catch (e) {
+      if (!isErrno(e, 'ENOENT', 'ENOTDIR', 'ELOOP')) throw e;
       throw new DeviceError('ENODEV', `${syspath}: no such device`);
     }
     const realRoot = realRootOf(root);
@@ -91,13 +88,7 @@ export class Device {
     if (devpath === '/devices' || devpath.startsWith('/devices/')) {
       if (!existsSync(join(real, 'uevent'))) throw new DeviceError('ENODEV', `${syspath}: not a device (no uevent file)`);
     } else {
-      let isDir = false;
-      try {
-        isDir = statSync(real).isDirectory();
-      } catch {
-        /* fallthrough */
-      }
-      if (!isDir) throw new DeviceError('ENODEV', `${syspath}: no such device`);
+      if (!isDirectory(real)) throw new DeviceError('ENODEV', `${syspath}: no such device`);
     }
     return new Device(roots, devpath);
   }
@@ -125,7 +116,8 @@ export class Device {
     let st;
     try {
       st = statSync(phys);
-    } catch {
+    } catch (e) {
+      if (!isErrno(e, 'ENOENT', 'ENOTDIR', 'ELOOP')) throw e;
       throw new DeviceError('ENODEV', `${name}: no such device node`);
     }
     const type = st.isBlockDevice() ? 'b' : st.isCharacterDevice() ? 'c' : undefined;
@@ -158,8 +150,8 @@ export class Device {
       if (existsSync(c)) {
         try {
           return Device.fromSyspath(roots, c);
-        } catch {
-          /* try the next */
+        } catch (e) {
+          if (!(e instanceof DeviceError)) throw e; // not a device (or gone meanwhile): try the next
         }
       }
     }
@@ -186,18 +178,10 @@ export class Device {
   /** From a network interface index, by scanning /sys/class/net. */
   static fromIfindex(roots: Roots, ifindex: number): Device {
     const base = join(roots.sysfs, 'class', 'net');
-    let names: string[] = [];
-    try {
-      names = readdirSync(base);
-    } catch {
-      /* none */
-    }
-    for (const n of names) {
-      try {
-        if (Number(readFileSync(join(base, n, 'ifindex'), 'utf8').trim()) === ifindex) return Device.fromSyspath(roots, join(base, n));
-      } catch {
-        /* skip */
-      }
+    for (const n of readdirIfAny(base)) {
+      // an interface gone meanwhile is skipped
+      const index = tryOr(() => readFileSync(join(base, n, 'ifindex'), 'utf8'), undefined, 'ENOENT', 'ENOTDIR');
+      if (index !== undefined && Number(index.trim()) === ifindex) return Device.fromSyspath(roots, join(base, n));
     }
     throw new DeviceError('ENODEV', `no network interface with index ${ifindex}`);
   }
@@ -447,24 +431,19 @@ export class Device {
   #readAttr(name: string): string | undefined {
     if (name.includes('..') && name.split('/').includes('..')) return undefined;
     const path = this.syspath + '/' + name;
-    let st = lstatSync(path, { throwIfNoEntry: false });
+    let st = lstatIfAny(path);
     if (!st) return undefined;
     if (st.isSymbolicLink()) {
       if (name === 'driver' || name === 'subsystem' || name === 'module' || name.endsWith('/driver') || name.endsWith('/subsystem') || name.endsWith('/module'))
         return readLinkBase(path);
-      try {
-        st = statSync(path);
-      } catch {
-        return undefined;
-      }
+      const target = statIfAny(path);
+      if (!target) return undefined;
+      st = target;
     }
     if (st.isDirectory()) return undefined;
     if (!(st.mode & 0o444)) return undefined;
-    try {
-      return readFileSync(path, 'utf8').replace(/\n+$/, '');
-    } catch {
-      return undefined;
-    }
+    // a sysfs attribute can fail to read with any errno (EIO, ENODEV, EINVAL, ...): it has no value then
+    return tryOr(() => readFileSync(path, 'utf8').replace(/\n+$/, ''), undefined);
   }
 
   /** Writes an attribute (and updates the cache). Throws DeviceError on failure. */
@@ -570,24 +549,5 @@ function realRootOf(root: string): string {
 }
 
 function isDirectory(p: string): boolean {
-  try {
-    return statSync(p).isDirectory();
-  } catch {
-    return false;
-  }
-}
-
-/** Splits a Linux dev_t (as Node reports it in stat.rdev) into major and minor. */
-export function splitDevT(rdev: number | bigint): DevNum {
-  const v = BigInt(rdev);
-  const major = Number(((v >> 8n) & 0xfffn) | ((v >> 32n) & ~0xfffn));
-  const minor = Number((v & 0xffn) | ((v >> 12n) & ~0xffn));
-  return { major, minor };
-}
-
-/** Builds a Linux dev_t from major and minor. */
-export function makeDevT(major: number, minor: number): bigint {
-  const ma = BigInt(major);
-  const mi = BigInt(minor);
-  return ((ma & 0xfffn) << 8n) | ((ma & ~0xfffn) << 32n) | (mi & 0xffn) | ((mi & ~0xffn) << 12n);
+  return statIfAny(p)?.isDirectory() ?? false;
 }

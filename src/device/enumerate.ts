@@ -17,10 +17,9 @@ import { join } from 'node:path';
 import { Device, DeviceError } from './device.js';
 import { dbPath, devicesWithTag } from './db.js';
 import type { Roots } from './roots.js';
-import { fnmatch } from '../util/glob.js';
+import { fnmatch } from '../util/fnmatch.js';
 import { readSysattr } from './enumerate/sysattr.js';
 
-export { fnmatch } from '../util/glob.js';
 
 export type EnumerationType = 'devices' | 'subsystems' | 'all';
 export type InitializedMatch = 'all' | 'yes' | 'no' | 'compat';
@@ -142,12 +141,7 @@ export class Enumerator {
   matchInitialized(d: Device): boolean {
     const mode = this.filters.initialized ?? 'all';
     if (mode === 'all') return true;
-    let init: boolean;
-    try {
-      init = existsSync(dbPath(this.roots.run, d.id));
-    } catch {
-      return false;
-    }
+    const init = existsSync(dbPath(this.roots.run, d.id));
     if (mode === 'compat') {
       if (init) return true;
       return d.devnum === undefined && d.ifindex === undefined;

@@ -3,10 +3,11 @@
 // The claim with the highest priority owns the link; on equal priority the device being added wins.
 // When the owner goes away the link is handed to the next claimant or removed. All calls are synchronous so
 // that concurrent events in one process never interleave inside one update.
-import { lstatSync, mkdirSync, readdirSync, readlinkSync, renameSync, rmdirSync, symlinkSync, unlinkSync } from 'node:fs';
+import { mkdirSync, readlinkSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { DEV_PREFIX, devPath, type Roots } from '../device/roots.js';
 import type { Logger } from '../log.js';
+import { lstatIfAny, readdirIfAny, readlinkIfAny, rmdirIfEmpty, tryOr, unlinkIfAny } from '../util/fs.js';
 
 /** udev's escaping of a link name for its stack directory: the path after /dev, '/' → \x2f, '\' → \x5c. */
 export function escapeLinkName(logical: string): string {
@@ -31,32 +32,25 @@ interface Claim {
 }
 
 function readClaim(path: string): Claim | undefined {
-  try {
-    const t = readlinkSync(path);
-    const colon = t.indexOf(':');
-    if (colon <= 0) return undefined;
-    const priority = Number(t.slice(0, colon));
-    if (!Number.isInteger(priority)) return undefined;
-    return { priority, devnode: t.slice(colon + 1) };
-  } catch {
-    return undefined;
-  }
+  const t = tryOr(() => readlinkSync(path), undefined, 'ENOENT', 'EINVAL'); // dropped meanwhile, or not a claim
+  if (t === undefined) return undefined;
+  const colon = t.indexOf(':');
+  if (colon <= 0) return undefined;
+  const priority = Number(t.slice(0, colon));
+  if (!Number.isInteger(priority)) return undefined;
+  return { priority, devnode: t.slice(colon + 1) };
 }
 
 let tmpSeq = 0;
 
 /** Atomically points `linkPath` at `target` (relative); refuses to replace anything but a symlink. */
 function placeSymlink(linkPath: string, target: string, log: Logger): boolean {
-  try {
-    const st = lstatSync(linkPath);
-    if (!st.isSymbolicLink()) {
-      log.error(`conflicting inode '${linkPath}' found, symlink to '${target}' will not be created`);
-      return false;
-    }
-    if (readlinkSync(linkPath) === target) return true;
-  } catch {
-    /* does not exist */
+  const st = lstatIfAny(linkPath);
+  if (st && !st.isSymbolicLink()) {
+    log.error(`conflicting inode '${linkPath}' found, symlink to '${target}' will not be created`);
+    return false;
   }
+  if (st && readlinkIfAny(linkPath) === target) return true;
   try {
     mkdirSync(dirname(linkPath), { recursive: true, mode: 0o755 });
   } catch (e) {
@@ -69,11 +63,7 @@ function placeSymlink(linkPath: string, target: string, log: Logger): boolean {
     renameSync(tmp, linkPath);
     return true;
   } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* ignore */
-    }
+    unlinkIfAny(tmp);
     log.error(`cannot create symlink '${linkPath}' → '${target}': ${(e as Error).message}`);
     return false;
   }
@@ -82,11 +72,7 @@ function placeSymlink(linkPath: string, target: string, log: Logger): boolean {
 /** Removes now-empty parent directories of `path`, up to (not including) `stop`. */
 function removeEmptyParents(path: string, stop: string): void {
   for (let d = dirname(path); d.startsWith(stop + '/') && d !== stop; d = dirname(d)) {
-    try {
-      rmdirSync(d);
-    } catch {
-      return;
-    }
+    if (!rmdirIfEmpty(d)) return;
   }
 }
 
@@ -112,41 +98,21 @@ export function updateLink(roots: Roots, logicalLink: string, owner: LinkOwner, 
   if (add) {
     try {
       const data = `${owner.priority}:${owner.devnode}`;
-      let same = false;
-      try {
-        same = readlinkSync(claimPath) === data;
-      } catch {
-        /* none */
-      }
-      if (!same) {
+      if (tryOr(() => readlinkSync(claimPath), undefined, 'ENOENT', 'ENOTDIR', 'EINVAL') !== data) {
         mkdirSync(dir, { recursive: true, mode: 0o755 });
-        try {
-          unlinkSync(claimPath);
-        } catch {
-          /* none */
-        }
+        unlinkIfAny(claimPath);
         symlinkSync(data, claimPath);
       }
     } catch (e) {
       log.error(`cannot record claim on '${logicalLink}': ${(e as Error).message}`);
     }
   } else {
-    try {
-      unlinkSync(claimPath);
-    } catch {
-      /* none */
-    }
+    tryOr(() => unlinkSync(claimPath), undefined, 'ENOENT', 'ENOTDIR');
   }
 
   // find the winner
   let best: Claim | undefined = add ? { priority: owner.priority, devnode: owner.devnode } : undefined;
-  let names: string[] = [];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    /* none */
-  }
-  for (const n of names.sort()) {
+  for (const n of readdirIfAny(dir).sort()) {
     if (n.startsWith('.') || n === owner.id) continue;
     const c = readClaim(join(dir, n));
     if (!c) continue;
@@ -163,19 +129,11 @@ export function updateLink(roots: Roots, logicalLink: string, owner: LinkOwner, 
     return placeSymlink(linkPath, target, log) ? best.devnode : undefined;
   }
   // nobody claims it any more
-  try {
-    if (lstatSync(linkPath).isSymbolicLink()) {
-      unlinkSync(linkPath);
-      removeEmptyParents(linkPath, roots.dev);
-    }
-  } catch {
-    /* gone */
+  if (lstatIfAny(linkPath)?.isSymbolicLink()) {
+    unlinkIfAny(linkPath);
+    removeEmptyParents(linkPath, roots.dev);
   }
-  try {
-    rmdirSync(dir);
-  } catch {
-    /* not empty */
-  }
+  rmdirIfEmpty(dir);
   return undefined;
 }
 
@@ -191,9 +149,5 @@ export function placeDevnumLink(roots: Roots, isBlock: boolean, major: number, m
 
 export function removeDevnumLink(roots: Roots, isBlock: boolean, major: number, minor: number): void {
   const linkPath = devPath(roots, devnumLinkName(isBlock, major, minor));
-  try {
-    if (lstatSync(linkPath).isSymbolicLink()) unlinkSync(linkPath);
-  } catch {
-    /* gone */
-  }
+  if (lstatIfAny(linkPath)?.isSymbolicLink()) unlinkIfAny(linkPath);
 }

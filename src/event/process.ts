@@ -1,8 +1,9 @@
 // One event, start to finish: old database → rules → (rename hook) → node permissions and links → tags and
 // database. RUN programs, the broadcast and units are the caller's (the daemon's) business afterwards.
-import { chmodSync, chownSync, lstatSync, mkdirSync, statSync, type Stats } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
-import { Device, splitDevT } from '../device/device.js';
+import { Device } from '../device/device.js';
+import { splitDevT } from '../sys/devnum.js';
 import { dbPath, deleteDb, readDb, updateTagIndex, writeDb, type DbParseIssue, type DbRecord } from '../device/db.js';
 import { devPath, DEV_PREFIX, type Roots } from '../device/roots.js';
 import type { Logger } from '../log.js';
@@ -11,9 +12,10 @@ import type { RuleSet } from '../rules/load.js';
 import { EventState, executeRules, runBuiltin, propertiesEnv, type ExecEnv, type RuleCost, type RunItem, type TraceEntry } from '../rules/exec.js';
 import { placeDevnumLink, removeDevnumLink, updateLink } from './links.js';
 import { applyStaticNodes } from './static-nodes.js';
-import { mknod } from '../util/sys.js';
+import { mknod } from '../sys/file.js';
 import { applySeclabels } from './seclabel.js';
-import { runCommand } from '../rules/spawn.js';
+import { runCommandLine } from '../rules/spawn.js';
+import { lstatIfAny, statIfAny } from '../util/fs.js';
 
 export interface EventContext {
   roots: Roots;
@@ -72,7 +74,7 @@ export function monotonicUsec(): number {
   return Math.floor(Number(process.hrtime.bigint() / 1000n));
 }
 
-function env(ctx: EventContext): ExecEnv {
+function env(ctx: Omit<EventContext, 'ruleSet'>): ExecEnv {
   return { roots: ctx.roots, log: ctx.log, test: ctx.test, execTimeoutMs: ctx.execTimeoutMs, builtins: ctx.builtins, trace: ctx.trace, signal: ctx.signal, cost: ctx.cost };
 }
 
@@ -187,11 +189,8 @@ export function makeNode(ctx: EventContext, device: Device): Stats | undefined {
   const devnode = device.devname!;
   const dn = device.devnum!;
   const path = devPath(ctx.roots, devnode);
-  try {
-    return lstatSync(path);
-  } catch {
-    /* missing: make it */
-  }
+  const existing = lstatIfAny(path);
+  if (existing) return existing;
   const mode = device.devmode ?? 0o600;
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
@@ -212,12 +211,7 @@ function applyNode(ctx: EventContext, device: Device, ev: EventState, node: Node
   const dn = device.devnum!;
   if (devnode && node) {
     const path = devPath(ctx.roots, devnode);
-    let st;
-    try {
-      st = lstatSync(path);
-    } catch {
-      st = undefined;
-    }
+    let st = lstatIfAny(path);
     if (!st && ctx.mknod) st = makeNode(ctx, device);
     if (st && node.apply) {
       const wantType = device.isBlock ? st.isBlockDevice() : st.isCharacterDevice();
@@ -254,7 +248,7 @@ function removeNode(ctx: EventContext, device: Device): void {
 }
 
 /** Runs the RUN list of a processed event (programs with the device's properties, builtins in-process). */
-export async function runProgramList(ctx: EventContext, res: EventResult): Promise<void> {
+export async function runProgramList(ctx: Omit<EventContext, 'ruleSet'>, res: EventResult): Promise<void> {
   for (const item of res.runList) {
     if (ctx.signal?.aborted) return;
     ctx.cost?.childStart('run', item.file, item.line, item.command);
@@ -263,7 +257,7 @@ export async function runProgramList(ctx: EventContext, res: EventResult): Promi
       ctx.cost?.childEnd();
       continue;
     }
-    const r = await runCommand(item.command, { env: propertiesEnv(res.device), timeoutMs: ctx.execTimeoutMs, captureStdout: false, signal: ctx.signal });
+    const r = await runCommandLine(item.command, { env: propertiesEnv(res.device), timeoutMs: ctx.execTimeoutMs, captureStdout: false, signal: ctx.signal });
     ctx.cost?.childEnd();
     if (r.timedOut) {
       res.failed = true;
@@ -278,13 +272,9 @@ export async function runProgramList(ctx: EventContext, res: EventResult): Promi
 
 /** Checks that a stat'ed path is the node of a device (type and number). */
 export function isNodeOf(path: string, device: Device): boolean {
-  try {
-    const st = statSync(path);
-    const dn = device.devnum;
-    if (!dn) return false;
-    const n = splitDevT(st.rdev);
-    return (device.isBlock ? st.isBlockDevice() : st.isCharacterDevice()) && n.major === dn.major && n.minor === dn.minor;
-  } catch {
-    return false;
-  }
+  const st = statIfAny(path);
+  const dn = device.devnum;
+  if (!st || !dn) return false;
+  const n = splitDevT(st.rdev);
+  return (device.isBlock ? st.isBlockDevice() : st.isCharacterDevice()) && n.major === dn.major && n.minor === dn.minor;
 }

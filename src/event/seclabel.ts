@@ -3,17 +3,15 @@
 // security.selinux (as lsetfilecon does), SMACK labels to security.SMACK64.
 import { existsSync, readFileSync } from 'node:fs';
 import type { Logger } from '../log.js';
-import { lsetxattr } from '../util/sys.js';
+import { lsetxattr } from '../sys/file.js';
+import { tryOr } from '../util/fs.js';
 
 export type ActiveLsm = (name: 'selinux' | 'smack') => boolean;
 
 /** Which security modules the running kernel has enabled. */
 export const activeLsm: ActiveLsm = (name) => {
-  try {
-    if (readFileSync('/sys/kernel/security/lsm', 'utf8').split(',').map((s) => s.trim()).includes(name)) return true;
-  } catch {
-    /* securityfs not mounted */
-  }
+  const lsm = tryOr(() => readFileSync('/sys/kernel/security/lsm', 'utf8'), '', 'ENOENT'); // securityfs not mounted
+  if (lsm.split(',').map((s) => s.trim()).includes(name)) return true;
   return name === 'selinux' ? existsSync('/sys/fs/selinux/enforce') : existsSync('/sys/fs/smackfs/load2');
 };
 

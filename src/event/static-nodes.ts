@@ -1,13 +1,14 @@
 // OPTIONS+="static_node=NAME": at start-up (and after a reload) udev applies the OWNER/GROUP/MODE and TAGs of
 // such lines to /dev/NAME, which exists before any uevent (kmod static nodes), and records the tags under
 // <run>/static_node-tags/<tag>/<escaped name> as symlinks to the node.
-import { chmodSync, chownSync, lstatSync, mkdirSync, symlinkSync, unlinkSync, readlinkSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { devPath, DEV_PREFIX, type Roots } from '../device/roots.js';
 import type { Logger } from '../log.js';
 import type { RuleSet } from '../rules/load.js';
 import { T, LINE_HAS_STATIC_NODE } from '../rules/compile.js';
 import { isValidTag } from '../device/db.js';
+import { lstatIfAny, readlinkIfAny, unlinkIfAny } from '../util/fs.js';
 
 export interface StaticNodeResult {
   node: string;
@@ -50,12 +51,8 @@ function applyOne(roots: Roots, name: string, uid: number | undefined, gid: numb
     return res;
   }
   const path = devPath(roots, res.node);
-  let st;
-  try {
-    st = lstatSync(path);
-  } catch {
-    return res; // not there (yet): nothing to do, as udev
-  }
+  const st = lstatIfAny(path);
+  if (!st) return res; // not there (yet): nothing to do, as udev
   if (!st.isBlockDevice() && !st.isCharacterDevice()) return res;
   for (const tag of tags) {
     if (!isValidTag(tag)) continue;
@@ -63,18 +60,8 @@ function applyOne(roots: Roots, name: string, uid: number | undefined, gid: numb
     const link = join(dir, name.replace(/\//g, '\\x2f'));
     try {
       mkdirSync(dir, { recursive: true, mode: 0o755 });
-      let same = false;
-      try {
-        same = readlinkSync(link) === path;
-      } catch {
-        /* none */
-      }
-      if (!same) {
-        try {
-          unlinkSync(link);
-        } catch {
-          /* none */
-        }
+      if (readlinkIfAny(link) !== path) {
+        unlinkIfAny(link);
         symlinkSync(path, link);
       }
     } catch (e) {

@@ -13,7 +13,6 @@ export { compileHwdb, compileHwdbParts, type CompileOptions, type CompileStats }
 export { parseHwdbFiles, HwdbSources, formatDiagnostic, type HwdbDiagnostic, type HwdbValue } from './parse.js';
 export { openHwdb, hwdbFromBuffer, Hwdb, type HwdbMatch, type OpenOptions } from './lookup.js';
 export { HwdbFormatError } from './format.js';
-export { fnmatch } from './fnmatch.js';
 
 /**
  * Source directories in udev's precedence: a file name found in an earlier directory masks the same name in

@@ -9,9 +9,9 @@
 // - Keys not starting with a space are ignored (reserved); the space is removed.
 //
 // The whole file is kept in one Buffer (see docs/HWDB.md for the measurements behind that choice).
-import { closeSync, fstatSync, openSync, readSync, statSync, type Stats } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { endianness } from 'node:os';
-import { fnmatchBytes } from './fnmatch.js';
+import { fnmatchBytes } from '../util/fnmatch.js';
 import {
   CHILD_ENTRY_SIZE,
   HEADER_SIZE,
@@ -27,6 +27,7 @@ import {
   VALUE_ENTRY_SIZE_V1,
   VALUE_ENTRY_SIZE_V2,
 } from './format.js';
+import { statIfAny } from '../util/fs.js';
 
 /** udev's LINE_MAX: the glob path buffer's size. */
 const LINE_MAX = 2048;
@@ -529,12 +530,8 @@ export class Hwdb {
   /** True when the file at `path` is no longer the one that was opened (replaced, rewritten or removed). */
   changed(): boolean {
     if (!this.stat) return false;
-    let now: Stats;
-    try {
-      now = statSync(this.path);
-    } catch {
-      return true;
-    }
+    const now = statIfAny(this.path);
+    if (!now) return true;
     return now.ino !== this.stat.ino || now.dev !== this.stat.dev || now.size !== this.stat.size || now.mtimeMs !== this.stat.mtimeMs;
   }
 

@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { hostname, release, arch } from 'node:os';
 import { join } from 'node:path';
-import { fnmatch } from '../util/glob.js';
+import { fnmatch, FNM_CASEFOLD } from '../util/fnmatch.js';
 import { splitCmdline } from './naming-scheme.js';
 
 export type ConditionType = 'Host' | 'Virtualization' | 'KernelCommandLine' | 'KernelVersion' | 'Credential' | 'Architecture' | 'Firmware';
@@ -145,7 +145,7 @@ function testOne(c: Condition, info: SystemInfo): boolean {
   switch (c.type) {
     case 'Host':
       if (/^[0-9a-fA-F]{32}$/.test(c.value.replace(/-/g, ''))) return info.machineId?.toLowerCase() === c.value.replace(/-/g, '').toLowerCase();
-      return fnmatch(c.value, info.hostname, true);
+      return fnmatch(c.value, info.hostname, FNM_CASEFOLD);
     case 'Virtualization': {
       const b = ['1', 'yes', 'y', 'true', 't', 'on'].includes(c.value) ? true : ['0', 'no', 'n', 'false', 'f', 'off'].includes(c.value) ? false : undefined;
       if (b !== undefined) return (info.virtualizationKind !== 'none') === b;

@@ -28,7 +28,8 @@ export interface NetMatch {
 }
 
 /** A count that may be "max" (RxChannels=, RxBufferSize=, ...). */
-export type CountOrMax = number | 'max';
+import type { CountOrMax } from '../sys/ethtool.js';
+export type { CountOrMax };
 
 export interface LinkConfig {
   filename: string;

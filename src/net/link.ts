@@ -11,7 +11,7 @@ import { netMatch } from './match.js';
 import { ifnameValid } from './ifname.js';
 import { formatHwAddr, isBroadcastAddr, isNullAddr, sameHwAddr } from './hw-addr.js';
 import { featureKey } from './ethtool-features.js';
-import { EthtoolError, type Ethtool } from './ethtool.js';
+import { EthtoolError, type Ethtool } from '../sys/ethtool.js';
 import { getLinkInfo, IFF_LOOPBACK, setLinkProperties, type RtLinkInfo } from './rtnl.js';
 import { parseBoolean } from './ini.js';
 import type { LinkConfig } from './link-config.js';

@@ -1,7 +1,7 @@
 // [Match] of a .link file against one interface (net_match_config of systemd's net-condition.c): each list is
 // a set of globs, '!' entries exclude; every given list must match.
 import type { Device } from '../device/device.js';
-import { fnmatch } from '../util/glob.js';
+import { fnmatch } from '../util/fnmatch.js';
 import { sameHwAddr } from './hw-addr.js';
 import type { NetMatch } from './link-config.js';
 

@@ -8,8 +8,8 @@
 //    the poll callback with UV_EBADF, and the binding builds its error with a NULL syscall name, which throws inside
 //    a native callback and aborts the process ("terminate called after throwing an instance of 'Napi::Error'").
 //    (When recvmsg itself returns ENOBUFS it emits a normal 'error' event instead, but that race is not ours to win.)
-// So this module finds the socket's descriptor (through /proc/net/netlink and /proc/self/fd) and uses koffi for
-// the missing setsockopt/getsockopt calls:
+// So this module finds the socket's descriptor (through /proc/net/netlink and /proc/self/fd) and makes the
+// missing setsockopt/getsockopt calls through libc (src/sys/socket.ts):
 //  * NETLINK_NO_ENOBUFS, so an overflow never raises sk_err (no EPOLLERR, no abort), and
 //  * SO_MEMINFO, whose SK_MEMINFO_DROPS counts every datagram the kernel dropped for a full queue: an increase is
 //    how an overflow is detected (checked after each received datagram).
@@ -22,7 +22,9 @@ import { closeSync, fstatSync, readFileSync, readdirSync, readlinkSync } from 'n
 import rawModule from 'netlink/dist/raw.js';
 import type { RawNetlinkSocket as RawSocket } from 'netlink';
 import { log } from '../log.js';
-import { dupOnto, setFdFlags } from '../util/sys-service.js';
+import { dupOnto, setFdFlags } from '../sys/service.js';
+import { getsockopt, NETLINK_NO_ENOBUFS, setsockoptInt, SK_MEMINFO_DROPS, SO_MEMINFO, SO_RCVBUFFORCE, SOL_NETLINK, SOL_SOCKET } from '../sys/socket.js';
+import { tryOr } from '../util/fs.js';
 
 const { RawNetlinkSocket } = rawModule as unknown as typeof import('netlink');
 
@@ -33,40 +35,6 @@ export const GROUP_KERNEL = 1;
 export const GROUP_UDEV = 2;
 /** udevd's receive buffer (UDEV_RECEIVE_BUFFER_SIZE_MAX): 128 MiB. */
 export const DEFAULT_RECV_BUFFER = 128 * 1024 * 1024;
-
-const SOL_SOCKET = 1;
-const SO_RCVBUFFORCE = 33;
-const SO_MEMINFO = 55;
-const SK_MEMINFO_DROPS = 8;
-const SOL_NETLINK = 270;
-const NETLINK_NO_ENOBUFS = 5;
-
-interface Libc {
-  setsockopt(fd: number, level: number, name: number, val: Buffer, len: number): number;
-  getsockopt(fd: number, level: number, name: number, val: Buffer, len: number[]): number;
-  errno(): number;
-}
-
-let libc: Libc | null | undefined;
-
-async function loadLibc(): Promise<Libc | null> {
-  if (libc !== undefined) return libc;
-  try {
-    const koffi = (await import('koffi')).default;
-    const lib = koffi.load('libc.so.6');
-    const set = lib.func('int setsockopt(int, int, int, const void *, uint32_t)');
-    const get = lib.func('int getsockopt(int, int, int, _Out_ void *, _Inout_ uint32_t *)');
-    libc = {
-      setsockopt: (fd, level, name, val, len) => set(fd, level, name, val, len) as number,
-      getsockopt: (fd, level, name, val, len) => get(fd, level, name, val, len) as number,
-      errno: () => koffi.errno(),
-    };
-  } catch (e) {
-    log().warn({ err: (e as Error).message }, 'netlink: koffi unavailable; no SO_RCVBUFFORCE, NETLINK_NO_ENOBUFS or drop counting');
-    libc = null;
-  }
-  return libc;
-}
 
 /** Finds the descriptor of the NETLINK_KOBJECT_UEVENT socket bound at `port` in this process. */
 export function findNetlinkFd(protocol: number, port: number): number | undefined {
@@ -79,11 +47,7 @@ export function findNetlinkFd(protocol: number, port: number): number | undefine
   if (!inode) return undefined;
   const target = `socket:[${inode}]`;
   for (const e of readdirSync('/proc/self/fd')) {
-    try {
-      if (readlinkSync(`/proc/self/fd/${e}`) === target) return Number(e);
-    } catch {
-      /* fd closed meanwhile */
-    }
+    if (tryOr(() => readlinkSync(`/proc/self/fd/${e}`), undefined, 'ENOENT') === target) return Number(e); // ENOENT: closed meanwhile
   }
   return undefined;
 }
@@ -120,7 +84,7 @@ export class UeventNetlink {
   readonly raw: RawSocket;
   /** The kernel-assigned netlink port (nl_pid) of this socket. */
   readonly port: number;
-  /** The descriptor, if it could be found (needed for the koffi calls). */
+  /** The descriptor, if it could be found (needed for the libc calls). */
   readonly fd: number | undefined;
   /** True when NETLINK_NO_ENOBUFS is set (overflows cannot abort the process) and drops are countable. */
   readonly hardened: boolean;
@@ -128,34 +92,27 @@ export class UeventNetlink {
   readonly inode: number | undefined;
   /** True when the socket was handed over (opts.fd) rather than opened here. */
   readonly adopted: boolean;
-  private readonly libc: Libc | null;
   private readonly meminfo = Buffer.alloc(4 * 16);
   private closed = false;
 
-  private constructor(raw: RawSocket, libcImpl: Libc | null, adopted: boolean) {
+  private constructor(raw: RawSocket, adopted: boolean) {
     this.raw = raw;
-    this.libc = libcImpl;
     this.adopted = adopted;
     this.port = raw.address().port;
     this.fd = findNetlinkFd(NETLINK_KOBJECT_UEVENT, this.port);
     this.inode = this.fd === undefined ? undefined : fstatSync(this.fd).ino;
     let hardened = false;
-    if (this.libc && this.fd !== undefined) {
-      const one = Buffer.alloc(4);
-      one.writeInt32LE(1);
-      hardened = this.libc.setsockopt(this.fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, one, 4) === 0 && this.drops() !== undefined;
-    }
+    if (this.fd !== undefined) hardened = setsockoptInt(this.fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, 1) === 0 && this.drops() !== undefined;
     this.hardened = hardened;
   }
 
   /** Opens, configures and joins the groups (in that order, so no message arrives before hardening). */
   static async open(opts: UeventNetlinkOptions = {}): Promise<UeventNetlink> {
-    const l = await loadLibc();
     const raw = new RawNetlinkSocket(NETLINK_KOBJECT_UEVENT);
     let s: UeventNetlink;
     try {
       if (opts.fd !== undefined) adopt(raw, opts.fd);
-      s = new UeventNetlink(raw, l, opts.fd !== undefined);
+      s = new UeventNetlink(raw, opts.fd !== undefined);
       if (!s.hardened && (opts.groups?.length ?? 0) > 0) {
         log().warn('netlink: NETLINK_NO_ENOBUFS could not be set; a receive-queue overflow may abort the process');
       }
@@ -171,11 +128,7 @@ export class UeventNetlink {
   /** SO_RCVBUFFORCE (root) with a fallback to SO_RCVBUF; returns the size the kernel reports (twice the request). */
   setRecvBufferSize(bytes: number): number {
     let forced = false;
-    if (this.libc && this.fd !== undefined) {
-      const v = Buffer.alloc(4);
-      v.writeInt32LE(Math.min(bytes, 0x7fffffff));
-      forced = this.libc.setsockopt(this.fd, SOL_SOCKET, SO_RCVBUFFORCE, v, 4) === 0;
-    }
+    if (this.fd !== undefined) forced = setsockoptInt(this.fd, SOL_SOCKET, SO_RCVBUFFORCE, Math.min(bytes, 0x7fffffff)) === 0;
     if (!forced) this.raw.setRecvBufferSize(bytes);
     return this.raw.getRecvBufferSize();
   }
@@ -186,10 +139,9 @@ export class UeventNetlink {
 
   /** Datagrams the kernel dropped because our queue was full (SK_MEMINFO_DROPS), or undefined if unknown. */
   drops(): number | undefined {
-    if (!this.libc || this.fd === undefined || this.closed) return undefined;
-    const len = [this.meminfo.length];
-    if (this.libc.getsockopt(this.fd, SOL_SOCKET, SO_MEMINFO, this.meminfo, len) !== 0) return undefined;
-    if (len[0]! < (SK_MEMINFO_DROPS + 1) * 4) return undefined;
+    if (this.fd === undefined || this.closed) return undefined;
+    const len = getsockopt(this.fd, SOL_SOCKET, SO_MEMINFO, this.meminfo);
+    if (len < (SK_MEMINFO_DROPS + 1) * 4) return undefined;
     return this.meminfo.readUInt32LE(SK_MEMINFO_DROPS * 4);
   }
 

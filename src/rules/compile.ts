@@ -3,7 +3,7 @@
 // udev orders them (matches first), and GOTOs are linked to their LABELs.
 import { compileFormat, type Format, type FormatIssue } from './format.js';
 import { compilePattern, type CompiledPattern } from './pattern.js';
-import { lookupGroup, lookupUser, parseId, parseMode } from '../util/users.js';
+import { lookupGroup, lookupUser, parseId, parseMode } from '../sys/users.js';
 import { isBuiltin } from '../builtins/registry.js';
 
 export type Op = '==' | '!=' | '=' | '+=' | '-=' | ':=';
@@ -170,30 +170,50 @@ export interface CompileOptions {
 class LineError extends Error {}
 
 const ALTERNATIVE_TYPES = (t: T) => t < T.M_TEST || t === T.M_RESULT;
+/** A line GOTO jumps to (its type bit). */
+const LINE_REFERENCED = 64;
 
 /** Compiles the parsed lines of one rules file. */
 export function compileLines(file: string, inputs: readonly LineInput[], opts: CompileOptions = {}, diagnostics: Diagnostic[] = []): CompiledFile {
-  const resolveNames = opts.resolveNames ?? 'early';
-  const lines: Line[] = [];
   const diag = (severity: Severity, line: number, column: number, message: string) => diagnostics.push({ file, line, column, severity, message });
-
+  const lines: Line[] = [];
   for (const input of inputs) {
-    const line: Line = { file, line: input.line, tokens: [], type: 0 };
-    try {
-      for (const tin of input.tokens) compileToken(tin, line);
-    } catch (e) {
-      if (e instanceof LineError) continue; // the whole line is ignored, as udev does
-      throw e;
-    }
-    if (line.type === 0) {
-      diag('warning', input.line, input.column ?? 1, 'the line has no effect, ignoring');
-      continue;
-    }
-    line.tokens.sort((a, b) => a.type - b.type);
-    lines.push(line);
+    const line = compileLine(file, input, opts, diag);
+    if (line) lines.push(line);
   }
+  const kept = linkGotos(lines, diag, opts.extraChecks ?? false);
+  const errors = diagnostics.filter((d) => d.severity === 'error' && d.file === file).length;
+  return { path: file, lines: kept, diagnostics, errors };
+}
 
-  // GOTO → LABEL, forward only, within the file
+type Diag = (severity: Severity, line: number, column: number, message: string) => void;
+
+/** One line: its tokens compiled and sorted; undefined when a token is invalid (the whole line goes, as in udev) or it does nothing. */
+function compileLine(file: string, input: LineInput, opts: CompileOptions, diag: Diag): Line | undefined {
+  const line: Line = { file, line: input.line, tokens: [], type: 0 };
+  try {
+    for (const tin of input.tokens) {
+      const k = new KeyCompiler(file, tin, line, opts.resolveNames ?? 'early', diag);
+      if (!k.isMatch && tin.caseInsensitive) k.err(`invalid prefix 'i' for '${tin.key}': it can be used only with '==' or '!='`);
+      (KEYS.get(tin.key) ?? unknownKey)(k);
+    }
+  } catch (e) {
+    if (e instanceof LineError) return undefined;
+    throw e;
+  }
+  if (line.type === 0) {
+    diag('warning', input.line, input.column ?? 1, 'the line has no effect, ignoring');
+    return undefined;
+  }
+  line.tokens.sort((a, b) => a.type - b.type);
+  return line;
+}
+
+/**
+ * GOTO → LABEL, forward only, within the file; then the lines that do nothing (a LABEL nobody jumps to) are
+ * dropped and the GOTOs linked again to the kept lines.
+ */
+function linkGotos(lines: Line[], diag: Diag, extraChecks: boolean): Line[] {
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i]!;
     if (!(l.type & LINE_HAS_GOTO)) continue;
@@ -210,327 +230,413 @@ export function compileLines(file: string, inputs: readonly LineInput[], opts: C
       l.gotoLabel = undefined;
     } else {
       l.gotoIndex = found;
-      lines[found]!.type |= 64; // referenced
+      lines[found]!.type |= LINE_REFERENCED;
     }
   }
-  if (opts.extraChecks) {
+  if (extraChecks) {
     for (const l of lines) {
-      if (l.type & LINE_HAS_LABEL && !(l.type & 64)) diag('notice', l.line, 1, `style: LABEL="${l.label}" is unused`);
+      if (l.type & LINE_HAS_LABEL && !(l.type & LINE_REFERENCED)) diag('notice', l.line, 1, `style: LABEL="${l.label}" is unused`);
     }
   }
-  const kept = lines.filter((l) => l.type & ~(LINE_HAS_LABEL | 64) || l.type & 64);
-  // re-link gotos after dropping lines that do nothing
+  const kept = lines.filter((l) => l.type & ~(LINE_HAS_LABEL | LINE_REFERENCED) || l.type & LINE_REFERENCED);
   if (kept.length !== lines.length) {
     const index = new Map(kept.map((l, i) => [l, i]));
     for (const l of kept) if (l.gotoIndex !== undefined) l.gotoIndex = index.get(lines[l.gotoIndex]!);
   }
-  const errors = diagnostics.filter((d) => d.severity === 'error' && d.file === file).length;
-  return { path: file, lines: kept, diagnostics, errors };
+  return kept;
+}
 
-  // ---------------------------------------------------------------------------------------------------------
+// ------------------------------------------------------------------ one KEY{ATTR} OP "VALUE"
 
-  function compileToken(tin: TokenInput, line: Line): void {
-    const { key, attr, value } = tin;
-    let op = tin.op;
-    const isMatch = op === '==' || op === '!=';
-    const text = `${key}${attr !== undefined ? `{${attr}}` : ''}${op}"${value}"`;
-    const err = (message: string): never => {
-      diag('error', tin.line, tin.column, message);
-      throw new LineError(message);
-    };
-    const warn = (message: string) => diag('warning', tin.line, tin.column, message);
-    const invalidOp = () => err(`invalid operator '${op}' for ${key}`);
-    const invalidAttr = () => err(`invalid attribute for ${key}`);
-    const noAttr = () => {
-      if (attr !== undefined) invalidAttr();
-    };
-    const checkFormat = (v: string, what: string, nonEmpty: boolean): Format => {
-      if (nonEmpty && v === '') diag('error', tin.line, tin.column, `invalid value "" for ${what} (empty value)`);
-      const issues: FormatIssue[] = [];
-      const f = compileFormat(v, issues);
-      for (const is of issues) diag('error', tin.line, tin.column, `invalid value "${v}" for ${what} (char ${is.offset + 1}: ${is.message})`);
-      return f;
-    };
-    const checkAttrFormat = (a: string | undefined): void => {
-      if (a === undefined || a === '') invalidAttr();
-      const issues: FormatIssue[] = [];
-      compileFormat(a!, issues);
-      for (const is of issues) diag('error', tin.line, tin.column, `invalid attribute "${a}" for ${key} (char ${is.offset + 1}: ${is.message})`);
-    };
-    if (!isMatch && tin.caseInsensitive) err(`invalid prefix 'i' for '${key}': it can be used only with '==' or '!='`);
+/** One token being compiled: what it says, how to report on it, and how to add what it becomes to its line. */
+class KeyCompiler {
+  readonly key: string;
+  readonly attr: string | undefined;
+  readonly value: string;
+  readonly isMatch: boolean;
+  /** The operator; a key handler may change it (udev assumes '=' for some wrong ones). */
+  op: Op;
 
-    const add = (type: T, extra: Partial<Token> = {}) => {
-      const tok: Token = { type, op, key, attr, value, file, line: tin.line, column: tin.column, text, ...extra };
-      if (type < FIRST_ASSIGN && (type < T.M_TEST || type === T.M_RESULT)) {
-        const p = compilePattern(value, { alternatives: ALTERNATIVE_TYPES(type), subsystemKey: type === T.M_SUBSYSTEM || type === T.M_PARENTS_SUBSYSTEM, caseInsensitive: tin.caseInsensitive });
-        tok.pattern = p;
-        if (p.negates) tok.op = tok.op === '==' ? '!=' : '==';
-      }
-      if (type === T.M_ATTR || type === T.M_PARENTS_ATTR) {
-        tok.trimValue = value.length > 0 && !/\s$/.test(value);
-        if (attr!.startsWith('[')) tok.attrSubsys = true;
-        else if (/[%$]/.test(attr!)) tok.attrFmt = compileFormat(attr!);
-      }
-      line.tokens.push(tok);
-      if (type === T.A_NAME) line.type |= LINE_HAS_NAME;
-      else if (type === T.A_DEVLINK || (type >= T.A_OWNER && type <= T.A_MODE_ID)) line.type |= LINE_HAS_DEVLINK;
-      else if (type === T.A_OPTIONS_STATIC_NODE) line.type |= LINE_HAS_STATIC_NODE;
-      else if (type >= FIRST_ASSIGN || (type >= T.M_PROGRAM && type <= T.M_IMPORT_PARENT)) line.type |= LINE_UPDATE_SOMETHING;
-      return tok;
-    };
-    const assumeAssign = (takes: string) => {
-      warn(`${key} key takes ${takes} operator, assuming '='`);
-      op = '=';
-    };
+  constructor(
+    readonly file: string,
+    readonly tin: TokenInput,
+    readonly line: Line,
+    readonly resolveNames: 'early' | 'never',
+    private readonly diag: Diag,
+  ) {
+    this.key = tin.key;
+    this.attr = tin.attr;
+    this.value = tin.value;
+    this.op = tin.op;
+    this.isMatch = tin.op === '==' || tin.op === '!=';
+  }
 
-    switch (key) {
-      case 'ACTION':
-      case 'DEVPATH':
-      case 'KERNEL':
-      case 'SUBSYSTEM':
-      case 'DRIVER':
-      case 'KERNELS':
-      case 'SUBSYSTEMS':
-      case 'DRIVERS':
-      case 'TAGS':
-      case 'RESULT': {
-        noAttr();
-        if (!isMatch) invalidOp();
-        if (key === 'SUBSYSTEM' && (value === 'bus' || value === 'class')) warn(`"${value}" must be specified as "subsystem"`);
-        const map: Record<string, T> = {
-          ACTION: T.M_ACTION, DEVPATH: T.M_DEVPATH, KERNEL: T.M_KERNEL, SUBSYSTEM: T.M_SUBSYSTEM, DRIVER: T.M_DRIVER,
-          KERNELS: T.M_PARENTS_KERNEL, SUBSYSTEMS: T.M_PARENTS_SUBSYSTEM, DRIVERS: T.M_PARENTS_DRIVER, TAGS: T.M_PARENTS_TAG, RESULT: T.M_RESULT,
-        };
-        add(map[key]!);
-        return;
-      }
-      case 'SYMLINK':
-        noAttr();
-        if (isMatch) add(T.M_DEVLINK);
-        else add(T.A_DEVLINK, { fmt: checkFormat(value, key, false) });
-        return;
-      case 'NAME':
-        noAttr();
-        if (op === '-=') invalidOp();
-        if (op === '+=') assumeAssign("'==', '!=', '=', or ':='");
-        if (isMatch) {
-          add(T.M_NAME);
-          return;
-        }
-        if (value === '%k') err('ignoring NAME="%k", as it will take no effect');
-        if (value === '') err('ignoring NAME="", as udev will not delete any network interfaces');
-        add(T.A_NAME, { fmt: checkFormat(value, key, false) });
-        return;
-      case 'ENV':
-        if (attr === undefined || attr === '') invalidAttr();
-        if (op === '-=') invalidOp();
-        if (op === ':=') assumeAssign("'==', '!=', '=', or '+='");
-        if (isMatch) add(T.M_ENV);
-        else add(T.A_ENV, { fmt: checkFormat(value, key, false) });
-        return;
-      case 'CONST':
-        if (attr !== 'arch' && attr !== 'virt') invalidAttr();
-        if (!isMatch) invalidOp();
-        add(T.M_CONST);
-        return;
-      case 'TAG':
-        noAttr();
-        if (op === ':=') assumeAssign("'==', '!=', '=', or '+='");
-        if (isMatch) add(T.M_TAG);
-        else add(T.A_TAG, { fmt: checkFormat(value, key, true) });
-        return;
-      case 'ATTR':
-      case 'SYSCTL': {
-        checkAttrFormat(attr);
-        if (op === '-=') invalidOp();
-        if (op === '+=' || op === ':=') assumeAssign("'==', '!=', or '='");
-        const isAttr = key === 'ATTR';
-        if (isMatch) {
-          const t = add(isAttr ? T.M_ATTR : T.M_SYSCTL);
-          if (!isAttr) t.attrFmt = compileFormat(attr!);
-        } else {
-          const t = add(isAttr ? T.A_ATTR : T.A_SYSCTL, { fmt: checkFormat(value, key, false) });
-          if (isAttr && attr!.startsWith('[')) t.attrSubsys = true;
-          t.attrFmt = compileFormat(attr!);
-        }
-        return;
-      }
-      case 'ATTRS':
-        checkAttrFormat(attr);
-        if (!isMatch) invalidOp();
-        if (attr!.startsWith('device/')) warn("'device' link may not be available in future kernels");
-        if (attr!.includes('../')) warn('direct reference to parent sysfs directory, may break in future kernels');
-        add(T.M_PARENTS_ATTR);
-        return;
-      case 'TEST': {
-        let mode: number | undefined;
-        if (attr !== undefined && attr !== '') {
-          mode = parseMode(attr);
-          if (mode === undefined) err(`failed to parse mode '${attr}'`);
-        }
-        const fmt = checkFormat(value, key, true);
-        if (!isMatch) invalidOp();
-        if (tin.caseInsensitive) err(`invalid prefix 'i' for ${key}`);
-        add(T.M_TEST, { fmt, num: mode });
-        return;
-      }
-      case 'PROGRAM': {
-        noAttr();
-        const fmt = checkFormat(value, key, true);
-        if (op === '-=') invalidOp();
-        if (!isMatch) op = '==';
-        add(T.M_PROGRAM, { fmt });
-        return;
-      }
-      case 'IMPORT': {
-        if (attr === undefined || attr === '') invalidAttr();
-        const fmt = checkFormat(value, key, true);
-        if (op === '-=') invalidOp();
-        if (!isMatch) op = '==';
-        if (tin.caseInsensitive) err(`invalid prefix 'i' for ${key}`);
-        const first = value.trim().split(/\s+/)[0] ?? '';
-        switch (attr) {
-          case 'file':
-            add(T.M_IMPORT_FILE, { fmt });
-            return;
-          case 'program':
-            if (UDEV_BUILTIN_NAMES.has(first) || isBuiltin(first)) {
-              if (!isBuiltin(first)) warn(`builtin '${first}' is not implemented by devMaster; the import will fail`);
-              add(T.M_IMPORT_BUILTIN, { fmt, builtin: first });
-            } else add(T.M_IMPORT_PROGRAM, { fmt });
-            return;
-          case 'builtin':
-            if (!isBuiltin(first)) {
-              if (UDEV_BUILTIN_NAMES.has(first)) warn(`builtin '${first}' is not implemented by devMaster; the import will fail`);
-              else warn(`unknown builtin command '${first}'; the import will fail`);
-            }
-            add(T.M_IMPORT_BUILTIN, { fmt, builtin: first });
-            return;
-          case 'db':
-            add(T.M_IMPORT_DB);
-            return;
-          case 'cmdline':
-            add(T.M_IMPORT_CMDLINE);
-            return;
-          case 'parent':
-            add(T.M_IMPORT_PARENT, { fmt });
-            return;
-          default:
-            invalidAttr();
-        }
-        return;
-      }
-      case 'OPTIONS': {
-        noAttr();
-        if (isMatch || op === '-=') invalidOp();
-        if (op === '+=') op = '=';
-        if (value === 'dump') add(T.A_OPTIONS_DUMP);
-        else if (value === 'string_escape=none') add(T.A_OPTIONS_STRING_ESCAPE_NONE);
-        else if (value === 'string_escape=replace') add(T.A_OPTIONS_STRING_ESCAPE_REPLACE);
-        else if (value === 'db_persist') add(T.A_OPTIONS_DB_PERSIST);
-        else if (value === 'watch') add(T.A_OPTIONS_WATCH, { num: 1 });
-        else if (value === 'nowatch') add(T.A_OPTIONS_WATCH, { num: 0 });
-        else if (value.startsWith('static_node=')) add(T.A_OPTIONS_STATIC_NODE, { value: value.slice('static_node='.length) });
-        else if (value.startsWith('link_priority=')) {
-          const s = value.slice('link_priority='.length);
-          if (!/^[+-]?\d+$/.test(s.trim())) err(`failed to parse link priority '${s}'`);
-          add(T.A_OPTIONS_LINK_PRIORITY, { num: Number(s.trim()) });
-        } else if (value.startsWith('log_level=')) {
-          const s = value.slice('log_level='.length);
-          const levels = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'];
-          let lvl: number;
-          if (s === 'reset') lvl = -1;
-          else if (/^[0-7]$/.test(s)) lvl = Number(s);
-          else if (levels.includes(s)) lvl = levels.indexOf(s);
-          else err(`failed to parse log level '${s}'`);
-          add(T.A_OPTIONS_LOG_LEVEL, { num: lvl! });
-        } else warn(`invalid value for OPTIONS key, ignoring: '${value}'`);
-        return;
-      }
-      case 'OWNER':
-      case 'GROUP': {
-        noAttr();
-        if (isMatch || op === '-=') invalidOp();
-        if (op === '+=') assumeAssign("'=' or ':='");
-        const isOwner = key === 'OWNER';
-        const id = parseId(value);
-        if (id !== undefined) {
-          add(isOwner ? T.A_OWNER_ID : T.A_GROUP_ID, { num: id });
-        } else if (resolveNames === 'early' && !/[%$]/.test(value)) {
-          const r = isOwner ? lookupUser(value) : lookupGroup(value);
-          if (r === undefined) {
-            // udev logs this as an error; it is the system's user database that lacks the name, not the rules
-            // file that is wrong, so devMaster warns and keeps the file usable (a reload never rejects it for this)
-            diag('warning', tin.line, tin.column, `unknown ${isOwner ? 'user' : 'group'} "${value}", ignoring`);
-            // udev keeps the token with an invalid id: it still counts as an assignment (and := still makes it final)
-            add(isOwner ? T.A_OWNER_ID : T.A_GROUP_ID, { num: -1 });
-          } else add(isOwner ? T.A_OWNER_ID : T.A_GROUP_ID, { num: r });
-        } else if (resolveNames !== 'never') {
-          add(isOwner ? T.A_OWNER : T.A_GROUP, { fmt: checkFormat(value, key, true) });
-        }
-        return;
-      }
-      case 'MODE': {
-        noAttr();
-        if (isMatch || op === '-=') invalidOp();
-        if (op === '+=') assumeAssign("'=' or ':='");
-        const m = parseMode(value);
-        if (m !== undefined) add(T.A_MODE_ID, { num: m });
-        else add(T.A_MODE, { fmt: checkFormat(value, key, true) });
-        return;
-      }
-      case 'SECLABEL': {
-        if (attr === undefined || attr === '') invalidAttr();
-        const fmt = checkFormat(value, key, true);
-        if (isMatch || op === '-=') invalidOp();
-        if (op === ':=') assumeAssign("'=' or '+='");
-        add(T.A_SECLABEL, { fmt });
-        return;
-      }
-      case 'RUN': {
-        if (isMatch || op === '-=') invalidOp();
-        const fmt = checkFormat(value, key, true);
-        if (attr === undefined || attr === 'program') add(T.A_RUN_PROGRAM, { fmt });
-        else if (attr === 'builtin') {
-          const first = value.trim().split(/\s+/)[0] ?? '';
-          if (!isBuiltin(first)) {
-            if (UDEV_BUILTIN_NAMES.has(first)) warn(`builtin '${first}' is not implemented by devMaster; RUN{builtin} will do nothing`);
-            else warn(`unknown builtin command '${first}'; RUN{builtin} will do nothing`);
-          }
-          add(T.A_RUN_BUILTIN, { fmt, builtin: first });
-        } else invalidAttr();
-        return;
-      }
-      case 'GOTO':
-        noAttr();
-        if (op !== '=') invalidOp();
-        if (line.type & LINE_HAS_GOTO) {
-          warn(`contains multiple GOTO keys, ignoring GOTO="${value}"`);
-          return;
-        }
-        line.gotoLabel = value;
-        line.gotoColumn = tin.column;
-        line.type |= LINE_HAS_GOTO;
-        return;
-      case 'LABEL':
-        noAttr();
-        if (op !== '=') invalidOp();
-        if (line.type & LINE_HAS_LABEL) warn(`contains multiple LABEL keys, ignoring LABEL="${line.label}"`);
-        line.label = value;
-        line.type |= LINE_HAS_LABEL;
-        return;
-      case 'BUS':
-      case 'SYSFS':
-      case 'ID':
-      case 'WAIT_FOR':
-      case 'WAIT_FOR_SYSFS':
-      case 'IGNORE_DEVICE':
-      case 'IGNORE_REMOVE':
-      case 'LAST_RULE':
-        err(`invalid key '${key}' (deprecated and no longer supported by udev)`);
-        return;
-      default:
-        err(`invalid key '${key}'`);
+  /** An error: the whole line is dropped. */
+  err(message: string): never {
+    this.diag('error', this.tin.line, this.tin.column, message);
+    throw new LineError(message);
+  }
+
+  /** An error that keeps the line. */
+  error(message: string): void {
+    this.diag('error', this.tin.line, this.tin.column, message);
+  }
+
+  warn(message: string): void {
+    this.diag('warning', this.tin.line, this.tin.column, message);
+  }
+
+  invalidOp(): never {
+    return this.err(`invalid operator '${this.op}' for ${this.key}`);
+  }
+
+  invalidAttr(): never {
+    return this.err(`invalid attribute for ${this.key}`);
+  }
+
+  noAttr(): void {
+    if (this.attr !== undefined) this.invalidAttr();
+  }
+
+  /** The attribute, which the key needs. */
+  needAttr(): string {
+    if (this.attr === undefined || this.attr === '') return this.invalidAttr();
+    return this.attr;
+  }
+
+  assumeAssign(takes: string): void {
+    this.warn(`${this.key} key takes ${takes} operator, assuming '='`);
+    this.op = '=';
+  }
+
+  /** A value with substitutions, compiled; each problem is an error that keeps the line. */
+  format(v: string, nonEmpty: boolean): Format {
+    if (nonEmpty && v === '') this.error(`invalid value "" for ${this.key} (empty value)`);
+    const issues: FormatIssue[] = [];
+    const f = compileFormat(v, issues);
+    for (const is of issues) this.error(`invalid value "${v}" for ${this.key} (char ${is.offset + 1}: ${is.message})`);
+    return f;
+  }
+
+  /** The attribute name of ATTR/ATTRS/SYSCTL, checked for substitutions. */
+  checkAttrFormat(): string {
+    const a = this.needAttr();
+    const issues: FormatIssue[] = [];
+    compileFormat(a, issues);
+    for (const is of issues) this.error(`invalid attribute "${a}" for ${this.key} (char ${is.offset + 1}: ${is.message})`);
+    return a;
+  }
+
+  /** Adds a token of `type` to the line (a match compiles its pattern) and marks what the line does. */
+  add(type: T, extra: Partial<Token> = {}): Token {
+    const { key, attr, value, tin, line } = this;
+    const text = `${key}${attr !== undefined ? `{${attr}}` : ''}${tin.op}"${value}"`;
+    const tok: Token = { type, op: this.op, key, attr, value, file: this.file, line: tin.line, column: tin.column, text, ...extra };
+    if (type < FIRST_ASSIGN && (type < T.M_TEST || type === T.M_RESULT)) {
+      const p = compilePattern(value, { alternatives: ALTERNATIVE_TYPES(type), subsystemKey: type === T.M_SUBSYSTEM || type === T.M_PARENTS_SUBSYSTEM, caseInsensitive: tin.caseInsensitive });
+      tok.pattern = p;
+      if (p.negates) tok.op = tok.op === '==' ? '!=' : '==';
     }
+    if (type === T.M_ATTR || type === T.M_PARENTS_ATTR) {
+      tok.trimValue = value.length > 0 && !/\s$/.test(value);
+      if (attr!.startsWith('[')) tok.attrSubsys = true;
+      else if (/[%$]/.test(attr!)) tok.attrFmt = compileFormat(attr!);
+    }
+    line.tokens.push(tok);
+    if (type === T.A_NAME) line.type |= LINE_HAS_NAME;
+    else if (type === T.A_DEVLINK || (type >= T.A_OWNER && type <= T.A_MODE_ID)) line.type |= LINE_HAS_DEVLINK;
+    else if (type === T.A_OPTIONS_STATIC_NODE) line.type |= LINE_HAS_STATIC_NODE;
+    else if (type >= FIRST_ASSIGN || (type >= T.M_PROGRAM && type <= T.M_IMPORT_PARENT)) line.type |= LINE_UPDATE_SOMETHING;
+    return tok;
   }
 }
+
+// ------------------------------------------------------------------ the keys, one handler each
+
+type KeyHandler = (k: KeyCompiler) => void;
+
+/** The match-only keys without attribute, and their token types. */
+const SIMPLE_MATCHES: Readonly<Record<string, T>> = {
+  ACTION: T.M_ACTION,
+  DEVPATH: T.M_DEVPATH,
+  KERNEL: T.M_KERNEL,
+  SUBSYSTEM: T.M_SUBSYSTEM,
+  DRIVER: T.M_DRIVER,
+  KERNELS: T.M_PARENTS_KERNEL,
+  SUBSYSTEMS: T.M_PARENTS_SUBSYSTEM,
+  DRIVERS: T.M_PARENTS_DRIVER,
+  TAGS: T.M_PARENTS_TAG,
+  RESULT: T.M_RESULT,
+};
+
+function simpleMatch(k: KeyCompiler): void {
+  k.noAttr();
+  if (!k.isMatch) k.invalidOp();
+  if (k.key === 'SUBSYSTEM' && (k.value === 'bus' || k.value === 'class')) k.warn(`"${k.value}" must be specified as "subsystem"`);
+  k.add(SIMPLE_MATCHES[k.key]!);
+}
+
+function symlink(k: KeyCompiler): void {
+  k.noAttr();
+  if (k.isMatch) k.add(T.M_DEVLINK);
+  else k.add(T.A_DEVLINK, { fmt: k.format(k.value, false) });
+}
+
+function name(k: KeyCompiler): void {
+  k.noAttr();
+  if (k.op === '-=') k.invalidOp();
+  if (k.op === '+=') k.assumeAssign("'==', '!=', '=', or ':='");
+  if (k.isMatch) {
+    k.add(T.M_NAME);
+    return;
+  }
+  if (k.value === '%k') k.err('ignoring NAME="%k", as it will take no effect');
+  if (k.value === '') k.err('ignoring NAME="", as udev will not delete any network interfaces');
+  k.add(T.A_NAME, { fmt: k.format(k.value, false) });
+}
+
+function env(k: KeyCompiler): void {
+  k.needAttr();
+  if (k.op === '-=') k.invalidOp();
+  if (k.op === ':=') k.assumeAssign("'==', '!=', '=', or '+='");
+  if (k.isMatch) k.add(T.M_ENV);
+  else k.add(T.A_ENV, { fmt: k.format(k.value, false) });
+}
+
+function constant(k: KeyCompiler): void {
+  if (k.attr !== 'arch' && k.attr !== 'virt') k.invalidAttr();
+  if (!k.isMatch) k.invalidOp();
+  k.add(T.M_CONST);
+}
+
+function tag(k: KeyCompiler): void {
+  k.noAttr();
+  if (k.op === ':=') k.assumeAssign("'==', '!=', '=', or '+='");
+  if (k.isMatch) k.add(T.M_TAG);
+  else k.add(T.A_TAG, { fmt: k.format(k.value, true) });
+}
+
+/** ATTR and SYSCTL. */
+function attribute(k: KeyCompiler): void {
+  const attr = k.checkAttrFormat();
+  if (k.op === '-=') k.invalidOp();
+  if (k.op === '+=' || k.op === ':=') k.assumeAssign("'==', '!=', or '='");
+  const isAttr = k.key === 'ATTR';
+  if (k.isMatch) {
+    const t = k.add(isAttr ? T.M_ATTR : T.M_SYSCTL);
+    if (!isAttr) t.attrFmt = compileFormat(attr);
+  } else {
+    const t = k.add(isAttr ? T.A_ATTR : T.A_SYSCTL, { fmt: k.format(k.value, false) });
+    if (isAttr && attr.startsWith('[')) t.attrSubsys = true;
+    t.attrFmt = compileFormat(attr);
+  }
+}
+
+function parentAttribute(k: KeyCompiler): void {
+  const attr = k.checkAttrFormat();
+  if (!k.isMatch) k.invalidOp();
+  if (attr.startsWith('device/')) k.warn("'device' link may not be available in future kernels");
+  if (attr.includes('../')) k.warn('direct reference to parent sysfs directory, may break in future kernels');
+  k.add(T.M_PARENTS_ATTR);
+}
+
+function test(k: KeyCompiler): void {
+  let mode: number | undefined;
+  if (k.attr !== undefined && k.attr !== '') {
+    mode = parseMode(k.attr);
+    if (mode === undefined) k.err(`failed to parse mode '${k.attr}'`);
+  }
+  const fmt = k.format(k.value, true);
+  if (!k.isMatch) k.invalidOp();
+  if (k.tin.caseInsensitive) k.err(`invalid prefix 'i' for ${k.key}`);
+  k.add(T.M_TEST, { fmt, num: mode });
+}
+
+function program(k: KeyCompiler): void {
+  k.noAttr();
+  const fmt = k.format(k.value, true);
+  if (k.op === '-=') k.invalidOp();
+  if (!k.isMatch) k.op = '==';
+  k.add(T.M_PROGRAM, { fmt });
+}
+
+/** The builtin a command line starts with. */
+const firstWord = (value: string) => value.trim().split(/\s+/)[0] ?? '';
+
+function importKey(k: KeyCompiler): void {
+  const attr = k.needAttr();
+  const fmt = k.format(k.value, true);
+  if (k.op === '-=') k.invalidOp();
+  if (!k.isMatch) k.op = '==';
+  if (k.tin.caseInsensitive) k.err(`invalid prefix 'i' for ${k.key}`);
+  const first = firstWord(k.value);
+  switch (attr) {
+    case 'file':
+      k.add(T.M_IMPORT_FILE, { fmt });
+      return;
+    case 'program':
+      if (UDEV_BUILTIN_NAMES.has(first) || isBuiltin(first)) {
+        if (!isBuiltin(first)) k.warn(`builtin '${first}' is not implemented by devMaster; the import will fail`);
+        k.add(T.M_IMPORT_BUILTIN, { fmt, builtin: first });
+      } else k.add(T.M_IMPORT_PROGRAM, { fmt });
+      return;
+    case 'builtin':
+      if (!isBuiltin(first)) {
+        if (UDEV_BUILTIN_NAMES.has(first)) k.warn(`builtin '${first}' is not implemented by devMaster; the import will fail`);
+        else k.warn(`unknown builtin command '${first}'; the import will fail`);
+      }
+      k.add(T.M_IMPORT_BUILTIN, { fmt, builtin: first });
+      return;
+    case 'db':
+      k.add(T.M_IMPORT_DB);
+      return;
+    case 'cmdline':
+      k.add(T.M_IMPORT_CMDLINE);
+      return;
+    case 'parent':
+      k.add(T.M_IMPORT_PARENT, { fmt });
+      return;
+    default:
+      k.invalidAttr();
+  }
+}
+
+const LOG_LEVELS = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'];
+
+function options(k: KeyCompiler): void {
+  k.noAttr();
+  if (k.isMatch || k.op === '-=') k.invalidOp();
+  if (k.op === '+=') k.op = '=';
+  const value = k.value;
+  if (value === 'dump') k.add(T.A_OPTIONS_DUMP);
+  else if (value === 'string_escape=none') k.add(T.A_OPTIONS_STRING_ESCAPE_NONE);
+  else if (value === 'string_escape=replace') k.add(T.A_OPTIONS_STRING_ESCAPE_REPLACE);
+  else if (value === 'db_persist') k.add(T.A_OPTIONS_DB_PERSIST);
+  else if (value === 'watch') k.add(T.A_OPTIONS_WATCH, { num: 1 });
+  else if (value === 'nowatch') k.add(T.A_OPTIONS_WATCH, { num: 0 });
+  else if (value.startsWith('static_node=')) k.add(T.A_OPTIONS_STATIC_NODE, { value: value.slice('static_node='.length) });
+  else if (value.startsWith('link_priority=')) {
+    const p = value.slice('link_priority='.length);
+    if (!/^[+-]?\d+$/.test(p.trim())) k.err(`failed to parse link priority '${p}'`);
+    k.add(T.A_OPTIONS_LINK_PRIORITY, { num: Number(p.trim()) });
+  } else if (value.startsWith('log_level=')) {
+    const l = value.slice('log_level='.length);
+    let level: number;
+    if (l === 'reset') level = -1;
+    else if (/^[0-7]$/.test(l)) level = Number(l);
+    else if (LOG_LEVELS.includes(l)) level = LOG_LEVELS.indexOf(l);
+    else return k.err(`failed to parse log level '${l}'`);
+    k.add(T.A_OPTIONS_LOG_LEVEL, { num: level });
+  } else k.warn(`invalid value for OPTIONS key, ignoring: '${value}'`);
+}
+
+/** OWNER and GROUP: a number, a name resolved now (resolve_names=early), or a value with substitutions. */
+function ownerGroup(k: KeyCompiler): void {
+  k.noAttr();
+  if (k.isMatch || k.op === '-=') k.invalidOp();
+  if (k.op === '+=') k.assumeAssign("'=' or ':='");
+  const isOwner = k.key === 'OWNER';
+  const id = parseId(k.value);
+  if (id !== undefined) {
+    k.add(isOwner ? T.A_OWNER_ID : T.A_GROUP_ID, { num: id });
+  } else if (k.resolveNames === 'early' && !/[%$]/.test(k.value)) {
+    const r = isOwner ? lookupUser(k.value) : lookupGroup(k.value);
+    if (r === undefined) {
+      // udev logs this as an error; it is the system's user database that lacks the name, not the rules
+      // file that is wrong, so devMaster warns and keeps the file usable (a reload never rejects it for this)
+      k.warn(`unknown ${isOwner ? 'user' : 'group'} "${k.value}", ignoring`);
+      // udev keeps the token with an invalid id: it still counts as an assignment (and := still makes it final)
+      k.add(isOwner ? T.A_OWNER_ID : T.A_GROUP_ID, { num: -1 });
+    } else k.add(isOwner ? T.A_OWNER_ID : T.A_GROUP_ID, { num: r });
+  } else if (k.resolveNames !== 'never') {
+    k.add(isOwner ? T.A_OWNER : T.A_GROUP, { fmt: k.format(k.value, true) });
+  }
+}
+
+function mode(k: KeyCompiler): void {
+  k.noAttr();
+  if (k.isMatch || k.op === '-=') k.invalidOp();
+  if (k.op === '+=') k.assumeAssign("'=' or ':='");
+  const m = parseMode(k.value);
+  if (m !== undefined) k.add(T.A_MODE_ID, { num: m });
+  else k.add(T.A_MODE, { fmt: k.format(k.value, true) });
+}
+
+function seclabel(k: KeyCompiler): void {
+  k.needAttr();
+  const fmt = k.format(k.value, true);
+  if (k.isMatch || k.op === '-=') k.invalidOp();
+  if (k.op === ':=') k.assumeAssign("'=' or '+='");
+  k.add(T.A_SECLABEL, { fmt });
+}
+
+function run(k: KeyCompiler): void {
+  if (k.isMatch || k.op === '-=') k.invalidOp();
+  const fmt = k.format(k.value, true);
+  if (k.attr === undefined || k.attr === 'program') {
+    k.add(T.A_RUN_PROGRAM, { fmt });
+    return;
+  }
+  if (k.attr !== 'builtin') k.invalidAttr();
+  const first = firstWord(k.value);
+  if (!isBuiltin(first)) {
+    if (UDEV_BUILTIN_NAMES.has(first)) k.warn(`builtin '${first}' is not implemented by devMaster; RUN{builtin} will do nothing`);
+    else k.warn(`unknown builtin command '${first}'; RUN{builtin} will do nothing`);
+  }
+  k.add(T.A_RUN_BUILTIN, { fmt, builtin: first });
+}
+
+function goto(k: KeyCompiler): void {
+  k.noAttr();
+  if (k.op !== '=') k.invalidOp();
+  const line = k.line;
+  if (line.type & LINE_HAS_GOTO) {
+    k.warn(`contains multiple GOTO keys, ignoring GOTO="${k.value}"`);
+    return;
+  }
+  line.gotoLabel = k.value;
+  line.gotoColumn = k.tin.column;
+  line.type |= LINE_HAS_GOTO;
+}
+
+function label(k: KeyCompiler): void {
+  k.noAttr();
+  if (k.op !== '=') k.invalidOp();
+  const line = k.line;
+  if (line.type & LINE_HAS_LABEL) k.warn(`contains multiple LABEL keys, ignoring LABEL="${line.label}"`);
+  line.label = k.value;
+  line.type |= LINE_HAS_LABEL;
+}
+
+function deprecated(k: KeyCompiler): void {
+  k.err(`invalid key '${k.key}' (deprecated and no longer supported by udev)`);
+}
+
+function unknownKey(k: KeyCompiler): void {
+  k.err(`invalid key '${k.key}'`);
+}
+
+/** Every key udev knows, and its handler. */
+const KEYS: ReadonlyMap<string, KeyHandler> = new Map(Object.entries({
+  ...Object.fromEntries(Object.keys(SIMPLE_MATCHES).map((key) => [key, simpleMatch])),
+  SYMLINK: symlink,
+  NAME: name,
+  ENV: env,
+  CONST: constant,
+  TAG: tag,
+  ATTR: attribute,
+  SYSCTL: attribute,
+  ATTRS: parentAttribute,
+  TEST: test,
+  PROGRAM: program,
+  IMPORT: importKey,
+  OPTIONS: options,
+  OWNER: ownerGroup,
+  GROUP: ownerGroup,
+  MODE: mode,
+  SECLABEL: seclabel,
+  RUN: run,
+  GOTO: goto,
+  LABEL: label,
+  ...Object.fromEntries(['BUS', 'SYSFS', 'ID', 'WAIT_FOR', 'WAIT_FOR_SYSFS', 'IGNORE_DEVICE', 'IGNORE_REMOVE', 'LAST_RULE'].map((key) => [key, deprecated])),
+}));

@@ -3,6 +3,7 @@ import { readFileSync, existsSync } from 'node:fs';
 import { arch as nodeArch } from 'node:os';
 import { join } from 'node:path';
 import type { Roots } from '../device/roots.js';
+import { tryOr } from '../util/fs.js';
 
 const ARCH: Record<string, string> = {
   x64: 'x86-64', ia32: 'x86', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64-le', s390x: 's390x', riscv64: 'riscv64', loong64: 'loongarch64', mips: 'mips', mipsel: 'mips-le',
@@ -15,11 +16,7 @@ export function constArch(): string {
 let virt: string | undefined;
 
 function read(p: string): string {
-  try {
-    return readFileSync(p, 'utf8').trim();
-  } catch {
-    return '';
-  }
+  return tryOr(() => readFileSync(p, 'utf8').trim(), '');
 }
 
 /** A best-effort systemd-detect-virt: containers first, then DMI vendor strings, then the CPU's hypervisor flag. */

@@ -3,7 +3,7 @@
 // (skipped in test mode); nodes, links and the database are applied afterwards by src/event/.
 import { readFileSync, readdirSync, statSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Device } from '../device/device.js';
+import { Device, DeviceError } from '../device/device.js';
 import type { DbRecord } from '../device/db.js';
 import type { Roots } from '../device/roots.js';
 import { DEV_PREFIX, devPath } from '../device/roots.js';
@@ -11,12 +11,13 @@ import type { Logger } from '../log.js';
 import type { Builtin, BuiltinEventState } from '../builtins/types.js';
 import { isValidTag } from '../device/db.js';
 import { ALLOWED_CHARS_INPUT, expandFormat, replaceChars, type Format, type FormatSource, type SubstPart } from './format.js';
-import { fnmatch } from './pattern.js';
-import { runCommand, splitCommand } from './spawn.js';
+import { fnmatch } from '../util/fnmatch.js';
+import { runCommandLine, splitCommand } from './spawn.js';
 import { T, isParentToken, LINE_HAS_DEVLINK, LINE_HAS_GOTO, LINE_HAS_NAME, LINE_UPDATE_SOMETHING, type Line, type Token } from './compile.js';
 import type { RuleSet } from './load.js';
-import { lookupGroup, lookupUser, parseId, parseMode } from '../util/users.js';
+import { lookupGroup, lookupUser, parseId, parseMode } from '../sys/users.js';
 import { constArch, constVirt } from './const.js';
+import { tryOr } from '../util/fs.js';
 
 export interface RunItem {
   command: string;
@@ -255,12 +256,8 @@ function matchSync(tok: Token, dev: Device, ev: EventState, env: ExecEnv): boole
     }
     case T.M_SYSCTL: {
       const name = normalizeSysctl(expand(tok.attrFmt!, ev, env));
-      let value = '';
-      try {
-        value = readFileSync(join('/proc/sys', name), 'utf8').trim();
-      } catch {
-        /* missing: matches as empty */
-      }
+      // a sysctl that cannot be read (missing, not permitted) matches as empty
+      const value = tryOr(() => readFileSync(join('/proc/sys', name), 'utf8').trim(), '');
       return matchString(tok, value);
     }
     case T.M_RESULT:
@@ -294,12 +291,8 @@ function matchSync(tok: Token, dev: Device, ev: EventState, env: ExecEnv): boole
     }
     case T.M_IMPORT_FILE: {
       const path = hostPath(env.roots, expand(tok.fmt!, ev, env));
-      let text: string;
-      try {
-        text = readFileSync(path, 'utf8');
-      } catch {
-        return result(tok, false);
-      }
+      const text = tryOr(() => readFileSync(path, 'utf8'), undefined);
+      if (text === undefined) return result(tok, false);
       for (const l of text.split('\n')) {
         const kv = propertyFromLine(l);
         if (kv) dev.setProperty(kv[0], kv[1]);
@@ -564,7 +557,7 @@ function assignedId(tok: Token, ev: EventState, env: ExecEnv, kind: 'user' | 'gr
 async function spawnFor(tok: Token, cmd: string, ev: EventState, env: ExecEnv, capture: boolean): Promise<{ ok: boolean; stdout: string; truncated: boolean }> {
   const first = cmd.trim().split(/\s+/)[0] ?? '';
   env.cost?.childStart('program', tok.file, tok.line, cmd);
-  const r = await runCommand(cmd, { env: propertiesEnv(ev.device), timeoutMs: env.execTimeoutMs, captureStdout: capture, signal: env.signal });
+  const r = await runCommandLine(cmd, { env: propertiesEnv(ev.device), timeoutMs: env.execTimeoutMs, captureStdout: capture, signal: env.signal });
   env.cost?.childEnd();
   if (r.stderr) for (const l of r.stderr.replace(/\n$/, '').split('\n')) env.log.debug(`${tok.file}:${tok.line} '${first}'(err) '${l}'`);
   if (r.timedOut) {
@@ -717,8 +710,9 @@ export function resolveSubsysAttr(roots: Roots, s: string, readValue: boolean): 
   let d: Device;
   try {
     d = Device.fromSubsystemSysname(roots, m[1]!, m[2]!);
-  } catch {
-    return undefined;
+  } catch (e) {
+    if (e instanceof DeviceError) return undefined;
+    throw e;
   }
   if (readValue) return d.sysattr(attr) ?? '';
   return attr ? join(d.syspath, attr) : d.syspath;
@@ -730,12 +724,8 @@ function substSubdir(path: string): string | undefined {
   if (at < 0) return path;
   const dir = path.slice(0, at + 1);
   const tail = path.slice(at + 2);
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return undefined;
-  }
+  const names = tryOr(() => readdirSync(dir), undefined);
+  if (!names) return undefined;
   for (const n of names) {
     if (n.startsWith('.')) continue;
     const cand = dir + n + tail;
@@ -752,12 +742,8 @@ function matchTest(tok: Token, dev: Device, ev: EventState, env: ExecEnv): boole
   } else path = hostPath(env.roots, path);
   const resolved = substSubdir(path);
   if (!resolved) return result(tok, false);
-  let st;
-  try {
-    st = statSync(resolved);
-  } catch {
-    return result(tok, false);
-  }
+  const st = tryOr(() => statSync(resolved), undefined);
+  if (!st) return result(tok, false);
   if (tok.num === undefined) return result(tok, true);
   return result(tok, (st.mode & tok.num) > 0);
 }
@@ -799,13 +785,7 @@ export function propertyFromLine(line: string): [string, string] | undefined {
 
 function cmdlineValue(env: ExecEnv, key: string): string | undefined {
   let text = env.cmdline;
-  if (text === undefined) {
-    try {
-      text = readFileSync('/proc/cmdline', 'utf8');
-    } catch {
-      text = '';
-    }
-  }
+  text ??= tryOr(() => readFileSync('/proc/cmdline', 'utf8'), '');
   let found: string | undefined;
   for (const word of splitCommand(text.trim())) {
     const eq = word.indexOf('=');

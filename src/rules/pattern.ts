@@ -1,8 +1,7 @@
-// Match patterns of udev rules: fnmatch(3) globs (src/util/glob.ts), '|' alternatives, and udev's
+// Match patterns of udev rules: fnmatch(3) globs (src/util/fnmatch.ts), '|' alternatives, and udev's
 // empty-alternative forms. Compiled once at load.
-import { globMatcher, isGlob } from '../util/glob.js';
+import { FNM_CASEFOLD, globMatcher, isGlob } from '../util/fnmatch.js';
 
-export { fnmatch, isGlob } from '../util/glob.js';
 export type Matcher = (s: string) => boolean;
 
 export type MatchKind = 'empty' | 'plain' | 'glob' | 'subsystem';
@@ -52,7 +51,7 @@ export function compilePattern(value: string, opts: { alternatives: boolean; sub
     }
   } else {
     // udev matches plain alternatives with strcmp (no escapes); globs with fnmatch
-    const ms = alts.map((a) => (kind === 'glob' ? globMatcher(a, ci) : ci ? ((s: string) => s.toLowerCase() === a.toLowerCase()) : (s: string) => s === a));
+    const ms = alts.map((a) => (kind === 'glob' ? globMatcher(a, ci ? FNM_CASEFOLD : 0) : ci ? ((s: string) => s.toLowerCase() === a.toLowerCase()) : (s: string) => s === a));
     test = ms.length === 1 && !withEmpty ? ms[0]! : (s) => (withEmpty && s === '') || ms.some((m) => m(s));
   }
   return { kind, alternatives: alts, withEmpty, negates: false, test };

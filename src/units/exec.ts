@@ -9,7 +9,7 @@
 //   {devpath}  the device's devpath (/devices/...)
 //   {id}       the device's database id (b251:1, n3, ...), empty when unknown
 // A template that names neither {units} nor {unit} gets the units appended as arguments.
-import { runCommand } from './spawn.js';
+import { runUnitCommand } from './spawn.js';
 import { UnitBackendError, type UnitBackendImpl, type UnitRequest } from './types.js';
 
 const PLACEHOLDERS = new Set(['action', 'units', 'unit', 'devpath', 'id']);
@@ -125,7 +125,7 @@ export class ExecBackend implements UnitBackendImpl {
     let retryable = false;
     for (const argv of this.commands(req)) {
       try {
-        await runCommand(argv, this.timeoutMs, signal);
+        await runUnitCommand(argv, this.timeoutMs, signal);
       } catch (e) {
         failures.push((e as Error).message);
         retryable ||= !(e instanceof UnitBackendError) || e.retryable;

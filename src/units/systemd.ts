@@ -1,5 +1,5 @@
 // The systemd backend: `systemctl --no-block start|stop UNIT...` (queues the job and returns at once).
-import { runCommand } from './spawn.js';
+import { runUnitCommand } from './spawn.js';
 import type { UnitBackendImpl, UnitRequest } from './types.js';
 
 export class SystemdBackend implements UnitBackendImpl {
@@ -15,6 +15,6 @@ export class SystemdBackend implements UnitBackendImpl {
   }
 
   run(req: UnitRequest, signal: AbortSignal): Promise<void> {
-    return runCommand(this.argv(req), this.timeoutMs, signal);
+    return runUnitCommand(this.argv(req), this.timeoutMs, signal);
   }
 }

@@ -1,6 +1,7 @@
-// Atomic file replacement for the database and hwdb.bin: write a temporary file next to the target, then
-// rename it into place, so readers never see a half-written file.
-import { closeSync, existsSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readFileSync, readlinkSync, renameSync, unlinkSync, writeSync, writevSync } from 'node:fs';
+// File helpers: atomic replacement for the database and hwdb.bin (write a temporary file next to the target, then
+// rename it into place, so readers never see a half-written file), and the calls whose expected failures
+// (ENOENT, ...) are answers rather than errors: every other failure, and every bug, is still thrown.
+import { closeSync, existsSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmdirSync, statSync, unlinkSync, writeSync, writevSync, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 export interface AtomicWriteOptions {
@@ -53,13 +54,57 @@ export function writeFileAtomic(path: string, data: string | Buffer | readonly B
     }
     renameSync(tmp, path);
   } catch (e) {
-    try {
-      unlinkSync(tmp);
-    } catch {
-      /* nothing to remove */
-    }
+    unlinkIfAny(tmp);
     throw e;
   }
+}
+
+/** True when `e` is a failed system call's error (it carries an errno code), not a bug. */
+export function isSystemError(e: unknown): e is NodeJS.ErrnoException {
+  return e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string' && /^E[A-Z0-9]+$/.test((e as NodeJS.ErrnoException).code!);
+}
+
+/** True when `e` is a system error with one of these codes. */
+export function isErrno(e: unknown, ...codes: string[]): boolean {
+  return isSystemError(e) && codes.includes(e.code!);
+}
+
+/**
+ * fn(), or `fallback` when it fails with one of `codes` (with no codes: with any system error, for reads where
+ * every failure means "no value", as sysfs attributes). Anything else is thrown.
+ */
+export function tryOr<T, F>(fn: () => T, fallback: F, ...codes: string[]): T | F {
+  try {
+    return fn();
+  } catch (e) {
+    if (codes.length === 0 ? isSystemError(e) : isErrno(e, ...codes)) return fallback;
+    throw e;
+  }
+}
+
+/** unlink(2); nothing to remove is fine. */
+export function unlinkIfAny(path: string): void {
+  tryOr(() => unlinkSync(path), undefined, 'ENOENT');
+}
+
+/** rmdir(2) of a directory that may hold entries or be gone: true when it was removed. */
+export function rmdirIfEmpty(path: string): boolean {
+  return tryOr(() => (rmdirSync(path), true), false, 'ENOTEMPTY', 'EEXIST', 'ENOENT');
+}
+
+/** lstat(2), or undefined when there is nothing at `path` (or a component of it is not a directory). */
+export function lstatIfAny(path: string): Stats | undefined {
+  return tryOr(() => lstatSync(path, { throwIfNoEntry: false }), undefined, 'ENOTDIR');
+}
+
+/** stat(2) following symlinks, or undefined when there is nothing there (or a dangling symlink). */
+export function statIfAny(path: string): Stats | undefined {
+  return tryOr(() => statSync(path, { throwIfNoEntry: false }), undefined, 'ENOTDIR', 'ELOOP');
+}
+
+/** The entries of a directory, or none when it does not exist (or is not a directory). */
+export function readdirIfAny(path: string): string[] {
+  return tryOr(() => readdirSync(path), [], 'ENOENT', 'ENOTDIR');
 }
 
 /**
@@ -68,21 +113,15 @@ export function writeFileAtomic(path: string, data: string | Buffer | readonly B
  * reports nothing, so the lstat comes first.
  */
 export function readlinkIfAny(path: string): string | undefined {
-  const st = lstatSync(path, { throwIfNoEntry: false });
-  if (!st?.isSymbolicLink()) return undefined;
-  try {
-    return readlinkSync(path);
-  } catch {
-    return undefined;
-  }
+  if (!lstatIfAny(path)?.isSymbolicLink()) return undefined;
+  return tryOr(() => readlinkSync(path), undefined, 'ENOENT', 'EINVAL'); // gone, or replaced, meanwhile
 }
 
-/** A file's text, or undefined when it does not exist (without the cost of a thrown ENOENT). */
+/**
+ * A file's text, or undefined when it does not exist (without the cost of a thrown ENOENT), is gone meanwhile, or
+ * may not be read (sysfs has write-only files, such as the uevent file of a subsystem, as sd-device knows).
+ */
 export function readFileIfAny(path: string): string | undefined {
   if (!existsSync(path)) return undefined;
-  try {
-    return readFileSync(path, 'utf8');
-  } catch {
-    return undefined;
-  }
+  return tryOr(() => readFileSync(path, 'utf8'), undefined, 'ENOENT', 'ENOTDIR', 'EACCES');
 }

@@ -12,24 +12,18 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { pino } from 'pino';
 import keyboard, {
-  EVIOCGABS,
-  EVIOCGBIT_EV,
-  EVIOCSABS,
-  EVIOCSKEYCODE,
   applyAbsOverride,
-  decodeAbsInfo,
-  encodeAbsInfo,
-  encodeKeymap,
   forceReleaseList,
   keyCodeByName,
   keyNameCount,
   safeAtoi,
   safeAtou,
 } from '../../src/builtins/keyboard.js';
+import { EVIOCGABS, EVIOCGBIT_EV, EVIOCSABS, EVIOCSKEYCODE, decodeAbsInfo, encodeAbsInfo, encodeKeymap } from '../../src/sys/ioctl.js';
 import { getBuiltin } from '../../src/builtins/registry.js';
 import { Device } from '../../src/device/device.js';
 import type { Roots } from '../../src/device/roots.js';
-import { mknod } from '../../src/util/sys.js';
+import { mknod } from '../../src/sys/file.js';
 import { referenceUdev } from '../helpers/reference.js';
 import { buildSysfs, type FakeDevice } from './tree.js';
 

@@ -5,12 +5,13 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSy
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pino } from 'pino';
-import { Device, splitDevT } from '../../src/device/device.js';
+import { Device } from '../../src/device/device.js';
+import { splitDevT } from '../../src/sys/devnum.js';
 import type { Roots } from '../../src/device/roots.js';
 import { loadRules } from '../../src/rules/load.js';
 import { processEvent, runProgramList, type EventContext } from '../../src/event/process.js';
-import { mknod } from '../../src/util/sys.js';
-import { lookupGroup, lookupUser } from '../../src/util/users.js';
+import { mknod } from '../../src/sys/file.js';
+import { lookupGroup, lookupUser } from '../../src/sys/users.js';
 import { initBuiltins } from '../../src/builtins/registry.js';
 import type { Builtin } from '../../src/builtins/types.js';
 

@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Daemon } from '../../src/daemon/daemon.js';
-import type { Engine, EventResult } from '../../src/daemon/engine.js';
+import type { Engine, EventOutcome } from '../../src/daemon/engine.js';
+import { makeNode } from '../../src/event/process.js';
+import { RuleSet } from '../../src/rules/load.js';
 import { controlRequest, controlSocketPath } from '../../src/daemon/control.js';
 import { UeventNetlink, GROUP_KERNEL } from '../../src/netlink/socket.js';
 import { createLogger } from '../../src/log.js';
@@ -15,10 +17,17 @@ import { tempRoots, testConfig, BroadcastListener, zramAdd, zramRemove, until, t
 const run = promisify(execFile);
 const REPO = join(import.meta.dirname, '..', '..');
 
+/** A stand-in "rules file": KEY=VALUE lines. */
+interface FakeFile {
+  path: string;
+  props: [string, string][];
+}
+type FakeRules = readonly FakeFile[];
+
 /** A stand-in engine: a "rules file" is lines KEY=VALUE; a line starting with "!" is a syntax error. */
-function fakeEngine(seen: string[]): Engine {
+function fakeEngine(seen: string[]): Engine<FakeFile, FakeRules, EventOutcome> {
   return {
-    compileFile(path: string) {
+    async compileFile(path) {
       const text = readFileSync(path, 'utf8');
       const errors: string[] = [];
       const props: [string, string][] = [];
@@ -26,19 +35,18 @@ function fakeEngine(seen: string[]): Engine {
         if (l.startsWith('!')) errors.push(`${path}:${i + 1}:1: syntax error`);
         else if (l.includes('=')) props.push(l.split('=', 2) as [string, string]);
       });
-      return errors.length ? { errors } : { path, props };
+      return errors.length ? { ok: false, errors } : { ok: true, file: { path, props } };
     },
-    makeRuleSet(files: unknown[]) {
-      return files as { props: [string, string][] }[];
-    },
-    async processEvent(ctx, device): Promise<EventResult> {
+    makeRuleSet: (files) => files,
+    async processEvent(_ctx, rules, device) {
       seen.push(device.devpath);
-      for (const f of ctx.ruleSet as unknown as { props: [string, string][] }[]) for (const [k, v] of f.props) device.setProperty(k, v);
-      return { device, runList: [], failed: false, errors: [] };
+      for (const f of rules) for (const [k, v] of f.props) device.setProperty(k, v);
+      return { device, runList: [], failed: false, errors: [], state: { watch: undefined } };
     },
-    async runProgramList() {
-      return undefined;
-    },
+    async runProgramList() {},
+    applyStaticNodes() {},
+    // the pipeline's own node maker, with no static_node= rules
+    makeNode: (ctx, _rules, device) => makeNode({ ...ctx, ruleSet: RuleSet.empty() }, device) !== undefined,
     async builtins() {
       return [];
     },
@@ -47,7 +55,7 @@ function fakeEngine(seen: string[]): Engine {
 
 describe('daemon with a stand-in engine (real netlink)', () => {
   let roots: TempRoots;
-  let daemon: Daemon;
+  let daemon: Daemon<FakeFile, FakeRules, EventOutcome>;
   let listener: BroadcastListener;
   const seen: string[] = [];
 
@@ -55,7 +63,7 @@ describe('daemon with a stand-in engine (real netlink)', () => {
     roots = tempRoots();
     writeFileSync(join(roots.rules, '10-a.rules'), 'DM_FAKE=one\n');
     listener = await BroadcastListener.open();
-    daemon = await Daemon.start({ config: testConfig(roots), engine: fakeEngine(seen), logger: createLogger({ level: 'error', pretty: false }) });
+    daemon = await Daemon.startWithEngine(fakeEngine(seen), { config: testConfig(roots), logger: createLogger({ level: 'error', pretty: false }) });
   });
 
   afterAll(async () => {
@@ -128,7 +136,7 @@ describe('daemon with a stand-in engine (real netlink)', () => {
   it('reload: a changed file takes effect; a broken edit is rejected and its previous version stays', async () => {
     const file = join(roots.rules, '10-a.rules');
     writeFileSync(file, 'DM_FAKE=two\n');
-    await until(() => (daemon.rules.ruleSet as { props: string[][] }[]).some((f) => f.props.some(([, v]) => v === 'two')), 5000, 'watcher reload');
+    await until(() => daemon.rules.ruleSet.some((f) => f.props.some(([, v]) => v === 'two')), 5000, 'watcher reload');
     writeFileSync(file, 'DM_FAKE=three\n!broken\n');
     const r = await controlRequest(roots.run, { command: 'reload' });
     expect(r.errors).toEqual([`${file}:2:1: syntax error`]);

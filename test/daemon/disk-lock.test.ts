@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Device } from '../../src/device/device.js';
 import { lockWholeDisk, unlockWholeDisk } from '../../src/daemon/disk-lock.js';
-import { flock, LOCK_EX, LOCK_NB } from '../../src/util/sys.js';
+import { flock, LOCK_EX, LOCK_NB } from '../../src/sys/file.js';
 import { controlRequest } from '../../src/daemon/control.js';
 import { addProcessedZram, BroadcastListener, startDevmaster, tempRoots, sleep, zramRemove, type Broadcast, type RunningDevmaster, type TempRoots } from './helpers.js';
 

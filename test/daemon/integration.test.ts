@@ -4,7 +4,7 @@ import { writeFileSync, readFileSync, lstatSync, readlinkSync, existsSync, statS
 import { join } from 'node:path';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { controlRequest } from '../../src/daemon/control.js';
-import { splitDevT } from '../../src/device/device.js';
+import { splitDevT } from '../../src/sys/devnum.js';
 import { UeventNetlink, GROUP_KERNEL } from '../../src/netlink/socket.js';
 import { referenceUdev, debianPython } from '../helpers/reference.js';
 import { REPO_ROOT, tempRoots, startDevmaster, zramAdd, zramRemove, until, sleep, BroadcastListener, type TempRoots, type RunningDevmaster } from './helpers.js';

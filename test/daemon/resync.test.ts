@@ -93,7 +93,8 @@ describe('resync in the daemon (zram, SIGKILL)', () => {
     const devpathA = `/devices/virtual/block/${nameA}`;
     expect(readFileSync(dbA, 'utf8')).toContain('E:DM_RESYNC=add\n');
     expect(readlinkSync(join(r.dev, 'dmresync', nameA))).toBe(`../${nameA}`);
-    await until(() => (readdirSync(join(r.run, 'devmaster', 'devices')).length > 0), 5000, 'the identities on disk');
+    const idA = `b${readFileSync(`/sys/block/${nameA}/dev`, 'utf8').trim()}`;
+    await until(() => existsSync(join(r.run, 'devmaster', 'devices', encodeURIComponent(idA))), 5000, `the identity of ${nameA} on disk`);
 
     dm.proc.kill('SIGKILL');
     await dm.stop();
@@ -107,6 +108,8 @@ describe('resync in the daemon (zram, SIGKILL)', () => {
 
     listener.clear();
     dm = await startDevmaster(r);
+    // the control socket answers before start-up is over: the resync begins at its end, with the ready line
+    await until(() => dm!.log().includes('devmaster ready'), 15_000, 'the ready line');
     const st = await status();
     port = st.broadcaster.port;
     expect(st.resync.lastReason).toMatch(/did not stop cleanly/);
@@ -134,6 +137,7 @@ describe('resync in the daemon (zram, SIGKILL)', () => {
     expect(state?.clean).toBe(true);
     if (state?.seqnum !== kernelSeqnum({ sysfs: '/sys', dev: r.dev, run: r.run })) throw new Error('another process made a uevent between the stop and this check; run again');
     dm = await startDevmaster(r);
+    await until(() => dm!.log().includes('devmaster ready'), 15_000, 'the ready line');
     expect((await status()).resync.runs).toBe(0);
   });
 });
@@ -152,10 +156,10 @@ describe('resync after a receive-queue overflow (in-process daemon, 64 KiB socke
       // 400 change uevents while this process's event loop is blocked: the socket's queue overflows
       execFileSync('sh', ['-c', `for i in $(seq 400); do echo change > /sys/block/${name}/uevent; done`]);
       const last = kernelSeqnum({ sysfs: '/sys', dev: r.dev, run: r.run })!;
-      await until(() => daemon.resyncStats.runs > 0, 20_000, 'the resync after the overflow');
-      expect(daemon.resyncStats.lastReason).toMatch(/overflowed/);
+      await until(() => daemon.resyncer.stats.runs > 0, 20_000, 'the resync after the overflow');
+      expect(daemon.resyncer.stats.lastReason).toMatch(/overflowed/);
       expect((daemon.status().netlink as { overflows: number }).overflows).toBeGreaterThanOrEqual(1);
-      await until(() => daemon.resyncStats.triggeredAdd + daemon.resyncStats.triggeredChange > 50, 20_000, 'the rescan triggers');
+      await until(() => daemon.resyncer.stats.triggeredAdd + daemon.resyncer.stats.triggeredChange > 50, 20_000, 'the rescan triggers');
       await until(() => Number(/^E:DM_SEQ=(\d+)$/m.exec(readFileSync(db, 'utf8'))?.[1]) > last, 20_000, 'an event newer than the lost ones');
       expect(logs.some((l) => l.level === 40 && /resynchronizing with sysfs: the kernel uevent receive queue overflowed/.test(l.msg))).toBe(true);
     } finally {

@@ -9,7 +9,7 @@ import { RulesManager } from '../../src/daemon/reload.js';
 import { loadEngine } from '../../src/daemon/engine.js';
 import type { RuleSet } from '../../src/rules/load.js';
 
-const lineNumbers = (set: unknown) => (set as RuleSet).files.flatMap((f) => f.lines.map((l) => l.line));
+const lineNumbers = (set: RuleSet) => set.files.flatMap((f) => f.lines.map((l) => l.line));
 
 describe('rules manager, first load and reload', () => {
   it('keeps the valid lines of a broken file at start, rejects a broken edit later', async () => {
@@ -33,8 +33,7 @@ describe('rules manager, first load and reload', () => {
       const st3 = await m.load(false);
       // rejected whole: the previous version (one line, KERNEL=="d") stays in force
       expect(st3.files[0]).toMatchObject({ ok: false, inForce: true });
-      const set = m.ruleSet as RuleSet;
-      expect(set.files[0]!.lines[0]!.tokens[0]!.value).toBe('d');
+      expect(m.ruleSet.files[0]!.lines[0]!.tokens[0]!.value).toBe('d');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -99,7 +99,6 @@ describe('udev control protocol (server module, stand-in handler)', () => {
   it('maps every message type onto the handler, in order, and closes on end-of-messages', async () => {
     const srv = startUdevCtrlServer(dir, h, recordingLogger(lines));
     try {
-      expect(srv.mode).toBe('poll');
       expect(statSync(srv.path).mode & 0o777).toBe(0o600);
       calls.length = 0;
       const r = await rawClient({

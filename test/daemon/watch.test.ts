@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { controlRequest } from '../../src/daemon/control.js';
-import { Inotify, IN_CLOSE_WRITE, IN_IGNORED, parseInotifyEvents, type InotifyEvent, type WatchCounters } from '../../src/daemon/watch.js';
+import type { WatchCounters } from '../../src/daemon/watch.js';
+import { Inotify, IN_CLOSE_WRITE, IN_IGNORED, parseInotifyEvents, type InotifyEvent } from '../../src/sys/inotify.js';
 import { addProcessedZram, tempRoots, startDevmaster, zramRemove, until, sleep, BroadcastListener, type TempRoots, type RunningDevmaster, type Broadcast } from './helpers.js';
 
 type WatchStatus = WatchCounters & { watches: number };

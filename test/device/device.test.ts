@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, readFileSync, statSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Device, DeviceError, makeDevT, splitDevT } from '../../src/device/device.js';
+import { Device, DeviceError } from '../../src/device/device.js';
+import { makeDevT, splitDevT } from '../../src/sys/devnum.js';
 
 const real = { sysfs: '/sys', dev: '/dev', run: mkdtempSync(join(tmpdir(), 'dm-run-')) };
 

@@ -5,8 +5,11 @@ import { REPO } from './reference.js';
 
 const TSX = join(REPO, 'node_modules', '.bin', 'tsx');
 
+/** The command line that runs devctl from source (for scripts that run it elsewhere, e.g. in a namespace). */
+export const DEVCTL_COMMAND: readonly string[] = [TSX, join(REPO, 'src', 'cli', 'devctl.ts')];
+
 export function devctl(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): SpawnSyncReturns<string> {
-  return spawnSync(TSX, [join(REPO, 'src', 'cli', 'devctl.ts'), ...args], {
+  return spawnSync(DEVCTL_COMMAND[0]!, [...DEVCTL_COMMAND.slice(1), ...args], {
     encoding: 'utf8',
     env: { ...process.env, ...opts.env },
     input: opts.input,

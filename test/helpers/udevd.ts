@@ -13,7 +13,7 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync, copyFileSync, mkdirSync, symlinkSync, existsSync, chmodSync, chownSync } from 'node:fs';
 import { join, dirname, basename } from 'node:path';
-import { mknod } from '../../src/util/sys.js';
+import { mknod } from '../../src/sys/file.js';
 import { referenceUdev, referenceUdev257 } from './reference.js';
 import { UeventNetlink, GROUP_KERNEL, GROUP_UDEV } from '../../src/netlink/socket.js';
 import { parseUevent } from '../../src/netlink/uevent.js';

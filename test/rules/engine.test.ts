@@ -4,7 +4,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, mkdirSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { compilePattern, fnmatch } from '../../src/rules/pattern.js';
+import { compilePattern } from '../../src/rules/pattern.js';
+import { fnmatch } from '../../src/util/fnmatch.js';
 import { compileFormat, replaceChars, replaceWhitespaceRuns } from '../../src/rules/format.js';
 import { compileRulesText, RuleSet } from '../../src/rules/load.js';
 import { formatDiagnostic } from '../../src/rules/compile.js';

@@ -5,8 +5,8 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { compileRulesText, RuleSet } from '../../src/rules/load.js';
 import { applyStaticNodes } from '../../src/event/static-nodes.js';
-import { mknod } from '../../src/util/sys.js';
-import { lookupGroup } from '../../src/util/users.js';
+import { mknod } from '../../src/sys/file.js';
+import { lookupGroup } from '../../src/sys/users.js';
 
 describe('OPTIONS+="static_node=..."', () => {
   it('applies owner/group/mode and records tags for existing nodes only', () => {

@@ -4,6 +4,7 @@
 // errno-style code instead of throwing.
 import { lstatSync, readFileSync, readdirSync, readlinkSync, type Dirent } from 'node:fs';
 import { basename, join } from 'node:path';
+import { lstatIfAny, tryOr } from '../../util/fs.js';
 
 export type SysattrResult = { ok: true; value: string; raw: Buffer } | { ok: false; code: string };
 
@@ -55,12 +56,8 @@ export function listSysattrs(syspath: string): string[] {
   while (stack.length) {
     const sub = stack.pop()!;
     const dir = sub ? join(syspath, sub) : syspath;
-    let entries: Dirent[];
-    try {
-      entries = readdirSync(dir, { withFileTypes: true });
-    } catch {
-      continue;
-    }
+    const entries: Dirent[] | undefined = tryOr(() => readdirSync(dir, { withFileTypes: true }), undefined); // unreadable: skipped
+    if (!entries) continue;
     if (sub && entries.some((e) => e.name === 'uevent')) continue; // a child device
     for (const e of entries) {
       const rel = sub ? `${sub}/${e.name}` : e.name;
@@ -72,13 +69,8 @@ export function listSysattrs(syspath: string): string[] {
         continue;
       }
       if (!e.isFile() && !e.isSymbolicLink()) continue;
-      let st;
-      try {
-        st = lstatSync(join(dir, e.name));
-      } catch {
-        continue;
-      }
-      if (!(st.mode & 0o600)) continue;
+      const st = lstatIfAny(join(dir, e.name));
+      if (!st || !(st.mode & 0o600)) continue;
       out.push(rel);
     }
   }

@@ -2,8 +2,9 @@
 // NATIVE LAYER: every C call of this file (socket, ioctl, close, __errno_location) belongs with the other koffi
 // calls (src/util/sys.ts today, the native layer src/sys/ once it exists); the rest is struct layouts and logic.
 import koffi from 'koffi';
-import { errnoName } from '../util/errno.js';
-import type { CountOrMax } from './link-config.js';
+import { errnoName } from './errno.js';
+/** A channel or ring count, or 'max' for what the driver allows. */
+export type CountOrMax = number | 'max';
 
 const SIOCETHTOOL = 0x8946;
 const AF_INET = 2;

@@ -1,0 +1,100 @@
+// ioctl through libc, the request encoding of <asm-generic/ioctl.h>, and the requests and argument structs
+// devMaster uses (block devices, btrfs, evdev), declared once as koffi structs.
+import koffi from 'koffi';
+import { libcAsyncFunction, libcFunction } from './libc.js';
+
+const ioctlC = libcFunction<(fd: number, request: number, arg: Buffer) => number>('int ioctl(int fd, unsigned long request, void *arg)');
+const ioctlValueAsync = libcAsyncFunction<[fd: number, request: number, arg: number]>('int ioctl(int fd, unsigned long request, long arg)');
+
+/** ioctl(fd, request, buffer): the C result; on -1 errno() says why. */
+export function ioctl(fd: number, request: number, arg: Buffer): number {
+  return ioctlC()(fd, request, arg);
+}
+
+/**
+ * ioctl(fd, request, value) on koffi's thread pool, for requests that take a while (BLKRRPART): the C result.
+ * The errno of a call on another thread is not available.
+ */
+export function ioctlAsync(fd: number, request: number, arg = 0): Promise<number> {
+  return ioctlValueAsync()(fd, request, arg);
+}
+
+// ------------------------------------------------------------------ request numbers (_IOC)
+
+export const IOC_NONE = 0;
+export const IOC_WRITE = 1;
+export const IOC_READ = 2;
+
+/** _IOC(dir, type, nr, size) as <asm-generic/ioctl.h> computes it (nr and size are not masked, like the macro). */
+export function ioc(dir: number, type: number, nr: number, size: number): number {
+  return ((dir << 30) | (size << 16) | (type << 8) | nr) >>> 0;
+}
+
+// ------------------------------------------------------------------ block devices (<linux/fs.h>)
+
+/** BLKRRPART: _IO(0x12, 95), re-read the partition table. */
+export const BLKRRPART = ioc(IOC_NONE, 0x12, 95, 0);
+/** BLKGETDISKSEQ: _IOR(0x12, 128, __u64). */
+export const BLKGETDISKSEQ = ioc(IOC_READ, 0x12, 128, 8);
+
+// ------------------------------------------------------------------ btrfs (<linux/btrfs.h>)
+
+/** struct btrfs_ioctl_vol_args: __s64 fd; char name[BTRFS_PATH_NAME_MAX + 1]. */
+const btrfsVolArgs = koffi.struct('btrfs_ioctl_vol_args', { fd: 'int64_t', name: koffi.array('char', 4087 + 1) });
+export const VOL_ARGS_SIZE = koffi.sizeof(btrfsVolArgs);
+/** BTRFS_IOC_DEVICES_READY: _IOR(BTRFS_IOCTL_MAGIC 0x94, 39, struct btrfs_ioctl_vol_args). */
+export const BTRFS_IOC_DEVICES_READY = ioc(IOC_READ, 0x94, 39, VOL_ARGS_SIZE);
+
+/** The btrfs_ioctl_vol_args for a device path (fd 0); undefined when the path does not fit or has a NUL. */
+export function volArgs(path: string): Buffer | undefined {
+  const name = Buffer.from(path);
+  if (name.length >= VOL_ARGS_SIZE - koffi.offsetof(btrfsVolArgs, 'name') || name.includes(0)) return undefined;
+  const b = Buffer.alloc(VOL_ARGS_SIZE);
+  koffi.encode(b, btrfsVolArgs, { fd: 0, name: path });
+  return b;
+}
+
+// ------------------------------------------------------------------ evdev (<linux/input.h>)
+
+const EVDEV = 0x45; // 'E'
+
+export interface AbsInfo {
+  value: number;
+  minimum: number;
+  maximum: number;
+  fuzz: number;
+  flat: number;
+  resolution: number;
+}
+
+const inputAbsinfo = koffi.struct('input_absinfo', { value: 'int32_t', minimum: 'int32_t', maximum: 'int32_t', fuzz: 'int32_t', flat: 'int32_t', resolution: 'int32_t' });
+export const ABSINFO_SIZE = koffi.sizeof(inputAbsinfo);
+/** EVIOCSKEYCODE's argument: unsigned int[2] (scan code, key code). */
+const keymap = koffi.array('uint32_t', 2);
+
+/** EVIOCSKEYCODE: _IOW('E', 0x04, unsigned int[2]). */
+export const EVIOCSKEYCODE = ioc(IOC_WRITE, EVDEV, 0x04, koffi.sizeof(keymap));
+/** EVIOCGBIT(0, sizeof(unsigned long)): the device's event types. */
+export const EVIOCGBIT_EV = ioc(IOC_READ, EVDEV, 0x20, koffi.sizeof('unsigned long'));
+/** EVIOCGABS(abs): _IOR('E', 0x40 + abs, struct input_absinfo). */
+export const EVIOCGABS = (abs: number): number => ioc(IOC_READ, EVDEV, 0x40 + abs, ABSINFO_SIZE);
+/** EVIOCSABS(abs): _IOW('E', 0xc0 + abs, struct input_absinfo). */
+export const EVIOCSABS = (abs: number): number => ioc(IOC_WRITE, EVDEV, 0xc0 + abs, ABSINFO_SIZE);
+
+/** struct input_absinfo in host byte order. */
+export function encodeAbsInfo(a: AbsInfo): Buffer {
+  const b = Buffer.alloc(ABSINFO_SIZE);
+  koffi.encode(b, inputAbsinfo, a);
+  return b;
+}
+
+export function decodeAbsInfo(b: Buffer): AbsInfo {
+  return koffi.decode(b, inputAbsinfo) as AbsInfo;
+}
+
+/** The EVIOCSKEYCODE argument: { unsigned scan; unsigned key; } in host byte order. */
+export function encodeKeymap(scancode: number, keycode: number): Buffer {
+  const b = Buffer.alloc(koffi.sizeof(keymap));
+  koffi.encode(b, keymap, [scancode >>> 0, keycode >>> 0]);
+  return b;
+}

@@ -1,0 +1,185 @@
+// Sockets through libc, for what Node's net module cannot do: AF_UNIX SOCK_SEQPACKET (udev's control socket),
+// sender credentials (SO_PEERCRED, SCM_CREDENTIALS) and socket options of the netlink socket. The structs are
+// declared once as koffi structs, so their layout is the platform's.
+//
+// Conventions: set-up calls (socket, bind, listen) throw an Error carrying the errno; the calls a non-blocking
+// loop makes (accept4, recvmsg, connect, setsockopt, getsockopt) return a negative errno instead of throwing.
+import koffi from 'koffi';
+import { constants } from 'node:os';
+import { errnoError } from './errno.js';
+import { close } from './file.js';
+import { errno, libcFunction } from './libc.js';
+
+export const AF_UNIX = 1;
+export const SOCK_STREAM = 1;
+export const SOCK_SEQPACKET = 5;
+export const SOCK_NONBLOCK = 0o4000;
+export const SOCK_CLOEXEC = 0o2000000;
+export const SOL_SOCKET = 1;
+export const SO_PASSCRED = 16;
+export const SO_PEERCRED = 17;
+export const SO_RCVBUFFORCE = 33;
+export const SO_MEMINFO = 55;
+/** Index of the drop counter in SO_MEMINFO's array of u32. */
+export const SK_MEMINFO_DROPS = 8;
+export const SOL_NETLINK = 270;
+export const NETLINK_NO_ENOBUFS = 5;
+export const SCM_RIGHTS = 1;
+export const SCM_CREDENTIALS = 2;
+export const MSG_CTRUNC = 0x8;
+export const MSG_TRUNC = 0x20;
+export const MSG_DONTWAIT = 0x40;
+export const MSG_CMSG_CLOEXEC = 0x40000000;
+
+const sockaddrUn = koffi.struct('sockaddr_un', { sun_family: 'uint16_t', sun_path: koffi.array('char', 108) });
+const SUN_PATH_OFFSET = koffi.offsetof(sockaddrUn, 'sun_path');
+const SUN_PATH_MAX = koffi.sizeof(sockaddrUn) - SUN_PATH_OFFSET;
+koffi.struct('iovec', { iov_base: 'void *', iov_len: 'size_t' });
+koffi.struct('msghdr', {
+  msg_name: 'void *',
+  msg_namelen: 'uint32_t',
+  msg_iov: 'iovec *',
+  msg_iovlen: 'size_t',
+  msg_control: 'void *',
+  msg_controllen: 'size_t',
+  msg_flags: 'int',
+});
+const cmsghdr = koffi.struct('cmsghdr', { cmsg_len: 'size_t', cmsg_level: 'int', cmsg_type: 'int' });
+const ucred = koffi.struct('ucred', { pid: 'int32_t', uid: 'uint32_t', gid: 'uint32_t' });
+const SIZE_T = koffi.sizeof('size_t');
+const { EAGAIN, EINPROGRESS, ENAMETOOLONG } = constants.errno;
+/** CMSG_ALIGN. */
+const cmsgAlign = (n: number) => (n + SIZE_T - 1) & ~(SIZE_T - 1);
+const CMSG_HEADER = cmsgAlign(koffi.sizeof(cmsghdr));
+const UCRED_SIZE = koffi.sizeof(ucred);
+
+export interface Ucred {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+interface Msghdr {
+  msg_name: null;
+  msg_namelen: number;
+  msg_iov: { iov_base: Buffer; iov_len: number }[];
+  msg_iovlen: number;
+  msg_control: Buffer;
+  msg_controllen: number | bigint;
+  msg_flags: number;
+}
+
+const socketC = libcFunction<(domain: number, type: number, protocol: number) => number>('int socket(int, int, int)');
+const bindC = libcFunction<(fd: number, addr: Buffer, len: number) => number>('int bind(int, const void *, uint32_t)');
+const listenC = libcFunction<(fd: number, backlog: number) => number>('int listen(int, int)');
+const connectC = libcFunction<(fd: number, addr: Buffer, len: number) => number>('int connect(int, const void *, uint32_t)');
+const accept4C = libcFunction<(fd: number, addr: null, len: null, flags: number) => number>('int accept4(int, void *, void *, int)');
+const getsockoptC = libcFunction<(fd: number, level: number, name: number, val: Buffer, len: number[]) => number>('int getsockopt(int, int, int, _Out_ void *, _Inout_ uint32_t *)');
+const setsockoptC = libcFunction<(fd: number, level: number, name: number, val: Buffer, len: number) => number>('int setsockopt(int, int, int, const void *, uint32_t)');
+const recvmsgC = libcFunction<(fd: number, msg: Msghdr, flags: number) => number | bigint>('intptr_t recvmsg(int, _Inout_ msghdr *msg, int)');
+
+/** struct sockaddr_un for a path, and the length to pass with it. Throws ENAMETOOLONG when the path does not fit. */
+function sockaddr(path: string): { addr: Buffer; len: number } {
+  const p = Buffer.from(path, 'utf8');
+  if (p.length >= SUN_PATH_MAX) {
+    throw errnoError(`socket path too long for AF_UNIX (${p.length} bytes, at most ${SUN_PATH_MAX - 1}): ${path}`, ENAMETOOLONG);
+  }
+  const addr = Buffer.alloc(koffi.sizeof(sockaddrUn));
+  koffi.encode(addr, sockaddrUn, { sun_family: AF_UNIX, sun_path: path });
+  return { addr, len: SUN_PATH_OFFSET + p.length + 1 };
+}
+
+/** socket(2); throws on failure. */
+export function socket(domain: number, type: number, protocol = 0): number {
+  const fd = socketC()(domain, type, protocol);
+  if (fd < 0) throw errnoError(`socket(${domain}, ${type})`, errno());
+  return fd;
+}
+
+/** bind(2) to a filesystem path, then listen(2); throws on failure. */
+export function bindAndListen(fd: number, path: string, backlog: number): void {
+  const { addr, len } = sockaddr(path);
+  if (bindC()(fd, addr, len) !== 0) throw errnoError(`bind ${path}`, errno());
+  if (listenC()(fd, backlog) !== 0) throw errnoError(`listen ${path}`, errno());
+}
+
+/** connect(2) to a filesystem path: 0 or a negative errno. */
+export function connectUnix(fd: number, path: string): number {
+  const { addr, len } = sockaddr(path);
+  return connectC()(fd, addr, len) === 0 ? 0 : -errno();
+}
+
+/** accept4(2) without the peer address: the new descriptor or a negative errno. */
+export function accept4(fd: number, flags: number): number {
+  const r = accept4C()(fd, null, null, flags);
+  return r >= 0 ? r : -errno();
+}
+
+/** setsockopt(2) with an int value: 0 or a negative errno. */
+export function setsockoptInt(fd: number, level: number, name: number, value: number): number {
+  const v = Buffer.alloc(4);
+  v.writeInt32LE(value);
+  return setsockoptC()(fd, level, name, v, 4) === 0 ? 0 : -errno();
+}
+
+/** getsockopt(2) into `buf`: the length the kernel wrote, or a negative errno. */
+export function getsockopt(fd: number, level: number, name: number, buf: Buffer): number {
+  const len = [buf.length];
+  return getsockoptC()(fd, level, name, buf, len) === 0 ? len[0]! : -errno();
+}
+
+/** SO_PEERCRED: the credentials of the peer of a connected AF_UNIX socket, or a negative errno. */
+export function peerCredentials(fd: number): Ucred | number {
+  const buf = Buffer.alloc(UCRED_SIZE);
+  const n = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, buf);
+  return n < 0 ? n : (koffi.decode(buf, ucred) as Ucred);
+}
+
+/** What recvWithCredentials() received. */
+export interface Received {
+  /** Bytes received into the buffer (0: the peer closed its end). */
+  n: number;
+  /** msg_flags (MSG_TRUNC, MSG_CTRUNC). */
+  flags: number;
+  /** SCM_CREDENTIALS, when the message carried them (SO_PASSCRED). */
+  cred: Ucred | undefined;
+}
+
+/**
+ * recvmsg(2) of one datagram into `data`, with a control buffer for SCM_CREDENTIALS; descriptors passed with
+ * SCM_RIGHTS are closed at once. Returns what was received, or a negative errno.
+ */
+export function recvWithCredentials(fd: number, data: Buffer, flags: number): Received | number {
+  const control = Buffer.alloc(256);
+  const msg: Msghdr = { msg_name: null, msg_namelen: 0, msg_iov: [{ iov_base: data, iov_len: data.length }], msg_iovlen: 1, msg_control: control, msg_controllen: control.length, msg_flags: 0 };
+  const n = Number(recvmsgC()(fd, msg, flags));
+  if (n < 0) return -errno();
+  const end = Math.min(control.length, Number(msg.msg_controllen));
+  let cred: Ucred | undefined;
+  for (let off = 0; off + CMSG_HEADER <= end; ) {
+    const h = koffi.decode(control, off, cmsghdr) as { cmsg_len: number | bigint; cmsg_level: number; cmsg_type: number };
+    const clen = Number(h.cmsg_len);
+    if (clen < CMSG_HEADER || off + clen > end) break;
+    if (h.cmsg_level === SOL_SOCKET && h.cmsg_type === SCM_CREDENTIALS && clen >= CMSG_HEADER + UCRED_SIZE) {
+      cred = koffi.decode(control, off + CMSG_HEADER, ucred) as Ucred;
+    } else if (h.cmsg_level === SOL_SOCKET && h.cmsg_type === SCM_RIGHTS) {
+      for (let p = off + CMSG_HEADER; p + 4 <= off + clen; p += 4) close(control.readInt32LE(p));
+    }
+    off += cmsgAlign(clen);
+  }
+  return { n, flags: msg.msg_flags, cred };
+}
+
+/**
+ * Is a server listening on this AF_UNIX path? A non-blocking connect: refused means a stale socket file; a full
+ * backlog or a connection in progress means somebody is there.
+ */
+export function unixSocketListening(path: string, type: typeof SOCK_STREAM | typeof SOCK_SEQPACKET): boolean {
+  const fd = socket(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC);
+  try {
+    const r = connectUnix(fd, path);
+    return r === 0 || r === -EAGAIN || r === -EINPROGRESS;
+  } finally {
+    close(fd);
+  }
+}
