@@ -21,13 +21,14 @@ export type ControlCommand =
   | 'start-exec-queue'
   | 'children-max'
   | 'settle'
-  | 'status';
+  | 'status'
+  | 'set-env';
 
-export const COMMANDS: readonly ControlCommand[] = ['ping', 'reload', 'exit', 'log-level', 'stop-exec-queue', 'start-exec-queue', 'children-max', 'settle', 'status'];
+export const COMMANDS: readonly ControlCommand[] = ['ping', 'reload', 'exit', 'log-level', 'stop-exec-queue', 'start-exec-queue', 'children-max', 'settle', 'status', 'set-env'];
 
 export interface ControlRequest {
   command: ControlCommand;
-  /** log-level: a level name or 0-7; children-max: a non-negative integer (0 = automatic). */
+  /** log-level: a level name or 0-7; children-max: a non-negative integer (0 = automatic); set-env: "KEY=VALUE" (an empty VALUE unsets KEY). */
   value?: string | number;
   /** settle: milliseconds to wait for an empty queue (default: 120000; 0 = just report). */
   timeout?: number;
@@ -79,6 +80,7 @@ export function checkRequest(req: unknown): string | undefined {
     const n = typeof r.value === 'string' && /^\d+$/.test(r.value) ? Number(r.value) : r.value;
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) return `children-max needs a non-negative integer 'value' (0 = automatic), got ${JSON.stringify(r.value)}`;
   }
+  if (r.command === 'set-env' && (typeof r.value !== 'string' || !r.value.includes('='))) return "set-env needs a 'value' KEY=VALUE";
   if (r.timeout !== undefined && (typeof r.timeout !== 'number' || !(r.timeout >= 0))) return "'timeout' must be a non-negative number of milliseconds";
   return undefined;
 }
@@ -103,6 +105,12 @@ async function dispatch(h: ControlHandler, req: ControlRequest): Promise<Record<
       return h.settle(req.timeout ?? 120_000);
     case 'status':
       return h.status();
+    case 'set-env': {
+      if (!h.setEnv) throw new ControlError('this daemon cannot set global properties');
+      const kv = String(req.value);
+      const eq = kv.indexOf('=');
+      return h.setEnv(kv.slice(0, eq), eq + 1 < kv.length ? kv.slice(eq + 1) : undefined);
+    }
   }
 }
 

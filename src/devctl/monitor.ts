@@ -136,7 +136,7 @@ export const HEADER_UDEV = 'UDEV - the event which udev sends out after rule pro
 export const HEADER_KERNEL = 'KERNEL - the kernel uevent';
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseVerbArgs(argv, OPTIONS, false);
+  const { values } = parseVerbArgs(argv, OPTIONS);
   let kernel = values.kernel === true;
   let udev = values.udev === true;
   if (!kernel && !udev) kernel = udev = true;

@@ -37,7 +37,7 @@ export function parseSeconds(v: string, flag: string): number {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals, roots } = parseVerbArgs(argv, OPTIONS, true);
+  const { values, positionals, roots } = parseVerbArgs(argv, OPTIONS);
   if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
   const timeoutS = values.timeout !== undefined ? parseSeconds(String(values.timeout), '--timeout') : 120;
   const exitIfExists = values['exit-if-exists'] as string | undefined;
