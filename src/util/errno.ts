@@ -1,4 +1,4 @@
-// errno numbers and their names (EPERM, ENOENT, ...), from Node's table of the platform's values.
+// errno numbers, their names (EPERM, ENOENT, ...) from Node's table of the platform's values, and glibc's texts for them.
 import { constants } from 'node:os';
 
 /** Number -> name; where two names share a number (EAGAIN and EWOULDBLOCK) the first listed, as glibc names it. */
@@ -8,4 +8,35 @@ for (const [name, n] of Object.entries(constants.errno)) if (!NAMES.has(n)) NAME
 /** The name of an errno number, or "E<n>" for one the platform does not list. */
 export function errnoName(errno: number): string {
   return NAMES.get(errno) ?? `E${errno}`;
+}
+
+/** glibc's strerror() texts (what udev's "%m" prints) for the errors devctl reports in udev's words. */
+const GLIBC_TEXT: Readonly<Record<string, string>> = {
+  EPERM: 'Operation not permitted',
+  ENOENT: 'No such file or directory',
+  EIO: 'Input/output error',
+  ENXIO: 'No such device or address',
+  EBADF: 'Bad file descriptor',
+  EAGAIN: 'Resource temporarily unavailable',
+  EACCES: 'Permission denied',
+  EBUSY: 'Device or resource busy',
+  EEXIST: 'File exists',
+  ENODEV: 'No such device',
+  ENOTDIR: 'Not a directory',
+  EISDIR: 'Is a directory',
+  EINVAL: 'Invalid argument',
+  ENOTBLK: 'Block device required',
+  ERANGE: 'Numerical result out of range',
+  ENAMETOOLONG: 'File name too long',
+  ELOOP: 'Too many levels of symbolic links',
+  ENOBUFS: 'No buffer space available',
+  ETIMEDOUT: 'Connection timed out',
+  ECONNREFUSED: 'Connection refused',
+  EPROTO: 'Protocol error',
+};
+
+/** The text glibc's strerror() gives for an errno name (or a number), e.g. "No such file or directory". */
+export function strerror(code: string | number): string {
+  const name = typeof code === 'number' ? errnoName(Math.abs(code)) : code;
+  return GLIBC_TEXT[name] ?? name;
 }

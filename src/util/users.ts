@@ -2,6 +2,7 @@
 // falling back to /etc/passwd and /etc/group when libc cannot be loaded. Results are cached.
 import { readFileSync } from 'node:fs';
 import koffi from 'koffi';
+import { safeAtou } from './cnum.js';
 
 type Lookup = (name: string) => number | undefined;
 
@@ -71,17 +72,14 @@ export function clearNameCache(): void {
   groupCache.clear();
 }
 
-/** A decimal uid/gid as udev's parse_uid accepts it (not -1 or 65535). */
+/** A uid/gid as udev's parse_uid() reads it: decimal, no sign, leading zero or blank, not -1 or 65535. */
 export function parseId(s: string): number | undefined {
-  if (!/^\d+$/.test(s)) return undefined;
-  const n = Number(s);
-  if (n > 0xfffffffe || n === 0xffff) return undefined;
-  return n;
+  const n = safeAtou(s, { base: 10, refusePlusMinus: true, refuseLeadingZero: true, refuseLeadingWhitespace: true });
+  return typeof n === 'number' && n !== 0xffffffff && n !== 0xffff ? n : undefined;
 }
 
-/** An octal mode as udev's parse_mode accepts it (at most 07777). */
+/** An octal mode as udev's parse_mode() reads it (blanks before it allowed, no sign, at most 07777). */
 export function parseMode(s: string): number | undefined {
-  if (!/^[0-7]+$/.test(s)) return undefined;
-  const n = parseInt(s, 8);
-  return n <= 0o7777 ? n : undefined;
+  const n = safeAtou(s, { base: 8, refusePlusMinus: true });
+  return typeof n === 'number' && n <= 0o7777 ? n : undefined;
 }

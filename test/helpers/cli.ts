@@ -13,3 +13,13 @@ export function devctl(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: 
     timeout: opts.timeoutMs ?? 60_000,
   });
 }
+
+/** devctl with its output as bytes (for byte-for-byte comparisons with udevadm). */
+export function devctlBytes(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): SpawnSyncReturns<Buffer> {
+  return spawnSync(TSX, [join(REPO, 'src', 'cli', 'devctl.ts'), ...args], {
+    env: { ...process.env, ...opts.env },
+    cwd: opts.cwd,
+    timeout: opts.timeoutMs ?? 60_000,
+    maxBuffer: 64 << 20,
+  });
+}
