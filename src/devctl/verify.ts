@@ -176,7 +176,8 @@ export async function run(argv: string[]): Promise<number> {
 
   if (positionals.length === 0) {
     const dirs = root !== undefined ? DEFAULT_RULES_DIRS.filter((d) => d !== PACKAGE_RULES_DIR).map((d) => join(root, d)) : rulesDirs(config.rulesDirs);
-    const files = mergeConfFiles(dirs, '.rules', { all: true });
+    // udevadm leaves directories (and links to them) out of the search path, not out of a DIR given to it
+    const files = mergeConfFiles(dirs, '.rules', { all: true }).filter((f) => !isDirectory(f));
     if (root !== undefined && files.length === 0) return fail(`No rules files found in ${root}.`);
     files.forEach(check);
   } else {

@@ -163,8 +163,6 @@ export const UDEV_BUILTIN_NAMES: ReadonlySet<string> = new Set([
 export interface CompileOptions {
   /** 'early' resolves plain OWNER/GROUP names at load; 'never' drops them. */
   resolveNames?: 'early' | 'never';
-  /** Extra style checks (devctl verify): unused labels, conflicting matches. */
-  extraChecks?: boolean;
 }
 
 class LineError extends Error {}
@@ -211,11 +209,6 @@ export function compileLines(file: string, inputs: readonly LineInput[], opts: C
     } else {
       l.gotoIndex = found;
       lines[found]!.type |= 64; // referenced
-    }
-  }
-  if (opts.extraChecks) {
-    for (const l of lines) {
-      if (l.type & LINE_HAS_LABEL && !(l.type & 64)) diag('notice', l.line, 1, `style: LABEL="${l.label}" is unused`);
     }
   }
   const kept = lines.filter((l) => l.type & ~(LINE_HAS_LABEL | 64) || l.type & 64);
