@@ -87,11 +87,14 @@ function timespan(us: number): string {
   return out.join(' ');
 }
 
-/** The whole disk holding `path`: a block device node (--device), or the file system of a file (--backing). */
+/**
+ * The whole disk holding `path`: a block device node (--device), or the file system of a file (--backing). A /dev
+ * path is taken under the dev root, as every devctl DEVICE argument.
+ */
 function diskOf(roots: Roots, path: string, backing: boolean): Device {
   let st;
   try {
-    st = statSync(path, { bigint: true });
+    st = statSync(devPath(roots, path), { bigint: true });
   } catch (e) {
     throw new DeviceError((e as NodeJS.ErrnoException).code ?? 'EIO', '');
   }
@@ -110,12 +113,15 @@ function diskOf(roots: Roots, path: string, backing: boolean): Device {
   return wholeDisk(device);
 }
 
-/** Takes the exclusive lock on a disk's node; returns the descriptor, or an exit status after printing why not. */
-async function lockDevice(node: string, major: number, minor: number, deadline: number): Promise<number | { exit: number }> {
+/**
+ * Takes the exclusive lock on a disk's node (its logical /dev name, opened under the dev root); returns the
+ * descriptor, or an exit status after printing why not.
+ */
+async function lockDevice(roots: Roots, node: string, major: number, minor: number, deadline: number): Promise<number | { exit: number }> {
   const failed = (m: string) => ({ exit: fail(m) });
   let fd: number;
   try {
-    fd = openSync(node, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+    fd = openSync(devPath(roots, node), constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (e) {
     return failed(`Failed to open '${node}': ${strerror((e as NodeJS.ErrnoException).code ?? 'EIO')}`);
   }
@@ -203,7 +209,7 @@ export async function run(argv: string[]): Promise<number> {
         process.stdout.write(`${d.name}\n`);
         continue;
       }
-      const fd = await lockDevice(devPath(roots, d.name), d.major, d.minor, deadline);
+      const fd = await lockDevice(roots, d.name, d.major, d.minor, deadline);
       if (typeof fd !== 'number') return fd.exit;
       fds.push(fd);
     }
