@@ -285,7 +285,7 @@ export class Device {
   /** For a driver device (/bus/BUS/drivers/NAME), the bus it belongs to. */
   get driverSubsystem(): string | undefined {
     if (this.subsystem !== 'drivers') return undefined;
-    const m = /^\/bus\/([^/]+)\/drivers\//.exec(this.devpath);
+    const m = /^\/bus\/([^/]+)\/drivers(\/|$)/.exec(this.devpath);
     return m?.[1];
   }
 

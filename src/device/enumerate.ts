@@ -36,6 +36,11 @@ export interface EnumerateFilters {
   nomatchSysattrs?: Array<[string, string | undefined]>;
   /** Property matches [name glob, value glob | undefined]: any one must match. */
   properties?: Array<[string, string | undefined]>;
+  /**
+   * Required property matches [name glob, value glob] (udevadm info's --property-match): every name must match, with
+   * one of the values given for it.
+   */
+  requiredProperties?: Array<[string, string]>;
   /** Tags: every one must be set (read from the run root database). */
   tags?: string[];
   /** Sysname globs: one must match. */
@@ -170,6 +175,26 @@ export class Enumerator {
     return false;
   }
 
+  matchRequiredProperties(d: Device): boolean {
+    const m = this.filters.requiredProperties ?? [];
+    if (m.length === 0) return true;
+    const byName = new Map<string, string[]>();
+    for (const [name, value] of m) byName.set(name, [...(byName.get(name) ?? []), value]);
+    d.loadDb();
+    const props = d.properties;
+    for (const [name, values] of byName) {
+      let found = false;
+      for (const [k, v] of props) {
+        if (fnmatch(name, k) && values.some((g) => fnmatch(g, v))) {
+          found = true;
+          break;
+        }
+      }
+      if (!found) return false;
+    }
+    return true;
+  }
+
   matchSysattrs(d: Device): boolean {
     const test = (name: string, value: string | undefined) => {
       const r = readSysattr(d.syspath, name);
@@ -189,6 +214,7 @@ export class Enumerator {
     if (!skip.tag && !this.matchTags(d)) return false;
     if (!this.matchInitialized(d)) return false;
     if (!this.matchProperties(d)) return false;
+    if (!this.matchRequiredProperties(d)) return false;
     if (!this.matchSysattrs(d)) return false;
     return true;
   }

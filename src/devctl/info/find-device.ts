@@ -77,3 +77,12 @@ export function findDevice(roots: Roots, id: string, prefix?: '/sys' | '/dev'): 
   }
   throw new DeviceError('EINVAL', `${id}: not a device path, node, unit name, device id or SUBSYSTEM/SYSNAME`);
 }
+
+/**
+ * The error udevadm 257's find_device() gives for an argument it cannot find: ENODEV for anything with a '/' in it
+ * and for device unit names, EINVAL otherwise (it is neither a path nor a unit name). devctl finds more (device ids,
+ * SUBSYSTEM/SYSNAME) but reports a miss in udevadm's words.
+ */
+export function udevadmNotFoundErrno(id: string): 'ENODEV' | 'EINVAL' {
+  return id.includes('/') || /^[^/]+\.device$/.test(id) ? 'ENODEV' : 'EINVAL';
+}
