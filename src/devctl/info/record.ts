@@ -8,7 +8,6 @@
 import { existsSync } from 'node:fs';
 import type { Device } from '../../device/device.js';
 import { dbPath, readDb, type DbRecord } from '../../device/db.js';
-import { foundByDevnum } from './find-device.js';
 
 export interface InfoRecord {
   devpath: string;
@@ -48,7 +47,7 @@ export function buildRecord(d: Device, forProperties = false): InfoRecord {
   const put = (k: string, v: string | undefined) => {
     if (v !== undefined) props.set(k, v);
   };
-  const byDevnum = forProperties || foundByDevnum(d);
+  const byDevnum = forProperties || d.foundByDevnum;
   put('DEVPATH', d.devpath);
   if (!byDevnum) put('SUBSYSTEM', d.subsystem);
   const uevent = d.ueventProperties;
