@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // devctl: the command-line tool. One file per verb in src/devctl/, loaded only when it runs.
-import { EarlyExit, GetoptError, UsageError, parsePreVerb, setInvocation, type Verb } from '../devctl/common.js';
+import { EarlyExit, Failure, UsageError, parsePreVerb, setInvocation, type Verb } from '../devctl/common.js';
 import { ConfigError } from '../config/config.js';
 
 /** The verbs, in `devctl --help` order: one line each. */
@@ -92,7 +92,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(e.what === 'version' ? `${await version()}\n` : mod.help.endsWith('\n') ? mod.help : mod.help + '\n');
       return 0;
     }
-    if (e instanceof GetoptError) {
+    if (e instanceof Failure) {
       process.stderr.write(`${e.message}\n`);
       return 1;
     }

@@ -21,8 +21,11 @@ export class UsageError extends Error {
   }
 }
 
-/** A bad option, worded as glibc's getopt words it ("info: unrecognized option '--bogus'"): printed as is. */
-export class GetoptError extends UsageError {}
+/** A usage error worded as udevadm words it: printed as is, without devctl's "devctl VERB: " prefix. */
+export class Failure extends UsageError {}
+
+/** A bad option, worded as glibc's getopt words it ("info: unrecognized option '--bogus'"). */
+export class GetoptError extends Failure {}
 
 /** -h/--help or -V/--version came first: the caller prints the verb's help or the version and exits 0. */
 export class EarlyExit extends Error {

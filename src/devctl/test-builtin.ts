@@ -1,6 +1,7 @@
 // devctl test-builtin [--action=ACTION] BUILTIN DEVICE: runs one builtin on a device, like
 // `udevadm test-builtin`, and prints the properties it sets as KEY=VALUE lines.
 import { parseVerbArgs, UsageError } from './common.js';
+import { ACTIONS } from './trigger.js';
 import { findDevice } from './info/find-device.js';
 import { builtinNames, getBuiltin } from '../builtins/registry.js';
 import { configureHwdb } from '../builtins/hwdb.js';
@@ -24,14 +25,27 @@ Exit status: 0 when the builtin succeeded, 1 when it failed or an argument is wr
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals, roots, config } = parseVerbArgs(argv, { action: { type: 'string', short: 'a' } });
-  if (positionals.length !== 2) throw new UsageError(positionals.length < 2 ? 'expected COMMAND and DEVICE' : `unexpected argument '${positionals[2]}'`);
+  const action = (values.action as string | undefined) ?? 'add';
+  if (action === 'help') {
+    process.stdout.write(ACTIONS.join('\n') + '\n');
+    return 0;
+  }
+  if (!(ACTIONS as readonly string[]).includes(action)) {
+    process.stderr.write(`Invalid action '${action}'\n`);
+    return 1;
+  }
+  if (positionals.length < 2) {
+    process.stderr.write('Expected two arguments: command string and device path.\n');
+    return 1;
+  }
+  if (positionals.length > 2) throw new UsageError(`unexpected argument '${positionals[2]}'`);
   const [command, devArg] = positionals as [string, string];
   const words = command.trim().split(/\s+/);
   const name = words[0]!;
   const builtin = await getBuiltin(name);
   if (!builtin) throw new UsageError(`unknown builtin '${name}' (available: ${builtinNames().join(', ')})`);
   const device = findDevice(roots, devArg);
-  device.action = (values.action as string | undefined) ?? 'add';
+  device.action = action;
   const set: [string, string][] = [];
   if (name === 'hwdb') configureHwdb({ hwdbBin: config.hwdbBin, configFile: config.configFile, watch: false });
   await builtin.init?.(roots);

@@ -3,7 +3,8 @@
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseVerbArgs, list, UsageError } from './common.js';
+import { Failure, parseVerbArgs, list, UsageError } from './common.js';
+import { parseSec } from './time.js';
 import { configHelp } from '../config/config.js';
 import { Enumerator, type EnumerateFilters, type EnumerationType, type InitializedMatch } from '../device/enumerate.js';
 import { DeviceError, type Device } from '../device/device.js';
@@ -79,7 +80,7 @@ const OPTIONS = {
   'initialized-nomatch': { type: 'boolean' },
   settle: { type: 'boolean', short: 'w' },
   timeout: { type: 'string' },
-  'wait-daemon': { type: 'string' },
+  'wait-daemon': { type: 'string', optional: true },
   uuid: { type: 'boolean' },
   'prioritized-subsystem': { type: 'string', multiple: true },
 } as const;
@@ -88,13 +89,6 @@ function splitAttr(s: string): [string, string | undefined] {
   const eq = s.indexOf('=');
   if (eq < 0) return [s, undefined];
   return [s.slice(0, eq), s.slice(eq + 1)];
-}
-
-function parseSeconds(v: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)(s|sec|ms|min)?$/.exec(v.trim());
-  if (!m) throw new UsageError(`--${flag}: invalid time '${v}' (seconds expected)`);
-  const n = Number(m[1]);
-  return m[2] === 'ms' ? n / 1000 : m[2] === 'min' ? n * 60 : n;
 }
 
 class Progress {
@@ -119,8 +113,6 @@ class Progress {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  // --wait-daemon takes an optional value
-  argv = argv.map((a) => (a === '--wait-daemon' ? '--wait-daemon=5' : a));
   const { values, positionals, roots } = parseVerbArgs(argv, OPTIONS);
   const v = values as Record<string, unknown>;
 
@@ -129,10 +121,10 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(ACTIONS.join('\n') + '\n');
     return 0;
   }
-  if (!(ACTIONS as readonly string[]).includes(action)) throw new UsageError(`--action: unknown action '${action}' (one of ${ACTIONS.join(', ')})`);
+  if (!(ACTIONS as readonly string[]).includes(action)) throw new Failure(`Unknown action '${action}'`);
 
   const typeArg = (v.type as string | undefined) ?? 'devices';
-  if (!['devices', 'subsystems', 'all'].includes(typeArg)) throw new UsageError(`--type: unknown type '${typeArg}' (devices, subsystems or all)`);
+  if (!['devices', 'subsystems', 'all'].includes(typeArg)) throw new Failure(`Unknown type --type=${typeArg}`);
   const type = typeArg as EnumerationType;
 
   if (v['initialized-match'] && v['initialized-nomatch']) throw new UsageError('--initialized-match and --initialized-nomatch exclude each other');
@@ -176,10 +168,15 @@ export async function run(argv: string[]): Promise<number> {
   const quiet = !!v.quiet;
   const settle = !!v.settle;
   const printUuid = !!v.uuid;
-  const timeoutS = v.timeout !== undefined ? parseSeconds(v.timeout as string, 'timeout') : DEFAULT_SETTLE_TIMEOUT;
+  const seconds = (value: string, flag: string) => {
+    const t = parseSec(value);
+    if (t === undefined) throw new UsageError(`--${flag}: invalid time '${value}' (seconds expected)`);
+    return t;
+  };
+  const timeoutS = v.timeout !== undefined ? seconds(v.timeout as string, 'timeout') : DEFAULT_SETTLE_TIMEOUT;
 
   if (v['wait-daemon'] !== undefined) {
-    const waitS = parseSeconds(v['wait-daemon'] as string, 'wait-daemon');
+    const waitS = v['wait-daemon'] === '' ? 5 : seconds(v['wait-daemon'] as string, 'wait-daemon');
     const { controlRequest } = await import('../daemon/control.js');
     const deadline = Date.now() + waitS * 1000;
     let ok = false;

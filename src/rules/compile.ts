@@ -161,8 +161,8 @@ export const UDEV_BUILTIN_NAMES: ReadonlySet<string> = new Set([
 ]);
 
 export interface CompileOptions {
-  /** 'early' resolves plain OWNER/GROUP names at load; 'never' drops them. */
-  resolveNames?: 'early' | 'never';
+  /** 'early' resolves plain OWNER/GROUP names at load; 'late' when an event runs; 'never' drops them. */
+  resolveNames?: 'early' | 'late' | 'never';
 }
 
 class LineError extends Error {}
