@@ -3,6 +3,8 @@ import { parseVerbArgs } from './common.js';
 import { parseSec } from './time.js';
 import { loadCredentials } from './control/credentials.js';
 import { normalizeLevel } from '../log.js';
+import { safeAtou } from '../util/cnum.js';
+import { strerror } from '../util/errno.js';
 import { controlRequest, type ControlRequest } from '../daemon/control.js';
 
 export const summary = 'Control the devMaster daemon';
@@ -54,9 +56,18 @@ function fail(message: string): number {
   return 1;
 }
 
-export async function run(argv: string[]): Promise<number> {
-  const { order, positionals, roots } = parseVerbArgs(argv, OPTIONS);
-  // udevadm 257 reads every option first, then sends its requests in a fixed order
+export interface ControlPlan {
+  requests: ControlRequest[];
+  loadCredentials: boolean;
+  timeoutS: number;
+}
+
+/**
+ * What the options ask for, as udevadm 257 reads them: every option first (the last -s/-S, -l and -m win), then
+ * the requests in its fixed order: exit alone; else log level, stop or start, reload, properties, children-max,
+ * ping (and devMaster's status). A string is udevadm's message for a bad argument.
+ */
+export function controlPlan(order: { key: string; value: string | undefined }[], operands: string[]): ControlPlan | string {
   let exit = false;
   let logLevel: string | undefined;
   let startExecQueue: boolean | undefined;
@@ -77,7 +88,7 @@ export async function run(argv: string[]): Promise<number> {
         try {
           normalizeLevel(v);
         } catch {
-          return fail(`Failed to parse log level '${v}': Invalid argument`);
+          return `Failed to parse log level '${v}': Invalid argument`;
         }
         logLevel = v;
         break;
@@ -91,12 +102,12 @@ export async function run(argv: string[]): Promise<number> {
         reload = true;
         break;
       case 'property':
-        if (!v.includes('=')) return fail(`expect <KEY>=<value> instead of '${v}'`);
+        if (!v.includes('=')) return `expect <KEY>=<value> instead of '${v}'`;
         env.push(v);
         break;
       case 'children-max': {
-        const n = /^\s*\+?\d+$/.test(v) ? Number(v) : NaN;
-        if (!(n <= 0xffffffff)) return fail(`Failed to parse maximum number of children '${v}': ${Number.isNaN(n) ? 'Invalid argument' : 'Numerical result out of range'}`);
+        const n = safeAtou(v);
+        if (typeof n !== 'number') return `Failed to parse maximum number of children '${v}': ${strerror(n)}`;
         childrenMax = n;
         break;
       }
@@ -105,7 +116,7 @@ export async function run(argv: string[]): Promise<number> {
         break;
       case 'timeout': {
         const t = parseSec(v);
-        if (t === undefined) return fail(`Failed to parse timeout value '${v}': Invalid argument`);
+        if (t === undefined) return `Failed to parse timeout value '${v}': Invalid argument`;
         timeoutS = t;
         break;
       }
@@ -128,12 +139,18 @@ export async function run(argv: string[]): Promise<number> {
     if (ping) requests.push({ command: 'ping' });
     if (status) requests.push({ command: 'status' });
   }
-  if (requests.length === 0 && !credentials) return fail('No control command option is specified.');
-  if (positionals.length > 0) return fail(`Extraneous argument: ${positionals[0]}`);
+  if (requests.length === 0 && !credentials) return 'No control command option is specified.';
+  if (operands.length > 0) return `Extraneous argument: ${operands[0]}`;
+  return { requests, loadCredentials: credentials, timeoutS };
+}
 
-  if (credentials && !loadCredentials(roots.run)) return 1;
-  const timeoutMs = timeoutS === Infinity ? 2 ** 31 - 1 : timeoutS * 1000;
-  for (const req of requests) {
+export async function run(argv: string[]): Promise<number> {
+  const { order, positionals, roots } = parseVerbArgs(argv, OPTIONS);
+  const plan = controlPlan(order, positionals);
+  if (typeof plan === 'string') return fail(plan);
+  if (plan.loadCredentials && !loadCredentials(roots.run)) return 1;
+  const timeoutMs = Math.min(plan.timeoutS * 1000, 2 ** 31 - 1);
+  for (const req of plan.requests) {
     let res;
     try {
       res = await controlRequest(roots.run, req, timeoutMs);

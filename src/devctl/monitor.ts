@@ -26,6 +26,7 @@ and print one line per event: SOURCE[MONOTONIC_SECONDS] ACTION DEVPATH (SUBSYSTE
      --json                          One JSON object per event and line, no header:
                                      {"source","usec","action","devpath","subsystem","seqnum","properties"}
   -h --help                          Show this help
+  -V --version                       Show package version
 
 Stops on SIGINT or SIGTERM.
 

@@ -16,6 +16,7 @@ the properties it sets. Nothing is changed on disk.
 
   -a --action=ACTION  the event's action (default: add)
   -h --help           show this help
+  -V --version        show the version
 
 Builtins: ${builtinNames().join(', ')}
 DEVICE is a /sys path, a /dev node, SUBSYSTEM/SYSNAME or a device id.

@@ -26,6 +26,7 @@ DEVICE is a /sys path, a /dev node, SUBSYSTEM/SYSNAME or a device id (b8:0, n2, 
      --json            print the result as one JSON object
      --rules-dir DIR   rules directory (repeatable; default: the rules search path)
   -h --help            show this help
+  -V --version         show the version
 `;
 
 const ACTIONS = ['add', 'remove', 'change', 'move', 'online', 'offline', 'bind', 'unbind'];

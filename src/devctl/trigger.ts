@@ -24,6 +24,7 @@ export const help = `devctl trigger [OPTIONS] [DEVICE...]
 Request events from the kernel: write ACTION to the uevent file of every matching device.
 
   -h --help                         Show this help
+  -V --version                      Show package version
   -v --verbose                      Print the list of devices while running
   -n --dry-run                      Do not actually trigger the events
   -q --quiet                        Suppress error logging in triggering events
