@@ -157,3 +157,21 @@ export function list(v: unknown): string[] {
   if (v === undefined) return [];
   return Array.isArray(v) ? (v as string[]) : [v as string];
 }
+
+/** Prints a message on stderr as udevadm prints its errors (no prefix); returns exit status 1. */
+export function fail(message: string): number {
+  process.stderr.write(message + '\n');
+  return 1;
+}
+
+/** systemd's path_simplify(): no repeated slashes, no "." components, no trailing slash ("" for an empty path). */
+export function simplifyPath(p: string): string {
+  return (p.startsWith('/') ? '/' : '') + p.split('/').filter((c) => c !== '' && c !== '.').join('/');
+}
+
+/** systemd's parse_boolean(). */
+export function parseBoolean(v: string): boolean | undefined {
+  if (['1', 'yes', 'y', 'true', 't', 'on'].includes(v)) return true;
+  if (['0', 'no', 'n', 'false', 'f', 'off'].includes(v)) return false;
+  return undefined;
+}

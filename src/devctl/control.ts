@@ -1,5 +1,5 @@
 // devctl control: talk to the running daemon (udevadm control).
-import { parseVerbArgs } from './common.js';
+import { fail, parseVerbArgs } from './common.js';
 import { parseSec } from './time.js';
 import { loadCredentials } from './control/credentials.js';
 import { normalizeLevel } from '../log.js';
@@ -50,11 +50,6 @@ const OPTIONS = {
   'load-credentials': { type: 'boolean' },
   status: { type: 'boolean' },
 } as const;
-
-function fail(message: string): number {
-  process.stderr.write(message + '\n');
-  return 1;
-}
 
 export interface ControlPlan {
   requests: ControlRequest[];

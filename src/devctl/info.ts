@@ -2,7 +2,7 @@
 // picks the action; the pieces are in ./info/: find-device (DEVICE arguments), record (the P:/M:/.../E: record and
 // its JSON), attribute-walk (-a), tree (-t), export-db (-e and its filters), cleanup-db (-c), json (systemd's JSON).
 import { statSync } from 'node:fs';
-import { parseVerbArgs, type OptionSpec } from './common.js';
+import { fail, parseVerbArgs, type OptionSpec } from './common.js';
 import { configHelp } from '../config/config.js';
 import { splitDevT, type Device } from '../device/device.js';
 import { deviceCompare, enumerateDevices, type EnumerateFilters } from '../device/enumerate.js';
@@ -307,10 +307,6 @@ function treeAround(roots: Roots, d: Device): string {
 
 export async function run(argv: string[]): Promise<number> {
   const { order, positionals, roots } = parseVerbArgs(argv, OPTIONS);
-  const fail = (message: string) => {
-    process.stderr.write(message + '\n');
-    return 1;
-  };
   try {
     const s = settings(roots, order);
     if (s === 'done') return 0;

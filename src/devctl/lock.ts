@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, fstatSync, openSync, constants, statSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { resolve } from 'node:path';
-import { parseVerbArgs } from './common.js';
+import { fail, parseBoolean, parseVerbArgs, simplifyPath } from './common.js';
 import { parseSec } from './time.js';
 import { Device, DeviceError, splitDevT } from '../device/device.js';
 import { wholeDisk } from '../device/whole-disk.js';
@@ -43,21 +43,10 @@ const OPTIONS = {
 const POLL_MS = 50;
 const EAGAIN = osConstants.errno.EAGAIN;
 
-function fail(message: string): number {
-  process.stderr.write(message + '\n');
-  return 1;
-}
-
-/** path_make_absolute_cwd() and path_simplify(). */
-function absolute(p: string): string {
-  const parts = resolve(p).split('/').filter((c) => c !== '' && c !== '.');
-  return '/' + parts.join('/');
-}
-
 /** systemd's special_glyph(ELLIPSIS): "…" unless the locale is set and is not UTF-8 (or SYSTEMD_UTF8 says no). */
 function ellipsis(): string {
   const forced = process.env.SYSTEMD_UTF8;
-  if (forced !== undefined) return ['1', 'yes', 'y', 'true', 't', 'on'].includes(forced) ? '…' : '...';
+  if (forced !== undefined) return parseBoolean(forced) ? '…' : '...';
   const locale = process.env.LC_ALL || process.env.LC_CTYPE || process.env.LANG || '';
   return locale === '' || /utf-?8/i.test(locale) ? '…' : '...';
 }
@@ -173,7 +162,7 @@ export async function run(argv: string[]): Promise<number> {
     const v = value ?? '';
     if (key === 'device' || key === 'backing') {
       const list = key === 'device' ? devices : backing;
-      const p = absolute(v);
+      const p = simplifyPath(resolve(v)); // path_make_absolute_cwd(), path_simplify()
       if (!list.includes(p)) list.push(p);
     } else if (key === 'timeout') {
       const t = parseSec(v);

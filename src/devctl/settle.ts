@@ -1,7 +1,7 @@
 // devctl settle: wait until devMaster has processed every queued event (udevadm settle).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseVerbArgs } from './common.js';
+import { fail, parseVerbArgs } from './common.js';
 import { parseSec } from './time.js';
 import { controlRequest, ControlError } from '../daemon/control.js';
 
@@ -39,10 +39,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function run(argv: string[]): Promise<number> {
   const { order, roots } = parseVerbArgs(argv, OPTIONS);
-  const fail = (message: string) => {
-    process.stderr.write(message + '\n');
-    return 1;
-  };
   // (operands are ignored, as udevadm ignores them)
   let timeoutS = 120;
   let exitIfExists: string | undefined;

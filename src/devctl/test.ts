@@ -1,6 +1,6 @@
 // devctl test [--action=ACTION] [--rules-dir DIR]... DEVICE: runs the rules on a device without side effects
 // and shows what each rule line did and the result (what `udevadm test` tells, laid out for people).
-import { parseVerbArgs, UsageError } from './common.js';
+import { fail, parseVerbArgs, UsageError } from './common.js';
 import { findDevice } from './info/find-device.js';
 import { loadRules } from '../rules/load.js';
 import { formatDiagnostic } from '../rules/compile.js';
@@ -30,11 +30,6 @@ DEVICE is a /sys path, a /dev node, SUBSYSTEM/SYSNAME or a device id (b8:0, n2, 
 `;
 
 const ACTIONS = ['add', 'remove', 'change', 'move', 'online', 'offline', 'bind', 'unbind'];
-
-function fail(message: string): number {
-  process.stderr.write(message + '\n');
-  return 1;
-}
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals, config, roots } = parseVerbArgs(argv, {

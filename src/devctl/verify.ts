@@ -1,8 +1,8 @@
 // devctl verify [FILE|DIR]...: udevadm verify (systemd 257): the same checks, messages, summary and exit status,
 // byte for byte (src/rules/lint.ts has the checks); --format=long and --json add columns.
 import { closeSync, fstatSync, openSync, readFileSync, realpathSync, statSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
-import { parseVerbArgs } from './common.js';
+import { join, resolve } from 'node:path';
+import { fail, parseVerbArgs, simplifyPath } from './common.js';
 import { lintRules, type LintMessage } from '../rules/lint.js';
 import { DEFAULT_RULES_DIRS, PACKAGE_RULES_DIR, mergeConfFiles, rulesDirs } from '../config/rules-path.js';
 import { strerror } from '../util/errno.js';
@@ -57,11 +57,6 @@ interface Output {
   file(r: FileResult): void;
 }
 
-/** systemd's path_compare() equality: the same components, "." ones and repeated slashes ignored. */
-function pathKey(p: string): string {
-  return (isAbsolute(p) ? '/' : '') + p.split('/').filter((c) => c !== '' && c !== '.').join('/');
-}
-
 /** Checks one file as udevadm's verify_rules_file() does. `seen` holds the files read so far (udev's stats_by_path). */
 function verifyFile(path: string, resolveNames: 'early' | 'late', style: boolean, seen: Set<string>): FileResult {
   const notes: string[] = [];
@@ -77,7 +72,7 @@ function verifyFile(path: string, resolveNames: 'early' | 'late', style: boolean
     const st = fstatSync(fd);
     // null_or_empty(): an empty file or a device node (a /dev/null mask) is skipped
     if ((st.isFile() && st.size === 0) || st.isCharacterDevice() || st.isBlockDevice()) return done('success');
-    const key = pathKey(path);
+    const key = simplifyPath(path); // udev's path_compare(): the same file twice
     if (seen.has(key)) {
       notes.push(`Failed to save stat for ${path}, ignoring: File exists`);
       return done('failed', [], 'File exists');
@@ -146,10 +141,6 @@ function longOutput(): Output {
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals, config } = parseVerbArgs(argv, OPTIONS);
-  const fail = (message: string) => {
-    process.stderr.write(message + '\n');
-    return 1;
-  };
   const names = (values['resolve-names'] as string | undefined) ?? 'early';
   if (!['early', 'late', 'never'].includes(names)) return fail('--resolve-names= takes "early" or "never"');
   // in the verifier "never" is "late": names are not resolved, and not reported as unresolvable either

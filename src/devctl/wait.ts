@@ -4,7 +4,7 @@
 // until the daemon's queue flag (<run>/queue) is gone.
 import { existsSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseVerbArgs } from './common.js';
+import { fail, parseBoolean, parseVerbArgs, simplifyPath } from './common.js';
 import { parseSec } from './time.js';
 import { deviceFromPath } from './info/find-device.js';
 import { readDb } from '../device/db.js';
@@ -38,19 +38,6 @@ const OPTIONS = {
 } as const;
 
 type Until = 'initialized' | 'added' | 'removed';
-
-/** systemd's parse_boolean(). */
-export function parseBoolean(v: string): boolean | undefined {
-  if (['1', 'yes', 'y', 'true', 't', 'on'].includes(v)) return true;
-  if (['0', 'no', 'n', 'false', 'f', 'off'].includes(v)) return false;
-  return undefined;
-}
-
-/** path_simplify(): no repeated slashes, no "." components, no trailing slash. */
-function simplify(p: string): string {
-  const parts = p.split('/').filter((c) => c !== '' && c !== '.');
-  return (p.startsWith('/') ? '/' : '') + parts.join('/');
-}
 
 /** Maps a logical /dev or /sys path onto the roots. */
 function physical(roots: Roots, p: string): string {
@@ -86,10 +73,6 @@ function checkDevice(roots: Roots, path: string, until: Until): boolean {
 
 export async function run(argv: string[]): Promise<number> {
   const { order, positionals, roots } = parseVerbArgs(argv, OPTIONS);
-  const fail = (message: string) => {
-    process.stderr.write(message + '\n');
-    return 1;
-  };
   let timeoutS = Infinity;
   let until: Until = 'initialized';
   let settle = false;
@@ -107,7 +90,7 @@ export async function run(argv: string[]): Promise<number> {
     else if (key === 'settle') settle = true;
   }
   if (positionals.length === 0) return fail('Too few arguments, expected at least one device path or device symlink.');
-  const devices = positionals.map(simplify);
+  const devices = positionals.map(simplifyPath);
   for (const p of devices) {
     if (p.split('/').includes('..')) return fail('Device path cannot contain "..".');
     if (!/^\/(dev|sys)(\/|$)/.test(p)) return fail(`Specified path "${p}" does not start with "/dev/" or "/sys/".`);

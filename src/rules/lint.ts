@@ -7,7 +7,7 @@
 // which is more lenient than the grammar (a key is anything up to a blank, '=', '{' or an operator; the parser
 // rejects what udev reports as "Invalid key"), so the messages come in udev's order: style notes between tokens, a
 // token's problems as it is read, the line's, then GOTO/LABEL resolution, then conflicting and duplicate matches.
-import { splitPhysicalLines } from './parser.js';
+import { splitPhysicalLines, UDEV_LINE_SIZE } from './parser.js';
 import { checkFormat } from './format.js';
 import { T, LINE_HAS_DEVLINK, LINE_HAS_GOTO, LINE_HAS_LABEL, LINE_HAS_NAME, LINE_HAS_STATIC_NODE, LINE_UPDATE_SOMETHING } from './compile.js';
 import { lookupGroup, lookupUser, parseId, parseMode } from '../util/users.js';
@@ -36,9 +36,6 @@ export interface LintOptions {
   /** OWNER/GROUP names: resolved when read ('early', the default) or left for later ('late'; verify's "never"). */
   resolveNames?: 'early' | 'late';
 }
-
-/** udev's UDEV_LINE_SIZE. */
-export const UDEV_LINE_SIZE = 16384;
 
 /** The builtins udevadm 257 knows, in its table's order (a command names the first one it is a prefix of). */
 export const UDEV257_BUILTINS: readonly string[] = ['blkid', 'btrfs', 'hwdb', 'input_id', 'keyboard', 'kmod', 'net_driver', 'net_id', 'net_setup_link', 'path_id', 'usb_id', 'uaccess'];
