@@ -34,7 +34,10 @@ export interface EnumerateFilters {
   sysattrs?: Array<[string, string | undefined]>;
   /** Attribute matches that exclude. */
   nomatchSysattrs?: Array<[string, string | undefined]>;
-  /** Property matches [name glob, value glob | undefined]: any one must match. */
+  /**
+   * Property matches [name glob, value glob]: any one must match. A name whose values were cleared (udevadm trigger
+   * -p KEY, no value: value undefined) matches nothing, as in sd-device.
+   */
   properties?: Array<[string, string | undefined]>;
   /**
    * Required property matches [name glob, value glob] (udevadm info's --property-match): every name must match, with
@@ -166,10 +169,9 @@ export class Enumerator {
     d.loadDb();
     const props = d.properties;
     for (const [name, value] of m) {
+      if (value === undefined) continue;
       for (const [k, v] of props) {
-        if (!fnmatch(name, k)) continue;
-        if (value === undefined) return true;
-        if (fnmatch(value, v)) return true;
+        if (fnmatch(name, k) && fnmatch(value, v)) return true;
       }
     }
     return false;

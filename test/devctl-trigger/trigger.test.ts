@@ -94,3 +94,35 @@ describe('devctl trigger --settle', () => {
     }
   }, 60_000);
 });
+
+// udevadm 257's answers to trigger's arguments (--dry-run: nothing is written): a property match without a value,
+// the last of --initialized-match/--initialized-nomatch winning, devices that cannot be opened, a bad
+// --wait-daemon time and no daemon to ping, unknown actions and types
+describe('devctl trigger arguments = udevadm trigger 257', () => {
+  it('answers the same, with the same exit status', async () => {
+    const { udevadm257 } = await import('../helpers/udevadm257.js');
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const run = mkdtempSync(join(tmpdir(), 'dm-trigger-run-'));
+    for (const args of [
+      ['-n', '-v', '-p', 'SUBSYSTEM', '-s', 'mem'],
+      ['-n', '-v', '-p', 'SUBSYSTEM=m*=x', '-s', 'mem'],
+      ['-n', '-v', '--initialized-match', '--initialized-nomatch', '-s', 'mem'],
+      ['-n', '-v', '--initialized-nomatch', '--initialized-match', '-s', 'mem'],
+      ['-n', '-b', '/sys/nonexistent'],
+      ['-n', '--name-match=nonexistent'],
+      ['-n', '/sys/nonexistent'],
+      ['-n', 'nonexistent.device'],
+      ['-n', '--wait-daemon=soon'],
+      ['-n', '--wait-daemon'],
+      ['-n', '-c', 'explode'],
+      ['-n', '-t', 'everything'],
+    ]) {
+      const u = udevadm257(['trigger', ...args], { run });
+      const d = devctl(['trigger', '--run', run, ...args]);
+      expect(d.stderr, args.join(' ')).toBe(u.stderr);
+      expect(d.stdout, args.join(' ')).toBe(u.stdout);
+      expect(d.status, args.join(' ')).toBe(u.status);
+    }
+  });
+});
