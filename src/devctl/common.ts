@@ -120,7 +120,7 @@ function store(values: Record<string, unknown>, def: OptionDef | undefined, o: G
  * -V/--version throw EarlyExit; a bad option throws GetoptError with glibc's message; a bad config value ConfigError.
  * `stopAtOperand`: the first operand ends the options (a command line follows, as for `lock`).
  */
-export function parseVerbArgs(argv: string[], options: OptionSpec, stopAtOperand = false): Parsed {
+export function parseVerbArgs(argv: string[], options: OptionSpec, { stopAtOperand = false }: { stopAtOperand?: boolean } = {}): Parsed {
   const globals = globalOptionSpec();
   const all: OptionSpec = { help: { type: 'boolean', short: 'h' }, version: { type: 'boolean', short: 'V' }, ...options };
   const exact = new Set<string>();

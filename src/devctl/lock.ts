@@ -153,7 +153,7 @@ function runCommand(argv: string[]): Promise<number> {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { order, positionals, roots } = parseVerbArgs(argv, OPTIONS, true);
+  const { order, positionals, roots } = parseVerbArgs(argv, OPTIONS, { stopAtOperand: true });
   const devices: string[] = [];
   const backing: string[] = [];
   let timeoutS = Infinity;
