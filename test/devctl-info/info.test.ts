@@ -1,7 +1,7 @@
-import { describe, it, expect, beforeAll } from 'vitest';
-import { chmodSync, lstatSync, mkdtempSync, readdirSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import { describe, it, expect, afterAll, beforeAll } from 'vitest';
+import { chmodSync, lstatSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { referenceUdev } from '../helpers/reference.js';
 import { FIXTURE, devctl, udevadm, fixtureCopy, stableCompare } from '../enumerate/helpers.js';
 import { writeFixtureDb, normalize, ENTRIES } from './dbfixture.js';
@@ -25,9 +25,24 @@ function udevadm257(args: string[], env: { sysfs?: string; run?: string } = {}) 
 }
 
 let run: string;
+/** Temp directories this file makes, removed at the end. */
+const made: string[] = [];
+function tmp(prefix: string): string {
+  const d = mkdtempSync(join(tmpdir(), prefix));
+  made.push(d);
+  return d;
+}
+function fixtureDb(): string {
+  const d = writeFixtureDb();
+  made.push(d);
+  return d;
+}
 beforeAll(() => {
   referenceUdev();
-  run = writeFixtureDb();
+  run = fixtureDb();
+});
+afterAll(() => {
+  for (const d of made) rmSync(d, { recursive: true, force: true });
 });
 
 const DEVICES = [
@@ -76,7 +91,7 @@ describe('devctl info vs udevadm info (fixture sysfs, database written by devMas
     for (const e of ENTRIES) for (const [k, v] of e.properties) if (!k.startsWith('.')) expect(ours.stdout).toContain(`E: ${k}=${v}`);
   });
   it('--export-db on the live system (no database; 257: with J: lines)', () => {
-    const empty = mkdtempSync(join(tmpdir(), 'devmaster-info-run-'));
+    const empty = tmp('devmaster-info-run-');
     const r = stableCompare(
       () => devctl(['info', '--run', empty, '--export-db']).stdout,
       () => udevadm257(['info', '--export-db'], { run: empty }).stdout,
@@ -106,14 +121,14 @@ describe('devctl info vs udevadm info (fixture sysfs, database written by devMas
   it('bad input: unknown device, outside sysfs, bad query, bad options: as udevadm 257 says it', () => {
     for (const args of [['/sys/devices/nope'], ['/etc'], ['nope'], ['nope.device'], ['-q', 'everything', '/sys/class/net/eth0'], [], ['-a', '/sys/class/net/eth0', '/sys/class/net/eth0'], ['-x', '--value', '/sys/class/net/eth0'], ['--json=bogus', '/sys/class/net/eth0'], ['-d', '/nonexistent'], ['-d', '/tmp', 'x'], ['--wait-for-initialization=x', '/sys/class/net/eth0'], ['--attr-match=size', '-e'], ['--attr-match=a/b=1', '-e'], ['--property-match=ID', '-e'], ['--name-match=nope', '-e'], ['--parent-match=/sys/nope', '-e'], ['-q', 'name', '/sys/class/net/eth0'], ['--bogus'], ['-c', '-q', 'bogus']]) {
       const ours = devctl(['info', '--sysfs', FIXTURE, '--run', join(tmpdir(), 'nonexistent-run'), ...args]);
-      const ref = udevadm257(['info', ...args], { sysfs: FIXTURE, run: mkdtempSync(join(tmpdir(), 'devmaster-info-run-')) });
+      const ref = udevadm257(['info', ...args], { sysfs: FIXTURE, run: tmp('devmaster-info-run-') });
       expect(ours.stderr, args.join(' ')).toBe(ref.stderr);
       expect(ours.stdout, args.join(' ')).toBe(ref.stdout);
       expect(ours.status, args.join(' ')).toBe(ref.status);
     }
   });
   it('a corrupt database file is read as far as it is valid', () => {
-    const bad = mkdtempSync(join(tmpdir(), 'devmaster-info-bad-'));
+    const bad = tmp('devmaster-info-bad-');
     mkdirSync(join(bad, 'data'));
     writeFileSync(join(bad, 'data', 'n2'), 'garbage\nE:OK=1\nX\n\u0000\u0001:zz\nE:=novalue\nI:notanumber\n');
     const d = devctl(['info', '--sysfs', FIXTURE, '--run', bad, '-q', 'property', '/sys/class/net/eth0']);
@@ -123,7 +138,7 @@ describe('devctl info vs udevadm info (fixture sysfs, database written by devMas
   it('--cleanup-db leaves the run directory as udevadm --cleanup-db leaves it', () => {
     // a run directory with everything cleanup_db looks at, and more depth than it goes
     const make = () => {
-      const r = writeFixtureDb();
+      const r = fixtureDb();
       chmodSync(join(r, 'data', 'n2'), 0o1644); // persistent: stays
       mkdirSync(join(r, 'data', 'subdir', 'deeper'), { recursive: true }); // below data's depth: stays
       writeFileSync(join(r, 'data', '.hidden'), '');
@@ -164,7 +179,7 @@ describe('devctl info vs udevadm info (fixture sysfs, database written by devMas
   });
 
   it('--cleanup-db removes records except persistent ones, and the tag index', () => {
-    const r = writeFixtureDb();
+    const r = fixtureDb();
     chmodSync(join(r, 'data', 'n2'), 0o1644);
     expect(devctl(['info', '--run', r, '--cleanup-db']).status).toBe(0);
     const ours = devctl(['info', '--sysfs', FIXTURE, '--run', r, '-q', 'property', '/sys/class/net/eth0']).stdout;
@@ -192,7 +207,7 @@ describe('devctl info --tree vs udevadm info --tree', () => {
     });
   }
   it('the live system (no database), whole and around two devices', () => {
-    const empty = mkdtempSync(join(tmpdir(), 'devmaster-info-run-'));
+    const empty = tmp('devmaster-info-run-');
     for (const d of [[], ['/sys/class/net/lo'], ['/sys/class/mem/null']]) {
       const r = stableCompare(
         () => devctl(['info', '--run', empty, '--tree', ...d]).stdout,
@@ -225,6 +240,7 @@ describe('devctl info --attribute-walk vs udevadm info --attribute-walk', () => 
   });
   it('an unreadable attribute shows as (not readable)', () => {
     const sys = fixtureCopy();
+    made.push(dirname(sys));
     chmodSync(join(sys, 'devices/pci0000:00/0000:00:03.0/net/eth0/address'), 0o200);
     const ours = devctl(['info', '--sysfs', sys, '-a', '/sys/class/net/eth0']);
     const ref = udevadm257(['info', '-a', '/sys/class/net/eth0'], { sysfs: sys });
