@@ -1,53 +1,104 @@
 #!/usr/bin/env node
-// devctl: the command-line tool. One file per verb in src/devctl/.
-import { UsageError, type Verb } from '../devctl/common.js';
+// devctl: the command-line tool. One file per verb in src/devctl/, loaded only when it runs.
+import { EarlyExit, Failure, UsageError, parsePreVerb, setInvocation, type Verb } from '../devctl/common.js';
 import { ConfigError } from '../config/config.js';
 
-const VERBS = ['info', 'trigger', 'settle', 'control', 'monitor', 'test', 'test-builtin', 'verify', 'hwdb', 'migrate', 'stats', 'reload'] as const;
+/** The verbs, in `devctl --help` order: one line each. */
+const VERBS: readonly string[] = [
+  'info',
+  'trigger',
+  'settle',
+  'control',
+  'monitor',
+  'test',
+  'test-builtin',
+  'verify',
+  'wait',
+  'lock',
+  'hwdb',
+  'migrate',
+  'stats',
+  'reload',
+];
 
+/** The verb's module; undefined for an unknown verb or a verb whose own module is missing (a missing module it imports is an error). */
 async function loadVerb(name: string): Promise<Verb | undefined> {
-  if (!(VERBS as readonly string[]).includes(name)) return undefined;
+  if (!VERBS.includes(name)) return undefined;
+  const url = new URL(`../devctl/${name}.js`, import.meta.url);
   try {
-    return (await import(`../devctl/${name}.js`)) as Verb;
+    return (await import(url.href)) as Verb;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ERR_MODULE_NOT_FOUND') return undefined;
+    const err = e as NodeJS.ErrnoException & { url?: string };
+    if (err.code === 'ERR_MODULE_NOT_FOUND' && err.url === url.href) return undefined;
     throw e;
   }
 }
 
+async function version(): Promise<string> {
+  return ((await import('../version.js')) as { version: string }).version;
+}
+
 async function usage(): Promise<string> {
-  const lines = ['devctl [--help] [--version] VERB [OPTIONS]', '', 'Query and control devMaster (udevadm-compatible).', '', 'Verbs:'];
+  const lines = ['devctl [--help] [--version] [--debug] [GLOBAL OPTIONS] VERB [OPTIONS]', '', 'Query and control devMaster (udevadm-compatible).', '', 'Verbs:'];
   for (const v of VERBS) {
     const mod = await loadVerb(v);
     if (mod) lines.push(`  ${v.padEnd(14)}${mod.summary}`);
   }
-  lines.push('', 'Every verb takes --sysfs DIR, --dev DIR, --run DIR, --config FILE, --rules-dir DIR, --log-level LEVEL.');
+  lines.push(
+    '',
+    'Every verb takes --sysfs DIR, --dev DIR, --run DIR, --config FILE, --rules-dir DIR, --log-level LEVEL and',
+    '--debug, before or after its name; every verb takes -h/--help and -V/--version.',
+  );
   return lines.join('\n');
 }
 
 async function main(argv: string[]): Promise<number> {
-  const [verb, ...rest] = argv;
-  if (!verb || verb === '-h' || verb === '--help' || verb === 'help') {
-    process.stdout.write((await usage()) + '\n');
-    return verb ? 0 : 1;
+  // udevadm [--debug] [--version] [--help] COMMAND: options before the verb, the verb ends them
+  const pre = parsePreVerb(argv);
+  for (const o of pre.options) {
+    if (o.key === 'help') {
+      process.stdout.write((await usage()) + '\n');
+      return 0;
+    }
+    if (o.key === 'version') {
+      process.stdout.write(`${await version()}\n`);
+      return 0;
+    }
   }
-  if (verb === '-V' || verb === '--version' || verb === 'version') {
-    const { version } = (await import('../version.js')) as { version: string };
-    process.stdout.write(`${version}\n`);
+  if (pre.error !== undefined) {
+    process.stderr.write(pre.error + '\n');
+    return 1;
+  }
+  const [verb, ...rest] = pre.operands;
+  if (verb === undefined) {
+    process.stderr.write(`Command verb required (one of ${[...VERBS, 'version', 'help'].join(', ')}).\n`);
+    return 1;
+  }
+  if (verb === 'help') {
+    process.stdout.write((await usage()) + '\n');
+    return 0;
+  }
+  if (verb === 'version') {
+    process.stdout.write(`${await version()}\n`);
     return 0;
   }
   const mod = await loadVerb(verb);
   if (!mod) {
-    process.stderr.write(`devctl: unknown command '${verb}'\n${await usage()}\n`);
+    process.stderr.write(`Unknown command verb '${verb}'.\n`);
     return 1;
   }
-  if (rest.includes('-h') || rest.includes('--help')) {
-    process.stdout.write(mod.help.endsWith('\n') ? mod.help : mod.help + '\n');
-    return 0;
-  }
+  setInvocation(verb, pre.options);
   try {
     return await mod.run(rest);
   } catch (e) {
+    if (e instanceof EarlyExit) {
+      process.stdout.write(e.what === 'version' ? `${await version()}\n` : mod.help.endsWith('\n') ? mod.help : mod.help + '\n');
+      return 0;
+    }
+    if (e instanceof Failure) {
+      process.stderr.write(`${e.message}\n`);
+      return 1;
+    }
     if (e instanceof UsageError || e instanceof ConfigError) {
       process.stderr.write(`devctl ${verb}: ${e.message}\n`);
       return 1;

@@ -12,6 +12,7 @@ export const DEFAULT_RULES_DIRS: readonly string[] = [
   '/etc/devmaster/rules.d',
   '/etc/udev/rules.d',
   '/run/udev/rules.d',
+  '/usr/local/lib/udev/rules.d',
   '/usr/lib/udev/rules.d',
   PACKAGE_RULES_DIR,
 ];
@@ -20,16 +21,25 @@ export function rulesDirs(explicit: readonly string[]): string[] {
   return explicit.length > 0 ? [...explicit] : [...DEFAULT_RULES_DIRS];
 }
 
+export interface MergeOptions {
+  /**
+   * List every name as udev's conf_files_list() does (what `udevadm verify` checks): masks (empty files, links to
+   * /dev/null), directories and dangling links included. Without it, only files that are loaded are listed.
+   */
+  all?: boolean;
+}
+
 /**
  * Files named *<suffix> across the directories: a name found in an earlier directory masks the same name
- * later; the union is returned in file-name order. A file that is an empty file or a symlink to /dev/null
- * masks too and is dropped from the result (as udev and systemd do).
+ * later; the union is returned in file-name order. Hidden files (".name") are not listed. A file that is an empty
+ * file or a symlink to /dev/null masks too and is dropped from the result (as udev and systemd do), and so is
+ * anything that is not a file, unless `all` is given.
  */
-export function mergeConfFiles(dirs: readonly string[], suffix: string): string[] {
+export function mergeConfFiles(dirs: readonly string[], suffix: string, opts: MergeOptions = {}): string[] {
   const byName = new Map<string, string>();
   for (const dir of dirs) {
     for (const name of readdirIfAny(dir)) {
-      if (!name.endsWith(suffix) || byName.has(name)) continue;
+      if (!name.endsWith(suffix) || name.startsWith('.') || byName.has(name)) continue;
       byName.set(name, join(dir, name));
     }
   }
@@ -37,7 +47,7 @@ export function mergeConfFiles(dirs: readonly string[], suffix: string): string[
   for (const name of [...byName.keys()].sort()) {
     const path = byName.get(name)!;
     // masked by a link to /dev/null (a character device), or a dangling link: no file
-    if (!statIfAny(path)?.isFile()) continue;
+    if (!opts.all && !statIfAny(path)?.isFile()) continue;
     out.push(path);
   }
   return out;

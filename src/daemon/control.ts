@@ -24,9 +24,10 @@ export type ControlCommand =
   | 'children-max'
   | 'settle'
   | 'status'
-  | 'stats';
+  | 'stats'
+  | 'set-env';
 
-export const COMMANDS: readonly ControlCommand[] = ['ping', 'reload', 'exit', 'log-level', 'stop-exec-queue', 'start-exec-queue', 'children-max', 'settle', 'status', 'stats'];
+export const COMMANDS: readonly ControlCommand[] = ['ping', 'reload', 'exit', 'log-level', 'stop-exec-queue', 'start-exec-queue', 'children-max', 'settle', 'status', 'stats', 'set-env'];
 
 /** The `stats` request's options (docs/OBSERVABILITY.md). */
 export interface StatsRequest {
@@ -42,7 +43,7 @@ export interface StatsRequest {
 
 export interface ControlRequest {
   command: ControlCommand;
-  /** log-level: a level name or 0-7; children-max: a non-negative integer (0 = automatic). */
+  /** log-level: a level name or 0-7; children-max: a non-negative integer (0 = automatic); set-env: "KEY=VALUE" (an empty VALUE unsets KEY). */
   value?: string | number;
   /** settle: milliseconds to wait for an empty queue (default: 120000; 0 = just report). */
   timeout?: number;
@@ -101,6 +102,7 @@ export function checkRequest(req: unknown): string | undefined {
     const n = typeof r.value === 'string' && /^\d+$/.test(r.value) ? Number(r.value) : r.value;
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) return `children-max needs a non-negative integer 'value' (0 = automatic), got ${JSON.stringify(r.value)}`;
   }
+  if (r.command === 'set-env' && (typeof r.value !== 'string' || !r.value.includes('='))) return "set-env needs a 'value' KEY=VALUE";
   if (r.timeout !== undefined && (typeof r.timeout !== 'number' || !(r.timeout >= 0))) return "'timeout' must be a non-negative number of milliseconds";
   if (r.command === 'stats') {
     if (r.top !== undefined && (typeof r.top !== 'number' || !Number.isInteger(r.top) || r.top < 0)) return "'top' must be a non-negative integer";
@@ -133,6 +135,12 @@ async function dispatch(h: ControlHandler, req: ControlRequest): Promise<Record<
     case 'stats':
       if (!h.stats) throw new ControlError('this daemon has no stats');
       return h.stats({ top: req.top, sort: req.sort, reset: req.reset, enable: req.enable });
+    case 'set-env': {
+      if (!h.setEnv) throw new ControlError('this daemon cannot set global properties');
+      const kv = String(req.value);
+      const eq = kv.indexOf('=');
+      return h.setEnv(kv.slice(0, eq), eq + 1 < kv.length ? kv.slice(eq + 1) : undefined);
+    }
   }
 }
 

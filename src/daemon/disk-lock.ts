@@ -5,7 +5,8 @@
 // but "device absent" fails the event; dm-*, md* and drbd* devices and "remove" events take no lock.
 import { closeSync, constants, openSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import { Device } from '../device/device.js';
+import { Device, DeviceError } from '../device/device.js';
+import { wholeDisk } from '../device/whole-disk.js';
 import { devPath, type Roots } from '../device/roots.js';
 import { errnoName } from '../sys/errno.js';
 import { flock, LOCK_NB, LOCK_SH } from '../sys/file.js';
@@ -30,15 +31,6 @@ function fail(errno: number, message: string): DiskLock {
   return { kind: 'error', errno, code: errnoName(errno), message };
 }
 
-/** The whole disk of a block device (itself, or a partition's parent disk), or a DiskLock when there is none. */
-function wholeDisk(device: Device): Device | DiskLock {
-  if (device.devtype === 'disk') return device;
-  const parent = device.parent();
-  if (!parent) return { kind: 'none' }; // gone already (udev: -ENODEV, ignored)
-  if (parent.subsystem === 'block' && parent.devtype === 'disk') return parent;
-  return fail(osConstants.errno.ENXIO, `${device.devpath}: no whole disk above this block device`);
-}
-
 /**
  * Takes udev's shared lock on the whole disk of `device` for an event with `action` (see the file comment).
  * `ensureNode` is called with the whole disk first: without a devtmpfs (mknod mode) it makes the node that a
@@ -48,8 +40,14 @@ export function lockWholeDisk(device: Device, action: string | undefined, roots:
   if (action === 'remove' || device.subsystem !== 'block') return { kind: 'none' };
   const sysname = device.sysname;
   if (sysname.startsWith('dm-') || sysname.startsWith('md') || sysname.startsWith('drbd')) return { kind: 'none' };
-  const disk = wholeDisk(device);
-  if (!(disk instanceof Device)) return disk;
+  let disk: Device;
+  try {
+    disk = wholeDisk(device);
+  } catch (e) {
+    if (!(e instanceof DeviceError)) throw e;
+    if (e.code === 'ENODEV') return { kind: 'none' }; // gone already (udev: -ENODEV, ignored)
+    return fail(osConstants.errno.ENXIO, e.message);
+  }
   const name = disk.devname;
   if (!name) return fail(osConstants.errno.ENOENT, `${disk.devpath}: whole disk has no device node name`);
   const devnode = devPath(roots, name);

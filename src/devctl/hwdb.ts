@@ -18,6 +18,8 @@ devctl hwdb update | query MODALIAS
 
 Compile the hardware database from .hwdb sources into hwdb.bin (systemd's format), or look a modalias up.
 
+  -h --help            show this help
+  -V --version         show the version
   -u --update          compile /etc/udev/hwdb.d, /usr/lib/udev/hwdb.d, /lib/udev/hwdb.d (and, without
                        --root, devMaster's own hwdb/) into /etc/udev/hwdb.bin
   -t --test=MODALIAS   print the properties hwdb.bin gives for MODALIAS (KEY=VALUE lines)

@@ -1,15 +1,22 @@
-// devctl info: query sysfs and the udev database (udevadm info).
-import { lstatSync, readdirSync, rmdirSync, statSync, unlinkSync, type Stats } from 'node:fs';
-import { basename, join } from 'node:path';
-import { parseVerbArgs, list, UsageError } from './common.js';
+// devctl info: query sysfs and the udev database (udevadm info, systemd 257). This file reads the options and
+// picks the action; the pieces are in ./info/: find-device (DEVICE arguments), record (the P:/M:/.../E: record and
+// its JSON), attribute-walk (-a), tree (-t), export-db (-e and its filters), cleanup-db (-c), json (systemd's JSON).
+import { statSync } from 'node:fs';
+import { fail, parseVerbArgs, type OptionSpec } from './common.js';
 import { configHelp } from '../config/config.js';
-import { DeviceError, type Device } from '../device/device.js';
+import type { Device } from '../device/device.js';
 import { splitDevT } from '../sys/devnum.js';
-import { deviceCompare, enumerateDevices } from '../device/enumerate.js';
-import { findDevice } from './info/find-device.js';
-import { buildRecord, formatRecord, recordJson, type InfoRecord } from './info/record.js';
-import { attributeWalk } from './info/attribute-walk.js';
-import { log } from '../log.js';
+import { deviceCompare, enumerateDevices, type EnumerateFilters } from '../device/enumerate.js';
+import { findDevice, udevadmNotFoundErrno } from './info/find-device.js';
+import { buildRecord, formatRecord, recordJson } from './info/record.js';
+import { attributeWalk, attributeWalkJson } from './info/attribute-walk.js';
+import { treeOutput } from './info/tree.js';
+import { cleanupDb } from './info/cleanup-db.js';
+import { exportDb, KeyValueError, parseKeyValue } from './info/export-db.js';
+import { formatJson, jsonMode, type JsonMode } from './info/json.js';
+import { parseSec } from './time.js';
+import { strerror } from '../sys/errno.js';
+import type { Roots } from '../device/roots.js';
 
 export const summary = 'Query sysfs or the udev database';
 
@@ -18,6 +25,7 @@ export const help = `devctl info [OPTIONS] [DEVICE...]
 Query sysfs or the udev database.
 
   -h --help                   Print this message
+  -V --version                Print version of the program
   -q --query=TYPE             Query device information:
        name                     Name of device node
        symlink                  Pointing to node
@@ -39,8 +47,23 @@ Query sysfs or the udev database.
   -c --cleanup-db             Clean up the udev database
   -w --wait-for-initialization[=SECONDS]
                               Wait for device to be initialized
-     --json=MODE              Print the records as JSON: short (one line each) or pretty
      --no-pager               Accepted for compatibility (devctl never pages)
+     --json=pretty|short|off  Generate JSON output (-q all, -e, -a)
+     --subsystem-match=SUBSYSTEM
+                              With -e: devices of a matching subsystem
+     --subsystem-nomatch=SUBSYSTEM
+                              With -e: devices not of a matching subsystem
+     --attr-match=FILE=VALUE  With -e: devices with a matching attribute
+     --attr-nomatch=FILE=VALUE
+                              With -e: devices without a matching attribute
+     --property-match=KEY=VALUE
+                              With -e: devices with a matching property (all must match)
+     --tag-match=TAG          With -e: devices with this tag
+     --sysname-match=NAME     With -e: devices with this sysname (/sys path's last part)
+     --name-match=NAME        With -e: this /dev device and the devices below it
+     --parent-match=NAME      With -e: this /sys device and the devices below it
+     --initialized-match      With -e: devices that are initialized
+     --initialized-nomatch    With -e: devices that are not initialized yet
 
 DEVICE is a /sys path, a /dev node or symlink, a device unit name (dev-sda.device), a device id
 (b8:0, c1:3, n2, +pci:0000:00:02.0) or SUBSYSTEM/SYSNAME (net/lo).
@@ -50,294 +73,277 @@ Global options:
 ${configHelp()}
 `;
 
-const OPTIONS = {
-  query: { type: 'string', short: 'q' },
-  property: { type: 'string', multiple: true },
-  value: { type: 'boolean' },
-  path: { type: 'string', short: 'p', multiple: true },
-  name: { type: 'string', short: 'n', multiple: true },
-  root: { type: 'boolean', short: 'r' },
+// udevadm 257's option table, in its order
+const OPTIONS: OptionSpec = {
   'attribute-walk': { type: 'boolean', short: 'a' },
   tree: { type: 'boolean', short: 't' },
+  'cleanup-db': { type: 'boolean', short: 'c' },
   'device-id-of-file': { type: 'string', short: 'd' },
   export: { type: 'boolean', short: 'x' },
-  'export-prefix': { type: 'string', short: 'P' },
   'export-db': { type: 'boolean', short: 'e' },
-  'cleanup-db': { type: 'boolean', short: 'c' },
-  'wait-for-initialization': { type: 'string', short: 'w' },
-  json: { type: 'string' },
+  'export-prefix': { type: 'string', short: 'P' },
+  name: { type: 'string', short: 'n' },
+  path: { type: 'string', short: 'p' },
+  property: { type: 'string' },
+  query: { type: 'string', short: 'q' },
+  root: { type: 'boolean', short: 'r' },
+  value: { type: 'boolean' },
+  'wait-for-initialization': { type: 'string', short: 'w', optional: true },
   'no-pager': { type: 'boolean' },
-} as const;
+  json: { type: 'string' },
+  'subsystem-match': { type: 'string' },
+  'subsystem-nomatch': { type: 'string' },
+  'attr-match': { type: 'string' },
+  'attr-nomatch': { type: 'string' },
+  'property-match': { type: 'string' },
+  'tag-match': { type: 'string' },
+  'sysname-match': { type: 'string' },
+  'name-match': { type: 'string' },
+  'parent-match': { type: 'string' },
+  'initialized-match': { type: 'boolean' },
+  'initialized-nomatch': { type: 'boolean' },
+};
 
-const QUERIES = ['name', 'symlink', 'path', 'property', 'all'] as const;
-type Query = (typeof QUERIES)[number];
+type Action = 'query' | 'attribute-walk' | 'device-id' | 'tree' | 'export';
+type Query = 'name' | 'symlink' | 'path' | 'property' | 'all';
 
-function out(s: string): void {
-  process.stdout.write(s);
+interface Settings {
+  action: Action;
+  query: Query;
+  /** --property: undefined = all; [] = none. */
+  properties: string[] | undefined;
+  value: boolean;
+  root: boolean;
+  export: boolean;
+  exportPrefix: string | undefined;
+  /** Seconds to wait for initialization (0: do not wait). */
+  waitS: number;
+  json: JsonMode | undefined;
+  deviceIdFile: string | undefined;
+  devices: string[];
+  filters: EnumerateFilters;
 }
 
-/**
- * udevadm's --cleanup-db: removes the database except records marked persistent (sticky bit), the link claims and
- * tag index entries of the records removed (those of persistent ones stay), and the static_node tags. The queue
- * flag and the watches stay: a running daemon owns them.
- */
-export function cleanupDb(run: string): void {
-  const data = join(run, 'data');
-  cleanupDir(data, 0o1000, 1);
-  cleanupAfterDb(join(run, 'links'), data);
-  cleanupAfterDb(join(run, 'tags'), data);
-  cleanupDir(join(run, 'static_node-tags'), 0, 2);
-}
+/** An error udevadm reports in these words; the verb exits 1. */
+class InfoError extends Error {}
 
-/** Calls fn with the path and lstat of every entry of dir (none when dir cannot be read; vanished entries skipped). */
-function eachEntry(dir: string, fn: (path: string, st: Stats) => void): void {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const n of names) {
-    const p = join(dir, n);
-    let st: Stats;
-    try {
-      st = lstatSync(p);
-    } catch {
-      continue;
-    }
-    fn(p, st);
-  }
-}
+const out = (s: string) => process.stdout.write(s);
 
-/** Unlinks a file (or with `dir`, removes an empty directory); what refuses stays (udev's unlinkat, errors ignored). */
-function removeQuietly(path: string, dir: boolean): void {
-  try {
-    if (dir) rmdirSync(path);
-    else unlinkSync(path);
-  } catch {
-    /* stays */
-  }
-}
-
-/** udev's cleanup_dir(): entries whose mode has a bit of `mask` stay; directories are emptied `depth` - 1 deep, then removed if empty. */
-function cleanupDir(dir: string, mask: number, depth: number): void {
-  if (depth <= 0) return;
-  eachEntry(dir, (p, st) => {
-    if (st.mode & mask) return;
-    if (st.isDirectory()) cleanupDir(p, mask, depth - 1);
-    removeQuietly(p, st.isDirectory());
-  });
-}
-
-/** udev's cleanup_dirs_after_db_cleanup(): in each <dir>/<name>/, drop the entries of devices whose record is gone. */
-function cleanupAfterDb(dir: string, data: string): void {
-  eachEntry(dir, (p, st) => {
-    if (st.isDirectory()) {
-      eachEntry(p, (entry) => {
-        // a persistent record keeps its own (udev: faccessat without following links); only files go
-        if (lstatSync(join(data, basename(entry)), { throwIfNoEntry: false }) === undefined) removeQuietly(entry, false);
-      });
-    }
-    removeQuietly(p, st.isDirectory());
-  });
-}
-
-function treeLines(devices: Device[]): string {
-  // A device's tree parent is its closest listed ancestor by path.
-  const bySys = new Set(devices.map((d) => d.devpath));
-  const children = new Map<string, string[]>();
-  const roots: string[] = [];
-  const byPath = new Map(devices.map((d) => [d.devpath, d]));
-  for (const d of devices) {
-    let p = d.devpath;
-    let parent: string | undefined;
-    for (;;) {
-      const slash = p.lastIndexOf('/');
-      if (slash <= 0) break;
-      p = p.slice(0, slash);
-      if (bySys.has(p)) {
-        parent = p;
+/** Reads the options in order, as udevadm's switch does (so -c acts at once, -h before a bad option wins, ...). */
+function settings(roots: Roots, order: { key: string; value: string | undefined }[]): Settings | 'done' {
+  const s: Settings = { action: 'query', query: 'all', properties: undefined, value: false, root: false, export: false, exportPrefix: undefined, waitS: 0, json: undefined, deviceIdFile: undefined, devices: [], filters: {} };
+  const f = s.filters;
+  const push = <T>(list: T[] | undefined, v: T): T[] => [...(list ?? []), v];
+  for (const { key, value } of order) {
+    const v = value ?? '';
+    switch (key) {
+      case 'property':
+        // an empty list shows no property at all
+        s.properties = v === '' && s.properties === undefined ? [] : [...(s.properties ?? []), ...v.split(',').filter((p) => p !== '' && !(s.properties ?? []).includes(p))];
+        break;
+      case 'value':
+        s.value = true;
+        break;
+      case 'name':
+      case 'path': {
+        const prefix = key === 'name' ? '/dev/' : '/sys/';
+        s.devices.push(v.startsWith(prefix) || v === prefix.slice(0, -1) ? v : prefix + v.replace(/^\/+/, ''));
         break;
       }
+      case 'query': {
+        s.action = 'query';
+        const q = v === 'env' ? 'property' : v;
+        if (!['name', 'symlink', 'path', 'property', 'all'].includes(q)) throw new InfoError('unknown query type');
+        s.query = q as Query;
+        break;
+      }
+      case 'root':
+        s.root = true;
+        break;
+      case 'device-id-of-file':
+        s.action = 'device-id';
+        s.deviceIdFile = v;
+        break;
+      case 'attribute-walk':
+        s.action = 'attribute-walk';
+        break;
+      case 'tree':
+        s.action = 'tree';
+        break;
+      case 'export-db':
+        s.action = 'export';
+        break;
+      case 'cleanup-db':
+        cleanupDb(roots.run);
+        return 'done';
+      case 'export':
+        s.export = true;
+        break;
+      case 'export-prefix':
+        s.export = true;
+        s.exportPrefix = v;
+        break;
+      case 'wait-for-initialization': {
+        if (value === undefined || value === '') s.waitS = Infinity;
+        else {
+          const t = parseSec(v);
+          if (t === undefined) throw new InfoError('Failed to parse timeout value: Invalid argument');
+          s.waitS = t;
+        }
+        break;
+      }
+      case 'json': {
+        if (v === 'help') {
+          out('pretty\nshort\noff\n');
+          return 'done';
+        }
+        const m = jsonMode(v);
+        if (m === undefined) throw new InfoError(`Unknown argument to --json= switch: ${v}`);
+        s.json = m === 'off' ? undefined : m;
+        break;
+      }
+      case 'subsystem-match':
+        f.subsystems = push(f.subsystems, v);
+        break;
+      case 'subsystem-nomatch':
+        f.nomatchSubsystems = push(f.nomatchSubsystems, v);
+        break;
+      case 'attr-match':
+        f.sysattrs = push(f.sysattrs, parseKeyValue(v, true));
+        break;
+      case 'attr-nomatch':
+        f.nomatchSysattrs = push(f.nomatchSysattrs, parseKeyValue(v, true));
+        break;
+      case 'property-match':
+        f.requiredProperties = push(f.requiredProperties, parseKeyValue(v, false));
+        break;
+      case 'tag-match':
+        f.tags = push(f.tags, v);
+        break;
+      case 'sysname-match':
+        f.sysnames = push(f.sysnames, v);
+        break;
+      case 'name-match':
+      case 'parent-match': {
+        let d: Device;
+        try {
+          d = findDevice(roots, v, key === 'name-match' ? '/dev' : '/sys');
+        } catch {
+          throw new InfoError(`Failed to open the device '${v}': ${strerror(udevadmNotFoundErrno(v))}`);
+        }
+        f.parents = push(f.parents, d);
+        break;
+      }
+      case 'initialized-match':
+      case 'initialized-nomatch':
+        f.initialized = key === 'initialized-match' ? 'yes' : 'no';
+        break;
     }
-    if (parent) {
-      let c = children.get(parent);
-      if (!c) children.set(parent, (c = []));
-      c.push(d.devpath);
-    } else roots.push(d.devpath);
   }
-  let text = '';
-  const walk = (devpath: string, prefix: string, last: boolean, parent: string | undefined) => {
-    const label = parent ? devpath.slice(parent.length + 1) : devpath;
-    text += `${prefix}${last ? '└─' : '├─'}${label}\n`;
-    // as udevadm: the record under "┆ " after the branch's own continuation ("│ " while siblings follow)
-    const inner = prefix + (last ? '  ' : '│ ');
-    const kids = children.get(devpath) ?? [];
-    const rec = formatRecord(buildRecord(byPath.get(devpath)!)).split('\n').filter((l) => l !== '');
-    for (const l of rec) text += `${inner}┆ ${l}\n`;
-    kids.forEach((k, i) => walk(k, inner, i === kids.length - 1, devpath));
-  };
-  roots.forEach((r, i) => walk(r, '', i === roots.length - 1, undefined));
-  return text;
+  return s;
 }
 
-/** The tree and udevadm's count line after it ("No items." on stderr when there is nothing). */
-function treeOutput(devices: Device[]): string {
-  if (devices.length === 0) {
-    process.stderr.write('No items.\n');
-    return '';
+/** `-d FILE`: the device number of the file system holding FILE. */
+function deviceIdOfFile(s: Settings, positionals: string[]): number {
+  if (positionals.length > 0) throw new InfoError('Positional arguments are not allowed with -d/--device-id-of-file.');
+  let st;
+  try {
+    st = statSync(s.deviceIdFile!, { bigint: true });
+  } catch {
+    return 1; // udevadm says nothing
   }
-  return `${treeLines(devices)}\n${devices.length} items shown.\n`;
+  const { major, minor } = splitDevT(st.dev);
+  const prefix = s.exportPrefix ?? 'INFO_';
+  out(s.export ? `${prefix}MAJOR=${major}\n${prefix}MINOR=${minor}\n` : `${major}:${minor}\n`);
+  return 0;
 }
 
-function emitJson(records: InfoRecord[], mode: string): void {
-  for (const r of records) out((mode === 'pretty' ? JSON.stringify(recordJson(r), null, 2) : JSON.stringify(recordJson(r))) + '\n');
+/** Waits (polling the database) until the device has a record; false when the time is up. */
+async function waitInitialized(d: Device, seconds: number): Promise<boolean> {
+  const deadline = performance.now() + seconds * 1000;
+  while (!buildRecord(d).initialized) {
+    if (performance.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return true;
+}
+
+/** One device for -q: what udevadm's query_device() prints; false after printing an error. */
+function query(s: Settings, d: Device): boolean {
+  const rec = buildRecord(d, s.query === 'property');
+  switch (s.query) {
+    case 'name':
+      if (rec.devname === undefined) {
+        process.stderr.write('No device node found: No such file or directory\n');
+        return false;
+      }
+      out(s.root ? `/dev/${rec.devname}\n` : `${rec.devname}\n`);
+      return true;
+    case 'symlink':
+      out(rec.links.map((l) => (s.root ? `/dev/${l}` : l)).join(' ') + '\n');
+      return true;
+    case 'path':
+      out(`${rec.devpath}\n`);
+      return true;
+    case 'property':
+      for (const [k, val] of rec.properties) {
+        if (s.properties && !s.properties.includes(k)) continue;
+        if (s.export) out(`${s.exportPrefix ?? ''}${k}='${val}'\n`);
+        else if (s.value) out(`${val}\n`);
+        else out(`${k}=${val}\n`);
+      }
+      return true;
+    case 'all':
+      out(s.json ? formatJson(recordJson(rec), s.json) : formatRecord(rec));
+      return true;
+  }
+}
+
+/** --tree around a device: its ancestors, itself and everything below it. */
+function treeAround(roots: Roots, d: Device): string {
+  const list = new Map(enumerateDevices(roots, 'all', { parents: [d] }).map((x) => [x.devpath, x]));
+  for (let a: Device | undefined = d; a; a = a.parent()) if (a.subsystem !== undefined && !list.has(a.devpath)) list.set(a.devpath, a);
+  return treeOutput([...list.values()].sort((a, b) => deviceCompare(a.devpath, b.devpath)));
 }
 
 export async function run(argv: string[]): Promise<number> {
-  argv = argv.map((a) => (a === '--wait-for-initialization' || a === '-w' ? '--wait-for-initialization=0' : a));
-  const { values, positionals, roots } = parseVerbArgs(argv, OPTIONS);
-  const v = values as Record<string, unknown>;
-
-  const json = v.json as string | undefined;
-  if (json !== undefined && !['short', 'pretty', 'off'].includes(json)) throw new UsageError(`--json: expected short, pretty or off, got '${json}'`);
-  const jsonMode = json === 'off' ? undefined : json;
-
-  if (v['cleanup-db']) {
-    cleanupDb(roots.run);
-    return 0;
-  }
-  if (v['device-id-of-file'] !== undefined) {
-    const f = v['device-id-of-file'] as string;
-    let st;
-    try {
-      st = statSync(f, { bigint: true });
-    } catch (e) {
-      process.stderr.write(`devctl info: --device-id-of-file: ${f}: ${(e as Error).message}\n`);
-      return 1;
+  const { order, positionals, roots } = parseVerbArgs(argv, OPTIONS);
+  try {
+    const s = settings(roots, order);
+    if (s === 'done') return 0;
+    if (s.action === 'device-id') return deviceIdOfFile(s, positionals);
+    if (s.action === 'export') {
+      exportDb(roots, s.filters, s.json);
+      return 0;
     }
-    const { major, minor } = splitDevT(st.dev);
-    const prefix = (v['export-prefix'] as string | undefined) ?? '';
-    if (v.export) out(`${prefix}MAJOR=${major}\n${prefix}MINOR=${minor}\n`);
-    else out(`${major}:${minor}\n`);
-    return 0;
-  }
-  if (v['export-db']) {
-    const devices = enumerateDevices(roots, 'devices', {}, (s) => log().debug(`export-db: skipping ${s.path}: ${s.reason}`));
-    const recs: InfoRecord[] = [];
-    for (const d of devices) {
+    const devices = [...s.devices, ...positionals];
+    if (s.action !== 'tree' && devices.length === 0) return fail('A device name or path is required');
+    if ((s.action === 'attribute-walk' || s.action === 'tree') && devices.length > 1) return fail('Only one device may be specified with -a/--attribute-walk and -t/--tree');
+    if (s.export && s.value) return fail('-x/--export or -P/--export-prefix cannot be used with --value');
+    if (devices.length === 0) {
+      out(treeOutput(enumerateDevices(roots, 'all')));
+      return 0;
+    }
+    let rc = 0;
+    for (const arg of devices) {
+      let d: Device;
       try {
-        recs.push(buildRecord(d));
-      } catch (e) {
-        log().debug(`export-db: skipping ${d.syspath}: ${(e as Error).message}`);
+        d = findDevice(roots, arg);
+      } catch {
+        const errno = udevadmNotFoundErrno(arg);
+        process.stderr.write(errno === 'EINVAL' ? `Bad argument "${arg}", expected an absolute path in /dev/ or /sys/ or a unit name: Invalid argument\n` : `Unknown device "${arg}": No such device\n`);
+        rc = 1;
+        continue;
       }
+      if (s.waitS > 0 && !(await waitInitialized(d, s.waitS))) return fail("Failed to wait for device to be initialized: Connection timed out");
+      if (s.action === 'query') {
+        if (!query(s, d)) return 1;
+      } else if (s.action === 'attribute-walk') out(s.json ? attributeWalkJson(d, s.json) : attributeWalk(d));
+      else out(treeAround(roots, d));
     }
-    if (jsonMode) emitJson(recs, jsonMode);
-    else for (const r of recs) out(formatRecord(r));
-    return 0;
+    return rc;
+  } catch (e) {
+    if (e instanceof InfoError || e instanceof KeyValueError) return fail(e.message);
+    throw e;
   }
-
-  let query: Query | undefined;
-  if (v.query !== undefined) {
-    const q = v.query as string;
-    // udevadm accepts a few spellings
-    const alias: Record<string, Query> = { env: 'property', symlinks: 'symlink' };
-    query = (QUERIES as readonly string[]).includes(q) ? (q as Query) : alias[q];
-    if (!query) throw new UsageError(`--query: unknown query type '${q}' (name, symlink, path, property or all)`);
-  }
-  const walk = !!v['attribute-walk'];
-  const tree = !!v.tree;
-  const exp = !!v.export || v['export-prefix'] !== undefined;
-  const prefix = (v['export-prefix'] as string | undefined) ?? '';
-  const propFilter = list(v.property).flatMap((p) => p.split(',')).filter((p) => p !== '');
-  const valueOnly = !!v.value;
-  if (walk && query) throw new UsageError('--attribute-walk cannot be combined with --query');
-
-  const args: Array<{ arg: string; prefix?: '/sys' | '/dev' }> = [
-    ...list(v.path).map((a) => ({ arg: a, prefix: '/sys' as const })),
-    ...list(v.name).map((a) => ({ arg: a, prefix: '/dev' as const })),
-    ...positionals.map((a) => ({ arg: a })),
-  ];
-
-  if (tree && args.length === 0) {
-    out(treeOutput(enumerateDevices(roots, 'all')));
-    return 0;
-  }
-  if (args.length === 0) throw new UsageError('a device is needed: a /sys or /dev path, a unit name, a device id, or SUBSYSTEM/SYSNAME (or use --export-db, --tree)');
-
-  const waitS = v['wait-for-initialization'] !== undefined ? Number(v['wait-for-initialization']) : undefined;
-  if (waitS !== undefined && !(waitS >= 0)) throw new UsageError(`--wait-for-initialization: invalid time '${v['wait-for-initialization']}'`);
-
-  let rc = 0;
-  const records: InfoRecord[] = [];
-  for (const { arg, prefix: pfx } of args) {
-    let d: Device;
-    try {
-      d = findDevice(roots, arg, pfx);
-    } catch (e) {
-      process.stderr.write(`devctl info: unknown device "${arg}": ${e instanceof DeviceError ? e.message : (e as Error).message}\n`);
-      return 1;
-    }
-    const forProps = query === 'property';
-    let rec = buildRecord(d, forProps);
-    if (waitS !== undefined && !rec.initialized) {
-      const deadline = Date.now() + waitS * 1000;
-      while (!rec.initialized && (waitS === 0 || Date.now() < deadline)) {
-        await new Promise((r) => setTimeout(r, 100));
-        rec = buildRecord(d, forProps);
-      }
-      if (!rec.initialized) {
-        process.stderr.write(`devctl info: ${arg}: not initialized after ${waitS} s\n`);
-        return 1;
-      }
-    }
-    if (walk) {
-      out(attributeWalk(d));
-      continue;
-    }
-    if (tree) {
-      // as udevadm: the device, everything below it, and its ancestors (not their other children)
-      const list = new Map(enumerateDevices(roots, 'all', { parents: [d] }).map((x) => [x.devpath, x]));
-      for (let a: Device | undefined = d; a; a = a.parent()) if (a.subsystem !== undefined && !list.has(a.devpath)) list.set(a.devpath, a);
-      out(treeOutput([...list.values()].sort((a, b) => deviceCompare(a.devpath, b.devpath))));
-      continue;
-    }
-    const root = !!v.root;
-    switch (query ?? 'all') {
-      case 'name':
-        if (rec.devname === undefined) {
-          process.stderr.write(`devctl info: ${arg}: no device node found\n`);
-          rc = 1;
-          break;
-        }
-        out(root ? `/dev/${rec.devname}\n` : `${rec.devname}\n`);
-        break;
-      case 'symlink':
-        out(rec.links.map((l) => (root ? `/dev/${l}` : l)).join(' ') + '\n');
-        break;
-      case 'path':
-        out(`${rec.devpath}\n`);
-        break;
-      case 'property': {
-        let props = rec.properties;
-        if (propFilter.length) props = props.filter(([k]) => propFilter.includes(k));
-        if (jsonMode) {
-          out(JSON.stringify(Object.fromEntries(props), null, jsonMode === 'pretty' ? 2 : undefined) + '\n');
-          break;
-        }
-        for (const [k, val] of props) {
-          if (valueOnly) out(`${val}\n`);
-          else if (exp) out(`${prefix}${k}='${val}'\n`);
-          else out(`${k}=${val}\n`);
-        }
-        break;
-      }
-      case 'all':
-        if (jsonMode) records.push(rec);
-        else out(formatRecord(rec));
-        break;
-    }
-  }
-  if (records.length) emitJson(records, jsonMode!);
-  return rc;
 }

@@ -26,6 +26,7 @@ and print one line per event: SOURCE[MONOTONIC_SECONDS] ACTION DEVPATH (SUBSYSTE
      --json                          One JSON object per event and line, no header:
                                      {"source","usec","action","devpath","subsystem","seqnum","properties"}
   -h --help                          Show this help
+  -V --version                       Show package version
 
 Stops on SIGINT or SIGTERM.
 
@@ -136,7 +137,7 @@ export const HEADER_UDEV = 'UDEV - the event which udev sends out after rule pro
 export const HEADER_KERNEL = 'KERNEL - the kernel uevent';
 
 export async function run(argv: string[]): Promise<number> {
-  const { values } = parseVerbArgs(argv, OPTIONS, false);
+  const { values } = parseVerbArgs(argv, OPTIONS);
   let kernel = values.kernel === true;
   let udev = values.udev === true;
   if (!kernel && !udev) kernel = udev = true;

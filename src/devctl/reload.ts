@@ -3,7 +3,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseVerbArgs, UsageError } from './common.js';
-import { parseSeconds } from './settle.js';
+import { parseSeconds } from './time.js';
 import { controlRequest } from '../daemon/control.js';
 import { rulesDirs, rulesFiles } from '../config/rules-path.js';
 import { compileRulesFile, RuleSet } from '../rules/load.js';

@@ -1,7 +1,8 @@
 // devctl settle: wait until devMaster has processed every queued event (udevadm settle).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseVerbArgs, UsageError } from './common.js';
+import { fail, parseVerbArgs } from './common.js';
+import { parseSec } from './time.js';
 import { controlRequest, ControlError } from '../daemon/control.js';
 
 export const summary = 'Wait for the event queue to be empty';
@@ -11,9 +12,10 @@ export const help = `devctl settle [OPTIONS]
 Wait until devMaster has processed every event the kernel emitted so far.
 
 Options:
+  -h, --help                   show this help
+  -V, --version                show the version
   -t, --timeout=SECONDS        maximum time to wait (default 120; 0 = only check, do not wait)
   -E, --exit-if-exists=FILE    stop waiting as soon as FILE exists
-  -h, --help                   show this help
 
 Global options: --sysfs DIR, --dev DIR, --run DIR, --config FILE, --log-level LEVEL.
 
@@ -25,24 +27,30 @@ The daemon is asked through <run>/devmaster.control (udevadm settle uses <run>/c
 const OPTIONS = {
   timeout: { type: 'string', short: 't' },
   'exit-if-exists': { type: 'string', short: 'E' },
+  // udevadm's old options: refused with a message
+  'seq-start': { type: 'string', short: 's' },
+  'seq-end': { type: 'string', short: 'e' },
+  quiet: { type: 'boolean', short: 'q' },
 } as const;
 
-/** Parses a udevadm-style number of seconds (fractions allowed). */
-export function parseSeconds(v: string, flag: string): number {
-  const s = v.trim().replace(/s$/, '');
-  if (!/^\d+(\.\d+)?$/.test(s)) throw new UsageError(`invalid ${flag} value '${v}': expected a number of seconds`);
-  return Number(s);
-}
+const OLD_OPTIONS: Readonly<Record<string, string>> = { 'seq-start': 's', 'seq-end': 'e', quiet: 'q' };
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function run(argv: string[]): Promise<number> {
-  const { values, positionals, roots } = parseVerbArgs(argv, OPTIONS, true);
-  if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'`);
-  const timeoutS = values.timeout !== undefined ? parseSeconds(String(values.timeout), '--timeout') : 120;
-  const exitIfExists = values['exit-if-exists'] as string | undefined;
-  if (exitIfExists !== undefined && exitIfExists === '') throw new UsageError("invalid --exit-if-exists value '': expected a file path");
-  const timeoutMs = timeoutS * 1000;
+  const { order, roots } = parseVerbArgs(argv, OPTIONS);
+  // (operands are ignored, as udevadm ignores them)
+  let timeoutS = 120;
+  let exitIfExists: string | undefined;
+  for (const { key, value } of order) {
+    if (key === 'timeout') {
+      const t = parseSec(value ?? '');
+      if (t === undefined) return fail(`Failed to parse timeout value '${value}': Invalid argument`);
+      timeoutS = t;
+    } else if (key === 'exit-if-exists') exitIfExists = value;
+    else return fail(`Option -${OLD_OPTIONS[key]} no longer supported.`);
+  }
+  const timeoutMs = Math.min(timeoutS * 1000, 2 ** 31 - 1); // (beyond setTimeout's range is as good as forever)
   const deadline = Date.now() + timeoutMs;
   const fileAppeared = () => exitIfExists !== undefined && existsSync(exitIfExists);
   if (fileAppeared()) return 0;
@@ -89,7 +97,7 @@ export async function run(argv: string[]): Promise<number> {
       }
     }
     if (outcome === 'timeout') {
-      process.stderr.write(`devctl settle: timed out after ${timeoutS} s waiting for the event queue to be empty\n`);
+      process.stderr.write('Timed out while waiting for udev queue to empty.\n');
       return 1;
     }
     return 0;

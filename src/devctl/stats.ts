@@ -1,7 +1,7 @@
 // devctl stats: the daemon's cost accounting (which rule lines take the time, event latency per stage, slow
 // lines and programs), as text, JSON or OpenMetrics. See docs/OBSERVABILITY.md.
 import { parseVerbArgs, UsageError } from './common.js';
-import { parseSeconds } from './settle.js';
+import { parseSeconds } from './time.js';
 import { controlRequest } from '../daemon/control.js';
 import { SORT_KEYS, STAGES, type StatsSnapshot } from '../stats/recorder.js';
 import { renderMetrics, TOP_RULES, type StatusView } from '../export/metrics.js';
@@ -45,7 +45,6 @@ export async function run(argv: string[]): Promise<number> {
       disable: { type: 'boolean' },
       timeout: { type: 'string', short: 't' },
     },
-    false,
   );
   if (positionals.length) throw new UsageError(`unexpected argument '${positionals[0]}'`);
   if (values.enable && values.disable) throw new UsageError('--enable and --disable exclude each other');

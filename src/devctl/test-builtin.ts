@@ -1,6 +1,7 @@
 // devctl test-builtin [--action=ACTION] BUILTIN DEVICE: runs one builtin on a device, like
 // `udevadm test-builtin`, and prints the properties it sets as KEY=VALUE lines.
 import { parseVerbArgs, UsageError } from './common.js';
+import { ACTIONS } from './trigger.js';
 import { findDevice } from './info/find-device.js';
 import { builtinNames, exitBuiltins, getBuiltin, initBuiltins } from '../builtins/registry.js';
 import type { BuiltinEventState } from '../builtins/types.js';
@@ -16,6 +17,7 @@ the properties it sets. Nothing is changed on disk.
 
   -a --action=ACTION  the event's action (default: add)
   -h --help           show this help
+  -V --version        show the version
 
 Builtins: ${builtinNames().join(', ')}
 DEVICE is a /sys path, a /dev node, SUBSYSTEM/SYSNAME or a device id.
@@ -25,14 +27,27 @@ Exit status: 0 when the builtin succeeded, 1 when it failed or an argument is wr
 
 export async function run(argv: string[]): Promise<number> {
   const { values, positionals, roots, config } = parseVerbArgs(argv, { action: { type: 'string', short: 'a' } });
-  if (positionals.length !== 2) throw new UsageError(positionals.length < 2 ? 'expected COMMAND and DEVICE' : `unexpected argument '${positionals[2]}'`);
+  const action = (values.action as string | undefined) ?? 'add';
+  if (action === 'help') {
+    process.stdout.write(ACTIONS.join('\n') + '\n');
+    return 0;
+  }
+  if (!(ACTIONS as readonly string[]).includes(action)) {
+    process.stderr.write(`Invalid action '${action}'\n`);
+    return 1;
+  }
+  if (positionals.length < 2) {
+    process.stderr.write('Expected two arguments: command string and device path.\n');
+    return 1;
+  }
+  if (positionals.length > 2) throw new UsageError(`unexpected argument '${positionals[2]}'`);
   const [command, devArg] = positionals as [string, string];
   const words = command.trim().split(/\s+/);
   const name = words[0]!;
   const builtin = await getBuiltin(name);
   if (!builtin) throw new UsageError(`unknown builtin '${name}' (available: ${builtinNames().join(', ')})`);
   const device = findDevice(roots, devArg);
-  device.action = (values.action as string | undefined) ?? 'add';
+  device.action = action;
   const set: [string, string][] = [];
   const logger = process.env.DEVMASTER_LOG_LEVEL ? log() : levelLogger('warn');
   // net_id looks vendors up in the hwdb: it is initialized alongside, as udevadm initializes every builtin

@@ -1,6 +1,6 @@
 // devctl test [--action=ACTION] [--rules-dir DIR]... DEVICE: runs the rules on a device without side effects
 // and shows what each rule line did and the result (what `udevadm test` tells, laid out for people).
-import { parseVerbArgs, UsageError } from './common.js';
+import { fail, parseVerbArgs, UsageError } from './common.js';
 import { findDevice } from './info/find-device.js';
 import { loadRules } from '../rules/load.js';
 import { formatDiagnostic } from '../rules/compile.js';
@@ -22,10 +22,11 @@ owner/group/mode, tags and the RUN list.
 DEVICE is a /sys path, a /dev node, SUBSYSTEM/SYSNAME or a device id (b8:0, n2, ...).
 
   -a --action=ACTION   the event's action (default: add)
-  -N --resolve-names=early|never
+  -N --resolve-names=early|late|never
      --json            print the result as one JSON object
      --rules-dir DIR   rules directory (repeatable; default: the rules search path)
   -h --help            show this help
+  -V --version         show the version
 `;
 
 const ACTIONS = ['add', 'remove', 'change', 'move', 'online', 'offline', 'bind', 'unbind'];
@@ -36,10 +37,17 @@ export async function run(argv: string[]): Promise<number> {
     'resolve-names': { type: 'string', short: 'N' },
     json: { type: 'boolean' },
   });
-  if (positionals.length !== 1) throw new UsageError(positionals.length ? `expected one DEVICE, got ${positionals.length}` : 'missing DEVICE argument');
   const action = (values.action as string | undefined) ?? 'add';
-  if (!ACTIONS.includes(action)) throw new UsageError(`--action: unknown action '${action}' (expected ${ACTIONS.join(', ')})`);
-  const resolveNames = (values['resolve-names'] as 'early' | 'never' | undefined) ?? config.resolveNames;
+  if (action === 'help') {
+    process.stdout.write(ACTIONS.join('\n') + '\n');
+    return 0;
+  }
+  if (!ACTIONS.includes(action)) return fail(`Invalid action '${action}'`);
+  const names = values['resolve-names'] as string | undefined;
+  if (names !== undefined && names !== 'early' && names !== 'late' && names !== 'never') return fail('--resolve-names= must be early, late or never');
+  const resolveNames = (names as 'early' | 'late' | 'never' | undefined) ?? config.resolveNames;
+  if (positionals.length === 0) return fail('syspath parameter missing.');
+  if (positionals.length > 1) throw new UsageError(`expected one DEVICE, got ${positionals.length}`);
 
   const device = findDevice(roots, positionals[0]!);
   device.action = action;

@@ -3,11 +3,13 @@
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseVerbArgs, list, UsageError } from './common.js';
+import { Failure, parseVerbArgs, list, UsageError } from './common.js';
+import { parseSec } from './time.js';
 import { configHelp } from '../config/config.js';
 import { Enumerator, type EnumerateFilters, type EnumerationType, type InitializedMatch } from '../device/enumerate.js';
-import { DeviceError, type Device } from '../device/device.js';
-import { findDevice } from './info/find-device.js';
+import type { Device } from '../device/device.js';
+import { findDevice, udevadmNotFoundErrno } from './info/find-device.js';
+import { strerror } from '../sys/errno.js';
 import { SettleWatcher } from './trigger/settle-watch.js';
 import { log } from '../log.js';
 
@@ -23,6 +25,7 @@ export const help = `devctl trigger [OPTIONS] [DEVICE...]
 Request events from the kernel: write ACTION to the uevent file of every matching device.
 
   -h --help                         Show this help
+  -V --version                      Show package version
   -v --verbose                      Print the list of devices while running
   -n --dry-run                      Do not actually trigger the events
   -q --quiet                        Suppress error logging in triggering events
@@ -44,7 +47,7 @@ Request events from the kernel: write ACTION to the uevent file of every matchin
      --initialized-nomatch          Trigger devices that are not initialized yet
   -w --settle                       Wait for the triggered events to complete
      --timeout=SECONDS              With --settle: give up after SECONDS (default ${DEFAULT_SETTLE_TIMEOUT}; 0 = forever)
-     --wait-daemon[=SECONDS]        Wait for the devMaster daemon to answer before triggering (default 5 s)
+     --wait-daemon[=SECONDS]        Ping the devMaster daemon first; it must answer within SECONDS (default 5)
      --uuid                         Print synthetic uevent UUID
      --prioritized-subsystem=SUBSYSTEM[,SUBSYSTEM…]
                                     Trigger devices from a matching subsystem first
@@ -79,7 +82,7 @@ const OPTIONS = {
   'initialized-nomatch': { type: 'boolean' },
   settle: { type: 'boolean', short: 'w' },
   timeout: { type: 'string' },
-  'wait-daemon': { type: 'string' },
+  'wait-daemon': { type: 'string', optional: true },
   uuid: { type: 'boolean' },
   'prioritized-subsystem': { type: 'string', multiple: true },
 } as const;
@@ -88,13 +91,6 @@ function splitAttr(s: string): [string, string | undefined] {
   const eq = s.indexOf('=');
   if (eq < 0) return [s, undefined];
   return [s.slice(0, eq), s.slice(eq + 1)];
-}
-
-function parseSeconds(v: string, flag: string): number {
-  const m = /^(\d+(?:\.\d+)?)(s|sec|ms|min)?$/.exec(v.trim());
-  if (!m) throw new UsageError(`--${flag}: invalid time '${v}' (seconds expected)`);
-  const n = Number(m[1]);
-  return m[2] === 'ms' ? n / 1000 : m[2] === 'min' ? n * 60 : n;
 }
 
 class Progress {
@@ -119,9 +115,7 @@ class Progress {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  // --wait-daemon takes an optional value
-  argv = argv.map((a) => (a === '--wait-daemon' ? '--wait-daemon=5' : a));
-  const { values, positionals, roots } = parseVerbArgs(argv, OPTIONS);
+  const { values, positionals, roots, order } = parseVerbArgs(argv, OPTIONS);
   const v = values as Record<string, unknown>;
 
   const action = (v.action as string | undefined) ?? 'change';
@@ -129,34 +123,39 @@ export async function run(argv: string[]): Promise<number> {
     process.stdout.write(ACTIONS.join('\n') + '\n');
     return 0;
   }
-  if (!(ACTIONS as readonly string[]).includes(action)) throw new UsageError(`--action: unknown action '${action}' (one of ${ACTIONS.join(', ')})`);
+  if (!(ACTIONS as readonly string[]).includes(action)) throw new Failure(`Unknown action '${action}'`);
 
   const typeArg = (v.type as string | undefined) ?? 'devices';
-  if (!['devices', 'subsystems', 'all'].includes(typeArg)) throw new UsageError(`--type: unknown type '${typeArg}' (devices, subsystems or all)`);
+  if (!['devices', 'subsystems', 'all'].includes(typeArg)) throw new Failure(`Unknown type --type=${typeArg}`);
   const type = typeArg as EnumerationType;
 
-  if (v['initialized-match'] && v['initialized-nomatch']) throw new UsageError('--initialized-match and --initialized-nomatch exclude each other');
-  const initialized: InitializedMatch = v['initialized-match'] ? 'yes' : v['initialized-nomatch'] ? 'no' : 'all';
+  // the last of --initialized-match and --initialized-nomatch wins, as in udevadm
+  const lastInit = order.filter((o) => o.key === 'initialized-match' || o.key === 'initialized-nomatch').pop()?.key;
+  const initialized: InitializedMatch = lastInit === 'initialized-match' ? 'yes' : lastInit === 'initialized-nomatch' ? 'no' : 'all';
 
-  const properties: Array<[string, string | undefined]> = [];
+  // sd-device keeps a list of values per name: KEY=VALUE adds one, KEY alone clears them (the name then matches nothing)
+  const byName = new Map<string, string[]>();
   for (const p of list(v['property-match'])) {
-    const eq = p.indexOf('=');
-    if (eq < 0) throw new UsageError(`--property-match: expected KEY=VALUE, got '${p}'`);
-    properties.push([p.slice(0, eq), p.slice(eq + 1)]);
+    const [key, value] = splitAttr(p);
+    byName.set(key, value === undefined ? [] : [...(byName.get(key) ?? []), value]);
+  }
+  const properties: Array<[string, string | undefined]> = [];
+  for (const [k, vals] of byName) {
+    if (vals.length === 0) properties.push([k, undefined]);
+    for (const x of vals) properties.push([k, x]);
   }
 
   const parents: Device[] = [];
-  const open = (arg: string, prefix: '/sys' | '/dev' | undefined, flag: string) => {
+  const open = (arg: string, prefix: '/sys' | '/dev' | undefined) => {
     try {
       parents.push(findDevice(roots, arg, prefix));
-    } catch (e) {
-      const msg = e instanceof DeviceError ? e.message : (e as Error).message;
-      throw new UsageError(`${flag}failed to open the device '${arg}': ${msg}`);
+    } catch {
+      throw new Failure(`Failed to open the device '${arg}': ${strerror(udevadmNotFoundErrno(arg))}`);
     }
   };
-  for (const b of list(v['parent-match'])) open(b, '/sys', '--parent-match: ');
-  for (const n of list(v['name-match'])) open(n, '/dev', '--name-match: ');
-  for (const p of positionals) open(p, undefined, '');
+  for (const b of list(v['parent-match'])) open(b, '/sys');
+  for (const n of list(v['name-match'])) open(n, '/dev');
+  for (const p of positionals) open(p, undefined);
 
   const filters: EnumerateFilters = {
     subsystems: list(v['subsystem-match']),
@@ -176,23 +175,27 @@ export async function run(argv: string[]): Promise<number> {
   const quiet = !!v.quiet;
   const settle = !!v.settle;
   const printUuid = !!v.uuid;
-  const timeoutS = v.timeout !== undefined ? parseSeconds(v.timeout as string, 'timeout') : DEFAULT_SETTLE_TIMEOUT;
+  const seconds = (value: string, flag: string) => {
+    const t = parseSec(value);
+    if (t === undefined) throw new UsageError(`--${flag}: invalid time '${value}' (seconds expected)`);
+    return t;
+  };
+  const timeoutS = v.timeout !== undefined ? seconds(v.timeout as string, 'timeout') : DEFAULT_SETTLE_TIMEOUT;
 
   if (v['wait-daemon'] !== undefined) {
-    const waitS = parseSeconds(v['wait-daemon'] as string, 'wait-daemon');
-    const { controlRequest } = await import('../daemon/control.js');
-    const deadline = Date.now() + waitS * 1000;
-    let ok = false;
-    while (!ok && Date.now() <= deadline) {
-      try {
-        await controlRequest(roots.run, { command: 'ping' }, Math.max(100, deadline - Date.now()));
-        ok = true;
-      } catch {
-        await new Promise((r) => setTimeout(r, 100));
-      }
+    // udevadm's udev_ping(): one ping, answered within the time (a bad time is the default, with a warning)
+    let waitS = 5;
+    if (v['wait-daemon'] !== '') {
+      const t = parseSec(v['wait-daemon'] as string);
+      if (t === undefined) process.stderr.write(`Failed to parse timeout value '${v['wait-daemon']}', ignoring: Invalid argument\n`);
+      else waitS = t;
     }
-    if (!ok) {
-      process.stderr.write(`devctl trigger: the devMaster daemon did not answer within ${waitS} s (control socket under ${roots.run})\n`);
+    const { controlRequest, ControlError } = await import('../daemon/control.js');
+    try {
+      await controlRequest(roots.run, { command: 'ping' }, Math.min(waitS * 1000, 2 ** 31 - 1));
+    } catch (e) {
+      const notRunning = e instanceof ControlError && e.code === 'ENOTRUNNING';
+      process.stderr.write(notRunning ? 'Failed to connect to udev daemon: No such file or directory\n' : 'Failed to wait for daemon to reply: Connection timed out\n');
       return 1;
     }
   }

@@ -62,6 +62,11 @@ export class Device {
 
   action: string | undefined;
   seqnum: number | undefined;
+  /**
+   * Looked up by device number (a /dev node, a b/c device id, a tag index entry): sd-device then reads the uevent
+   * file before the subsystem, which is the order `udevadm info` lists their properties in.
+   */
+  foundByDevnum = false;
 
   private constructor(roots: Roots, devpath: string) {
     this.roots = roots;
@@ -103,7 +108,9 @@ export class Device {
   static fromDevnum(roots: Roots, type: 'b' | 'c', major: number, minor: number): Device {
     const link = join(roots.sysfs, 'dev', type === 'b' ? 'block' : 'char', `${major}:${minor}`);
     if (!existsSync(link)) throw new DeviceError('ENODEV', `no ${type === 'b' ? 'block' : 'character'} device ${major}:${minor}`);
-    return Device.fromSyspath(roots, link);
+    const d = Device.fromSyspath(roots, link);
+    d.foundByDevnum = true;
+    return d;
   }
 
   /**
@@ -269,7 +276,7 @@ export class Device {
   /** For a driver device (/bus/BUS/drivers/NAME), the bus it belongs to. */
   get driverSubsystem(): string | undefined {
     if (this.subsystem !== 'drivers') return undefined;
-    const m = /^\/bus\/([^/]+)\/drivers\//.exec(this.devpath);
+    const m = /^\/bus\/([^/]+)\/drivers(\/|$)/.exec(this.devpath);
     return m?.[1];
   }
 

@@ -33,8 +33,16 @@ export interface EnumerateFilters {
   sysattrs?: Array<[string, string | undefined]>;
   /** Attribute matches that exclude. */
   nomatchSysattrs?: Array<[string, string | undefined]>;
-  /** Property matches [name glob, value glob | undefined]: any one must match. */
+  /**
+   * Property matches [name glob, value glob]: any one must match. A name whose values were cleared (udevadm trigger
+   * -p KEY, no value: value undefined) matches nothing, as in sd-device.
+   */
   properties?: Array<[string, string | undefined]>;
+  /**
+   * Required property matches [name glob, value glob] (udevadm info's --property-match): every name must match, with
+   * one of the values given for it.
+   */
+  requiredProperties?: Array<[string, string]>;
   /** Tags: every one must be set (read from the run root database). */
   tags?: string[];
   /** Sysname globs: one must match. */
@@ -155,13 +163,32 @@ export class Enumerator {
     d.loadDb();
     const props = d.properties;
     for (const [name, value] of m) {
+      if (value === undefined) continue;
       for (const [k, v] of props) {
-        if (!fnmatch(name, k)) continue;
-        if (value === undefined) return true;
-        if (fnmatch(value, v)) return true;
+        if (fnmatch(name, k) && fnmatch(value, v)) return true;
       }
     }
     return false;
+  }
+
+  matchRequiredProperties(d: Device): boolean {
+    const m = this.filters.requiredProperties ?? [];
+    if (m.length === 0) return true;
+    const byName = new Map<string, string[]>();
+    for (const [name, value] of m) byName.set(name, [...(byName.get(name) ?? []), value]);
+    d.loadDb();
+    const props = d.properties;
+    for (const [name, values] of byName) {
+      let found = false;
+      for (const [k, v] of props) {
+        if (fnmatch(name, k) && values.some((g) => fnmatch(g, v))) {
+          found = true;
+          break;
+        }
+      }
+      if (!found) return false;
+    }
+    return true;
   }
 
   matchSysattrs(d: Device): boolean {
@@ -183,6 +210,7 @@ export class Enumerator {
     if (!skip.tag && !this.matchTags(d)) return false;
     if (!this.matchInitialized(d)) return false;
     if (!this.matchProperties(d)) return false;
+    if (!this.matchRequiredProperties(d)) return false;
     if (!this.matchSysattrs(d)) return false;
     return true;
   }

@@ -161,10 +161,8 @@ export const UDEV_BUILTIN_NAMES: ReadonlySet<string> = new Set([
 ]);
 
 export interface CompileOptions {
-  /** 'early' resolves plain OWNER/GROUP names at load; 'never' drops them. */
-  resolveNames?: 'early' | 'never';
-  /** Extra style checks (devctl verify): unused labels, conflicting matches. */
-  extraChecks?: boolean;
+  /** 'early' resolves plain OWNER/GROUP names at load; 'late' when an event runs; 'never' drops them. */
+  resolveNames?: 'early' | 'late' | 'never';
 }
 
 class LineError extends Error {}
@@ -181,7 +179,7 @@ export function compileLines(file: string, inputs: readonly LineInput[], opts: C
     const line = compileLine(file, input, opts, diag);
     if (line) lines.push(line);
   }
-  const kept = linkGotos(lines, diag, opts.extraChecks ?? false);
+  const kept = linkGotos(lines, diag);
   const errors = diagnostics.filter((d) => d.severity === 'error' && d.file === file).length;
   return { path: file, lines: kept, diagnostics, errors };
 }
@@ -213,7 +211,7 @@ function compileLine(file: string, input: LineInput, opts: CompileOptions, diag:
  * GOTO → LABEL, forward only, within the file; then the lines that do nothing (a LABEL nobody jumps to) are
  * dropped and the GOTOs linked again to the kept lines.
  */
-function linkGotos(lines: Line[], diag: Diag, extraChecks: boolean): Line[] {
+function linkGotos(lines: Line[], diag: Diag): Line[] {
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i]!;
     if (!(l.type & LINE_HAS_GOTO)) continue;
@@ -231,11 +229,6 @@ function linkGotos(lines: Line[], diag: Diag, extraChecks: boolean): Line[] {
     } else {
       l.gotoIndex = found;
       lines[found]!.type |= LINE_REFERENCED;
-    }
-  }
-  if (extraChecks) {
-    for (const l of lines) {
-      if (l.type & LINE_HAS_LABEL && !(l.type & LINE_REFERENCED)) diag('notice', l.line, 1, `style: LABEL="${l.label}" is unused`);
     }
   }
   const kept = lines.filter((l) => l.type & ~(LINE_HAS_LABEL | LINE_REFERENCED) || l.type & LINE_REFERENCED);
@@ -261,7 +254,7 @@ class KeyCompiler {
     readonly file: string,
     readonly tin: TokenInput,
     readonly line: Line,
-    readonly resolveNames: 'early' | 'never',
+    readonly resolveNames: 'early' | 'late' | 'never',
     private readonly diag: Diag,
   ) {
     this.key = tin.key;

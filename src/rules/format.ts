@@ -1,5 +1,6 @@
 // udev's $-/%-substitutions, compiled once per rule value into parts, expanded per event.
 // The names, their one-letter forms and their meaning follow udev(7).
+import { safeAtou } from '../util/cnum.js';
 
 export type SubstKind =
   | 'devnode'
@@ -168,6 +169,48 @@ export function compileFormat(text: string, issues?: FormatIssue[]): Format {
   }
   if (lit) parts.push(lit);
   return { text, parts, plain: parts.every((p) => typeof p === 'string') };
+}
+
+/** udev's UDEV_PATH_SIZE: a {argument} of this many bytes or more is invalid. */
+const UDEV_PATH_SIZE = 1024;
+
+/**
+ * udev_check_format(), what udev (and udevadm verify) reports about a value when loading rules: the first problem
+ * only, with its offset and udev's hint. Offsets count string units (pass a latin1 string for byte offsets).
+ */
+export function checkFormat(value: string): { offset: number; hint: string } | undefined {
+  let i = 0;
+  while (i < value.length) {
+    const c = value[i]!;
+    if (c !== '$' && c !== '%') {
+      i++;
+      continue;
+    }
+    if (value[i + 1] === c) {
+      i += 2;
+      continue;
+    }
+    let kind: SubstKind | undefined;
+    let q = i + 1;
+    if (c === '$') {
+      const hit = LONG.find(([name]) => value.startsWith(name, i + 1));
+      if (hit) [kind, q] = [hit[1], i + 1 + hit[0].length];
+    } else if (value[i + 1] !== undefined && SHORT[value[i + 1]!]) [kind, q] = [SHORT[value[i + 1]!], i + 2];
+    if (!kind) return { offset: i, hint: 'invalid substitution type' };
+    let arg = '';
+    if (value[q] === '{') {
+      const end = value.indexOf('}', q + 1);
+      if (end < 0 || end === q + 1 || end - (q + 1) >= UDEV_PATH_SIZE) return { offset: i, hint: 'invalid substitution type' };
+      arg = value.slice(q + 1, end);
+      q = end + 1;
+    }
+    i = q;
+    if ((kind === 'attr' || kind === 'env') && arg === '') return { offset: i, hint: 'attribute value missing' };
+    if (kind === 'result' && arg !== '' && typeof safeAtou(arg.endsWith('+') ? arg.slice(0, -1) : arg) !== 'number') {
+      return { offset: i, hint: 'attribute value not a valid number' };
+    }
+  }
+  return undefined;
 }
 
 /** What expanding a substitution needs from the event (implemented by the executor). */

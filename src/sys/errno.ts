@@ -19,3 +19,34 @@ export function errnoError(what: string, errno: number): NodeJS.ErrnoException {
   e.code = code;
   return e;
 }
+
+/** glibc's strerror() texts (what udev's "%m" prints) for the errors devctl reports in udev's words. */
+const GLIBC_TEXT: Readonly<Record<string, string>> = {
+  EPERM: 'Operation not permitted',
+  ENOENT: 'No such file or directory',
+  EIO: 'Input/output error',
+  ENXIO: 'No such device or address',
+  EBADF: 'Bad file descriptor',
+  EAGAIN: 'Resource temporarily unavailable',
+  EACCES: 'Permission denied',
+  EBUSY: 'Device or resource busy',
+  EEXIST: 'File exists',
+  ENODEV: 'No such device',
+  ENOTDIR: 'Not a directory',
+  EISDIR: 'Is a directory',
+  EINVAL: 'Invalid argument',
+  ENOTBLK: 'Block device required',
+  ERANGE: 'Numerical result out of range',
+  ENAMETOOLONG: 'File name too long',
+  ELOOP: 'Too many levels of symbolic links',
+  ENOBUFS: 'No buffer space available',
+  ETIMEDOUT: 'Connection timed out',
+  ECONNREFUSED: 'Connection refused',
+  EPROTO: 'Protocol error',
+};
+
+/** The text glibc's strerror() gives for an errno name (or a number), e.g. "No such file or directory". */
+export function strerror(code: string | number): string {
+  const name = typeof code === 'number' ? errnoName(Math.abs(code)) : code;
+  return GLIBC_TEXT[name] ?? name;
+}

@@ -2,6 +2,7 @@
 // parsers of numeric ids and modes.
 import koffi from 'koffi';
 import { libcFunction } from './libc.js';
+import { safeAtou } from '../util/cnum.js';
 
 const passwd = koffi.struct('passwd', { pw_name: 'char *', pw_passwd: 'char *', pw_uid: 'uint32_t', pw_gid: 'uint32_t', pw_gecos: 'char *', pw_dir: 'char *', pw_shell: 'char *' });
 const group = koffi.struct('group', { gr_name: 'char *', gr_passwd: 'char *', gr_gid: 'uint32_t', gr_mem: 'char **' });
@@ -35,17 +36,14 @@ export function clearNameCache(): void {
   groupCache.clear();
 }
 
-/** A decimal uid/gid as udev's parse_uid accepts it (not -1 or 65535). */
+/** A uid/gid as udev's parse_uid() reads it: decimal, no sign, leading zero or blank, not -1 or 65535. */
 export function parseId(s: string): number | undefined {
-  if (!/^\d+$/.test(s)) return undefined;
-  const n = Number(s);
-  if (n > 0xfffffffe || n === 0xffff) return undefined;
-  return n;
+  const n = safeAtou(s, { base: 10, refusePlusMinus: true, refuseLeadingZero: true, refuseLeadingWhitespace: true });
+  return typeof n === 'number' && n !== 0xffffffff && n !== 0xffff ? n : undefined;
 }
 
-/** An octal mode as udev's parse_mode accepts it (at most 07777). */
+/** An octal mode as udev's parse_mode() reads it (blanks before it allowed, no sign, at most 07777). */
 export function parseMode(s: string): number | undefined {
-  if (!/^[0-7]+$/.test(s)) return undefined;
-  const n = parseInt(s, 8);
-  return n <= 0o7777 ? n : undefined;
+  const n = safeAtou(s, { base: 8, refusePlusMinus: true });
+  return typeof n === 'number' && n <= 0o7777 ? n : undefined;
 }

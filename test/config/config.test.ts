@@ -52,11 +52,11 @@ describe('config file (TOML)', () => {
 
 describe('rules search path', () => {
   it('has udev\'s directories, then the package\'s own', () => {
-    expect(DEFAULT_RULES_DIRS).toEqual(['/etc/devmaster/rules.d', '/etc/udev/rules.d', '/run/udev/rules.d', '/usr/lib/udev/rules.d', PACKAGE_RULES_DIR]);
+    expect(DEFAULT_RULES_DIRS).toEqual(['/etc/devmaster/rules.d', '/etc/udev/rules.d', '/run/udev/rules.d', '/usr/local/lib/udev/rules.d', '/usr/lib/udev/rules.d', PACKAGE_RULES_DIR]);
     expect(rulesDirs([])).toEqual([...DEFAULT_RULES_DIRS]);
     expect(rulesDirs(['/x'])).toEqual(['/x']);
   });
-  it('masks a name by an earlier directory, drops /dev/null links, sorts the union by name', () => {
+  it('masks a name by an earlier directory, drops /dev/null links and hidden files, sorts the union by name', () => {
     const base = mkdtempSync(join(tmpdir(), 'dm-rp-'));
     const [a, b] = [join(base, 'etc'), join(base, 'lib')];
     mkdirSync(a);
@@ -67,6 +67,9 @@ describe('rules search path', () => {
     writeFileSync(join(b, '99-last.rules'), '');
     writeFileSync(join(b, 'README'), '');
     symlinkSync('/dev/null', join(a, '99-last.rules'));
+    writeFileSync(join(a, '.hidden.rules'), 'KERNEL=="x"');
     expect(mergeConfFiles([a, b], '.rules')).toEqual([join(b, '10-first.rules'), join(a, '50-x.rules')]);
+    // udev's conf_files_list(), as udevadm verify lists: masks kept
+    expect(mergeConfFiles([a, b], '.rules', { all: true })).toEqual([join(b, '10-first.rules'), join(a, '50-x.rules'), join(a, '99-last.rules')]);
   });
 });

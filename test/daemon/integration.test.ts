@@ -286,16 +286,16 @@ describe('devmaster daemon on the real kernel', () => {
     expect(devctl('control', '-l', 'info', '-m', '0').code).toBe(0);
     const bad = devctl('control', '-m', 'lots');
     expect(bad.code).toBe(1);
-    expect(bad.out).toMatch(/--children-max value 'lots'/);
+    expect(bad.out).toBe("Failed to parse maximum number of children 'lots': Invalid argument\n"); // udevadm 257's words
     const badLevel = devctl('control', '--log-level=loud');
     expect(badLevel.code).toBe(1);
-    expect(badLevel.out).toMatch(/--log-level value 'loud'/);
+    expect(badLevel.out).toBe("Failed to parse log level 'loud': Invalid argument\n");
     expect(devctl('control').code).toBe(1);
     expect(devctl('control', '-s').code).toBe(0);
     st = (await controlRequest(r.run, { command: 'status' })) as never;
     expect((st as unknown as { execQueue: string }).execQueue).toBe('stopped');
     expect(devctl('control', '-S').code).toBe(0);
-    expect(devctl('settle', '-t', 'soon').out).toMatch(/--timeout value 'soon'/);
+    expect(devctl('settle', '-t', 'soon').out).toBe("Failed to parse timeout value 'soon': Invalid argument\n");
     expect(devctl('settle', '-E', join(r.base, 'config.toml'), '-t', '5').code).toBe(0);
   });
 });

@@ -1,14 +1,25 @@
 // devctl trigger on a writable copy of the fixture tree (writing a uevent file there is a plain file write):
 // what gets written, --uuid, and --settle's timeout and success paths (a fake responder multicasts libudev
 // messages carrying the SYNTH_UUIDs, as the daemon would).
-import { describe, it, expect } from 'vitest';
+import { afterAll, describe, it, expect } from 'vitest';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { devctl, fixtureCopy } from '../enumerate/helpers.js';
+import { readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { devctl, fixtureCopy as copyFixture } from '../enumerate/helpers.js';
 import { REPO } from '../helpers/reference.js';
 import { UeventNetlink, GROUP_UDEV } from '../../src/netlink/socket.js';
 import { encode } from '../../src/netlink/libudev-format.js';
+
+/** The fixture copies this file makes, removed at the end. */
+const copies: string[] = [];
+function fixtureCopy(): string {
+  const sys = copyFixture();
+  copies.push(dirname(sys));
+  return sys;
+}
+afterAll(() => {
+  for (const d of copies) rmSync(d, { recursive: true, force: true });
+});
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const BLOCK = ['sda', 'sda/sda1', 'sda/sda2'].map((s) => `/devices/pci0000:00/0000:00:14.0/usb1/1-1/1-1:1.0/host0/target0:0:0/0:0:0:0/block/${s}`);
@@ -93,4 +104,37 @@ describe('devctl trigger --settle', () => {
       if (child.exitCode === null) child.kill();
     }
   }, 60_000);
+});
+
+// udevadm 257's answers to trigger's arguments (--dry-run: nothing is written): a property match without a value,
+// the last of --initialized-match/--initialized-nomatch winning, devices that cannot be opened, a bad
+// --wait-daemon time and no daemon to ping, unknown actions and types
+describe('devctl trigger arguments = udevadm trigger 257', () => {
+  it('answers the same, with the same exit status', async () => {
+    const { udevadm257 } = await import('../helpers/udevadm257.js');
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const run = mkdtempSync(join(tmpdir(), 'dm-trigger-run-'));
+    for (const args of [
+      ['-n', '-v', '-p', 'SUBSYSTEM', '-s', 'mem'],
+      ['-n', '-v', '-p', 'SUBSYSTEM=m*=x', '-s', 'mem'],
+      ['-n', '-v', '--initialized-match', '--initialized-nomatch', '-s', 'mem'],
+      ['-n', '-v', '--initialized-nomatch', '--initialized-match', '-s', 'mem'],
+      ['-n', '-b', '/sys/nonexistent'],
+      ['-n', '--name-match=nonexistent'],
+      ['-n', '/sys/nonexistent'],
+      ['-n', 'nonexistent.device'],
+      ['-n', '--wait-daemon=soon'],
+      ['-n', '--wait-daemon'],
+      ['-n', '-c', 'explode'],
+      ['-n', '-t', 'everything'],
+    ]) {
+      const u = udevadm257(['trigger', ...args], { run });
+      const d = devctl(['trigger', '--run', run, ...args]);
+      expect(d.stderr, args.join(' ')).toBe(u.stderr);
+      expect(d.stdout, args.join(' ')).toBe(u.stdout);
+      expect(d.status, args.join(' ')).toBe(u.status);
+    }
+    rmSync(run, { recursive: true });
+  });
 });

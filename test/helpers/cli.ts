@@ -1,5 +1,5 @@
 // Runs the project's executables from source (tsx), so tests always exercise the current code.
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
 import { join } from 'node:path';
 import { REPO } from './reference.js';
 
@@ -15,4 +15,25 @@ export function devctl(args: string[], opts: { env?: NodeJS.ProcessEnv; input?: 
     input: opts.input,
     timeout: opts.timeoutMs ?? 60_000,
   });
+}
+
+/** devctl with its output as bytes (for byte-for-byte comparisons with udevadm). */
+export function devctlBytes(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): SpawnSyncReturns<Buffer> {
+  return spawnSync(TSX, [join(REPO, 'src', 'cli', 'devctl.ts'), ...args], {
+    env: { ...process.env, ...opts.env },
+    cwd: opts.cwd,
+    timeout: opts.timeoutMs ?? 60_000,
+    maxBuffer: 64 << 20,
+  });
+}
+
+/** Starts devctl; `done` resolves with its output and status when it exits. */
+export function startDevctl(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): { proc: ChildProcess; done: Promise<{ stdout: string; stderr: string; status: number | null }> } {
+  const proc = spawn(TSX, [join(REPO, 'src', 'cli', 'devctl.ts'), ...args], { env: { ...process.env, ...opts.env }, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  proc.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
+  proc.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+  const done = new Promise<{ stdout: string; stderr: string; status: number | null }>((resolve) => proc.once('close', (status) => resolve({ stdout, stderr, status })));
+  return { proc, done };
 }

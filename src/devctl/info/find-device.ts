@@ -25,24 +25,12 @@ function mapDev(roots: Roots, p: string): string | undefined {
   return undefined;
 }
 
-/** How the last device was found: by device number (a /dev name or b/c id) or otherwise. */
-const viaDevnum = new WeakSet<Device>();
-
-/** True when the device was looked up through its device number (udevadm then reads the uevent first). */
-export function foundByDevnum(d: Device): boolean {
-  return viaDevnum.has(d);
-}
-
 /** From an absolute path: /sys/... or /dev/... Throws DeviceError. */
 export function deviceFromPath(roots: Roots, p: string): Device {
   const sys = mapSys(roots, p);
   if (sys !== undefined) return Device.fromSyspath(roots, sys);
   const dev = mapDev(roots, p);
-  if (dev !== undefined) {
-    const d = Device.fromDevname(roots, dev);
-    viaDevnum.add(d);
-    return d;
-  }
+  if (dev !== undefined) return Device.fromDevname(roots, dev);
   throw new DeviceError('EINVAL', `${p}: neither a sysfs path (/sys/...) nor a device node (/dev/...)`);
 }
 
@@ -63,12 +51,7 @@ export function findDevice(roots: Roots, id: string, prefix?: '/sys' | '/dev'): 
     if (path.startsWith('/sys/') || path.startsWith('/dev/')) return deviceFromPath(roots, path);
     throw new DeviceError('EINVAL', `${id}: not a device unit for /sys or /dev`);
   }
-  if (/^[bc]\d+:\d+$/.test(id)) {
-    const d = Device.fromDeviceId(roots, id);
-    viaDevnum.add(d);
-    return d;
-  }
-  if (/^n\d+$/.test(id) || id.startsWith('+')) return Device.fromDeviceId(roots, id);
+  if (/^[bc]\d+:\d+$|^n\d+$/.test(id) || id.startsWith('+')) return Device.fromDeviceId(roots, id);
   const slash = id.indexOf('/');
   if (slash > 0 && slash < id.length - 1) {
     const subsystem = id.slice(0, slash);
@@ -76,4 +59,13 @@ export function findDevice(roots: Roots, id: string, prefix?: '/sys' | '/dev'): 
     return Device.fromSubsystemSysname(roots, subsystem, sysname);
   }
   throw new DeviceError('EINVAL', `${id}: not a device path, node, unit name, device id or SUBSYSTEM/SYSNAME`);
+}
+
+/**
+ * The error udevadm 257's find_device() gives for an argument it cannot find: ENODEV for anything with a '/' in it
+ * and for device unit names, EINVAL otherwise (it is neither a path nor a unit name). devctl finds more (device ids,
+ * SUBSYSTEM/SYSNAME) but reports a miss in udevadm's words.
+ */
+export function udevadmNotFoundErrno(id: string): 'ENODEV' | 'EINVAL' {
+  return id.includes('/') || /^[^/]+\.device$/.test(id) ? 'ENODEV' : 'EINVAL';
 }

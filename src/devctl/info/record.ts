@@ -1,4 +1,5 @@
-// What `udevadm info` shows for a device: the P:/M:/R:/U:/T:/D:/I:/N:/L:/S:/Q:/V:/E: record, and the property
+// What `udevadm info` shows for a device: the P:/M:/R:/J:/U:/B:/T:/D:/I:/N:/L:/S:/Q:/V:/E: record (udevadm 257;
+// 252 had no J: (device id) and B: (a driver's bus) lines), its JSON form, and the property
 // list in sd-device's order (which depends on the order sd-device filled it in):
 //   DEVPATH; SUBSYSTEM (after the kernel's properties when the device was found by device number);
 //   the uevent file's properties in file order, MAJOR and MINOR moved to the end of them;
@@ -7,13 +8,16 @@
 import { existsSync } from 'node:fs';
 import type { Device } from '../../device/device.js';
 import { dbPath, readDb, type DbRecord } from '../../device/db.js';
-import { foundByDevnum } from './find-device.js';
 
 export interface InfoRecord {
   devpath: string;
   sysname: string;
   sysnum: string | undefined;
+  /** The device id (b8:0, n2, +pci:..., as the database names it). */
+  id: string;
   subsystem: string | undefined;
+  /** A driver's bus (the B: line). */
+  driverSubsystem: string | undefined;
   devtype: string | undefined;
   devnum: { type: 'b' | 'c'; major: number; minor: number } | undefined;
   ifindex: number | undefined;
@@ -43,7 +47,7 @@ export function buildRecord(d: Device, forProperties = false): InfoRecord {
   const put = (k: string, v: string | undefined) => {
     if (v !== undefined) props.set(k, v);
   };
-  const byDevnum = forProperties || foundByDevnum(d);
+  const byDevnum = forProperties || d.foundByDevnum;
   put('DEVPATH', d.devpath);
   if (!byDevnum) put('SUBSYSTEM', d.subsystem);
   const uevent = d.ueventProperties;
@@ -84,7 +88,9 @@ export function buildRecord(d: Device, forProperties = false): InfoRecord {
     devpath: d.devpath,
     sysname: d.sysname,
     sysnum: d.sysnum,
+    id: d.id,
     subsystem: d.subsystem,
+    driverSubsystem: d.driverSubsystem,
     devtype: d.devtype,
     devnum: dn ? { type: d.subsystem === 'block' ? 'b' : 'c', ...dn } : undefined,
     ifindex: d.ifindex,
@@ -104,7 +110,9 @@ export function formatRecord(r: InfoRecord): string {
   let out = `P: ${r.devpath}\n`;
   out += `M: ${r.sysname}\n`;
   if (r.sysnum !== undefined) out += `R: ${r.sysnum}\n`;
+  out += `J: ${r.id}\n`;
   if (r.subsystem !== undefined) out += `U: ${r.subsystem}\n`;
+  if (r.driverSubsystem !== undefined) out += `B: ${r.driverSubsystem}\n`;
   if (r.devtype !== undefined) out += `T: ${r.devtype}\n`;
   if (r.devnum) out += `D: ${r.devnum.type} ${r.devnum.major}:${r.devnum.minor}\n`;
   if (r.ifindex !== undefined) out += `I: ${r.ifindex}\n`;
@@ -119,21 +127,12 @@ export function formatRecord(r: InfoRecord): string {
   return out + '\n';
 }
 
-/** The record as JSON (devMaster's --json; field names as systemd 257's udevadm info --json). */
-export function recordJson(r: InfoRecord): Record<string, unknown> {
-  const o: Record<string, unknown> = { PATH: r.devpath, SYSNAME: r.sysname };
+/** The record as udevadm 257's --json prints it: SYSNAME, SYSNUM, DRIVER_SUBSYSTEM, DEVICE_ID, then the properties. */
+export function recordJson(r: InfoRecord): Record<string, string> {
+  const o: Record<string, string> = { SYSNAME: r.sysname };
   if (r.sysnum !== undefined) o.SYSNUM = r.sysnum;
-  if (r.subsystem !== undefined) o.SUBSYSTEM = r.subsystem;
-  if (r.devtype !== undefined) o.DEVTYPE = r.devtype;
-  if (r.devnum) o.DEVNUM = `${r.devnum.type}${r.devnum.major}:${r.devnum.minor}`;
-  if (r.ifindex !== undefined) o.IFINDEX = r.ifindex;
-  if (r.devname !== undefined) {
-    o.DEVNAME = `/dev/${r.devname}`;
-    o.DEVLINK_PRIORITY = r.linkPriority;
-    if (r.links.length) o.DEVLINKS = r.links.map((l) => `/dev/${l}`);
-  }
-  if (r.diskseq !== undefined) o.DISKSEQ = r.diskseq;
-  if (r.driver !== undefined) o.DRIVER = r.driver;
-  o.PROPERTIES = Object.fromEntries(r.properties);
+  if (r.driverSubsystem !== undefined) o.DRIVER_SUBSYSTEM = r.driverSubsystem;
+  o.DEVICE_ID = r.id;
+  for (const [k, v] of r.properties) o[k] = v;
   return o;
 }

@@ -46,7 +46,7 @@ export async function checkRules(files: readonly string[], root = '/'): Promise<
   const unchecked = new Map<string, string[]>();
   const add = (m: Map<string, string[]>, k: string, where: string) => m.set(k, [...(m.get(k) ?? []), where]);
   for (const file of files) {
-    const compiled = await compileRulesFile(file, { resolveNames: 'early', extraChecks: false });
+    const compiled = await compileRulesFile(file, { resolveNames: 'early' });
     if (compiled.errors > 0) out.failing.push({ file, errors: compiled.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic) });
     let text: string;
     try {
