@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { TomlError as TomlErrorType } from 'smol-toml';
 import { normalizeLevel } from '../log.js';
-import { NAMING_SCHEMES } from '../net/naming-scheme.js';
+import { NAMING_SCHEME_NAMES } from './naming-schemes.js';
 
 export type UnitBackend = 'sysmaster' | 'systemd' | 'exec' | 'none';
 
@@ -123,7 +123,7 @@ export const KEYS: readonly KeySpec[] = [
   { key: 'max_workers', flag: 'max-workers', field: 'maxWorkers', kind: 'int', help: 'events processed at once (0 = automatic)', aliases: ['children_max'] },
   { key: 'log_level', flag: 'log-level', field: 'logLevel', kind: 'loglevel', help: 'fatal, error, warn, info, debug, trace (or 0-7)' },
   { key: 'network_d', flag: 'network-dir', field: 'networkDirs', kind: 'paths', help: '.link file directory (repeatable; replaces /etc, /run, /usr/local/lib, /usr/lib systemd/network)' },
-  { key: 'naming_scheme', flag: 'naming-scheme', field: 'namingScheme', kind: { enum: [...NAMING_SCHEMES.map((x) => x.name), 'latest'] }, help: 'interface naming scheme unless net.naming_scheme= or NET_NAMING_SCHEME names one (default v257)' },
+  { key: 'naming_scheme', flag: 'naming-scheme', field: 'namingScheme', kind: { enum: [...NAMING_SCHEME_NAMES, 'latest'] }, help: 'interface naming scheme unless net.naming_scheme= or NET_NAMING_SCHEME names one (default v257)' },
   { key: 'kernel_cmdline', flag: 'kernel-cmdline', field: 'kernelCmdline', kind: 'path', help: 'kernel command line file (default /proc/cmdline)' },
   { key: 'mknod', flag: 'mknod', field: 'mknod', kind: 'bool', help: 'create missing device nodes (default: on unless the dev root is a devtmpfs)' },
   { key: 'coldplug', flag: 'coldplug', field: 'coldplug', kind: 'bool', help: 'trigger "add" for every device at start-up and wait for the queue' },

@@ -2,6 +2,7 @@
 // each release a named set of flags. The scheme in force comes from NET_NAMING_SCHEME (environment), the kernel
 // command line's net.naming_scheme=, devMaster's naming_scheme config key, else the default (v257, as udev 257).
 import { readFileSync } from 'node:fs';
+import { NAMING_SCHEME_NAMES, type NamingSchemeName } from '../config/naming-schemes.js';
 
 export const NAMING = {
   SR_IOV_V: 1 << 0, // "v" suffix for SR-IOV virtual functions
@@ -46,28 +47,31 @@ const V255 = V254 & ~f.BRIDGE_MULTIFUNCTION_SLOT;
 const V257 = V255 | f.FIRMWARE_NODE_SUN | f.DEVICETREE_PORT_ALIASES;
 
 export interface NamingScheme {
-  name: string;
+  name: NamingSchemeName;
   flags: number;
 }
 
+/** What each scheme turns on: one entry per name of src/config/naming-schemes.ts (the type checks it). */
+const FLAGS: Readonly<Record<NamingSchemeName, number>> = {
+  v238: V238,
+  v239: V239,
+  v240: V240,
+  v241: V241,
+  v243: V243,
+  v245: V245,
+  v247: V247,
+  v249: V249,
+  v250: V250,
+  v251: V251,
+  v252: V252,
+  v253: V253,
+  v254: V254,
+  v255: V255,
+  v257: V257,
+};
+
 /** Every scheme udev 257 knows, oldest first ("latest" is the last). */
-export const NAMING_SCHEMES: readonly NamingScheme[] = [
-  { name: 'v238', flags: V238 },
-  { name: 'v239', flags: V239 },
-  { name: 'v240', flags: V240 },
-  { name: 'v241', flags: V241 },
-  { name: 'v243', flags: V243 },
-  { name: 'v245', flags: V245 },
-  { name: 'v247', flags: V247 },
-  { name: 'v249', flags: V249 },
-  { name: 'v250', flags: V250 },
-  { name: 'v251', flags: V251 },
-  { name: 'v252', flags: V252 },
-  { name: 'v253', flags: V253 },
-  { name: 'v254', flags: V254 },
-  { name: 'v255', flags: V255 },
-  { name: 'v257', flags: V257 },
-];
+export const NAMING_SCHEMES: readonly NamingScheme[] = NAMING_SCHEME_NAMES.map((name) => ({ name, flags: FLAGS[name] }));
 
 export const DEFAULT_NAMING_SCHEME = 'v257';
 
