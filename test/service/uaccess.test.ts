@@ -3,14 +3,14 @@
 // its own sd-login state (<run>/../systemd/seats/seat0, written by the test as logind would) and its own node.
 // After each change of the seat's active user the ACLs getfacl shows must be the same and the expected ones.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { controlRequest } from '../../src/daemon/control.js';
 import { seatActiveUid, SeatError } from '../../src/builtins/uaccess.js';
-import { REPO_ROOT, startDevmaster, tempRoots, until, zramAdd, zramRemove, type RunningDevmaster, type TempRoots } from '../daemon/helpers.js';
+import { REPO_ROOT, startDevmaster, tempRoots, zramAdd, zramRemove, type RunningDevmaster, type TempRoots } from '../daemon/helpers.js';
 import { referenceUdev } from '../helpers/reference.js';
-import { startUdevd, type NsProcess } from '../helpers/udevd.js';
+import { devtmpfsNodes, startUdevd, type NsProcess } from '../helpers/udevd.js';
 
 /**
  * getfacl's named-user entries, and the mask while there are any (the part uaccess writes), e.g.
@@ -79,10 +79,8 @@ describe('uaccess on a zram node, devmaster and udevd side by side', () => {
 
   beforeAll(async () => {
     base = tempRoots('dm-uaccess-');
-    // the disk first, so that the reference's copy of /dev has its node
     n = zramAdd();
     name = `zram${n}`;
-    await until(() => existsSync(`/dev/${name}`), 10_000, `/dev/${name}`);
     const rules = base.rules;
     copyFileSync('/usr/lib/udev/rules.d/73-seat-late.rules', join(rules, '73-seat-late.rules'));
     writeFileSync(join(rules, '50-uaccess-test.rules'), `SUBSYSTEM=="block", KERNEL=="${name}", TAG+="uaccess"\n`);
@@ -92,7 +90,10 @@ describe('uaccess on a zram node, devmaster and udevd side by side', () => {
     for (const d of [dmRoots.dev, dmRoots.run, refDev(), join(refRun(), 'udev')]) mkdirSync(d, { recursive: true });
     seat('IS_SEAT0=1\nACTIVE=c1\nACTIVE_UID=1000\n');
     dm = await startDevmaster(dmRoots, ['--unit-backend', 'none']);
-    udevd = await startUdevd({ rules, run: refRun(), dev: refDev() }, base.base);
+    // the reference's /dev: the disk's node as the kernel's devtmpfs makes it (0600 root:root, as devmaster's
+    // own node starts), not a copy of this machine's /dev, whose node another daemon may have changed meanwhile
+    devtmpfsNodes(refDev(), [`/sys/devices/virtual/block/${name}`]);
+    udevd = await startUdevd({ rules, run: refRun(), dev: refDev(), copyNodes: false }, base.base);
   });
 
   afterAll(async () => {
