@@ -14,7 +14,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { devPath, type Roots } from '../device/roots.js';
-import { devnodeAcl } from '../sys/service.js';
+import { devnodeAcl } from '../sys/libacl.js';
 import type { Builtin, BuiltinContext } from './types.js';
 
 /** Where sd-login's state files are for these roots (/run/systemd for /run/udev). */

@@ -11,7 +11,8 @@
 // Anything else, and a second socket of a kind already taken, is closed with a warning (and, when it came from
 // the file descriptor store, removed from it).
 import { fstatSync, closeSync } from 'node:fs';
-import { AF_NETLINK, AF_UNIX, SOCK_RAW, SOCK_SEQPACKET, SOCK_STREAM, setFdFlags, socketInfo, type SocketInfo } from '../sys/service.js';
+import { setFdFlags } from '../sys/file.js';
+import { AF_NETLINK, AF_UNIX, SOCK_RAW, SOCK_SEQPACKET, SOCK_STREAM, socketInfo, type SocketInfo } from '../sys/socket.js';
 import { GROUP_KERNEL, NETLINK_KOBJECT_UEVENT } from '../netlink/socket.js';
 
 /** The first passed descriptor (SD_LISTEN_FDS_START). */

@@ -10,7 +10,7 @@
 // udevd's messages (systemd 257, udev-manager.c) are the model: READY=1 with "Processing with N children at
 // max", RELOADING=1 with MONOTONIC_USEC (systemd 253+ ties a reload to the request by it) then READY=1 again,
 // STOPPING=1 with "Shutting down...".
-import { sendUnixDatagram } from '../sys/service.js';
+import { sendUnixDatagram } from '../sys/socket.js';
 import { monotonicUsec } from '../event/process.js';
 import type { Logger } from '../log.js';
 

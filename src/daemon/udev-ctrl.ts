@@ -20,7 +20,7 @@
 // is made only once the descriptor is ready and with a non-blocking descriptor, so nothing here ever blocks the
 // event loop. Why not a worker thread: docs/CONTROL.md.
 import { errnoName } from '../sys/errno.js';
-import { close } from '../sys/file.js';
+import { close, setFdFlags } from '../sys/file.js';
 import { watchReadable, type ReadableWatch } from '../sys/poll.js';
 import {
   accept4,
@@ -47,7 +47,6 @@ import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { claimSocketPath, type ControlHandler } from './control.js';
-import { setFdFlags } from '../sys/service.js';
 
 export const UDEV_CTRL_SOCKET_NAME = 'control';
 export const UDEV_CTRL_MAGIC = 0xdead1dea;

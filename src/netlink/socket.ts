@@ -22,7 +22,7 @@ import { closeSync, fstatSync, readFileSync, readdirSync, readlinkSync } from 'n
 import rawModule from 'netlink/dist/raw.js';
 import type { RawNetlinkSocket as RawSocket } from 'netlink';
 import { log } from '../log.js';
-import { dupOnto, setFdFlags } from '../sys/service.js';
+import { dupOnto, setFdFlags } from '../sys/file.js';
 import { getsockopt, NETLINK_NO_ENOBUFS, setsockoptInt, SK_MEMINFO_DROPS, SO_MEMINFO, SO_RCVBUFFORCE, SOL_NETLINK, SOL_SOCKET } from '../sys/socket.js';
 import { tryOr } from '../util/fs.js';
 

@@ -1,5 +1,5 @@
-// File calls Node lacks, through libc: mknod, lsetxattr, flock, and close for descriptors made through libc
-// (ioctl: ioctl.ts).
+// File calls Node lacks, through libc: mknod, lsetxattr, flock, descriptor flags (fcntl) and dup3, and close for
+// descriptors made through libc (ioctl: ioctl.ts).
 import { makeDevT } from './devnum.js';
 import { errnoError } from './errno.js';
 import { errno, libcFunction } from './libc.js';
@@ -12,12 +12,23 @@ export const LOCK_EX = 2;
 export const LOCK_NB = 4;
 export const LOCK_UN = 8;
 
+/** Open-file and descriptor flags of <fcntl.h> (SOCK_NONBLOCK and SOCK_CLOEXEC are these values). */
+export const O_NONBLOCK = 0o4000;
+export const O_CLOEXEC = 0o2000000;
+const F_GETFD = 1;
+const F_SETFD = 2;
+const F_GETFL = 3;
+const F_SETFL = 4;
+const FD_CLOEXEC = 1;
+
 const mknodC = libcFunction<(path: string, mode: number, dev: bigint) => number>('int mknod(const char *path, uint32_t mode, uint64_t dev)');
 const lsetxattrC = libcFunction<(path: string, name: string, value: Buffer, size: number, flags: number) => number>(
   'int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)',
 );
 const closeC = libcFunction<(fd: number) => number>('int close(int fd)');
 const flockC = libcFunction<(fd: number, op: number) => number>('int flock(int fd, int op)');
+const fcntlC = libcFunction<(fd: number, cmd: number, arg: number) => number>('int fcntl(int fd, int cmd, int arg)');
+const dup3C = libcFunction<(oldfd: number, newfd: number, flags: number) => number>('int dup3(int oldfd, int newfd, int flags)');
 
 /** Creates a block or character device node. Throws an Error with the errno on failure. */
 export function mknod(path: string, type: 'b' | 'c', perm: number, major: number, minor: number): void {
@@ -38,4 +49,23 @@ export function flock(fd: number, op: number): number {
 /** close(2) of a descriptor made through libc (sockets, inotify). */
 export function close(fd: number): void {
   closeC()(fd);
+}
+
+/** Sets or clears one flag through a fcntl get/set pair (F_GETFD/F_SETFD, F_GETFL/F_SETFL); throws on failure. */
+function updateFlag(fd: number, get: number, set: number, flag: number, on: boolean, what: string): void {
+  const cur = fcntlC()(fd, get, 0);
+  if (cur < 0) throw errnoError(`fcntl(F_GET${what}) (fd ${fd})`, errno());
+  const next = on ? cur | flag : cur & ~flag;
+  if (next !== cur && fcntlC()(fd, set, next) < 0) throw errnoError(`fcntl(F_SET${what}) (fd ${fd})`, errno());
+}
+
+/** Sets or clears FD_CLOEXEC and O_NONBLOCK on a descriptor (undefined leaves a flag as it is); throws on failure. */
+export function setFdFlags(fd: number, flags: { cloexec?: boolean; nonblock?: boolean }): void {
+  if (flags.cloexec !== undefined) updateFlag(fd, F_GETFD, F_SETFD, FD_CLOEXEC, flags.cloexec, 'FD');
+  if (flags.nonblock !== undefined) updateFlag(fd, F_GETFL, F_SETFL, O_NONBLOCK, flags.nonblock, 'FL');
+}
+
+/** dup3(from, onto, O_CLOEXEC): `onto` now refers to what `from` refers to (whatever `onto` was is closed). */
+export function dupOnto(from: number, onto: number): void {
+  if (dup3C()(from, onto, O_CLOEXEC) < 0) throw errnoError(`dup3 (${from} onto ${onto})`, errno());
 }

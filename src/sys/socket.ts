@@ -1,24 +1,34 @@
-// Sockets through libc, for what Node's net module cannot do: AF_UNIX SOCK_SEQPACKET (udev's control socket),
-// sender credentials (SO_PEERCRED, SCM_CREDENTIALS) and socket options of the netlink socket. The structs are
-// declared once as koffi structs, so their layout is the platform's.
+// Sockets through libc, for what Node's net and dgram modules cannot do: AF_UNIX SOCK_SEQPACKET (udev's control
+// socket), AF_UNIX datagrams with descriptors attached (sd_notify, FDSTORE=1), sender credentials (SO_PEERCRED,
+// SCM_CREDENTIALS), socket options of the netlink socket and what an inherited descriptor is (sd_is_socket()'s
+// questions). The structs are declared once as koffi structs, so their layout is the platform's.
 //
-// Conventions: set-up calls (socket, bind, listen) throw an Error carrying the errno; the calls a non-blocking
-// loop makes (accept4, recvmsg, connect, setsockopt, getsockopt) return a negative errno instead of throwing.
+// Conventions: set-up calls (socket, bind, listen, socketInfo, sendUnixDatagram) throw an Error carrying the
+// errno; the calls a non-blocking loop makes (accept4, recvmsg, connect, setsockopt, getsockopt) return a
+// negative errno instead of throwing.
 import koffi from 'koffi';
 import { constants } from 'node:os';
 import { errnoError } from './errno.js';
-import { close } from './file.js';
+import { close, O_CLOEXEC, O_NONBLOCK } from './file.js';
 import { errno, libcFunction } from './libc.js';
 
 export const AF_UNIX = 1;
+export const AF_INET = 2;
+export const AF_NETLINK = 16;
 export const SOCK_STREAM = 1;
+export const SOCK_DGRAM = 2;
+export const SOCK_RAW = 3;
 export const SOCK_SEQPACKET = 5;
-export const SOCK_NONBLOCK = 0o4000;
-export const SOCK_CLOEXEC = 0o2000000;
+export const SOCK_NONBLOCK = O_NONBLOCK;
+export const SOCK_CLOEXEC = O_CLOEXEC;
 export const SOL_SOCKET = 1;
+export const SO_TYPE = 3;
 export const SO_PASSCRED = 16;
 export const SO_PEERCRED = 17;
+export const SO_ACCEPTCONN = 30;
 export const SO_RCVBUFFORCE = 33;
+export const SO_PROTOCOL = 38;
+export const SO_DOMAIN = 39;
 export const SO_MEMINFO = 55;
 /** Index of the drop counter in SO_MEMINFO's array of u32. */
 export const SK_MEMINFO_DROPS = 8;
@@ -29,11 +39,15 @@ export const SCM_CREDENTIALS = 2;
 export const MSG_CTRUNC = 0x8;
 export const MSG_TRUNC = 0x20;
 export const MSG_DONTWAIT = 0x40;
+export const MSG_NOSIGNAL = 0x4000;
 export const MSG_CMSG_CLOEXEC = 0x40000000;
 
 const sockaddrUn = koffi.struct('sockaddr_un', { sun_family: 'uint16_t', sun_path: koffi.array('char', 108) });
 const SUN_PATH_OFFSET = koffi.offsetof(sockaddrUn, 'sun_path');
 const SUN_PATH_MAX = koffi.sizeof(sockaddrUn) - SUN_PATH_OFFSET;
+const sockaddrNl = koffi.struct('sockaddr_nl', { nl_family: 'uint16_t', nl_pad: 'uint16_t', nl_pid: 'uint32_t', nl_groups: 'uint32_t' });
+/** struct sockaddr_storage: room for any address getsockname() returns. */
+const SOCKADDR_STORAGE = 128;
 koffi.struct('iovec', { iov_base: 'void *', iov_len: 'size_t' });
 koffi.struct('msghdr', {
   msg_name: 'void *',
@@ -47,7 +61,7 @@ koffi.struct('msghdr', {
 const cmsghdr = koffi.struct('cmsghdr', { cmsg_len: 'size_t', cmsg_level: 'int', cmsg_type: 'int' });
 const ucred = koffi.struct('ucred', { pid: 'int32_t', uid: 'uint32_t', gid: 'uint32_t' });
 const SIZE_T = koffi.sizeof('size_t');
-const { EAGAIN, EINPROGRESS, ENAMETOOLONG } = constants.errno;
+const { EAGAIN, EINPROGRESS, EINVAL, ENAMETOOLONG } = constants.errno;
 /** CMSG_ALIGN. */
 const cmsgAlign = (n: number) => (n + SIZE_T - 1) & ~(SIZE_T - 1);
 const CMSG_HEADER = cmsgAlign(koffi.sizeof(cmsghdr));
@@ -60,11 +74,11 @@ export interface Ucred {
 }
 
 interface Msghdr {
-  msg_name: null;
+  msg_name: Buffer | null;
   msg_namelen: number;
   msg_iov: { iov_base: Buffer; iov_len: number }[];
   msg_iovlen: number;
-  msg_control: Buffer;
+  msg_control: Buffer | null;
   msg_controllen: number | bigint;
   msg_flags: number;
 }
@@ -77,16 +91,30 @@ const accept4C = libcFunction<(fd: number, addr: null, len: null, flags: number)
 const getsockoptC = libcFunction<(fd: number, level: number, name: number, val: Buffer, len: number[]) => number>('int getsockopt(int, int, int, _Out_ void *, _Inout_ uint32_t *)');
 const setsockoptC = libcFunction<(fd: number, level: number, name: number, val: Buffer, len: number) => number>('int setsockopt(int, int, int, const void *, uint32_t)');
 const recvmsgC = libcFunction<(fd: number, msg: Msghdr, flags: number) => number | bigint>('intptr_t recvmsg(int, _Inout_ msghdr *msg, int)');
+const sendmsgC = libcFunction<(fd: number, msg: Msghdr, flags: number) => number | bigint>('intptr_t sendmsg(int, const msghdr *msg, int)');
+const getsocknameC = libcFunction<(fd: number, addr: Buffer, len: number[]) => number>('int getsockname(int, _Out_ void *, _Inout_ uint32_t *)');
 
-/** struct sockaddr_un for a path, and the length to pass with it. Throws ENAMETOOLONG when the path does not fit. */
-function sockaddr(path: string): { addr: Buffer; len: number } {
-  const p = Buffer.from(path, 'utf8');
+/**
+ * struct sockaddr_un for a path, or for an abstract name (`abstract`: a NUL, then the name, no terminating NUL),
+ * and the length to pass with it. Throws ENAMETOOLONG when the name does not fit, EINVAL for an empty abstract name.
+ */
+function sockaddr(name: string, abstract = false): { addr: Buffer; len: number } {
+  const shown = abstract ? `@${name}` : name;
+  const p = Buffer.from(name, 'utf8');
+  if (abstract && p.length === 0) throw errnoError(`empty abstract AF_UNIX address '${shown}'`, EINVAL);
   if (p.length >= SUN_PATH_MAX) {
-    throw errnoError(`socket path too long for AF_UNIX (${p.length} bytes, at most ${SUN_PATH_MAX - 1}): ${path}`, ENAMETOOLONG);
+    throw errnoError(`socket path too long for AF_UNIX (${p.length} bytes, at most ${SUN_PATH_MAX - 1}): ${shown}`, ENAMETOOLONG);
   }
   const addr = Buffer.alloc(koffi.sizeof(sockaddrUn));
-  koffi.encode(addr, sockaddrUn, { sun_family: AF_UNIX, sun_path: path });
+  koffi.encode(addr, sockaddrUn, { sun_family: AF_UNIX });
+  p.copy(addr, SUN_PATH_OFFSET + (abstract ? 1 : 0));
+  // a path carries its terminating NUL; an abstract name is exactly as long as given, after its leading NUL
   return { addr, len: SUN_PATH_OFFSET + p.length + 1 };
+}
+
+/** The sockaddr_un of an address written as sd_notify(3) takes it: a path, or "@name" for an abstract socket. */
+export function unixAddress(address: string): { addr: Buffer; len: number } {
+  return address.startsWith('@') ? sockaddr(address.slice(1), true) : sockaddr(address);
 }
 
 /** socket(2); throws on failure. */
@@ -113,6 +141,57 @@ export function connectUnix(fd: number, path: string): number {
 export function accept4(fd: number, flags: number): number {
   const r = accept4C()(fd, null, null, flags);
   return r >= 0 ? r : -errno();
+}
+
+/** getsockopt(2) of an int option; throws on failure. */
+function intOption(fd: number, level: number, name: number): number {
+  const v = Buffer.alloc(4);
+  const r = getsockopt(fd, level, name, v);
+  if (r < 0) throw errnoError(`getsockopt (fd ${fd})`, -r);
+  return v.readInt32LE(0);
+}
+
+export interface SocketInfo {
+  /** AF_UNIX, AF_NETLINK, ... */
+  domain: number;
+  /** SOCK_STREAM, SOCK_DGRAM, SOCK_RAW, SOCK_SEQPACKET */
+  type: number;
+  /** The protocol (NETLINK_KOBJECT_UEVENT = 15 for a uevent socket). */
+  protocol: number;
+  /** listen() was called on it. */
+  listening: boolean;
+  /** AF_UNIX: the bound path ("@name" for an abstract one, "" when unbound). AF_NETLINK: undefined. */
+  path?: string;
+  /** AF_NETLINK: the bound port (nl_pid) and multicast groups (nl_groups). */
+  port?: number;
+  groups?: number;
+}
+
+/** What kind of socket a descriptor is (sd_is_socket()'s questions), or throws (ENOTSOCK, EBADF). */
+export function socketInfo(fd: number): SocketInfo {
+  const info: SocketInfo = {
+    domain: intOption(fd, SOL_SOCKET, SO_DOMAIN),
+    type: intOption(fd, SOL_SOCKET, SO_TYPE),
+    protocol: intOption(fd, SOL_SOCKET, SO_PROTOCOL),
+    listening: intOption(fd, SOL_SOCKET, SO_ACCEPTCONN) !== 0,
+  };
+  const addr = Buffer.alloc(SOCKADDR_STORAGE);
+  const len = [addr.length];
+  if (getsocknameC()(fd, addr, len) !== 0) throw errnoError(`getsockname (fd ${fd})`, errno());
+  const n = len[0]!;
+  if (info.domain === AF_UNIX) {
+    if (n <= SUN_PATH_OFFSET) info.path = '';
+    else if (addr[SUN_PATH_OFFSET] === 0) info.path = '@' + addr.toString('utf8', SUN_PATH_OFFSET + 1, n);
+    else {
+      const end = addr.indexOf(0, SUN_PATH_OFFSET);
+      info.path = addr.toString('utf8', SUN_PATH_OFFSET, end < 0 || end > n ? n : end);
+    }
+  } else if (info.domain === AF_NETLINK && n >= koffi.sizeof(sockaddrNl)) {
+    const nl = koffi.decode(addr, sockaddrNl) as { nl_pid: number; nl_groups: number };
+    info.port = nl.nl_pid;
+    info.groups = nl.nl_groups;
+  }
+  return info;
 }
 
 /** setsockopt(2) with an int value: 0 or a negative errno. */
@@ -179,6 +258,30 @@ export function unixSocketListening(path: string, type: typeof SOCK_STREAM | typ
   try {
     const r = connectUnix(fd, path);
     return r === 0 || r === -EAGAIN || r === -EINPROGRESS;
+  } finally {
+    close(fd);
+  }
+}
+
+/**
+ * Sends one datagram on a new AF_UNIX SOCK_DGRAM socket to `address` (a path or "@abstract"), with the
+ * descriptors `fds` attached as SCM_RIGHTS. Returns the bytes sent; throws on failure.
+ */
+export function sendUnixDatagram(address: string, data: Buffer, fds: readonly number[] = []): number {
+  const { addr, len } = unixAddress(address);
+  let control: Buffer | null = null;
+  if (fds.length > 0) {
+    // CMSG_SPACE(n fds): the header, then the descriptors, padded to the alignment of size_t
+    control = Buffer.alloc(CMSG_HEADER + cmsgAlign(4 * fds.length));
+    koffi.encode(control, cmsghdr, { cmsg_len: CMSG_HEADER + 4 * fds.length, cmsg_level: SOL_SOCKET, cmsg_type: SCM_RIGHTS });
+    fds.forEach((fd, i) => control!.writeInt32LE(fd, CMSG_HEADER + 4 * i));
+  }
+  const msg: Msghdr = { msg_name: addr, msg_namelen: len, msg_iov: [{ iov_base: data, iov_len: data.length }], msg_iovlen: 1, msg_control: control, msg_controllen: control?.length ?? 0, msg_flags: 0 };
+  const fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC);
+  try {
+    const n = Number(sendmsgC()(fd, msg, MSG_NOSIGNAL));
+    if (n < 0) throw errnoError(`sendmsg to ${address}`, errno());
+    return n;
   } finally {
     close(fd);
   }
