@@ -1,7 +1,8 @@
 // net_driver: ID_NET_DRIVER, the interface's driver as ethtool reports it (udev 257's udev-builtin-net_driver.c).
 import type { Builtin, BuiltinContext } from './types.js';
 import { constants } from 'node:os';
-import { Ethtool, EthtoolError } from '../sys/ethtool.js';
+import { Ethtool } from '../sys/ethtool.js';
+import { isSystemError } from '../util/fs.js';
 
 const E = constants.errno as Record<string, number>;
 /** ERRNO_IS_NOT_SUPPORTED: the query is not supported by the device (ESOCKTNOSUPPORT is 94 on Linux). */
@@ -18,7 +19,7 @@ const netDriver: Builtin = {
     try {
       driver = e.driver(name);
     } catch (err) {
-      const errno = err instanceof EthtoolError ? err.errno : 0;
+      const errno = isSystemError(err) ? (err.errno ?? 0) : 0;
       if (NOT_SUPPORTED.has(errno)) {
         ctx.log.debug(`net_driver: querying the driver through ethtool is not supported by '${name}', ignoring`);
         return true;

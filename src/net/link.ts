@@ -11,7 +11,7 @@ import { netMatch } from './match.js';
 import { ifnameValid } from './ifname.js';
 import { formatHwAddr, isBroadcastAddr, isNullAddr, sameHwAddr } from './hw-addr.js';
 import { featureKey } from './ethtool-features.js';
-import { EthtoolError, type Ethtool } from '../sys/ethtool.js';
+import type { Ethtool } from '../sys/ethtool.js';
 import { getLinkInfo, IFF_LOOPBACK, setLinkProperties, type RtLinkInfo } from './rtnl.js';
 import { parseBoolean } from './ini.js';
 import type { LinkConfig } from './link-config.js';
@@ -289,7 +289,7 @@ function verifyHwAddr(link: Link, a: number[], isStatic: boolean, log: LinkLog):
   return out;
 }
 
-const errName = (e: unknown) => (e instanceof EthtoolError ? e.code : ((e as { code?: string }).code ?? (e as Error).message));
+const errName = (e: unknown) => (e as { code?: string }).code ?? (e as Error).message;
 
 /** link_apply_ethtool_settings: each setting that fails is a warning naming where it was configured. */
 export function applyEthtool(ctx: LinkContext, link: Link, log: LinkLog): void {

@@ -1,14 +1,22 @@
 // ioctl through libc, the request encoding of <asm-generic/ioctl.h>, and the requests and argument structs
-// devMaster uses (block devices, btrfs, evdev), declared once as koffi structs.
+// devMaster uses (block devices, btrfs, evdev, network interfaces), declared once as koffi structs.
 import koffi from 'koffi';
 import { libcAsyncFunction, libcFunction } from './libc.js';
 
 const ioctlC = libcFunction<(fd: number, request: number, arg: Buffer) => number>('int ioctl(int fd, unsigned long request, void *arg)');
+/** struct ifreq with the ifr_data member of its union (the union is 24 bytes: struct ifmap's size). */
+koffi.struct('ifreq_data', { ifr_name: koffi.array('char', 16), ifr_data: 'void *', pad: koffi.array('uint8_t', 16) });
+const ioctlIfreqC = libcFunction<(fd: number, request: number, ifr: { ifr_name: string; ifr_data: Buffer }) => number>('int ioctl(int fd, unsigned long request, const ifreq_data *ifr)');
 const ioctlValueAsync = libcAsyncFunction<[fd: number, request: number, arg: number]>('int ioctl(int fd, unsigned long request, long arg)');
 
 /** ioctl(fd, request, buffer): the C result; on -1 errno() says why. */
 export function ioctl(fd: number, request: number, arg: Buffer): number {
   return ioctlC()(fd, request, arg);
+}
+
+/** ioctl(fd, request, &ifreq) for an interface name whose ifr_data points to `data`: the C result (errno()). */
+export function ioctlIfreq(fd: number, request: number, ifname: string, data: Buffer): number {
+  return ioctlIfreqC()(fd, request, { ifr_name: ifname, ifr_data: data });
 }
 
 /**
@@ -98,3 +106,8 @@ export function encodeKeymap(scancode: number, keycode: number): Buffer {
   koffi.encode(b, keymap, [scancode >>> 0, keycode >>> 0]);
   return b;
 }
+
+// ------------------------------------------------------------------ network interfaces (<linux/sockios.h>)
+
+/** SIOCETHTOOL: an ethtool command, in the buffer ifr_data points to (its layouts: ethtool.ts). */
+export const SIOCETHTOOL = 0x8946;
