@@ -11,16 +11,24 @@ export type { Logger };
 export const LOG_LEVELS: readonly LevelWithSilent[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
 /** udev's numeric/syslog names mapped onto pino's levels. */
-export function normalizeLevel(level: string): LevelWithSilent {
+const SYSLOG_LEVELS: Readonly<Record<string, LevelWithSilent>> = {
+  '0': 'fatal', emerg: 'fatal', '1': 'fatal', alert: 'fatal', '2': 'fatal', crit: 'fatal',
+  '3': 'error', err: 'error', '4': 'warn', warning: 'warn', '5': 'info', notice: 'info',
+  '6': 'info', '7': 'debug',
+};
+
+/** A level name (pino's, syslog's or 0-7) as pino's level; undefined when it is none. */
+export function parseLevel(level: string): LevelWithSilent | undefined {
   const l = level.trim().toLowerCase();
-  const map: Record<string, LevelWithSilent> = {
-    '0': 'fatal', emerg: 'fatal', '1': 'fatal', alert: 'fatal', '2': 'fatal', crit: 'fatal',
-    '3': 'error', err: 'error', '4': 'warn', warning: 'warn', '5': 'info', notice: 'info',
-    '6': 'info', '7': 'debug',
-  };
   if ((LOG_LEVELS as readonly string[]).includes(l)) return l as LevelWithSilent;
-  if (l in map) return map[l]!;
-  throw new Error(`invalid log level '${level}' (expected one of ${LOG_LEVELS.join(', ')} or 0-7)`);
+  return Object.hasOwn(SYSLOG_LEVELS, l) ? SYSLOG_LEVELS[l] : undefined;
+}
+
+/** parseLevel(), throwing an Error that lists the valid names when `level` is none. */
+export function normalizeLevel(level: string): LevelWithSilent {
+  const l = parseLevel(level);
+  if (l === undefined) throw new Error(`invalid log level '${level}' (expected one of ${LOG_LEVELS.join(', ')} or 0-7)`);
+  return l;
 }
 
 let root: Logger | undefined;

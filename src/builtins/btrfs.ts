@@ -12,6 +12,7 @@ import { errnoName } from '../sys/errno.js';
 import { BTRFS_IOC_DEVICES_READY, ioctl, volArgs } from '../sys/ioctl.js';
 import { errno } from '../sys/libc.js';
 import { devPath } from '../device/roots.js';
+import { errnoCode } from '../util/fs.js';
 import type { Builtin, BuiltinContext } from './types.js';
 
 const O_CLOEXEC = 0o2000000;
@@ -38,7 +39,7 @@ function run(ctx: BuiltinContext, argv: string[]): boolean {
   try {
     fd = openSync(control, constants.O_RDWR | O_CLOEXEC | constants.O_NOCTTY);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
+    const code = errnoCode(e);
     if (code === 'ENOENT' || code === 'ENODEV' || code === 'ENXIO') {
       // driver not there: not ready (a later retrigger, once btrfs is loaded, will tell)
       ctx.setProperty('ID_BTRFS_READY', '0');

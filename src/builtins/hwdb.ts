@@ -16,8 +16,9 @@ import { existsSync } from 'node:fs';
 import { watch, type FSWatcher } from 'chokidar';
 import { Device } from '../device/device.js';
 import type { Roots } from '../device/roots.js';
-import { findHwdbBin, hwdbBinCandidates, openHwdb, type FindOptions, type Hwdb } from '../hwdb/index.js';
+import { findHwdbBin, HwdbFormatError, hwdbBinCandidates, openHwdb, type FindOptions, type Hwdb } from '../hwdb/index.js';
 import { fnmatch, FNM_NOESCAPE } from '../util/fnmatch.js';
+import { isSystemError } from '../util/fs.js';
 import { log } from '../log.js';
 import type { Builtin, BuiltinContext } from './types.js';
 
@@ -52,7 +53,8 @@ function load(): void {
   try {
     db = openHwdb(path);
   } catch (e) {
-    openError = `cannot open ${path}: ${(e as Error).message}`;
+    if (!isSystemError(e) && !(e instanceof HwdbFormatError)) throw e;
+    openError = `cannot open ${path}: ${e.message}`;
   }
 }
 
@@ -70,7 +72,11 @@ function startWatch(): void {
   const mark = () => {
     dirty = true;
   };
-  watcher.on('add', mark).on('change', mark).on('unlink', mark).on('error', () => undefined);
+  watcher
+    .on('add', mark)
+    .on('change', mark)
+    .on('unlink', mark)
+    .on('error', (e) => log().warn({ err: (e as Error).message }, 'hwdb: watching hwdb.bin failed (a changed hwdb.bin is noticed at the next reload)'));
 }
 
 /** getopt_long-style parsing of the builtin's arguments. */

@@ -8,15 +8,11 @@
 // resolves to nothing is not an error (nothing to load), nor is a failed insertion: like udev the builtin only
 // fails on bad arguments. One libkmod context lives from init() to exit(); shouldReload() says when the
 // module index changed on disk. In test mode (devctl test / test-builtin) modules are looked up, never loaded.
-import { errnoName } from '../sys/errno.js';
+import { errnoError, errnoName } from '../sys/errno.js';
 import { kmod, KMOD_MODULE_BUILTIN, KMOD_MODULE_LIVE, KMOD_PROBE_APPLY_BLACKLIST, KMOD_RESOURCES_OK, setKmodLog, type Ptr } from '../sys/libkmod.js';
 import type { Logger } from '../log.js';
+import { isSystemError } from '../util/fs.js';
 import type { Builtin, BuiltinContext } from './types.js';
-
-/** The name of a negative errno ("ENOENT"). */
-function errnoText(err: number): string {
-  return errnoName(-err);
-}
 
 // ------------------------------------------------------------------ the context
 
@@ -83,7 +79,7 @@ export function loadModule(alias: string, dryRun: boolean, log?: Logger): Module
   log?.debug(`kmod: loading module: ${alias}`);
   const list: [Ptr | null] = [null];
   const r = k.lookup(ctxPtr, alias, list);
-  if (r < 0) throw new Error(`kmod: failed to look up module alias '${alias}': ${errnoText(r)}`);
+  if (r < 0) throw errnoError(`kmod: failed to look up module alias '${alias}'`, -r);
   const out: ModuleResult[] = [];
   if (!list[0]) {
     log?.debug(`kmod: failed to find module '${alias}'`);
@@ -114,8 +110,8 @@ export function loadModule(alias: string, dryRun: boolean, log?: Logger): Module
             log?.debug(`kmod: module '${name}' is deny-listed`);
             out.push({ name, outcome: 'deny-listed' });
           } else {
-            log?.debug(`kmod: failed to insert module '${name}': ${errnoText(err)}`);
-            out.push({ name, outcome: 'failed', error: errnoText(err) });
+            log?.debug(`kmod: failed to insert module '${name}': ${errnoName(-err)}`);
+            out.push({ name, outcome: 'failed', error: errnoName(-err) });
           }
         }
       } finally {
@@ -155,7 +151,8 @@ function run(ctx: BuiltinContext, argv: string[]): boolean {
     try {
       loadModule(m, ctx.test, ctx.log);
     } catch (e) {
-      ctx.log.debug((e as Error).message);
+      if (!isSystemError(e)) throw e; // a failed look-up: nothing to load, as udev
+      ctx.log.debug(e.message);
     }
   }
   return true;

@@ -5,13 +5,15 @@
 // ID_NET_NAME_ALLOW=0), as udev's 20-net-ifname.hwdb does for some drivers.
 import { readdirSync, readFileSync, realpathSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { Device } from '../device/device.js';
+import { Device, deviceIfAny } from '../device/device.js';
 import type { Roots } from '../device/roots.js';
 import type { Builtin, BuiltinConfig, BuiltinContext } from './types.js';
 import { scanNumbers } from './util.js';
+import { HwdbFormatError } from '../hwdb/index.js';
 import { readCmdline, resolveNamingScheme, schemeHas, type NamingFlag, type NamingScheme } from '../net/naming-scheme.js';
 import { parseHwAddr } from '../net/hw-addr.js';
 import { parseBoolean } from '../net/ini.js';
+import { tryOr } from '../util/fs.js';
 
 export { parseHwAddr };
 
@@ -123,34 +125,28 @@ function firstComponent(dev: Device, prefix: string): string | undefined {
 
 /** The device at a resolved path under the sysfs root, or undefined. */
 function deviceFromRealPath(roots: Roots, abs: string): Device | undefined {
-  try {
-    const rootReal = realpathSync(roots.sysfs);
-    if (!abs.startsWith(rootReal + '/')) return undefined;
-    return Device.fromDevpath(roots, abs.slice(rootReal.length));
-  } catch {
-    return undefined;
-  }
+  const rootReal = realpathSync(roots.sysfs);
+  if (!abs.startsWith(rootReal + '/')) return undefined;
+  return deviceIfAny(() => Device.fromDevpath(roots, abs.slice(rootReal.length)));
+}
+
+/** realpath(3), or undefined when the path (or a link on it) leads nowhere. */
+function realpathIfAny(p: string): string | undefined {
+  return tryOr(() => realpathSync(p), undefined);
 }
 
 /** For an SR-IOV virtual function: its physical function and the "v<N>" suffix. */
 function virtfnInfo(pci: Device): { physfn: Device; suffix: string } | undefined {
-  let physfnPath: string;
-  try {
-    physfnPath = realpathSync(join(pci.syspath, 'physfn'));
-  } catch {
-    return undefined;
-  }
+  const physfnPath = realpathIfAny(join(pci.syspath, 'physfn'));
+  if (physfnPath === undefined) return undefined;
   const physfn = deviceFromRealPath(pci.roots, physfnPath);
   if (!physfn) return undefined;
   const self = realpathSync(pci.syspath);
   for (const e of readdirSync(physfnPath)) {
     const m = /^virtfn(\d+)$/.exec(e);
     if (!m) continue;
-    try {
-      if (realpathSync(join(physfnPath, e)) === self) return { physfn, suffix: `v${m[1]}` };
-    } catch {
-      /* a dangling link is no virtual function */
-    }
+    // a dangling link is no virtual function
+    if (realpathIfAny(join(physfnPath, e)) === self) return { physfn, suffix: `v${m[1]}` };
   }
   return undefined;
 }
@@ -213,12 +209,8 @@ function namesPciOnboardLabel(n: Namer, pci: Device, prefix: string): void {
 
 /** Bit 7 of the PCI header type byte (config space offset 0x0e): a multi-function device. */
 function isPciMultifunction(pci: Device): boolean {
-  try {
-    const config = readFileSync(join(pci.syspath, 'config'));
-    return config.length > 0x0e && (config[0x0e]! & 0x80) !== 0;
-  } catch {
-    return false;
-  }
+  const config = tryOr(() => readFileSync(join(pci.syspath, 'config')), undefined);
+  return config !== undefined && config.length > 0x0e && (config[0x0e]! & 0x80) !== 0;
 }
 
 /** A PCI bridge: modalias "pci:...sc04..." (subclass 04). */
@@ -242,14 +234,9 @@ function slotFromFunctionId(n: Namer, d: Device, slotsDir: string): number | 'er
 /** pci_get_hotplug_slot: the slot whose address the device (or a parent) sits at. */
 function hotplugSlot(n: Namer, pci: Device): { slot: number; dropDomain: boolean } | undefined {
   const slotsDir = join(n.roots.sysfs, 'bus', 'pci', 'slots');
-  let entries: string[];
-  try {
-    entries = readdirSync(slotsDir, { withFileTypes: true })
-      .filter((e) => e.isDirectory())
-      .map((e) => e.name);
-  } catch {
-    return undefined;
-  }
+  const dirents = tryOr(() => readdirSync(slotsDir, { withFileTypes: true }), undefined);
+  if (!dirents) return undefined;
+  const entries = dirents.filter((e) => e.isDirectory()).map((e) => e.name);
   for (let d: Device | undefined = pci; d; d = d.parentWithSubsystemDevtype('pci')) {
     const f = slotFromFunctionId(n, d, slotsDir);
     if (f === 'error') return undefined;
@@ -258,12 +245,8 @@ function hotplugSlot(n: Namer, pci: Device): { slot: number; dropDomain: boolean
       const i = cInt(e, true);
       if (i === undefined || i <= 0) continue;
       if (!allowed(d, `slots/${e}/address`)) continue;
-      let address: string;
-      try {
-        address = readFileSync(join(slotsDir, e, 'address'), 'utf8').replace(/\n+$/, '');
-      } catch {
-        continue;
-      }
+      const address = tryOr(() => readFileSync(join(slotsDir, e, 'address'), 'utf8').replace(/\n+$/, ''), undefined);
+      if (address === undefined) continue;
       // the slot address is the device address without the function
       if (!d.sysname.startsWith(address)) continue;
       if (n.has('BRIDGE_NO_SLOT') && isPciBridge(d)) {
@@ -431,36 +414,22 @@ function namesXen(n: Namer, prefix: string): void {
 /** d<N> when a devicetree alias "ethernet<N>" points at the OF node of the interface (v257) or its parent. */
 function namesDevicetree(n: Namer, prefix: string): void {
   if (!n.has('DEVICETREE_ALIASES') || prefix !== 'en') return;
-  const real = (p: string) => {
-    try {
-      return realpathSync(p);
-    } catch {
-      return undefined;
-    }
-  };
-  let ofnode = n.has('DEVICETREE_PORT_ALIASES') ? real(join(n.dev.syspath, 'of_node')) : undefined;
+  let ofnode = n.has('DEVICETREE_PORT_ALIASES') ? realpathIfAny(join(n.dev.syspath, 'of_node')) : undefined;
   if (!ofnode) {
     const parent = n.dev.parent();
-    ofnode = parent && real(join(parent.syspath, 'of_node'));
+    ofnode = parent && realpathIfAny(join(parent.syspath, 'of_node'));
   }
-  const base = real(join(n.roots.sysfs, 'firmware', 'devicetree', 'base'));
+  const base = realpathIfAny(join(n.roots.sysfs, 'firmware', 'devicetree', 'base'));
   if (!ofnode || !base || !ofnode.startsWith(base + '/')) return;
   const nodePath = ofnode.slice(base.length);
   const aliases = join(base, 'aliases');
-  let names: string[];
-  try {
-    names = readdirSync(aliases);
-  } catch {
-    return;
-  }
+  const names = tryOr(() => readdirSync(aliases), undefined);
+  if (!names) return;
   const value = (name: string) => {
-    try {
-      const b = readFileSync(join(aliases, name));
-      const z = b.indexOf(0);
-      return (z < 0 ? b : b.subarray(0, z)).toString('utf8').replace(/\n+$/, '');
-    } catch {
-      return undefined;
-    }
+    const b = tryOr(() => readFileSync(join(aliases, name)), undefined);
+    if (b === undefined) return undefined;
+    const z = b.indexOf(0);
+    return (z < 0 ? b : b.subarray(0, z)).toString('utf8').replace(/\n+$/, '');
   };
   const norm = (p: string) => p.replace(/\/+/g, '/').replace(/(.)\/$/, '$1');
   for (const a of names.sort()) {
@@ -562,7 +531,8 @@ async function ouiLookup(ctx: Partial<BuiltinContext>, mac: number[], add: Add):
   try {
     await hwdb.run({ ...(ctx as BuiltinContext), test: ctx.test ?? true, action: ctx.action ?? 'add', setProperty: add }, ['hwdb', key]);
   } catch (e) {
-    ctx.log.debug(`net_id: ${ctx.device.devpath}: hwdb look-up of ${key} failed: ${(e as Error).message}`);
+    if (!(e instanceof HwdbFormatError)) throw e;
+    ctx.log.debug(`net_id: ${ctx.device.devpath}: hwdb look-up of ${key} failed: ${e.message}`);
   }
 }
 

@@ -1,6 +1,7 @@
 // The builtin registry. Each builtin lives in its own file in this folder and is listed here once.
 import type { Builtin, BuiltinConfig } from './types.js';
 import type { Roots } from '../device/roots.js';
+import { log } from '../log.js';
 
 const loaders: Record<string, () => Promise<{ default: Builtin }>> = {
   // name: () => import('./name.js'),
@@ -86,13 +87,13 @@ export async function reloadBuiltins(builtins: ReadonlyMap<string, Builtin>, roo
   return done;
 }
 
-/** Frees every builtin's resources (watchers, open databases); a failing exit() does not stop the others. */
+/** Frees every builtin's resources (watchers, open databases); a failing exit() is logged and does not stop the others. */
 export function exitBuiltins(builtins: ReadonlyMap<string, Builtin>): void {
   for (const b of builtins.values()) {
     try {
       b.exit?.();
-    } catch {
-      /* best effort */
+    } catch (e) {
+      log().warn({ builtin: b.name, err: (e as Error).message }, 'builtin: cannot free its resources');
     }
   }
 }

@@ -2,18 +2,13 @@
 // a scanf-like number reader, and udev's string helpers.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Device, DeviceError } from '../device/device.js';
+import { Device, deviceIfAny } from '../device/device.js';
 import type { Roots } from '../device/roots.js';
 import { tryOr } from '../util/fs.js';
 
 /** sd_device_new_from_subsystem_sysname, or undefined when there is no such device. */
 export function deviceBySubsystemSysname(roots: Roots, subsystem: string, sysname: string): Device | undefined {
-  try {
-    return Device.fromSubsystemSysname(roots, subsystem, sysname);
-  } catch (e) {
-    if (e instanceof DeviceError) return undefined;
-    throw e;
-  }
+  return deviceIfAny(() => Device.fromSubsystemSysname(roots, subsystem, sysname));
 }
 
 /**

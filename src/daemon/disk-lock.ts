@@ -10,6 +10,7 @@ import { wholeDisk } from '../device/whole-disk.js';
 import { devPath, type Roots } from '../device/roots.js';
 import { errnoName } from '../sys/errno.js';
 import { flock, LOCK_NB, LOCK_SH } from '../sys/file.js';
+import { isSystemError } from '../util/fs.js';
 
 /** udevd's EVENT_RETRY_INTERVAL_USEC and EVENT_RETRY_TIMEOUT_USEC. */
 export const LOCK_RETRY_MS = 200;
@@ -56,9 +57,9 @@ export function lockWholeDisk(device: Device, action: string | undefined, roots:
   try {
     fd = openSync(devnode, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    if (err.code && ABSENT.has(err.code)) return { kind: 'none' };
-    return fail(err.errno !== undefined ? Math.abs(err.errno) : osConstants.errno.EIO, `cannot open ${devnode} to lock it: ${err.message}`);
+    if (!isSystemError(e)) throw e;
+    if (ABSENT.has(e.code!)) return { kind: 'none' };
+    return fail(e.errno !== undefined ? Math.abs(e.errno) : osConstants.errno.EIO, `cannot open ${devnode} to lock it: ${e.message}`);
   }
   const errno = flock(fd, LOCK_SH | LOCK_NB);
   if (errno === 0) return { kind: 'locked', fd, devnode };

@@ -14,6 +14,7 @@ import { fstatSync, closeSync } from 'node:fs';
 import { setFdFlags } from '../sys/file.js';
 import { AF_NETLINK, AF_UNIX, SOCK_RAW, SOCK_SEQPACKET, SOCK_STREAM, socketInfo, type SocketInfo } from '../sys/socket.js';
 import { GROUP_KERNEL, NETLINK_KOBJECT_UEVENT } from '../netlink/socket.js';
+import { tryOr } from '../util/fs.js';
 
 /** The first passed descriptor (SD_LISTEN_FDS_START). */
 export const LISTEN_FDS_START = 3;
@@ -101,11 +102,7 @@ export function listenFds(env: NodeJS.ProcessEnv = process.env, opts: { pid?: nu
     const p: PassedFd = { fd, name, inode: 0 };
     const reject = (reason: string) => {
       res.rejected.push({ fd: p, reason });
-      try {
-        closeSync(fd);
-      } catch {
-        /* not open: nothing to close */
-      }
+      tryOr(() => closeSync(fd), undefined, 'EBADF'); // not open: nothing to close
     };
     try {
       setFdFlags(fd, { cloexec: true });

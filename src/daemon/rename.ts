@@ -56,7 +56,8 @@ async function currentAltnames(ifindex: number, log: AltnameLog): Promise<string
   try {
     return (await getLinkInfo(ifindex)).altnames;
   } catch (e) {
-    log.debug(`failed to get alternative names of interface ${ifindex}, ignoring: ${(e as Error).message}`);
+    if (!(e instanceof RtnlError)) throw e;
+    log.debug(`failed to get alternative names of interface ${ifindex}, ignoring: ${e.message}`);
     return [];
   }
 }

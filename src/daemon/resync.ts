@@ -15,7 +15,7 @@
 // while none ran; after a receive-queue overflow it runs once the queue has drained.
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Device, DeviceError } from '../device/device.js';
+import { Device, deviceIfAny } from '../device/device.js';
 import type { Roots } from '../device/roots.js';
 import { parseUevent, UeventError, type Uevent } from '../netlink/uevent.js';
 import { tryOr, writeFileAtomic } from '../util/fs.js';
@@ -55,12 +55,8 @@ export function savePending(run: string, events: readonly Uevent[]): void {
 /** Reads and removes what savePending() left: the events, and how many lines were not valid uevents. */
 export function takePending(run: string): { events: Uevent[]; invalid: number } {
   const path = join(dir(run), 'pending');
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch {
-    return { events: [], invalid: 0 };
-  }
+  const text = tryOr(() => readFileSync(path, 'utf8'), undefined, 'ENOENT');
+  if (text === undefined) return { events: [], invalid: 0 };
   rmSync(path, { force: true });
   const events: Uevent[] = [];
   let invalid = 0;
@@ -209,14 +205,9 @@ export function planResync(roots: Roots, registry: DeviceRegistry, seqnum = 1): 
   /** Device id -> devpath of what sysfs has now. */
   const present = new Map<string, string>();
   for (const syspath of listDevices(roots)) {
-    let device: Device;
-    try {
-      device = Device.fromSyspath(roots, syspath);
-      present.set(device.id, device.devpath);
-    } catch (e) {
-      if (e instanceof DeviceError) continue; // vanished meanwhile
-      throw e;
-    }
+    const device = deviceIfAny(() => Device.fromSyspath(roots, syspath));
+    if (!device) continue; // vanished meanwhile
+    present.set(device.id, device.devpath);
     // processed before: recorded under its id with this devpath (or, recorded by nobody, it has a database)
     const recorded = registry.identity(device.id)?.get('DEVPATH');
     const known = recorded !== undefined ? recorded === device.devpath : existsSync(dbPath(roots.run, device.id));

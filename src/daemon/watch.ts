@@ -16,7 +16,7 @@
 // symlinks that must agree). No W: line is written to the database (udev 252 reads it and ignores it).
 //
 // The inotify instance is src/sys/inotify.ts (a non-blocking descriptor polled by libuv).
-import { readdirIfAny, readlinkIfAny, unlinkIfAny } from '../util/fs.js';
+import { errnoCode, readdirIfAny, readlinkIfAny, unlinkIfAny } from '../util/fs.js';
 import { flock, LOCK_EX, LOCK_NB } from '../sys/file.js';
 import { Inotify, IN_CLOSE_WRITE, IN_IGNORED, IN_Q_OVERFLOW, type InotifyEvent } from '../sys/inotify.js';
 import { BLKRRPART, ioctlAsync } from '../sys/ioctl.js';
@@ -24,7 +24,7 @@ import { errnoName } from '../sys/errno.js';
 import { constants as fsConstants, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, existsSync } from 'node:fs';
 import { open, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Device, DeviceError } from '../device/device.js';
+import { Device, deviceIfAny } from '../device/device.js';
 import { devPath, type Roots } from '../device/roots.js';
 import type { Logger } from '../log.js';
 
@@ -180,12 +180,9 @@ export class DeviceWatcher {
         if (!/^\d+$/.test(entry)) continue; // the id → wd links
         const id = readLink(join(old, entry));
         if (!id) continue;
-        let device: Device;
-        try {
-          device = Device.fromDeviceId(this.roots, id);
-          if (!device.devname) throw new Error('no device node');
-        } catch (e) {
-          this.#log.debug({ id, err: (e as Error).message }, 'saved watch of a device that is gone, dropped');
+        const device = deviceIfAny(() => Device.fromDeviceId(this.roots, id));
+        if (!device?.devname) {
+          this.#log.debug({ id }, 'saved watch of a device that is gone (or has no node any more), dropped');
           continue;
         }
         if (this.begin(device)) n++;
@@ -201,13 +198,7 @@ export class DeviceWatcher {
   /** The device a watch descriptor belongs to (from the <wd> link), or undefined. */
   deviceOf(wd: number): Device | undefined {
     const id = readLink(join(this.dir, String(wd)));
-    if (!id) return undefined;
-    try {
-      return Device.fromDeviceId(this.roots, id);
-    } catch (e) {
-      if (e instanceof DeviceError) return undefined; // gone
-      throw e;
-    }
+    return id ? deviceIfAny(() => Device.fromDeviceId(this.roots, id)) : undefined; // undefined: gone
   }
 
   /** Current watches: [wd, device id] from the links. */
@@ -273,7 +264,7 @@ export class DeviceWatcher {
       await writeFile(join(device.syspath, 'uevent'), 'change');
       this.counters.synthesized++;
     } catch (e) {
-      this.#log.debug({ syspath: device.syspath, err: (e as Error).message }, 'cannot trigger "change"');
+      this.#log.debug({ syspath: device.syspath, err: errnoCode(e) }, 'cannot trigger "change"');
     }
   }
 
@@ -283,7 +274,7 @@ export class DeviceWatcher {
     try {
       fh = await open(node, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOFOLLOW);
     } catch (e) {
-      this.#log.debug({ node, err: (e as Error).message }, 'cannot open the disk to re-read its partition table');
+      this.#log.debug({ node, err: errnoCode(e) }, 'cannot open the disk to re-read its partition table');
       return false;
     }
     const fd = fh.fd;
@@ -319,12 +310,8 @@ export function partitionsOf(roots: Roots, disk: Device): Device[] {
   const out: Device[] = [];
   for (const n of readdirIfAny(disk.syspath).sort()) {
     if (!existsSync(join(disk.syspath, n, 'partition'))) continue;
-    try {
-      const d = Device.fromSyspath(roots, join(disk.syspath, n));
-      if (d.subsystem === 'block' && d.devtype === 'partition') out.push(d);
-    } catch (e) {
-      if (!(e instanceof DeviceError)) throw e; // gone meanwhile
-    }
+    const d = deviceIfAny(() => Device.fromSyspath(roots, join(disk.syspath, n))); // undefined: gone meanwhile
+    if (d?.subsystem === 'block' && d.devtype === 'partition') out.push(d);
   }
   return out;
 }

@@ -2,7 +2,7 @@
 import { fail, parseVerbArgs } from './common.js';
 import { parseSec } from './time.js';
 import { loadCredentials } from './control/credentials.js';
-import { normalizeLevel } from '../log.js';
+import { parseLevel } from '../log.js';
 import { safeAtou } from '../util/cnum.js';
 import { strerror } from '../sys/errno.js';
 import { controlRequest, type ControlRequest } from '../daemon/control.js';
@@ -80,11 +80,7 @@ export function controlPlan(order: { key: string; value: string | undefined }[],
         exit = true;
         break;
       case 'log-level':
-        try {
-          normalizeLevel(v);
-        } catch {
-          return `Failed to parse log level '${v}': Invalid argument`;
-        }
+        if (parseLevel(v) === undefined) return `Failed to parse log level '${v}': Invalid argument`;
         logLevel = v;
         break;
       case 'stop-exec-queue':

@@ -4,7 +4,7 @@
 import { statSync } from 'node:fs';
 import { fail, parseVerbArgs, type OptionSpec } from './common.js';
 import { configHelp } from '../config/config.js';
-import type { Device } from '../device/device.js';
+import { DeviceError, type Device } from '../device/device.js';
 import { splitDevT } from '../sys/devnum.js';
 import { deviceCompare, enumerateDevices, type EnumerateFilters } from '../device/enumerate.js';
 import { findDevice, udevadmNotFoundErrno } from './info/find-device.js';
@@ -17,6 +17,7 @@ import { formatJson, jsonMode, type JsonMode } from './info/json.js';
 import { parseSec } from './time.js';
 import { strerror } from '../sys/errno.js';
 import type { Roots } from '../device/roots.js';
+import { tryOr } from '../util/fs.js';
 
 export const summary = 'Query sysfs or the udev database';
 
@@ -228,7 +229,8 @@ function settings(roots: Roots, order: { key: string; value: string | undefined 
         let d: Device;
         try {
           d = findDevice(roots, v, key === 'name-match' ? '/dev' : '/sys');
-        } catch {
+        } catch (e) {
+          if (!(e instanceof DeviceError)) throw e;
           throw new InfoError(`Failed to open the device '${v}': ${strerror(udevadmNotFoundErrno(v))}`);
         }
         f.parents = push(f.parents, d);
@@ -246,12 +248,8 @@ function settings(roots: Roots, order: { key: string; value: string | undefined 
 /** `-d FILE`: the device number of the file system holding FILE. */
 function deviceIdOfFile(s: Settings, positionals: string[]): number {
   if (positionals.length > 0) throw new InfoError('Positional arguments are not allowed with -d/--device-id-of-file.');
-  let st;
-  try {
-    st = statSync(s.deviceIdFile!, { bigint: true });
-  } catch {
-    return 1; // udevadm says nothing
-  }
+  const st = tryOr(() => statSync(s.deviceIdFile!, { bigint: true }), undefined);
+  if (!st) return 1; // udevadm says nothing
   const { major, minor } = splitDevT(st.dev);
   const prefix = s.exportPrefix ?? 'INFO_';
   out(s.export ? `${prefix}MAJOR=${major}\n${prefix}MINOR=${minor}\n` : `${major}:${minor}\n`);
@@ -329,7 +327,8 @@ export async function run(argv: string[]): Promise<number> {
       let d: Device;
       try {
         d = findDevice(roots, arg);
-      } catch {
+      } catch (e) {
+        if (!(e instanceof DeviceError)) throw e;
         const errno = udevadmNotFoundErrno(arg);
         process.stderr.write(errno === 'EINVAL' ? `Bad argument "${arg}", expected an absolute path in /dev/ or /sys/ or a unit name: Invalid argument\n` : `Unknown device "${arg}": No such device\n`);
         rc = 1;

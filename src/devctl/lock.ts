@@ -15,6 +15,7 @@ import { wholeDisk } from '../device/whole-disk.js';
 import { devPath, type Roots } from '../device/roots.js';
 import { strerror } from '../sys/errno.js';
 import { flock, LOCK_EX, LOCK_NB } from '../sys/file.js';
+import { errnoCode } from '../util/fs.js';
 
 export const summary = 'Lock a block device and run a command';
 
@@ -86,7 +87,7 @@ function diskOf(roots: Roots, path: string, backing: boolean): Device {
   try {
     st = statSync(devPath(roots, path), { bigint: true });
   } catch (e) {
-    throw new DeviceError((e as NodeJS.ErrnoException).code ?? 'EIO', '');
+    throw new DeviceError(errnoCode(e), '');
   }
   let devnum: bigint;
   if (st.isBlockDevice()) devnum = st.rdev;
@@ -97,7 +98,8 @@ function diskOf(roots: Roots, path: string, backing: boolean): Device {
   let device: Device;
   try {
     device = Device.fromDevnum(roots, 'b', major, minor);
-  } catch {
+  } catch (e) {
+    if (!(e instanceof DeviceError)) throw e;
     throw new DeviceError('ENOENT', ''); // udev reads /sys/dev/block/MAJOR:MINOR
   }
   return wholeDisk(device);
@@ -113,7 +115,7 @@ async function lockDevice(roots: Roots, node: string, major: number, minor: numb
   try {
     fd = openSync(devPath(roots, node), constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
   } catch (e) {
-    return failed(`Failed to open '${node}': ${strerror((e as NodeJS.ErrnoException).code ?? 'EIO')}`);
+    return failed(`Failed to open '${node}': ${strerror(errnoCode(e))}`);
   }
   const give = (m: string) => {
     closeSync(fd);
@@ -138,8 +140,12 @@ async function lockDevice(roots: Roots, node: string, major: number, minor: numb
   }
 }
 
-/** Runs the command; its exit status, or 1 when it cannot run or dies of a signal. */
-function runCommand(argv: string[]): Promise<number> {
+/**
+ * Runs the command in the foreground, on devctl's terminal (stdin, stdout, stderr inherited, no timeout), unlike
+ * src/util/spawn.ts's runCommand, which collects a program's output; its exit status, or 1 when it cannot run or
+ * dies of a signal.
+ */
+function runInForeground(argv: string[]): Promise<number> {
   // ^C goes to the command (same process group); devctl stays to release the locks after it
   const ignore = () => undefined;
   process.on('SIGINT', ignore);
@@ -204,7 +210,7 @@ export async function run(argv: string[]): Promise<number> {
       fds.push(fd);
     }
     if (print) return 0;
-    return await runCommand(positionals);
+    return await runInForeground(positionals);
   } finally {
     for (const fd of fds) closeSync(fd);
   }

@@ -151,13 +151,8 @@ export async function run(argv: string[]): Promise<number> {
     }),
   };
 
-  const write = (s: string) => {
-    try {
-      process.stdout.write(s);
-    } catch {
-      /* EPIPE: handled by the 'error' listener below */
-    }
-  };
+  // a closed pipe (EPIPE) is reported to the 'error' listener below, never thrown by write()
+  const write = (s: string) => process.stdout.write(s);
   const emit = (source: Source, ev: Uevent) => {
     const usec = monotonicMicros();
     write(json ? formatEventJson(source, usec, ev) : formatEventText(source, usec, ev, props));

@@ -7,11 +7,12 @@ import { Failure, parseVerbArgs, list, UsageError } from './common.js';
 import { parseSec } from './time.js';
 import { configHelp } from '../config/config.js';
 import { Enumerator, type EnumerateFilters, type EnumerationType, type InitializedMatch } from '../device/enumerate.js';
-import type { Device } from '../device/device.js';
+import { DeviceError, type Device } from '../device/device.js';
 import { findDevice, udevadmNotFoundErrno } from './info/find-device.js';
 import { strerror } from '../sys/errno.js';
 import { SettleWatcher } from './trigger/settle-watch.js';
 import { log } from '../log.js';
+import { errnoCode } from '../util/fs.js';
 
 export const ACTIONS = ['add', 'remove', 'change', 'move', 'online', 'offline', 'bind', 'unbind'] as const;
 
@@ -149,7 +150,8 @@ export async function run(argv: string[]): Promise<number> {
   const open = (arg: string, prefix: '/sys' | '/dev' | undefined) => {
     try {
       parents.push(findDevice(roots, arg, prefix));
-    } catch {
+    } catch (e) {
+      if (!(e instanceof DeviceError)) throw e;
       throw new Failure(`Failed to open the device '${arg}': ${strerror(udevadmNotFoundErrno(arg))}`);
     }
   };
@@ -218,7 +220,7 @@ export async function run(argv: string[]): Promise<number> {
       try {
         writeFileSync(join(d.syspath, 'uevent'), text);
       } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code ?? 'EIO';
+        const code = errnoCode(e);
         const ignore = code === 'ENOENT' || code === 'ENODEV';
         const msg = `devctl trigger: failed to write '${text}' to ${d.syspath}/uevent${ignore ? ', ignoring' : ''}: ${(e as Error).message}`;
         if (!quiet && !ignore) {

@@ -6,6 +6,7 @@ import { fail, parseVerbArgs, simplifyPath } from './common.js';
 import { lintRules, type LintMessage } from '../rules/lint.js';
 import { DEFAULT_RULES_DIRS, PACKAGE_RULES_DIR, mergeConfFiles, rulesDirs } from '../config/rules-path.js';
 import { strerror } from '../sys/errno.js';
+import { errnoCode } from '../util/fs.js';
 
 export const summary = 'Check rules files as udevadm verify does';
 
@@ -65,7 +66,7 @@ function verifyFile(path: string, resolveNames: 'early' | 'late', style: boolean
   try {
     fd = openSync(path, 'r');
   } catch (e) {
-    return done('failed', [], strerror((e as NodeJS.ErrnoException).code ?? 'EIO'));
+    return done('failed', [], strerror(errnoCode(e)));
   }
   let bytes: Buffer;
   try {
@@ -84,7 +85,7 @@ function verifyFile(path: string, resolveNames: 'early' | 'late', style: boolean
     }
     bytes = readFileSync(fd);
   } catch (e) {
-    return done('failed', [], strerror((e as NodeJS.ErrnoException).code ?? 'EIO'));
+    return done('failed', [], strerror(errnoCode(e)));
   } finally {
     closeSync(fd);
   }
@@ -100,7 +101,7 @@ function directoryFiles(dir: string, out: Output): string[] | undefined {
   try {
     return mergeConfFiles([realpathSync(dir)], '.rules', { all: true });
   } catch (e) {
-    out.err(`Failed to enumerate rules files: ${strerror((e as NodeJS.ErrnoException).code ?? 'EIO')}`);
+    out.err(`Failed to enumerate rules files: ${strerror(errnoCode(e))}`);
     return undefined;
   }
 }

@@ -12,6 +12,7 @@ import { DeviceError } from '../device/device.js';
 import { devPath, type Roots } from '../device/roots.js';
 import { GROUP_KERNEL, GROUP_UDEV, UeventNetlink } from '../netlink/socket.js';
 import { strerror } from '../sys/errno.js';
+import { isSystemError } from '../util/fs.js';
 
 export const summary = 'Wait for device or device symlink';
 
@@ -104,8 +105,8 @@ export async function run(argv: string[]): Promise<number> {
       try {
         ok = checkDevice(roots, p, until);
       } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code;
-        const message = `Failed to check if device "${p}" is ${until}, assuming not ${until}: ${code ? strerror(code) : (e as Error).message}`;
+        if (!(e instanceof DeviceError) && !isSystemError(e)) throw e;
+        const message = `Failed to check if device "${p}" is ${until}, assuming not ${until}: ${strerror(e.code!)}`;
         if (!warned.has(message)) process.stderr.write(message + '\n'); // once, not on every look
         warned.add(message);
         ok = false;

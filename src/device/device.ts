@@ -4,12 +4,12 @@
 import { readFileSync, realpathSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DEV_PREFIX, devPath, type Roots } from './roots.js';
-import { DeviceError } from './errors.js';
-import { isErrno, lstatIfAny, readdirIfAny, readFileIfAny, readlinkIfAny, statIfAny, tryOr } from '../util/fs.js';
+import { DeviceError, deviceIfAny } from './errors.js';
+import { errnoCode, isErrno, lstatIfAny, readdirIfAny, readFileIfAny, readlinkIfAny, statIfAny, tryOr } from '../util/fs.js';
 import { readDb, type DbRecord } from './db.js';
 import { splitDevT, type DevNum } from '../sys/devnum.js';
 
-export { DeviceError };
+export { DeviceError, deviceIfAny };
 
 /** Properties set from the kernel's uevent that have dedicated fields. */
 const SPECIAL_UEVENT_KEYS = new Set(['DEVPATH', 'ACTION', 'SEQNUM', 'SUBSYSTEM', 'DEVTYPE', 'DEVNAME', 'MAJOR', 'MINOR', 'IFINDEX', 'DRIVER', 'DEVMODE', 'DEVUID', 'DEVGID']);
@@ -154,13 +154,9 @@ export class Device {
     }
     // a device whose subsystem has a colon: "drivers" form is subsystem:driver
     for (const c of candidates) {
-      if (existsSync(c)) {
-        try {
-          return Device.fromSyspath(roots, c);
-        } catch (e) {
-          if (!(e instanceof DeviceError)) throw e; // not a device (or gone meanwhile): try the next
-        }
-      }
+      // not a device (or gone meanwhile): try the next
+      const d = existsSync(c) ? deviceIfAny(() => Device.fromSyspath(roots, c)) : undefined;
+      if (d) return d;
     }
     throw new DeviceError('ENODEV', `no device ${subsystem}/${sysname}`);
   }
@@ -461,7 +457,7 @@ export class Device {
       this.#attrs.set(name, value.replace(/\n+$/, ''));
     } catch (e) {
       this.#attrs.delete(name);
-      throw new DeviceError((e as NodeJS.ErrnoException).code ?? 'EIO', `cannot write ${this.syspath}/${name}: ${(e as Error).message}`);
+      throw new DeviceError(errnoCode(e), `cannot write ${this.syspath}/${name}: ${(e as Error).message}`);
     }
   }
 

@@ -16,7 +16,7 @@ import { unlinkSync } from 'node:fs';
 import type { Logger } from '../log.js';
 import type { Roots } from '../device/roots.js';
 import { Device } from '../device/device.js';
-import { DeviceError } from '../device/errors.js';
+import { deviceIfAny } from '../device/errors.js';
 import { allDbIds } from '../device/db.js';
 import { writeFileAtomic } from '../util/fs.js';
 
@@ -150,13 +150,8 @@ export class FeatureExport {
   /** Reads the facts of every device in the database of `roots.run` and writes the file. */
   load(roots: Roots): void {
     for (const id of allDbIds(roots.run)) {
-      let d: Device;
-      try {
-        d = Device.fromDeviceId(roots, id);
-      } catch (e) {
-        if (e instanceof DeviceError) continue; // the device is gone: the next resync removes its record
-        throw e;
-      }
+      const d = deviceIfAny(() => Device.fromDeviceId(roots, id));
+      if (!d) continue; // the device is gone: the next resync removes its record
       d.loadDb();
       this.#set(id, d.devpath, d.properties);
     }

@@ -5,6 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { hostname, release, arch } from 'node:os';
 import { join } from 'node:path';
 import { fnmatch, FNM_CASEFOLD } from '../util/fnmatch.js';
+import { tryOr } from '../util/fs.js';
 import { splitCmdline } from './naming-scheme.js';
 
 export type ConditionType = 'Host' | 'Virtualization' | 'KernelCommandLine' | 'KernelVersion' | 'Credential' | 'Architecture' | 'Firmware';
@@ -42,13 +43,8 @@ export function parseCondition(type: ConditionType | string, value: string): Con
 
 const ARCH: Record<string, string> = { x64: 'x86-64', ia32: 'x86', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64', s390x: 's390x', riscv64: 'riscv64', loong64: 'loongarch64', mips: 'mips', mipsel: 'mips-le' };
 
-const read = (p: string) => {
-  try {
-    return readFileSync(p, 'utf8');
-  } catch {
-    return undefined;
-  }
-};
+/** A file's text, or undefined when it cannot be read. */
+const read = (p: string) => tryOr(() => readFileSync(p, 'utf8'), undefined);
 
 /** detect_virtualization, the parts that read files: container files first, then DMI/hypervisor for a VM. */
 function detectVirtualization(sysfs: string): { id: string; kind: 'vm' | 'container' | 'none' } {

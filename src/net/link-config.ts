@@ -3,6 +3,7 @@
 // does, a bad value or an unknown key is skipped while the rest of the file applies.
 import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { basename, join } from 'node:path';
+import { tryOr } from '../util/fs.js';
 import { parseIni, parseBoolean, splitWords, type Assignment, type Diagnostic } from './ini.js';
 import { ifnameValid } from './ifname.js';
 import { parseHwAddr } from './hw-addr.js';
@@ -463,22 +464,12 @@ interface FoundFile {
 function listConfFiles(dirs: readonly string[], suffix: string): FoundFile[] {
   const byName = new Map<string, FoundFile>();
   for (const d of dirs) {
-    let names: string[];
-    try {
-      names = readdirSync(d);
-    } catch {
-      continue;
-    }
-    for (const n of names) {
+    // a directory that cannot be read, or a file gone meanwhile (or a dangling link), lists nothing
+    for (const n of tryOr(() => readdirSync(d), [])) {
       if (!n.endsWith(suffix) || n.startsWith('.') || byName.has(n)) continue;
       const path = join(d, n);
-      let st: Stats;
-      try {
-        st = statSync(path);
-      } catch {
-        continue;
-      }
-      if (st.isDirectory()) continue;
+      const st = tryOr(() => statSync(path), undefined);
+      if (!st || st.isDirectory()) continue;
       byName.set(n, { path, stat: st });
     }
   }

@@ -15,6 +15,7 @@ import type { Ethtool } from '../sys/ethtool.js';
 import { getLinkInfo, IFF_LOOPBACK, setLinkProperties, type RtLinkInfo } from './rtnl.js';
 import { parseBoolean } from './ini.js';
 import type { LinkConfig } from './link-config.js';
+import { isSystemError, tryOr } from '../util/fs.js';
 
 const ARPHRD_ETHER = 1;
 const ARPHRD_INFINIBAND = 32;
@@ -64,12 +65,8 @@ export interface Link {
 
 /** Reads /etc/machine-id (32 hex digits) as bytes. */
 export function readMachineId(path = '/etc/machine-id'): Buffer | undefined {
-  try {
-    const t = readFileSync(path, 'utf8').trim();
-    return /^[0-9a-fA-F]{32}$/.test(t) ? Buffer.from(t, 'hex') : undefined;
-  } catch {
-    return undefined;
-  }
+  const t = tryOr(() => readFileSync(path, 'utf8').trim(), undefined);
+  return t !== undefined && /^[0-9a-fA-F]{32}$/.test(t) ? Buffer.from(t, 'hex') : undefined;
 }
 
 /** sysattr parsed as safe_atou, or undefined. */
@@ -93,7 +90,8 @@ export async function linkNew(ctx: LinkContext, dev: Device, log: LinkLog): Prom
     try {
       permanentHwAddr = ctx.ethtool.permanentAddress(dev.sysname);
     } catch (e) {
-      log.debug(`${dev.sysname}: failed to get permanent hardware address, ignoring: ${(e as Error).message}`);
+      if (!isSystemError(e)) throw e;
+      log.debug(`${dev.sysname}: failed to get permanent hardware address, ignoring: ${e.message}`);
     }
   }
   return {

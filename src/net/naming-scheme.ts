@@ -3,6 +3,7 @@
 // command line's net.naming_scheme=, devMaster's naming_scheme config key, else the default (v257, as udev 257).
 import { readFileSync } from 'node:fs';
 import { NAMING_SCHEME_NAMES, type NamingSchemeName } from '../config/naming-schemes.js';
+import { tryOr } from '../util/fs.js';
 
 export const NAMING = {
   SR_IOV_V: 1 << 0, // "v" suffix for SR-IOV virtual functions
@@ -103,11 +104,7 @@ export function splitCmdline(cmdline: string): string[] {
 
 /** Reads the kernel command line (injectable path, default /proc/cmdline); '' when it cannot be read. */
 export function readCmdline(path = '/proc/cmdline'): string {
-  try {
-    return readFileSync(path, 'utf8').trim();
-  } catch {
-    return '';
-  }
+  return tryOr(() => readFileSync(path, 'utf8').trim(), '');
 }
 
 export interface SchemeSources {

@@ -5,6 +5,7 @@ import { parseRules } from './parser.js';
 import { compileLines, type CompileOptions, type CompiledFile, type Diagnostic, type LineInput } from './compile.js';
 import type { RulesFileAst } from './ast.js';
 import { rulesFiles } from '../config/rules-path.js';
+import { isSystemError } from '../util/fs.js';
 
 /** The complete, ordered set of compiled rules files one event runs through. */
 export class RuleSet {
@@ -44,7 +45,8 @@ export async function compileRulesFile(path: string, opts: CompileOptions = {}):
     if (st.size === 0 || st.isCharacterDevice()) return { path, lines: [], diagnostics: [], errors: 0 };
     text = await readFile(path, 'utf8');
   } catch (e) {
-    const d: Diagnostic = { file: path, line: 0, column: 0, severity: 'error', message: `cannot read rules file: ${(e as Error).message}` };
+    if (!isSystemError(e)) throw e;
+    const d: Diagnostic = { file: path, line: 0, column: 0, severity: 'error', message: `cannot read rules file: ${e.message}` };
     return { path, lines: [], diagnostics: [d], errors: 1 };
   }
   return compileRulesText(text, path, opts);

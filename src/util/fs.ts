@@ -69,6 +69,12 @@ export function isErrno(e: unknown, ...codes: string[]): boolean {
   return isSystemError(e) && codes.includes(e.code!);
 }
 
+/** The errno code (ENOENT, ...) of a failed system call's error; anything else (a bug) is thrown again. */
+export function errnoCode(e: unknown): string {
+  if (!isSystemError(e)) throw e;
+  return e.code!;
+}
+
 /**
  * fn(), or `fallback` when it fails with one of `codes` (with no codes: with any system error, for reads where
  * every failure means "no value", as sysfs attributes). Anything else is thrown.

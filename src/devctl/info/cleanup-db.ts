@@ -1,6 +1,7 @@
 // `devctl info --cleanup-db`: udevadm's cleanup of the database under the run root.
-import { lstatSync, readdirSync, rmdirSync, unlinkSync, type Stats } from 'node:fs';
+import { readdirSync, rmdirSync, unlinkSync, type Stats } from 'node:fs';
 import { basename, join } from 'node:path';
+import { lstatIfAny, tryOr } from '../../util/fs.js';
 
 /**
  * udevadm's --cleanup-db: removes the database except records marked persistent (sticky bit), the link claims and
@@ -17,32 +18,16 @@ export function cleanupDb(run: string): void {
 
 /** Calls fn with the path and lstat of every entry of dir (none when dir cannot be read; vanished entries skipped). */
 function eachEntry(dir: string, fn: (path: string, st: Stats) => void): void {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const n of names) {
+  for (const n of tryOr(() => readdirSync(dir), [])) {
     const p = join(dir, n);
-    let st: Stats;
-    try {
-      st = lstatSync(p);
-    } catch {
-      continue;
-    }
-    fn(p, st);
+    const st = lstatIfAny(p);
+    if (st) fn(p, st);
   }
 }
 
 /** Unlinks a file (or with `dir`, removes an empty directory); what refuses stays (udev's unlinkat, errors ignored). */
 function removeQuietly(path: string, dir: boolean): void {
-  try {
-    if (dir) rmdirSync(path);
-    else unlinkSync(path);
-  } catch {
-    /* stays */
-  }
+  tryOr(() => (dir ? rmdirSync(path) : unlinkSync(path)), undefined);
 }
 
 /** udev's cleanup_dir(): entries whose mode has a bit of `mask` stay; directories are emptied `depth` - 1 deep, then removed if empty. */
@@ -61,7 +46,7 @@ function cleanupAfterDb(dir: string, data: string): void {
     if (st.isDirectory()) {
       eachEntry(p, (entry) => {
         // a persistent record keeps its own (udev: faccessat without following links); only files go
-        if (lstatSync(join(data, basename(entry)), { throwIfNoEntry: false }) === undefined) removeQuietly(entry, false);
+        if (lstatIfAny(join(data, basename(entry))) === undefined) removeQuietly(entry, false);
       });
     }
     removeQuietly(p, st.isDirectory());

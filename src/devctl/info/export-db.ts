@@ -2,7 +2,9 @@
 // (--subsystem-match, --attr-match, --property-match, --tag-match, --sysname-match, --name-match, --parent-match,
 // --initialized-match and their negations; the enumeration itself is src/device/enumerate.ts).
 import { enumerateDevices, type EnumerateFilters } from '../../device/enumerate.js';
+import { DeviceError } from '../../device/device.js';
 import type { Roots } from '../../device/roots.js';
+import { isSystemError } from '../../util/fs.js';
 import { log } from '../../log.js';
 import { buildRecord, formatRecord, recordJson, type InfoRecord } from './record.js';
 import { formatJson, type JsonMode } from './json.js';
@@ -40,7 +42,8 @@ export function exportDb(roots: Roots, filters: EnumerateFilters, json: JsonMode
     try {
       r = buildRecord(d);
     } catch (e) {
-      log().debug(`export-db: skipping ${d.syspath}: ${(e as Error).message}`);
+      if (!(e instanceof DeviceError) && !isSystemError(e)) throw e; // gone meanwhile, or unreadable
+      log().debug(`export-db: skipping ${d.syspath}: ${e.message}`);
       continue;
     }
     process.stdout.write(json ? formatJson(recordJson(r), json) : formatRecord(r));

@@ -4,6 +4,7 @@
 // properties (E:), symlinks (S:) and their priority (L:), tags (G:) and current tags (Q:). The initialization time
 // (I:) and inotify watches are left out: they differ by nature.
 import { allDbIds, formatDb, parseDb, readDb, type DbRecord } from '../../device/db.js';
+import { DeviceError } from '../../device/device.js';
 import type { Roots } from '../../device/roots.js';
 import { processEvent, type EventContext } from '../../event/process.js';
 import type { RuleSet } from '../../rules/load.js';
@@ -73,7 +74,8 @@ export async function compareDatabase(o: CompareOptions): Promise<DatabaseCompar
     let device;
     try {
       device = findDevice(o.roots, id);
-    } catch {
+    } catch (e) {
+      if (!(e instanceof DeviceError)) throw e;
       res.gone.push(id);
       continue;
     }

@@ -3,6 +3,7 @@
 // too), and those receiving kernel uevents (NETLINK_KOBJECT_UEVENT, multicast group 1).
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join } from 'node:path';
+import { tryOr } from '../../util/fs.js';
 
 export interface ProcessRef {
   pid: number;
@@ -20,12 +21,9 @@ export interface SocketHolders {
 
 const UDEVD_NAMES = new Set(['systemd-udevd', 'udevd', '(udev-worker)']);
 
+/** The process's name; '?' when it is gone meanwhile. */
 function comm(proc: string, pid: number): string {
-  try {
-    return readFileSync(join(proc, String(pid), 'comm'), 'utf8').trim();
-  } catch {
-    return '?';
-  }
+  return tryOr(() => readFileSync(join(proc, String(pid), 'comm'), 'utf8').trim(), '?');
 }
 
 function pids(proc: string): number[] {
@@ -39,20 +37,12 @@ function socketOwners(proc: string, wanted: Set<string>): Map<string, ProcessRef
   const out = new Map<string, ProcessRef[]>();
   if (wanted.size === 0) return out;
   for (const pid of pids(proc)) {
-    let fds: string[];
-    try {
-      fds = readdirSync(join(proc, String(pid), 'fd'));
-    } catch {
-      continue; // gone, or not ours to read
-    }
+    // a process or descriptor gone meanwhile, or not ours to read, holds nothing
+    const fds = tryOr(() => readdirSync(join(proc, String(pid), 'fd')), []);
     const seen = new Set<string>();
     for (const fd of fds) {
-      let target: string;
-      try {
-        target = readlinkSync(join(proc, String(pid), 'fd', fd));
-      } catch {
-        continue;
-      }
+      const target = tryOr(() => readlinkSync(join(proc, String(pid), 'fd', fd)), undefined);
+      if (target === undefined) continue;
       const m = /^socket:\[(\d+)\]$/.exec(target);
       if (!m || !wanted.has(m[1]!) || seen.has(m[1]!)) continue;
       seen.add(m[1]!);

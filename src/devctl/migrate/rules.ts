@@ -9,6 +9,7 @@ import { parseRules } from '../../rules/parser.js';
 import { PROGRAM_DIRS, resolveProgram, splitCommand } from '../../rules/spawn.js';
 import { underRoot } from '../../hwdb/index.js';
 import { isBuiltin } from '../../builtins/registry.js';
+import { tryOr } from '../../util/fs.js';
 
 export interface RulesUsage {
   files: number;
@@ -26,12 +27,7 @@ export interface RulesUsage {
 }
 
 function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
+  return tryOr(() => (accessSync(path, constants.X_OK), true), false);
 }
 
 /**
@@ -48,12 +44,8 @@ export async function checkRules(files: readonly string[], root = '/'): Promise<
   for (const file of files) {
     const compiled = await compileRulesFile(file, { resolveNames: 'early' });
     if (compiled.errors > 0) out.failing.push({ file, errors: compiled.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic) });
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      continue; // unreadable: already a compile error
-    }
+    const text = tryOr(() => readFileSync(file, 'utf8'), undefined);
+    if (text === undefined) continue; // unreadable: already a compile error
     for (const rule of parseRules(text, file).rules) {
       for (const t of rule.tokens) {
         const where = `${file}:${t.keyLoc.line}`;

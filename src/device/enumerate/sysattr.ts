@@ -4,7 +4,7 @@
 // errno-style code instead of throwing.
 import { lstatSync, readFileSync, readdirSync, readlinkSync, type Dirent } from 'node:fs';
 import { basename, join } from 'node:path';
-import { lstatIfAny, tryOr } from '../../util/fs.js';
+import { errnoCode, lstatIfAny, tryOr } from '../../util/fs.js';
 
 export type SysattrResult = { ok: true; value: string; raw: Buffer } | { ok: false; code: string };
 
@@ -15,7 +15,7 @@ export function readSysattr(syspath: string, name: string): SysattrResult {
   try {
     st = lstatSync(path);
   } catch (e) {
-    return { ok: false, code: (e as NodeJS.ErrnoException).code ?? 'EIO' };
+    return { ok: false, code: errnoCode(e) };
   }
   if (st.isSymbolicLink()) {
     if (name === 'driver' || name === 'subsystem' || name === 'module') {
@@ -23,7 +23,7 @@ export function readSysattr(syspath: string, name: string): SysattrResult {
         const v = basename(readlinkSync(path));
         return { ok: true, value: v, raw: Buffer.from(v) };
       } catch (e) {
-        return { ok: false, code: (e as NodeJS.ErrnoException).code ?? 'EIO' };
+        return { ok: false, code: errnoCode(e) };
       }
     }
     return { ok: false, code: 'EINVAL' };
@@ -34,7 +34,7 @@ export function readSysattr(syspath: string, name: string): SysattrResult {
   try {
     buf = readFileSync(path);
   } catch (e) {
-    return { ok: false, code: (e as NodeJS.ErrnoException).code ?? 'EIO' };
+    return { ok: false, code: errnoCode(e) };
   }
   let end = buf.length;
   while (end > 0 && (buf[end - 1] === 0x0a || buf[end - 1] === 0x0d)) end--;
