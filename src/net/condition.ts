@@ -2,10 +2,11 @@
 // KernelVersion=, Credential=, Architecture=, Firmware= (systemd's condition.c, as net-condition.c uses them).
 // The facts they test come from a SystemInfo, so tests can inject them; systemInfo() reads this machine's.
 import { existsSync, readFileSync } from 'node:fs';
-import { hostname, release, arch } from 'node:os';
+import { hostname, release } from 'node:os';
 import { join } from 'node:path';
 import { fnmatch, FNM_CASEFOLD } from '../util/fnmatch.js';
 import { tryOr } from '../util/fs.js';
+import { architecture, detectVirtualization } from '../util/system.js';
 import { splitCmdline } from './naming-scheme.js';
 
 export type ConditionType = 'Host' | 'Virtualization' | 'KernelCommandLine' | 'KernelVersion' | 'Credential' | 'Architecture' | 'Firmware';
@@ -41,26 +42,8 @@ export function parseCondition(type: ConditionType | string, value: string): Con
   return { type: type as ConditionType, value: v, negate };
 }
 
-const ARCH: Record<string, string> = { x64: 'x86-64', ia32: 'x86', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64', s390x: 's390x', riscv64: 'riscv64', loong64: 'loongarch64', mips: 'mips', mipsel: 'mips-le' };
-
 /** A file's text, or undefined when it cannot be read. */
 const read = (p: string) => tryOr(() => readFileSync(p, 'utf8'), undefined);
-
-/** detect_virtualization, the parts that read files: container files first, then DMI/hypervisor for a VM. */
-function detectVirtualization(sysfs: string): { id: string; kind: 'vm' | 'container' | 'none' } {
-  const env = read('/proc/1/environ')?.split('\0').find((e) => e.startsWith('container='))?.slice('container='.length);
-  const runFile = read('/run/systemd/container')?.trim();
-  const c = env || runFile || (existsSync('/run/.containerenv') ? 'podman' : existsSync('/.dockerenv') ? 'docker' : undefined);
-  if (c) return { id: c === 'lxc-libvirt' ? 'lxc-libvirt' : c, kind: 'container' };
-  const dmi = [read(join(sysfs, 'class/dmi/id/product_name')), read(join(sysfs, 'class/dmi/id/sys_vendor')), read(join(sysfs, 'class/dmi/id/board_vendor')), read(join(sysfs, 'class/dmi/id/bios_vendor'))]
-    .filter((x): x is string => x !== undefined)
-    .map((x) => x.trim());
-  const table: Array<[RegExp, string]> = [[/^KVM/, 'kvm'], [/^Amazon EC2/, 'amazon'], [/^QEMU/, 'qemu'], [/^VMware|^VMW/, 'vmware'], [/^innotek GmbH|^Oracle Corporation/, 'oracle'], [/^Xen/, 'xen'], [/^Bochs/, 'bochs'], [/^Parallels/, 'parallels'], [/^BHYVE/, 'bhyve'], [/^Hyper-V|^Microsoft Corporation/, 'microsoft'], [/^Apple Virtualization/, 'apple'], [/^Google Compute Engine/, 'google']];
-  for (const s of dmi) for (const [re, id] of table) if (re.test(s)) return { id, kind: 'vm' };
-  const hv = read(join(sysfs, 'hypervisor/type'))?.trim();
-  if (hv === 'xen') return { id: 'xen', kind: 'vm' };
-  return { id: 'none', kind: 'none' };
-}
 
 /** This machine's facts. `cmdline` and `machineIdPath` are injectable as the daemon's other roots are. */
 export function systemInfo(opts: { sysfs?: string; cmdline: string; machineIdPath?: string }): SystemInfo {
@@ -72,7 +55,7 @@ export function systemInfo(opts: { sysfs?: string; cmdline: string; machineIdPat
     machineId: read(opts.machineIdPath ?? '/etc/machine-id')?.trim() || undefined,
     cmdline: opts.cmdline,
     kernelRelease: release(),
-    architecture: ARCH[arch()] ?? arch(),
+    architecture: architecture(),
     virtualization: virt.id,
     virtualizationKind: virt.kind,
     sysfs,
