@@ -19,6 +19,7 @@ import { devPath } from '../device/roots.js';
 import type { Builtin, BuiltinContext } from './types.js';
 import { ABSINFO_SIZE, decodeAbsInfo, encodeAbsInfo, encodeKeymap, EVIOCGABS, EVIOCGBIT_EV, EVIOCSABS, EVIOCSKEYCODE, ioctl, type AbsInfo } from '../sys/ioctl.js';
 import { errno } from '../sys/libc.js';
+import { numberOrUndefined, safeAtoi, safeAtou, strtol } from '../util/cnum.js';
 
 // ------------------------------------------------------------------ key names
 
@@ -134,65 +135,6 @@ export function keyNameCount(): number {
   return keyNames!.size;
 }
 
-// ------------------------------------------------------------------ C number parsing
-
-const C_SPACE = /^[ \t\n\v\f\r]*/;
-
-/** strtol/strtoul's reading of `s` in `base` (0, 2, 8, 10, 16): sign, magnitude, where it stopped (0 = nothing read). */
-function cNumber(s: string, base: number): { neg: boolean; mag: bigint; end: number } {
-  let i = C_SPACE.exec(s)![0].length;
-  let neg = false;
-  if (s[i] === '+' || s[i] === '-') {
-    neg = s[i] === '-';
-    i++;
-  }
-  const hexAt = (k: number) => /[0-9a-fA-F]/.test(s[k] ?? '');
-  if ((base === 0 || base === 16) && s[i] === '0' && (s[i + 1] === 'x' || s[i + 1] === 'X') && hexAt(i + 2)) {
-    i += 2;
-    base = 16;
-  } else if (base === 0) base = s[i] === '0' ? 8 : 10;
-  const start = i;
-  let mag = 0n;
-  for (; i < s.length; i++) {
-    const d = parseInt(s[i]!, 36);
-    if (Number.isNaN(d) || d >= base) break;
-    mag = mag * BigInt(base) + BigInt(d);
-  }
-  if (i === start) return { neg: false, mag: 0n, end: 0 };
-  return { neg, mag, end: i };
-}
-
-/** systemd's mangle_base(): "0b"/"0o" prefixes select base 2/8 when no base was given. */
-function mangleBase(s: string, base: number): [string, number] {
-  if (base !== 0) return [s, base];
-  if (/^0[bB]/.test(s)) return [s.slice(2), 2];
-  if (/^0[oO]/.test(s)) return [s.slice(2), 8];
-  return [s, base];
-}
-
-/** safe_atou_full(s, base) / safe_atou (base 0): the whole string an unsigned 32-bit number, or undefined. */
-export function safeAtou(s: string, base = 0): number | undefined {
-  let t = s.replace(/^[ \t\n\r]+/, '');
-  [t, base] = mangleBase(t, base);
-  const r = cNumber(t, base);
-  if (r.end === 0 || r.end !== t.length) return undefined;
-  if (r.neg && r.mag !== 0n) return undefined; // "-1" would wrap: ERANGE
-  if (r.mag > 0xffffffffn) return undefined;
-  return Number(r.mag);
-}
-
-/** safe_atoi(): the whole string a signed 32-bit number (base 0 with "0b"/"0o"), or undefined. */
-export function safeAtoi(s: string): number | undefined {
-  let t = s.replace(/^[ \t\n\r]+/, '');
-  let base = 0;
-  [t, base] = mangleBase(t, base);
-  const r = cNumber(t, base);
-  if (r.end === 0 || r.end !== t.length) return undefined;
-  const v = r.neg ? -r.mag : r.mag;
-  if (v < -0x80000000n || v > 0x7fffffffn) return undefined;
-  return Number(v);
-}
-
 /**
  * An EVDEV_ABS_ value applied to struct input_absinfo as parse_token() does: up to five ':'-separated
  * strtol(…, 0) numbers for minimum, maximum, resolution, fuzz, flat; an empty field keeps the current value.
@@ -203,16 +145,10 @@ export function applyAbsOverride(current: AbsInfo, value: string): AbsInfo | und
   let rest: string | undefined = value;
   for (const field of ['minimum', 'maximum', 'resolution', 'fuzz', 'flat'] as const) {
     if (rest === undefined) return undefined;
-    const r = cNumber(rest, 0);
+    const r = strtol(rest, 0);
     const next = r.end; // 0 when nothing was read (next == current)
     if (next < rest.length && rest[next] !== ':') return undefined;
-    if (r.end !== 0) {
-      // strtol clamps to long, the C code stores it in an int32_t
-      let v = r.neg ? -r.mag : r.mag;
-      if (v > 0x7fffffffffffffffn) v = 0x7fffffffffffffffn;
-      if (v < -0x8000000000000000n) v = -0x8000000000000000n;
-      out[field] = Number(BigInt.asIntN(32, v));
-    }
+    if (r.end !== 0) out[field] = Number(BigInt.asIntN(32, r.value)); // the C code stores the long in an int32_t
     rest = next < rest.length ? rest.slice(next + 1) : '';
   }
   return out;
@@ -271,7 +207,7 @@ function run(ctx: BuiltinContext, _argv: string[]): boolean {
   try {
     for (const [key, value] of dev.properties) {
       if (key.startsWith('KEYBOARD_KEY_')) {
-        const scancode = safeAtou(key.slice(13), 16);
+        const scancode = numberOrUndefined(safeAtou(key.slice(13), { base: 16 }));
         if (scancode === undefined) {
           log.warn(`${who}: keyboard: failed to parse scan code from "${key}", ignoring`);
           continue;
@@ -286,7 +222,7 @@ function run(ctx: BuiltinContext, _argv: string[]): boolean {
         if (!open()) return false;
         mapKeycode(ctx, fd, scancode, keycode);
       } else if (key.startsWith('EVDEV_ABS_')) {
-        const evcode = safeAtou(key.slice(10), 16);
+        const evcode = numberOrUndefined(safeAtou(key.slice(10), { base: 16 }));
         if (evcode === undefined) {
           log.warn(`${who}: keyboard: failed to parse EV_ABS code from "${key}", ignoring`);
           continue;
@@ -320,7 +256,7 @@ function run(ctx: BuiltinContext, _argv: string[]): boolean {
 
 function mapKeycode(ctx: BuiltinContext, fd: number, scancode: number, keycode: string): void {
   const who = ctx.device.sysname;
-  const code = keyCodeByName(keycode) ?? safeAtou(keycode);
+  const code = keyCodeByName(keycode) ?? numberOrUndefined(safeAtou(keycode));
   if (code === undefined) {
     ctx.log.error(`${who}: keyboard: failed to parse key identifier '${keycode}'`);
     return;
@@ -358,7 +294,7 @@ function setSensitivity(ctx: BuiltinContext, value: string): void {
     ctx.log.error(`${who}: keyboard: failed to get serio parent for POINTINGSTICK_SENSITIVITY`);
     return;
   }
-  const v = safeAtoi(value);
+  const v = numberOrUndefined(safeAtoi(value));
   if (v === undefined) {
     ctx.log.error(`${who}: keyboard: failed to parse POINTINGSTICK_SENSITIVITY '${value}'`);
     return;

@@ -13,6 +13,7 @@ import { HwdbFormatError } from '../hwdb/index.js';
 import { readCmdline, resolveNamingScheme, schemeHas, type NamingFlag, type NamingScheme } from '../net/naming-scheme.js';
 import { parseHwAddr } from '../net/hw-addr.js';
 import { parseBoolean } from '../net/ini.js';
+import { numberOrUndefined, safeAtoi, safeAtou } from '../util/cnum.js';
 import { tryOr } from '../util/fs.js';
 
 export { parseHwAddr };
@@ -70,20 +71,9 @@ function attr(dev: Device, name: string): string | undefined {
   return allowed(dev, name) ? dev.sysattr(name) : undefined;
 }
 
-/**
- * safe_atou / safe_atoi: leading white space, an optional sign, then strtoul/strtol with base 0 (0x hex, 0 octal)
- * or Python's 0b / 0o prefixes; the whole rest must be digits; negative is out of range for unsigned.
- */
+/** safe_atou() (unsigned) or safe_atoi() of a value, undefined when it is none or not a number. */
 function cInt(s: string | undefined, unsigned = false): number | undefined {
-  if (s === undefined) return undefined;
-  const m = /^[ \t\n\r\v\f]*([+-]?)(0[bB][01]+|0[oO][0-7]+|0[xX][0-9a-fA-F]+|0[0-7]*|[1-9]\d*)$/.exec(s);
-  if (!m) return undefined;
-  const body = m[2]!;
-  const lower = body.toLowerCase();
-  const v = lower.startsWith('0b') ? parseInt(body.slice(2), 2) : lower.startsWith('0o') ? parseInt(body.slice(2), 8) : lower.startsWith('0x') ? parseInt(body.slice(2), 16) : body.length > 1 && body[0] === '0' ? parseInt(body, 8) : Number(body);
-  const signed = m[1] === '-' ? -v : v;
-  if (unsigned) return signed < 0 && v !== 0 ? undefined : v <= 0xffffffff ? v : undefined;
-  return signed >= -0x80000000 && signed <= 0x7fffffff ? signed : undefined;
+  return s === undefined ? undefined : numberOrUndefined(unsigned ? safeAtou(s) : safeAtoi(s));
 }
 
 const attrUnsigned = (dev: Device, name: string) => cInt(attr(dev, name), true);

@@ -96,3 +96,15 @@ export function safeAtoi(s: string): number | NumError {
   if (value > 0x7fffffffn || value < -0x80000000n) return 'ERANGE';
   return Number(value);
 }
+
+/** strtol(s, &end, base): the value, clamped to long's range as strtol() clamps it, and the index after what was read (0: nothing). */
+export function strtol(s: string, base: number): { value: bigint; end: number } {
+  const r = strto(s, base);
+  const value = r.negative ? -r.magnitude : r.magnitude;
+  return { value: value > LONG_MAX ? LONG_MAX : value < -LONG_MAX - 1n ? -LONG_MAX - 1n : value, end: r.end };
+}
+
+/** The number a parser above read, or undefined for its error. */
+export function numberOrUndefined(r: number | NumError): number | undefined {
+  return typeof r === 'number' ? r : undefined;
+}

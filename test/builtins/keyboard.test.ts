@@ -16,8 +16,6 @@ import keyboard, {
   forceReleaseList,
   keyCodeByName,
   keyNameCount,
-  safeAtoi,
-  safeAtou,
 } from '../../src/builtins/keyboard.js';
 import { EVIOCGABS, EVIOCGBIT_EV, EVIOCSABS, EVIOCSKEYCODE, decodeAbsInfo, encodeAbsInfo, encodeKeymap } from '../../src/sys/ioctl.js';
 import { getBuiltin } from '../../src/builtins/registry.js';
@@ -217,13 +215,6 @@ describe('keyboard parsing and ioctl encoding', () => {
     expect([keyCodeByName('mute'), keyCodeByName('key_mute'), keyCodeByName('btn_left'), keyCodeByName('1'), keyCodeByName('hanguel')]).toEqual([113, 113, 0x110, 2, 122]);
     expect([keyCodeByName('MUTE'), keyCodeByName('max'), keyCodeByName('btn_misc'), keyCodeByName('btn_trigger_happy'), keyCodeByName('cnt')]).toEqual([undefined, undefined, undefined, undefined, undefined]);
     expect(keyCodeByName('btn_trigger_happy1')).toBe(0x2c0);
-  });
-
-  it('parses numbers like safe_atou_full / safe_atou / safe_atoi', () => {
-    expect([safeAtou('1e', 16), safeAtou('0x1E', 16), safeAtou(' ff', 16), safeAtou('+10', 16), safeAtou('-0', 16), safeAtou('ffffffff', 16)]).toEqual([30, 30, 255, 16, 0, 0xffffffff]);
-    expect([safeAtou('', 16), safeAtou('0x', 16), safeAtou('-1', 16), safeAtou('1g', 16), safeAtou('100000000', 16), safeAtou('1 ', 16)]).toEqual([undefined, undefined, undefined, undefined, undefined, undefined]);
-    expect([safeAtou('113'), safeAtou('0x71'), safeAtou('0161'), safeAtou('0b11'), safeAtou('0o17'), safeAtou('08'), safeAtou('0b')]).toEqual([113, 113, 113, 3, 15, undefined, undefined]);
-    expect([safeAtoi('-5'), safeAtoi('0x80'), safeAtoi('2147483647'), safeAtoi('2147483648'), safeAtoi('\t9'), safeAtoi('9\n')]).toEqual([-5, 128, 2147483647, undefined, 9, undefined]);
   });
 
   it('applies EVDEV_ABS overrides field by field like parse_token()', () => {
