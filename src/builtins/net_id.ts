@@ -12,8 +12,7 @@ import { scanNumbers } from './util.js';
 import { HwdbFormatError } from '../hwdb/index.js';
 import { readCmdline, resolveNamingScheme, schemeHas, type NamingFlag, type NamingScheme } from '../net/naming-scheme.js';
 import { parseHwAddr } from '../net/hw-addr.js';
-import { parseBoolean } from '../net/ini.js';
-import { numberOrUndefined, safeAtoi, safeAtou } from '../util/cnum.js';
+import { numberOrUndefined, parseBoolean, safeAtoi, safeAtou } from '../util/cnum.js';
 import { tryOr } from '../util/fs.js';
 
 export { parseHwAddr };

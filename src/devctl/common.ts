@@ -169,9 +169,3 @@ export function simplifyPath(p: string): string {
   return (p.startsWith('/') ? '/' : '') + p.split('/').filter((c) => c !== '' && c !== '.').join('/');
 }
 
-/** systemd's parse_boolean(). */
-export function parseBoolean(v: string): boolean | undefined {
-  if (['1', 'yes', 'y', 'true', 't', 'on'].includes(v)) return true;
-  if (['0', 'no', 'n', 'false', 'f', 'off'].includes(v)) return false;
-  return undefined;
-}

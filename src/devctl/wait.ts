@@ -4,7 +4,8 @@
 // until the daemon's queue flag (<run>/queue) is gone.
 import { existsSync, lstatSync } from 'node:fs';
 import { join } from 'node:path';
-import { fail, parseBoolean, parseVerbArgs, simplifyPath } from './common.js';
+import { fail, parseVerbArgs, simplifyPath } from './common.js';
+import { parseBoolean } from '../util/cnum.js';
 import { parseSec } from './time.js';
 import { deviceFromPath } from './info/find-device.js';
 import { readDb } from '../device/db.js';

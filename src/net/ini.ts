@@ -107,14 +107,6 @@ export function parseIni(text: string, file: string, sections: readonly string[]
   return out;
 }
 
-/** parse_boolean: 1/yes/y/true/t/on and 0/no/n/false/f/off (any case), else undefined. */
-export function parseBoolean(v: string): boolean | undefined {
-  const l = v.toLowerCase();
-  if (['1', 'yes', 'y', 'true', 't', 'on'].includes(l)) return true;
-  if (['0', 'no', 'n', 'false', 'f', 'off'].includes(l)) return false;
-  return undefined;
-}
-
 /**
  * extract_first_word over a whole value: words split at white space; with `unquote`, '…' and "…" group and
  * are removed; with `cunescape`, C escapes are resolved (with `retainEscape` a backslash stays as it is).

@@ -4,7 +4,8 @@
 import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { basename, join } from 'node:path';
 import { tryOr } from '../util/fs.js';
-import { parseIni, parseBoolean, splitWords, type Assignment, type Diagnostic } from './ini.js';
+import { parseIni, splitWords, type Assignment, type Diagnostic } from './ini.js';
+import { parseBoolean } from '../util/cnum.js';
 import { ifnameValid } from './ifname.js';
 import { parseHwAddr } from './hw-addr.js';
 import { ALTERNATIVE_NAMES_POLICIES, NAME_POLICIES, type NamePolicy } from './naming-scheme.js';

@@ -13,7 +13,7 @@ import { formatHwAddr, isBroadcastAddr, isNullAddr, sameHwAddr } from './hw-addr
 import { featureKey } from './ethtool-features.js';
 import type { Ethtool } from '../sys/ethtool.js';
 import { getLinkInfo, IFF_LOOPBACK, setLinkProperties, type RtLinkInfo } from './rtnl.js';
-import { parseBoolean } from './ini.js';
+import { parseBoolean } from '../util/cnum.js';
 import type { LinkConfig } from './link-config.js';
 import { isSystemError, tryOr } from '../util/fs.js';
 

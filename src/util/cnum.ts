@@ -1,5 +1,6 @@
 // Numbers as udev reads them: C's strtoul()/strtol() under systemd's safe_atou_full()/safe_atoi() (parse-util.c),
 // which udev uses for uids, gids, modes, link priorities, log levels and $result{N}. Errors are errno names.
+// And booleans as parse-util.c's parse_boolean() reads them.
 
 export type NumError = 'EINVAL' | 'ERANGE';
 
@@ -107,4 +108,12 @@ export function strtol(s: string, base: number): { value: bigint; end: number } 
 /** The number a parser above read, or undefined for its error. */
 export function numberOrUndefined(r: number | NumError): number | undefined {
   return typeof r === 'number' ? r : undefined;
+}
+
+/** systemd's parse_boolean(): 1/yes/y/true/t/on and 0/no/n/false/f/off, in any case; else undefined. */
+export function parseBoolean(v: string): boolean | undefined {
+  const l = v.toLowerCase();
+  if (['1', 'yes', 'y', 'true', 't', 'on'].includes(l)) return true;
+  if (['0', 'no', 'n', 'false', 'f', 'off'].includes(l)) return false;
+  return undefined;
 }
