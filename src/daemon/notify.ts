@@ -11,7 +11,7 @@
 // max", RELOADING=1 with MONOTONIC_USEC (systemd 253+ ties a reload to the request by it) then READY=1 again,
 // STOPPING=1 with "Shutting down...".
 import { sendUnixDatagram } from '../sys/socket.js';
-import { monotonicUsec } from '../event/process.js';
+import { monotonicUsec } from '../util/clock.js';
 import type { Logger } from '../log.js';
 
 /**

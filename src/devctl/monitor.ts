@@ -3,6 +3,7 @@
 import { UsageError, list, parseVerbArgs } from './common.js';
 import { configHelp } from '../config/config.js';
 import { log } from '../log.js';
+import { monotonicUsec } from '../util/clock.js';
 import { UeventSocket } from '../netlink/kernel-socket.js';
 import { decode, headerMayMatch, isLibudevMessage, splitTags, type SubsystemMatch } from '../netlink/libudev-format.js';
 import { GROUP_UDEV, UeventNetlink } from '../netlink/socket.js';
@@ -94,11 +95,6 @@ export function udevadmPropertyOrder(props: Map<string, string>): [string, strin
   return out;
 }
 
-/** Monotonic clock in microseconds (CLOCK_MONOTONIC, the clock udevadm prints). */
-export function monotonicMicros(): bigint {
-  return process.hrtime.bigint() / 1000n;
-}
-
 /** `KERNEL[123.456789] add      /devices/... (block)` — udevadm's "%-6s[%lu.%06lu] %-8s %s (%s)". */
 export function formatEventLine(source: Source, usec: bigint, ev: Pick<Uevent, 'action' | 'devpath' | 'subsystem'>): string {
   const label = (source === 'udev' ? 'UDEV' : 'KERNEL').padEnd(6);
@@ -154,7 +150,7 @@ export async function run(argv: string[]): Promise<number> {
   // a closed pipe (EPIPE) is reported to the 'error' listener below, never thrown by write()
   const write = (s: string) => process.stdout.write(s);
   const emit = (source: Source, ev: Uevent) => {
-    const usec = monotonicMicros();
+    const usec = BigInt(monotonicUsec());
     write(json ? formatEventJson(source, usec, ev) : formatEventText(source, usec, ev, props));
   };
 

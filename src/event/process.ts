@@ -16,6 +16,7 @@ import { mknod } from '../sys/file.js';
 import { applySeclabels } from './seclabel.js';
 import { runCommandLine } from '../rules/spawn.js';
 import { lstatIfAny, statIfAny } from '../util/fs.js';
+import { monotonicUsec } from '../util/clock.js';
 
 export interface EventContext {
   roots: Roots;
@@ -68,10 +69,6 @@ export interface EventResult {
   errors: string[];
   /** The database record before the event. */
   dbOld: DbRecord | undefined;
-}
-
-export function monotonicUsec(): number {
-  return Math.floor(Number(process.hrtime.bigint() / 1000n));
 }
 
 function env(ctx: Omit<EventContext, 'ruleSet'>): ExecEnv {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { controlRequest } from '../../src/daemon/control.js';
 import { formatState, Notifier, watchdogUsec } from '../../src/daemon/notify.js';
-import { monotonicUsec } from '../../src/event/process.js';
+import { monotonicUsec } from '../../src/util/clock.js';
 import { REPO_ROOT, tempRoots, type TempRoots } from '../daemon/helpers.js';
 import { udevadmInNamespace } from '../helpers/udevadm-ns.js';
 import { AF_NETLINK, Manager, SOCK_RAW, type Notification } from './manager.js';
