@@ -9,7 +9,7 @@ import { constants as osConstants } from 'node:os';
 import { resolve } from 'node:path';
 import { fail, parseVerbArgs, simplifyPath } from './common.js';
 import { parseBoolean } from '../util/cnum.js';
-import { parseSec } from './time.js';
+import { formatTimespan, parseSec } from './time.js';
 import { Device, DeviceError } from '../device/device.js';
 import { splitDevT } from '../sys/devnum.js';
 import { wholeDisk } from '../device/whole-disk.js';
@@ -52,31 +52,6 @@ function ellipsis(): string {
   if (forced !== undefined) return parseBoolean(forced) ? '…' : '...';
   const locale = process.env.LC_ALL || process.env.LC_CTYPE || process.env.LANG || '';
   return locale === '' || /utf-?8/i.test(locale) ? '…' : '...';
-}
-
-const SPANS: readonly [string, number][] = [
-  ['y', 31557600e6], ['month', 2629800e6], ['w', 604800e6], ['d', 86400e6], ['h', 3600e6], ['min', 60e6], ['s', 1e6], ['ms', 1e3], ['us', 1],
-];
-
-/** systemd's format_timespan() at microsecond accuracy: "1min 4.999665s", "499.647ms". */
-function timespan(us: number): string {
-  let t = Math.max(0, Math.round(us));
-  if (t === 0) return '0';
-  const out: string[] = [];
-  for (const [suffix, unit] of SPANS) {
-    if (t === 0) break;
-    if (t < unit) continue;
-    const a = Math.floor(t / unit);
-    const b = t % unit;
-    const digits = Math.round(Math.log10(unit));
-    if (t < 60e6 && b > 0 && digits > 0) {
-      out.push(`${a}.${String(b).padStart(digits, '0')}${suffix}`);
-      break;
-    }
-    out.push(`${a}${suffix}`);
-    t = b;
-  }
-  return out.join(' ');
 }
 
 /**
@@ -131,7 +106,7 @@ async function lockDevice(roots: Roots, node: string, major: number, minor: numb
   if (errno === 0) return fd;
   if (errno !== EAGAIN) return give(`Failed to lock device '${node}': ${strerror(errno)}`);
   if (deadline === 0) return give(`Device '${node}' is currently locked.`);
-  process.stderr.write(deadline === Infinity ? `Device '${node}' is currently locked, waiting${ellipsis()}\n` : `Device '${node}' is currently locked, waiting ${timespan((deadline - performance.now()) * 1000)}${ellipsis()}\n`);
+  process.stderr.write(deadline === Infinity ? `Device '${node}' is currently locked, waiting${ellipsis()}\n` : `Device '${node}' is currently locked, waiting ${formatTimespan((deadline - performance.now()) * 1000)}${ellipsis()}\n`);
   for (;;) {
     if (performance.now() >= deadline) return give('Timeout reached.');
     await new Promise((r) => setTimeout(r, POLL_MS));

@@ -1,5 +1,5 @@
 // Time spans as udevadm reads them (systemd's parse_sec(), systemd.time(7)): "5", "1.5", "500ms", "1min 30s",
-// "2h", "infinity". A bare number is seconds.
+// "2h", "infinity" (a bare number is seconds), and as it prints them (format_timespan()).
 import { UsageError } from './common.js';
 
 const UNITS: readonly [string, number][] = [
@@ -55,6 +55,31 @@ export function parseSec(text: string): number | undefined {
     s = s.replace(WS, '');
   }
   return total;
+}
+
+const SPANS: readonly [string, number][] = [
+  ['y', 31557600e6], ['month', 2629800e6], ['w', 604800e6], ['d', 86400e6], ['h', 3600e6], ['min', 60e6], ['s', 1e6], ['ms', 1e3], ['us', 1],
+];
+
+/** systemd's format_timespan() at microsecond accuracy: "1min 4.999665s", "499.647ms". */
+export function formatTimespan(us: number): string {
+  let t = Math.max(0, Math.round(us));
+  if (t === 0) return '0';
+  const out: string[] = [];
+  for (const [suffix, unit] of SPANS) {
+    if (t === 0) break;
+    if (t < unit) continue;
+    const a = Math.floor(t / unit);
+    const b = t % unit;
+    const digits = Math.round(Math.log10(unit));
+    if (t < 60e6 && b > 0 && digits > 0) {
+      out.push(`${a}.${String(b).padStart(digits, '0')}${suffix}`);
+      break;
+    }
+    out.push(`${a}${suffix}`);
+    t = b;
+  }
+  return out.join(' ');
 }
 
 /** A --timeout-like option's seconds, read as systemd reads time spans; a usage error names the flag. */
