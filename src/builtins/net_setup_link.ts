@@ -7,7 +7,7 @@ import type { Builtin, BuiltinConfig, BuiltinContext } from './types.js';
 import { DEFAULT_NETWORK_DIRS, linkConfigStamp, loadLinkConfigs } from '../net/link-config.js';
 import { formatDiagnostic } from '../net/ini.js';
 import { systemInfo } from '../net/condition.js';
-import { readCmdline } from '../net/naming-scheme.js';
+import { readCmdline } from '../util/cmdline.js';
 import { Ethtool } from '../sys/ethtool.js';
 import { applyEthtool, applyRtnl, generateAltnames, generateNewName, linkGetConfig, linkNew, readMachineId, udevProperties, type LinkContext } from '../net/link.js';
 import { namingScheme } from './net_id.js';

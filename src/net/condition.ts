@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fnmatch, FNM_CASEFOLD } from '../util/fnmatch.js';
 import { tryOr } from '../util/fs.js';
 import { architecture, detectVirtualization } from '../util/system.js';
-import { splitCmdline } from './naming-scheme.js';
+import { splitCommand } from '../util/cmdline.js';
 
 export type ConditionType = 'Host' | 'Virtualization' | 'KernelCommandLine' | 'KernelVersion' | 'Credential' | 'Architecture' | 'Firmware';
 
@@ -132,7 +132,7 @@ function testOne(c: Condition, info: SystemInfo): boolean {
       return info.virtualization === c.value;
     }
     case 'KernelCommandLine': {
-      const words = splitCmdline(info.cmdline);
+      const words = splitCommand(info.cmdline);
       if (c.value.includes('=')) return words.includes(c.value);
       return words.some((w) => w === c.value || w.startsWith(c.value + '='));
     }

@@ -1,9 +1,8 @@
 // Interface naming schemes (systemd.net-naming-scheme(7)): each improvement of net_id's naming logic is a flag,
 // each release a named set of flags. The scheme in force comes from NET_NAMING_SCHEME (environment), the kernel
 // command line's net.naming_scheme=, devMaster's naming_scheme config key, else the default (v257, as udev 257).
-import { readFileSync } from 'node:fs';
 import { NAMING_SCHEME_NAMES, type NamingSchemeName } from '../config/naming-schemes.js';
-import { tryOr } from '../util/fs.js';
+import { cmdlineValue } from '../util/cmdline.js';
 
 export const NAMING = {
   SR_IOV_V: 1 << 0, // "v" suffix for SR-IOV virtual functions
@@ -83,28 +82,6 @@ export function namingSchemeFromName(name: string): NamingScheme | undefined {
 
 export function schemeHas(scheme: NamingScheme, flag: NamingFlag): boolean {
   return (scheme.flags & NAMING[flag]) === NAMING[flag];
-}
-
-/** The value of KEY=... on a kernel command line (the last one wins, as proc_cmdline_get_key), or undefined. */
-export function cmdlineValue(cmdline: string, key: string): string | undefined {
-  let v: string | undefined;
-  for (const w of splitCmdline(cmdline)) {
-    const k = w.replace(/-/g, '_');
-    if (k.startsWith(key.replace(/-/g, '_') + '=')) v = w.slice(key.length + 1);
-  }
-  return v;
-}
-
-/** Splits a kernel command line into words (double quotes group, as the kernel does). */
-export function splitCmdline(cmdline: string): string[] {
-  const out: string[] = [];
-  for (const m of cmdline.matchAll(/(?:[^\s"]+|"[^"]*")+/g)) out.push(m[0].replace(/"/g, ''));
-  return out;
-}
-
-/** Reads the kernel command line (injectable path, default /proc/cmdline); '' when it cannot be read. */
-export function readCmdline(path = '/proc/cmdline'): string {
-  return tryOr(() => readFileSync(path, 'utf8').trim(), '');
 }
 
 export interface SchemeSources {

@@ -12,7 +12,8 @@ import type { Builtin, BuiltinEventState } from '../builtins/types.js';
 import { isValidTag } from '../device/db.js';
 import { ALLOWED_CHARS_INPUT, expandFormat, replaceChars, type Format, type FormatSource, type SubstPart } from './format.js';
 import { fnmatch } from '../util/fnmatch.js';
-import { runCommandLine, splitCommand } from './spawn.js';
+import { runCommandLine } from './spawn.js';
+import { cmdlineValue, readCmdline, splitCommand } from '../util/cmdline.js';
 import { T, isParentToken, LINE_HAS_DEVLINK, LINE_HAS_GOTO, LINE_HAS_NAME, LINE_UPDATE_SOMETHING, type Line, type Token } from './compile.js';
 import type { RuleSet } from './load.js';
 import { lookupGroup, lookupUser, parseId, parseMode } from '../sys/users.js';
@@ -271,9 +272,10 @@ function matchSync(tok: Token, dev: Device, ev: EventState, env: ExecEnv): boole
       return result(tok, true);
     }
     case T.M_IMPORT_CMDLINE: {
-      const v = cmdlineValue(env, tok.value);
+      // a bare KEY (no value) imports "1", as udev does
+      const v = cmdlineValue(env.cmdline ?? readCmdline(), tok.value, { valueOptional: true });
       if (v === undefined) return result(tok, false);
-      dev.setProperty(tok.value, v);
+      dev.setProperty(tok.value, v ?? '1');
       return result(tok, true);
     }
     case T.M_IMPORT_PARENT: {
@@ -781,19 +783,6 @@ export function propertyFromLine(line: string): [string, string] | undefined {
     val = val.slice(1, -1);
   }
   return [key, val];
-}
-
-function cmdlineValue(env: ExecEnv, key: string): string | undefined {
-  let text = env.cmdline;
-  text ??= tryOr(() => readFileSync('/proc/cmdline', 'utf8'), '');
-  let found: string | undefined;
-  for (const word of splitCommand(text.trim())) {
-    const eq = word.indexOf('=');
-    const k = eq < 0 ? word : word.slice(0, eq);
-    if (k.replace(/-/g, '_') !== key.replace(/-/g, '_')) continue;
-    found = eq < 0 ? '1' : word.slice(eq + 1);
-  }
-  return found;
 }
 
 /**

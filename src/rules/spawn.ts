@@ -3,50 +3,11 @@
 // (the running itself: src/util/spawn.ts).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { splitCommand } from '../util/cmdline.js';
 import { runCommand, type RunResult } from '../util/spawn.js';
 
 /** Where udev looks up a relative program name (udev's UDEVLIBEXECDIR and its usrmerge twin). */
 export const PROGRAM_DIRS: readonly string[] = ['/usr/lib/udev', '/lib/udev'];
-
-/**
- * Splits a command line like udev (extract_first_word with UNQUOTE|RELAX|RETAIN_ESCAPE): whitespace separates
- * words; '...' and "..." group and are removed; a backslash and the character after it are kept as written;
- * an unterminated quote runs to the end.
- */
-export function splitCommand(cmd: string): string[] {
-  const out: string[] = [];
-  let i = 0;
-  const n = cmd.length;
-  const ws = (c: string | undefined) => c === ' ' || c === '\t' || c === '\n' || c === '\r';
-  while (i < n) {
-    while (i < n && ws(cmd[i])) i++;
-    if (i >= n) break;
-    let word = '';
-    let quote: string | undefined;
-    for (; i < n; i++) {
-      const c = cmd[i]!;
-      if (quote) {
-        if (c === quote) quote = undefined;
-        else if (c === '\\' && i + 1 < n) {
-          word += c + cmd[++i];
-        } else word += c;
-        continue;
-      }
-      if (ws(c)) break;
-      if (c === '"' || c === "'") {
-        quote = c;
-        continue;
-      }
-      if (c === '\\' && i + 1 < n) {
-        word += c + cmd[++i];
-        continue;
-      }
-      word += c;
-    }
-    out.push(word);
-  }
-  return out;
-}
 
 /** Resolves argv[0]: absolute paths as given, others in udev's program directory. */
 export function resolveProgram(name: string, dirs: readonly string[] = PROGRAM_DIRS): string {

@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { referenceUdev257 } from '../helpers/reference.js';
-import { resolveNamingScheme, cmdlineValue } from '../../src/net/naming-scheme.js';
+import { resolveNamingScheme } from '../../src/net/naming-scheme.js';
+import { cmdlineValue } from '../../src/util/cmdline.js';
 import { namingScheme } from '../../src/builtins/net_id.js';
 import { testConditions, versionCompare, type SystemInfo } from '../../src/net/condition.js';
 

@@ -10,7 +10,7 @@ import { compileFormat, replaceChars, replaceWhitespaceRuns } from '../../src/ru
 import { compileRulesText, RuleSet } from '../../src/rules/load.js';
 import { formatDiagnostic } from '../../src/rules/compile.js';
 import { EventState, executeRules, mangleDevlink, type ExecEnv } from '../../src/rules/exec.js';
-import { splitCommand } from '../../src/rules/spawn.js';
+import { splitCommand } from '../../src/util/cmdline.js';
 import { Device } from '../../src/device/device.js';
 import { SUITE_DIR } from '../conformance/runner.js';
 import { REPO } from '../helpers/reference.js';

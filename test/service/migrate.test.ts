@@ -6,7 +6,8 @@ import { accessSync, constants, copyFileSync, existsSync, mkdirSync, readdirSync
 import { join } from 'node:path';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { isBuiltin } from '../../src/builtins/registry.js';
-import { resolveProgram, splitCommand } from '../../src/rules/spawn.js';
+import { resolveProgram } from '../../src/rules/spawn.js';
+import { splitCommand } from '../../src/util/cmdline.js';
 import type { MigrateReport } from '../../src/devctl/migrate.js';
 import { REPO_ROOT, tempRoots, until, type TempRoots } from '../daemon/helpers.js';
 import { referenceUdev, referenceUdev257 } from '../helpers/reference.js';
