@@ -8,6 +8,7 @@ import { fnmatch, FNM_CASEFOLD } from '../util/fnmatch.js';
 import { tryOr } from '../util/fs.js';
 import { architecture, detectVirtualization } from '../util/system.js';
 import { splitCommand } from '../util/cmdline.js';
+import { parseBoolean } from '../util/cnum.js';
 
 export type ConditionType = 'Host' | 'Virtualization' | 'KernelCommandLine' | 'KernelVersion' | 'Credential' | 'Architecture' | 'Firmware';
 
@@ -126,7 +127,7 @@ function testOne(c: Condition, info: SystemInfo): boolean {
       if (/^[0-9a-fA-F]{32}$/.test(c.value.replace(/-/g, ''))) return info.machineId?.toLowerCase() === c.value.replace(/-/g, '').toLowerCase();
       return fnmatch(c.value, info.hostname, FNM_CASEFOLD);
     case 'Virtualization': {
-      const b = ['1', 'yes', 'y', 'true', 't', 'on'].includes(c.value) ? true : ['0', 'no', 'n', 'false', 'f', 'off'].includes(c.value) ? false : undefined;
+      const b = parseBoolean(c.value);
       if (b !== undefined) return (info.virtualizationKind !== 'none') === b;
       if (c.value === 'vm' || c.value === 'container') return info.virtualizationKind === c.value;
       return info.virtualization === c.value;
