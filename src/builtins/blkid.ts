@@ -15,7 +15,7 @@ import type { Builtin, BuiltinContext } from './types.js';
 import { splitDevT } from '../sys/devnum.js';
 import { BLKGETDISKSEQ, ioctl } from '../sys/ioctl.js';
 import { blkid, cBytes, encoded, FLTR_NOTIN, PARTS_ENTRY_DETAILS, SUBLKS_LABEL, SUBLKS_SECTYPE, SUBLKS_TYPE, SUBLKS_USAGE, SUBLKS_UUID, SUBLKS_VERSION, USAGE_RAID, type Ptr } from '../sys/libblkid.js';
-import { tryOr } from '../util/fs.js';
+import { errnoCode, tryOr } from '../util/fs.js';
 
 // ------------------------------------------------------------------ what udev makes of blkid's values
 
@@ -300,7 +300,7 @@ function openNode(ctx: BuiltinContext, roots: Roots, devname: string): number {
   try {
     fd = openSync(path, constants.O_RDONLY | O_CLOEXEC | constants.O_NONBLOCK | O_NOCTTY | constants.O_NOFOLLOW);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
+    const code = errnoCode(e);
     if (code === 'ENOENT' || code === 'ENXIO' || code === 'ENODEV') throw new DeviceAbsent(`${path}: ${code}`);
     throw new BlkidError(`blkid: failed to open block device ${path}: ${(e as Error).message}`);
   }

@@ -9,6 +9,7 @@ import { formatDiagnostic } from '../net/ini.js';
 import { systemInfo } from '../net/condition.js';
 import { readCmdline } from '../util/cmdline.js';
 import { Ethtool } from '../sys/ethtool.js';
+import { isSystemError } from '../util/fs.js';
 import { applyEthtool, applyRtnl, generateAltnames, generateNewName, linkGetConfig, linkNew, readMachineId, udevProperties, type LinkContext } from '../net/link.js';
 import { namingScheme } from './net_id.js';
 
@@ -74,12 +75,12 @@ const netSetupLink: Builtin = {
     try {
       link = await linkNew(ctx!, dev, log);
     } catch (e) {
-      const code = (e as { code?: string }).code;
-      if (code === 'ENODEV') {
+      if (!isSystemError(e)) throw e;
+      if (e.code === 'ENODEV') {
         bc.log.debug(`${dev.sysname}: link vanished while getting information, ignoring`);
         return true;
       }
-      bc.log.warn(`${dev.sysname}: failed to get link information: ${(e as Error).message}`);
+      bc.log.warn(`${dev.sysname}: failed to get link information: ${e.message}`);
       return false;
     }
     link.config = linkGetConfig(ctx!, link, log);

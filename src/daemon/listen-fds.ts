@@ -14,7 +14,7 @@ import { fstatSync, closeSync } from 'node:fs';
 import { setFdFlags } from '../sys/file.js';
 import { AF_NETLINK, AF_UNIX, SOCK_RAW, SOCK_SEQPACKET, SOCK_STREAM, socketInfo, type SocketInfo } from '../sys/socket.js';
 import { GROUP_KERNEL, NETLINK_KOBJECT_UEVENT } from '../netlink/socket.js';
-import { tryOr } from '../util/fs.js';
+import { isSystemError, tryOr } from '../util/fs.js';
 
 /** The first passed descriptor (SD_LISTEN_FDS_START). */
 export const LISTEN_FDS_START = 3;
@@ -109,7 +109,8 @@ export function listenFds(env: NodeJS.ProcessEnv = process.env, opts: { pid?: nu
       p.inode = fstatSync(fd).ino;
       p.info = socketInfo(fd);
     } catch (e) {
-      reject(`not a usable socket: ${(e as Error).message}`);
+      if (!isSystemError(e)) throw e;
+      reject(`not a usable socket: ${e.message}`);
       continue;
     }
     const kind = classify(p.info);

@@ -76,13 +76,14 @@ export async function renameInterface(ifindex: number, oldName: string, newName:
     await setLinkName(ifindex, newName);
   } catch (e) {
     if (wasAltname) await addAltnames(ifindex, [newName]).catch((e2: Error) => log.debug(`failed to restore '${newName}' as an alternative name: ${e2.message}`));
-    const code = e instanceof RtnlError ? e.code : 'EIO';
+    if (!(e instanceof RtnlError)) throw e;
+    const code = e.code;
     if (code === 'EEXIST') throw new RenameError(`cannot rename ${oldName} to ${newName}: the name is taken by another interface`, 'EEXIST');
     if (code === 'EBUSY') throw new RenameError(`cannot rename ${oldName} to ${newName}: the interface is up or busy`, 'EBUSY');
     if (code === 'ENODEV') throw new RenameError(`cannot rename ${oldName} to ${newName}: interface index ${ifindex} no longer exists`, 'ENODEV');
     if (code === 'EINVAL') throw new RenameError(`cannot rename ${oldName} to ${newName}: the kernel rejected the name`, 'EINVAL');
     if (code === 'EPERM') throw new RenameError(`cannot rename ${oldName} to ${newName}: permission denied (CAP_NET_ADMIN needed)`, 'EPERM');
-    throw new RenameError(`cannot rename ${oldName} to ${newName}: ${(e as Error).message}`, 'EIO');
+    throw new RenameError(`cannot rename ${oldName} to ${newName}: ${e.message}`, 'EIO');
   }
   await appendAltnames(ifindex, altnames, have.filter((n) => n !== newName), newName, log);
 }

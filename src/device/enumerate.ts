@@ -18,6 +18,7 @@ import { Device, DeviceError } from './device.js';
 import { dbPath, devicesWithTag } from './db.js';
 import type { Roots } from './roots.js';
 import { fnmatch } from '../util/fnmatch.js';
+import { errnoCode } from '../util/fs.js';
 import { readSysattr } from './enumerate/sysattr.js';
 
 
@@ -225,8 +226,8 @@ export class Enumerator {
     try {
       return readdirSync(path, { withFileTypes: true });
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (!(missingOk && code === 'ENOENT')) this.#skip(path, `cannot read directory: ${code ?? (e as Error).message}`);
+      const code = errnoCode(e);
+      if (!(missingOk && code === 'ENOENT')) this.#skip(path, `cannot read directory: ${code}`);
       return [];
     }
   }

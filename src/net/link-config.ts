@@ -3,7 +3,7 @@
 // does, a bad value or an unknown key is skipped while the rest of the file applies.
 import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { basename, join } from 'node:path';
-import { tryOr } from '../util/fs.js';
+import { isSystemError, tryOr } from '../util/fs.js';
 import { parseIni, splitWords, type Assignment, type Diagnostic } from './ini.js';
 import { parseBoolean } from '../util/cnum.js';
 import { ifnameValid } from './ifname.js';
@@ -490,7 +490,8 @@ export function loadLinkFile(path: string, dirs: readonly string[]): { config: L
   try {
     mainStat = statSync(path);
   } catch (e) {
-    diagnostics.push({ file: path, line: 0, severity: 'error', message: `cannot read: ${(e as Error).message}` });
+    if (!isSystemError(e)) throw e;
+    diagnostics.push({ file: path, line: 0, severity: 'error', message: `cannot read: ${e.message}` });
     return { config: undefined, diagnostics, files: [] };
   }
   const files = [{ path, stat: mainStat }, ...dropins];
@@ -502,7 +503,8 @@ export function loadLinkFile(path: string, dirs: readonly string[]): { config: L
     try {
       text = readFileSync(f.path, 'utf8');
     } catch (e) {
-      diagnostics.push({ file: f.path, line: 0, severity: 'error', message: `cannot read: ${(e as Error).message}` });
+      if (!isSystemError(e)) throw e;
+      diagnostics.push({ file: f.path, line: 0, severity: 'error', message: `cannot read: ${e.message}` });
       return { config: undefined, diagnostics, files };
     }
     const ini = parseIni(text, f.path, ['Match', 'Link', 'SR-IOV']);

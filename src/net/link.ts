@@ -288,8 +288,6 @@ function verifyHwAddr(link: Link, a: number[], isStatic: boolean, log: LinkLog):
   return out;
 }
 
-const errName = (e: unknown) => (e as { code?: string }).code ?? (e as Error).message;
-
 /** link_apply_ethtool_settings: each setting that fails is a warning naming where it was configured. */
 export function applyEthtool(ctx: LinkContext, link: Link, log: LinkLog): void {
   const c = link.config!;
@@ -299,7 +297,8 @@ export function applyEthtool(ctx: LinkContext, link: Link, log: LinkLog): void {
     try {
       fn();
     } catch (e) {
-      log.warn(`${at(key)}${name}: could not set ${what}, ignoring: ${errName(e)}`);
+      if (!isSystemError(e)) throw e;
+      log.warn(`${at(key)}${name}: could not set ${what}, ignoring: ${e.code}`);
     }
   };
   const ports = { tp: 0, aui: 1, mii: 2, fibre: 3, bnc: 4 } as const;
@@ -341,9 +340,10 @@ export async function applyRtnl(ctx: LinkContext, link: Link, log: LinkLog): Pro
       gsoMaxSegs: c.gsoMaxSegments,
     });
   } catch (e) {
+    if (!isSystemError(e)) throw e;
     const keys = ['Alias', 'MACAddress', 'MACAddressPolicy', 'TransmitQueues', 'ReceiveQueues', 'TransmitQueueLength', 'MTUBytes', 'GenericSegmentOffloadMaxBytes', 'GenericSegmentOffloadMaxSegments'];
     const where = keys.map((k) => c.where.get(k) && `${k}= at ${c.where.get(k)}`).filter(Boolean);
-    log.warn(`${c.filename}: ${link.ifname}: could not set ${where.join(', ') || 'link properties'}, ignoring: ${errName(e)}`);
+    log.warn(`${c.filename}: ${link.ifname}: could not set ${where.join(', ') || 'link properties'}, ignoring: ${e.code}`);
   }
 }
 

@@ -5,7 +5,7 @@
 // the other credentials are still installed.
 import { lstatSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../../util/fs.js';
+import { errnoCode, isSystemError, writeFileAtomic } from '../../util/fs.js';
 
 const TABLE: readonly { prefix: string; dir: string; suffix: string }[] = [
   { prefix: 'udev.conf.', dir: 'udev.conf.d', suffix: '.conf' },
@@ -25,7 +25,7 @@ export function loadCredentials(run: string): boolean {
   try {
     names = readdirSync(from).sort();
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    if (errnoCode(e) === 'ENOENT') return true;
     process.stderr.write(`Failed to open credentials directory: ${(e as Error).message}\n`);
     return false;
   }
@@ -46,6 +46,7 @@ export function loadCredentials(run: string): boolean {
       mkdirSync(dir, { mode: 0o755, recursive: true });
       writeFileAtomic(target, readFileSync(join(from, name)), { mode: 0o644 });
     } catch (e) {
+      if (!isSystemError(e)) throw e;
       process.stderr.write(`Failed to copy credential ${name} → file ${target}: ${(e as Error).message}\n`);
       ok = false;
       continue;
