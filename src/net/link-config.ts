@@ -4,7 +4,8 @@
 import { readdirSync, readFileSync, statSync, type Stats } from 'node:fs';
 import { basename, join } from 'node:path';
 import { isSystemError, tryOr } from '../util/fs.js';
-import { parseIni, splitWords, type Assignment, type Diagnostic } from './ini.js';
+import { parseIni, type Assignment, type Diagnostic } from './ini.js';
+import { extractWords } from '../util/cmdline.js';
 import { parseBoolean } from '../util/cnum.js';
 import { ifnameValid } from './ifname.js';
 import { parseHwAddr } from './hw-addr.js';
@@ -135,18 +136,18 @@ function assign(c: LinkConfig, a: Assignment, diag: (message: string) => void): 
   const where = `${a.file}:${a.line}`;
   const bad = (what = 'value') => diag(`invalid ${what} for ${key}=, ignoring: ${v}`);
   const setWhere = (name: string) => c.where.set(name, where);
-  const words = (opts: Parameters<typeof splitWords>[1] = {}) => {
-    const w = splitWords(v, opts);
+  const words = (opts: Parameters<typeof extractWords>[1] = {}) => {
+    const w = extractWords(v, opts);
     if (!w) diag(`invalid syntax in ${key}=, ignoring: ${v}`);
     return w;
   };
-  const matchList = (field: keyof NetMatch, check?: (w: string) => boolean, opts: Parameters<typeof splitWords>[1] = {}) => {
+  const matchList = (field: keyof NetMatch, check?: (w: string) => boolean, opts: Parameters<typeof extractWords>[1] = {}) => {
     if (v === '') {
       delete c.match[field];
       return;
     }
     const invert = v.startsWith('!');
-    const ws = splitWords(invert ? v.slice(1) : v, opts);
+    const ws = extractWords(invert ? v.slice(1) : v, opts);
     if (!ws) return diag(`invalid syntax in ${key}=, ignoring: ${v}`);
     const list = (c.match[field] as string[] | undefined) ?? [];
     for (const w of ws) {
@@ -221,7 +222,7 @@ function assign(c: LinkConfig, a: Assignment, diag: (message: string) => void): 
           return;
         }
         const invert = v.startsWith('!');
-        const ws = splitWords(invert ? v.slice(1) : v, { unquote: true, cunescape: true });
+        const ws = extractWords(invert ? v.slice(1) : v, { unquote: true, cunescape: true });
         if (!ws) return diag(`invalid syntax in ${key}=, ignoring: ${v}`);
         const list = c.match.property ?? [];
         for (const w of ws) {
