@@ -8,13 +8,14 @@ import type { Device } from '../device/device.js';
 import type { Builtin, BuiltinContext } from './types.js';
 import { cString, encodeDevnodeName, sanitizeId, scanNumbers, sysattrBytes } from './util.js';
 import { tryOr } from '../util/fs.js';
+import { numberOrUndefined, safeAtoi } from '../util/cnum.js';
 
 /** ID_TYPE from the interface class (set_usb_iftype). */
 const IFTYPES: Record<number, string> = { 1: 'audio', 3: 'hid', 6: 'media', 7: 'printer', 8: 'storage', 9: 'hub', 0x0e: 'video' };
 
 /** ID_TYPE for mass storage from the interface subclass; returns the subclass number (the "protocol"). */
 function massStorageType(subclass: string): { type: string; protocol: number } {
-  const n = parseCInt(subclass);
+  const n = numberOrUndefined(safeAtoi(subclass));
   if (n === undefined) return { type: 'generic', protocol: 0 };
   const t: Record<number, string> = { 1: 'rbc', 2: 'atapi', 3: 'tape', 4: 'floppy', 6: 'scsi' };
   return { type: t[n] ?? 'generic', protocol: n };
@@ -22,21 +23,13 @@ function massStorageType(subclass: string): { type: string; protocol: number } {
 
 /** ID_TYPE from the SCSI peripheral type. */
 function scsiType(type: string): string {
-  const n = parseCInt(type);
+  const n = numberOrUndefined(safeAtoi(type));
   if (n === undefined || n < 0) return 'generic';
   if (n === 0 || n === 0xe) return 'disk';
   if (n === 1) return 'tape';
   if (n === 4 || n === 7 || n === 0xf) return 'optical';
   if (n === 5) return 'cd';
   return 'generic';
-}
-
-/** safe_atoi: optional white space and sign, decimal digits only, within int range. */
-function parseCInt(s: string): number | undefined {
-  const m = /^\s*([+-]?\d+)$/.exec(s);
-  if (!m) return undefined;
-  const v = Number(m[1]);
-  return v >= -0x80000000 && v <= 0x7fffffff ? v : undefined;
 }
 
 const USB_DT_INTERFACE = 0x04;
