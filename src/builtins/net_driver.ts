@@ -1,12 +1,8 @@
 // net_driver: ID_NET_DRIVER, the interface's driver as ethtool reports it (udev 257's udev-builtin-net_driver.c).
 import type { Builtin, BuiltinContext } from './types.js';
-import { constants } from 'node:os';
 import { Ethtool } from '../sys/ethtool.js';
+import { errnoIsNotSupported } from '../sys/errno.js';
 import { isSystemError } from '../util/fs.js';
-
-const E = constants.errno as Record<string, number>;
-/** ERRNO_IS_NOT_SUPPORTED: the query is not supported by the device (ESOCKTNOSUPPORT is 94 on Linux). */
-const NOT_SUPPORTED = new Set([E.EOPNOTSUPP, E.ENOTTY, E.ENOSYS, E.EAFNOSUPPORT, E.EPFNOSUPPORT ?? 96, E.EPROTONOSUPPORT, 94, E.ENOPROTOOPT]);
 
 const netDriver: Builtin = {
   name: 'net_driver',
@@ -19,16 +15,16 @@ const netDriver: Builtin = {
     try {
       driver = e.driver(name);
     } catch (err) {
-      const errno = isSystemError(err) ? (err.errno ?? 0) : 0;
-      if (NOT_SUPPORTED.has(errno)) {
+      if (!isSystemError(err)) throw err;
+      if (errnoIsNotSupported(err.errno ?? 0)) {
         ctx.log.debug(`net_driver: querying the driver through ethtool is not supported by '${name}', ignoring`);
         return true;
       }
-      if (errno === E.ENODEV) {
+      if (err.code === 'ENODEV') {
         ctx.log.debug(`net_driver: '${name}' already vanished, ignoring`);
         return true;
       }
-      ctx.log.warn(`net_driver: failed to get the driver of '${name}': ${(err as Error).message}`);
+      ctx.log.warn(`net_driver: failed to get the driver of '${name}': ${err.message}`);
       return false;
     } finally {
       e.close();

@@ -11,6 +11,17 @@ export function errnoName(errno: number): string {
   return NAMES.get(errno) ?? `E${errno}`;
 }
 
+const E = constants.errno;
+/** Linux's numbers of the errnos Node does not list. */
+const ESOCKTNOSUPPORT = 94;
+const EPFNOSUPPORT = 96;
+const NOT_SUPPORTED = new Set([E.EOPNOTSUPP, E.ENOTTY, E.ENOSYS, E.EAFNOSUPPORT, EPFNOSUPPORT, E.EPROTONOSUPPORT, ESOCKTNOSUPPORT, E.ENOPROTOOPT]);
+
+/** systemd's ERRNO_IS_NOT_SUPPORTED(): the call or protocol is not supported (by the device, the kernel, ...). */
+export function errnoIsNotSupported(errno: number): boolean {
+  return NOT_SUPPORTED.has(Math.abs(errno));
+}
+
 /** An Error for a failed C call, like Node's system errors: message "what: ENAME", errno and code set. */
 export function errnoError(what: string, errno: number): NodeJS.ErrnoException {
   const code = errnoName(errno);
