@@ -5,7 +5,7 @@ import { readFileSync, realpathSync, statSync, writeFileSync, existsSync } from 
 import { basename, dirname, join, resolve } from 'node:path';
 import { DEV_PREFIX, devPath, type Roots } from './roots.js';
 import { DeviceError, deviceIfAny } from './errors.js';
-import { errnoCode, isErrno, lstatIfAny, readdirIfAny, readFileIfAny, readlinkIfAny, statIfAny, tryOr } from '../util/fs.js';
+import { errnoCode, isErrno, lstatIfAny, pathStartsWith, readdirIfAny, readFileIfAny, readlinkIfAny, statIfAny, tryOr } from '../util/fs.js';
 import { readDb, type DbRecord } from './db.js';
 import { splitDevT, type DevNum } from '../sys/devnum.js';
 
@@ -80,7 +80,7 @@ export class Device {
     const root = resolve(roots.sysfs);
     let real: string;
     const abs = resolve(syspath);
-    if (abs !== root && !abs.startsWith(root + '/')) throw new DeviceError('EINVAL', `${syspath}: not under the sysfs root ${root}`);
+    if (!pathStartsWith(abs, root)) throw new DeviceError('EINVAL', `${syspath}: not under the sysfs root ${root}`);
     try {
       real = realpathSync.native(abs);
     } catch (e) {

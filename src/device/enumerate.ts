@@ -18,7 +18,7 @@ import { Device, DeviceError } from './device.js';
 import { dbPath, devicesWithTag } from './db.js';
 import type { Roots } from './roots.js';
 import { fnmatch } from '../util/fnmatch.js';
-import { errnoCode } from '../util/fs.js';
+import { errnoCode, pathStartsWith } from '../util/fs.js';
 import { readSysattr } from './enumerate/sysattr.js';
 
 
@@ -77,12 +77,6 @@ export function pathCompare(a: string, b: string): number {
     if (c !== 0) return c;
   }
   return as.length - bs.length;
-}
-
-/** True when `path` is `prefix` or below it (path_startswith semantics). */
-function pathStartsWith(path: string, prefix: string): boolean {
-  const p = prefix.replace(/\/+$/, '');
-  return path === p || path.startsWith(p + '/');
 }
 
 /** sd-device's device_compare(). */

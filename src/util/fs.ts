@@ -59,6 +59,12 @@ export function writeFileAtomic(path: string, data: string | Buffer | readonly B
   }
 }
 
+/** True when `path` is `prefix` or below it (systemd's path_startswith(), on absolute paths without "." or ".."). */
+export function pathStartsWith(path: string, prefix: string): boolean {
+  const p = prefix.replace(/\/+$/, '');
+  return path === p || path.startsWith(p + '/');
+}
+
 /** True when `e` is a failed system call's error (it carries an errno code), not a bug. */
 export function isSystemError(e: unknown): e is NodeJS.ErrnoException {
   return e instanceof Error && typeof (e as NodeJS.ErrnoException).code === 'string' && /^E[A-Z0-9]+$/.test((e as NodeJS.ErrnoException).code!);

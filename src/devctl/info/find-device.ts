@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import { Device, DeviceError } from '../../device/device.js';
 import type { Roots } from '../../device/roots.js';
+import { pathStartsWith } from '../../util/fs.js';
 
 /** systemd's unit name unescaping: '-' is '/', \xNN is a byte. */
 export function unescapeUnitPath(s: string): string {
@@ -14,8 +15,8 @@ export function unescapeUnitPath(s: string): string {
 }
 
 function mapSys(roots: Roots, p: string): string | undefined {
-  if (p === roots.sysfs || p.startsWith(roots.sysfs + '/')) return p;
-  if (p === '/sys' || p.startsWith('/sys/')) return roots.sysfs + p.slice(4);
+  if (pathStartsWith(p, roots.sysfs)) return p;
+  if (pathStartsWith(p, '/sys')) return roots.sysfs + p.slice(4);
   return undefined;
 }
 
