@@ -8,9 +8,10 @@ import { DEFAULT_NETWORK_DIRS, linkConfigStamp, loadLinkConfigs } from '../net/l
 import { formatDiagnostic } from '../net/ini.js';
 import { systemInfo } from '../net/condition.js';
 import { readCmdline } from '../util/cmdline.js';
+import { readMachineId } from '../util/system.js';
 import { Ethtool } from '../sys/ethtool.js';
 import { isSystemError } from '../util/fs.js';
-import { applyEthtool, applyRtnl, generateAltnames, generateNewName, linkGetConfig, linkNew, readMachineId, udevProperties, type LinkContext } from '../net/link.js';
+import { applyEthtool, applyRtnl, generateAltnames, generateNewName, linkGetConfig, linkNew, udevProperties, type LinkContext } from '../net/link.js';
 import { namingScheme } from './net_id.js';
 
 let ctx: LinkContext | undefined;

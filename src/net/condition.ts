@@ -6,7 +6,7 @@ import { hostname, release } from 'node:os';
 import { join } from 'node:path';
 import { fnmatch, FNM_CASEFOLD } from '../util/fnmatch.js';
 import { tryOr } from '../util/fs.js';
-import { architecture, detectVirtualization } from '../util/system.js';
+import { architecture, detectVirtualization, readMachineId } from '../util/system.js';
 import { splitCommand } from '../util/cmdline.js';
 import { parseBoolean } from '../util/cnum.js';
 
@@ -53,7 +53,7 @@ export function systemInfo(opts: { sysfs?: string; cmdline: string; machineIdPat
   const creds = [process.env.CREDENTIALS_DIRECTORY, '/run/credentials/@system'].filter((x): x is string => !!x);
   return {
     hostname: hostname(),
-    machineId: read(opts.machineIdPath ?? '/etc/machine-id')?.trim() || undefined,
+    machineId: readMachineId(opts.machineIdPath)?.toString('hex'),
     cmdline: opts.cmdline,
     kernelRelease: release(),
     architecture: architecture(),

@@ -2,7 +2,6 @@
 // the new name, alternative names and MAC address, apply ethtool and rtnetlink settings, and set the udev
 // properties (ID_NET_LINK_FILE, ID_NET_NAME, ...). The rename itself is the event's last step (src/event).
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Device } from '../device/device.js';
 import { POLICY_PROPERTY, schemeHas, type NamingScheme } from './naming-scheme.js';
@@ -14,9 +13,9 @@ import { formatHwAddr, isBroadcastAddr, isNullAddr, sameHwAddr } from './hw-addr
 import { featureKey } from './ethtool-features.js';
 import type { Ethtool } from '../sys/ethtool.js';
 import { getLinkInfo, IFF_LOOPBACK, setLinkProperties, type RtLinkInfo } from './rtnl.js';
-import { parseBoolean } from '../util/cnum.js';
+import { numberOrUndefined, parseBoolean, safeAtou } from '../util/cnum.js';
 import type { LinkConfig } from './link-config.js';
-import { isSystemError, tryOr } from '../util/fs.js';
+import { isSystemError } from '../util/fs.js';
 
 const ARPHRD_ETHER = 1;
 const ARPHRD_INFINIBAND = 32;
@@ -64,21 +63,13 @@ export interface Link {
   altnames?: string[];
 }
 
-/** Reads /etc/machine-id (32 hex digits) as bytes. */
-export function readMachineId(path = '/etc/machine-id'): Buffer | undefined {
-  const t = tryOr(() => readFileSync(path, 'utf8').trim(), undefined);
-  return t !== undefined && /^[0-9a-fA-F]{32}$/.test(t) ? Buffer.from(t, 'hex') : undefined;
-}
-
 /** sysattr parsed as safe_atou, or undefined. */
 function unsignedAttr(dev: Device, name: string, log: LinkLog): number | undefined {
   const v = dev.sysattr(name);
   if (v === undefined) return undefined;
-  if (!/^\s*\d+$/.test(v)) {
-    log.warn(`${dev.sysname}: failed to parse ${name} "${v}"`);
-    return undefined;
-  }
-  return Number(v);
+  const n = numberOrUndefined(safeAtou(v));
+  if (n === undefined) log.warn(`${dev.sysname}: failed to parse ${name} "${v}"`);
+  return n;
 }
 
 /** link_new: what the kernel says about the interface. Throws RtnlError (ENODEV when it vanished). */

@@ -8,6 +8,12 @@ import { arch } from 'node:os';
 import { join } from 'node:path';
 import { tryOr } from './fs.js';
 
+/** /etc/machine-id (32 hex digits) as its 16 bytes; undefined when it is unreadable or not a machine id. */
+export function readMachineId(path = '/etc/machine-id'): Buffer | undefined {
+  const t = tryOr(() => readFileSync(path, 'utf8').trim(), undefined);
+  return t !== undefined && /^[0-9a-fA-F]{32}$/.test(t) ? Buffer.from(t, 'hex') : undefined;
+}
+
 /** Node's process architectures under systemd's names (Node's ppc64 is little-endian, its arm and mipsel too). */
 const ARCH: Readonly<Record<string, string>> = {
   x64: 'x86-64', ia32: 'x86', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64-le', s390x: 's390x', riscv64: 'riscv64', loong64: 'loongarch64', mips: 'mips', mipsel: 'mips-le',
