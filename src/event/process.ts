@@ -265,14 +265,15 @@ function applyNode(ctx: EventContext, device: Device, ev: EventState, node: Node
   } else if (node && ctx.mknod) makeNode(ctx, device);
   const owner = { id: device.id, devnode, priority: device.devlinkPriority };
   const oldLinks = dbOld?.links ?? [];
+  const log = ctx.log.child({ devpath: device.devpath }); // a refused or failed link names its device
   undo.push(() => {
-    for (const l of device.devlinks) if (!oldLinks.includes(l)) updateLink(ctx.roots, l, owner, false, ctx.log);
-    for (const l of oldLinks) updateLink(ctx.roots, l, { ...owner, priority: dbOld?.linkPriority ?? 0 }, true, ctx.log);
+    for (const l of device.devlinks) if (!oldLinks.includes(l)) updateLink(ctx.roots, l, owner, false, log);
+    for (const l of oldLinks) updateLink(ctx.roots, l, { ...owner, priority: dbOld?.linkPriority ?? 0 }, true, log);
   });
   // links the device had before but not now are released first
-  for (const old of oldLinks) if (!device.devlinks.has(old)) updateLink(ctx.roots, old, owner, false, ctx.log);
-  for (const l of device.devlinks) updateLink(ctx.roots, l, owner, true, ctx.log);
-  placeDevnumLink(ctx.roots, device.isBlock, dn.major, dn.minor, devnode, ctx.log);
+  for (const old of oldLinks) if (!device.devlinks.has(old)) updateLink(ctx.roots, old, owner, false, log);
+  for (const l of device.devlinks) updateLink(ctx.roots, l, owner, true, log);
+  placeDevnumLink(ctx.roots, device.isBlock, dn.major, dn.minor, devnode, log);
 }
 
 function isNumber(st: Stats, dn: DevNum): boolean {
