@@ -5,7 +5,7 @@
 // Conventions: set-up calls (socket, bind, listen) throw an Error carrying the errno; the calls a non-blocking
 // loop makes (accept4, recvmsg, connect, setsockopt, getsockopt) return a negative errno instead of throwing.
 import koffi from 'koffi';
-import { fchmodSync } from 'node:fs';
+import { chmodSync, fchmodSync } from 'node:fs';
 import { constants } from 'node:os';
 import { errnoError } from './errno.js';
 import { close } from './file.js';
@@ -100,14 +100,22 @@ export function socket(domain: number, type: number, protocol = 0): number {
 
 /**
  * bind(2) to a filesystem path, then listen(2); throws on failure. With `mode`, the socket file is created with it
- * (fchmod of the socket before bind: the kernel makes the file with the socket's mode less the umask), so there is
- * no moment where it is more open.
+ * (fchmod of the socket before bind: the kernel makes the file with the socket's mode less the umask, then the bits
+ * the umask took are given back), so there is no moment where it is more open.
  */
 export function bindAndListen(fd: number, path: string, backlog: number, mode?: number): void {
   if (mode !== undefined) fchmodSync(fd, mode);
   const { addr, len } = sockaddr(path);
   if (bindC()(fd, addr, len) !== 0) throw errnoError(`bind ${path}`, errno());
+  if (mode !== undefined && (mode & currentUmask()) !== 0) chmodSync(path, mode);
   if (listenC()(fd, backlog) !== 0) throw errnoError(`listen ${path}`, errno());
+}
+
+/** The process's umask (umask(2) sets and returns the old one: it is put back at once). */
+function currentUmask(): number {
+  const m = process.umask(0o077);
+  process.umask(m);
+  return m;
 }
 
 /** connect(2) to a filesystem path: 0 or a negative errno. */
