@@ -195,6 +195,8 @@ export const DEFAULT_CONTROL_LIMITS: Readonly<ControlLimits> = { connections: 64
 export interface ControlStats {
   connections: number;
   requests: number;
+  /** Requests that were not JSON or not a valid request (each answered with an error). */
+  malformed: number;
   /** Connections refused, by reason; requests refused for want of permission. */
   refused: { uid: number; busy: number; permission: number };
   /** Connections closed for exceeding a bound (line length, requests, pending) or for being idle. */
@@ -238,7 +240,7 @@ export async function startControlServer(runRoot: string, handler: ControlHandle
   const path = controlSocketPath(runRoot);
   const own = opts.fd === undefined;
   const limits = { ...DEFAULT_CONTROL_LIMITS, ...opts.limits };
-  const stats: ControlStats = { connections: 0, requests: 0, refused: { uid: 0, busy: 0, permission: 0 }, closed: { tooLong: 0, tooMany: 0, idle: 0 } };
+  const stats: ControlStats = { connections: 0, requests: 0, malformed: 0, refused: { uid: 0, busy: 0, permission: 0 }, closed: { tooLong: 0, tooMany: 0, idle: 0 } };
   let listenFd: number;
   if (own) {
     claimSocketPath(path, SOCK_STREAM);
@@ -370,12 +372,16 @@ async function respond(handler: ControlHandler, line: string, access: ControlAcc
   try {
     req = JSON.parse(line);
   } catch (e) {
+    stats.malformed++;
     return { ok: false, error: `invalid JSON: ${(e as Error).message}` };
   }
   const rawId = typeof req === 'object' && req !== null ? (req as { id?: unknown }).id : undefined;
   const id = typeof rawId === 'number' || typeof rawId === 'string' ? rawId : undefined;
   const bad = checkRequest(req);
-  if (bad) return { id, ok: false, error: bad };
+  if (bad) {
+    stats.malformed++;
+    return { id, ok: false, error: bad };
+  }
   const r = req as ControlRequest;
   if (access !== 'full' && !isReadOnly(r)) {
     stats.refused.permission++;
