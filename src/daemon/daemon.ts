@@ -437,7 +437,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     }
     const rules = this.rules.ruleSet; // captured once: the event sees one complete rules set
     // udev's whole-disk lock (disk-lock.ts): held until the event, RUN included, is done
-    const lock = lockWholeDisk(device, ev.action, this.roots, this.mknod ? (disk) => this.#engine.makeNode(this.#context(), rules, disk) : undefined);
+    const lock = lockWholeDisk(device, ev.action, this.roots, this.mknod ? (disk) => disk.devnum !== undefined && this.#engine.makeNode(this.#context(), rules, disk) : undefined);
     if (lock.kind === 'busy') return this.#diskBusy(ev, item, lock.devnode);
     this.#lockWaits.delete(item);
     try {

@@ -30,6 +30,9 @@ export function parseUeventFile(text: string): Map<string, string> {
   return out;
 }
 
+/** The longest file name (sysfs names, and the device ids that name files under the run root). */
+const NAME_MAX = 255;
+
 export class Device {
   readonly roots: Roots;
   /** Kernel device path, always starting with "/" and relative to the sysfs root (e.g. /devices/virtual/mem/null). */
@@ -200,7 +203,9 @@ export class Device {
   static fromUevent(roots: Roots, props: Map<string, string> | Record<string, string>): Device {
     const map = props instanceof Map ? new Map(props) : new Map(Object.entries(props));
     const devpath = map.get('DEVPATH');
-    if (!devpath || !devpath.startsWith('/') || devpath.slice(1).split('/').some((c) => c === '' || c === '.' || c === '..')) throw new DeviceError('EINVAL', `uevent without a valid DEVPATH`);
+    if (!devpath || !devpath.startsWith('/') || devpath.slice(1).split('/').some((c) => c === '' || c === '.' || c === '..' || Buffer.byteLength(c) > NAME_MAX)) throw new DeviceError('EINVAL', `uevent without a valid DEVPATH`);
+    // the device's id ("+subsystem:sysname" at the longest) names files in the run root: sysfs names fit NAME_MAX
+    if (Buffer.byteLength(map.get('SUBSYSTEM') ?? '') + Buffer.byteLength(devpath.slice(devpath.lastIndexOf('/'))) + 1 > NAME_MAX) throw new DeviceError('EINVAL', `uevent whose SUBSYSTEM and name are longer than ${NAME_MAX} bytes`);
     // as sd-device: a DEVNAME that would leave /dev makes the uevent invalid (nothing is done for it)
     const devname = map.get('DEVNAME');
     if (devname !== undefined && mangleDevname(devname) === undefined) throw new DeviceError('EINVAL', `uevent with an invalid DEVNAME '${devname.slice(0, 80)}'`);

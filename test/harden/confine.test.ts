@@ -201,6 +201,9 @@ describe('DEVNAME from a uevent', () => {
     const ev = { DEVPATH: '/devices/virtual/mem/null', SUBSYSTEM: 'mem', ACTION: 'change', MAJOR: '1', MINOR: '3' };
     expect(() => Device.fromUevent({ sysfs: '/sys', dev: '/dev', run: '/run/udev' }, { ...ev, DEVNAME: '../../tmp/x' })).toThrow(/invalid DEVNAME/);
     expect(Device.fromUevent({ sysfs: '/sys', dev: '/dev', run: '/run/udev' }, { ...ev, DEVNAME: 'null' }).devname).toBe('/dev/null');
+    // names no sysfs can have: a devpath component, or the id they make, longer than NAME_MAX (found by fuzz.test.ts)
+    expect(() => Device.fromUevent({ sysfs: '/sys', dev: '/dev', run: '/run/udev' }, { ...ev, DEVPATH: `/devices/virtual/mem/${'n'.repeat(256)}` })).toThrow(/valid DEVPATH/);
+    expect(() => Device.fromUevent({ sysfs: '/sys', dev: '/dev', run: '/run/udev' }, { ...ev, SUBSYSTEM: 'm'.repeat(250) })).toThrow(/longer than 255 bytes/);
   });
 
   it('a uevent whose DEVNAME leaves /dev is dropped: no node, no record, logged', async () => {
