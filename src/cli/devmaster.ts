@@ -30,6 +30,9 @@ file descriptor store (FDSTORE=1) so that it survives a restart. See docs/DAEMON
 `;
 
 async function main(argv: string[]): Promise<number> {
+  // As udevd: whatever the service manager's UMask=, the database, tags, links and directories are made readable
+  // for libudev clients (0644/0755); the control sockets get their own narrower modes when they are made.
+  process.umask(0o022);
   let values: Record<string, unknown>;
   let positionals: string[];
   try {

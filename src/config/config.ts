@@ -61,6 +61,11 @@ export interface Config {
   nfdExpiry: number;
   /** A rules reload that would change more devices than this is refused (0 = no bound). */
   reloadMaxImpact: number;
+  /**
+   * A group (name or number) whose members may make the read-only requests on devMaster's control socket (ping,
+   * status, settle, stats); undefined: root only (docs/SECURITY.md).
+   */
+  controlGroup: string | undefined;
 }
 
 export const DEFAULT_CONFIG_FILE = '/etc/devmaster/config.toml';
@@ -95,6 +100,7 @@ export function defaultConfig(): Config {
     nfdProperties: [],
     nfdExpiry: 0,
     reloadMaxImpact: 0,
+    controlGroup: undefined,
   };
 }
 
@@ -143,6 +149,7 @@ export const KEYS: readonly KeySpec[] = [
   { key: 'nfd_properties', flag: 'nfd-property', field: 'nfdProperties', kind: 'strings', arg: 'NAME', help: 'property exported to node-feature-discovery for the devices that have it (repeatable)' },
   { key: 'nfd_expiry', flag: 'nfd-expiry', field: 'nfdExpiry', kind: 'int', help: 'seconds the exported features stay valid without a rewrite (default 0 = no expiry)' },
   { key: 'reload_max_impact', flag: 'reload-max-impact', field: 'reloadMaxImpact', kind: 'int', help: 'refuse a rules reload that would change more devices than this (default 0 = no bound)' },
+  { key: 'control_group', flag: 'control-group', field: 'controlGroup', kind: 'string', arg: 'GROUP', help: "group whose members may use devmaster.control's read-only requests: ping, status, settle, stats (default none: root only)" },
 ];
 
 export class ConfigError extends Error {

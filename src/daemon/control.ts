@@ -1,14 +1,25 @@
 // devMaster's own control socket: a Unix stream socket <run>/devmaster.control (mode 0600) speaking JSON lines.
 // One request per line, one response line per request, in order. See docs/CONTROL.md.
+// The listening socket is made through libc (created with its final mode, no window where it is more open) and
+// watched by libuv (src/sys/poll.ts); each accepted connection is checked with SO_PEERCRED before Node's net
+// module serves it: root may do everything, a configured group the read-only requests, nobody else anything.
 // (<run>/control is udev's binary protocol for udevadm: src/daemon/udev-ctrl.ts.)
-import { createServer, createConnection, type Server, type Socket } from 'node:net';
-import { chmodSync, existsSync, unlinkSync, mkdirSync, lstatSync } from 'node:fs';
+import { createConnection, Socket } from 'node:net';
+import { chownSync, existsSync, unlinkSync, mkdirSync, lstatSync } from 'node:fs';
+import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
-import { SOCK_SEQPACKET, SOCK_STREAM, unixSocketListening } from '../sys/socket.js';
+import { accept4, AF_UNIX, bindAndListen, peerCredentials, peerGroups, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_SEQPACKET, SOCK_STREAM, socket, unixSocketListening, type Ucred } from '../sys/socket.js';
+import { close } from '../sys/file.js';
+import { errnoName } from '../sys/errno.js';
+import { watchReadable } from '../sys/poll.js';
+import { setFdFlags } from '../sys/file.js';
 import { unlinkIfAny } from '../util/fs.js';
 
 export const CONTROL_SOCKET_NAME = 'devmaster.control';
+/** The longest request line accepted, in characters. */
 export const MAX_LINE = 64 * 1024;
+const LISTEN_BACKLOG = 128;
+const { EAGAIN, EINTR } = constants.errno;
 
 export function controlSocketPath(runRoot: string): string {
   return join(runRoot, CONTROL_SOCKET_NAME);
@@ -144,9 +155,66 @@ async function dispatch(h: ControlHandler, req: ControlRequest): Promise<Record<
   }
 }
 
+/** What a peer may do on devMaster's socket: everything (root), the read-only requests, or nothing. */
+export type ControlAccess = 'full' | 'read' | 'none';
+
+/** The requests a member of the control group may make: they change nothing. */
+export const READ_ONLY_COMMANDS: readonly ControlCommand[] = ['ping', 'status', 'settle', 'stats'];
+
+/** Whether a (valid) request changes nothing: a read-only command, and `stats` without enable or reset. */
+export function isReadOnly(req: ControlRequest): boolean {
+  if (!READ_ONLY_COMMANDS.includes(req.command)) return false;
+  return req.command !== 'stats' || (req.enable === undefined && req.reset !== true);
+}
+
+/**
+ * Who may talk to the socket (SO_PEERCRED, SO_PEERGROUPS, as the peer was when it connected): root may do
+ * everything; with `readOnlyGroup`, a peer whose group or one of whose supplementary groups it is may make the
+ * read-only requests; anybody else is refused.
+ */
+export function peerAccess(peer: Ucred, groups: readonly number[], readOnlyGroup: number | undefined): ControlAccess {
+  if (peer.uid === 0) return 'full';
+  if (readOnlyGroup !== undefined && (peer.gid === readOnlyGroup || groups.includes(readOnlyGroup))) return 'read';
+  return 'none';
+}
+
+/** Bounds of the socket: connections at once, requests per connection, requests waiting for their answer. */
+export interface ControlLimits {
+  /** Connections served at once; more are answered with an error and closed (default 64). */
+  connections: number;
+  /** Requests on one connection; the one after is answered with an error and the connection closed (default 4096). */
+  requests: number;
+  /** Requests sent ahead of their answers on one connection (default 32). */
+  pending: number;
+  /** A connection with no request under way that sends nothing for this long is closed (default 60 s). */
+  idleMs: number;
+}
+
+export const DEFAULT_CONTROL_LIMITS: Readonly<ControlLimits> = { connections: 64, requests: 4096, pending: 32, idleMs: 60_000 };
+
+export interface ControlStats {
+  connections: number;
+  requests: number;
+  /** Requests that were not JSON or not a valid request (each answered with an error). */
+  malformed: number;
+  /** Connections refused, by reason; requests refused for want of permission. */
+  refused: { uid: number; busy: number; permission: number };
+  /** Connections closed for exceeding a bound (line length, requests, pending) or for being idle. */
+  closed: { tooLong: number; tooMany: number; idle: number };
+}
+
 export interface ControlServer {
   path: string;
+  stats(): ControlStats;
   close(): Promise<void>;
+}
+
+export interface ControlServerOptions {
+  /** A listening socket handed over by the service manager, served instead of binding the path. */
+  fd?: number;
+  /** A group (gid) whose members may make the read-only requests (config control_group); the socket is 0660 then. */
+  readOnlyGroup?: number;
+  limits?: Partial<ControlLimits>;
 }
 
 /**
@@ -162,86 +230,168 @@ export function claimSocketPath(path: string, type: typeof SOCK_STREAM | typeof 
 }
 
 /**
- * Listens on <runRoot>/devmaster.control. A stale socket file is replaced; a live one (another daemon) is an error.
- * With `fd`, a listening socket handed over by the service manager is served instead (its path and mode are the
- * manager's: nothing is created, probed or removed).
+ * Listens on <runRoot>/devmaster.control, made with its final mode (0600; 0660 and the group with
+ * `readOnlyGroup`). A stale socket file is replaced; a live one (another daemon) is an error. With `fd`, a
+ * listening socket handed over by the service manager is served instead (its path and mode are the manager's:
+ * nothing is created, probed or removed). Every connection is checked with SO_PEERCRED (peerAccess) and bounded
+ * (ControlLimits).
  */
-export async function startControlServer(runRoot: string, handler: ControlHandler, onError?: (msg: string) => void, opts: { fd?: number } = {}): Promise<ControlServer> {
+export async function startControlServer(runRoot: string, handler: ControlHandler, onError?: (msg: string) => void, opts: ControlServerOptions = {}): Promise<ControlServer> {
   const path = controlSocketPath(runRoot);
   const own = opts.fd === undefined;
-  if (own) claimSocketPath(path, SOCK_STREAM);
+  const limits = { ...DEFAULT_CONTROL_LIMITS, ...opts.limits };
+  const stats: ControlStats = { connections: 0, requests: 0, malformed: 0, refused: { uid: 0, busy: 0, permission: 0 }, closed: { tooLong: 0, tooMany: 0, idle: 0 } };
+  let listenFd: number;
+  if (own) {
+    claimSocketPath(path, SOCK_STREAM);
+    listenFd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC);
+    try {
+      bindAndListen(listenFd, path, LISTEN_BACKLOG, opts.readOnlyGroup === undefined ? 0o600 : 0o660);
+      if (opts.readOnlyGroup !== undefined) chownSync(path, 0, opts.readOnlyGroup);
+    } catch (e) {
+      close(listenFd);
+      unlinkIfAny(path);
+      throw e;
+    }
+  } else {
+    listenFd = opts.fd!;
+    setFdFlags(listenFd, { nonblock: true, cloexec: true }); // a manager may pass it blocking
+  }
   const sockets = new Set<Socket>();
-  const server: Server = createServer((sock) => {
+  const refuse = (fd: number, error: string) => {
+    const sock = new Socket({ fd, readable: false, writable: true });
+    sock.on('error', (e) => onError?.(`control connection: ${e.message}`));
+    sock.write(JSON.stringify({ ok: false, error } satisfies ControlResponse) + '\n');
+    sock.destroySoon();
+  };
+  const accept = () => {
+    for (;;) {
+      const fd = accept4(listenFd, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (fd !== -EAGAIN && fd !== -EINTR) onError?.(`control socket: accept failed: ${errnoName(-fd)}`);
+        return;
+      }
+      const peer = peerCredentials(fd);
+      const groups = typeof peer === 'number' || peer.uid === 0 ? [] : peerGroups(fd);
+      const access = typeof peer === 'number' ? 'none' : peerAccess(peer, typeof groups === 'number' ? [] : groups, opts.readOnlyGroup);
+      if (access === 'none') {
+        stats.refused.uid++;
+        onError?.(typeof peer === 'number' ? `control socket: cannot read the peer's credentials: ${errnoName(-peer)}` : `control socket: connection from uid ${peer.uid} (pid ${peer.pid}) refused: only root${opts.readOnlyGroup === undefined ? '' : ' and the control group'} may use it`);
+        refuse(fd, 'permission denied: only root may control devmaster');
+        continue;
+      }
+      if (sockets.size >= limits.connections) {
+        stats.refused.busy++;
+        refuse(fd, `too many connections (${limits.connections}); try again`);
+        continue;
+      }
+      stats.connections++;
+      serve(new Socket({ fd, readable: true, writable: true }), access);
+    }
+  };
+  const serve = (sock: Socket, access: ControlAccess) => {
     sockets.add(sock);
     sock.setEncoding('utf8');
     let buf = '';
+    let count = 0;
+    let pending = 0;
     // Requests on one connection are answered in order.
     let chain: Promise<void> = Promise.resolve();
     const answer = (res: ControlResponse) => {
       if (!sock.destroyed && sock.writable) sock.write(JSON.stringify(res) + '\n');
     };
+    const closeWith = (error: string, why: keyof ControlStats['closed']) => {
+      stats.closed[why]++;
+      buf = '';
+      // after the answers already under way
+      void chain.then(() => {
+        answer({ ok: false, error });
+        sock.destroySoon();
+      });
+      sock.pause();
+    };
+    const idle = setTimeout(() => {
+      if (pending > 0) return void idle.refresh();
+      stats.closed.idle++;
+      sock.destroy();
+    }, limits.idleMs);
+    idle.unref();
     sock.on('data', (chunk: string) => {
+      idle.refresh();
       buf += chunk;
-      if (buf.length > MAX_LINE && !buf.includes('\n')) {
-        answer({ ok: false, error: `request longer than ${MAX_LINE} bytes` });
-        sock.destroy();
-        return;
-      }
       let nl: number;
       while ((nl = buf.indexOf('\n')) >= 0) {
+        if (nl > MAX_LINE) return closeWith(`request longer than ${MAX_LINE} bytes`, 'tooLong');
         const line = buf.slice(0, nl).trim();
         buf = buf.slice(nl + 1);
         if (!line) continue;
+        if (++count > limits.requests) return closeWith(`more than ${limits.requests} requests on one connection; connect again`, 'tooMany');
+        if (++pending > limits.pending) return closeWith(`more than ${limits.pending} requests waiting for their answers`, 'tooMany');
+        stats.requests++;
         chain = chain.then(async () => {
-          let req: unknown;
           try {
-            req = JSON.parse(line);
-          } catch (e) {
-            answer({ ok: false, error: `invalid JSON: ${(e as Error).message}` });
-            return;
-          }
-          const id = typeof req === 'object' && req !== null ? ((req as ControlRequest).id ?? undefined) : undefined;
-          const bad = checkRequest(req);
-          if (bad) {
-            answer({ id, ok: false, error: bad });
-            return;
-          }
-          try {
-            const result = await dispatch(handler, req as ControlRequest);
-            answer({ id, ok: true, result });
-          } catch (e) {
-            answer({ id, ok: false, error: (e as Error).message });
+            answer(await respond(handler, line, access, stats));
+          } finally {
+            pending--;
           }
         });
       }
+      if (buf.length > MAX_LINE) closeWith(`request longer than ${MAX_LINE} bytes`, 'tooLong');
     });
     sock.on('error', (e) => onError?.(`control connection: ${e.message}`));
-    sock.on('close', () => sockets.delete(sock));
+    sock.on('close', () => {
+      clearTimeout(idle);
+      sockets.delete(sock);
+    });
+  };
+  const watch = watchReadable(listenFd, (status) => {
+    if (status < 0) onError?.(`control socket: poll status ${status}`);
+    else accept();
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    const done = () => {
-      server.off('error', reject);
-      resolve();
-    };
-    if (own) server.listen(path, done);
-    else server.listen({ fd: opts.fd }, done);
-  });
-  if (own) chmodSync(path, 0o600);
-  server.on('error', (e) => onError?.(`control socket: ${e.message}`));
   return {
     path,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of sockets) s.end();
-        server.close(() => resolve());
-        setTimeout(() => {
-          for (const s of sockets) s.destroy();
-        }, 200).unref();
-        if (!own) return; // the manager's socket: it keeps the file (and the socket, for the next daemon)
-        unlinkIfAny(path);
-      }),
+    stats: () => ({ ...stats, refused: { ...stats.refused }, closed: { ...stats.closed } }),
+    close: async () => {
+      watch.close();
+      close(listenFd);
+      if (own) unlinkIfAny(path); // the manager's socket: it keeps the file (and the socket, for the next daemon)
+      const closing = [...sockets].map((s) => new Promise<void>((r) => (s.destroyed ? r() : s.once('close', () => r()))));
+      for (const s of sockets) s.end();
+      const t = setTimeout(() => {
+        for (const s of sockets) s.destroy();
+      }, 200);
+      await Promise.all(closing);
+      clearTimeout(t);
+    },
   };
+}
+
+/** One request line → its answer: parsed, checked, allowed for the peer's access, run. Never throws. */
+async function respond(handler: ControlHandler, line: string, access: ControlAccess, stats: ControlStats): Promise<ControlResponse> {
+  let req: unknown;
+  try {
+    req = JSON.parse(line);
+  } catch (e) {
+    stats.malformed++;
+    return { ok: false, error: `invalid JSON: ${(e as Error).message}` };
+  }
+  const rawId = typeof req === 'object' && req !== null ? (req as { id?: unknown }).id : undefined;
+  const id = typeof rawId === 'number' || typeof rawId === 'string' ? rawId : undefined;
+  const bad = checkRequest(req);
+  if (bad) {
+    stats.malformed++;
+    return { id, ok: false, error: bad };
+  }
+  const r = req as ControlRequest;
+  if (access !== 'full' && !isReadOnly(r)) {
+    stats.refused.permission++;
+    return { id, ok: false, error: `permission denied: '${r.command}' needs root (the control group may use ${READ_ONLY_COMMANDS.join(', ')} without enable or reset)` };
+  }
+  try {
+    return { id, ok: true, result: await dispatch(handler, r) };
+  } catch (e) {
+    return { id, ok: false, error: (e as Error).message };
+  }
 }
 
 /**

@@ -24,7 +24,8 @@ import { EventQueue, type QueueItem, type Retry } from './queue.js';
 import { LOCK_RETRY_MS, LOCK_TIMEOUT_MS, lockWholeDisk, unlockWholeDisk } from './disk-lock.js';
 import { errnoName } from '../sys/errno.js';
 import { readRunState, Resyncer, resyncReason, savePending, takePending, writeRunState } from './resync.js';
-import { startControlServer, type ControlServer, type ControlHandler, type StatsRequest } from './control.js';
+import { controlSocketPath, startControlServer, type ControlServer, type ControlHandler, type StatsRequest } from './control.js';
+import { lookupGroup, parseId } from '../sys/users.js';
 import { startUdevCtrlServer, type UdevCtrlServer } from './udev-ctrl.js';
 import { impactGuard, RulesManager } from './reload.js';
 import type { RuleSet } from '../rules/load.js';
@@ -44,6 +45,8 @@ import { renderMetrics, TOP_RULES, type MetricsFormat, type StatusView } from '.
 import { MetricsFile } from '../export/textfile.js';
 import { FeatureExport } from '../export/nfd.js';
 import { rmdirIfEmpty, tryOr } from '../util/fs.js';
+import { checkpoint, EventCancelled } from '../util/cancel.js';
+import { killLeftoverGroups } from '../util/spawn.js';
 
 export interface DaemonHooks {
   /**
@@ -137,8 +140,14 @@ interface EventRun<E> {
   failure?: WorkerFailure;
 }
 
-/** event_timeout expired. */
-class EventTimeout extends Error {}
+/**
+ * After an event was given up, how long the daemon waits for its work to stop (its programs are killed, every step
+ * stops at its next await) before it lets the device's next event run anyway, with an error: the given-up work can
+ * no longer apply anything, only a hung call could keep it.
+ */
+const ABANDONED_GRACE_MS = 10_000;
+/** The queue idle this long: what the programs of past events left running in their process groups is killed. */
+const LEFTOVER_KILL_MS = 3000;
 
 /** The daemon, with the rules engine's types: F a compiled rules file, R a rules set, E one event's outcome. */
 export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = EventResult> {
@@ -309,7 +318,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
       // the manager keeps the kernel socket over a restart: the one it handed over, or ours given to its store
       this.#kernelKept = this.#kernel.adopted || (this.#kernel.fd !== undefined && this.#notifier?.storeFds('devmaster-kernel', [this.#kernel.fd]) === true);
     }
-    this.#control = await startControlServer(run, this.#controlHandler(), (msg) => this.log.warn(msg), { fd: passed?.control?.fd });
+    this.#control = await startControlServer(run, this.#controlHandler(), (msg) => this.log.warn(msg), { fd: passed?.control?.fd, readOnlyGroup: this.#controlGroup(opts.config.controlGroup) });
     this.#udevCtrl = startUdevCtrlServer(run, this.#controlHandler(), this.log, { fd: passed?.udevControl?.fd });
     // this daemon owns the run root now: what the last one left says whether events may have been lost
     const previous = readRunState(run);
@@ -345,6 +354,14 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     );
     if (this.#startQueueWhenReady) this.queue.start();
     this.#notifier?.ready(this.#statusLine());
+  }
+
+  /** control_group as a gid; an unknown group is a warning, and the socket stays root's alone. */
+  #controlGroup(name: string | undefined): number | undefined {
+    if (name === undefined || name === '') return undefined;
+    const gid = parseId(name) ?? lookupGroup(name);
+    if (gid === undefined) this.log.warn(`control_group: unknown group '${name}'; ${controlSocketPath(this.roots.run)} stays root's alone`);
+    return gid;
   }
 
   /** STATUS= while running (udevd's words). */
@@ -383,7 +400,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
       mknod: this.mknod,
       execTimeoutMs: this.config.execTimeout * 1000,
       builtins: this.#builtins,
-      renameInterface: (device, newName, altnames) => this.#rename(device, newName, altnames),
+      renameInterface: (device, newName, altnames, signal) => this.#rename(device, newName, altnames, signal),
       afterRules: this.hooks.afterRules,
     };
   }
@@ -420,7 +437,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     }
     const rules = this.rules.ruleSet; // captured once: the event sees one complete rules set
     // udev's whole-disk lock (disk-lock.ts): held until the event, RUN included, is done
-    const lock = lockWholeDisk(device, ev.action, this.roots, this.mknod ? (disk) => this.#engine.makeNode(this.#context(), rules, disk) : undefined);
+    const lock = lockWholeDisk(device, ev.action, this.roots, this.mknod ? (disk) => disk.devnum !== undefined && this.#engine.makeNode(this.#context(), rules, disk) : undefined);
     if (lock.kind === 'busy') return this.#diskBusy(ev, item, lock.devnode);
     this.#lockWaits.delete(item);
     try {
@@ -475,26 +492,43 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
 
   /**
    * The rules, then RUN and OPTIONS+="watch", under event_timeout: at the timeout the event is given up as udevd
-   * kills its worker (the rules stop, its programs are killed).
+   * kills its worker. Its signal is aborted with an EventCancelled: its programs are killed, it applies nothing
+   * more after its next await (src/util/cancel.ts). The event ends only once that work has really stopped, so the
+   * whole-disk lock and the device's place in the queue are held until then.
    */
   async #runEvent(ev: Uevent, rules: R, device: Device, cost: EventCostImpl | undefined): Promise<EventRun<E>> {
     const giveUp = new AbortController();
     const ctx = this.#context(giveUp.signal, cost);
     const timer = this.#eventTimer(ev, giveUp);
-    let result: E | undefined;
+    const work = this.#work(ctx, ev, rules, device, cost);
     try {
-      result = await Promise.race([this.#engine.processEvent(ctx, rules, device), timer.expired]);
-      cost?.processed();
-      const failed = result.failed;
-      for (const err of result.errors) this.log.warn({ devpath: ev.devpath, seqnum: ev.seqnum }, err);
-      await this.#runPrograms(ctx, ev, result);
-      if (result.state.watch === true) this.#watch?.begin(result.device); // OPTIONS+="watch"
-      return { result, failed };
+      const result = await Promise.race([work, timer.expired]);
+      return { result, failed: result.failed };
     } catch (e) {
-      return { result, failed: true, failure: this.#failure(ev, e as NodeJS.ErrnoException) };
+      if (giveUp.signal.aborted) await this.#whenStopped(ev, work);
+      return { failed: true, failure: this.#failure(ev, e as NodeJS.ErrnoException) };
     } finally {
       timer.clear();
     }
+  }
+
+  /** What runs under event_timeout: the pipeline, the RUN list, then OPTIONS+="watch". */
+  async #work(ctx: EventContext, ev: Uevent, rules: R, device: Device, cost: EventCostImpl | undefined): Promise<E> {
+    const result = await this.#engine.processEvent(ctx, rules, device);
+    cost?.processed();
+    for (const err of result.errors) this.log.warn({ devpath: ev.devpath, seqnum: ev.seqnum }, err);
+    await this.#runPrograms(ctx, ev, result);
+    checkpoint(ctx.signal);
+    if (result.state.watch === true) this.#watch?.begin(result.device); // OPTIONS+="watch"
+    return result;
+  }
+
+  /** Waits (at most ABANDONED_GRACE_MS) until the work of a given-up event has stopped. */
+  async #whenStopped(ev: Uevent, work: Promise<E>): Promise<void> {
+    let bound: NodeJS.Timeout | undefined;
+    const stopped = await Promise.race([work.then(() => true, () => true), new Promise<boolean>((r) => (bound = setTimeout(() => r(false), ABANDONED_GRACE_MS)))]);
+    clearTimeout(bound);
+    if (!stopped) this.log.error({ devpath: ev.devpath, seqnum: ev.seqnum }, `the given-up event did not stop within ${ABANDONED_GRACE_MS / 1000} s; the next event of the device runs anyway (this one applies nothing more)`);
   }
 
   /** event_timeout: a warning at a third of it, then the event is given up (`expired` rejects). */
@@ -504,7 +538,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     let kill: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
       kill = setTimeout(() => {
-        const err = new EventTimeout(`event timed out after ${ms / 1000} s`);
+        const err = new EventCancelled(`event timed out after ${ms / 1000} s`, 'timeout');
         giveUp.abort(err);
         reject(err);
       }, ms);
@@ -518,19 +552,20 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     };
   }
 
-  /** RUN programs and builtins, after the database is written (as udevd). */
+  /** RUN programs and builtins, after the database is written (as udevd); a failure of one is logged. */
   async #runPrograms(ctx: EventContext, ev: Uevent, result: E): Promise<void> {
     if (result.runList.length === 0) return;
     try {
       await this.#engine.runProgramList(ctx, result);
     } catch (e) {
+      if (e instanceof EventCancelled) throw e;
       this.log.error({ devpath: ev.devpath, err: (e as Error).message }, 'RUN failed');
     }
   }
 
   /** udevd's UDEV_WORKER_* of an event that failed (timed out, or an error with its errno), logged. */
   #failure(ev: Uevent, err: NodeJS.ErrnoException): WorkerFailure {
-    const timedOut = err instanceof EventTimeout;
+    const timedOut = err instanceof EventCancelled && err.why === 'timeout';
     if (timedOut) this.counters.timedOut++;
     this.log.error({ devpath: ev.devpath, seqnum: ev.seqnum, action: ev.action, err: err.message }, 'event processing failed; broadcasting the kernel event marked as failed');
     if (timedOut) return { errno: osConstants.errno.ETIMEDOUT, code: 'ETIMEDOUT' };
@@ -581,25 +616,43 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     if (this.queue.size === 1) {
       this.#heap.onIdle(() => this.queue.isIdle);
       setImmediate(() => this.queue.isIdle && this.resyncer.flush());
+      this.#killLeftoversWhenIdle();
     }
+  }
+
+  #leftoverTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * As udevd kills what is left in its cgroup when it is idle: LEFTOVER_KILL_MS after the queue drained, the
+   * processes that programs of past events left behind in their process groups (background jobs) are killed.
+   */
+  #killLeftoversWhenIdle(): void {
+    if (this.#leftoverTimer) return void this.#leftoverTimer.refresh();
+    this.#leftoverTimer = setTimeout(() => {
+      this.#leftoverTimer = undefined;
+      if (!this.queue.isIdle) return;
+      const n = killLeftoverGroups();
+      if (n) this.log.info({ groups: n }, 'killed processes that programs of past events left running');
+    }, LEFTOVER_KILL_MS);
+    this.#leftoverTimer.unref();
   }
 
   /**
    * NAME= and net_setup_link's alternative names on a network interface (called by processEvent before the database
    * is written). A failed rename keeps the old name (the event goes on); it is logged and counted.
    */
-  async #rename(device: Device, newName: string | undefined, altnames: readonly string[]): Promise<void> {
+  async #rename(device: Device, newName: string | undefined, altnames: readonly string[], signal?: AbortSignal): Promise<void> {
     const oldName = device.property('INTERFACE') ?? device.sysname;
     const ifindex = device.ifindex;
     const log = { debug: (m: string) => this.log.debug({ devpath: device.devpath }, m), warn: (m: string) => this.log.warn({ devpath: device.devpath }, m) };
     if (newName === undefined) {
-      if (ifindex !== undefined) await assignAltnames(ifindex, device.sysname, altnames, log);
+      if (ifindex !== undefined) await assignAltnames(ifindex, device.sysname, altnames, log, signal);
       return;
     }
     if (device.subsystem !== 'net' || ifindex === undefined) throw new RenameError(`NAME="${newName}" ignored: ${device.devpath} is not a network interface`, 'EINVAL');
     if (device.action !== 'add') throw new RenameError(`NAME="${newName}" ignored: interfaces are renamed on "add" only`, 'EINVAL');
     try {
-      await renameInterface(ifindex, oldName, newName, altnames, log);
+      await renameInterface(ifindex, oldName, newName, altnames, log, signal);
     } catch (e) {
       // the interface keeps its name (and, as with udevd, gets no alternative names); the event goes on
       this.counters.renameFailed++;
@@ -740,6 +793,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
       memory: { ...process.memoryUsage(), collections: this.#heap.collections },
       watch: this.#watch?.status(),
       resync: this.resyncer.status(),
+      control: this.#control?.stats(),
       udevControl: this.#udevCtrl?.stats(),
       serviceManager: {
         notify: this.#notifier ? { socket: this.#notifier.address, watchdogRunning: this.#notifier.watchdogRunning, ...this.#notifier.stats } : undefined,
@@ -870,6 +924,8 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
 
   async #close(): Promise<void> {
     this.#heap.stop();
+    clearTimeout(this.#leftoverTimer);
+    killLeftoverGroups();
     this.#notifier?.stopWatchdog();
     this.#metricsFile?.close(); // the final counters
     this.#metricsFile = undefined;

@@ -4,6 +4,7 @@
 // alternative names it does not have yet are added, sorted, one by one when the set is refused as taken.
 import { addAltnames, closeRtnl, deleteAltnames, getLinkInfo, RtnlError, setLinkName } from '../net/rtnl.js';
 import { ifnameValid, IFNAMSIZ } from '../net/ifname.js';
+import { checkpoint } from '../util/cancel.js';
 
 export class RenameError extends Error {
   constructor(message: string, readonly code: 'EINVAL' | 'EEXIST' | 'EBUSY' | 'ENODEV' | 'EPERM' | 'EIO') {
@@ -64,12 +65,21 @@ async function currentAltnames(ifindex: number, log: AltnameLog): Promise<string
 
 /**
  * Renames interface `ifindex` (currently `oldName`) to `newName`, then adds `altnames`. Throws RenameError with a
- * message naming both names and the reason: invalid name, name taken, interface up/busy, interface gone.
+ * message naming both names and the reason: invalid name, name taken, interface up/busy, interface gone; and the
+ * event's cancellation when `signal` was aborted before the interface was touched.
  */
-export async function renameInterface(ifindex: number, oldName: string, newName: string, altnames: readonly string[] = [], log: AltnameLog = { debug() {}, warn() {} }): Promise<void> {
+export async function renameInterface(
+  ifindex: number,
+  oldName: string,
+  newName: string,
+  altnames: readonly string[] = [],
+  log: AltnameLog = { debug() {}, warn() {} },
+  signal?: AbortSignal,
+): Promise<void> {
   const bad = checkIfname(newName);
   if (bad) throw new RenameError(`cannot rename ${oldName} to '${newName}': ${bad}`, 'EINVAL');
   const have = await currentAltnames(ifindex, log);
+  checkpoint(signal);
   const wasAltname = have.includes(newName);
   if (wasAltname) await deleteAltnames(ifindex, [newName]);
   try {
@@ -89,8 +99,10 @@ export async function renameInterface(ifindex: number, oldName: string, newName:
 }
 
 /** assign_altnames: adds the alternative names (without the current name) to an interface that is not renamed. */
-export async function assignAltnames(ifindex: number, currentName: string, altnames: readonly string[], log: AltnameLog): Promise<void> {
+export async function assignAltnames(ifindex: number, currentName: string, altnames: readonly string[], log: AltnameLog, signal?: AbortSignal): Promise<void> {
   const names = altnames.filter((n) => n !== currentName);
   if (names.length === 0) return;
-  await appendAltnames(ifindex, names, await currentAltnames(ifindex, log), undefined, log);
+  const have = await currentAltnames(ifindex, log);
+  checkpoint(signal);
+  await appendAltnames(ifindex, names, have, undefined, log);
 }

@@ -13,7 +13,8 @@
 // the connection: that close is the only answer. After `exit` it sends no end message and waits for the close.
 // The server accepts one connection at a time, refuses a peer whose SO_PEERCRED uid is not 0 (closes at once),
 // and reads each message with SO_PASSCRED: a message without SCM_CREDENTIALS, from a uid other than 0, of the
-// wrong length or with the wrong magic is ignored and the connection closed.
+// wrong length or with the wrong magic, or past MAX_MESSAGES on one connection, is ignored and the connection
+// closed. The socket file is created with mode 0600 (no window where it is more open).
 //
 // Node's net module has no SOCK_SEQPACKET, so the socket is made through libc (src/sys/socket.ts), and libuv
 // watches its descriptor (src/sys/poll.ts, a uv_poll handle on the main loop): every call (accept4, recvmsg, close)
@@ -42,7 +43,7 @@ import {
   SOL_SOCKET,
   type Ucred,
 } from '../sys/socket.js';
-import { chmodSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
@@ -105,8 +106,8 @@ export interface UdevCtrlStats {
   /** Valid messages handled (end-of-messages included). */
   messages: number;
   byType: Record<string, number>;
-  /** Connections or messages refused, by reason. */
-  refused: { uid: number; credentials: number; length: number; magic: number };
+  /** Connections or messages refused, by reason (count: more than MAX_MESSAGES on one connection). */
+  refused: { uid: number; credentials: number; length: number; magic: number; count: number };
   unknownType: number;
   /** Connections closed because the client sent nothing for idleTimeoutMs. */
   idleTimeouts: number;
@@ -133,6 +134,8 @@ const { EAGAIN, EINTR } = constants.errno;
 const LISTEN_BACKLOG = 4096;
 /** The receive buffer: larger than a message, so that a longer one shows as MSG_TRUNC. */
 const RECV_SIZE = 512;
+/** Messages on one connection (udevadm control sends a handful); the one after closes the connection unread. */
+export const MAX_MESSAGES = 64;
 
 // ------------------------------------------------------------------ transport: one SOCK_SEQPACKET connection at a time
 
@@ -144,6 +147,8 @@ interface Connection {
   watch: ReadableWatch;
   idle: NodeJS.Timeout | undefined;
   closed: boolean;
+  /** Datagrams read so far. */
+  messages: number;
 }
 
 interface TransportHandlers {
@@ -202,12 +207,11 @@ class SeqpacketTransport {
     // a second udevadm arriving while one is served gets EAGAIN from its non-blocking connect() and fails
     // ("Failed to send reload request: Resource temporarily unavailable"); here it waits its turn.
     try {
-      bindAndListen(fd, path, LISTEN_BACKLOG);
+      bindAndListen(fd, path, LISTEN_BACKLOG, 0o600); // as systemd-udevd-control.socket: SocketMode=0600, from the start
     } catch (e) {
       close(fd);
       throw e;
     }
-    chmodSync(path, 0o600); // as systemd-udevd-control.socket: SocketMode=0600
     return fd;
   }
 
@@ -231,7 +235,7 @@ class SeqpacketTransport {
     }
     const passcred = setsockoptInt(fd, SOL_SOCKET, SO_PASSCRED, 1);
     if (passcred < 0) this.#log.warn(`udev control: SO_PASSCRED failed: ${errnoName(-passcred)}`);
-    const conn: Connection = { fd, pid: peer.pid, watch: watchReadable(fd, (st) => this.#read(conn, st)), idle: undefined, closed: false };
+    const conn: Connection = { fd, pid: peer.pid, watch: watchReadable(fd, (st) => this.#read(conn, st)), idle: undefined, closed: false, messages: 0 };
     this.#conn = conn;
     this.#listenWatch.stop();
     this.#armIdle(conn);
@@ -246,6 +250,7 @@ class SeqpacketTransport {
       return this.closeConnection(conn, `recvmsg ${errnoName(-r)}`); // ECONNRESET and the like: the client is gone
     }
     if (r.n === 0) return this.closeConnection(conn, 'client closed');
+    conn.messages++;
     // one message at a time, in order: stop reading until this one is handled
     conn.watch.stop();
     if (conn.idle) clearTimeout(conn.idle);
@@ -315,7 +320,8 @@ function refusePeer(peer: Ucred): Refusal | undefined {
  * Checks one datagram as udevd does: exactly one message long, sent with SCM_CREDENTIALS of uid 0, with udev's
  * magic. Returns the message, or why it is refused.
  */
-function checkDatagram(r: Received, data: Buffer): { msg: UdevCtrlMessage; cred: Ucred } | Refusal {
+function checkDatagram(r: Received, data: Buffer, nth: number): { msg: UdevCtrlMessage; cred: Ucred } | Refusal {
+  if (nth > MAX_MESSAGES) return { reason: 'count', text: `more than ${MAX_MESSAGES} messages on one connection` };
   if (r.flags & MSG_TRUNC || r.n !== UDEV_CTRL_MSG_SIZE) return { reason: 'length', text: `message of ${r.flags & MSG_TRUNC ? `more than ${RECV_SIZE}` : r.n} bytes (expected ${UDEV_CTRL_MSG_SIZE})` };
   const cred = r.cred;
   if (r.flags & MSG_CTRUNC || !cred) return { reason: 'credentials', text: 'no sender credentials received' };
@@ -413,7 +419,7 @@ function setEnv(buf: string, handler: ControlHandler, log: Logger): void {
  */
 export function startUdevCtrlServer(runRoot: string, handler: ControlHandler, log: Logger, opts: UdevCtrlOptions = {}): UdevCtrlServer {
   const idleTimeoutMs = opts.idleTimeoutMs ?? 10_000;
-  const stats: UdevCtrlStats = { connections: 0, messages: 0, byType: {}, refused: { uid: 0, credentials: 0, length: 0, magic: 0 }, unknownType: 0, idleTimeouts: 0, errors: 0 };
+  const stats: UdevCtrlStats = { connections: 0, messages: 0, byType: {}, refused: { uid: 0, credentials: 0, length: 0, magic: 0, count: 0 }, unknownType: 0, idleTimeouts: 0, errors: 0 };
   const refuse = (r: Refusal, pid: number) => {
     stats.refused[r.reason]++;
     log.warn({ pid, ...r.fields }, `udev control: ${r.text}`);
@@ -431,7 +437,7 @@ export function startUdevCtrlServer(runRoot: string, handler: ControlHandler, lo
         return true;
       },
       datagram: (conn, r, data) => {
-        const checked = checkDatagram(r, data);
+        const checked = checkDatagram(r, data, conn.messages);
         if ('reason' in checked) {
           refuse({ ...checked, text: `${checked.text}, message ignored and connection closed` }, r.cred?.pid ?? conn.pid);
           return transport.closeConnection(conn, `refused: ${checked.reason}`);

@@ -3,7 +3,7 @@
 // properties instead of re-reading the uevent file.
 import { readFileSync, realpathSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import { DEV_PREFIX, devPath, type Roots } from './roots.js';
+import { DEV_PREFIX, devPath, mangleDevname, type Roots } from './roots.js';
 import { DeviceError, deviceIfAny } from './errors.js';
 import { errnoCode, isErrno, lstatIfAny, pathStartsWith, readdirIfAny, readFileIfAny, readlinkIfAny, statIfAny, tryOr } from '../util/fs.js';
 import { readDb, type DbRecord } from './db.js';
@@ -29,6 +29,9 @@ export function parseUeventFile(text: string): Map<string, string> {
   }
   return out;
 }
+
+/** The longest file name (sysfs names, and the device ids that name files under the run root). */
+const NAME_MAX = 255;
 
 export class Device {
   readonly roots: Roots;
@@ -196,7 +199,12 @@ export class Device {
   static fromUevent(roots: Roots, props: Map<string, string> | Record<string, string>): Device {
     const map = props instanceof Map ? new Map(props) : new Map(Object.entries(props));
     const devpath = map.get('DEVPATH');
-    if (!devpath || !devpath.startsWith('/') || devpath.includes('/../') || devpath.endsWith('/..')) throw new DeviceError('EINVAL', `uevent without a valid DEVPATH`);
+    if (!devpath || !devpath.startsWith('/') || devpath.slice(1).split('/').some((c) => c === '' || c === '.' || c === '..' || Buffer.byteLength(c) > NAME_MAX)) throw new DeviceError('EINVAL', `uevent without a valid DEVPATH`);
+    // the device's id ("+subsystem:sysname" at the longest) names files in the run root: sysfs names fit NAME_MAX
+    if (Buffer.byteLength(map.get('SUBSYSTEM') ?? '') + Buffer.byteLength(devpath.slice(devpath.lastIndexOf('/'))) + 1 > NAME_MAX) throw new DeviceError('EINVAL', `uevent whose SUBSYSTEM and name are longer than ${NAME_MAX} bytes`);
+    // as sd-device: a DEVNAME that would leave /dev makes the uevent invalid (nothing is done for it)
+    const devname = map.get('DEVNAME');
+    if (devname !== undefined && mangleDevname(devname) === undefined) throw new DeviceError('EINVAL', `uevent with an invalid DEVNAME '${devname.slice(0, 80)}'`);
     const d = new Device(roots, devpath);
     d.#uevent = map;
     d.#fromUevent = true;
@@ -296,11 +304,11 @@ export class Device {
     return { major: Number(ma), minor: Number(mi) };
   }
 
-  /** Logical device node path ("/dev/..."), or undefined. */
+  /** Logical device node path ("/dev/..."), or undefined (also for a name that would leave /dev). */
   get devname(): string | undefined {
     const n = this.ueventProperties.get('DEVNAME');
     if (!n) return undefined;
-    return n.startsWith('/') ? n : `${DEV_PREFIX}/${n}`;
+    return mangleDevname(n);
   }
 
   /** The node's mode from the kernel (DEVMODE), if given. */
@@ -340,8 +348,9 @@ export class Device {
     if (dn && dn.major > 0) return `${sub === 'block' ? 'b' : 'c'}${dn.major}:${dn.minor}`;
     const ifi = this.ifindex;
     if (ifi !== undefined) return `n${ifi}`;
-    if (sub === 'drivers') return `+drivers:${this.driverSubsystem ?? ''}:${this.sysname}`;
-    return `+${sub ?? ''}:${this.sysname}`;
+    // the last devpath component as the kernel names it ('!' not translated), as sd-device
+    const name = basename(this.devpath);
+    return sub === 'drivers' ? `+drivers:${this.driverSubsystem ?? ''}:${name}` : `+${sub ?? ''}:${name}`;
   }
 
   /** True when the sysfs directory still exists. */

@@ -7,7 +7,8 @@ import { mkdirSync, readlinkSync, renameSync, symlinkSync, unlinkSync } from 'no
 import { dirname, join, relative } from 'node:path';
 import { DEV_PREFIX, devPath, type Roots } from '../device/roots.js';
 import type { Logger } from '../log.js';
-import { lstatIfAny, readdirIfAny, readlinkIfAny, rmdirIfEmpty, tryOr, unlinkIfAny } from '../util/fs.js';
+import { isSystemError, lstatIfAny, readdirIfAny, readlinkIfAny, rmdirIfEmpty, tryOr, unlinkIfAny } from '../util/fs.js';
+import { ConfinementError, mkdirInside } from '../device/confine.js';
 
 /** udev's escaping of a link name for its stack directory: the path after /dev, '/' → \x2f, '\' → \x5c. */
 export function escapeLinkName(logical: string): string {
@@ -43,8 +44,11 @@ function readClaim(path: string): Claim | undefined {
 
 let tmpSeq = 0;
 
-/** Atomically points `linkPath` at `target` (relative); refuses to replace anything but a symlink. */
-function placeSymlink(linkPath: string, target: string, log: Logger): boolean {
+/**
+ * Atomically points `linkPath` at `target` (relative); refuses to replace anything but a symlink, and to create
+ * anything through a directory that resolves outside the dev root.
+ */
+function placeSymlink(roots: Roots, linkPath: string, target: string, log: Logger): boolean {
   const st = lstatIfAny(linkPath);
   if (st && !st.isSymbolicLink()) {
     log.error(`conflicting inode '${linkPath}' found, symlink to '${target}' will not be created`);
@@ -52,8 +56,9 @@ function placeSymlink(linkPath: string, target: string, log: Logger): boolean {
   }
   if (st && readlinkIfAny(linkPath) === target) return true;
   try {
-    mkdirSync(dirname(linkPath), { recursive: true, mode: 0o755 });
+    mkdirInside(roots.dev, dirname(linkPath), 0o755);
   } catch (e) {
+    if (!(e instanceof ConfinementError) && !isSystemError(e)) throw e;
     log.error(`cannot create directory for '${linkPath}': ${(e as Error).message}`);
     return false;
   }
@@ -126,7 +131,7 @@ export function updateLink(roots: Roots, logicalLink: string, owner: LinkOwner, 
       log.error(`refusing symlink '${logicalLink}': it has the name of the device node`);
       return undefined;
     }
-    return placeSymlink(linkPath, target, log) ? best.devnode : undefined;
+    return placeSymlink(roots, linkPath, target, log) ? best.devnode : undefined;
   }
   // nobody claims it any more
   if (lstatIfAny(linkPath)?.isSymbolicLink()) {
@@ -144,7 +149,7 @@ export function devnumLinkName(isBlock: boolean, major: number, minor: number): 
 
 export function placeDevnumLink(roots: Roots, isBlock: boolean, major: number, minor: number, devnode: string, log: Logger): void {
   const linkPath = devPath(roots, devnumLinkName(isBlock, major, minor));
-  placeSymlink(linkPath, relative(dirname(linkPath), devPath(roots, devnode)), log);
+  placeSymlink(roots, linkPath, relative(dirname(linkPath), devPath(roots, devnode)), log);
 }
 
 export function removeDevnumLink(roots: Roots, isBlock: boolean, major: number, minor: number): void {

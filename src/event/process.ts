@@ -1,9 +1,9 @@
 // One event, start to finish: old database → rules → (rename hook) → node permissions and links → tags and
 // database. RUN programs, the broadcast and units are the caller's (the daemon's) business afterwards.
-import { chmodSync, chownSync, lstatSync, mkdirSync, type Stats } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, type Stats } from 'node:fs';
 import { dirname } from 'node:path';
 import { Device } from '../device/device.js';
-import { splitDevT } from '../sys/devnum.js';
+import { splitDevT, type DevNum } from '../sys/devnum.js';
 import { dbPath, deleteDb, readDb, updateTagIndex, writeDb, type DbParseIssue, type DbRecord } from '../device/db.js';
 import { devPath, DEV_PREFIX, type Roots } from '../device/roots.js';
 import type { Logger } from '../log.js';
@@ -15,8 +15,10 @@ import { applyStaticNodes } from './static-nodes.js';
 import { mknod } from '../sys/file.js';
 import { applySeclabels } from './seclabel.js';
 import { runCommandLine } from '../rules/spawn.js';
-import { lstatIfAny, statIfAny } from '../util/fs.js';
+import { isSystemError, lstatIfAny, statIfAny } from '../util/fs.js';
 import { monotonicUsec } from '../util/clock.js';
+import { checkpoint, EventCancelled } from '../util/cancel.js';
+import { ConfinementError, mkdirInside, setNodePermissions } from '../device/confine.js';
 
 export interface EventContext {
   roots: Roots;
@@ -32,7 +34,7 @@ export interface EventContext {
    * Renames a network interface (NAME=, undefined for no rename) and gives it the alternative names net_setup_link
    * asked for; called after the rules of an "add", before the database is written.
    */
-  renameInterface?: (device: Device, newName: string | undefined, altnames: readonly string[]) => Promise<void>;
+  renameInterface?: (device: Device, newName: string | undefined, altnames: readonly string[], signal?: AbortSignal) => Promise<void>;
   trace?: TraceEntry[];
   /**
    * Called after the rules ran, before the database is written (on remove: after the rules, the record being
@@ -87,7 +89,12 @@ async function runRules(ctx: EventContext, ev: EventState): Promise<void> {
   }
 }
 
-/** Runs the rules for one event and applies the result. */
+/**
+ * Runs the rules for one event and applies the result. Given up (ctx.signal aborted with an EventCancelled), it
+ * throws the cancellation after its next await and applies nothing more. What it applies once the rules and the
+ * rename are done happens synchronously and as a whole: the record is written last, and a failure on the way (a
+ * full run root) puts back what was changed before it (commit()) and is thrown.
+ */
 export async function processEvent(ctx: EventContext, device: Device): Promise<EventResult> {
   const action = device.action ?? 'add';
   const id = device.id;
@@ -99,13 +106,14 @@ export async function processEvent(ctx: EventContext, device: Device): Promise<E
   const errors: string[] = [];
 
   if (action === 'remove') {
+    // as udevd: the record and the tag index go first, the rules run on what the record said
     if (dbOld) device.applyDb(dbOld);
     if (!ctx.test) {
       updateTagIndex(ctx.roots.run, id, dbOld?.tags ?? [], []);
       deleteDb(ctx.roots.run, id);
     }
     await runRules(ctx, ev);
-    ctx.signal?.throwIfAborted(); // given up meanwhile: nothing is applied
+    checkpoint(ctx.signal); // given up meanwhile: nothing more is applied
     if (!ctx.test) ctx.afterRules?.(device, dbOld);
     if (!ctx.test && device.devnum) removeNode(ctx, device);
     return { device, state: ev, runList: ev.runList, rename: undefined, node: undefined, failed: ev.failed, errors: [...errors, ...ev.errors], dbOld };
@@ -114,33 +122,50 @@ export async function processEvent(ctx: EventContext, device: Device): Promise<E
   // with mknod the node exists before the rules, as on a devtmpfs (blkid, ata_id, ... open it)
   if (!ctx.test && ctx.mknod && device.devnum && device.devname) makeNode(ctx, device);
   await runRules(ctx, ev);
-  ctx.signal?.throwIfAborted(); // given up meanwhile: nothing is applied
+  checkpoint(ctx.signal); // given up meanwhile: nothing is applied
 
   let rename = ev.name;
   if (rename !== undefined && rename === device.sysname) rename = undefined;
   const altnames = action === 'add' ? (ev.builtinEvent.altnames ?? []) : [];
   if ((rename !== undefined || altnames.length) && ctx.renameInterface && !ctx.test) {
     try {
-      await ctx.renameInterface(device, rename, altnames);
+      await ctx.renameInterface(device, rename, altnames, ctx.signal);
     } catch (e) {
+      if (e instanceof EventCancelled) throw e;
       const msg = `failed to rename network interface ${device.sysname} to '${rename}': ${(e as Error).message}`;
       ctx.log.error(msg);
       errors.push(msg);
     }
+    checkpoint(ctx.signal); // given up while renaming: the rest is not applied
   }
 
+  // from here on nothing awaits: the event is applied whole, or (a write failed) put back as far as it can be
   const node = device.devnum ? nodeSettings(ev, action) : undefined;
-  if (!ctx.test && device.devnum) applyNode(ctx, device, ev, node, dbOld);
-
   // keep the first initialization time; remember every tag the device ever had
   device.usecInitialized = dbOld?.usecInitialized || (ctx.nowUsec ?? monotonicUsec)();
   for (const t of dbOld?.tags ?? []) device.tags.add(t);
+  if (!ctx.test) commit(ctx, device, ev, node, dbOld);
+  return { device, state: ev, runList: ev.runList, rename, node: node?.apply ? node : undefined, failed: ev.failed, errors: [...errors, ...ev.errors], dbOld };
+}
 
-  if (!ctx.test) {
+/**
+ * Applies an event's outcome: node owner/group/mode and links, the afterRules hook, the tag index, and last the
+ * database record (written atomically: the old one stays when that fails). When a step throws (ENOSPC on a full
+ * run root), the steps done are undone in reverse order (node permissions, link claims and links, tag index) and
+ * the error is thrown: the event fails whole, the previous record and state stay, the next event starts clean.
+ */
+function commit(ctx: EventContext, device: Device, ev: EventState, node: NodeSettings | undefined, dbOld: DbRecord | undefined): void {
+  const run = ctx.roots.run;
+  const id = device.id;
+  const undo: (() => void)[] = [];
+  try {
+    if (device.devnum) applyNode(ctx, device, ev, node, dbOld, undo);
     ctx.afterRules?.(device, dbOld);
-    updateTagIndex(ctx.roots.run, id, dbOld?.tags ?? [], device.tags);
+    const oldTags = dbOld?.tags ?? [];
+    undo.push(() => updateTagIndex(run, id, device.tags, oldTags));
+    updateTagIndex(run, id, oldTags, device.tags);
     writeDb(
-      ctx.roots.run,
+      run,
       id,
       {
         hasDevnode: (device.devnum?.major ?? 0) > 0,
@@ -153,8 +178,18 @@ export async function processEvent(ctx: EventContext, device: Device): Promise<E
       },
       { keepEmpty: (device.devnum?.major ?? 0) > 0 || device.ifindex !== undefined, persist: device.dbPersist, previousText: dbOld?.text },
     );
+  } catch (e) {
+    ctx.log.error({ devpath: device.devpath, err: (e as Error).message }, 'applying the event failed; putting back what it changed');
+    for (const step of undo.reverse()) {
+      try {
+        step();
+      } catch (e2) {
+        if (!isSystemError(e2)) throw e2;
+        ctx.log.error({ devpath: device.devpath, err: e2.message }, 'cannot put back a change of the failed event');
+      }
+    }
+    throw e;
   }
-  return { device, state: ev, runList: ev.runList, rename, node: node?.apply ? node : undefined, failed: ev.failed, errors: [...errors, ...ev.errors], dbOld };
 }
 
 interface NodeSettings {
@@ -190,48 +225,57 @@ export function makeNode(ctx: EventContext, device: Device): Stats | undefined {
   if (existing) return existing;
   const mode = device.devmode ?? 0o600;
   try {
-    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    mkdirInside(ctx.roots.dev, dirname(path), 0o755);
     mknod(path, device.isBlock ? 'b' : 'c', mode, dn.major, dn.minor);
     chmodSync(path, mode); // mknod(2) applies the umask, a devtmpfs does not
     chownSync(path, device.devuid ?? 0, device.devgid ?? 0);
     applyStaticNodes(ctx.ruleSet, ctx.roots, ctx.log, devnode.slice(DEV_PREFIX.length + 1));
     return lstatSync(path);
   } catch (e) {
-    ctx.log.error(`cannot create device node ${path}: ${(e as Error).message}`);
+    if (!(e instanceof ConfinementError) && !isSystemError(e)) throw e;
+    ctx.log.error({ devpath: device.devpath }, `cannot create device node ${path}: ${e.message}`);
     return undefined;
   }
 }
 
-/** Makes the node (mknod when asked), sets owner/group/mode, and updates the links. */
-function applyNode(ctx: EventContext, device: Device, ev: EventState, node: NodeSettings | undefined, dbOld: DbRecord | undefined): void {
+/**
+ * Makes the node (mknod when asked), sets owner/group/mode, and updates the links; pushes onto `undo` what puts
+ * the permissions and the links back as they were.
+ */
+function applyNode(ctx: EventContext, device: Device, ev: EventState, node: NodeSettings | undefined, dbOld: DbRecord | undefined, undo: (() => void)[]): void {
   const devnode = device.devname;
   const dn = device.devnum!;
-  if (devnode && node) {
-    const path = devPath(ctx.roots, devnode);
-    let st = lstatIfAny(path);
-    if (!st && ctx.mknod) st = makeNode(ctx, device);
-    if (st && node.apply) {
-      const wantType = device.isBlock ? st.isBlockDevice() : st.isCharacterDevice();
-      const num = splitDevT(st.rdev);
-      if (!wantType || num.major !== dn.major || num.minor !== dn.minor) {
-        ctx.log.warn(`found node ${path} with mismatching type or device number, not changing it`);
-      } else {
-        try {
-          if ((st.mode & 0o7777) !== node.mode) chmodSync(path, node.mode);
-          if (st.uid !== node.uid || st.gid !== node.gid) chownSync(path, node.uid, node.gid);
-          if (device.action === 'add' && ev.seclabels.size) applySeclabels(path, ev.seclabels, ctx.log);
-        } catch (e) {
-          ctx.log.error(`cannot set permissions of ${path}: ${(e as Error).message}`);
-        }
-      }
-    }
-  }
   if (!devnode) return;
+  if (node?.apply) {
+    const path = devPath(ctx.roots, devnode);
+    if (ctx.mknod) makeNode(ctx, device);
+    const want = { block: device.isBlock, rdev: (st: Stats) => isNumber(st, dn) };
+    try {
+      const before = setNodePermissions(path, want, node);
+      if (before) undo.push(() => setNodePermissions(path, want, before));
+      if (device.action === 'add' && ev.seclabels.size && isNodeOf(path, device)) applySeclabels(path, ev.seclabels, ctx.log);
+    } catch (e) {
+      if (e instanceof ConfinementError) ctx.log.warn({ devpath: device.devpath }, `${e.message}, not changing it`);
+      else if (isSystemError(e)) ctx.log.error({ devpath: device.devpath }, `cannot set permissions of ${path}: ${e.message}`);
+      else throw e;
+    }
+  } else if (node && ctx.mknod) makeNode(ctx, device);
   const owner = { id: device.id, devnode, priority: device.devlinkPriority };
+  const oldLinks = dbOld?.links ?? [];
+  const log = ctx.log.child({ devpath: device.devpath }); // a refused or failed link names its device
+  undo.push(() => {
+    for (const l of device.devlinks) if (!oldLinks.includes(l)) updateLink(ctx.roots, l, owner, false, log);
+    for (const l of oldLinks) updateLink(ctx.roots, l, { ...owner, priority: dbOld?.linkPriority ?? 0 }, true, log);
+  });
   // links the device had before but not now are released first
-  for (const old of dbOld?.links ?? []) if (!device.devlinks.has(old)) updateLink(ctx.roots, old, owner, false, ctx.log);
-  for (const l of device.devlinks) updateLink(ctx.roots, l, owner, true, ctx.log);
-  placeDevnumLink(ctx.roots, device.isBlock, dn.major, dn.minor, devnode, ctx.log);
+  for (const old of oldLinks) if (!device.devlinks.has(old)) updateLink(ctx.roots, old, owner, false, log);
+  for (const l of device.devlinks) updateLink(ctx.roots, l, owner, true, log);
+  placeDevnumLink(ctx.roots, device.isBlock, dn.major, dn.minor, devnode, log);
+}
+
+function isNumber(st: Stats, dn: DevNum): boolean {
+  const n = splitDevT(st.rdev);
+  return n.major === dn.major && n.minor === dn.minor;
 }
 
 function removeNode(ctx: EventContext, device: Device): void {

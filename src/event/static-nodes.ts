@@ -1,14 +1,15 @@
 // OPTIONS+="static_node=NAME": at start-up (and after a reload) udev applies the OWNER/GROUP/MODE and TAGs of
 // such lines to /dev/NAME, which exists before any uevent (kmod static nodes), and records the tags under
 // <run>/static_node-tags/<tag>/<escaped name> as symlinks to the node.
-import { chmodSync, chownSync, mkdirSync, symlinkSync } from 'node:fs';
+import { mkdirSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { devPath, DEV_PREFIX, type Roots } from '../device/roots.js';
 import type { Logger } from '../log.js';
 import type { RuleSet } from '../rules/load.js';
 import { T, LINE_HAS_STATIC_NODE } from '../rules/compile.js';
 import { isValidTag } from '../device/db.js';
-import { lstatIfAny, readlinkIfAny, unlinkIfAny } from '../util/fs.js';
+import { isSystemError, lstatIfAny, readlinkIfAny, unlinkIfAny } from '../util/fs.js';
+import { ConfinementError, setNodePermissions } from '../device/confine.js';
 
 export interface StaticNodeResult {
   node: string;
@@ -46,7 +47,7 @@ export function applyStaticNodes(rules: RuleSet, roots: Roots, log: Logger, only
 
 function applyOne(roots: Roots, name: string, uid: number | undefined, gid: number | undefined, mode: number | undefined, tags: string[], log: Logger): StaticNodeResult {
   const res: StaticNodeResult = { node: `${DEV_PREFIX}/${name}`, applied: false, uid, gid, mode, tags: [...tags] };
-  if (name.split('/').some((p) => p === '..' || p === '') ) {
+  if (name.split('/').some((p) => p === '..' || p === '')) {
     log.warn(`static_node "${name}": invalid name, ignoring`);
     return res;
   }
@@ -71,12 +72,13 @@ function applyOne(roots: Roots, name: string, uid: number | undefined, gid: numb
   if (uid === undefined && gid === undefined && mode === undefined) return res;
   const m = mode ?? (gid !== undefined ? 0o660 : 0o600);
   try {
-    if ((st.mode & 0o7777) !== m) chmodSync(path, m);
-    if ((uid !== undefined && st.uid !== uid) || (gid !== undefined && st.gid !== gid)) chownSync(path, uid ?? st.uid, gid ?? st.gid);
+    // opened without following a symlink, the node changed only when it still is one
+    setNodePermissions(path, { block: st.isBlockDevice() }, { mode: m, uid, gid });
     res.applied = true;
     res.mode = m;
   } catch (e) {
-    log.error(`static_node "${name}": cannot apply permissions: ${(e as Error).message}`);
+    if (!(e instanceof ConfinementError) && !isSystemError(e)) throw e;
+    log.error(`static_node "${name}": cannot apply permissions: ${e.message}`);
   }
   return res;
 }

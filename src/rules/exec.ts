@@ -1,7 +1,7 @@
 // Executes a compiled RuleSet on one event: the pure core of devMaster. It reads sysfs through the Device
 // model and runs PROGRAM/IMPORT{program} children, but changes nothing on disk except ATTR/SYSCTL writes
 // (skipped in test mode); nodes, links and the database are applied afterwards by src/event/.
-import { readFileSync, readdirSync, statSync, existsSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Device, DeviceError } from '../device/device.js';
 import type { DbRecord } from '../device/db.js';
@@ -18,7 +18,9 @@ import { T, isParentToken, LINE_HAS_DEVLINK, LINE_HAS_GOTO, LINE_HAS_NAME, LINE_
 import type { RuleSet } from './load.js';
 import { lookupGroup, lookupUser, parseId, parseMode } from '../sys/users.js';
 import { constArch, constVirt } from './const.js';
-import { tryOr } from '../util/fs.js';
+import { isSystemError, tryOr } from '../util/fs.js';
+import { checkpoint } from '../util/cancel.js';
+import { ConfinementError, hasDotDot, writeExisting } from '../device/confine.js';
 
 export interface RunItem {
   command: string;
@@ -143,7 +145,7 @@ export async function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv)
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i]!;
       if ((line.type & mask) === 0) continue;
-      env.signal?.throwIfAborted();
+      checkpoint(env.signal);
       // Most lines fail on their first key (SUBSYSTEM=="...", ACTION!="..."): decide those here, cheaply.
       const first = line.tokens[0];
       if (first !== undefined && (first.type <= T.M_KERNEL || first.type === T.M_SUBSYSTEM)) {
@@ -257,8 +259,8 @@ function matchSync(tok: Token, dev: Device, ev: EventState, env: ExecEnv): boole
     }
     case T.M_SYSCTL: {
       const name = normalizeSysctl(expand(tok.attrFmt!, ev, env));
-      // a sysctl that cannot be read (missing, not permitted) matches as empty
-      const value = tryOr(() => readFileSync(join('/proc/sys', name), 'utf8').trim(), '');
+      // a sysctl that cannot be read (missing, not permitted, a name leaving /proc/sys) matches as empty
+      const value = hasDotDot(name) ? '' : tryOr(() => readFileSync(join(SYSCTL_ROOT, name), 'utf8').trim(), '');
       return matchString(tok, value);
     }
     case T.M_RESULT:
@@ -313,6 +315,7 @@ async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv)
       ev.programResult = undefined;
       const cmd = expandCommand(tok.fmt!, ev, env);
       const r = await spawnFor(tok, cmd, ev, env, true);
+      checkpoint(env.signal);
       if (!r.ok) return result(tok, false);
       ev.programResult = replaceChars(r.stdout.replace(/\n+$/, ''), ALLOWED_CHARS_INPUT);
       trace(`PROGRAM "${cmd}" → "${ev.programResult}"`);
@@ -321,6 +324,7 @@ async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv)
     case T.M_IMPORT_PROGRAM: {
       const cmd = expandCommand(tok.fmt!, ev, env);
       const r = await spawnFor(tok, cmd, ev, env, true);
+      checkpoint(env.signal);
       if (!r.ok) return result(tok, false);
       let out = r.stdout;
       if (r.truncated) out = out.slice(0, Math.max(0, out.lastIndexOf('\n')));
@@ -346,6 +350,7 @@ async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv)
       env.cost?.childStart('builtin', tok.file, tok.line, cmd);
       const ok = await runBuiltin(b, name, cmd, dev, ev, env, tok);
       env.cost?.childEnd();
+      checkpoint(env.signal);
       if (!ok) ev.builtinFailed.add(name);
       const notes = ev.builtinEvent.notes?.length ? `: ${ev.builtinEvent.notes.join('; ')}` : '';
       trace(`IMPORT{builtin} "${cmd}" ${ok ? 'succeeded' : 'failed'}${notes}`);
@@ -477,7 +482,7 @@ async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv)
       for (const word of splitCommand(buf)) {
         const link = mangleDevlink(word);
         if (!link) {
-          env.log.warn(`${tok.file}:${tok.line} invalid symlink name "${word}", ignoring`);
+          env.log.warn({ devpath: ev.device.devpath }, `${tok.file}:${tok.line} invalid symlink name "${word}" (it leaves /dev), ignoring`);
           continue;
         }
         if (tok.op === '-=') {
@@ -490,26 +495,27 @@ async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv)
       return true;
     }
     case T.A_ATTR: {
+      // the attribute's path, normalized: ".." may climb inside sysfs (ATTR{../uevent}), never out of it
       let path: string | undefined;
       if (tok.attrSubsys) path = resolveSubsysAttr(env.roots, tok.attr!, false);
       if (path === undefined) path = join(dev.syspath, tok.attrFmt ? expand(tok.attrFmt, ev, env) : tok.attr!);
       const sub = substSubdir(path);
       if (!sub) {
-        env.log.error(`${tok.file}:${tok.line} could not find file matching "${path}", ignoring`);
+        env.log.error({ devpath: ev.device.devpath }, `${tok.file}:${tok.line} could not find file matching "${path}", ignoring`);
         return true;
       }
-      path = sub;
-      const sysRoot = env.roots.sysfs.replace(/\/+$/, '');
-      if (!path.startsWith(sysRoot + '/') || path.split('/').includes('..')) {
-        env.log.error(`${tok.file}:${tok.line} attribute path "${path}" is outside sysfs, ignoring`);
-        return true;
-      }
-      writeValue(tok, ev, env, path, expand(tok.fmt!, ev, env), 'sysfs attribute');
+      writeValue(tok, ev, env, env.roots.sysfs, sub, expand(tok.fmt!, ev, env), 'sysfs attribute');
       return true;
     }
     case T.A_SYSCTL: {
       const name = normalizeSysctl(expand(tok.attrFmt!, ev, env));
-      writeValue(tok, ev, env, join('/proc/sys', name), expand(tok.fmt!, ev, env), 'sysctl');
+      const value = expand(tok.fmt!, ev, env);
+      // as udev's sysctl_write: a name that is not normalized ("..") is refused before anything is opened
+      if (hasDotDot(name) || name === '') {
+        env.log.error({ devpath: ev.device.devpath }, `${tok.file}:${tok.line} refusing to write SYSCTL{${name}}="${value}": the name leaves ${SYSCTL_ROOT}`);
+        return true;
+      }
+      writeValue(tok, ev, env, SYSCTL_ROOT, join(SYSCTL_ROOT, name), value, 'sysctl');
       return true;
     }
     case T.A_RUN_BUILTIN:
@@ -530,14 +536,22 @@ async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv)
   }
 }
 
-/** ATTR{}= and SYSCTL{}=: records the write, and does it unless in test mode; a failure is logged, never fatal. */
-function writeValue(tok: Token, ev: EventState, env: ExecEnv, path: string, value: string, what: string): void {
+/** Where SYSCTL{} names live (the running kernel's, not an injectable root). */
+export const SYSCTL_ROOT = '/proc/sys';
+
+/**
+ * ATTR{}= and SYSCTL{}=: records the write, and does it unless in test mode, to an existing file under `root` only
+ * (src/device/confine.ts); a refusal or a failure is logged with the rule's file:line and the device, never fatal.
+ */
+function writeValue(tok: Token, ev: EventState, env: ExecEnv, root: string, path: string, value: string, what: string): void {
   ev.writes.push({ path, value });
   if (!env.test) {
     try {
-      writeFileSync(path, value);
+      writeExisting(root, path, value, what);
     } catch (e) {
-      env.log.error(`${tok.file}:${tok.line} failed to write "${value}" to ${what} "${path}", ignoring: ${(e as Error).message}`);
+      if (!(e instanceof ConfinementError) && !isSystemError(e)) throw e;
+      const why = e instanceof ConfinementError ? `refusing to write "${value}": ${e.message}` : `failed to write "${value}" to ${what} "${path}", ignoring: ${(e as Error).message}`;
+      env.log.error({ devpath: ev.device.devpath }, `${tok.file}:${tok.line} ${why}`);
     }
   }
   env.trace?.push({ file: tok.file, line: tok.line, what: `${tok.key} "${path}" ← "${value}"${env.test ? ' (test: not written)' : ''}` });

@@ -1,11 +1,14 @@
 // File calls Node lacks, through libc: mknod, lsetxattr, flock, descriptor flags (fcntl) and dup3, and close for
-// descriptors made through libc (ioctl: ioctl.ts).
+// descriptors made through libc (ioctl: ioctl.ts); the open(2) flags Node does not name.
 import { makeDevT } from './devnum.js';
 import { errnoError } from './errno.js';
 import { errno, libcFunction } from './libc.js';
 
 export const S_IFCHR = 0o020000;
 export const S_IFBLK = 0o060000;
+
+/** A descriptor that only names the file: fstat and /proc/self/fd/N work on it, nothing opens the file itself. */
+export const O_PATH = 0o10000000;
 
 export const LOCK_SH = 1;
 export const LOCK_EX = 2;

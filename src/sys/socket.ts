@@ -7,6 +7,7 @@
 // errno; the calls a non-blocking loop makes (accept4, recvmsg, connect, setsockopt, getsockopt) return a
 // negative errno instead of throwing.
 import koffi from 'koffi';
+import { chmodSync, fchmodSync } from 'node:fs';
 import { constants } from 'node:os';
 import { errnoError } from './errno.js';
 import { close, O_CLOEXEC, O_NONBLOCK } from './file.js';
@@ -26,6 +27,7 @@ export const SO_TYPE = 3;
 export const SO_PASSCRED = 16;
 export const SO_PEERCRED = 17;
 export const SO_ACCEPTCONN = 30;
+export const SO_PEERGROUPS = 59;
 export const SO_RCVBUFFORCE = 33;
 export const SO_PROTOCOL = 38;
 export const SO_DOMAIN = 39;
@@ -61,7 +63,7 @@ koffi.struct('msghdr', {
 const cmsghdr = koffi.struct('cmsghdr', { cmsg_len: 'size_t', cmsg_level: 'int', cmsg_type: 'int' });
 const ucred = koffi.struct('ucred', { pid: 'int32_t', uid: 'uint32_t', gid: 'uint32_t' });
 const SIZE_T = koffi.sizeof('size_t');
-const { EAGAIN, EINPROGRESS, EINVAL, ENAMETOOLONG } = constants.errno;
+const { EAGAIN, EINPROGRESS, EINVAL, ENAMETOOLONG, ERANGE } = constants.errno;
 /** CMSG_ALIGN. */
 const cmsgAlign = (n: number) => (n + SIZE_T - 1) & ~(SIZE_T - 1);
 const CMSG_HEADER = cmsgAlign(koffi.sizeof(cmsghdr));
@@ -124,11 +126,24 @@ export function socket(domain: number, type: number, protocol = 0): number {
   return fd;
 }
 
-/** bind(2) to a filesystem path, then listen(2); throws on failure. */
-export function bindAndListen(fd: number, path: string, backlog: number): void {
+/**
+ * bind(2) to a filesystem path, then listen(2); throws on failure. With `mode`, the socket file is created with it
+ * (fchmod of the socket before bind: the kernel makes the file with the socket's mode less the umask, then the bits
+ * the umask took are given back), so there is no moment where it is more open.
+ */
+export function bindAndListen(fd: number, path: string, backlog: number, mode?: number): void {
+  if (mode !== undefined) fchmodSync(fd, mode);
   const { addr, len } = sockaddr(path);
   if (bindC()(fd, addr, len) !== 0) throw errnoError(`bind ${path}`, errno());
+  if (mode !== undefined && (mode & currentUmask()) !== 0) chmodSync(path, mode);
   if (listenC()(fd, backlog) !== 0) throw errnoError(`listen ${path}`, errno());
+}
+
+/** The process's umask (umask(2) sets and returns the old one: it is put back at once). */
+function currentUmask(): number {
+  const m = process.umask(0o077);
+  process.umask(m);
+  return m;
 }
 
 /** connect(2) to a filesystem path: 0 or a negative errno. */
@@ -212,6 +227,24 @@ export function peerCredentials(fd: number): Ucred | number {
   const buf = Buffer.alloc(UCRED_SIZE);
   const n = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, buf);
   return n < 0 ? n : (koffi.decode(buf, ucred) as Ucred);
+}
+
+/**
+ * SO_PEERGROUPS: the supplementary groups the peer of a connected AF_UNIX socket had when it connected, or a
+ * negative errno.
+ */
+export function peerGroups(fd: number): number[] | number {
+  let buf = Buffer.alloc(64 * 4);
+  let n = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, buf);
+  if (n === -ERANGE) {
+    // the kernel says how much it needs: ask again with that (a group list is at most NGROUPS_MAX entries)
+    const need = [0];
+    getsockoptC()(fd, SOL_SOCKET, SO_PEERGROUPS, Buffer.alloc(0), need);
+    buf = Buffer.alloc(Math.max(need[0]!, 4));
+    n = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, buf);
+  }
+  if (n < 0) return n;
+  return Array.from(new Uint32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + n - (n % 4)))); // gid_t, native order
 }
 
 /** What recvWithCredentials() received. */

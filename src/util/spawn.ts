@@ -2,7 +2,48 @@
 // PROGRAM, IMPORT{program} and RUN through src/rules/spawn.ts; systemctl and the exec unit backend through
 // src/units/spawn.ts). Never blocks the event loop; a timeout or an abort kills the child (or its whole process
 // group) with SIGKILL.
+//
+// A program is done when it exits, as udevd's spawn is done on the child's SIGCHLD: what it wrote before exiting
+// is still read (a bounded drain: until its pipes close, or stay quiet for DRAIN_QUIET_MS, at most DRAIN_MAX_MS),
+// then the pipes are closed. A process it left behind in its group (a background job holding the pipes) does not
+// hold the result back; such groups are remembered and killed later by killLeftoverGroups(), which the daemon
+// calls when its queue is idle (as udevd kills what is left in its cgroup then).
 import { spawn } from 'node:child_process';
+
+/** After the child exited: the drain ends once its pipes were quiet this long... */
+export const DRAIN_QUIET_MS = 20;
+/** ...or this long after the exit at the latest. */
+export const DRAIN_MAX_MS = 250;
+
+/** Process groups (the ids of their leaders) whose leader exited while other members lived on. */
+const leftovers = new Set<number>();
+
+/** Sends `signal` to process group `pgid`; false when the group is gone. */
+function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
+  try {
+    process.kill(-pgid, signal);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ESRCH') return false; // the group is gone already
+    throw e;
+  }
+}
+
+/**
+ * Kills (SIGKILL) what is left of the process groups of programs that exited while members of their group lived on
+ * (background jobs started by RUN and PROGRAM). Returns how many groups still had members.
+ */
+export function killLeftoverGroups(): number {
+  let n = 0;
+  for (const pgid of leftovers) if (signalGroup(pgid, 'SIGKILL')) n++;
+  leftovers.clear();
+  return n;
+}
+
+/** How many exited programs left members of their process group behind (not killed yet). */
+export function leftoverGroupCount(): number {
+  return leftovers.size;
+}
 
 export interface RunOptions {
   /** The environment; default: this process's. */
@@ -38,8 +79,8 @@ export interface RunResult {
 }
 
 /**
- * Runs `file` with `args` (no shell) and resolves when it is gone, whatever happened: when its output is closed,
- * or, once it was killed, when it has exited.
+ * Runs `file` with `args` (no shell) and resolves when it is gone, whatever happened: when it has exited and its
+ * output was drained (see above), or when it could not be started.
  */
 export function runCommand(file: string, args: readonly string[], opts: RunOptions): Promise<RunResult> {
   const empty: RunResult = { code: undefined, signal: undefined, stdout: '', stderr: '', timedOut: false, aborted: false, error: undefined, truncated: false };
@@ -59,17 +100,11 @@ export function runCommand(file: string, args: readonly string[], opts: RunOptio
       detached: opts.processGroup === true,
       stdio: ['ignore', opts.captureStdout === false ? 'ignore' : 'pipe', 'pipe'],
     });
+    // a new group with the id of a remembered one: that one is gone, and the id is this child's now
+    if (opts.processGroup && child.pid !== undefined) leftovers.delete(child.pid);
     const kill = () => {
-      if (!opts.processGroup) {
-        child.kill('SIGKILL');
-        return;
-      }
-      if (child.pid === undefined) return;
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e; // ESRCH: the group is gone already
-      }
+      if (!opts.processGroup) child.kill('SIGKILL');
+      else if (child.pid !== undefined) signalGroup(child.pid, 'SIGKILL');
     };
     const timer = setTimeout(() => {
       timedOut = true;
@@ -81,7 +116,12 @@ export function runCommand(file: string, args: readonly string[], opts: RunOptio
       kill();
     };
     opts.signal?.addEventListener('abort', onAbort, { once: true });
+    let drain: { quiet: NodeJS.Timeout; max: NodeJS.Timeout } | undefined;
+    const output = () => {
+      if (drain) drain.quiet.refresh();
+    };
     child.stdout?.on('data', (d: Buffer) => {
+      output();
       if (stdout.length >= maxStdout) {
         truncated = true;
         return;
@@ -94,23 +134,34 @@ export function runCommand(file: string, args: readonly string[], opts: RunOptio
     });
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (d: string) => {
+      output();
       if (stderr.length < maxStderr) stderr += d.slice(0, maxStderr - stderr.length);
     });
+    let exit: Partial<RunResult> = {};
     const finish = (r: Partial<RunResult>) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      if (drain) {
+        clearTimeout(drain.quiet);
+        clearTimeout(drain.max);
+      }
       opts.signal?.removeEventListener('abort', onAbort);
       resolve({ ...empty, stdout: stdout.toString('utf8'), stderr, timedOut, aborted, truncated, ...r });
     };
     child.on('error', (e) => finish({ error: e }));
-    // Killed: done when it exits; what it started outside its group may keep the pipes open, so they are closed.
-    child.on('exit', (code, signal) => {
-      if (!timedOut && !aborted) return;
+    // Done on exit: the output already written is drained, then the pipes are closed, whoever else holds them.
+    const endDrain = () => {
       child.stdout?.destroy();
       child.stderr?.destroy();
-      finish({ code: code ?? undefined, signal: signal ?? undefined });
+      finish(exit);
+    };
+    child.on('exit', (code, signal) => {
+      exit = { code: code ?? undefined, signal: signal ?? undefined };
+      if (opts.processGroup && child.pid !== undefined && !timedOut && !aborted && signalGroup(child.pid, 0)) leftovers.add(child.pid);
+      if (!child.stdout && !child.stderr) return finish(exit);
+      drain = { quiet: setTimeout(endDrain, DRAIN_QUIET_MS), max: setTimeout(endDrain, DRAIN_MAX_MS) };
     });
-    child.on('close', (code, signal) => finish({ code: code ?? undefined, signal: signal ?? undefined }));
+    child.on('close', () => finish(exit));
   });
 }

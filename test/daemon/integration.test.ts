@@ -2,11 +2,12 @@
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { writeFileSync, readFileSync, lstatSync, readlinkSync, existsSync, statSync, readdirSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { controlRequest } from '../../src/daemon/control.js';
 import { splitDevT } from '../../src/sys/devnum.js';
 import { UeventNetlink, GROUP_KERNEL } from '../../src/netlink/socket.js';
 import { referenceUdev, debianPython } from '../helpers/reference.js';
+import { startDevmasterNetns, type NsDaemon } from '../net/netns.js';
 import { REPO_ROOT, tempRoots, startDevmaster, zramAdd, zramRemove, until, sleep, BroadcastListener, type TempRoots, type RunningDevmaster } from './helpers.js';
 
 const uid = (name: string) => Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }).trim());
@@ -17,7 +18,6 @@ describe('devmaster daemon on the real kernel', () => {
   let dm: RunningDevmaster;
   let listener: BroadcastListener;
   const zrams: number[] = [];
-  const ifaces: string[] = [];
 
   beforeAll(async () => {
     r = tempRoots('dm-int-');
@@ -25,9 +25,6 @@ describe('devmaster daemon on the real kernel', () => {
       join(r.rules, '50-dmtest.rules'),
       [
         'SUBSYSTEM=="block", KERNEL=="zram*", ACTION=="add|change", SYMLINK+="dmtest/%k-link", MODE="0640", OWNER="daemon", GROUP="disk", TAG+="dmtag", ENV{DM_TEST}="zram-%k"',
-        'SUBSYSTEM=="net", ACTION=="add", KERNEL=="dmifb*", NAME="dmren%n"',
-        'SUBSYSTEM=="net", ACTION=="add", KERNEL=="dmlong*", NAME="dmthisnameistoolong"',
-        'SUBSYSTEM=="net", ACTION=="add", KERNEL=="dmtaken*", NAME="lo"',
         '',
       ].join('\n'),
     );
@@ -37,13 +34,6 @@ describe('devmaster daemon on the real kernel', () => {
 
   afterAll(async () => {
     for (const n of zrams) zramRemove(n);
-    for (const i of ifaces) {
-      try {
-        execFileSync('ip', ['link', 'del', i], { stdio: 'ignore' });
-      } catch {
-        /* gone */
-      }
-    }
     const code = await dm?.stop();
     listener?.close();
     expect(code).toBe(0);
@@ -91,42 +81,6 @@ describe('devmaster daemon on the real kernel', () => {
     expect(() => lstatSync(join(r.dev, 'block', `${maj}:${min}`))).toThrow();
     expect(existsSync(join(r.run, 'data', id))).toBe(false);
     expect(existsSync(join(r.run, 'tags', 'dmtag', id))).toBe(false);
-  });
-
-  it('renames an ifb interface with NAME= (ip link shows it), then it is deleted', async () => {
-    const tag = String(process.pid % 1000);
-    const name = `dmifb${tag}`;
-    const newName = `dmren${tag}`;
-    ifaces.push(name, newName);
-    listener.clear();
-    execFileSync('ip', ['link', 'add', name, 'type', 'ifb']);
-    const b = await listener.waitFor((e) => e.properties.get('INTERFACE_OLD') === name && e.properties.get('ACTION') === 'add', 15_000, 'ifb add broadcast');
-    const ifindex = Number(b.properties.get('IFINDEX'));
-    expect(b.properties.get('INTERFACE')).toBe(newName);
-    expect(b.properties.get('DEVPATH')).toBe(`/devices/virtual/net/${newName}`);
-    await dm.settle();
-    const shown = execFileSync('ip', ['-o', 'link', 'show', 'dev', newName], { encoding: 'utf8' });
-    expect(shown).toContain(`${ifindex}: ${newName}:`);
-    expect(existsSync(`/sys/class/net/${name}`)).toBe(false);
-    expect(existsSync(join(r.run, 'data', `n${ifindex}`))).toBe(true);
-    execFileSync('ip', ['link', 'del', newName]);
-    await until(() => !existsSync(`/sys/class/net/${newName}`), 5000, 'interface deletion');
-    await until(() => !existsSync(join(r.run, 'data', `n${ifindex}`)), 10_000, 'database removal');
-  });
-
-  it('NAME= with an invalid or taken name leaves the interface alone and logs a clear error', async () => {
-    const tag = String(process.pid % 1000);
-    const long = `dmlong${tag}`;
-    const taken = `dmtaken${tag}`;
-    ifaces.push(long, taken);
-    execFileSync('ip', ['link', 'add', long, 'type', 'ifb']);
-    execFileSync('ip', ['link', 'add', taken, 'type', 'ifb']);
-    await until(() => dm.log().includes(`cannot rename ${long} to 'dmthisnameistoolong': 'dmthisnameistoolong' is longer than 15 bytes`), 15_000, `rename error for ${long} in the log`);
-    await until(() => dm.log().includes(`cannot rename ${taken} to lo: the name is taken by another interface`), 15_000, `rename error for ${taken} in the log`);
-    expect(existsSync(`/sys/class/net/${long}`)).toBe(true);
-    expect(existsSync(`/sys/class/net/${taken}`)).toBe(true);
-    execFileSync('ip', ['link', 'del', long]);
-    execFileSync('ip', ['link', 'del', taken]);
   });
 
   it('two devices claiming one symlink: the higher link_priority wins, the link is handed over on removal', async () => {
@@ -297,6 +251,80 @@ describe('devmaster daemon on the real kernel', () => {
     expect(devctl('control', '-S').code).toBe(0);
     expect(devctl('settle', '-t', 'soon').out).toBe("Failed to parse timeout value 'soon': Invalid argument\n");
     expect(devctl('settle', '-E', join(r.base, 'config.toml'), '-t', '5').code).toBe(0);
+  });
+});
+
+// Renaming interfaces happens only in a private network + mount namespace (test/net/netns.ts): the daemon, its
+// interfaces and the listener of its broadcasts live there, nothing reaches this machine's own interfaces.
+describe('interface renames (in a private network and mount namespace)', () => {
+  let d: NsDaemon;
+  let rules: TempRoots;
+  let monitor: ChildProcess;
+  let seen = '';
+  // libudev broadcasts (group 2) in the namespace, one JSON object of properties a line
+  const MONITOR = `
+import json, socket, struct, sys
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 15)
+s.bind((0, 2))
+print('ready', flush=True)
+while True:
+    b = s.recv(16384)
+    if b[:8] != b'libudev\\0': continue
+    off = struct.unpack_from('<I', b, 16)[0]
+    props = dict(p.split('=', 1) for p in b[off:].decode('utf8', 'replace').split('\\0') if '=' in p)
+    print(json.dumps(props), flush=True)
+`;
+  const broadcasts = () => seen.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, string>);
+
+  beforeAll(async () => {
+    rules = tempRoots('dm-int-net-');
+    writeFileSync(
+      join(rules.rules, '50-dmtest.rules'),
+      ['SUBSYSTEM=="net", ACTION=="add", KERNEL=="dmifb*", NAME="dmren%n"', 'SUBSYSTEM=="net", ACTION=="add", KERNEL=="dmlong*", NAME="dmthisnameistoolong"', 'SUBSYSTEM=="net", ACTION=="add", KERNEL=="dmtaken*", NAME="lo"', ''].join('\n'),
+    );
+    d = await startDevmasterNetns({ rules: rules.rules });
+    monitor = spawn('nsenter', ['-t', String(d.pid), '-n', '/usr/bin/python3', '-c', MONITOR], { stdio: ['ignore', 'pipe', 'inherit'] });
+    monitor.stdout!.on('data', (c: Buffer) => (seen += c.toString()));
+    await until(() => seen.includes('ready'), 10_000, 'the broadcast monitor');
+  }, 60_000);
+
+  afterAll(async () => {
+    monitor?.kill('SIGKILL');
+    await d?.stop();
+    rules?.cleanup();
+  });
+
+  it('renames an ifb interface with NAME= (ip link shows it), then it is deleted', async () => {
+    const name = 'dmifb7';
+    const newName = 'dmren7';
+    d.exec(['ip', 'link', 'add', name, 'type', 'ifb'], false);
+    await until(() => broadcasts().some((e) => e.INTERFACE_OLD === name && e.ACTION === 'add'), 15_000, 'ifb add broadcast');
+    const b = broadcasts().find((e) => e.INTERFACE_OLD === name && e.ACTION === 'add')!;
+    const ifindex = Number(b.IFINDEX);
+    expect(b.INTERFACE).toBe(newName);
+    expect(b.DEVPATH).toBe(`/devices/virtual/net/${newName}`);
+    const settled = (await controlRequest(d.run, { command: 'settle', timeout: 10_000 })) as { settled: boolean };
+    expect(settled.settled).toBe(true);
+    expect(d.links().get(newName)?.ifindex).toBe(ifindex);
+    expect(d.links().has(name)).toBe(false);
+    expect(d.exec(['ls', '/sys/class/net'])).not.toMatch(new RegExp(`^${name}$`, 'm'));
+    expect(existsSync(join(d.run, 'data', `n${ifindex}`))).toBe(true);
+    d.exec(['ip', 'link', 'del', newName], false);
+    await until(() => !existsSync(join(d.run, 'data', `n${ifindex}`)), 10_000, 'database removal');
+    expect(d.links().has(newName)).toBe(false);
+  });
+
+  it('NAME= with an invalid or taken name leaves the interface alone and logs a clear error', async () => {
+    const long = 'dmlong7';
+    const taken = 'dmtaken7';
+    d.exec(['ip', 'link', 'add', long, 'type', 'ifb'], false);
+    d.exec(['ip', 'link', 'add', taken, 'type', 'ifb'], false);
+    await until(() => d.ns.output().includes(`cannot rename ${long} to 'dmthisnameistoolong': 'dmthisnameistoolong' is longer than 15 bytes`), 15_000, `rename error for ${long} in the log`);
+    await until(() => d.ns.output().includes(`cannot rename ${taken} to lo: the name is taken by another interface`), 15_000, `rename error for ${taken} in the log`);
+    expect(d.links().has(long)).toBe(true);
+    expect(d.links().has(taken)).toBe(true);
+    d.exec(['ip', 'link', 'del', long], false);
+    d.exec(['ip', 'link', 'del', taken], false);
   });
 });
 

@@ -152,7 +152,7 @@ describe('udev control protocol (server module, stand-in handler)', () => {
       expect(before.connected).toBe(true);
       expect(before.closed).toBe(true);
       expect(calls).toEqual([]);
-      expect(srv.stats().refused).toEqual({ uid: 2, credentials: 0, length: 2, magic: 1 });
+      expect(srv.stats().refused).toEqual({ uid: 2, credentials: 0, length: 2, magic: 1, count: 0 });
       expect(srv.stats().messages).toBe(0);
       expect(lines.join('\n')).toMatch(/message magic 0xdeadbeef does not match 0xdead1dea/);
       expect(lines.join('\n')).toMatch(/connection from uid 65534 refused/);
