@@ -126,6 +126,13 @@ export function socket(domain: number, type: number, protocol = 0): number {
   return fd;
 }
 
+/** bind(2) of a netlink socket to its multicast `groups` (a bit mask; the kernel picks the port); throws on failure. */
+export function bindNetlink(fd: number, groups: number): void {
+  const addr = Buffer.alloc(koffi.sizeof(sockaddrNl));
+  koffi.encode(addr, sockaddrNl, { nl_family: AF_NETLINK, nl_pad: 0, nl_pid: 0, nl_groups: groups });
+  if (bindC()(fd, addr, addr.length) !== 0) throw errnoError(`bind netlink groups ${groups}`, errno());
+}
+
 /**
  * bind(2) to a filesystem path, then listen(2); throws on failure. With `mode`, the socket file is created with it
  * (fchmod of the socket before bind: the kernel makes the file with the socket's mode less the umask, then the bits

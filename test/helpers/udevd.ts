@@ -15,7 +15,10 @@ import { readdirSync, readFileSync, readlinkSync, copyFileSync, mkdirSync, symli
 import { join, dirname, basename } from 'node:path';
 import { mknod } from '../../src/sys/file.js';
 import { referenceUdev, referenceUdev257 } from './reference.js';
-import { UeventNetlink, GROUP_KERNEL, GROUP_UDEV } from '../../src/netlink/socket.js';
+import { UeventNetlink, GROUP_KERNEL, GROUP_UDEV, NETLINK_KOBJECT_UEVENT } from '../../src/netlink/socket.js';
+import { AF_NETLINK, bindNetlink, MSG_DONTWAIT, recvWithCredentials, setsockoptInt, SO_PASSCRED, SO_RCVBUFFORCE, SOCK_CLOEXEC, SOCK_NONBLOCK, SOCK_RAW, SOL_SOCKET, socket } from '../../src/sys/socket.js';
+import { close } from '../../src/sys/file.js';
+import { watchReadable, type ReadableWatch } from '../../src/sys/poll.js';
 import { parseUevent } from '../../src/netlink/uevent.js';
 import { decode } from '../../src/netlink/libudev-format.js';
 
@@ -307,68 +310,75 @@ export function eventDeviceId(e: KernelEvent): string {
   return `+${sub}:${basename(e.devpath)}`;
 }
 
-interface PendingBroadcast {
-  port: number;
-  seqnum: number;
-  t: number;
+/** The parent of a process, or undefined when it is gone. */
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined; // gone
+  }
+}
+
+/** Whether `pid` is `root` or one of its descendants (walking up the parents, now). */
+function descendsFrom(pid: number, root: number): boolean {
+  for (let p: number | undefined = pid, depth = 0; p !== undefined && p > 1 && depth < 64; p = parentOf(p), depth++) if (p === root) return true;
+  return false;
 }
 
 /**
  * Listens on the kernel group and on the libudev group; attributes each broadcast to the followed process tree
- * whose uevent sockets sent it (udevd broadcasts from its workers, so ports are re-resolved every 100 ms and
- * unattributed broadcasts wait for the next resolution).
+ * that sent it: the libudev socket asks for the sender's credentials (SO_PASSCRED), and the sending process is
+ * looked up among the tree's processes as the message is read. udevd 257's workers broadcast and may be gone a
+ * moment later, and other daemons on this machine broadcast the same seqnums, so neither the sockets a tree holds
+ * later nor the absence of a sender elsewhere would tell.
  */
 export class EventTracker {
   readonly kernel = new Map<number, KernelEvent>();
   /** name -> seqnum -> time of its first broadcast */
   readonly broadcasts = new Map<string, Map<number, number>>();
-  #trees = new Map<string, { pid: number; ports: Set<number> }>();
-  #pending: PendingBroadcast[] = [];
+  #trees = new Map<string, number>();
   #k!: UeventNetlink;
-  #u!: UeventNetlink;
-  #timer: NodeJS.Timeout | undefined;
+  #u = -1;
+  #uWatch: ReadableWatch | undefined;
 
   static async open(): Promise<EventTracker> {
     const t = new EventTracker();
     t.#k = await UeventNetlink.open({ groups: [GROUP_KERNEL], recvBufferSize: 64 << 20 });
-    t.#u = await UeventNetlink.open({ groups: [GROUP_UDEV], recvBufferSize: 64 << 20 });
+    t.#u = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_KOBJECT_UEVENT);
+    setsockoptInt(t.#u, SOL_SOCKET, SO_RCVBUFFORCE, 64 << 20);
+    setsockoptInt(t.#u, SOL_SOCKET, SO_PASSCRED, 1);
+    bindNetlink(t.#u, 1 << (GROUP_UDEV - 1));
+    const buf = Buffer.alloc(1 << 17);
+    t.#uWatch = watchReadable(t.#u, () => {
+      for (;;) {
+        const r = recvWithCredentials(t.#u, buf, MSG_DONTWAIT);
+        if (typeof r === 'number') return; // drained (EAGAIN)
+        const d = decode(buf.subarray(0, r.n));
+        if (d instanceof Error || !r.cred) continue;
+        t.#attribute(r.cred.pid, d.seqnum);
+      }
+    });
     t.#k.raw.on('message', (msg, rinfo) => {
       if (rinfo.port !== 0) return;
       const ev = parseUevent(msg);
       if (ev instanceof Error) return;
       t.kernel.set(ev.seqnum, { seqnum: ev.seqnum, action: ev.action, devpath: ev.devpath, properties: ev.properties, t: performance.now() });
     });
-    t.#u.raw.on('message', (msg, rinfo) => {
-      const d = decode(msg);
-      if (d instanceof Error) return;
-      t.#pending.push({ port: rinfo.port, seqnum: d.seqnum, t: performance.now() });
-      // a port none of the trees is known to hold: resolve now, while the sender is surely alive (udevd 257 forks
-      // workers that may be gone by the next periodic resolution)
-      t.#attribute(![...t.#trees.values()].some((tr) => tr.ports.has(rinfo.port)));
-    });
-    t.#timer = setInterval(() => t.#attribute(true), 100);
     return t;
   }
 
   follow(name: string, pid: number): void {
-    this.#trees.set(name, { pid, ports: ueventPorts(pid) });
+    this.#trees.set(name, pid);
     this.broadcasts.set(name, new Map());
   }
 
-  #attribute(resolve: boolean): void {
-    if (resolve) for (const tr of this.#trees.values()) for (const p of ueventPorts(tr.pid)) tr.ports.add(p);
-    const keep: PendingBroadcast[] = [];
-    for (const m of this.#pending) {
-      let hit = false;
-      for (const [name, tr] of this.#trees) {
-        if (!tr.ports.has(m.port)) continue;
-        const b = this.broadcasts.get(name)!;
-        if (!b.has(m.seqnum)) b.set(m.seqnum, m.t);
-        hit = true;
-      }
-      if (!hit && performance.now() - m.t < 60_000) keep.push(m);
+  #attribute(sender: number, seqnum: number): void {
+    for (const [name, root] of this.#trees) {
+      if (!descendsFrom(sender, root)) continue;
+      const b = this.broadcasts.get(name)!;
+      if (!b.has(seqnum)) b.set(seqnum, performance.now());
     }
-    this.#pending = keep;
   }
 
   /** Kernel events with from < seqnum <= to that reached us. */
@@ -387,7 +397,6 @@ export class EventTracker {
     let lastChange = Date.now();
     for (;;) {
       await sleep(50);
-      this.#attribute(true);
       const ours = this.window(from, to);
       if (ours.length !== lastCount) {
         lastCount = ours.length;
@@ -405,8 +414,9 @@ export class EventTracker {
   }
 
   close(): void {
-    if (this.#timer) clearInterval(this.#timer);
     this.#k.close();
-    this.#u.close();
+    this.#uWatch?.close();
+    if (this.#u >= 0) close(this.#u);
+    this.#u = -1;
   }
 }
