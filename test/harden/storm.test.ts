@@ -74,9 +74,9 @@ describe(`a storm of ${EVENTS} change events`, () => {
     expect(broadcast.length).toBe(expected.length);
     expect([...seen.keys()].sort((a, b) => a - b)).toEqual(expected);
     expect([...seen.values()].every((c) => c === 1)).toBe(true);
-    const st = (await controlRequest(r.run, { command: 'status' })) as unknown as { netlink: { overflows: number; malformed: number }; queue: { size: number } };
+    const st = (await controlRequest(r.run, { command: 'status' })) as unknown as { netlink: { overflows: number; malformed: number } };
     expect(st.netlink.overflows).toBe(0);
-    expect(st.queue.size).toBe(0);
+    // (not the queue's size: other tests' uevents reach this daemon too, and may be queued right now)
     // the database: each disk's record is its last event's, its link and tag index are in place
     for (const n of disks) {
       const seqs = kernelSeqnums.get(`/devices/virtual/block/zram${n}`)!;
