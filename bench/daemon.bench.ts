@@ -229,7 +229,8 @@ export async function main(): Promise<void> {
     const common = { rules, programs: true, hwdbBin };
     const ns = (reference: 252 | 257, command: string) =>
       namespaceScript({ ...common, reference, dev: stage, devTmpfs: true }) + `read go\nexec ${command}\n`;
-    const dm = join(REPO, 'dist', 'cli', 'devmaster.js');
+    const dmScript = join(REPO, 'dist', 'cli', 'devmaster.js');
+    const dm = process.env.DM_BENCH_NODE !== undefined ? `${process.execPath} ${process.env.DM_BENCH_NODE} ${dmScript}` : dmScript;
     const udevd252 = join(work, 'systemd-udevd');
     execFileSync('ln', ['-s', ref.udevadm, udevd252]); // udevadm is multi-call: as systemd-udevd it is the daemon
     const specs: Record<string, DaemonSpec> = {
