@@ -131,6 +131,8 @@ interface Sample {
   span?: number;
   events?: number;
   hwmKb: number;
+  /** CPU time (user + system) the daemon's process tree spent during the phase (after settling). */
+  cpuMs: number;
   pssKb: number;
   treeHwmKb: number;
 }
@@ -138,6 +140,23 @@ interface Sample {
 function statusKb(pid: number, key: string): number {
   const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) : 0;
+}
+
+/** CPU time (user + system, ms) of the living processes of a tree, and of their waited-for children. */
+const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+function treeCpuMs(pid: number): number {
+  let ticks = 0;
+  for (const p of treeOf(pid)) {
+    try {
+      // fields after the command's closing parenthesis: utime is the 14th of the line, cutime+cstime follow stime
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+    }
+  }
+  return ticks * TICK_MS;
 }
 
 /** Proportional set size of the whole process tree, and the sum of its processes' VmHWM. */
@@ -162,6 +181,7 @@ async function runOnce(probe: Probe, d: DaemonSpec, phase: Phase, log: string, d
   const started = await probe.request<{ pid: number; ready_ms: number }>({ cmd: 'start', argv: ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', d.script], log });
   try {
     await sleep(SETTLE_MS);
+    const cpuBefore = treeCpuMs(started.pid);
     let span: number | undefined;
     let events: number | undefined;
     if (phase === 'hotplug') {
@@ -182,7 +202,7 @@ async function runOnce(probe: Probe, d: DaemonSpec, phase: Phase, log: string, d
       events = w.events;
     }
     const hwmKb = statusKb(started.pid, 'VmHWM');
-    return { readyMs: started.ready_ms, span, events, hwmKb, ...treeMemory(started.pid) };
+    return { readyMs: started.ready_ms, span, events, hwmKb, cpuMs: treeCpuMs(started.pid) - cpuBefore, ...treeMemory(started.pid) };
   } finally {
     await probe.request({ cmd: 'stop' });
   }
@@ -287,6 +307,9 @@ export async function main(): Promise<void> {
       const n = median(col(phase, 'devMaster', (s) => s.events ?? NaN));
       const label = phase === 'hotplug' ? 'hotplug: zram add to broadcast' : `${phase} (${n} events)`;
       row(label, (name) => col(phase, name, (s) => s.span ?? NaN), ms, 'ms');
+    }
+    for (const phase of ['coldplug', 'storm'] as const) {
+      if (get(`${phase}/devMaster`).length) row(`CPU time, ${phase} (user+sys, tree)`, (name) => col(phase, name, (s) => s.cpuMs), ms, 'ms');
     }
     row('start to ready', (name) => all(name, (s) => s.readyMs), ms, 'ms');
     for (const phase of ['coldplug', 'storm'] as const) {
