@@ -139,12 +139,13 @@ export async function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv)
   const counters = cost?.counters(rules);
   const timed = cost?.timeLines === true;
   const files = rules.files;
+  // the signal can only be aborted while the event awaits: checked here and after each await of a token
+  checkpoint(env.signal);
   for (let f = 0; f < files.length; f++) {
     const lines = files[f]!.lines;
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i]!;
       if ((line.type & mask) === 0) continue;
-      checkpoint(env.signal);
       // Most lines fail on their first key (SUBSYSTEM=="...", ACTION!="..."): decide those here, cheaply.
       const first = line.tokens[0];
       if (first !== undefined && (first.type <= T.M_KERNEL || first.type === T.M_SUBSYSTEM)) {
