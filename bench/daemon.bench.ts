@@ -10,7 +10,7 @@
 //   - Each daemon is started fresh for each round, as users start it: udevd 252 (this machine's distribution,
 //     Debian 12) and udevd 257 (Debian 13, through its own loader) as systemd-udevd, devMaster through its own
 //     executable (dist/cli/devmaster.js, so with its shebang's V8 flags) with `--unit-backend none` as its service
-//     unit runs it. Each gets a private mount namespace (test/helpers/udevd.ts) with a tmpfs /run, a tmpfs /dev
+//     unit runs it, and `--no-mknod` (it makes no nodes on the devtmpfs it runs on). Each gets a private mount namespace (test/helpers/udevd.ts) with a tmpfs /run, a tmpfs /dev
 //     holding copies of this machine's device nodes, and a /usr/lib/udev holding Debian 12's rules (without the two
 //     files that rename interfaces), the reference programs (ata_id, scsi_id, ...) and a hwdb.bin compiled from
 //     Debian 12's hwdb by its systemd-hwdb. Then 1.5 s to settle.
@@ -254,10 +254,11 @@ export async function main(): Promise<void> {
     const udevd252 = join(work, 'systemd-udevd');
     execFileSync('ln', ['-s', ref.udevadm, udevd252]); // udevadm is multi-call: as systemd-udevd it is the daemon
     const specs: Record<string, DaemonSpec> = {
-      devMaster: { name: 'devMaster', script: ns(252, `${dm} --unit-backend none`) },
+      // --no-mknod: the daemons run on a tmpfs copy of /dev; on the devtmpfs users run it on, devMaster makes no nodes
+      devMaster: { name: 'devMaster', script: ns(252, `${dm} --unit-backend none --no-mknod`) },
       'udevd 252': { name: 'udevd 252', script: ns(252, udevd252) },
       'udevd 257': { name: 'udevd 257', script: ns(257, ref257.systemdUdevd) },
-      'devMaster stats': { name: 'devMaster stats', script: ns(252, `${dm} --unit-backend none --stats`) },
+      'devMaster stats': { name: 'devMaster stats', script: ns(252, `${dm} --unit-backend none --no-mknod --stats`) },
     };
 
     // the probe's own namespace: the machine's /dev, Debian's rules, programs and hwdb.bin where udevadm and
