@@ -75,40 +75,21 @@ function ancestors(devpath: string): string[] {
   return out;
 }
 
-/**
- * Pending events by a key, each key's list in arrival order (events are indexed when they arrive and never again),
- * so the latest one earlier than a given event is found by bisection, however many events of one device are queued.
- */
-class OrderedIndex<K, V extends { readonly order: number }> {
-  readonly map = new Map<K, V[]>();
+class MultiIndex<K, V> {
+  readonly map = new Map<K, Set<V>>();
   add(k: K, v: V): void {
-    const list = this.map.get(k);
-    if (list) list.push(v);
-    else this.map.set(k, [v]);
+    let s = this.map.get(k);
+    if (!s) this.map.set(k, (s = new Set()));
+    s.add(v);
   }
   delete(k: K, v: V): void {
-    const list = this.map.get(k);
-    if (!list) return;
-    // events mostly finish in arrival order: the first one
-    if (list[0] === v) list.shift();
-    else {
-      const i = list.indexOf(v);
-      if (i > 0) list.splice(i, 1);
-    }
-    if (list.length === 0) this.map.delete(k);
+    const s = this.map.get(k);
+    if (!s) return;
+    s.delete(v);
+    if (s.size === 0) this.map.delete(k);
   }
-  /** The latest event under `k` that arrived before `order`. */
-  latestBefore(k: K, order: number): V | undefined {
-    const list = this.map.get(k);
-    if (!list) return undefined;
-    let lo = 0;
-    let hi = list.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (list[mid]!.order < order) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo > 0 ? list[lo - 1] : undefined;
+  get(k: K): Set<V> | undefined {
+    return this.map.get(k);
   }
 }
 
@@ -119,12 +100,12 @@ export class EventQueue<T> {
   #runDir: string | undefined;
   #order = 0;
   #entries = new Set<Entry<T>>();
-  #byDevpath = new OrderedIndex<string, Entry<T>>();
+  #byDevpath = new MultiIndex<string, Entry<T>>();
   /** Every pending event indexed under each of its ancestor prefixes (to find descendants). */
-  #byPrefix = new OrderedIndex<string, Entry<T>>();
-  #byDevnum = new OrderedIndex<string, Entry<T>>();
-  #byIfindex = new OrderedIndex<number, Entry<T>>();
-  #byDevpathOld = new OrderedIndex<string, Entry<T>>();
+  #byPrefix = new MultiIndex<string, Entry<T>>();
+  #byDevnum = new MultiIndex<string, Entry<T>>();
+  #byIfindex = new MultiIndex<number, Entry<T>>();
+  #byDevpathOld = new MultiIndex<string, Entry<T>>();
   /** Events waiting on a given blocker. */
   #waiters = new Map<Entry<T>, Entry<T>[]>();
   /** Unblocked, not yet started, in arrival order. */
@@ -266,20 +247,25 @@ export class EventQueue<T> {
 
   // ------------------------------------------------------------------ internals
 
-  /** The latest pending event earlier than e that e must wait for (the indexes hold pending events only). */
+  #conflictsWith(e: Entry<T>, visit: (o: Entry<T>) => void): void {
+    const same = this.#byDevpath.get(e.devpath);
+    if (same) same.forEach(visit);
+    for (const p of e.prefixes) this.#byDevpath.get(p)?.forEach(visit);
+    this.#byPrefix.get(e.devpath)?.forEach(visit);
+    if (e.devpathOld) {
+      this.#byDevpath.get(e.devpathOld)?.forEach(visit);
+    }
+    this.#byDevpathOld.get(e.devpath)?.forEach(visit);
+    if (e.devnumKey) this.#byDevnum.get(e.devnumKey)?.forEach(visit);
+    if (e.ifindex !== undefined) this.#byIfindex.get(e.ifindex)?.forEach(visit);
+  }
+
+  /** The latest pending event earlier than e that e must wait for. */
   #findBlocker(e: Entry<T>): Entry<T> | undefined {
-    const order = e.order;
     let best: Entry<T> | undefined;
-    const consider = (o: Entry<T> | undefined) => {
-      if (o !== undefined && (best === undefined || o.order > best.order)) best = o;
-    };
-    consider(this.#byDevpath.latestBefore(e.devpath, order));
-    for (const p of e.prefixes) consider(this.#byDevpath.latestBefore(p, order));
-    consider(this.#byPrefix.latestBefore(e.devpath, order));
-    if (e.devpathOld) consider(this.#byDevpath.latestBefore(e.devpathOld, order));
-    consider(this.#byDevpathOld.latestBefore(e.devpath, order));
-    if (e.devnumKey) consider(this.#byDevnum.latestBefore(e.devnumKey, order));
-    if (e.ifindex !== undefined) consider(this.#byIfindex.latestBefore(e.ifindex, order));
+    this.#conflictsWith(e, (o) => {
+      if (o !== e && !o.done && o.order < e.order && (!best || o.order > best.order)) best = o;
+    });
     return best;
   }
 
