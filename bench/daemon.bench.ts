@@ -1,379 +1,376 @@
-// Daemon benchmark: devMaster against Debian's systemd-udevd (unpacked, never installed), same rules set.
+// Daemon benchmark: devMaster against Debian's udevd, measured as an administrator would measure it.
 //
-//   coldplug: "change" written to every device's uevent file; time from the first kernel event to the last
-//             broadcast of those events by the daemon under test.
-//   storm:    3000 "change" events (cycling over the devices); same measure.
-//   RSS:      idle (after start and a settle) and peak (sampled every 20 ms over the process tree: udevd's
-//             workers count too), both daemons with Debian's rules loaded.
+// Method (docs/PERFORMANCE.md has it in prose):
+//   - Everything runs in one private network namespace (with its own sysfs mount): the only libudev broadcasts
+//     there are those of the daemon under test, whatever other daemons run on the machine, and no interface of
+//     the machine is ever touched. The kernel's uevents of every device that is not a network interface reach it.
+//   - The probe (bench/probe.py, a process of its own at real-time priority) takes every timestamp: it stamps each
+//     kernel uevent and each broadcast when it arrives (CLOCK_MONOTONIC), and starts the daemons as a service
+//     manager does, with $NOTIFY_SOCKET: start to ready is from exec to READY=1.
+//   - Each daemon is started fresh for each round, as users start it: udevd 252 (this machine's distribution,
+//     Debian 12) and udevd 257 (Debian 13, through its own loader) as systemd-udevd, devMaster through its own
+//     executable (dist/cli/devmaster.js, so with its shebang's V8 flags) with `--unit-backend none` as its service
+//     unit runs it, and `--no-mknod` (it makes no nodes on the devtmpfs it runs on). Each gets a private mount namespace (test/helpers/udevd.ts) with a tmpfs /run, a tmpfs /dev
+//     holding copies of this machine's device nodes, and a /usr/lib/udev holding Debian 12's rules (without the two
+//     files that rename interfaces), the reference programs (ata_id, scsi_id, ...) and a hwdb.bin compiled from
+//     Debian 12's hwdb by its systemd-hwdb. Then 1.5 s to settle.
+//   - coldplug: `udevadm trigger --action=change` (Debian 12's); storm: 3000 "change" writes over the mem, vc and
+//     misc devices from a separate process; span = first kernel event to last broadcast of those events.
+//     hotplug: a zram device added (`hot_add`), kernel "add" of its block device to its broadcast.
+//   - Rounds alternate the daemons' order; the first round is a warm-up; medians with min-max.
+//   - Memory: VmHWM of the daemon's main process and the PSS of its process tree (udevd's workers counted) at the
+//     end of the run.
+//   - Whole processes: `node -e 0`, `devctl info /dev/null`, `devctl test /dev/null` and udevadm's, timed by the
+//     probe (fork to exit), alternating.
+//   - devMaster with `stats = true` against stats off, coldplug, alternating (the target: within 5 %).
 //
-// Safety: udevd runs ONLY inside a private mount namespace (unshare --mount --propagation private) with tmpfs
-// on /run (so its /run/udev is private), a tmpfs /dev populated with copies of the device nodes, and an empty
-// tmpfs over /usr/lib/udev/rules.d; its rules are a copy of Debian's rules.d in the private /run/udev/rules.d
-// without 80-net-setup-link.rules and 73-special-net-names.rules (the only files with NAME=), so it can never
-// rename this machine's interfaces or write the real /dev or /run/udev. It is killed (process group) afterwards.
-// devMaster runs on temp --dev/--run roots on a tmpfs (/dev/shm), its dev root holding the same node copies, with
-// the same rules copy.
-//
-// DM_BENCH_STATS=on runs devMaster with its cost accounting on (--stats); DM_BENCH_STATS=compare runs it twice,
-// stats off then on, and prints the ratio (the target for stats on: coldplug within 5% of stats off).
+// DM_BENCH_ROUNDS (default 5, plus the warm-up) sets the rounds; DM_BENCH_PHASES (coldplug,storm,hotplug,stats,
+// processes) a subset; DM_BENCH_ONLY=devmaster skips udevd; DM_BENCH_DEBUG prints every sample.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync, existsSync, mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync, mkdirSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { referenceUdev, REPO } from '../test/helpers/reference.js';
-import { UeventNetlink, GROUP_KERNEL, GROUP_UDEV } from '../src/netlink/socket.js';
-import { parseUevent } from '../src/netlink/uevent.js';
-import { decode } from '../src/netlink/libudev-format.js';
-import { listDevices } from '../src/daemon/coldplug.js';
-import { controlRequest } from '../src/daemon/control.js';
-import { EXCLUDED_RULES, rulesCopy, treeOf, ueventPorts, stopTree, kernelSeqnum, sleep, namespaceScript } from '../test/helpers/udevd.js';
+import { createInterface } from 'node:readline';
+import { referenceUdev, referenceUdev257, REPO } from '../test/helpers/reference.js';
+import { EXCLUDED_RULES, namespaceScript, rulesCopy, treeOf } from '../test/helpers/udevd.js';
 
+const ROUNDS = Number(process.env.DM_BENCH_ROUNDS ?? 5);
+const PHASES = (process.env.DM_BENCH_PHASES ?? 'coldplug,storm,hotplug,stats,processes').split(',');
+const DEBUG = !!process.env.DM_BENCH_DEBUG;
 const STORM = 3000;
-const COLDPLUG_ROUNDS = 3;
-const STORM_ROUNDS = 3;
+const SETTLE_MS = 1500;
+const PROCESS_RUNS = 20;
 
-interface Measure {
-  ms: number;
+/** The storm's writer, a separate process (as ../shared/tools/plain-bench.sh). */
+const STORM_PY = `
+import glob
+ds = sorted(glob.glob('/sys/class/mem/*/uevent') + glob.glob('/sys/class/vc/*/uevent') + glob.glob('/sys/class/misc/*/uevent'))
+n = 0
+while n < ${STORM}:
+    for d in ds:
+        if n >= ${STORM}: break
+        try: open(d, 'w').write('change'); n += 1
+        except OSError: pass
+`;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ------------------------------------------------------------------ the probe
+
+interface WaitReply {
   events: number;
   missing: number;
+  span_ms: number | null;
+  drops: number;
 }
 
-function median(ms: Measure[]): Measure {
-  const sorted = [...ms].sort((a, b) => (Number.isNaN(a.ms) ? 1 : Number.isNaN(b.ms) ? -1 : a.ms - b.ms));
-  return sorted[Math.floor((sorted.length - 1) / 2)]!;
+class Probe {
+  #proc: ChildProcess;
+  #lines: string[] = [];
+  #waiting: { resolve: (line: string) => void; reject: (e: Error) => void } | undefined;
+  #exited: Error | undefined;
+  realtime = false;
+
+  constructor(script: string, notifyAddress: string) {
+    this.#proc = spawn('unshare', ['--net', '--mount', '--propagation', 'private', 'sh', '-c', `${script}exec /usr/bin/python3 ${join(REPO, 'bench', 'probe.py')} ${notifyAddress}\n`], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    createInterface({ input: this.#proc.stdout! }).on('line', (l) => {
+      if (l === 'ready-ns') return;
+      if (this.#waiting) {
+        const w = this.#waiting;
+        this.#waiting = undefined;
+        w.resolve(l);
+      } else this.#lines.push(l);
+    });
+    this.#proc.once('exit', (c) => {
+      this.#exited = new Error(`the probe exited (${c})`);
+      this.#waiting?.reject(this.#exited);
+      this.#waiting = undefined;
+    });
+  }
+
+  #next(): Promise<string> {
+    const l = this.#lines.shift();
+    if (l !== undefined) return Promise.resolve(l);
+    if (this.#exited) return Promise.reject(this.#exited);
+    return new Promise((resolve, reject) => {
+      this.#waiting = { resolve, reject };
+    });
+  }
+
+  async open(): Promise<void> {
+    const hello = JSON.parse(await this.#next()) as { realtime: boolean };
+    this.realtime = hello.realtime;
+  }
+
+  async request<T>(cmd: Record<string, unknown>): Promise<T> {
+    this.#proc.stdin!.write(JSON.stringify(cmd) + '\n');
+    const r = JSON.parse(await this.#next()) as T & { error?: string };
+    if (r.error) throw new Error(`probe ${String(cmd.cmd)}: ${r.error}`);
+    return r;
+  }
+
+  /** The namespace's processes run as the probe's children: PIDs are the machine's (no PID namespace). */
+  async close(): Promise<void> {
+    this.#proc.stdin!.end(JSON.stringify({ cmd: 'quit' }) + '\n');
+    await new Promise((r) => this.#proc.once('exit', r));
+  }
 }
 
-// ------------------------------------------------------------------ process tree memory
+// ------------------------------------------------------------------ daemons
+
+interface DaemonSpec {
+  name: string;
+  /** The namespace script (up to its "read" of the go line) and the daemon's command. */
+  script: string;
+}
+
+interface Sample {
+  readyMs: number;
+  span?: number;
+  events?: number;
+  hwmKb: number;
+  /** CPU time (user + system) the daemon's process tree spent during the phase (after settling). */
+  cpuMs: number;
+  pssKb: number;
+  treeHwmKb: number;
+}
 
 function statusKb(pid: number, key: string): number {
-  try {
-    const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
-  }
+  const m = new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) : 0;
 }
 
-/** Proportional set size of the whole process tree (shared pages split between the processes sharing them). */
-function treePssKb(pid: number): number {
-  let n = 0;
+/** CPU time (user + system, ms) of the living processes of a tree, and of their waited-for children. */
+const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+function treeCpuMs(pid: number): number {
+  let ticks = 0;
   for (const p of treeOf(pid)) {
     try {
-      const m = /^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p}/smaps_rollup`, 'utf8'));
-      if (m) n += Number(m[1]);
-    } catch {
-      /* gone */
+      // fields after the command's closing parenthesis: utime is the 14th of the line, cutime+cstime follow stime
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
     }
   }
-  return n;
+  return ticks * TICK_MS;
 }
 
-class PssSampler {
-  peakKb = 0;
-  #timer: NodeJS.Timeout;
-  constructor(private pid: number) {
-    this.#timer = setInterval(() => {
-      this.peakKb = Math.max(this.peakKb, treePssKb(this.pid));
-    }, 50);
-  }
-  stop(): number {
-    clearInterval(this.#timer);
-    this.peakKb = Math.max(this.peakKb, treePssKb(this.pid));
-    return this.peakKb;
-  }
-}
-
-// ------------------------------------------------------------------ measuring
-
-interface Pending {
-  port: number;
-  seqnum: number;
-  t: number;
-}
-
-class Monitor {
-  kernel = new Map<number, number>(); // seqnum -> time
-  udev = new Map<number, number>();
-  ports = new Set<number>();
-  seenPorts = new Set<number>();
-  raw = 0;
-  bad: string[] = [];
-  #k!: UeventNetlink;
-  #u!: UeventNetlink;
-  async open(): Promise<void> {
-    this.#k = await UeventNetlink.open({ groups: [GROUP_KERNEL], recvBufferSize: 64 << 20 });
-    this.#u = await UeventNetlink.open({ groups: [GROUP_UDEV], recvBufferSize: 64 << 20 });
-    this.#k.raw.on('message', (msg, rinfo) => {
-      this.raw++;
-      if (rinfo.port !== 0) return;
-      const ev = parseUevent(msg);
-      if (!(ev instanceof Error)) this.kernel.set(ev.seqnum, performance.now());
-      else this.bad.push(ev.message);
-    });
-    this.#u.raw.on('message', (msg, rinfo) => {
-      this.seenPorts.add(rinfo.port);
-      const d = decode(msg);
-      if (d instanceof Error) return;
-      if (this.ports.has(rinfo.port)) this.#record(d.seqnum, performance.now());
-      else this.#pending.push({ port: rinfo.port, seqnum: d.seqnum, t: performance.now() });
-    });
-  }
-
-  #pending: Pending[] = [];
-  #timer: NodeJS.Timeout | undefined;
-  #pid = 0;
-
-  #record(seqnum: number, t: number): void {
-    const prev = this.udev.get(seqnum);
-    if (prev === undefined || t < prev) this.udev.set(seqnum, t);
-  }
-
-  /** Broadcasts count only when sent from a socket of this process tree (udevd broadcasts from its workers). */
-  follow(pid: number): void {
-    this.#pid = pid;
-    this.ports = new Set();
-    this.#pending = [];
-    this.udev.clear();
-    if (!process.env.DM_NO_RESOLVE) this.#timer ??= setInterval(() => this.resolve(), 100);
-  }
-
-  resolve(): void {
-    if (!this.#pid) return;
-    for (const p of ueventPorts(this.#pid)) this.ports.add(p);
-    const keep: Pending[] = [];
-    for (const m of this.#pending) {
-      if (this.ports.has(m.port)) this.#record(m.seqnum, m.t);
-      else keep.push(m);
-    }
-    this.#pending = keep.filter((m) => performance.now() - m.t < 60_000);
-  }
-  info(): unknown {
-    return [this.#k, this.#u].map((s) => ({ port: s.port, fd: s.fd, hardened: s.hardened, rcvbuf: s.recvBufferSize }));
-  }
-  drops(): [number | undefined, number | undefined] {
-    return [this.#k.drops(), this.#u.drops()];
-  }
-  close(): void {
-    if (this.#timer) clearInterval(this.#timer);
-    this.#k.close();
-    this.#u.close();
-  }
-  /**
-   * Waits until every kernel event with seqnum in (from, to] that reaches us was broadcast (events of other
-   * network namespaces never reach us: the window closes after 1 s without a new one); returns ms or NaN.
-   */
-  async measure(from: number, to: number, timeoutMs: number): Promise<{ ms: number; events: number; missing: number }> {
-    const end = performance.now() + timeoutMs;
-    let lastCount = -1;
-    let lastChange = performance.now();
-    for (;;) {
-      await sleep(20);
-      this.resolve();
-      const ours = [...this.kernel.keys()].filter((s) => s > from && s <= to);
-      if (ours.length !== lastCount) {
-        lastCount = ours.length;
-        lastChange = performance.now();
-      }
-      const allKernel = ours.length === to - from || performance.now() - lastChange > 1000;
-      const missing = ours.filter((s) => !this.udev.has(s));
-      if ((allKernel && missing.length === 0) || performance.now() > end) {
-        const first = Math.min(...ours.map((s) => this.kernel.get(s)!));
-        const last = Math.max(...ours.filter((s) => this.udev.has(s)).map((s) => this.udev.get(s)!));
-        return { ms: missing.length ? NaN : last - first, events: ours.length, missing: missing.length };
-      }
-    }
-  }
-
-}
-
-function trigger(paths: string[], count: number): number {
-  let ok = 0;
-  for (let i = 0; i < count; i++) {
+/** Proportional set size of the whole process tree, and the sum of its processes' VmHWM. */
+function treeMemory(pid: number): { pssKb: number; treeHwmKb: number } {
+  let pssKb = 0;
+  let treeHwmKb = 0;
+  for (const p of treeOf(pid)) {
     try {
-      writeFileSync(join(paths[i % paths.length]!, 'uevent'), 'change');
-      ok++;
-    } catch {
-      /* some devices refuse */
+      pssKb += Number(/^Pss:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p}/smaps_rollup`, 'utf8'))?.[1] ?? 0);
+      treeHwmKb += statusKb(p, 'VmHWM');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
     }
   }
-  if (process.env.DM_BENCH_DEBUG) console.log(`triggered ${ok}/${count}`);
-  return ok;
+  return { pssKb, treeHwmKb };
 }
 
-interface Result {
-  name: string;
-  startMs: number;
-  /** Main process RSS at idle, and its high-water mark (VmHWM) at the end. */
-  idleKb: number;
-  peakKb: number;
-  /** Whole process tree (udevd's workers included), PSS. */
-  idlePssKb: number;
-  peakPssKb: number;
-  coldplug: Measure;
-  storm: Measure;
-}
+type Phase = 'coldplug' | 'storm' | 'hotplug';
 
-async function runOne(name: string, proc: ChildProcess, ready: () => Promise<void>, mon: Monitor, devices: string[]): Promise<Result> {
-  const t0 = performance.now();
-  await ready();
-  const startMs = performance.now() - t0;
-  await sleep(1500); // let start-up work settle
-  const idleKb = statusKb(proc.pid!, 'VmRSS');
-  const idlePssKb = treePssKb(proc.pid!);
-  mon.follow(proc.pid!);
-  const sampler = new PssSampler(proc.pid!);
-  // several rounds each (the machine is shared): the median is reported
-  const coldplugs: Measure[] = [];
-  for (let i = 0; i < COLDPLUG_ROUNDS; i++) {
-    const s0 = kernelSeqnum();
-    trigger(devices, devices.length);
-    coldplugs.push(await mon.measure(s0, kernelSeqnum(), 120_000));
-    await sleep(500);
-  }
-  const storms: Measure[] = [];
-  for (let i = 0; i < STORM_ROUNDS; i++) {
-    const s0 = kernelSeqnum();
-    trigger(devices, STORM);
-    storms.push(await mon.measure(s0, kernelSeqnum(), 300_000));
-    await sleep(500);
-  }
-  const coldplug = median(coldplugs);
-  const storm = median(storms);
-  if (process.env.DM_BENCH_DEBUG) console.log(name, 'coldplug rounds', coldplugs.map((m) => Math.round(m.ms)), 'storm rounds', storms.map((m) => Math.round(m.ms)));
-  const peakPssKb = sampler.stop();
-  const peakKb = statusKb(proc.pid!, 'VmHWM');
-  if (process.env.DM_BENCH_DEBUG) console.log(name, 'monitor', mon.info(), 'kernel events', mon.raw, 'unparsable', mon.bad.length, 'drops', mon.drops(), 'ports', mon.ports.size);
-  return { name, startMs, idleKb, peakKb, idlePssKb, peakPssKb, coldplug, storm };
-}
-
-async function benchDevmaster(rules: string, mon: Monitor, devices: string[], extra: string[] = []): Promise<Result> {
-  // The same conditions as udevd's namespace: dev and run roots on a tmpfs (/dev/shm), the dev root holding
-  // copies of this machine's device nodes (as a devtmpfs would), so neither daemon makes nodes.
-  const base = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'dm-bench-'));
-  const dev = join(base, 'dev');
-  const run = join(base, 'run');
-  mkdirSync(dev);
-  execFileSync('sh', ['-c', `cd /dev && find . -xdev \\( -type b -o -type c \\) -print0 | xargs -0 cp -a --parents -t '${dev}' 2>/dev/null || true`]);
-  const dist = join(REPO, 'dist', 'cli', 'devmaster.js');
-  const args = ['--sysfs', '/sys', '--dev', dev, '--run', run, '--rules-dir', rules, '--mknod', '--log-level', 'error', '--config', join(base, 'none.toml'), ...extra];
-  writeFileSync(join(base, 'none.toml'), '');
-  // the executable's own V8 flags (its "#!/usr/bin/env -S node ..." line), or DM_NODE_FLAGS
-  const shebang = readFileSync(join(REPO, 'src', 'cli', 'devmaster.ts'), 'utf8').split('\n')[0]!;
-  const flags = (process.env.DM_NODE_FLAGS ?? shebang.replace(/^#!.*?\bnode\b\s*/, '')).split(' ').filter(Boolean);
-  const cmd = existsSync(dist) ? [process.execPath, ...flags, dist, ...args] : [process.execPath, ...flags, '--import', 'tsx', join(REPO, 'src', 'cli', 'devmaster.ts'), ...args];
-  const proc = spawn(cmd[0]!, cmd.slice(1), { detached: true, stdio: ['ignore', 'ignore', 'inherit'] });
+/** Starts `d` fresh, lets it settle, runs one phase and measures it; stops it. */
+async function runOnce(probe: Probe, d: DaemonSpec, phase: Phase, log: string, devpathsOf: (seqBefore: number) => string[] | null): Promise<Sample> {
+  const started = await probe.request<{ pid: number; ready_ms: number }>({ cmd: 'start', argv: ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', d.script], log });
   try {
-    return await runOne('devMaster', proc, async () => {
-      for (let i = 0; i < 600; i++) {
-        try {
-          await controlRequest(run, { command: 'ping' }, 1000);
-          return;
-        } catch {
-          await sleep(50);
-        }
-      }
-      throw new Error('devmaster did not start');
-    }, mon, devices);
+    await sleep(SETTLE_MS);
+    const cpuBefore = treeCpuMs(started.pid);
+    let span: number | undefined;
+    let events: number | undefined;
+    if (phase === 'hotplug') {
+      const add = await probe.request<{ out: string; seq_before: number; seq_after: number }>({ cmd: 'run', argv: ['sh', '-c', 'cat /sys/class/zram-control/hot_add'] });
+      const id = add.out.trim();
+      if (!/^\d+$/.test(id)) throw new Error(`zram hot_add answered '${add.out}'`);
+      const w = await probe.request<WaitReply>({ cmd: 'wait', from: add.seq_before, to: add.seq_after + 5, action: 'add', devpaths: [`/devices/virtual/block/zram${id}`], timeout_ms: 10_000 });
+      const rm = await probe.request<{ seq_before: number; seq_after: number }>({ cmd: 'run', argv: ['sh', '-c', `echo ${id} > /sys/class/zram-control/hot_remove`] });
+      await probe.request<WaitReply>({ cmd: 'wait', from: rm.seq_before, to: rm.seq_after, action: 'remove', devpaths: null, timeout_ms: 10_000 });
+      span = w.span_ms ?? NaN;
+      events = w.events;
+    } else {
+      const argv = phase === 'coldplug' ? [referenceUdev().udevadm, 'trigger', '--action=change'] : ['/usr/bin/python3', '-c', STORM_PY];
+      const r = await probe.request<{ code: number; out: string; seq_before: number; seq_after: number }>({ cmd: 'run', argv });
+      const w = await probe.request<WaitReply>({ cmd: 'wait', from: r.seq_before, to: r.seq_after, action: 'change', devpaths: devpathsOf(r.seq_before), timeout_ms: 120_000 });
+      if (w.missing) console.log(`  ${d.name} ${phase}: ${w.missing} of ${w.events} events never broadcast${w.drops ? ` (probe overflowed ${w.drops} times)` : ''}`);
+      span = w.span_ms ?? NaN;
+      events = w.events;
+    }
+    const hwmKb = statusKb(started.pid, 'VmHWM');
+    return { readyMs: started.ready_ms, span, events, hwmKb, cpuMs: treeCpuMs(started.pid) - cpuBefore, ...treeMemory(started.pid) };
   } finally {
-    await stopTree(proc);
-    rmSync(base, { recursive: true, force: true });
+    await probe.request({ cmd: 'stop' });
   }
 }
 
-async function benchUdevd(rulesSrc: string, mon: Monitor, devices: string[]): Promise<Result> {
-  const ref = referenceUdev();
-  const base = mkdtempSync(join(tmpdir(), 'udevd-bench-'));
-  const stage = join(base, 'devstage');
-  mkdirSync(stage);
-  // Everything below runs inside the private mount namespace only (test/helpers/udevd.ts): tmpfs /run and
-  // /usr/lib/udev with the rules copy, a tmpfs /dev with copies of the device nodes.
-  const script = namespaceScript({ rules: rulesSrc, dev: stage, devTmpfs: true }) + `exec ${join(base, 'systemd-udevd')}\n`;
-  symlinkSync(ref.udevadm, join(base, 'systemd-udevd'));
-  const proc = spawn('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], {
-    detached: true,
-    stdio: ['ignore', 'pipe', 'inherit'],
-    env: { ...process.env, SYSTEMD_LOG_LEVEL: 'err' },
-  });
-  let out = '';
-  proc.stdout!.on('data', (c: Buffer) => (out += c.toString()));
-  try {
-    return await runOne('udevd', proc, async () => {
-      // ready = its control socket answers inside the namespace: ask udevadm there
-      for (let i = 0; i < 600; i++) {
-        if (out.includes('ready-ns') && ueventPorts(proc.pid!).size >= 1) {
-          try {
-            execFileSync('nsenter', ['-t', String(proc.pid), '-m', ref.udevadm, 'control', '--ping', '-t', '1'], { stdio: 'ignore' });
-            return;
-          } catch {
-            /* not yet */
-          }
-        }
-        if (proc.exitCode !== null) throw new Error(`udevd exited (${proc.exitCode})`);
-        await sleep(50);
-      }
-      throw new Error(`udevd did not start (namespace ${out.includes('ready-ns') ? 'ready' : 'not ready'}, ${ueventPorts(proc.pid!).size} uevent sockets)`);
-    }, mon, devices);
-  } finally {
-    await stopTree(proc);
-    rmSync(base, { recursive: true, force: true });
-  }
-}
+// ------------------------------------------------------------------ statistics and output
 
-const fmtMs = (n: number) => (Number.isFinite(n) ? `${n.toFixed(0)} ms` : 'incomplete');
-const fmtMb = (kb: number) => (Number.isFinite(kb) ? `${(kb / 1024).toFixed(1)} MB` : 'n/a');
+const median = (xs: number[]) => {
+  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2) : NaN;
+};
+const spread = (xs: number[], f: (n: number) => string) => {
+  const s = xs.filter(Number.isFinite);
+  return s.length ? `${f(Math.min(...s))}-${f(Math.max(...s))}` : '';
+};
+const ms = (n: number) => (Number.isFinite(n) ? n.toFixed(n < 20 ? 1 : 0) : 'n/a');
+const mb = (kb: number) => (Number.isFinite(kb) ? (kb / 1024).toFixed(1) : 'n/a');
 const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a');
 
+function cell(xs: number[], f: (n: number) => string, unit: string): string {
+  return `${f(median(xs))} ${unit} (${spread(xs, f)})`;
+}
+
+// ------------------------------------------------------------------ main
+
 export async function main(): Promise<void> {
-  if (process.getuid?.() !== 0) {
-    console.log('daemon bench: needs root (netlink groups, mount namespace); skipped');
-    return;
-  }
+  if (process.getuid?.() !== 0) throw new Error('the daemon bench needs root (network and mount namespaces, netlink, zram)');
   const ref = referenceUdev();
-  const work = mkdtempSync(join(tmpdir(), 'dm-bench-rules-'));
+  const ref257 = referenceUdev257();
+  const work = mkdtempSync(join(tmpdir(), 'dm-bench-'));
+  let probe: Probe | undefined;
   try {
     const rules = join(work, 'rules.d');
-    const n = rulesCopy(ref.rulesDir, rules);
-    const devices = listDevices({ sysfs: '/sys', dev: '/dev', run: '/run/udev' });
-    console.log(`udev ${ref.version}; ${n} Debian rules files (without ${EXCLUDED_RULES.join(', ')}); ${devices.length} devices; storm ${STORM} events`);
-    const mon = new Monitor();
-    await mon.open();
-    try {
-      // DM_BENCH_ONLY=udevd|devmaster runs one side (the other is reported as not run)
-      const only = process.env.DM_BENCH_ONLY;
-      const none: Result = { name: '-', startMs: NaN, idleKb: NaN, peakKb: NaN, idlePssKb: NaN, peakPssKb: NaN, coldplug: { ms: NaN, events: 0, missing: 0 }, storm: { ms: NaN, events: 0, missing: 0 } };
-      const u = only === 'devmaster' ? none : await benchUdevd(rules, mon, devices);
-      await sleep(1000);
-      const statsMode = process.env.DM_BENCH_STATS;
-      const d = only === 'udevd' ? none : await benchDevmaster(rules, mon, devices, statsMode === 'on' ? ['--stats'] : []);
-      const rows: [string, string, string, string][] = [
-        ['', 'devMaster', 'udevd', 'ratio'],
-        ['start to ready', fmtMs(d.startMs), fmtMs(u.startMs), ratio(d.startMs, u.startMs)],
-        [`coldplug change (${d.coldplug.events}/${u.coldplug.events} ev)`, fmtMs(d.coldplug.ms), fmtMs(u.coldplug.ms), ratio(d.coldplug.ms, u.coldplug.ms)],
-        [`storm (${d.storm.events}/${u.storm.events} ev)`, fmtMs(d.storm.ms), fmtMs(u.storm.ms), ratio(d.storm.ms, u.storm.ms)],
-        ['idle RSS (main process)', fmtMb(d.idleKb), fmtMb(u.idleKb), ratio(d.idleKb, u.idleKb)],
-        ['peak RSS (main, VmHWM)', fmtMb(d.peakKb), fmtMb(u.peakKb), ratio(d.peakKb, u.peakKb)],
-        ['idle PSS (process tree)', fmtMb(d.idlePssKb), fmtMb(u.idlePssKb), ratio(d.idlePssKb, u.idlePssKb)],
-        ['peak PSS (tree, with workers)', fmtMb(d.peakPssKb), fmtMb(u.peakPssKb), ratio(d.peakPssKb, u.peakPssKb)],
-      ];
-      for (const r of rows) console.log(`${r[0].padEnd(34)}${r[1].padStart(14)}${r[2].padStart(14)}${r[3].padStart(9)}`);
-      if (d.coldplug.missing || d.storm.missing) console.log(`devMaster: ${d.coldplug.missing + d.storm.missing} events never broadcast`);
-      if (u.coldplug.missing || u.storm.missing) console.log(`udevd: ${u.coldplug.missing + u.storm.missing} events never broadcast`);
-      console.log('targets: coldplug and storm <= 0.5x udevd; RSS <= 64 MB');
-      if (statsMode === 'on') console.log('devMaster ran with --stats');
-      if (statsMode === 'compare') {
-        await sleep(1000);
-        const s = await benchDevmaster(rules, mon, devices, ['--stats']);
-        console.log(`\n${''.padEnd(34)}${'stats off'.padStart(14)}${'stats on'.padStart(14)}${'ratio'.padStart(9)}`);
-        for (const [what, off, on] of [['coldplug change', d.coldplug.ms, s.coldplug.ms], ['storm', d.storm.ms, s.storm.ms], ['peak PSS (tree)', d.peakPssKb, s.peakPssKb]] as const) {
-          const f = what.startsWith('peak') ? fmtMb : fmtMs;
-          console.log(`${what.padEnd(34)}${f(off).padStart(14)}${f(on).padStart(14)}${ratio(on, off).padStart(9)}`);
+    const nRules = rulesCopy(ref.rulesDir, rules);
+    // Debian 12's hwdb, compiled by its systemd-hwdb: every daemon reads the same hwdb.bin
+    const hwroot = join(work, 'hwdb-root');
+    mkdirSync(join(hwroot, 'lib/udev'), { recursive: true });
+    cpSync(ref.hwdbDir, join(hwroot, 'lib/udev/hwdb.d'), { recursive: true });
+    execFileSync(ref.systemdHwdb, [`--root=${hwroot}`, 'update', '--usr'], { stdio: 'pipe' }); // Debian 12's udev is split-usr
+    const hwdbBin = join(hwroot, 'lib/udev/hwdb.bin');
+    const stage = join(work, 'dev');
+    mkdirSync(stage);
+
+    const common = { rules, programs: true, hwdbBin };
+    const ns = (reference: 252 | 257, command: string) =>
+      namespaceScript({ ...common, reference, dev: stage, devTmpfs: true }) + `read go\nexec ${command}\n`;
+    const dmScript = join(REPO, 'dist', 'cli', 'devmaster.js');
+    const dm = process.env.DM_BENCH_NODE !== undefined ? `${process.execPath} ${process.env.DM_BENCH_NODE} ${dmScript}` : dmScript;
+    const udevd252 = join(work, 'systemd-udevd');
+    execFileSync('ln', ['-s', ref.udevadm, udevd252]); // udevadm is multi-call: as systemd-udevd it is the daemon
+    const specs: Record<string, DaemonSpec> = {
+      // --no-mknod: the daemons run on a tmpfs copy of /dev; on the devtmpfs users run it on, devMaster makes no nodes
+      devMaster: { name: 'devMaster', script: ns(252, `${dm} --unit-backend none --no-mknod`) },
+      'udevd 252': { name: 'udevd 252', script: ns(252, udevd252) },
+      'udevd 257': { name: 'udevd 257', script: ns(257, ref257.systemdUdevd) },
+      'devMaster stats': { name: 'devMaster stats', script: ns(252, `${dm} --unit-backend none --no-mknod --stats`) },
+    };
+
+    // the probe's own namespace: the machine's /dev, Debian's rules, programs and hwdb.bin where udevadm and
+    // devctl look (for the whole-process timings), a sysfs of its network namespace
+    probe = new Probe(namespaceScript({ ...common, dev: 'keep', net: true }), `@dm-bench-${process.pid}`);
+    await probe.open();
+
+    const load = readFileSync('/proc/loadavg', 'utf8').trim().split(' ').slice(0, 3).join(' ');
+    console.log(`Debian ${readFileSync('/etc/debian_version', 'utf8').trim()}, kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}, node ${process.version}, load average ${load}`);
+    console.log(`udevd ${ref.version} and ${ref257.version}; ${nRules} Debian rules files (without ${EXCLUDED_RULES.join(', ')}), Debian's hwdb; ${ROUNDS} rounds after a warm-up, alternating; medians (min-max)`);
+    if (!probe.realtime) console.log('warning: the probe could not take real-time priority; timestamps may lag under load');
+
+    const names = process.env.DM_BENCH_ONLY === 'devmaster' ? ['devMaster'] : ['devMaster', 'udevd 252', 'udevd 257'];
+    const samples = new Map<string, Sample[]>();
+    const add = (key: string, s: Sample) => samples.set(key, [...(samples.get(key) ?? []), s]);
+    // coldplug: every kernel "change" of the window; storm: those of the storm's devices
+    const stormDevpaths = (['mem', 'vc', 'misc'] as const).flatMap((c) => execFileSync('sh', ['-c', `for d in /sys/class/${c}/*; do readlink -f $d; done`], { encoding: 'utf8' }).split('\n').filter(Boolean).map((p) => p.slice('/sys'.length)));
+    const phases: [Phase, string[]][] = [];
+    if (PHASES.includes('coldplug')) phases.push(['coldplug', names]);
+    if (PHASES.includes('storm')) phases.push(['storm', names]);
+    if (PHASES.includes('hotplug')) phases.push(['hotplug', names]);
+    if (PHASES.includes('stats')) phases.push(['coldplug', ['devMaster', 'devMaster stats']]);
+    for (const [phase, who] of phases) {
+      const statsPhase = who.includes('devMaster stats');
+      for (let round = 0; round <= ROUNDS; round++) {
+        const order = who.map((_, i) => who[(i + round) % who.length]!);
+        for (const name of order) {
+          const s = await runOnce(probe, specs[name]!, phase, join(work, `${name.replace(/ /g, '-')}.log`), () => (phase === 'storm' ? stormDevpaths : null));
+          if (DEBUG) console.log(`  ${phase} round ${round} ${name}: ${JSON.stringify(s)}`);
+          if (round > 0) add(`${statsPhase ? 'stats-' : ''}${phase}/${name}`, s);
         }
-        console.log('target: coldplug with stats on <= 1.05x stats off');
       }
-    } finally {
-      mon.close();
     }
+
+    const get = (key: string) => samples.get(key) ?? [];
+    const col = (phase: string, name: string, f: (s: Sample) => number) => get(`${phase}/${name}`).map(f);
+    const all = (name: string, f: (s: Sample) => number) => (['coldplug', 'storm', 'hotplug'] as const).flatMap((p) => col(p, name, f));
+    const rows: string[][] = [['', 'devMaster', 'udevd 252', 'ratio', 'udevd 257', 'ratio']];
+    const row = (label: string, xs: (name: string) => number[], f: (n: number) => string, unit: string) => {
+      const d = xs('devMaster');
+      const u = xs('udevd 252');
+      const v = xs('udevd 257');
+      rows.push([label, cell(d, f, unit), cell(u, f, unit), ratio(median(d), median(u)), cell(v, f, unit), ratio(median(d), median(v))]);
+    };
+    for (const phase of ['coldplug', 'storm', 'hotplug'] as const) {
+      if (!get(`${phase}/devMaster`).length) continue;
+      const n = median(col(phase, 'devMaster', (s) => s.events ?? NaN));
+      const label = phase === 'hotplug' ? 'hotplug: zram add to broadcast' : `${phase} (${n} events)`;
+      row(label, (name) => col(phase, name, (s) => s.span ?? NaN), ms, 'ms');
+    }
+    for (const phase of ['coldplug', 'storm'] as const) {
+      if (get(`${phase}/devMaster`).length) row(`CPU time, ${phase} (user+sys, tree)`, (name) => col(phase, name, (s) => s.cpuMs), ms, 'ms');
+    }
+    row('start to ready', (name) => all(name, (s) => s.readyMs), ms, 'ms');
+    for (const phase of ['coldplug', 'storm'] as const) {
+      if (!get(`${phase}/devMaster`).length) continue;
+      row(`peak RSS, ${phase} (VmHWM)`, (name) => col(phase, name, (s) => s.hwmKb), mb, 'MB');
+      row(`PSS of the tree after ${phase}`, (name) => col(phase, name, (s) => s.pssKb), mb, 'MB');
+      row(`sum of VmHWM, tree, ${phase}`, (name) => col(phase, name, (s) => s.treeHwmKb), mb, 'MB');
+    }
+    console.log('');
+    printTable(rows);
+    console.log('targets (against udevd 252): coldplug and storm <= 1.0x (goal 0.5x); peak RSS <= 64 MB (goal 48 MB); start to ready <= 2.0x node -e 0 (goal 1.3x)');
+
+    if (PHASES.includes('stats')) {
+      const off = get('stats-coldplug/devMaster').map((s) => s.span ?? NaN);
+      const on = get('stats-coldplug/devMaster stats').map((s) => s.span ?? NaN);
+      console.log('');
+      printTable([
+        ['', 'stats off', 'stats on', 'ratio'],
+        ['coldplug', cell(off, ms, 'ms'), cell(on, ms, 'ms'), ratio(median(on), median(off))],
+      ]);
+      console.log('target: coldplug with stats on <= 1.05x stats off');
+    }
+
+    if (PHASES.includes('processes')) await processes(probe, median(all('devMaster', (s) => s.readyMs)), median(all('udevd 252', (s) => s.readyMs)), rules);
   } finally {
+    await probe?.close();
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** Whole processes, fork to exit, alternating: node's own start-up, devctl's one-shot verbs and udevadm's. */
+async function processes(probe: Probe, dmReady: number, udevdReady: number, rules: string): Promise<void> {
+  const devctl = join(REPO, 'dist', 'cli', 'devctl.js');
+  const ref = referenceUdev();
+  const ref257 = referenceUdev257();
+  const cmds: [string, string[]][] = [
+    ['node -e 0', [process.execPath, '-e', '0']],
+    ['devctl info /dev/null', [devctl, 'info', '/dev/null']],
+    ['devctl test /dev/null', [devctl, 'test', '--rules-dir', rules, '/dev/null']],
+    ['udevadm 252 info /dev/null', [ref.udevadm, 'info', '/dev/null']],
+    ['udevadm 252 test /dev/null', [ref.udevadm, 'test', '/dev/null']],
+    ['udevadm 252 --version', [ref.udevadm, '--version']],
+    ['udevadm 257 --version (its loader)', [ref257.udevadm, '--version']],
+  ];
+  const times = new Map<string, number[]>(cmds.map(([k]) => [k, []]));
+  for (const [, argv] of cmds) await probe.request({ cmd: 'time', argv, n: 2 }); // warm the page cache
+  for (let i = 0; i < PROCESS_RUNS; i++) {
+    for (const [k, argv] of cmds) times.get(k)!.push(...(await probe.request<{ ms: number[] }>({ cmd: 'time', argv, n: 1 })).ms);
+  }
+  const node = median(times.get('node -e 0')!);
+  console.log('');
+  const rows = [['whole process', 'time', 'x node -e 0']];
+  for (const [k] of cmds) rows.push([k, cell(times.get(k)!, ms, 'ms'), ratio(median(times.get(k)!), node)]);
+  rows.push(['devMaster start to ready', `${ms(dmReady)} ms`, ratio(dmReady, node)]);
+  rows.push(['udevd 252 start to ready', `${ms(udevdReady)} ms`, ratio(udevdReady, node)]);
+  printTable(rows);
+  console.log(`targets: devctl info and test <= 1.2x node -e 0 (goal 1.05x); start to ready <= 2.0x (goal 1.3x); ${PROCESS_RUNS} runs each`);
+}
+
+function printTable(rows: string[][]): void {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  for (const r of rows) console.log(r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
 }

@@ -51,7 +51,8 @@ function load(): void {
     return;
   }
   try {
-    db = openHwdb(path);
+    // pages read on demand into a bounded cache (as udevd maps it): the daemon does not hold the whole file (~12 MB)
+    db = openHwdb(path, { storage: 'paged' });
   } catch (e) {
     if (!isSystemError(e) && !(e instanceof HwdbFormatError)) throw e;
     openError = `cannot open ${path}: ${e.message}`;

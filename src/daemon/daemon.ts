@@ -531,25 +531,24 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     if (!stopped) this.log.error({ devpath: ev.devpath, seqnum: ev.seqnum }, `the given-up event did not stop within ${ABANDONED_GRACE_MS / 1000} s; the next event of the device runs anyway (this one applies nothing more)`);
   }
 
-  /** event_timeout: a warning at a third of it, then the event is given up (`expired` rejects). */
+  /**
+   * event_timeout: a warning at a third of it, then the event is given up (`expired` rejects). One timer at a time
+   * (the kill timer is armed when the warning fires): events mostly end long before the warning.
+   */
   #eventTimer(ev: Uevent, giveUp: AbortController): { expired: Promise<never>; clear(): void } {
     const ms = Math.max(1, this.config.eventTimeout) * 1000;
-    const warn = setTimeout(() => this.log.warn({ devpath: ev.devpath, seqnum: ev.seqnum }, `event still running after ${ms / 3000} s`), ms / 3);
-    let kill: NodeJS.Timeout | undefined;
+    let timer: NodeJS.Timeout | undefined;
     const expired = new Promise<never>((_, reject) => {
-      kill = setTimeout(() => {
-        const err = new EventCancelled(`event timed out after ${ms / 1000} s`, 'timeout');
-        giveUp.abort(err);
-        reject(err);
-      }, ms);
+      timer = setTimeout(() => {
+        this.log.warn({ devpath: ev.devpath, seqnum: ev.seqnum }, `event still running after ${ms / 3000} s`);
+        timer = setTimeout(() => {
+          const err = new EventCancelled(`event timed out after ${ms / 1000} s`, 'timeout');
+          giveUp.abort(err);
+          reject(err);
+        }, ms - ms / 3);
+      }, ms / 3);
     });
-    return {
-      expired,
-      clear: () => {
-        clearTimeout(warn);
-        clearTimeout(kill);
-      },
-    };
+    return { expired, clear: () => clearTimeout(timer) };
   }
 
   /** RUN programs and builtins, after the database is written (as udevd); a failure of one is logged. */

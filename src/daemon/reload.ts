@@ -9,6 +9,8 @@
 // (src/preview/impact.ts); one that would change more devices than the bound is refused, and the set in force
 // stays (logged, and counted in the status).
 import { watch, type FSWatcher } from 'chokidar';
+import { existsSync, watch as fsWatch, type FSWatcher as NodeWatcher } from 'node:fs';
+import { basename, dirname } from 'node:path';
 import { rulesFiles } from '../config/rules-path.js';
 import type { Logger } from '../log.js';
 import type { CompileOutcome, Engine, EventOutcome } from './engine.js';
@@ -59,6 +61,8 @@ export class RulesManager<F, R> {
   #generation = 0;
   #loadedAt = new Date();
   #watcher: FSWatcher | undefined;
+  /** Missing watched paths, each waited for on its nearest existing ancestor. */
+  #awaiting = new Set<NodeWatcher>();
   #timer: NodeJS.Timeout | undefined;
   #busy: Promise<unknown> = Promise.resolve();
   #ready: Promise<void> = Promise.resolve();
@@ -160,10 +164,19 @@ export class RulesManager<F, R> {
     return { generation: this.#generation, loadedAt: this.#loadedAt.toISOString(), files, errors: files.flatMap((f) => f.errors), refused: this.#refused };
   }
 
-  /** Watches the rules directories; changes are debounced and reloaded. `extra` files (config) call onExtra. */
+  /**
+   * Watches the rules directories; changes are debounced and reloaded. `extra` files (config) call onExtra.
+   * chokidar watches the paths that exist. A missing one (/run/udev/rules.d, mostly) is not given to chokidar: it
+   * would watch the parent and rescan it on every change there (the queue flag file of /run/udev toggles with every
+   * busy period), so its nearest existing ancestor gets a plain inotify watch until it appears.
+   */
   watch(extra: string[] = [], onExtra?: (path: string) => void, debounceMs = 100): void {
     if (this.#watcher) return;
-    const w = watch([...this.#dirs, ...extra], { ignoreInitial: true, depth: 0, awaitWriteFinish: false, persistent: true });
+    const paths = [...this.#dirs, ...extra];
+    const w = watch(
+      paths.filter((p) => existsSync(p)),
+      { ignoreInitial: true, depth: 0, awaitWriteFinish: false, persistent: true },
+    );
     this.#ready = new Promise((resolve) => w.once('ready', () => resolve()));
     const extraSet = new Set(extra);
     const kick = (path: string) => {
@@ -185,6 +198,40 @@ export class RulesManager<F, R> {
     });
     w.on('error', (e) => this.#log.warn({ err: (e as Error).message }, 'rules watcher error'));
     this.#watcher = w;
+    const appeared = (path: string) => {
+      w.add(path);
+      kick(path);
+    };
+    for (const p of paths) if (!existsSync(p)) this.#awaitCreation(p, appeared);
+  }
+
+  /** Calls `appeared` once `path` exists, watching (inotify, no scan) its nearest existing ancestor meanwhile. */
+  #awaitCreation(path: string, appeared: (path: string) => void): void {
+    let child = path;
+    let dir = dirname(path);
+    while (!existsSync(dir) && dir !== dirname(dir)) {
+      child = dir;
+      dir = dirname(dir);
+    }
+    const name = basename(child);
+    let fw: NodeWatcher | undefined;
+    const check = (file: string | null) => {
+      if ((file !== null && file !== name) || fw === undefined || !existsSync(child)) return;
+      fw.close();
+      this.#awaiting.delete(fw);
+      fw = undefined;
+      if (child === path) appeared(path);
+      else this.#awaitCreation(path, appeared);
+    };
+    try {
+      fw = fsWatch(dir, (_ev, file) => check(file));
+    } catch (e) {
+      this.#log.warn({ err: (e as Error).message, path }, 'rules watcher: cannot watch for the creation of a missing path');
+      return;
+    }
+    fw.on('error', (e) => this.#log.warn({ err: e.message, path }, 'rules watcher error'));
+    this.#awaiting.add(fw);
+    check(null); // created between the look and the watch
   }
 
   /** Resolves once the watcher has scanned the directories (tests use it before editing files). */
@@ -195,6 +242,8 @@ export class RulesManager<F, R> {
   async close(): Promise<void> {
     if (this.#timer) clearTimeout(this.#timer);
     this.#timer = undefined;
+    for (const fw of this.#awaiting) fw.close();
+    this.#awaiting.clear();
     await this.#watcher?.close();
     this.#watcher = undefined;
   }

@@ -59,6 +59,11 @@ export class DeviceWatcher {
   onCloseWrite: ((device: Device) => void) | undefined;
   #log: Logger;
   #inotify: Inotify;
+  /**
+   * The devices this process linked in <run>/watch, once restore() took the directory over (from then on every link
+   * there is this process's): end() of any other device, the common case, then costs no look at the directory.
+   */
+  #linked: Set<string> | undefined;
   /** Synthesis in flight (whole-disk rescans run on the threadpool), awaited by close(). */
   #pending = new Set<Promise<void>>();
 
@@ -113,6 +118,7 @@ export class DeviceWatcher {
     try {
       symlinkSync(wdName, join(this.dir, id));
       symlinkSync(id, join(this.dir, wdName));
+      this.#linked?.add(id);
     } catch (e) {
       unlinkQuiet(join(this.dir, id));
       this.#inotify.remove(wd);
@@ -128,6 +134,7 @@ export class DeviceWatcher {
   /** udev_watch_end: drop the device's watch and its links (nothing when it has none). */
   end(device: Device): void {
     const id = device.id;
+    if (this.#linked !== undefined && !this.#linked.has(id)) return;
     const wd = this.#clear(id);
     if (wd === undefined) return;
     this.#inotify.remove(wd);
@@ -140,6 +147,7 @@ export class DeviceWatcher {
    * only removed when it points back at this device (else it belongs to another device now).
    */
   #clear(id: string): number | undefined {
+    this.#linked?.delete(id);
     const idLink = join(this.dir, id);
     const wdName = readLink(idLink);
     if (wdName === undefined) return undefined;
@@ -157,7 +165,10 @@ export class DeviceWatcher {
     const wdLink = join(this.dir, wdName);
     const id = readLink(wdLink);
     if (id === undefined) return;
-    if (readLink(join(this.dir, id)) === wdName) unlinkQuiet(join(this.dir, id));
+    if (readLink(join(this.dir, id)) === wdName) {
+      unlinkQuiet(join(this.dir, id));
+      this.#linked?.delete(id);
+    }
     unlinkQuiet(wdLink);
   }
 
@@ -171,9 +182,14 @@ export class DeviceWatcher {
     try {
       renameSync(this.dir, old);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.#log.warn({ dir: this.dir, err: (e as Error).message }, 'cannot move the old watch directory');
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+        this.#log.warn({ dir: this.dir, err: (e as Error).message }, 'cannot move the old watch directory');
+        return 0;
+      }
+      this.#linked = new Set(); // no directory: whatever is linked from now on, this process links
       return 0;
     }
+    this.#linked = new Set();
     let n = 0;
     try {
       for (const entry of readdirSync(old)) {

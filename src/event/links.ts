@@ -7,7 +7,7 @@ import { mkdirSync, readlinkSync, renameSync, symlinkSync, unlinkSync } from 'no
 import { dirname, join, relative } from 'node:path';
 import { DEV_PREFIX, devPath, type Roots } from '../device/roots.js';
 import type { Logger } from '../log.js';
-import { isSystemError, lstatIfAny, readdirIfAny, readlinkIfAny, rmdirIfEmpty, tryOr, unlinkIfAny } from '../util/fs.js';
+import { isSystemError, lstatIfAny, readdirIfAny, rmdirIfEmpty, tryOr, unlinkIfAny } from '../util/fs.js';
 import { ConfinementError, mkdirInside } from '../device/confine.js';
 
 /** udev's escaping of a link name for its stack directory: the path after /dev, '/' → \x2f, '\' → \x5c. */
@@ -54,7 +54,8 @@ function placeSymlink(roots: Roots, linkPath: string, target: string, log: Logge
     log.error(`conflicting inode '${linkPath}' found, symlink to '${target}' will not be created`);
     return false;
   }
-  if (st && readlinkIfAny(linkPath) === target) return true;
+  // the lstat said symlink: read it directly (replaced meanwhile: placed again below)
+  if (st && tryOr(() => readlinkSync(linkPath), undefined, 'ENOENT', 'EINVAL') === target) return true;
   try {
     mkdirInside(roots.dev, dirname(linkPath), 0o755);
   } catch (e) {

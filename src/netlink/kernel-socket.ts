@@ -58,6 +58,8 @@ export class UeventSocket extends EventEmitter<UeventSocketEvents> {
   private readonly nl: UeventNetlink;
   private readonly logger: Logger;
   private lastDrops: number;
+  /** A drop check is scheduled for the end of this wake-up's messages. */
+  private dropCheckPending = false;
   /** SK_MEMINFO_DROPS when this process took the socket (non-zero on a handed-over socket that overflowed before). */
   readonly dropsAtOpen: number | undefined;
 
@@ -70,7 +72,7 @@ export class UeventSocket extends EventEmitter<UeventSocketEvents> {
     nl.raw.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
     nl.raw.on('truncatedMessage', (msg, rinfo) => {
       this.counters.received++;
-      this.checkDrops();
+      this.checkDropsSoon();
       this.malformed(new UeventError('TOO_LONG', `truncated datagram (${rinfo.truncated} bytes)`), msg);
     });
     nl.raw.on('error', (err) => this.onError(err));
@@ -127,7 +129,7 @@ export class UeventSocket extends EventEmitter<UeventSocketEvents> {
 
   private onMessage(msg: Buffer, rinfo: MessageInfo): void {
     this.counters.received++;
-    this.checkDrops();
+    this.checkDropsSoon();
     if (rinfo.port !== 0) {
       this.counters.forged++;
       this.logger.warn({ senderPort: rinfo.port, groups: rinfo.groups, bytes: msg.length }, 'netlink: dropped uevent not sent by the kernel');
@@ -147,6 +149,16 @@ export class UeventSocket extends EventEmitter<UeventSocketEvents> {
     this.counters.malformed++;
     this.logger.warn({ code: err.code, bytes: msg.length, head: msg.subarray(0, 64).toString('latin1').replace(/\0/g, '\\0') }, `netlink: dropped malformed uevent: ${err.message}`);
     this.emit('malformed', err, msg);
+  }
+
+  /** One SO_MEMINFO read per wake-up (after the messages read in it), not one per message. */
+  private checkDropsSoon(): void {
+    if (this.dropCheckPending) return;
+    this.dropCheckPending = true;
+    setImmediate(() => {
+      this.dropCheckPending = false;
+      this.checkDrops();
+    });
   }
 
   private checkDrops(): void {

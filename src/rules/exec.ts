@@ -140,23 +140,25 @@ export async function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv)
   const counters = cost?.counters(rules);
   const timed = cost?.timeLines === true;
   const files = rules.files;
+  // the signal can only be aborted while the event awaits: checked here and after each await of a token
+  checkpoint(env.signal);
   for (let f = 0; f < files.length; f++) {
     const lines = files[f]!.lines;
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i]!;
       if ((line.type & mask) === 0) continue;
-      checkpoint(env.signal);
       // Most lines fail on their first key (SUBSYSTEM=="...", ACTION!="..."): decide those here, cheaply.
       const first = line.tokens[0];
       if (first !== undefined && (first.type <= T.M_KERNEL || first.type === T.M_SUBSYSTEM)) {
         const v = first.type === T.M_ACTION ? dev.action : first.type === T.M_DEVPATH ? dev.devpath : first.type === T.M_KERNEL ? dev.sysname : dev.subsystem;
         if (first.pattern!.test(v ?? '') !== (first.op === '==')) continue;
       }
+      // a line without programs or builtins runs synchronously (no promise per line and token)
       let ok: boolean;
-      if (counters === undefined) ok = await applyLine(line, ev, env);
+      if (counters === undefined) ok = line.waits ? await applyLineAsync(line, ev, env) : applyLine(line, ev, env);
       else {
         const t0 = timed ? performance.now() : 0;
-        ok = await applyLine(line, ev, env);
+        ok = line.waits ? await applyLineAsync(line, ev, env) : applyLine(line, ev, env);
         counters.evaluated[f]![i]!++;
         if (ok) counters.matched[f]![i]!++;
         if (timed) cost!.line(line, t0);
@@ -169,7 +171,8 @@ export async function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv)
   }
 }
 
-async function applyLine(line: Line, ev: EventState, env: ExecEnv): Promise<boolean> {
+/** A line whose tokens all run synchronously (no PROGRAM, IMPORT{program}, IMPORT{builtin}). */
+function applyLine(line: Line, ev: EventState, env: ExecEnv): boolean {
   ev.esc = 'unset';
   const toks = line.tokens;
   let parentsDone = false;
@@ -181,7 +184,26 @@ async function applyLine(line: Line, ev: EventState, env: ExecEnv): Promise<bool
       parentsDone = true;
       continue;
     }
-    if (!(await applyToken(tok, ev.device, ev, env))) return false;
+    if (!applyToken(tok, ev.device, ev, env)) return false;
+  }
+  return true;
+}
+
+/** A line with a token that waits for a program or a builtin. */
+async function applyLineAsync(line: Line, ev: EventState, env: ExecEnv): Promise<boolean> {
+  ev.esc = 'unset';
+  const toks = line.tokens;
+  let parentsDone = false;
+  for (let i = 0; i < toks.length; i++) {
+    const tok = toks[i]!;
+    if (isParentToken(tok.type)) {
+      if (parentsDone) continue;
+      if (!matchParents(toks, i, ev, env)) return false;
+      parentsDone = true;
+      continue;
+    }
+    const ok = isWaitingToken(tok.type) ? await applyWaitingToken(tok, ev.device, ev, env) : applyToken(tok, ev.device, ev, env);
+    if (!ok) return false;
   }
   return true;
 }
@@ -307,8 +329,13 @@ function matchSync(tok: Token, dev: Device, ev: EventState, env: ExecEnv): boole
   throw new Error(`internal: token ${tok.text} is not a synchronous match`);
 }
 
-/** Applies one token; returns false when the line stops here. */
-async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv): Promise<boolean> {
+/** The tokens that wait for a program or a builtin. */
+function isWaitingToken(t: T): boolean {
+  return t === T.M_PROGRAM || t === T.M_IMPORT_PROGRAM || t === T.M_IMPORT_BUILTIN;
+}
+
+/** PROGRAM, IMPORT{program} and IMPORT{builtin}; returns false when the line stops here. */
+async function applyWaitingToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv): Promise<boolean> {
   const trace = (what: string) => env.trace?.push({ file: tok.file, line: tok.line, what });
   switch (tok.type) {
     case T.M_PROGRAM: {
@@ -356,6 +383,15 @@ async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv)
       trace(`IMPORT{builtin} "${cmd}" ${ok ? 'succeeded' : 'failed'}${notes}`);
       return result(tok, ok);
     }
+  }
+  throw new Error(`internal: token ${tok.text} does not wait`);
+}
+
+/** Applies one token that does not wait; returns false when the line stops here. */
+function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv): boolean {
+  // undefined unless devctl test collects it: trace?.(...) then builds no string
+  const trace = env.trace && ((what: string) => env.trace!.push({ file: tok.file, line: tok.line, what }));
+  switch (tok.type) {
     case T.A_OPTIONS_DUMP:
       env.log.info({ device: dev.devpath, properties: Object.fromEntries(dev.properties) }, `${tok.file}:${tok.line} OPTIONS="dump"`);
       return true;
@@ -367,17 +403,17 @@ async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv)
       return true;
     case T.A_OPTIONS_DB_PERSIST:
       dev.dbPersist = true;
-      trace('OPTIONS+="db_persist"');
+      trace?.('OPTIONS+="db_persist"');
       return true;
     case T.A_OPTIONS_WATCH:
       if (ev.watchFinal) return true;
       if (tok.op === ':=') ev.watchFinal = true;
       ev.watch = tok.num === 1;
-      trace(`OPTIONS="${ev.watch ? 'watch' : 'nowatch'}"`);
+      trace?.(`OPTIONS="${ev.watch ? 'watch' : 'nowatch'}"`);
       return true;
     case T.A_OPTIONS_LINK_PRIORITY:
       dev.devlinkPriority = tok.num!;
-      trace(`link_priority=${tok.num}`);
+      trace?.(`link_priority=${tok.num}`);
       return true;
     case T.A_OPTIONS_LOG_LEVEL:
       ev.logLevel = tok.num;
@@ -387,14 +423,14 @@ async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv)
       if (ev.ownerFinal) return true;
       if (tok.op === ':=') ev.ownerFinal = true;
       ev.uid = assignedId(tok, ev, env, 'user', ev.uid);
-      trace(`OWNER=${ev.uid ?? '(unset)'}`);
+      trace?.(`OWNER=${ev.uid ?? '(unset)'}`);
       return true;
     case T.A_GROUP:
     case T.A_GROUP_ID:
       if (ev.groupFinal) return true;
       if (tok.op === ':=') ev.groupFinal = true;
       ev.gid = assignedId(tok, ev, env, 'group', ev.gid);
-      trace(`GROUP=${ev.gid ?? '(unset)'}`);
+      trace?.(`GROUP=${ev.gid ?? '(unset)'}`);
       return true;
     case T.A_MODE:
     case T.A_MODE_ID: {
@@ -407,14 +443,14 @@ async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv)
         if (m === undefined) env.log.error(`${tok.file}:${tok.line} failed to parse mode "${s}", ignoring`);
         else ev.mode = m;
       }
-      trace(`MODE=${ev.mode?.toString(8).padStart(4, '0') ?? '(unset)'}`);
+      trace?.(`MODE=${ev.mode?.toString(8).padStart(4, '0') ?? '(unset)'}`);
       return true;
     }
     case T.A_SECLABEL: {
       const label = expand(tok.fmt!, ev, env) || tok.value;
       if (tok.op === '=') ev.seclabels.clear();
       ev.seclabels.set(tok.attr!, label);
-      trace(`SECLABEL{${tok.attr}}="${label}"`);
+      trace?.(`SECLABEL{${tok.attr}}="${label}"`);
       return true;
     }
     case T.A_ENV: {
@@ -422,7 +458,7 @@ async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv)
       if (tok.value === '') {
         if (tok.op === '+=') return true;
         dev.setProperty(name, '');
-        trace(`ENV{${name}} removed`);
+        trace?.(`ENV{${name}} removed`);
         return true;
       }
       let v = '';
@@ -434,7 +470,7 @@ async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv)
       if (ev.esc === 'replace') add = replaceChars(add);
       v += add;
       dev.setProperty(name, v);
-      trace(`ENV{${name}}="${v}"`);
+      trace?.(`ENV{${name}}="${v}"`);
       return true;
     }
     case T.A_TAG: {
@@ -442,7 +478,7 @@ async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv)
       if (tok.op === '-=') {
         dev.tags.delete(tag);
         dev.currentTags.delete(tag);
-        trace(`TAG-="${tag}"`);
+        trace?.(`TAG-="${tag}"`);
         return true;
       }
       if (tok.op === '=') {
@@ -455,7 +491,7 @@ async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv)
       }
       dev.tags.add(tag);
       dev.currentTags.add(tag);
-      trace(`TAG+="${tag}"`);
+      trace?.(`TAG+="${tag}"`);
       return true;
     }
     case T.A_NAME: {
@@ -468,7 +504,7 @@ async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv)
       let name = expand(tok.fmt!, ev, env);
       if (ev.esc === 'unset' || ev.esc === 'replace') name = replaceChars(name, '/').replace(/\//g, '_');
       ev.name = name;
-      trace(`NAME="${name}"`);
+      trace?.(`NAME="${name}"`);
       return true;
     }
     case T.A_DEVLINK: {
@@ -486,10 +522,10 @@ async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv)
           continue;
         }
         if (tok.op === '-=') {
-          if (dev.devlinks.delete(link)) trace(`SYMLINK-="${link}"`);
+          if (dev.devlinks.delete(link)) trace?.(`SYMLINK-="${link}"`);
         } else {
           dev.devlinks.add(link);
-          trace(`SYMLINK+="${link}"`);
+          trace?.(`SYMLINK+="${link}"`);
         }
       }
       return true;
@@ -526,7 +562,7 @@ async function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv)
       const cmd = tok.type === T.A_RUN_BUILTIN ? expand(tok.fmt!, ev, env) : expandCommand(tok.fmt!, ev, env);
       const builtin = tok.type === T.A_RUN_BUILTIN ? tok.builtin : undefined;
       if (!ev.runList.some((r) => r.command === cmd && r.builtin === builtin)) ev.runList.push({ command: cmd, builtin, file: tok.file, line: tok.line });
-      trace(`RUN${builtin ? '{builtin}' : ''} "${cmd}"`);
+      trace?.(`RUN${builtin ? '{builtin}' : ''} "${cmd}"`);
       return true;
     }
     case T.A_OPTIONS_STATIC_NODE:

@@ -1,6 +1,6 @@
 // Loading rules: read each file, parse (grammar/udev-rules.peggy via ./parser.ts), compile, and assemble the
 // ordered set. A file is compiled on its own so a reload can keep the last good version of a broken file.
-import { readFile, stat } from 'node:fs/promises';
+import { readFileSync, statSync } from 'node:fs';
 import { parseRules } from './parser.js';
 import { compileLines, type CompileOptions, type CompiledFile, type Diagnostic, type LineInput } from './compile.js';
 import type { RulesFileAst } from './ast.js';
@@ -37,13 +37,17 @@ export function compileRulesText(text: string, path: string, opts: CompileOption
   return compileLines(path, astToLines(ast), opts, diagnostics);
 }
 
-/** Reads, parses and compiles one rules file. An unreadable file gives a file with one error and no lines. */
+/**
+ * Reads, parses and compiles one rules file. An unreadable file gives a file with one error and no lines. The reads
+ * are synchronous: a few small files, read at start-up and on reload, where a round trip through the thread pool
+ * per call cost more than the read (the daemon's start waited on them).
+ */
 export async function compileRulesFile(path: string, opts: CompileOptions = {}): Promise<CompiledFile> {
   let text: string;
   try {
-    const st = await stat(path);
+    const st = statSync(path);
     if (st.size === 0 || st.isCharacterDevice()) return { path, lines: [], diagnostics: [], errors: 0 };
-    text = await readFile(path, 'utf8');
+    text = readFileSync(path, 'utf8');
   } catch (e) {
     if (!isSystemError(e)) throw e;
     const d: Diagnostic = { file: path, line: 0, column: 0, severity: 'error', message: `cannot read rules file: ${e.message}` };

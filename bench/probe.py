@@ -1,0 +1,266 @@
+#!/usr/bin/python3
+# The daemon bench's probe (bench/daemon.bench.ts): the one process that watches, a process of its own so that
+# no timestamp is taken in the harness's event loop. It runs inside the bench's private network namespace, where
+# the only libudev broadcasts are those of the daemon under test, at real-time priority (SCHED_FIFO, reset for
+# its children) so that it stamps each message when it arrives, whatever the daemon and the trigger are doing.
+#
+#   - uevents: a NETLINK_KOBJECT_UEVENT socket on the kernel's group (1) and one on libudev's (2); every message is
+#     stamped with CLOCK_MONOTONIC on arrival and kept (seqnum, action, devpath; the broadcast's sender port);
+#   - daemons: started by the probe, as a service manager starts them, with $NOTIFY_SOCKET; start to ready is from
+#     the moment it lets the daemon's command run (after the namespace set-up, which prints "ready-ns" and waits
+#     for a line on stdin) to READY=1 on the notification socket;
+#   - commands: run a trigger (the kernel's seqnum is read before and after), time whole processes.
+#
+# Commands, one JSON object per line on stdin; one JSON reply per line on stdout:
+#   {"cmd": "start", "argv": [...], "env": {...}, "log": PATH}  -> {"pid", "ready_ms"} or {"error"}
+#   {"cmd": "stop"}                                             -> {"code"}       (SIGTERM to the group, SIGKILL after 10 s)
+#   {"cmd": "run", "argv": [...]}                               -> {"code", "out", "seq_before", "seq_after"}
+#   {"cmd": "wait", "from": S, "to": S, "action": A, "devpaths": [...]|null, "timeout_ms": T}
+#       waits until every kernel event with from < seqnum <= to (action A, devpath in the list when given) was
+#       broadcast, or T ms -> {"events", "missing", "first_kernel_ns", "last_broadcast_ns", "span_ms", "ports"}
+#   {"cmd": "time", "argv": [...], "n": N}                      -> {"ms": [...]} (fork to exit, one after another)
+#   {"cmd": "quit"}
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+NETLINK_KOBJECT_UEVENT = 15
+SO_RCVBUFFORCE = 33
+
+notify_address = sys.argv[1]
+
+
+def reply(obj):
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+try:
+    os.sched_setscheduler(0, os.SCHED_FIFO | os.SCHED_RESET_ON_FORK, os.sched_param(10))
+    realtime = True
+except OSError:
+    realtime = False
+
+
+def uevent_socket(group):
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC, NETLINK_KOBJECT_UEVENT)
+    s.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, 256 << 20)
+    s.bind((0, group))
+    return s
+
+
+kernel_sock = uevent_socket(1)
+udev_sock = uevent_socket(2)
+notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
+notify.bind("\0" + notify_address[1:] if notify_address.startswith("@") else notify_address)
+
+kernel = {}      # seqnum -> (ns, action, devpath)
+broadcast = {}   # seqnum -> first ns
+ports = set()
+ready_at = None
+drops = 0
+
+
+def field(msg, key, start=0):
+    i = msg.find(b"\0" + key + b"=", start)
+    if i < 0:
+        return None
+    j = msg.find(b"\0", i + 1)
+    return msg[i + 2 + len(key):j if j >= 0 else len(msg)]
+
+
+def read_uevents(sock, is_kernel):
+    global drops
+    while True:
+        try:
+            msg, addr = sock.recvfrom(65536)
+        except BlockingIOError:
+            return
+        except OSError:  # ENOBUFS: the receive queue overflowed (counted; the wait then reports missing events)
+            drops += 1
+            continue
+        now = time.monotonic_ns()
+        seq = field(msg, b"SEQNUM")
+        if seq is None:
+            continue
+        seq = int(seq)
+        if is_kernel:
+            if addr[0] != 0:
+                continue
+            head = msg[:msg.find(b"\0")].decode("utf-8", "replace")
+            action, _, devpath = head.partition("@")
+            kernel.setdefault(seq, (now, action, devpath))
+        elif addr[0] != 0 and msg.startswith(b"libudev\0"):
+            ports.add(addr[0])
+            broadcast.setdefault(seq, now)
+
+
+def read_notify():
+    global ready_at
+    while True:
+        try:
+            data = notify.recv(4096)
+        except BlockingIOError:
+            return
+        if b"READY=1" in data.split(b"\n") and ready_at is None:
+            ready_at = time.monotonic_ns()
+
+
+sel = selectors.DefaultSelector()
+sel.register(kernel_sock, selectors.EVENT_READ, lambda: read_uevents(kernel_sock, True))
+sel.register(udev_sock, selectors.EVENT_READ, lambda: read_uevents(udev_sock, False))
+sel.register(notify, selectors.EVENT_READ, read_notify)
+
+
+def pump(timeout):
+    for key, _ in sel.select(timeout):
+        if key.data is not None:  # stdin is read between commands only
+            key.data()
+
+
+def seqnum():
+    with open("/sys/kernel/uevent_seqnum") as f:
+        return int(f.read())
+
+
+daemon = None
+
+
+def start(cmd):
+    global daemon, ready_at
+    log = open(cmd["log"], "ab")
+    env = dict(os.environ)
+    env.update(cmd.get("env", {}))
+    env["NOTIFY_SOCKET"] = notify_address
+    p = subprocess.Popen(cmd["argv"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env, start_new_session=True)
+    daemon = p
+    # the namespace set-up prints ready-ns, then waits for a line before it runs the daemon
+    line = p.stdout.readline()
+    if line.strip() != b"ready-ns":
+        p.wait()
+        return {"error": "namespace set-up failed: " + line.decode() + open(cmd["log"]).read()[-2000:]}
+    ready_at = None
+    t0 = time.monotonic_ns()
+    p.stdin.write(b"\n")
+    p.stdin.flush()
+    end = time.monotonic() + 60
+    while ready_at is None:
+        if p.poll() is not None:
+            return {"error": "exited with %s before READY=1: %s" % (p.returncode, open(cmd["log"]).read()[-2000:])}
+        if time.monotonic() > end:
+            return {"error": "no READY=1 in 60 s"}
+        pump(0.05)
+    return {"pid": p.pid, "ready_ms": (ready_at - t0) / 1e6}
+
+
+def stop(_cmd):
+    global daemon
+    if daemon is None:
+        return {"code": None}
+    p, daemon = daemon, None
+    try:
+        os.killpg(p.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        p.wait(10)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(p.pid, signal.SIGKILL)  # whatever of the group is left (rules programs, udevd's workers)
+    except ProcessLookupError:
+        pass
+    p.wait()
+    return {"code": p.returncode}
+
+
+def run(cmd):
+    before = seqnum()
+    p = subprocess.Popen(cmd["argv"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    fd = os.pidfd_open(p.pid)
+    done = []
+    sel.register(fd, selectors.EVENT_READ, lambda: done.append(1))
+    while not done:
+        pump(None)
+    sel.unregister(fd)
+    os.close(fd)
+    out = p.stdout.read().decode("utf-8", "replace")
+    p.wait()
+    return {"code": p.returncode, "out": out, "seq_before": before, "seq_after": seqnum()}
+
+
+def wait(cmd):
+    lo, hi = cmd["from"], cmd["to"]
+    action = cmd.get("action")
+    devpaths = set(cmd["devpaths"]) if cmd.get("devpaths") else None
+    end = time.monotonic() + cmd.get("timeout_ms", 60000) / 1000
+    last_count, last_change = -1, time.monotonic()
+    while True:
+        pump(0.02)
+        ours = [s for s in range(lo + 1, hi + 1) if s in kernel and (action is None or kernel[s][1] == action) and (devpaths is None or kernel[s][2] in devpaths)]
+        if len(ours) != last_count:
+            last_count, last_change = len(ours), time.monotonic()
+        missing = [s for s in ours if s not in broadcast]
+        # every seqnum of the window arrived, or none came for 1 s (those belong to other network namespaces)
+        complete = all(s in kernel for s in range(lo + 1, hi + 1)) or time.monotonic() - last_change > 1
+        if (complete and not missing) or time.monotonic() > end:
+            break
+    first = min((kernel[s][0] for s in ours), default=None)
+    last = max((broadcast[s] for s in ours if s in broadcast), default=None)
+    return {"events": len(ours), "missing": len(missing), "first_kernel_ns": first, "last_broadcast_ns": last,
+            "span_ms": (last - first) / 1e6 if first is not None and last is not None and not missing else None,
+            "ports": sorted(ports), "drops": drops}
+
+
+def time_runs(cmd):
+    out = []
+    for _ in range(cmd.get("n", 1)):
+        t = time.monotonic_ns()
+        code = subprocess.run(cmd["argv"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+        out.append((time.monotonic_ns() - t) / 1e6)
+        if code != 0:
+            return {"error": "%s exited with %d" % (cmd["argv"], code), "ms": out}
+    return {"ms": out}
+
+
+def reset(_cmd):
+    kernel.clear()
+    broadcast.clear()
+    ports.clear()
+    return {}
+
+
+HANDLERS = {"start": start, "stop": stop, "run": run, "wait": wait, "time": time_runs, "reset": reset}
+
+def commands():
+    """Reads the commands on stdin while the sockets keep being read (a message is stamped when it arrives)."""
+    buf = b""
+    sel.register(sys.stdin.fileno(), selectors.EVENT_READ, None)
+    while True:
+        for key, _ in sel.select(None):
+            if key.data is not None:
+                key.data()
+                continue
+            chunk = os.read(sys.stdin.fileno(), 65536)
+            if not chunk:
+                return
+            buf += chunk
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                cmd = json.loads(line)
+                if cmd["cmd"] == "quit":
+                    return
+                try:
+                    reply(HANDLERS[cmd["cmd"]](cmd))
+                except Exception as e:  # a command's failure is its reply; the probe goes on
+                    reply({"error": "%s: %s" % (type(e).__name__, e)})
+
+
+reply({"realtime": realtime})
+commands()
+stop({})
