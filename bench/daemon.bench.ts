@@ -4,7 +4,7 @@
 //   - Everything runs in one private network namespace (with its own sysfs mount): the only libudev broadcasts
 //     there are those of the daemon under test, whatever other daemons run on the machine, and no interface of
 //     the machine is ever touched. The kernel's uevents of every device that is not a network interface reach it.
-//   - The probe (bench/probe.py, a process of its own at real-time priority) takes every timestamp: it stamps each
+//   - The probe (bench/probe.py, a process of its own at normal priority, as `udevadm monitor`) takes every timestamp: it stamps each
 //     kernel uevent and each broadcast when it arrives (CLOCK_MONOTONIC), and starts the daemons as a service
 //     manager does, with $NOTIFY_SOCKET: start to ready is from exec to READY=1.
 //   - Each daemon is started fresh for each round, as users start it: udevd 252 (this machine's distribution,
@@ -69,7 +69,6 @@ class Probe {
   #lines: string[] = [];
   #waiting: { resolve: (line: string) => void; reject: (e: Error) => void } | undefined;
   #exited: Error | undefined;
-  realtime = false;
 
   constructor(script: string, notifyAddress: string) {
     this.#proc = spawn('unshare', ['--net', '--mount', '--propagation', 'private', 'sh', '-c', `${script}exec /usr/bin/python3 ${join(REPO, 'bench', 'probe.py')} ${notifyAddress}\n`], {
@@ -100,8 +99,7 @@ class Probe {
   }
 
   async open(): Promise<void> {
-    const hello = JSON.parse(await this.#next()) as { realtime: boolean };
-    this.realtime = hello.realtime;
+    await this.#next(); // {"ready": true}
   }
 
   async request<T>(cmd: Record<string, unknown>): Promise<T> {
@@ -269,7 +267,6 @@ export async function main(): Promise<void> {
     const load = readFileSync('/proc/loadavg', 'utf8').trim().split(' ').slice(0, 3).join(' ');
     console.log(`Debian ${readFileSync('/etc/debian_version', 'utf8').trim()}, kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}, node ${process.version}, load average ${load}`);
     console.log(`udevd ${ref.version} and ${ref257.version}; ${nRules} Debian rules files (without ${EXCLUDED_RULES.join(', ')}), Debian's hwdb; ${ROUNDS} rounds after a warm-up, alternating; medians (min-max)`);
-    if (!probe.realtime) console.log('warning: the probe could not take real-time priority; timestamps may lag under load');
 
     const names = process.env.DM_BENCH_ONLY === 'devmaster' ? ['devMaster'] : ['devMaster', 'udevd 252', 'udevd 257'];
     const samples = new Map<string, Sample[]>();
