@@ -11,7 +11,7 @@ import { Device } from '../../src/device/device.js';
 import { lockWholeDisk, unlockWholeDisk } from '../../src/daemon/disk-lock.js';
 import { flock, LOCK_EX, LOCK_NB } from '../../src/sys/file.js';
 import { controlRequest } from '../../src/daemon/control.js';
-import { addProcessedZram, BroadcastListener, startDevmaster, tempRoots, sleep, zramRemove, type Broadcast, type RunningDevmaster, type TempRoots } from './helpers.js';
+import { addProcessedZram, BroadcastListener, startDevmaster, tempRoots, sleep, type Broadcast, type RunningDevmaster, type TempRoots, stopAll } from './helpers.js';
 
 const FIXTURE = join(import.meta.dirname, '..', '..', 'fixtures', 'sysfs', 'basic', 'sys');
 
@@ -79,11 +79,7 @@ describe('whole-disk lock in the daemon (zram)', () => {
 
   afterAll(async () => {
     holder?.kill('SIGKILL');
-    for (const n of zrams) zramRemove(n);
-    const code = await dm?.stop();
-    listener?.close();
-    expect(code).toBe(0);
-    r?.cleanup();
+    expect(await stopAll(zrams, dm, listener, r)).toBe(0);
   });
 
   async function newZram(): Promise<{ name: string; node: string; db: string }> {

@@ -121,6 +121,18 @@ export interface RunningDevmaster {
 }
 
 /** Starts the devmaster executable (through tsx) on temp roots and waits until it answers ping. */
+/**
+ * A test file's end: removes the zram disks it made, stops its daemon and its listener, removes its temp roots;
+ * returns the daemon's exit code (undefined when none was started), for the caller to assert.
+ */
+export async function stopAll(zrams: number[], dm: RunningDevmaster | undefined, listener: BroadcastListener | undefined, r: TempRoots | undefined): Promise<number | null | undefined> {
+  for (const n of zrams) zramRemove(n);
+  const code = await dm?.stop();
+  listener?.close();
+  r?.cleanup();
+  return code;
+}
+
 export async function startDevmaster(r: TempRoots, extra: string[] = []): Promise<RunningDevmaster> {
   const cfg = join(r.base, 'config.toml');
   if (!existsSync(cfg)) writeFileSync(cfg, '');

@@ -8,7 +8,7 @@ import { splitDevT } from '../../src/sys/devnum.js';
 import { UeventNetlink, GROUP_KERNEL } from '../../src/netlink/socket.js';
 import { referenceUdev, debianPython } from '../helpers/reference.js';
 import { startDevmasterNetns, type NsDaemon } from '../net/netns.js';
-import { REPO_ROOT, tempRoots, startDevmaster, zramAdd, zramRemove, until, sleep, BroadcastListener, type TempRoots, type RunningDevmaster } from './helpers.js';
+import { REPO_ROOT, tempRoots, startDevmaster, zramAdd, zramRemove, until, sleep, BroadcastListener, type TempRoots, type RunningDevmaster, stopAll } from './helpers.js';
 
 const uid = (name: string) => Number(execFileSync('id', ['-u', name], { encoding: 'utf8' }).trim());
 const gid = (name: string) => Number(execFileSync('getent', ['group', name], { encoding: 'utf8' }).split(':')[2]);
@@ -33,11 +33,7 @@ describe('devmaster daemon on the real kernel', () => {
   });
 
   afterAll(async () => {
-    for (const n of zrams) zramRemove(n);
-    const code = await dm?.stop();
-    listener?.close();
-    expect(code).toBe(0);
-    r?.cleanup();
+    expect(await stopAll(zrams, dm, listener, r)).toBe(0);
   });
 
   it('logs one ready line with the start-up time', async () => {

@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { controlRequest } from '../../src/daemon/control.js';
 import type { WatchCounters } from '../../src/daemon/watch.js';
 import { Inotify, IN_CLOSE_WRITE, IN_IGNORED, parseInotifyEvents, type InotifyEvent } from '../../src/sys/inotify.js';
-import { addProcessedZram, tempRoots, startDevmaster, zramRemove, until, sleep, BroadcastListener, type TempRoots, type RunningDevmaster, type Broadcast } from './helpers.js';
+import { addProcessedZram, tempRoots, startDevmaster, zramRemove, until, sleep, BroadcastListener, type TempRoots, type RunningDevmaster, type Broadcast, stopAll } from './helpers.js';
 
 type WatchStatus = WatchCounters & { watches: number };
 
@@ -129,11 +129,7 @@ describe('OPTIONS+="watch" in the daemon (zram, loop)', () => {
   });
 
   afterAll(async () => {
-    for (const n of zrams) zramRemove(n);
-    const code = await dm?.stop();
-    listener?.close();
-    expect(code).toBe(0);
-    r?.cleanup();
+    expect(await stopAll(zrams, dm, listener, r)).toBe(0);
   });
 
   /** A new zram with a 4 MiB disk, processed by the daemon (node made), watched. */

@@ -10,7 +10,7 @@ import { controlRequest } from '../../src/daemon/control.js';
 import { devctl } from '../enumerate/helpers.js';
 import { stableCompare } from '../enumerate/helpers.js';
 import { udevadm257 } from '../helpers/udevadm257.js';
-import { addProcessedZram, BroadcastListener, startDevmaster, tempRoots, zramRemove, type RunningDevmaster, type TempRoots } from '../daemon/helpers.js';
+import { addProcessedZram, BroadcastListener, startDevmaster, tempRoots, type RunningDevmaster, type TempRoots, stopAll } from '../daemon/helpers.js';
 import { normalize } from './dbfixture.js';
 
 let r: TempRoots;
@@ -40,11 +40,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const n of zrams) zramRemove(n);
-  const code = await dm?.stop();
-  listener?.close();
-  expect(code).toBe(0);
-  r?.cleanup();
+  expect(await stopAll(zrams, dm, listener, r)).toBe(0);
 });
 
 function compare(args: string[]): string {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { controlRequest } from '../../src/daemon/control.js';
 import { devctl, startDevctl } from '../helpers/cli.js';
 import { startUdevadm257, udevadm257 } from '../helpers/udevadm257.js';
-import { addProcessedZram, BroadcastListener, sleep, startDevmaster, tempRoots, zramRemove, type Broadcast, type RunningDevmaster, type TempRoots } from '../daemon/helpers.js';
+import { addProcessedZram, BroadcastListener, sleep, startDevmaster, tempRoots, type Broadcast, type RunningDevmaster, type TempRoots, stopAll } from '../daemon/helpers.js';
 
 let r: TempRoots;
 let dm: RunningDevmaster;
@@ -27,11 +27,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const n of zrams) zramRemove(n);
-  const code = await dm?.stop();
-  listener?.close();
-  expect(code).toBe(0);
-  r?.cleanup();
+  expect(await stopAll(zrams, dm, listener, r)).toBe(0);
 });
 
 const roots = () => ['--dev', r.dev, '--run', r.run];

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { controlRequest } from '../../src/daemon/control.js';
 import { devctl, startDevctl } from '../helpers/cli.js';
 import { startUdevadm257, udevadm257 } from '../helpers/udevadm257.js';
-import { addProcessedZram, BroadcastListener, sleep, startDevmaster, tempRoots, zramAdd, zramRemove, type RunningDevmaster, type TempRoots } from '../daemon/helpers.js';
+import { addProcessedZram, BroadcastListener, sleep, startDevmaster, tempRoots, zramAdd, zramRemove, type RunningDevmaster, type TempRoots, stopAll } from '../daemon/helpers.js';
 
 let r: TempRoots;
 let dm: RunningDevmaster;
@@ -26,11 +26,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await controlRequest(r.run, { command: 'start-exec-queue' }, 5000).catch(() => undefined);
-  for (const n of zrams) zramRemove(n);
-  const code = await dm?.stop();
-  listener?.close();
-  expect(code).toBe(0);
-  r?.cleanup();
+  expect(await stopAll(zrams, dm, listener, r)).toBe(0);
 });
 
 const roots = () => ['--sysfs', '/sys', '--dev', r.dev, '--run', r.run];

@@ -8,7 +8,7 @@ import { controlRequest } from '../../src/daemon/control.js';
 import type { StatsSnapshot } from '../../src/stats/recorder.js';
 import { devctl } from '../helpers/cli.js';
 import { parseWithPython } from '../helpers/peers.js';
-import { tempRoots, startDevmaster, zramAdd, zramRemove, until, BroadcastListener, type TempRoots, type RunningDevmaster } from '../daemon/helpers.js';
+import { tempRoots, startDevmaster, zramAdd, until, BroadcastListener, type TempRoots, type RunningDevmaster, stopAll } from '../daemon/helpers.js';
 
 interface LogLine {
   msg: string;
@@ -51,11 +51,7 @@ describe('stats on the daemon: which rule is slow', () => {
   });
 
   afterAll(async () => {
-    for (const n of zrams) zramRemove(n);
-    const code = await dm?.stop();
-    listener?.close();
-    expect(code).toBe(0);
-    r?.cleanup();
+    expect(await stopAll(zrams, dm, listener, r)).toBe(0);
   });
 
   it('logs the slow program with file:line, device and time while its event is still running', async () => {

@@ -6,7 +6,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { controlRequest } from '../../src/daemon/control.js';
-import { tempRoots, startDevmaster, zramAdd, zramRemove, until, BroadcastListener, type TempRoots, type RunningDevmaster } from '../daemon/helpers.js';
+import { tempRoots, startDevmaster, zramAdd, zramRemove, until, BroadcastListener, type TempRoots, type RunningDevmaster, stopAll } from '../daemon/helpers.js';
 
 const PREFIX = 'feature.node.kubernetes.io';
 
@@ -59,11 +59,7 @@ describe('node-feature-discovery features from device facts', () => {
   });
 
   afterAll(async () => {
-    for (const n of zrams) zramRemove(n);
-    const code = await dm?.stop();
-    listener?.close();
-    expect(code).toBe(0);
-    r?.cleanup();
+    expect(await stopAll(zrams, dm, listener, r)).toBe(0);
   });
 
   let a = -1;

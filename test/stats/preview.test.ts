@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { controlRequest } from '../../src/daemon/control.js';
 import type { ImpactReport } from '../../src/preview/impact.js';
 import { devctl } from '../helpers/cli.js';
-import { tempRoots, startDevmaster, zramRemove, until, BroadcastListener, addProcessedZram, type TempRoots, type RunningDevmaster } from '../daemon/helpers.js';
+import { tempRoots, startDevmaster, until, BroadcastListener, addProcessedZram, type TempRoots, type RunningDevmaster, stopAll } from '../daemon/helpers.js';
 
 const LINK_RULE = 'SUBSYSTEM=="block", KERNEL=="zram*", SYMLINK+="pv/%k-link", MODE="0640"';
 
@@ -52,11 +52,7 @@ describe('rules preview and the reload bound', () => {
   });
 
   afterAll(async () => {
-    for (const n of zrams) zramRemove(n);
-    const code = await dm?.stop();
-    listener?.close();
-    expect(code).toBe(0);
-    r?.cleanup();
+    expect(await stopAll(zrams, dm, listener, r)).toBe(0);
   });
 
   it('the rules in force as candidate change nothing', () => {
