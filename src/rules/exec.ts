@@ -16,6 +16,7 @@ import { runCommandLine } from './spawn.js';
 import { cmdlineValue, readCmdline, splitCommand } from '../util/cmdline.js';
 import { T, isParentToken, LINE_HAS_DEVLINK, LINE_HAS_GOTO, LINE_HAS_NAME, LINE_UPDATE_SOMETHING, type Line, type Token } from './compile.js';
 import type { RuleSet } from './load.js';
+import { linePlan } from './plan.js';
 import { lookupGroup, lookupUser, parseId, parseMode } from '../sys/users.js';
 import { constArch, constVirt } from './const.js';
 import { isSystemError, tryOr } from '../util/fs.js';
@@ -140,18 +141,19 @@ export async function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv)
   const counters = cost?.counters(rules);
   const timed = cost?.timeLines === true;
   const files = rules.files;
+  // the lines this kind of event can reach (plan.ts): the others are stepped over without a look
+  const plan = linePlan(rules, mask, dev.action ?? '', dev.subsystem ?? '');
   // the signal can only be aborted while the event awaits: checked here and after each await of a token
   checkpoint(env.signal);
   for (let f = 0; f < files.length; f++) {
     const lines = files[f]!.lines;
-    for (let i = 0; i < lines.length; i++) {
+    const next = plan[f]!;
+    for (let i = next[0]!; i < lines.length; i = next[i + 1]!) {
       const line = lines[i]!;
-      if ((line.type & mask) === 0) continue;
-      // Most lines fail on their first key (SUBSYSTEM=="...", ACTION!="..."): decide those here, cheaply.
+      // Many of the others fail on a first DEVPATH or KERNEL key: decide those here, cheaply.
       const first = line.tokens[0];
-      if (first !== undefined && (first.type <= T.M_KERNEL || first.type === T.M_SUBSYSTEM)) {
-        const v = first.type === T.M_ACTION ? dev.action : first.type === T.M_DEVPATH ? dev.devpath : first.type === T.M_KERNEL ? dev.sysname : dev.subsystem;
-        if (first.pattern!.test(v ?? '') !== (first.op === '==')) continue;
+      if (first !== undefined && (first.type === T.M_DEVPATH || first.type === T.M_KERNEL)) {
+        if (first.pattern!.test(first.type === T.M_DEVPATH ? dev.devpath : dev.sysname) !== (first.op === '==')) continue;
       }
       // a line without programs or builtins runs synchronously (no promise per line and token)
       let ok: boolean;

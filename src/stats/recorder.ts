@@ -62,7 +62,7 @@ export interface RuleLineStats {
   rule: string;
   file: string;
   line: number;
-  /** Events for which the line was evaluated (beyond a first ACTION, DEVPATH, KERNEL or SUBSYSTEM key that did not match). */
+  /** Events for which the line was evaluated: not ruled out by an ACTION or SUBSYSTEM key, or a first DEVPATH or KERNEL key, that did not match. */
   evaluated: number;
   matched: number;
   /** Time in the line (keys, programs, builtins) plus the RUN items it added. */

@@ -8,7 +8,8 @@ import { compilePattern } from '../../src/rules/pattern.js';
 import { fnmatch } from '../../src/util/fnmatch.js';
 import { compileFormat, replaceChars, replaceWhitespaceRuns } from '../../src/rules/format.js';
 import { compileRulesText, RuleSet } from '../../src/rules/load.js';
-import { formatDiagnostic } from '../../src/rules/compile.js';
+import { formatDiagnostic, LINE_HAS_DEVLINK, LINE_HAS_GOTO, LINE_UPDATE_SOMETHING } from '../../src/rules/compile.js';
+import { linePlan } from '../../src/rules/plan.js';
 import { EventState, executeRules, mangleDevlink, type ExecEnv } from '../../src/rules/exec.js';
 import { splitCommand } from '../../src/util/cmdline.js';
 import { Device } from '../../src/device/device.js';
@@ -126,6 +127,32 @@ describe('executor', () => {
     const ev = await run('KERNEL=="sda", GOTO="skip"\nKERNEL=="sda", ENV{SKIPPED}="1"\nLABEL="skip"\nKERNEL=="sda", MODE:="0600"\nKERNEL=="sda", MODE="0666"\n');
     expect(ev.device.property('SKIPPED')).toBeUndefined();
     expect(ev.mode).toBe(0o600);
+  });
+  it('steps over the lines an ACTION or SUBSYSTEM key rules out, wherever the key stands, and GOTO still lands', async () => {
+    const rules = [
+      'ENV{A}="1", SUBSYSTEM=="block", GOTO="blk"', // 1: the key is not the first token
+      'ENV{NOTBLOCK}="1"',
+      'LABEL="blk"',
+      'KERNEL=="sda", SUBSYSTEM=="mem", ENV{MEM}="1"', // 4: ruled out for block, after a KERNEL that matches
+      'ACTION=="add", KERNEL=="sd*", SUBSYSTEM!="mem", ENV{ADD}="1"', // 5
+      'ACTION=="remove|change", ENV{RC}="1"', // 6: ruled out for add
+      'SUBSYSTEM=="block", ACTION=="add", ENV{LAST}="1"', // 7
+    ].join('\n');
+    const set = new RuleSet([compileRulesText(rules, 't.rules')]);
+    const ev = await run(rules);
+    expect(['A', 'NOTBLOCK', 'MEM', 'ADD', 'RC', 'LAST'].map((k) => ev.device.property(k))).toEqual(['1', undefined, undefined, '1', undefined, '1']);
+    // by rules-file line: for block/add, 4 (MEM) and 6 (RC) are ruled out; for mem/change, 1, 5 and 7
+    const mask = LINE_HAS_GOTO | LINE_UPDATE_SOMETHING | LINE_HAS_DEVLINK;
+    const lines = set.files[0]!.lines.map((l) => l.line);
+    const reach = (action: string, subsystem: string) => {
+      const next = linePlan(set, mask, action, subsystem)[0]!;
+      const out: number[] = [];
+      for (let i = next[0]!; i < lines.length; i = next[i + 1]!) out.push(lines[i]!);
+      return out;
+    };
+    expect(reach('add', 'block')).toEqual([1, 2, 5, 7]);
+    expect(reach('change', 'mem')).toEqual([2, 4, 6]);
+    expect(linePlan(set, mask, 'add', 'block')).toBe(linePlan(set, mask, 'add', 'block')); // worked out once
   });
   it('runs PROGRAM without blocking the event loop and uses $result parts', async () => {
     let ticks = 0;

@@ -1,0 +1,46 @@
+// Which rule lines an event can reach at all. ACTION and SUBSYSTEM cannot change while the rules run, and every
+// token sorted before a SUBSYSTEM key is a match without side effects: a line with an ACTION or SUBSYSTEM key that
+// fails for the event's values does nothing, wherever that key stands in the line. Nor does a line without what the
+// event needs (udevd's line mask: GOTO, an update, a link for a node, a name for an interface). For one kind of
+// event (mask, ACTION, SUBSYSTEM) that is fixed, so it is worked out once and kept with the rules set.
+import { T, type Line } from './compile.js';
+import type { RuleSet } from './load.js';
+
+/** Per file of the set: next[i] is the first line at or after i the event may match (lines.length: none). */
+export type LinePlan = readonly Int32Array[];
+
+/** Distinct event kinds kept per rules set; a set meets a few dozen (subsystems × actions). */
+const MAX_PLANS = 256;
+
+const plans = new WeakMap<RuleSet, Map<string, LinePlan>>();
+
+/** The plan of `rules` for events with this line mask, ACTION and SUBSYSTEM (undefined counts as ""). */
+export function linePlan(rules: RuleSet, mask: number, action: string, subsystem: string): LinePlan {
+  let byKind = plans.get(rules);
+  if (byKind === undefined) plans.set(rules, (byKind = new Map()));
+  const key = `${mask} ${action} ${subsystem}`;
+  let plan = byKind.get(key);
+  if (plan === undefined) {
+    if (byKind.size >= MAX_PLANS) byKind.clear();
+    plan = rules.files.map((f) => fileNext(f.lines, mask, action, subsystem));
+    byKind.set(key, plan);
+  }
+  return plan;
+}
+
+function fileNext(lines: readonly Line[], mask: number, action: string, subsystem: string): Int32Array {
+  const next = new Int32Array(lines.length + 1);
+  next[lines.length] = lines.length;
+  for (let i = lines.length - 1; i >= 0; i--) next[i] = mayMatch(lines[i]!, mask, action, subsystem) ? i : next[i + 1]!;
+  return next;
+}
+
+function mayMatch(line: Line, mask: number, action: string, subsystem: string): boolean {
+  if ((line.type & mask) === 0) return false;
+  for (const tok of line.tokens) {
+    if (tok.type > T.M_SUBSYSTEM) break;
+    if (tok.type !== T.M_ACTION && tok.type !== T.M_SUBSYSTEM) continue;
+    if (tok.pattern!.test(tok.type === T.M_ACTION ? action : subsystem) !== (tok.op === '==')) return false;
+  }
+  return true;
+}
