@@ -148,6 +148,8 @@ interface EventRun<E> {
 const ABANDONED_GRACE_MS = 10_000;
 /** The queue idle this long: what the programs of past events left running in their process groups is killed. */
 const LEFTOVER_KILL_MS = 3000;
+/** As udevd: builtins whose configuration files changed (.link files, hwdb.bin) are re-initialized at most this often. */
+const BUILTINS_CHECK_MS = 3000;
 
 /** The daemon, with the rules engine's types: F a compiled rules file, R a rules set, E one event's outcome. */
 export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = EventResult> {
@@ -416,17 +418,15 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
   /** When the builtins were last asked whether their configuration changed (.link files, hwdb.bin). */
   #builtinsCheckedAt = 0;
 
-  /** As udevd when it starts on queued events: at most every 3 s, re-initialize builtins whose files changed. */
+  /** As udevd when it starts on queued events: at most every BUILTINS_CHECK_MS, re-initialize builtins whose files changed. */
   async #reloadChangedBuiltins(): Promise<void> {
-    const now = performance.now();
-    if (now - this.#builtinsCheckedAt < 3000) return;
-    this.#builtinsCheckedAt = now;
+    this.#builtinsCheckedAt = performance.now();
     const done = await reloadBuiltins(this.#builtins, this.roots, (name, e) => this.log.error({ builtin: name, err: e.message }, 'builtin reload failed'));
     if (done.length) this.log.info({ builtins: done }, 'builtins reloaded: their configuration changed');
   }
 
   async #process(ev: Uevent, item: QueueItem): Promise<void | Retry> {
-    await this.#reloadChangedBuiltins();
+    if (performance.now() - this.#builtinsCheckedAt >= BUILTINS_CHECK_MS) await this.#reloadChangedBuiltins();
     let device: Device;
     try {
       device = Device.fromUevent(this.roots, this.globalProperties.size ? new Map([...ev.properties, ...[...this.globalProperties].filter(([k]) => !ev.properties.has(k))]) : ev.properties);

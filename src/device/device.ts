@@ -47,6 +47,8 @@ export class Device {
   #parent: Device | null | undefined;
   #sysname: string | undefined;
   #dbLoaded = false;
+  #devnum: DevNum | null | undefined;
+  #id: string | undefined;
 
   /** Properties added by rules and imports (these are what the database stores as E: lines). */
   readonly dbProperties = new Map<string, string>();
@@ -296,12 +298,15 @@ export class Device {
     return this.#driver ?? undefined;
   }
 
+  /** The kernel's MAJOR and MINOR (the uevent properties never change: worked out once). */
   get devnum(): DevNum | undefined {
-    const u = this.ueventProperties;
-    const ma = u.get('MAJOR');
-    const mi = u.get('MINOR');
-    if (ma === undefined || mi === undefined || !/^\d+$/.test(ma) || !/^\d+$/.test(mi)) return undefined;
-    return { major: Number(ma), minor: Number(mi) };
+    if (this.#devnum === undefined) {
+      const u = this.ueventProperties;
+      const ma = u.get('MAJOR');
+      const mi = u.get('MINOR');
+      this.#devnum = ma === undefined || mi === undefined || !/^\d+$/.test(ma) || !/^\d+$/.test(mi) ? null : Object.freeze({ major: Number(ma), minor: Number(mi) });
+    }
+    return this.#devnum ?? undefined;
   }
 
   /** Logical device node path ("/dev/..."), or undefined (also for a name that would leave /dev). */
@@ -343,6 +348,10 @@ export class Device {
    * +drivers:<bus>:<name> for drivers, +<subsystem>:<sysname> otherwise.
    */
   get id(): string {
+    return (this.#id ??= this.#makeId());
+  }
+
+  #makeId(): string {
     const dn = this.devnum;
     const sub = this.subsystem;
     if (dn && dn.major > 0) return `${sub === 'block' ? 'b' : 'c'}${dn.major}:${dn.minor}`;
@@ -396,23 +405,33 @@ export class Device {
    * then database/rules properties, then DEVLINKS, TAGS, CURRENT_TAGS, USEC_INITIALIZED.
    */
   get properties(): Map<string, string> {
+    // built for every broadcast: forEach, unlike for...of, allocates nothing per entry in V8's interpreter
     const out = new Map<string, string>();
-    const put = (k: string, v: string | undefined) => {
-      if (v !== undefined) out.set(k, v);
-    };
-    put('DEVPATH', this.devpath);
-    put('ACTION', this.action);
-    put('SUBSYSTEM', this.subsystem);
-    put('DEVTYPE', this.devtype);
-    for (const [k, v] of this.ueventProperties) {
-      if (k === 'DEVNAME') put('DEVNAME', this.devname);
-      else if (k === 'DEVPATH' || k === 'ACTION' || k === 'SUBSYSTEM' || k === 'DEVTYPE') continue;
-      else out.set(k, v);
+    out.set('DEVPATH', this.devpath);
+    if (this.action !== undefined) out.set('ACTION', this.action);
+    const subsystem = this.subsystem;
+    if (subsystem !== undefined) out.set('SUBSYSTEM', subsystem);
+    const uevent = this.ueventProperties;
+    const devtype = uevent.get('DEVTYPE');
+    if (devtype !== undefined) out.set('DEVTYPE', devtype);
+    uevent.forEach((v, k) => {
+      if (k === 'DEVNAME') {
+        const name = this.devname;
+        if (name !== undefined) out.set(k, name);
+      } else if (k !== 'DEVPATH' && k !== 'ACTION' && k !== 'SUBSYSTEM' && k !== 'DEVTYPE') out.set(k, v);
+    });
+    if (!this.#fromUevent && !out.has('DRIVER')) {
+      const driver = this.driver;
+      if (driver !== undefined) out.set('DRIVER', driver);
     }
-    if (!this.#fromUevent && !out.has('DRIVER')) put('DRIVER', this.driver);
-    put('SEQNUM', this.seqnum?.toString());
-    for (const [k, v] of this.dbProperties) out.set(k, v);
-    for (const k of ['DEVLINKS', 'TAGS', 'CURRENT_TAGS', 'USEC_INITIALIZED']) put(k, this.property(k));
+    if (this.seqnum !== undefined) out.set('SEQNUM', String(this.seqnum));
+    const db = this.dbProperties;
+    db.forEach((v, k) => out.set(k, v));
+    // as property(): a rules property of the same name wins
+    if (this.devlinks.size && !db.has('DEVLINKS')) out.set('DEVLINKS', [...this.devlinks].join(' '));
+    if (this.tags.size && !db.has('TAGS')) out.set('TAGS', `:${[...this.tags].join(':')}:`);
+    if (this.currentTags.size && !db.has('CURRENT_TAGS')) out.set('CURRENT_TAGS', `:${[...this.currentTags].join(':')}:`);
+    if (this.usecInitialized && !db.has('USEC_INITIALIZED')) out.set('USEC_INITIALIZED', String(this.usecInitialized));
     return out;
   }
 

@@ -6,7 +6,6 @@
 import { mkdirSync, readlinkSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { DEV_PREFIX, devPath, type Roots } from '../device/roots.js';
-import type { Logger } from '../log.js';
 import { isSystemError, lstatIfAny, readdirIfAny, rmdirIfEmpty, tryOr, unlinkIfAny } from '../util/fs.js';
 import { ConfinementError, mkdirInside } from '../device/confine.js';
 
@@ -25,6 +24,11 @@ export function isSafeLinkName(logical: string): boolean {
   const rest = logical.slice(DEV_PREFIX.length + 1);
   if (rest === '') return false;
   return !rest.split('/').some((p) => p === '..' || p === '.' || p === '');
+}
+
+/** Where a refused or failed link is said (a Logger, or one naming the device). */
+export interface LinkLog {
+  error(msg: string): void;
 }
 
 interface Claim {
@@ -48,14 +52,14 @@ let tmpSeq = 0;
  * Atomically points `linkPath` at `target` (relative); refuses to replace anything but a symlink, and to create
  * anything through a directory that resolves outside the dev root.
  */
-function placeSymlink(roots: Roots, linkPath: string, target: string, log: Logger): boolean {
+function placeSymlink(roots: Roots, linkPath: string, target: string, log: LinkLog): boolean {
+  // the common case, a link already in place, costs one readlink; anything else an lstat more
+  if (tryOr(() => readlinkSync(linkPath), undefined, 'ENOENT', 'EINVAL', 'ENOTDIR') === target) return true;
   const st = lstatIfAny(linkPath);
   if (st && !st.isSymbolicLink()) {
     log.error(`conflicting inode '${linkPath}' found, symlink to '${target}' will not be created`);
     return false;
   }
-  // the lstat said symlink: read it directly (replaced meanwhile: placed again below)
-  if (st && tryOr(() => readlinkSync(linkPath), undefined, 'ENOENT', 'EINVAL') === target) return true;
   try {
     mkdirInside(roots.dev, dirname(linkPath), 0o755);
   } catch (e) {
@@ -94,7 +98,7 @@ export interface LinkOwner {
  * Adds or drops one device's claim on a link and makes the link point at the winner (or removes it).
  * Returns the logical devnode the link points to afterwards, or undefined.
  */
-export function updateLink(roots: Roots, logicalLink: string, owner: LinkOwner, add: boolean, log: Logger): string | undefined {
+export function updateLink(roots: Roots, logicalLink: string, owner: LinkOwner, add: boolean, log: LinkLog): string | undefined {
   if (!isSafeLinkName(logicalLink)) {
     log.error(`refusing symlink '${logicalLink}': outside ${DEV_PREFIX}`);
     return undefined;
@@ -148,9 +152,10 @@ export function devnumLinkName(isBlock: boolean, major: number, minor: number): 
   return `${DEV_PREFIX}/${isBlock ? 'block' : 'char'}/${major}:${minor}`;
 }
 
-export function placeDevnumLink(roots: Roots, isBlock: boolean, major: number, minor: number, devnode: string, log: Logger): void {
+export function placeDevnumLink(roots: Roots, isBlock: boolean, major: number, minor: number, devnode: string, log: LinkLog): void {
   const linkPath = devPath(roots, devnumLinkName(isBlock, major, minor));
-  placeSymlink(roots, linkPath, relative(dirname(linkPath), devPath(roots, devnode)), log);
+  // the link is /dev/block|char/M:m and the node (a logical /dev/NAME) is beside: "../NAME"
+  placeSymlink(roots, linkPath, '..' + devnode.slice(DEV_PREFIX.length), log);
 }
 
 export function removeDevnumLink(roots: Roots, isBlock: boolean, major: number, minor: number): void {

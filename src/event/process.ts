@@ -262,7 +262,7 @@ function applyNode(ctx: EventContext, device: Device, ev: EventState, node: Node
   } else if (node && ctx.mknod) makeNode(ctx, device);
   const owner = { id: device.id, devnode, priority: device.devlinkPriority };
   const oldLinks = dbOld?.links ?? [];
-  const log = ctx.log.child({ devpath: device.devpath }); // a refused or failed link names its device
+  const log = { error: (msg: string) => ctx.log.error({ devpath: device.devpath }, msg) }; // a refused or failed link names its device
   undo.push(() => {
     for (const l of device.devlinks) if (!oldLinks.includes(l)) updateLink(ctx.roots, l, owner, false, log);
     for (const l of oldLinks) updateLink(ctx.roots, l, { ...owner, priority: dbOld?.linkPriority ?? 0 }, true, log);

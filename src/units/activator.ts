@@ -151,10 +151,15 @@ export class UnitActivator {
   }
 
   /** Whether the device counts as plugged for the service manager. */
-  static isPlugged(dev: UnitDevice, properties: ReadonlyMap<string, string> = dev.properties): boolean {
-    const tags = dev.currentTags ?? dev.tags;
-    if (!PLUG_TAGS.some((t) => tags.has(t))) return false;
+  static isPlugged(dev: UnitDevice, properties?: ReadonlyMap<string, string>): boolean {
+    if (!UnitActivator.#isTagged(dev)) return false;
+    properties ??= dev.properties;
     return properties.get('SYSMASTER_READY') !== '0' && properties.get('SYSTEMD_READY') !== '0';
+  }
+
+  static #isTagged(dev: UnitDevice): boolean {
+    const tags = dev.currentTags ?? dev.tags;
+    return PLUG_TAGS.some((t) => tags.has(t));
   }
 
   private units(dev: UnitDevice, properties: ReadonlyMap<string, string>, key: string): string[] {
@@ -174,8 +179,9 @@ export class UnitActivator {
    */
   onEvent(action: string, dev: UnitDevice, recorded: RecordedUnits | undefined): RecordedUnits | undefined {
     const base = { devpath: dev.devpath, id: dev.id };
-    const props = dev.properties; // a getter building a new Map on Device: read it once
-    if (action === 'remove' || !UnitActivator.isPlugged(dev, props)) {
+    // a getter building a new Map on Device: read once, and only for a device with the tag (few have it)
+    const props = action !== 'remove' && UnitActivator.#isTagged(dev) ? dev.properties : undefined;
+    if (props === undefined || !UnitActivator.isPlugged(dev, props)) {
       if (recorded && recorded.bound.length > 0) this.enqueue({ ...base, action: 'stop', units: [...recorded.bound] });
       return undefined;
     }
