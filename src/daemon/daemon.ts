@@ -150,6 +150,8 @@ const ABANDONED_GRACE_MS = 10_000;
 const LEFTOVER_KILL_MS = 3000;
 /** As udevd: builtins whose configuration files changed (.link files, hwdb.bin) are re-initialized at most this often. */
 const BUILTINS_CHECK_MS = 3000;
+/** At most this many AbortControllers of past events are kept for reuse. */
+const IDLE_CONTROLLERS = 16;
 
 /** The daemon, with the rules engine's types: F a compiled rules file, R a rules set, E one event's outcome. */
 export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = EventResult> {
@@ -497,7 +499,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
    * whole-disk lock and the device's place in the queue are held until then.
    */
   async #runEvent(ev: Uevent, rules: R, device: Device, cost: EventCostImpl | undefined): Promise<EventRun<E>> {
-    const giveUp = new AbortController();
+    const giveUp = this.#idleControllers.pop() ?? new AbortController();
     const ctx = this.#context(giveUp.signal, cost);
     const timer = this.#eventTimer(ev, giveUp);
     const work = this.#work(ctx, ev, rules, device, cost);
@@ -509,8 +511,17 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
       return { failed: true, failure: this.#failure(ev, e as NodeJS.ErrnoException) };
     } finally {
       timer.clear();
+      // the work is over (it settled, or was given up): a controller never aborted serves the next event
+      if (!giveUp.signal.aborted && this.#idleControllers.length < IDLE_CONTROLLERS) this.#idleControllers.push(giveUp);
     }
   }
+
+  /**
+   * AbortControllers of past events that were never aborted. Making one costs more than the rest of a quiet
+   * event's bookkeeping; once its event is over nothing listens to it any more (programs and waits remove their
+   * listeners when they end), so it is handed to the next event.
+   */
+  readonly #idleControllers: AbortController[] = [];
 
   /** What runs under event_timeout: the pipeline, the RUN list, then OPTIONS+="watch". */
   async #work(ctx: EventContext, ev: Uevent, rules: R, device: Device, cost: EventCostImpl | undefined): Promise<E> {

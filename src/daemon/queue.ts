@@ -250,7 +250,8 @@ export class EventQueue<T> {
   #conflictsWith(e: Entry<T>, visit: (o: Entry<T>) => void): void {
     const same = this.#byDevpath.get(e.devpath);
     if (same) same.forEach(visit);
-    for (const p of e.prefixes) this.#byDevpath.get(p)?.forEach(visit);
+    const prefixes = e.prefixes;
+    for (let i = 0; i < prefixes.length; i++) this.#byDevpath.get(prefixes[i]!)?.forEach(visit);
     this.#byPrefix.get(e.devpath)?.forEach(visit);
     if (e.devpathOld) {
       this.#byDevpath.get(e.devpathOld)?.forEach(visit);
@@ -271,7 +272,7 @@ export class EventQueue<T> {
 
   #index(e: Entry<T>): void {
     this.#byDevpath.add(e.devpath, e);
-    for (const p of e.prefixes) this.#byPrefix.add(p, e);
+    for (let i = 0; i < e.prefixes.length; i++) this.#byPrefix.add(e.prefixes[i]!, e);
     if (e.devpathOld) this.#byDevpathOld.add(e.devpathOld, e);
     if (e.devnumKey) this.#byDevnum.add(e.devnumKey, e);
     if (e.ifindex !== undefined) this.#byIfindex.add(e.ifindex, e);
@@ -279,7 +280,7 @@ export class EventQueue<T> {
 
   #unindex(e: Entry<T>): void {
     this.#byDevpath.delete(e.devpath, e);
-    for (const p of e.prefixes) this.#byPrefix.delete(p, e);
+    for (let i = 0; i < e.prefixes.length; i++) this.#byPrefix.delete(e.prefixes[i]!, e);
     if (e.devpathOld) this.#byDevpathOld.delete(e.devpathOld, e);
     if (e.devnumKey) this.#byDevnum.delete(e.devnumKey, e);
     if (e.ifindex !== undefined) this.#byIfindex.delete(e.ifindex, e);

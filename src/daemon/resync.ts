@@ -139,7 +139,8 @@ export class DeviceRegistry {
   /** Records the identity of a device that was processed (from the properties it was broadcast with). */
   record(id: string, props: Map<string, string>): void {
     let text = '';
-    for (const k of IDENTITY_KEYS) {
+    for (let i = 0; i < IDENTITY_KEYS.length; i++) {
+      const k = IDENTITY_KEYS[i]!;
       const v = props.get(k);
       if (v !== undefined && !v.includes('\n')) text += `${k}=${v}\n`;
     }

@@ -97,8 +97,30 @@ export interface DbContent {
 
 /** Whether a record carries anything worth storing (sd-device's device_has_info). */
 export function hasInfo(c: DbContent): boolean {
-  const nonEmpty = (it: Iterable<unknown>) => !it[Symbol.iterator]().next().done;
-  return nonEmpty(c.links) || c.linkPriority !== 0 || [...c.properties].some(([k]) => !k.startsWith('.')) || nonEmpty(c.tags) || nonEmpty(c.currentTags);
+  if (nonEmpty(c.links) || c.linkPriority !== 0 || nonEmpty(c.tags) || nonEmpty(c.currentTags)) return true;
+  let stored = false;
+  eachProperty(c.properties, (k) => {
+    if (!k.startsWith('.')) stored = true;
+  });
+  return stored;
+}
+
+/** for...of allocates per entry in V8's interpreter, a Map's forEach does not: this runs for every event. */
+function eachProperty(props: Iterable<[string, string]>, fn: (k: string, v: string) => void): void {
+  if (props instanceof Map) (props as Map<string, string>).forEach((v, k) => fn(k, v));
+  else for (const [k, v] of props) fn(k, v);
+}
+
+function eachOf(items: Iterable<string>, fn: (s: string) => void): void {
+  if (items instanceof Set || Array.isArray(items)) (items as Set<string>).forEach((x) => fn(x));
+  else for (const x of items) fn(x);
+}
+
+/** Whether an iterable has an element (a Set or an array without an iterator: the common case, once per event). */
+function nonEmpty(it: Iterable<unknown>): boolean {
+  if (it instanceof Set || it instanceof Map) return it.size > 0;
+  if (Array.isArray(it)) return it.length > 0;
+  return !it[Symbol.iterator]().next().done;
 }
 
 /** Serializes exactly as udev writes: S:, L:, I:, E:, G:, Q:, V:. */
@@ -106,13 +128,15 @@ export function formatDb(c: DbContent): string {
   if (!hasInfo(c)) return '';
   let out = '';
   if (c.hasDevnode) {
-    for (const l of c.links) out += `S:${l.startsWith('/dev/') ? l.slice(5) : l}\n`;
+    eachOf(c.links, (l) => (out += `S:${l.startsWith('/dev/') ? l.slice(5) : l}\n`));
     if (c.linkPriority !== 0) out += `L:${c.linkPriority}\n`;
   }
   if (c.usecInitialized > 0) out += `I:${c.usecInitialized}\n`;
-  for (const [k, v] of c.properties) if (!k.startsWith('.')) out += `E:${k}=${v}\n`;
-  for (const t of c.tags) out += `G:${t}\n`;
-  for (const t of c.currentTags) out += `Q:${t}\n`;
+  eachProperty(c.properties, (k, v) => {
+    if (!k.startsWith('.')) out += `E:${k}=${v}\n`;
+  });
+  eachOf(c.tags, (t) => (out += `G:${t}\n`));
+  eachOf(c.currentTags, (t) => (out += `Q:${t}\n`));
   out += `V:${DB_VERSION}\n`;
   return out;
 }
@@ -183,6 +207,7 @@ export function setTagIndex(runRoot: string, tag: string, id: string, present: b
 
 /** Updates the tag index from the tags of an old record to the new set. */
 export function updateTagIndex(runRoot: string, id: string, oldTags: Iterable<string>, newTags: Iterable<string>): void {
+  if (!nonEmpty(oldTags) && !nonEmpty(newTags)) return; // most devices have no tags
   const keep = new Set(newTags);
   const had = new Set(oldTags);
   for (const t of had) if (!keep.has(t)) setTagIndex(runRoot, t, id, false);

@@ -199,7 +199,8 @@ export class Device {
    * exist any more (remove events).
    */
   static fromUevent(roots: Roots, props: Map<string, string> | Record<string, string>): Device {
-    const map = props instanceof Map ? new Map(props) : new Map(Object.entries(props));
+    // a Map is kept, not copied (one per event): the device never changes its uevent properties, nor may the caller
+    const map = props instanceof Map ? props : new Map(Object.entries(props));
     const devpath = map.get('DEVPATH');
     if (!devpath || !devpath.startsWith('/') || devpath.slice(1).split('/').some((c) => c === '' || c === '.' || c === '..' || Buffer.byteLength(c) > NAME_MAX)) throw new DeviceError('EINVAL', `uevent without a valid DEVPATH`);
     // the device's id ("+subsystem:sysname" at the longest) names files in the run root: sysfs names fit NAME_MAX

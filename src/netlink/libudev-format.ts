@@ -123,16 +123,31 @@ export function encode(props: Map<string, string> | Iterable<readonly [string, s
 
   const h = out;
   h.write(LIBUDEV_PREFIX, 0, 'latin1'); // followed by the NUL already in the zeroed buffer
-  h.writeUInt32BE(LIBUDEV_MAGIC, 8);
-  const host = (v: number, off: number) => (HOST_LE ? h.writeUInt32LE(v, off) : h.writeUInt32BE(v, off));
-  host(LIBUDEV_HEADER_SIZE, 12);
-  host(LIBUDEV_HEADER_SIZE, 16);
-  host(bodyLen, 20);
-  h.writeUInt32BE(hashOf(subsystem), 24);
-  h.writeUInt32BE(devtype ? hashOf(devtype) : 0, 28);
-  h.writeUInt32BE(bloomHi >>> 0, 32);
-  h.writeUInt32BE(bloomLo >>> 0, 36);
+  // byte by byte: Buffer's writeUInt32* validate their arguments through wrappers that allocate on every call
+  be32(h, 8, LIBUDEV_MAGIC);
+  host32(h, 12, LIBUDEV_HEADER_SIZE);
+  host32(h, 16, LIBUDEV_HEADER_SIZE);
+  host32(h, 20, bodyLen);
+  be32(h, 24, hashOf(subsystem));
+  be32(h, 28, devtype ? hashOf(devtype) : 0);
+  be32(h, 32, bloomHi);
+  be32(h, 36, bloomLo);
   return out;
+}
+
+function be32(b: Buffer, off: number, v: number): void {
+  b[off] = v >>> 24;
+  b[off + 1] = (v >>> 16) & 0xff;
+  b[off + 2] = (v >>> 8) & 0xff;
+  b[off + 3] = v & 0xff;
+}
+
+function host32(b: Buffer, off: number, v: number): void {
+  if (!HOST_LE) return be32(b, off, v);
+  b[off] = v & 0xff;
+  b[off + 1] = (v >>> 8) & 0xff;
+  b[off + 2] = (v >>> 16) & 0xff;
+  b[off + 3] = v >>> 24;
 }
 
 /** Subsystems, devtypes and tags are a few dozen strings, hashed for every broadcast: each is hashed once. */
