@@ -933,6 +933,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
   }
 
   async #close(): Promise<void> {
+    this.queue.close();
     this.#heap.stop();
     clearTimeout(this.#leftoverTimer);
     killLeftoverGroups();

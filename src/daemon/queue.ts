@@ -38,6 +38,9 @@ export interface QueueInput<T> {
   payload: T;
 }
 
+/** How long the queue flag outlives the last event (see #clearFlagSoon). */
+export const FLAG_LINGER_MS = 10;
+
 interface Entry<T> extends QueueItem {
   payload: T;
   /** Set while the event waits to be retried (a worker answered Retry). */
@@ -388,7 +391,7 @@ export class EventQueue<T> {
   }
 
   #becameIdle(): void {
-    this.#clearFlag(false);
+    this.#clearFlagSoon();
     const ws = this.#idleWaiters;
     this.#idleWaiters = [];
     for (const w of ws) w();
@@ -408,5 +411,28 @@ export class EventQueue<T> {
     if ((!this.#flagPresent && !force) || !this.#runDir) return;
     this.#flagPresent = false;
     unlinkIfAny(join(this.#runDir, 'queue'));
+  }
+
+  #flagTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * The flag goes FLAG_LINGER_MS after the queue drained, unless an event came meanwhile: a storm the daemon keeps
+   * up with drains the queue between two events, and would otherwise create and remove the file for each of them.
+   */
+  #clearFlagSoon(): void {
+    if (!this.#flagPresent) return;
+    if (this.#flagTimer) return void this.#flagTimer.refresh();
+    this.#flagTimer = setTimeout(() => {
+      this.#flagTimer = undefined;
+      if (this.#entries.size === 0) this.#clearFlag(false);
+    }, FLAG_LINGER_MS);
+    this.#flagTimer.unref();
+  }
+
+  /** The daemon stops: the flag goes now if the queue is empty (it stays for whatever is left, as udevd's). */
+  close(): void {
+    clearTimeout(this.#flagTimer);
+    this.#flagTimer = undefined;
+    if (this.#entries.size === 0) this.#clearFlag(false);
   }
 }

@@ -2,7 +2,11 @@
 // /run/udev/tags/<tag>/<id>. Writes are atomic (temp file + rename). Properties starting with '.' are never written.
 import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { readdirIfAny, readFileIfAny, rmdirIfEmpty, statIfAny, unlinkIfAny, writeFileAtomic } from '../util/fs.js';
+import { readdirIfAny, rmdirIfEmpty, unlinkIfAny, writeFileAtomic } from '../util/fs.js';
+import { readFileWithMode } from '../sys/file.js';
+
+/** The sticky bit: a record kept over the initrd's switch to the real root (OPTIONS+="db_persist"). */
+const S_ISVTX = 0o1000;
 
 export const DB_VERSION = 1;
 
@@ -147,10 +151,11 @@ export function dbPath(runRoot: string, id: string): string {
 
 /** Reads a device's record; undefined when there is none. A corrupt file is parsed as far as it goes. */
 export function readDb(runRoot: string, id: string, issues?: DbParseIssue[]): DbRecord | undefined {
-  const text = readFileIfAny(dbPath(runRoot, id));
-  if (text === undefined) return undefined;
-  const rec = parseDb(text, issues);
-  rec.text = text;
+  const file = readFileWithMode(dbPath(runRoot, id));
+  if (file === undefined) return undefined;
+  const rec = parseDb(file.text, issues);
+  rec.text = file.text;
+  rec.persist = (file.mode & S_ISVTX) !== 0; // as sd-device: the sticky bit is db_persist
   return rec;
 }
 
@@ -158,7 +163,7 @@ export function readDb(runRoot: string, id: string, issues?: DbParseIssue[]): Db
  * Writes (or, for a device with nothing to store and neither node nor interface, deletes) the database file.
  * `keepEmpty` is true for devices with a node or an ifindex (udev writes an empty record for them).
  */
-export function writeDb(runRoot: string, id: string, c: DbContent, opts: { keepEmpty: boolean; persist?: boolean; previousText?: string }): void {
+export function writeDb(runRoot: string, id: string, c: DbContent, opts: { keepEmpty: boolean; persist?: boolean; previous?: Pick<DbRecord, 'text' | 'persist'> }): void {
   const path = dbPath(runRoot, id);
   if (!hasInfo(c) && !opts.keepEmpty) {
     deleteDb(runRoot, id);
@@ -167,7 +172,7 @@ export function writeDb(runRoot: string, id: string, c: DbContent, opts: { keepE
   const text = formatDb(c);
   // the same record again (change events of a quiet device): the file already says it, unless its sticky bit
   // (db_persist) is to change
-  if (!opts.persist && opts.previousText === text && !isPersistent(path)) return;
+  if (opts.previous?.text === text && opts.previous.persist === (opts.persist ?? false)) return;
   const mode = opts.persist ? 0o1644 : 0o644;
   try {
     writeFileAtomic(path, text, { mode });
@@ -176,11 +181,6 @@ export function writeDb(runRoot: string, id: string, c: DbContent, opts: { keepE
     mkdirSync(join(runRoot, 'data'), { recursive: true, mode: 0o755 });
     writeFileAtomic(path, text, { mode });
   }
-}
-
-function isPersistent(path: string): boolean {
-  const st = statIfAny(path);
-  return st !== undefined && (st.mode & 0o1000) !== 0;
 }
 
 export function deleteDb(runRoot: string, id: string): void {

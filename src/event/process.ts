@@ -176,7 +176,7 @@ function commit(ctx: EventContext, device: Device, ev: EventState, node: NodeSet
         tags: device.tags,
         currentTags: device.currentTags,
       },
-      { keepEmpty: (device.devnum?.major ?? 0) > 0 || device.ifindex !== undefined, persist: device.dbPersist, previousText: dbOld?.text },
+      { keepEmpty: (device.devnum?.major ?? 0) > 0 || device.ifindex !== undefined, persist: device.dbPersist, previous: dbOld },
     );
   } catch (e) {
     ctx.log.error({ devpath: device.devpath, err: (e as Error).message }, 'applying the event failed; putting back what it changed');

@@ -9,9 +9,13 @@
 // credentials say uid 0 (the kernel attaches them; we run as root). Sending to a multicast group needs
 // CAP_NET_ADMIN. The kernel also hands the datagram to its own uevent socket (destination port 0); it
 // ignores it since "libudev\0..." is not a netlink message header it accepts.
+import { constants as osConstants } from 'node:os';
 import { log, type Logger } from '../log.js';
+import { errnoError, errnoName } from '../sys/errno.js';
 import { encode, type EncodeMeta } from './libudev-format.js';
 import { GROUP_UDEV, UeventNetlink } from './socket.js';
+
+const { EAGAIN } = osConstants.errno;
 
 export interface BroadcasterCounters {
   sent: number;
@@ -61,15 +65,26 @@ export class Broadcaster {
 
   /** Sends an already encoded datagram to the udev group (used by tests and tools). */
   async sendRaw(buf: Buffer): Promise<number> {
-    try {
-      await this.nl.send(buf, GROUP_UDEV);
-    } catch (e) {
-      // Historically the kernel answered a multicast with ECONNREFUSED when nobody listened: not an error.
-      if ((e as NodeJS.ErrnoException).code !== 'ECONNREFUSED') {
-        this.counters.failed++;
-        this.logger.warn({ err: (e as Error).message }, 'netlink: broadcast failed');
-        return 0;
+    // at once when the socket takes it (nearly always: a multicast does not wait for its receivers); else when the
+    // socket is writable again
+    const err = this.nl.sendNow(buf, GROUP_UDEV);
+    if (err === EAGAIN) {
+      try {
+        await this.nl.send(buf, GROUP_UDEV);
+      } catch (e) {
+        return this.#sent(buf, (e as NodeJS.ErrnoException).code, (e as Error).message);
       }
+      return this.#sent(buf, undefined, '');
+    }
+    return err === 0 ? this.#sent(buf, undefined, '') : this.#sent(buf, errnoName(err), errnoError('sendto', err).message);
+  }
+
+  /** Counts a send; historically the kernel answered a multicast with ECONNREFUSED when nobody listened: not an error. */
+  #sent(buf: Buffer, code: string | undefined, message: string): number {
+    if (code !== undefined && code !== 'ECONNREFUSED') {
+      this.counters.failed++;
+      this.logger.warn({ err: message }, 'netlink: broadcast failed');
+      return 0;
     }
     this.counters.sent++;
     this.counters.bytes += buf.length;

@@ -18,15 +18,17 @@
 // putting it in place of the package's own socket with dup3() before the event loop first polls it (the package
 // starts polling in its constructor, but libuv registers the descriptor with epoll only on its next loop turn).
 import { closeSync, fstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 // Only the raw socket: the package index also loads rtnetlink, nl80211 and WireGuard (~10 MB of modules).
 import rawModule from 'netlink/dist/raw.js';
 import type { RawNetlinkSocket as RawSocket } from 'netlink';
 import { log } from '../log.js';
 import { dupOnto, setFdFlags } from '../sys/file.js';
-import { getsockopt, NETLINK_NO_ENOBUFS, setsockoptInt, SK_MEMINFO_DROPS, SO_MEMINFO, SO_RCVBUFFORCE, SOL_NETLINK, SOL_SOCKET } from '../sys/socket.js';
+import { getsockopt, NETLINK_NO_ENOBUFS, sendNetlinkMulticast, setsockoptInt, SK_MEMINFO_DROPS, SO_MEMINFO, SO_RCVBUFFORCE, SOL_NETLINK, SOL_SOCKET } from '../sys/socket.js';
 import { tryOr } from '../util/fs.js';
 
 const { RawNetlinkSocket } = rawModule as unknown as typeof import('netlink');
+const { EAGAIN, EBADF } = osConstants.errno;
 
 export const NETLINK_KOBJECT_UEVENT = 15;
 /** Multicast group of raw kernel uevents. */
@@ -143,6 +145,16 @@ export class UeventNetlink {
     const len = getsockopt(this.fd, SOL_SOCKET, SO_MEMINFO, this.meminfo);
     if (len < (SK_MEMINFO_DROPS + 1) * 4) return undefined;
     return this.meminfo.readUInt32LE(SK_MEMINFO_DROPS * 4);
+  }
+
+  /**
+   * Sends one datagram to multicast `group` at once (sendto with MSG_DONTWAIT on the descriptor): 0, the errno, or
+   * EAGAIN when it has to wait (a full send buffer) or the descriptor is unknown; send() waits for the socket then.
+   */
+  sendNow(buf: Buffer, group: number): number {
+    if (this.closed) return EBADF;
+    if (this.fd === undefined) return EAGAIN;
+    return sendNetlinkMulticast(this.fd, buf, group);
   }
 
   /** Sends one datagram to a multicast group (port 0 = no unicast target besides the kernel). */

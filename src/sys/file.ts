@@ -1,5 +1,7 @@
 // File calls Node lacks, through libc: mknod, lsetxattr, flock, descriptor flags (fcntl) and dup3, and close for
-// descriptors made through libc (ioctl: ioctl.ts); the open(2) flags Node does not name.
+// descriptors made through libc (ioctl: ioctl.ts); the open(2) flags Node does not name; and a small file read
+// with its mode in four calls and no exception for a missing file (the database record every event reads).
+import { constants as osConstants } from 'node:os';
 import { makeDevT } from './devnum.js';
 import { errnoError } from './errno.js';
 import { errno, libcFunction } from './libc.js';
@@ -32,6 +34,11 @@ const closeC = libcFunction<(fd: number) => number>('int close(int fd)');
 const flockC = libcFunction<(fd: number, op: number) => number>('int flock(int fd, int op)');
 const fcntlC = libcFunction<(fd: number, cmd: number, arg: number) => number>('int fcntl(int fd, int cmd, int arg)');
 const dup3C = libcFunction<(oldfd: number, newfd: number, flags: number) => number>('int dup3(int oldfd, int newfd, int flags)');
+const openC = libcFunction<(path: string, flags: number) => number>('int open(const char *path, int flags)');
+const readC = libcFunction<(fd: number, buf: Buffer, size: number) => number | bigint>('intptr_t read(int fd, _Out_ void *buf, size_t size)');
+const statxC = libcFunction<(dirfd: number, path: string, flags: number, mask: number, buf: Buffer) => number>(
+  'int statx(int dirfd, const char *path, int flags, uint32_t mask, _Out_ void *buf)',
+);
 
 /** Creates a block or character device node. Throws an Error with the errno on failure. */
 export function mknod(path: string, type: 'b' | 'c', perm: number, major: number, minor: number): void {
@@ -71,4 +78,51 @@ export function setFdFlags(fd: number, flags: { cloexec?: boolean; nonblock?: bo
 /** dup3(from, onto, O_CLOEXEC): `onto` now refers to what `from` refers to (whatever `onto` was is closed). */
 export function dupOnto(from: number, onto: number): void {
   if (dup3C()(from, onto, O_CLOEXEC) < 0) throw errnoError(`dup3 (${from} onto ${onto})`, errno());
+}
+
+const { ENOENT, EINTR, EACCES, ENOTDIR } = osConstants.errno;
+const AT_EMPTY_PATH = 0x1000;
+const STATX_MODE = 0x2;
+const STATX_SIZE = 0x200;
+/** struct statx (the same on every architecture): stx_mode is a u16 at 28, stx_size a u64 at 40. */
+const statxBuf = Buffer.alloc(256);
+let readBuf = Buffer.alloc(16384);
+
+/**
+ * A file's text (UTF-8) and mode, or undefined when it does not exist or may not be read (ENOENT, ENOTDIR,
+ * EACCES); any other failure throws with the errno. open, statx, read and close through libc: no exception and
+ * no Stats object for the common cases.
+ */
+export function readFileWithMode(path: string): { text: string; mode: number } | undefined {
+  const fd = openC()(path, O_CLOEXEC);
+  if (fd < 0) {
+    const e = errno();
+    if (e === ENOENT || e === ENOTDIR || e === EACCES) return undefined;
+    throw errnoError(`open ${path}`, e);
+  }
+  try {
+    if (statxC()(fd, '', AT_EMPTY_PATH, STATX_MODE | STATX_SIZE, statxBuf) !== 0) throw errnoError(`statx ${path}`, errno());
+    const mode = statxBuf.readUInt16LE(28);
+    const size = statxBuf.readUInt32LE(40) + statxBuf.readUInt32LE(44) * 2 ** 32;
+    if (size >= readBuf.length) readBuf = Buffer.alloc(2 ** Math.ceil(Math.log2(size + 1)));
+    let got = 0;
+    for (;;) {
+      if (got === readBuf.length) {
+        const bigger = Buffer.alloc(readBuf.length * 2); // grew since the statx
+        readBuf.copy(bigger);
+        readBuf = bigger;
+      }
+      const n = Number(readC()(fd, got === 0 ? readBuf : readBuf.subarray(got), readBuf.length - got));
+      if (n < 0) {
+        const e = errno();
+        if (e === EINTR) continue;
+        throw errnoError(`read ${path}`, e);
+      }
+      if (n === 0) break;
+      got += n;
+    }
+    return { text: readBuf.toString('utf8', 0, got), mode };
+  } finally {
+    closeC()(fd);
+  }
 }

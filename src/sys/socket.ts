@@ -94,6 +94,9 @@ const getsockoptC = libcFunction<(fd: number, level: number, name: number, val: 
 const setsockoptC = libcFunction<(fd: number, level: number, name: number, val: Buffer, len: number) => number>('int setsockopt(int, int, int, const void *, uint32_t)');
 const recvmsgC = libcFunction<(fd: number, msg: Msghdr, flags: number) => number | bigint>('intptr_t recvmsg(int, _Inout_ msghdr *msg, int)');
 const sendmsgC = libcFunction<(fd: number, msg: Msghdr, flags: number) => number | bigint>('intptr_t sendmsg(int, const msghdr *msg, int)');
+const sendtoC = libcFunction<(fd: number, buf: Buffer, len: number, flags: number, addr: Buffer, addrLen: number) => number | bigint>(
+  'intptr_t sendto(int, const void *, size_t, int, const void *, uint32_t)',
+);
 const getsocknameC = libcFunction<(fd: number, addr: Buffer, len: number[]) => number>('int getsockname(int, _Out_ void *, _Inout_ uint32_t *)');
 
 /**
@@ -131,6 +134,23 @@ export function bindNetlink(fd: number, groups: number): void {
   const addr = Buffer.alloc(koffi.sizeof(sockaddrNl));
   koffi.encode(addr, sockaddrNl, { nl_family: AF_NETLINK, nl_pad: 0, nl_pid: 0, nl_groups: groups });
   if (bindC()(fd, addr, addr.length) !== 0) throw errnoError(`bind netlink groups ${groups}`, errno());
+}
+
+/** sockaddr_nl of each multicast group mask sent to (one or two: made once). */
+const netlinkGroupAddrs = new Map<number, Buffer>();
+
+/**
+ * sendto(2) of one datagram to netlink multicast `groups`, without waiting (MSG_DONTWAIT): 0, or the errno
+ * (EAGAIN when the socket's send buffer is full).
+ */
+export function sendNetlinkMulticast(fd: number, data: Buffer, groups: number): number {
+  let addr = netlinkGroupAddrs.get(groups);
+  if (addr === undefined) {
+    addr = Buffer.alloc(koffi.sizeof(sockaddrNl));
+    koffi.encode(addr, sockaddrNl, { nl_family: AF_NETLINK, nl_pad: 0, nl_pid: 0, nl_groups: groups });
+    netlinkGroupAddrs.set(groups, addr);
+  }
+  return Number(sendtoC()(fd, data, data.length, MSG_DONTWAIT, addr, addr.length)) < 0 ? errno() : 0;
 }
 
 /**

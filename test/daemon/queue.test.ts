@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import { mkdtempSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EventQueue, type QueueInput } from '../../src/daemon/queue.js';
+import { EventQueue, FLAG_LINGER_MS, type QueueInput } from '../../src/daemon/queue.js';
 
 interface P { name: string; ms: number }
 
@@ -105,6 +105,13 @@ describe('EventQueue ordering', () => {
       h.push('x', '/devices/x', 20);
       expect(existsSync(join(dir, 'queue'))).toBe(true);
       await h.q.whenIdle(1000);
+      // it outlives the queue by FLAG_LINGER_MS (no timer can have run yet), then goes
+      expect(existsSync(join(dir, 'queue'))).toBe(true);
+      await new Promise((r) => setTimeout(r, FLAG_LINGER_MS * 5));
+      expect(existsSync(join(dir, 'queue'))).toBe(false);
+      h.push('z', '/devices/z', 1);
+      await h.q.whenIdle(1000);
+      h.q.close(); // a stopping daemon removes it at once
       expect(existsSync(join(dir, 'queue'))).toBe(false);
     } finally {
       rmSync(dir, { recursive: true, force: true });

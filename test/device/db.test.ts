@@ -97,14 +97,20 @@ describe('rewriting an unchanged record', () => {
     writeDb(run, 'b8:0', content, { keepEmpty: true });
     const path = join(run, 'data', 'b8:0');
     const ino = statSync(path).ino;
-    const text = readFileSync(path, 'utf8');
-    writeDb(run, 'b8:0', content, { keepEmpty: true, previousText: text });
+    // as an event does: the record read before, its text and sticky bit
+    const previous = () => readDb(run, 'b8:0');
+    expect(previous()).toMatchObject({ text: readFileSync(path, 'utf8'), persist: false });
+    writeDb(run, 'b8:0', content, { keepEmpty: true, previous: previous() });
     expect(statSync(path).ino).toBe(ino); // not rewritten
-    writeDb(run, 'b8:0', content, { keepEmpty: true, persist: true, previousText: text });
+    writeDb(run, 'b8:0', content, { keepEmpty: true, persist: true, previous: previous() });
     expect(statSync(path).mode & 0o7777).toBe(0o1644);
-    writeDb(run, 'b8:0', content, { keepEmpty: true, previousText: text });
+    expect(previous()!.persist).toBe(true); // the sticky bit read back, as sd-device reads db_persist
+    const sticky = statSync(path).ino;
+    writeDb(run, 'b8:0', content, { keepEmpty: true, persist: true, previous: previous() });
+    expect(statSync(path).ino).toBe(sticky); // sticky already: not rewritten
+    writeDb(run, 'b8:0', content, { keepEmpty: true, previous: previous() });
     expect(statSync(path).mode & 0o7777).toBe(0o644);
-    writeDb(run, 'b8:0', { ...content, tags: ['other'] }, { keepEmpty: true, previousText: text });
+    writeDb(run, 'b8:0', { ...content, tags: ['other'] }, { keepEmpty: true, previous: previous() });
     expect(readFileSync(path, 'utf8')).toContain('G:other\n');
   });
 });
