@@ -142,7 +142,7 @@ export async function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv)
   const timed = cost?.timeLines === true;
   const files = rules.files;
   // the lines this kind of event can reach (plan.ts): the others are stepped over without a look
-  const plan = linePlan(rules, mask, dev.action ?? '', dev.subsystem ?? '');
+  const plan = linePlan(rules, mask, dev.action ?? '', dev.subsystem ?? '', env.trace === undefined && counters === undefined);
   // the signal can only be aborted while the event awaits: checked here and after each await of a token
   checkpoint(env.signal);
   for (let f = 0; f < files.length; f++) {

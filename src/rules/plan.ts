@@ -3,7 +3,7 @@
 // fails for the event's values does nothing, wherever that key stands in the line. Nor does a line without what the
 // event needs (udevd's line mask: GOTO, an update, a link for a node, a name for an interface). For one kind of
 // event (mask, ACTION, SUBSYSTEM) that is fixed, so it is worked out once and kept with the rules set.
-import { T, type Line } from './compile.js';
+import { T, type Line, type Token } from './compile.js';
 import type { RuleSet } from './load.js';
 
 /** Per file of the set: next[i] is the first line at or after i the event may match (lines.length: none). */
@@ -14,32 +14,46 @@ const MAX_PLANS = 256;
 
 const plans = new WeakMap<RuleSet, Map<string, LinePlan>>();
 
-/** The plan of `rules` for events with this line mask, ACTION and SUBSYSTEM (undefined counts as ""). */
-export function linePlan(rules: RuleSet, mask: number, action: string, subsystem: string): LinePlan {
+/**
+ * The plan of `rules` for events with this line mask, ACTION and SUBSYSTEM (undefined counts as ""). With `jumps`,
+ * a line that is only ACTION and SUBSYSTEM keys and a GOTO, which this kind of event always takes, is stepped over
+ * to its LABEL as well (not when devctl test traces the GOTOs taken or stats count the lines).
+ */
+export function linePlan(rules: RuleSet, mask: number, action: string, subsystem: string, jumps = false): LinePlan {
   let byKind = plans.get(rules);
   if (byKind === undefined) plans.set(rules, (byKind = new Map()));
-  const key = `${mask} ${action} ${subsystem}`;
+  const key = `${jumps ? 'j' : ''}${mask} ${action} ${subsystem}`;
   let plan = byKind.get(key);
   if (plan === undefined) {
     if (byKind.size >= MAX_PLANS) byKind.clear();
-    plan = rules.files.map((f) => fileNext(f.lines, mask, action, subsystem));
+    plan = rules.files.map((f) => fileNext(f.lines, mask, action, subsystem, jumps));
     byKind.set(key, plan);
   }
   return plan;
 }
 
-function fileNext(lines: readonly Line[], mask: number, action: string, subsystem: string): Int32Array {
+function fileNext(lines: readonly Line[], mask: number, action: string, subsystem: string, jumps: boolean): Int32Array {
   const next = new Int32Array(lines.length + 1);
   next[lines.length] = lines.length;
-  for (let i = lines.length - 1; i >= 0; i--) next[i] = mayMatch(lines[i]!, mask, action, subsystem) ? i : next[i + 1]!;
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i]!;
+    if (!mayMatch(line, mask, action, subsystem)) next[i] = next[i + 1]!;
+    // LABELs are later in the file: the target's entry is known already
+    else if (jumps && line.gotoIndex !== undefined && line.gotoIndex > i && line.tokens.every(isEventKindKey)) next[i] = next[line.gotoIndex]!;
+    else next[i] = i;
+  }
   return next;
+}
+
+function isEventKindKey(tok: Token): boolean {
+  return tok.type === T.M_ACTION || tok.type === T.M_SUBSYSTEM;
 }
 
 function mayMatch(line: Line, mask: number, action: string, subsystem: string): boolean {
   if ((line.type & mask) === 0) return false;
   for (const tok of line.tokens) {
     if (tok.type > T.M_SUBSYSTEM) break;
-    if (tok.type !== T.M_ACTION && tok.type !== T.M_SUBSYSTEM) continue;
+    if (!isEventKindKey(tok)) continue;
     if (tok.pattern!.test(tok.type === T.M_ACTION ? action : subsystem) !== (tok.op === '==')) return false;
   }
   return true;

@@ -154,6 +154,30 @@ describe('executor', () => {
     expect(reach('change', 'mem')).toEqual([2, 4, 6]);
     expect(linePlan(set, mask, 'add', 'block')).toBe(linePlan(set, mask, 'add', 'block')); // worked out once
   });
+  it('steps straight to the LABEL of a GOTO line that is only ACTION and SUBSYSTEM keys, unless GOTOs are traced', async () => {
+    const rules = 'SUBSYSTEM!="block", GOTO="end"\nENV{X}="1"\nLABEL="end"\nENV{Y}="1"\n';
+    const set = new RuleSet([compileRulesText(rules, 't.rules')]);
+    const mask = LINE_HAS_GOTO | LINE_UPDATE_SOMETHING | LINE_HAS_DEVLINK;
+    const lines = set.files[0]!.lines.map((l) => l.line);
+    const reach = (subsystem: string, jumps: boolean) => {
+      const next = linePlan(set, mask, 'change', subsystem, jumps)[0]!;
+      const out: number[] = [];
+      for (let i = next[0]!; i < lines.length; i = next[i + 1]!) out.push(lines[i]!);
+      return out;
+    };
+    expect(reach('mem', true)).toEqual([4]);
+    expect(reach('mem', false)).toEqual([1, 2, 4]);
+    expect(reach('block', true)).toEqual([2, 4]);
+    // the executor takes the same path either way; with a trace, the GOTO is in it
+    const trace: { file: string; line: number; what: string }[] = [];
+    const ev = await run(rules, sda, { trace });
+    expect([ev.device.property('X'), ev.device.property('Y')]).toEqual(['1', '1']);
+    const mem = await run(rules.replace('block', 'mem'), sda, { trace });
+    expect([mem.device.property('X'), mem.device.property('Y')]).toEqual([undefined, '1']);
+    expect(trace.some((t) => t.what === 'GOTO="end"')).toBe(true);
+    const quiet = await run(rules.replace('block', 'mem'));
+    expect([quiet.device.property('X'), quiet.device.property('Y')]).toEqual([undefined, '1']);
+  });
   it('runs PROGRAM without blocking the event loop and uses $result parts', async () => {
     let ticks = 0;
     const timer = setInterval(() => ticks++, 5);
