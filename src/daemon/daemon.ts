@@ -487,7 +487,8 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     if (ev.action === 'remove' && this.mknod && !run.failed) this.#removeOwnNode(device);
     const props = this.#broadcastProperties(ev, device, run);
     cost?.end(run.failed);
-    await this.#broadcast(props, ev);
+    const sending = this.#broadcast(props, ev);
+    if (sending) await sending;
     if (run.result || ev.action === 'remove') this.#features?.onEvent(ev.action, run.result?.device ?? device);
     this.#recordProcessed(ev, device, run.result, props, run.failed);
   }
@@ -695,10 +696,16 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     }
   }
 
-  async #broadcast(props: Map<string, string>, ev: Uevent): Promise<void> {
+  /** Broadcasts the processed event; a promise only when the socket could not take it at once. */
+  #broadcast(props: Map<string, string>, ev: Uevent): void | Promise<void> {
     if (!this.#broadcaster) return;
-    const n = await this.#broadcaster.broadcast(props);
-    if (n > 0) this.counters.broadcast++;
+    const n = this.#broadcaster.broadcast(props);
+    if (typeof n !== 'number') return n.then((size) => this.#broadcastDone(size, ev));
+    this.#broadcastDone(n, ev);
+  }
+
+  #broadcastDone(size: number, ev: Uevent): void {
+    if (size > 0) this.counters.broadcast++;
     else this.log.debug({ devpath: ev.devpath }, 'event not broadcast');
   }
 

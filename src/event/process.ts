@@ -77,10 +77,14 @@ function env(ctx: Omit<EventContext, 'ruleSet'>): ExecEnv {
   return { roots: ctx.roots, log: ctx.log, test: ctx.test, execTimeoutMs: ctx.execTimeoutMs, builtins: ctx.builtins, trace: ctx.trace, signal: ctx.signal, cost: ctx.cost };
 }
 
-/** executeRules, its duration added to ctx.cost when stats are on. */
-async function runRules(ctx: EventContext, ev: EventState): Promise<void> {
+/** executeRules (a promise only when a line waited), its duration added to ctx.cost when stats are on. */
+function runRules(ctx: EventContext, ev: EventState): void | Promise<void> {
   const cost = ctx.cost;
   if (cost === undefined) return executeRules(ctx.ruleSet, ev, env(ctx));
+  return timedRules(ctx, ev, cost);
+}
+
+async function timedRules(ctx: EventContext, ev: EventState, cost: EventCost): Promise<void> {
   const t0 = performance.now();
   try {
     await executeRules(ctx.ruleSet, ev, env(ctx));
@@ -112,7 +116,8 @@ export async function processEvent(ctx: EventContext, device: Device): Promise<E
       updateTagIndex(ctx.roots.run, id, dbOld?.tags ?? [], []);
       deleteDb(ctx.roots.run, id);
     }
-    await runRules(ctx, ev);
+    const waiting = runRules(ctx, ev);
+    if (waiting) await waiting;
     checkpoint(ctx.signal); // given up meanwhile: nothing more is applied
     if (!ctx.test) ctx.afterRules?.(device, dbOld);
     if (!ctx.test && device.devnum) removeNode(ctx, device);
@@ -121,7 +126,8 @@ export async function processEvent(ctx: EventContext, device: Device): Promise<E
 
   // with mknod the node exists before the rules, as on a devtmpfs (blkid, ata_id, ... open it)
   if (!ctx.test && ctx.mknod && device.devnum && device.devname) makeNode(ctx, device);
-  await runRules(ctx, ev);
+  const waiting = runRules(ctx, ev); // a promise only when a line waited for a program or a builtin
+  if (waiting) await waiting;
   checkpoint(ctx.signal); // given up meanwhile: nothing is applied
 
   let rename = ev.name;

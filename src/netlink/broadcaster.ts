@@ -51,7 +51,7 @@ export class Broadcaster {
    * Encodes and multicasts one processed event. Resolves to the datagram size, or to 0 when the event could not
    * be encoded or sent (logged and counted in `failed`; never rejects).
    */
-  async broadcast(props: Map<string, string> | Iterable<readonly [string, string]>, meta: EncodeMeta = {}): Promise<number> {
+  broadcast(props: Map<string, string> | Iterable<readonly [string, string]>, meta: EncodeMeta = {}): number | Promise<number> {
     let buf: Buffer;
     try {
       buf = encode(props, meta);
@@ -63,18 +63,18 @@ export class Broadcaster {
     return this.sendRaw(buf);
   }
 
-  /** Sends an already encoded datagram to the udev group (used by tests and tools). */
-  async sendRaw(buf: Buffer): Promise<number> {
-    // at once when the socket takes it (nearly always: a multicast does not wait for its receivers); else when the
-    // socket is writable again
+  /**
+   * Sends an already encoded datagram to the udev group (used by tests and tools): at once when the socket takes
+   * it (nearly always: a multicast does not wait for its receivers), so the size comes back without a promise;
+   * else (a full send buffer) a promise of it, settled when the socket took it.
+   */
+  sendRaw(buf: Buffer): number | Promise<number> {
     const err = this.nl.sendNow(buf, GROUP_UDEV);
     if (err === EAGAIN) {
-      try {
-        await this.nl.send(buf, GROUP_UDEV);
-      } catch (e) {
-        return this.#sent(buf, (e as NodeJS.ErrnoException).code, (e as Error).message);
-      }
-      return this.#sent(buf, undefined, '');
+      return this.nl.send(buf, GROUP_UDEV).then(
+        () => this.#sent(buf, undefined, ''),
+        (e: NodeJS.ErrnoException) => this.#sent(buf, e.code, e.message),
+      );
     }
     return err === 0 ? this.#sent(buf, undefined, '') : this.#sent(buf, errnoName(err), errnoError('sendto', err).message);
   }

@@ -128,15 +128,19 @@ export class EventState {
   }
 }
 
-/** Runs every rule line of the set on the event. */
-export async function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv): Promise<void> {
-  const action = ev.device.action ?? 'add';
+/**
+ * Runs every rule line of the set on the event. Synchronous until a line that waits for a program or a builtin
+ * is reached: only then (and from there on) it returns a promise, so an event whose lines never wait costs no
+ * promise and no await at all.
+ */
+export function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv): void | Promise<void> {
+  const dev = ev.device;
+  const action = dev.action ?? 'add';
   let mask = LINE_HAS_GOTO | LINE_UPDATE_SOMETHING;
   if (action !== 'remove') {
-    if (ev.device.devnum) mask |= LINE_HAS_DEVLINK;
-    if (ev.device.ifindex !== undefined) mask |= LINE_HAS_NAME;
+    if (dev.devnum) mask |= LINE_HAS_DEVLINK;
+    if (dev.ifindex !== undefined) mask |= LINE_HAS_NAME;
   }
-  const dev = ev.device;
   const cost = env.cost;
   const counters = cost?.counters(rules);
   const timed = cost?.timeLines === true;
@@ -145,32 +149,50 @@ export async function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv)
   const plan = linePlan(rules, mask, dev.action ?? '', dev.subsystem ?? '', env.trace === undefined && counters === undefined);
   // the signal can only be aborted while the event awaits: checked here and after each await of a token
   checkpoint(env.signal);
-  for (let f = 0; f < files.length; f++) {
-    const lines = files[f]!.lines;
-    const next = plan[f]!;
-    for (let i = next[0]!; i < lines.length; i = next[i + 1]!) {
-      const line = lines[i]!;
-      // Many of the others fail on a first DEVPATH or KERNEL key: decide those here, cheaply.
-      const first = line.tokens[0];
-      if (first !== undefined && (first.type === T.M_DEVPATH || first.type === T.M_KERNEL)) {
-        if (first.pattern!.test(first.type === T.M_DEVPATH ? dev.devpath : dev.sysname) !== (first.op === '==')) continue;
-      }
-      // a line without programs or builtins runs synchronously (no promise per line and token)
-      let ok: boolean;
-      if (counters === undefined) ok = line.waits ? await applyLineAsync(line, ev, env) : applyLine(line, ev, env);
-      else {
+
+  /** Where the event goes after line `i` of file `f` ran (`ok`: it matched): the next line, or its GOTO's LABEL. */
+  const after = (f: number, i: number, line: Line, ok: boolean, t0: number): number => {
+    if (counters !== undefined) {
+      counters.evaluated[f]![i]!++;
+      if (ok) counters.matched[f]![i]!++;
+      if (timed) cost!.line(line, t0);
+    }
+    if (ok && line.gotoIndex !== undefined) {
+      env.trace?.push({ file: line.file, line: line.line, what: `GOTO="${line.gotoLabel}"` });
+      return plan[f]![line.gotoIndex]!;
+    }
+    return plan[f]![i + 1]!;
+  };
+
+  /** Runs from line `start` of file `f0` on; hands over to waitAt() at the first line that waits. */
+  const runFrom = (f0: number, start: number): void | Promise<void> => {
+    for (let f = f0; f < files.length; f++) {
+      const lines = files[f]!.lines;
+      for (let i = f === f0 ? start : plan[f]![0]!; i < lines.length; ) {
+        const line = lines[i]!;
+        // Many of the others fail on a first DEVPATH or KERNEL key: decide those here, cheaply.
+        const first = line.tokens[0];
+        if (first !== undefined && (first.type === T.M_DEVPATH || first.type === T.M_KERNEL)) {
+          if (first.pattern!.test(first.type === T.M_DEVPATH ? dev.devpath : dev.sysname) !== (first.op === '==')) {
+            i = plan[f]![i + 1]!;
+            continue;
+          }
+        }
+        if (line.waits) return waitAt(f, i, line);
         const t0 = timed ? performance.now() : 0;
-        ok = line.waits ? await applyLineAsync(line, ev, env) : applyLine(line, ev, env);
-        counters.evaluated[f]![i]!++;
-        if (ok) counters.matched[f]![i]!++;
-        if (timed) cost!.line(line, t0);
-      }
-      if (ok && line.gotoIndex !== undefined) {
-        env.trace?.push({ file: line.file, line: line.line, what: `GOTO="${line.gotoLabel}"` });
-        i = line.gotoIndex - 1;
+        i = after(f, i, line, applyLine(line, ev, env), t0);
       }
     }
-  }
+  };
+
+  /** A line that waits for a program or a builtin, then the rest of the rules. */
+  const waitAt = async (f: number, i: number, line: Line): Promise<void> => {
+    const t0 = timed ? performance.now() : 0;
+    const next = after(f, i, line, await applyLineAsync(line, ev, env), t0);
+    await runFrom(f, next);
+  };
+
+  return runFrom(0, plan.length ? plan[0]![0]! : 0);
 }
 
 /** A line whose tokens all run synchronously (no PROGRAM, IMPORT{program}, IMPORT{builtin}). */
