@@ -47,7 +47,9 @@ export class Device {
   #parent: Device | null | undefined;
   #sysname: string | undefined;
   #dbLoaded = false;
+  // worked out once from the uevent properties (which never change): null = none
   #devnum: DevNum | null | undefined;
+  #devname: string | null | undefined;
   #id: string | undefined;
 
   /** Properties added by rules and imports (these are what the database stores as E: lines). */
@@ -244,7 +246,11 @@ export class Device {
 
   /** Last devpath component, with '!' turned into '/' (as the kernel encodes such names). */
   get sysname(): string {
-    return (this.#sysname ??= basename(this.devpath).replace(/!/g, '/'));
+    if (this.#sysname === undefined) {
+      const name = this.devpath.slice(this.devpath.lastIndexOf('/') + 1);
+      this.#sysname = name.includes('!') ? name.replace(/!/g, '/') : name;
+    }
+    return this.#sysname;
   }
 
   /** Trailing digits of the sysname, or undefined (also when the whole name is digits). */
@@ -312,9 +318,11 @@ export class Device {
 
   /** Logical device node path ("/dev/..."), or undefined (also for a name that would leave /dev). */
   get devname(): string | undefined {
-    const n = this.ueventProperties.get('DEVNAME');
-    if (!n) return undefined;
-    return mangleDevname(n);
+    if (this.#devname === undefined) {
+      const n = this.ueventProperties.get('DEVNAME');
+      this.#devname = (n ? mangleDevname(n) : undefined) ?? null;
+    }
+    return this.#devname ?? undefined;
   }
 
   /** The node's mode from the kernel (DEVMODE), if given. */

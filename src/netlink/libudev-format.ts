@@ -118,11 +118,13 @@ export function encode(props: Map<string, string> | Iterable<readonly [string, s
     bloomLo |= bits[1]!;
   }
   const bodyLen = Buffer.byteLength(text, 'utf8');
-  const out = Buffer.alloc(LIBUDEV_HEADER_SIZE + bodyLen);
+  // every byte of it is written below: no zero fill (and a small one comes from Buffer's shared pool)
+  const out = Buffer.allocUnsafe(LIBUDEV_HEADER_SIZE + bodyLen);
   out.write(text, LIBUDEV_HEADER_SIZE, 'utf8');
 
   const h = out;
-  h.write(LIBUDEV_PREFIX, 0, 'latin1'); // followed by the NUL already in the zeroed buffer
+  for (let i = 0; i < LIBUDEV_PREFIX.length; i++) h[i] = LIBUDEV_PREFIX.charCodeAt(i);
+  h[LIBUDEV_PREFIX.length] = 0;
   // byte by byte: Buffer's writeUInt32* validate their arguments through wrappers that allocate on every call
   be32(h, 8, LIBUDEV_MAGIC);
   host32(h, 12, LIBUDEV_HEADER_SIZE);
