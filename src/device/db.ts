@@ -3,10 +3,11 @@
 import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { readdirIfAny, rmdirIfEmpty, unlinkIfAny, writeFileAtomic } from '../util/fs.js';
-import { readFileWithMode } from '../sys/file.js';
+import { fileStamp, readFileWithMode } from '../sys/file.js';
 
 /** The sticky bit: a record kept over the initrd's switch to the real root (OPTIONS+="db_persist"). */
 const S_ISVTX = 0o1000;
+const S_IFREG = 0o100000;
 
 export const DB_VERSION = 1;
 
@@ -151,12 +152,39 @@ export function dbPath(runRoot: string, id: string): string {
 
 /** Reads a device's record; undefined when there is none. A corrupt file is parsed as far as it goes. */
 export function readDb(runRoot: string, id: string, issues?: DbParseIssue[]): DbRecord | undefined {
-  const file = readFileWithMode(dbPath(runRoot, id));
+  const file = readDbFile(dbPath(runRoot, id));
   if (file === undefined) return undefined;
   const rec = parseDb(file.text, issues);
   rec.text = file.text;
   rec.persist = (file.mode & S_ISVTX) !== 0; // as sd-device: the sticky bit is db_persist
   return rec;
+}
+
+/**
+ * The records last read or written, by path, with the stamp (inode, size, change time, mode) the file had: a
+ * record whose file still has that stamp is not read again. An event storm reads the same few records over and
+ * over; one statx instead of open, statx, read and close. Whoever else writes a record (a rename onto it, an edit,
+ * a chmod) changes its stamp.
+ */
+const recent = new Map<string, { stamp: string; text: string; mode: number }>();
+const RECENT_MAX = 4096;
+
+function readDbFile(path: string): { text: string; mode: number } | undefined {
+  const known = recent.get(path);
+  if (known !== undefined) {
+    const stamp = fileStamp(path);
+    if (stamp === known.stamp) return known;
+    recent.delete(path);
+    if (stamp === undefined) return undefined;
+  }
+  const file = readFileWithMode(path);
+  if (file !== undefined) remember(path, file);
+  return file;
+}
+
+function remember(path: string, file: { stamp: string; text: string; mode: number }): void {
+  if (recent.size >= RECENT_MAX) recent.clear();
+  recent.set(path, file);
 }
 
 /**
@@ -174,6 +202,7 @@ export function writeDb(runRoot: string, id: string, c: DbContent, opts: { keepE
   // (db_persist) is to change
   if (opts.previous?.text === text && opts.previous.persist === (opts.persist ?? false)) return;
   const mode = opts.persist ? 0o1644 : 0o644;
+  recent.delete(path);
   try {
     writeFileAtomic(path, text, { mode });
   } catch (e) {
@@ -181,9 +210,12 @@ export function writeDb(runRoot: string, id: string, c: DbContent, opts: { keepE
     mkdirSync(join(runRoot, 'data'), { recursive: true, mode: 0o755 });
     writeFileAtomic(path, text, { mode });
   }
+  const stamp = fileStamp(path);
+  if (stamp !== undefined) remember(path, { stamp, text, mode: S_IFREG | mode });
 }
 
 export function deleteDb(runRoot: string, id: string): void {
+  recent.delete(dbPath(runRoot, id));
   try {
     unlinkSync(dbPath(runRoot, id));
   } catch (e) {

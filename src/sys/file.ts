@@ -81,19 +81,46 @@ export function dupOnto(from: number, onto: number): void {
 }
 
 const { ENOENT, EINTR, EACCES, ENOTDIR } = osConstants.errno;
+const AT_FDCWD = -100;
 const AT_EMPTY_PATH = 0x1000;
 const STATX_MODE = 0x2;
+const STATX_INO = 0x100;
 const STATX_SIZE = 0x200;
-/** struct statx (the same on every architecture): stx_mode is a u16 at 28, stx_size a u64 at 40. */
+const STATX_CTIME = 0x80;
+const STAMP_MASK = STATX_MODE | STATX_INO | STATX_SIZE | STATX_CTIME;
+/**
+ * struct statx (the same on every architecture): stx_mode a u16 at 28, stx_ino a u64 at 32, stx_size a u64 at 40,
+ * stx_ctime at 96 (tv_sec i64, tv_nsec u32).
+ */
 const statxBuf = Buffer.alloc(256);
 let readBuf = Buffer.alloc(16384);
 
 /**
- * A file's text (UTF-8) and mode, or undefined when it does not exist or may not be read (ENOENT, ENOTDIR,
- * EACCES); any other failure throws with the errno. open, statx, read and close through libc: no exception and
- * no Stats object for the common cases.
+ * What identifies a version of a file, from the last statx: inode, size and change time (any write, rename onto
+ * it or chmod changes one of them) and the mode.
  */
-export function readFileWithMode(path: string): { text: string; mode: number } | undefined {
+function stampOfStatx(): string {
+  const b = statxBuf;
+  return `${b.readUInt32LE(32)}.${b.readUInt32LE(36)}:${b.readUInt32LE(40)}:${b.readUInt32LE(96)}.${b.readUInt32LE(100)}.${b.readUInt32LE(104)}:${b.readUInt16LE(28)}`;
+}
+
+/**
+ * A file's stamp (see stampOfStatx: equal stamps, same content), or undefined when there is nothing at `path`
+ * (ENOENT, ENOTDIR) or it may not be looked at (EACCES); one statx through libc.
+ */
+export function fileStamp(path: string): string | undefined {
+  if (statxC()(AT_FDCWD, path, 0, STAMP_MASK, statxBuf) === 0) return stampOfStatx();
+  const e = errno();
+  if (e === ENOENT || e === ENOTDIR || e === EACCES) return undefined;
+  throw errnoError(`statx ${path}`, e);
+}
+
+/**
+ * A file's text (UTF-8), mode and stamp, or undefined when it does not exist or may not be read (ENOENT,
+ * ENOTDIR, EACCES); any other failure throws with the errno. open, statx, read and close through libc: no
+ * exception and no Stats object for the common cases.
+ */
+export function readFileWithMode(path: string): { text: string; mode: number; stamp: string } | undefined {
   const fd = openC()(path, O_CLOEXEC);
   if (fd < 0) {
     const e = errno();
@@ -101,8 +128,9 @@ export function readFileWithMode(path: string): { text: string; mode: number } |
     throw errnoError(`open ${path}`, e);
   }
   try {
-    if (statxC()(fd, '', AT_EMPTY_PATH, STATX_MODE | STATX_SIZE, statxBuf) !== 0) throw errnoError(`statx ${path}`, errno());
+    if (statxC()(fd, '', AT_EMPTY_PATH, STAMP_MASK, statxBuf) !== 0) throw errnoError(`statx ${path}`, errno());
     const mode = statxBuf.readUInt16LE(28);
+    const stamp = stampOfStatx();
     const size = statxBuf.readUInt32LE(40) + statxBuf.readUInt32LE(44) * 2 ** 32;
     if (size >= readBuf.length) readBuf = Buffer.alloc(2 ** Math.ceil(Math.log2(size + 1)));
     let got = 0;
@@ -121,7 +149,7 @@ export function readFileWithMode(path: string): { text: string; mode: number } |
       if (n === 0) break;
       got += n;
     }
-    return { text: readBuf.toString('utf8', 0, got), mode };
+    return { text: readBuf.toString('utf8', 0, got), mode, stamp };
   } finally {
     closeC()(fd);
   }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync, mkdirSync, statSync, existsSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync, mkdirSync, statSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatDb, parseDb, readDb, writeDb, updateTagIndex, devicesWithTag, type DbParseIssue } from '../../src/device/db.js';
@@ -112,5 +112,28 @@ describe('rewriting an unchanged record', () => {
     expect(statSync(path).mode & 0o7777).toBe(0o644);
     writeDb(run, 'b8:0', { ...content, tags: ['other'] }, { keepEmpty: true, previous: previous() });
     expect(readFileSync(path, 'utf8')).toContain('G:other\n');
+  });
+});
+
+describe('a record read again', () => {
+  it('sees every change another process makes: a rename onto it, an edit of the same size, a chmod, a removal', () => {
+    const run = mkdtempSync(join(tmpdir(), 'dm-db-again-'));
+    const path = join(run, 'data', 'c1:3');
+    writeDb(run, 'c1:3', { ...content, properties: new Map([['A', '1']]) }, { keepEmpty: true });
+    expect(readDb(run, 'c1:3')!.properties.get('A')).toBe('1');
+    expect(readDb(run, 'c1:3')!.properties.get('A')).toBe('1'); // the remembered record
+    // replaced by another writer (temp file + rename, as udevd writes)
+    writeFileSync(path + '.new', readFileSync(path, 'utf8').replace('E:A=1', 'E:A=2'));
+    renameSync(path + '.new', path);
+    expect(readDb(run, 'c1:3')!.properties.get('A')).toBe('2');
+    // edited in place, same size
+    writeFileSync(path, readFileSync(path, 'utf8').replace('E:A=2', 'E:A=3'));
+    expect(readDb(run, 'c1:3')!.properties.get('A')).toBe('3');
+    // the sticky bit set by someone else
+    chmodSync(path, 0o1644);
+    expect(readDb(run, 'c1:3')!.persist).toBe(true);
+    unlinkSync(path);
+    expect(readDb(run, 'c1:3')).toBeUndefined();
+    rmSync(run, { recursive: true, force: true });
   });
 });
