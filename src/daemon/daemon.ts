@@ -427,26 +427,29 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     if (done.length) this.log.info({ builtins: done }, 'builtins reloaded: their configuration changed');
   }
 
-  async #process(ev: Uevent, item: QueueItem): Promise<void | Retry> {
-    if (performance.now() - this.#builtinsCheckedAt >= BUILTINS_CHECK_MS) await this.#reloadChangedBuiltins();
+  /** The queue's worker: one event (see #processDevice); Retry puts it back (its whole disk is locked). */
+  #process(ev: Uevent, item: QueueItem): Promise<void | Retry> {
+    if (performance.now() - this.#builtinsCheckedAt >= BUILTINS_CHECK_MS) return this.#reloadChangedBuiltins().then(() => this.#processNow(ev, item));
+    return this.#processNow(ev, item);
+  }
+
+  /** Not an async function: an event without a disk lock is the promise of #processDevice alone. */
+  #processNow(ev: Uevent, item: QueueItem): Promise<void | Retry> {
     let device: Device;
     try {
       device = Device.fromUevent(this.roots, this.globalProperties.size ? new Map([...ev.properties, ...[...this.globalProperties].filter(([k]) => !ev.properties.has(k))]) : ev.properties);
     } catch (e) {
       this.counters.failed++;
       this.log.error({ devpath: ev.devpath, seqnum: ev.seqnum, err: (e as Error).message }, 'event dropped: invalid device');
-      return;
+      return Promise.resolve();
     }
     const rules = this.rules.ruleSet; // captured once: the event sees one complete rules set
     // udev's whole-disk lock (disk-lock.ts): held until the event, RUN included, is done
     const lock = lockWholeDisk(device, ev.action, this.roots, this.mknod ? (disk) => disk.devnum !== undefined && this.#engine.makeNode(this.#context(), rules, disk) : undefined);
-    if (lock.kind === 'busy') return this.#diskBusy(ev, item, lock.devnode);
+    if (lock.kind === 'busy') return Promise.resolve(this.#diskBusy(ev, item, lock.devnode));
     this.#lockWaits.delete(item);
-    try {
-      await this.#processDevice(ev, item, rules, device, lock.kind === 'error' ? lock : undefined);
-    } finally {
-      unlockWholeDisk(lock);
-    }
+    const done = this.#processDevice(ev, item, rules, device, lock.kind === 'error' ? lock : undefined);
+    return lock.kind === 'locked' ? done.finally(() => unlockWholeDisk(lock)) : done;
   }
 
   /** A block device's whole disk is locked exclusively: retry in 200 ms, skip the event after 3 minutes (as udevd). */

@@ -78,6 +78,9 @@ function ancestors(devpath: string): string[] {
   return out;
 }
 
+/** Above this many keys, a key whose set empties is dropped; below, its empty set is kept for the next event. */
+const KEEP_EMPTY_KEYS = 1024;
+
 class MultiIndex<K, V> {
   readonly map = new Map<K, Set<V>>();
   add(k: K, v: V): void {
@@ -89,7 +92,8 @@ class MultiIndex<K, V> {
     const s = this.map.get(k);
     if (!s) return;
     s.delete(v);
-    if (s.size === 0) this.map.delete(k);
+    // a storm the daemon keeps up with empties the sets of a device's keys after each of its events
+    if (s.size === 0 && this.map.size > KEEP_EMPTY_KEYS) this.map.delete(k);
   }
   get(k: K): Set<V> | undefined {
     return this.map.get(k);
