@@ -150,6 +150,10 @@ const ABANDONED_GRACE_MS = 10_000;
 const LEFTOVER_KILL_MS = 3000;
 /** As udevd: builtins whose configuration files changed (.link files, hwdb.bin) are re-initialized at most this often. */
 const BUILTINS_CHECK_MS = 3000;
+/** The queue drained this long: the identities recorded for resyncs are written (see #flushRegistryWhenIdle). */
+const REGISTRY_FLUSH_MS = 100;
+/** ... but never put off longer than this, however busy the queue stays. */
+const REGISTRY_FLUSH_MAX_MS = 5000;
 /** At most this many AbortControllers of past events are kept for reuse. */
 const IDLE_CONTROLLERS = 16;
 
@@ -629,10 +633,34 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     // the queue still counts this event: it drains when this is the last one
     if (this.queue.size === 1) {
       this.#heap.onIdle(() => this.queue.isIdle);
-      setImmediate(() => this.queue.isIdle && this.resyncer.flush());
+      this.#flushRegistryWhenIdle();
       this.#killLeftoversWhenIdle();
     }
   }
+
+  #registryTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * The identities recorded for resyncs go to disk once the queue has stayed drained REGISTRY_FLUSH_MS (one file
+   * per new device: at coldplug, when the queue drains now and then, they would otherwise be written between
+   * events). A resync and the daemon's stop write them at once.
+   */
+  #flushRegistryWhenIdle(): void {
+    const now = performance.now();
+    // put off while the queue keeps draining and filling again, but not past REGISTRY_FLUSH_MAX_MS
+    if (this.#registryTimer) {
+      if (now - this.#registryArmedAt < REGISTRY_FLUSH_MAX_MS) this.#registryTimer.refresh();
+      return;
+    }
+    this.#registryArmedAt = now;
+    this.#registryTimer = setTimeout(() => {
+      this.#registryTimer = undefined;
+      if (this.queue.isIdle || performance.now() - this.#registryArmedAt >= REGISTRY_FLUSH_MAX_MS) this.resyncer.flush();
+    }, REGISTRY_FLUSH_MS);
+    this.#registryTimer.unref();
+  }
+
+  #registryArmedAt = 0;
 
   #leftoverTimer: NodeJS.Timeout | undefined;
 
@@ -944,6 +972,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
 
   async #close(): Promise<void> {
     this.queue.close();
+    clearTimeout(this.#registryTimer);
     this.#heap.stop();
     clearTimeout(this.#leftoverTimer);
     killLeftoverGroups();

@@ -50,13 +50,17 @@ export class HeapKeeper {
   /** Call when the queue drained: collect shortly after, unless events arrive meanwhile. */
   onIdle(isIdle: () => boolean): void {
     if (!this.#gc) return;
-    if (this.#idleTimer) clearTimeout(this.#idleTimer);
+    this.#isIdle = isIdle;
+    // a storm the daemon keeps up with drains the queue after each event: one timer, pushed back each time
+    if (this.#idleTimer) return void this.#idleTimer.refresh();
     this.#idleTimer = setTimeout(() => {
       this.#idleTimer = undefined;
-      if (isIdle()) this.#collect();
+      if (this.#isIdle()) this.#collect();
     }, 250);
     this.#idleTimer.unref();
   }
+
+  #isIdle: () => boolean = () => false;
 
   stop(): void {
     if (this.#idleTimer) clearTimeout(this.#idleTimer);
