@@ -23,6 +23,8 @@ import type { Uevent } from '../netlink/uevent.js';
 import { EventQueue, type QueueItem, type Retry } from './queue.js';
 import { LOCK_RETRY_MS, LOCK_TIMEOUT_MS, lockWholeDisk, unlockWholeDisk } from './disk-lock.js';
 import { errnoName } from '../sys/errno.js';
+import { fileStamp, readFileWithMode } from '../sys/file.js';
+import { useLibcReads } from '../sys/stamped.js';
 import { readRunState, Resyncer, resyncReason, savePending, takePending, writeRunState } from './resync.js';
 import { controlSocketPath, startControlServer, type ControlServer, type ControlHandler, type StatsRequest } from './control.js';
 import { lookupGroup, parseId } from '../sys/users.js';
@@ -282,6 +284,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
 
   async #start(opts: DaemonOptions): Promise<void> {
     const { run } = this.roots;
+    useLibcReads({ readFileWithMode, fileStamp }); // every event reads a database record: through libc
     this.#notifier = opts.notifier;
     if (this.#notifier && opts.watchdogUsec) this.#notifier.startWatchdog(opts.watchdogUsec);
     const passed = opts.listenFds;

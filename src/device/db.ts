@@ -3,7 +3,7 @@
 import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { readdirIfAny, rmdirIfEmpty, unlinkIfAny, writeFileAtomic } from '../util/fs.js';
-import { fileStamp, readFileWithMode } from '../sys/file.js';
+import { readStamped, stampOf } from '../sys/stamped.js';
 
 /** The sticky bit: a record kept over the initrd's switch to the real root (OPTIONS+="db_persist"). */
 const S_ISVTX = 0o1000;
@@ -172,12 +172,12 @@ const RECENT_MAX = 4096;
 function readDbFile(path: string): { text: string; mode: number } | undefined {
   const known = recent.get(path);
   if (known !== undefined) {
-    const stamp = fileStamp(path);
+    const stamp = stampOf(path);
     if (stamp === known.stamp) return known;
     recent.delete(path);
     if (stamp === undefined) return undefined;
   }
-  const file = readFileWithMode(path);
+  const file = readStamped(path);
   if (file !== undefined) remember(path, file);
   return file;
 }
@@ -210,7 +210,7 @@ export function writeDb(runRoot: string, id: string, c: DbContent, opts: { keepE
     mkdirSync(join(runRoot, 'data'), { recursive: true, mode: 0o755 });
     writeFileAtomic(path, text, { mode });
   }
-  const stamp = fileStamp(path);
+  const stamp = stampOf(path);
   if (stamp !== undefined) remember(path, { stamp, text, mode: S_IFREG | mode });
 }
 

@@ -3,6 +3,7 @@
 // with its mode in four calls and no exception for a missing file (the database record every event reads).
 import { constants as osConstants } from 'node:os';
 import { makeDevT } from './devnum.js';
+import { fileStampOf, type StampedFile } from './stamped.js';
 import { errnoError } from './errno.js';
 import { errno, libcFunction } from './libc.js';
 
@@ -101,7 +102,8 @@ let readBuf = Buffer.alloc(16384);
  */
 function stampOfStatx(): string {
   const b = statxBuf;
-  return `${b.readUInt32LE(32)}.${b.readUInt32LE(36)}:${b.readUInt32LE(40)}:${b.readUInt32LE(96)}.${b.readUInt32LE(100)}.${b.readUInt32LE(104)}:${b.readUInt16LE(28)}`;
+  const u64 = (off: number) => b.readUInt32LE(off) + b.readUInt32LE(off + 4) * 2 ** 32;
+  return fileStampOf(u64(32), u64(40), u64(96), b.readUInt32LE(104), b.readUInt16LE(28));
 }
 
 /**
@@ -120,7 +122,7 @@ export function fileStamp(path: string): string | undefined {
  * ENOTDIR, EACCES); any other failure throws with the errno. open, statx, read and close through libc: no
  * exception and no Stats object for the common cases.
  */
-export function readFileWithMode(path: string): { text: string; mode: number; stamp: string } | undefined {
+export function readFileWithMode(path: string): StampedFile | undefined {
   const fd = openC()(path, O_CLOEXEC);
   if (fd < 0) {
     const e = errno();

@@ -1,4 +1,6 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fileStamp, readFileWithMode } from '../../src/sys/file.js';
+import { stampOf, useLibcReads } from '../../src/sys/stamped.js';
 import { chmodSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, unlinkSync, writeFileSync, mkdirSync, statSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -115,7 +117,24 @@ describe('rewriting an unchanged record', () => {
   });
 });
 
-describe('a record read again', () => {
+describe.each([
+  ['Node', undefined],
+  ['libc', { readFileWithMode, fileStamp }],
+])('a record read again (reads through %s)', (_, libc) => {
+  beforeAll(() => useLibcReads(libc));
+  afterAll(() => useLibcReads(undefined));
+  it('has the stamp of the file: the same for both ways of reading', () => {
+    const run = mkdtempSync(join(tmpdir(), 'dm-db-stamp-'));
+    writeDb(run, 'c1:5', { ...content, properties: new Map([['A', '1']]) }, { keepEmpty: true });
+    const path = join(run, 'data', 'c1:5');
+    const st = statSync(path, { bigint: true });
+    expect(readFileWithMode(path)!.stamp).toBe(`${st.ino}:${st.size}:${st.ctimeNs / 1_000_000_000n}.${st.ctimeNs % 1_000_000_000n}:${st.mode}`);
+    expect(fileStamp(path)).toBe(readFileWithMode(path)!.stamp);
+    useLibcReads(undefined);
+    expect(stampOf(path)).toBe(fileStamp(path));
+    useLibcReads(libc);
+    rmSync(run, { recursive: true, force: true });
+  });
   it('sees every change another process makes: a rename onto it, an edit of the same size, a chmod, a removal', () => {
     const run = mkdtempSync(join(tmpdir(), 'dm-db-again-'));
     const path = join(run, 'data', 'c1:3');
