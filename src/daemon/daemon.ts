@@ -539,7 +539,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     const result = await this.#engine.processEvent(ctx, rules, device);
     cost?.processed();
     for (const err of result.errors) this.log.warn({ devpath: ev.devpath, seqnum: ev.seqnum }, err);
-    await this.#runPrograms(ctx, ev, result);
+    if (result.runList.length) await this.#runPrograms(ctx, ev, result);
     checkpoint(ctx.signal);
     if (result.state.watch === true) this.#watch?.begin(result.device); // OPTIONS+="watch"
     return result;
