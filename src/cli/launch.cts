@@ -1,71 +1,93 @@
-// The executables' loader. `npm run build` bundles each executable into one CommonJS file, dist/bundle/NAME.cjs
-// (scripts/bundle.mjs), and writes dist/cli/NAME.js as its shebang line and a call of launch(NAME). The bundle
-// is compiled with V8's code cache, dist/bundle/NAME.cache, made at build time by writeCodeCache(): V8 then
-// skips parsing and compiling what the cache holds. V8 checks the cache against its own version, the V8 flags
-// and the source, and rejects it when any differs (another Node.js, other flags, a rebuilt bundle); a missing,
+// The executables' loader. `npm run build` bundles each executable into a few CommonJS files in dist/bundle
+// (scripts/bundle.mjs): NAME.cjs, the entry, and NAME-*.cjs, the chunks it loads when a part of it runs (a verb,
+// the daemon's rules engine); it writes dist/cli/NAME.js as the shebang line and a call of launch(NAME). Each file
+// is compiled with V8's code cache, the .cache file beside it, made at build time by writeCodeCache(): V8 then
+// skips parsing and compiling what the cache holds. V8 checks a cache against its own version, the V8 flags and
+// the source, and rejects it when any differs (another Node.js, other flags, a rebuilt bundle); a missing,
 // rejected or unreadable cache costs only the time it would have saved. This file is CommonJS and imports only
 // Node's own modules: it is all that runs before the bundle.
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { Script } from 'node:vm';
 
 /** dist/bundle, next to dist/cli where this file is built. */
-const BUNDLE_DIR = join(__dirname, '..', 'bundle');
+export const BUNDLE_DIR = join(__dirname, '..', 'bundle');
 
-type ModuleWrapper = (exports: object, require: NodeRequire, module: { exports: object }, filename: string, dirname: string) => void;
+type ModuleWrapper = (exports: unknown, require: (id: string) => unknown, module: { exports: unknown }, filename: string, dirname: string) => void;
 
-export interface Compiled {
+interface Loaded {
+  file: string;
   script: Script;
   /** True when V8 refused the cache, false when it used it, undefined when there was none. */
   cacheRejected: boolean | undefined;
-  /** Runs the bundle as a CommonJS module of its own file. */
-  run(): void;
+  module: { exports: unknown };
 }
 
-export const bundlePath = (name: string): string => join(BUNDLE_DIR, `${name}.cjs`);
-export const cachePath = (name: string): string => join(BUNDLE_DIR, `${name}.cache`);
+const cacheOf = (file: string): string => file.replace(/\.cjs$/, '.cache');
 
-/** Compiles dist/bundle/NAME.cjs, with its code cache when there is one. */
-export function compile(name: string): Compiled {
-  const file = bundlePath(name);
+/** Compiles one file of the bundle, with its code cache when there is one. */
+function compile(file: string): Omit<Loaded, 'module'> {
   // The bundle is ASCII (esbuild's default charset): latin1 is the cheapest exact decoding.
   const source = readFileSync(file, 'latin1');
   let cachedData: Buffer | undefined;
   try {
-    cachedData = readFileSync(cachePath(name));
+    cachedData = readFileSync(cacheOf(file));
   } catch {
     // no cache (a build without it, or a copy without it): compiled from the source alone
   }
   // The same wrapper as Node's CommonJS loader, so the bundle sees the usual module variables.
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
-  return {
-    script,
-    cacheRejected: cachedData === undefined ? undefined : script.cachedDataRejected,
-    run() {
-      const module = { exports: {} };
-      (script.runInThisContext() as ModuleWrapper)(module.exports, createRequire(file), module, file, dirname(file));
-    },
-  };
+  return { file, script, cacheRejected: cachedData === undefined ? undefined : script.cachedDataRejected };
+}
+
+/** The files of the bundle loaded so far in this process, by path. */
+const loaded = new Map<string, Loaded>();
+/** Everything outside the bundle (Node's modules, node_modules) through Node's own require. */
+const nodeRequire = createRequire(join(BUNDLE_DIR, 'package.json'));
+
+/** require() inside the bundle: its own files ("./NAME-x.cjs") through load(), the rest through Node's. */
+function bundleRequire(id: string): unknown {
+  return id.startsWith('./') ? load(join(BUNDLE_DIR, id)).module.exports : nodeRequire(id);
+}
+
+/** Loads (compiles and runs, once) one file of the bundle as a CommonJS module. */
+function load(file: string): Loaded {
+  let l = loaded.get(file);
+  if (l) return l;
+  l = { ...compile(file), module: { exports: {} } };
+  loaded.set(file, l);
+  (l.script.runInThisContext() as ModuleWrapper)(l.module.exports, bundleRequire, l.module, file, BUNDLE_DIR);
+  return l;
+}
+
+/** The bundle's files loaded so far, with whether V8 took their caches (tests, scripts/bundle.mjs). */
+export function loadedFiles(): { file: string; cacheRejected: boolean | undefined }[] {
+  return [...loaded.values()].map(({ file, cacheRejected }) => ({ file, cacheRejected }));
 }
 
 /** Runs the executable NAME (dist/cli/NAME.js calls this). */
 export function launch(name: string): void {
-  compile(name).run();
+  load(join(BUNDLE_DIR, `${name}.cjs`));
 }
 
 /**
- * Build time: runs NAME with `argv` (a harmless invocation such as --help, whose run compiles the functions a
- * start needs) and writes its code cache when the process exits. The cache is valid only for the V8 flags of
- * this process, so scripts/bundle.mjs runs it with the flags of NAME's shebang line.
+ * Build time: runs NAME with `argv` (a harmless invocation such as --help, whose run compiles what a start needs)
+ * and, when the process exits, writes the code cache of each of NAME's files: of those it loaded with the
+ * functions it ran, of the others with what V8 compiles up front. A cache is valid only under the V8 flags of the
+ * process that made it, so scripts/bundle.mjs runs this with the flags of NAME's shebang line.
  */
 export function writeCodeCache(name: string, argv: readonly string[]): void {
-  const compiled = compile(name);
   process.argv = [process.argv[0]!, join(__dirname, `${name}.js`), ...argv];
   process.on('exit', () => {
-    const tmp = `${cachePath(name)}.${process.pid}`;
-    writeFileSync(tmp, compiled.script.createCachedData());
-    renameSync(tmp, cachePath(name));
+    const mine = readdirSync(BUNDLE_DIR).filter((f) => f === `${name}.cjs` || (f.startsWith(`${name}-`) && f.endsWith('.cjs')));
+    for (const f of mine) {
+      const file = join(BUNDLE_DIR, f);
+      const data = (loaded.get(file) ?? compile(file)).script.createCachedData();
+      const tmp = `${cacheOf(file)}.${process.pid}`;
+      writeFileSync(tmp, data);
+      renameSync(tmp, cacheOf(file));
+    }
   });
-  compiled.run();
+  launch(name);
 }
