@@ -4,18 +4,37 @@
 // instead of resolving and loading a hundred ES modules, and only what it runs: esbuild splits the code at the
 // dynamic import()s (each devctl verb, the daemon's parts loaded after its configuration) into chunks, as ES
 // modules; each is then turned into CommonJS (import() into require()), which dist/cli/launch.cjs compiles with
-// V8's code cache. The native addons (koffi, netlink) stay in node_modules, required at run time.
+// V8's code cache. The native addons (koffi, netlink) stay in node_modules, required at run time; the other
+// packages are bundled, and those a module loads with a lazy require (`const require =
+// createRequire(import.meta.url)` and `require('pino')` where it is needed) are evaluated on the first call.
 // dist/cli/NAME.js becomes the shebang line of src/cli/NAME.ts and a call of launch(NAME); the code caches
 // (dist/bundle/*.cache) are written by a run of NAME --help under the shebang's V8 flags.
 import { build, transform } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
 const EXECUTABLES = ['devmaster', 'devctl'];
 /** Packages with native code: loaded from node_modules at run time, never bundled. */
 const NATIVE = ['koffi', 'netlink'];
 const OUT = 'dist/bundle';
+
+/**
+ * The lazy require of src/: `const require = createRequire(import.meta.url);` at a module's top. Without that
+ * line the module's `require('x')` calls are the bundle's own, which esbuild resolves at build time and wraps so
+ * that x is evaluated on the first call, as the unbundled module loads it then.
+ */
+const LAZY_REQUIRE = 'const require = createRequire(import.meta.url);';
+const lazyRequire = {
+  name: 'lazy-require',
+  setup(b) {
+    b.onLoad({ filter: /\/src\/.*\.ts$/ }, async ({ path }) => {
+      const text = await readFile(path, 'utf8');
+      return text.includes(LAZY_REQUIRE) ? { contents: text.replace(LAZY_REQUIRE, ''), loader: 'ts' } : undefined;
+    });
+  },
+};
 
 rmSync(OUT, { recursive: true, force: true });
 mkdirSync(OUT, { recursive: true });
@@ -33,6 +52,7 @@ for (const name of EXECUTABLES) {
     platform: 'node',
     target: 'node20',
     external: NATIVE,
+    plugins: [lazyRequire],
     // import.meta.url (PACKAGE_ROOT, createRequire) as the file's own URL: dist/bundle is as deep as dist/config.
     define: { 'import.meta.url': '__bundle_url' },
     banner: { js: "const __bundle_url = require('node:url').pathToFileURL(__filename).href;" },

@@ -3,7 +3,8 @@ import { createRequire } from 'node:module';
 import type { Logger, LevelWithSilent } from 'pino';
 
 // pino is loaded when the first logger is made, pino-pretty only when a terminal wants it: a devctl verb that
-// never logs does not pay for them at start-up.
+// never logs does not pay for them at start-up. A lazy require (bundled by scripts/bundle.mjs, loaded when first
+// called).
 const require = createRequire(import.meta.url);
 const pino = (): typeof import('pino').pino => (require('pino') as typeof import('pino')).pino;
 

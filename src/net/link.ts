@@ -17,6 +17,9 @@ import { numberOrUndefined, parseBoolean, safeAtou } from '../util/cnum.js';
 import type { LinkConfig } from './link-config.js';
 import { isSystemError } from '../util/fs.js';
 
+// A lazy require (bundled by scripts/bundle.mjs, loaded when first called): siphash only for a predictable MAC.
+const require = createRequire(import.meta.url);
+
 const ARPHRD_ETHER = 1;
 const ARPHRD_INFINIBAND = 32;
 const NET_NAME_ENUM = 1;
@@ -179,7 +182,7 @@ let siphashModule: { hash(key: number[], m: Uint8Array): { h: number; l: number 
 
 /** siphash24 of the machine id followed by `name`, with systemd's key, as the 8 little-endian bytes of the result. */
 export function predictableBytes(machineId: Buffer, name: string): Buffer {
-  siphashModule ??= createRequire(import.meta.url)('siphash') as typeof siphashModule;
+  siphashModule ??= require('siphash') as typeof siphashModule;
   const key = [0, 4, 8, 12].map((o) => HASH_KEY.readUInt32LE(o));
   const { h, l } = siphashModule!.hash(key, Buffer.concat([machineId, Buffer.from(name)]));
   const out = Buffer.alloc(8);
