@@ -1,7 +1,6 @@
 // One interface under its .link configuration (udev 257's link-config.c): pick the first matching file, work out
 // the new name, alternative names and MAC address, apply ethtool and rtnetlink settings, and set the udev
 // properties (ID_NET_LINK_FILE, ID_NET_NAME, ...). The rename itself is the event's last step (src/event).
-import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { Device } from '../device/device.js';
 import { POLICY_PROPERTY, schemeHas, type NamingScheme } from './naming-scheme.js';
@@ -17,7 +16,8 @@ import { numberOrUndefined, parseBoolean, safeAtou } from '../util/cnum.js';
 import type { LinkConfig } from './link-config.js';
 import { isSystemError } from '../util/fs.js';
 
-// A lazy require (bundled by scripts/bundle.mjs, loaded when first called): siphash only for a predictable MAC.
+// A lazy require (bundled by scripts/bundle.mjs, loaded when first called): siphash only for a predictable MAC,
+// node:crypto only for a random one.
 const require = createRequire(import.meta.url);
 
 const ARPHRD_ETHER = 1;
@@ -229,7 +229,7 @@ export function generateNewHwAddr(ctx: LinkContext, link: Link, log: LinkLog): n
     const tail = link.rtnl.iftype === ARPHRD_ETHER ? 6 : 8;
     addr = new Array<number>(len).fill(0);
     if (c.macAddressPolicy === 'random') {
-      do addr.splice(len - tail, tail, ...randomBytes(tail));
+      do addr.splice(len - tail, tail, ...(require('node:crypto') as typeof import('node:crypto')).randomBytes(tail));
       while (!validFor(link.rtnl.iftype, addr));
     } else {
       let name = persistentName(link.device);
