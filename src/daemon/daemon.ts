@@ -331,8 +331,8 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     this.#watch?.restore(); // the watches a previous daemon left in <run>/watch/
     if (opts.watch !== false) {
       const extra = opts.config.configFile ? [opts.config.configFile] : [];
+      // not waited for: the watcher's first scan goes on after ready, and what changed meanwhile is then reloaded
       this.rules.watch(extra, () => this.#reloadConfig());
-      await this.rules.whenWatching();
     }
     if (this.#kernel) {
       this.#kernel.on('overflow', () => this.resyncer.schedule('the kernel uevent receive queue overflowed'));
