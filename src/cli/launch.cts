@@ -1,11 +1,15 @@
 // The executables' loader. `npm run build` bundles each executable into a few CommonJS files in dist/bundle
-// (scripts/bundle.mjs): NAME.cjs, the entry, and NAME-*.cjs, the chunks it loads when a part of it runs (a verb,
-// the daemon's rules engine); it writes dist/cli/NAME.js as the shebang line and a call of launch(NAME). Each file
-// is compiled with V8's code cache, the .cache file beside it, made at build time by writeCodeCache(): V8 then
-// skips parsing and compiling what the cache holds. V8 checks a cache against its own version, the V8 flags and
-// the source, and rejects it when any differs (another Node.js, other flags, a rebuilt bundle); a missing,
-// rejected or unreadable cache costs only the time it would have saved. This file is CommonJS and imports only
-// Node's own modules: it is all that runs before the bundle.
+// (scripts/bundle.mjs): NAME.cjs, the entry, and NAME-*.cjs, the chunks and packages it loads when a part of it
+// runs (a verb, the daemon's rules engine, pino); it writes dist/cli/NAME.js as the shebang line and a call of
+// launch(NAME). Each file is compiled with V8's code cache, the .cache file beside it, made at build time by
+// writeCodeCache(): V8 then skips parsing and compiling what the cache holds.
+//
+// A cache is used only when it is the one made for that very file: each bundle file ends with a key (a hash of its
+// text, `//# codeCacheKey=KEY`) and its cache starts with the same key; V8 itself refuses a cache made by another
+// V8 or under other V8 flags, or cut short. A missing, stale, refused or unreadable cache costs only the time it
+// would have saved. (V8 does not check the checksum of a cache's content in release builds: a cache overwritten in
+// place after its header, with the right key, is not noticed; the build writes each cache whole, by a rename.)
+// This file is CommonJS and imports only Node's own modules: it is all that runs before the bundle.
 import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -19,26 +23,32 @@ type ModuleWrapper = (exports: unknown, require: (id: string) => unknown, module
 interface Loaded {
   file: string;
   script: Script;
-  /** True when V8 refused the cache, false when it used it, undefined when there was none. */
+  /** True when the cache was stale or V8 refused it, false when V8 used it, undefined when there was none. */
   cacheRejected: boolean | undefined;
   module: { exports: unknown };
 }
 
 const cacheOf = (file: string): string => file.replace(/\.cjs$/, '.cache');
 
-/** Compiles one file of the bundle, with its code cache when there is one. */
+/** The key a bundle file ends with; its cache starts with it. */
+const KEY_LENGTH = 32;
+const KEY_TRAILER = /\/\/# codeCacheKey=([0-9a-f]{32})\n$/;
+
+/** Compiles one file of the bundle, with its code cache when there is one made for it. */
 function compile(file: string): Omit<Loaded, 'module'> {
   // The bundle is ASCII (esbuild's default charset): latin1 is the cheapest exact decoding.
   const source = readFileSync(file, 'latin1');
-  let cachedData: Buffer | undefined;
+  let cache: Buffer | undefined;
   try {
-    cachedData = readFileSync(cacheOf(file));
+    cache = readFileSync(cacheOf(file));
   } catch {
     // no cache (a build without it, or a copy without it): compiled from the source alone
   }
+  const key = cache?.toString('latin1', 0, KEY_LENGTH);
+  const cachedData = key !== undefined && source.endsWith(`=${key}\n`) && KEY_TRAILER.test(source) ? cache!.subarray(KEY_LENGTH) : undefined;
   // The same wrapper as Node's CommonJS loader, so the bundle sees the usual module variables.
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
-  return { file, script, cacheRejected: cachedData === undefined ? undefined : script.cachedDataRejected };
+  return { file, script, cacheRejected: cache === undefined ? undefined : cachedData === undefined || script.cachedDataRejected === true };
 }
 
 /** The files of the bundle loaded so far in this process, by path. */
@@ -83,9 +93,11 @@ export function writeCodeCache(name: string, argv: readonly string[]): void {
     const mine = readdirSync(BUNDLE_DIR).filter((f) => f === `${name}.cjs` || (f.startsWith(`${name}-`) && f.endsWith('.cjs')));
     for (const f of mine) {
       const file = join(BUNDLE_DIR, f);
+      const key = KEY_TRAILER.exec(readFileSync(file, 'latin1'))?.[1];
+      if (key === undefined) throw new Error(`${file}: no codeCacheKey line at its end`);
       const data = (loaded.get(file) ?? compile(file)).script.createCachedData();
       const tmp = `${cacheOf(file)}.${process.pid}`;
-      writeFileSync(tmp, data);
+      writeFileSync(tmp, Buffer.concat([Buffer.from(key, 'latin1'), data]));
       renameSync(tmp, cacheOf(file));
     }
   });
