@@ -1,5 +1,6 @@
 // Logging: pino, JSON lines on stderr by default, pino-pretty when stderr is a terminal.
 import { createRequire } from 'node:module';
+import { isatty } from 'node:tty';
 import type { Logger, LevelWithSilent } from 'pino';
 
 // pino is loaded when the first logger is made, pino-pretty only when a terminal wants it: a devctl verb that
@@ -43,7 +44,9 @@ export interface LogOptions {
 
 export function createLogger(opts: LogOptions = {}): Logger {
   const level = normalizeLevel(opts.level ?? process.env.DEVMASTER_LOG_LEVEL ?? 'info');
-  const usePretty = opts.pretty ?? Boolean(process.stderr.isTTY);
+  // isatty(2), not process.stderr.isTTY: the logger writes to descriptor 2 itself, and Node builds process.stderr's
+  // stream on first use
+  const usePretty = opts.pretty ?? isatty(2);
   const stream = usePretty
     ? (require('pino-pretty') as { default: (o: object) => NodeJS.WritableStream }).default({ destination: 2, colorize: true, sync: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' })
     : pino().destination({ dest: 2, sync: true });
