@@ -33,6 +33,7 @@ const cacheOf = (file: string): string => file.replace(/\.cjs$/, '.cache');
 /** The key a bundle file ends with; its cache starts with it. */
 const KEY_LENGTH = 32;
 const KEY_TRAILER = /\/\/# codeCacheKey=([0-9a-f]{32})\n$/;
+const KEY = /^[0-9a-f]{32}$/;
 
 /** Compiles one file of the bundle, with its code cache when there is one made for it. */
 function compile(file: string): Omit<Loaded, 'module'> {
@@ -44,8 +45,10 @@ function compile(file: string): Omit<Loaded, 'module'> {
   } catch {
     // no cache (a build without it, or a copy without it): compiled from the source alone
   }
+  // the key's own shape, then the file's last line (no regular expression over the whole text)
   const key = cache?.toString('latin1', 0, KEY_LENGTH);
-  const cachedData = key !== undefined && source.endsWith(`=${key}\n`) && KEY_TRAILER.test(source) ? cache!.subarray(KEY_LENGTH) : undefined;
+  const fresh = key !== undefined && KEY.test(key) && source.endsWith(`//# codeCacheKey=${key}\n`);
+  const cachedData = fresh ? cache!.subarray(KEY_LENGTH) : undefined;
   // The same wrapper as Node's CommonJS loader, so the bundle sees the usual module variables.
   const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
   return { file, script, cacheRejected: cache === undefined ? undefined : cachedData === undefined || script.cachedDataRejected === true };
