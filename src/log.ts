@@ -1,9 +1,12 @@
 // Logging: pino, JSON lines on stderr by default, pino-pretty when stderr is a terminal.
+import { fstatSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tryOr } from './util/fs.js';
 import type { Logger, LevelWithSilent } from 'pino';
 
 // pino is loaded when the first logger is made, pino-pretty only when a terminal wants it: a devctl verb that
-// never logs does not pay for them at start-up.
+// never logs does not pay for them at start-up. A lazy require (bundled by scripts/bundle.mjs, loaded when first
+// called).
 const require = createRequire(import.meta.url);
 const pino = (): typeof import('pino').pino => (require('pino') as typeof import('pino')).pino;
 
@@ -33,6 +36,14 @@ export function normalizeLevel(level: string): LevelWithSilent {
 
 let root: Logger | undefined;
 
+/**
+ * Whether descriptor 2 is a terminal. Not process.stderr.isTTY (the logger writes to the descriptor itself, and Node
+ * builds process.stderr's stream on first use), and node:tty (which loads node:net) only for a character device.
+ */
+function stderrIsTerminal(): boolean {
+  return tryOr(() => fstatSync(2).isCharacterDevice(), false) && (require('node:tty') as typeof import('node:tty')).isatty(2);
+}
+
 export interface LogOptions {
   level?: string;
   /** Force pretty (true) or JSON (false) output; default: pretty when stderr is a TTY. */
@@ -42,7 +53,7 @@ export interface LogOptions {
 
 export function createLogger(opts: LogOptions = {}): Logger {
   const level = normalizeLevel(opts.level ?? process.env.DEVMASTER_LOG_LEVEL ?? 'info');
-  const usePretty = opts.pretty ?? Boolean(process.stderr.isTTY);
+  const usePretty = opts.pretty ?? stderrIsTerminal();
   const stream = usePretty
     ? (require('pino-pretty') as { default: (o: object) => NodeJS.WritableStream }).default({ destination: 2, colorize: true, sync: true, ignore: 'pid,hostname', translateTime: 'HH:MM:ss.l' })
     : pino().destination({ dest: 2, sync: true });

@@ -13,7 +13,8 @@
 // hwdb.bin: configureHwdb({hwdbBin, configFile}) or the default search (see src/hwdb/index.ts). The file is
 // watched (chokidar) and compared on disk; shouldReload() tells the daemon to call init() again.
 import { existsSync } from 'node:fs';
-import { watch, type FSWatcher } from 'chokidar';
+import { createRequire } from 'node:module';
+import type { FSWatcher } from 'chokidar';
 import { Device } from '../device/device.js';
 import type { Roots } from '../device/roots.js';
 import { findHwdbBin, HwdbFormatError, hwdbBinCandidates, openHwdb, type FindOptions, type Hwdb } from '../hwdb/index.js';
@@ -21,6 +22,10 @@ import { fnmatch, FNM_NOESCAPE } from '../util/fnmatch.js';
 import { isSystemError } from '../util/fs.js';
 import { log } from '../log.js';
 import type { Builtin, BuiltinContext } from './types.js';
+
+// A lazy require (bundled by scripts/bundle.mjs, loaded when first called): chokidar only where hwdb.bin is watched
+// (the daemon), not in one-shot tools.
+const require = createRequire(import.meta.url);
 
 let findOpts: FindOptions = {};
 let db: Hwdb | undefined;
@@ -69,7 +74,7 @@ function startWatch(): void {
   stopWatch();
   if (!watchEnabled) return;
   const paths = hwdbBinCandidates(findOpts);
-  watcher = watch(paths, { persistent: false, ignoreInitial: true, atomic: true });
+  watcher = (require('chokidar') as typeof import('chokidar')).watch(paths, { persistent: false, ignoreInitial: true, atomic: true });
   const mark = () => {
     dirty = true;
   };

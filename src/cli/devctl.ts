@@ -3,33 +3,37 @@
 import { EarlyExit, Failure, UsageError, parsePreVerb, setInvocation, type Verb } from '../devctl/common.js';
 import { ConfigError } from '../config/config.js';
 
-/** The verbs, in `devctl --help` order: one line each. */
-const VERBS: readonly string[] = [
-  'info',
-  'trigger',
-  'settle',
-  'control',
-  'monitor',
-  'test',
-  'test-builtin',
-  'verify',
-  'wait',
-  'lock',
-  'hwdb',
-  'migrate',
-  'stats',
-  'reload',
-];
+/**
+ * The verbs, in `devctl --help` order, each with its module. The imports are written out (not computed from the
+ * name) so that the bundler (scripts/bundle.mjs) puts each verb in its own chunk, loaded only when it runs.
+ */
+const VERB_MODULES: Readonly<Record<string, () => Promise<Verb>>> = {
+  info: () => import('../devctl/info.js'),
+  trigger: () => import('../devctl/trigger.js'),
+  settle: () => import('../devctl/settle.js'),
+  control: () => import('../devctl/control.js'),
+  monitor: () => import('../devctl/monitor.js'),
+  test: () => import('../devctl/test.js'),
+  'test-builtin': () => import('../devctl/test-builtin.js'),
+  verify: () => import('../devctl/verify.js'),
+  wait: () => import('../devctl/wait.js'),
+  lock: () => import('../devctl/lock.js'),
+  hwdb: () => import('../devctl/hwdb.js'),
+  migrate: () => import('../devctl/migrate.js'),
+  stats: () => import('../devctl/stats.js'),
+  reload: () => import('../devctl/reload.js'),
+};
+const VERBS = Object.keys(VERB_MODULES);
 
 /** The verb's module; undefined for an unknown verb or a verb whose own module is missing (a missing module it imports is an error). */
 async function loadVerb(name: string): Promise<Verb | undefined> {
-  if (!VERBS.includes(name)) return undefined;
-  const url = new URL(`../devctl/${name}.js`, import.meta.url);
+  if (!Object.hasOwn(VERB_MODULES, name)) return undefined;
   try {
-    return (await import(url.href)) as Verb;
+    return await VERB_MODULES[name]!();
   } catch (e) {
+    // only when run from the sources: the bundle does not build without every verb's module
     const err = e as NodeJS.ErrnoException & { url?: string };
-    if (err.code === 'ERR_MODULE_NOT_FOUND' && err.url === url.href) return undefined;
+    if (err.code === 'ERR_MODULE_NOT_FOUND' && err.url === new URL(`../devctl/${name}.js`, import.meta.url).href) return undefined;
     throw e;
   }
 }

@@ -6,6 +6,9 @@ import type { TomlError as TomlErrorType } from 'smol-toml';
 import { normalizeLevel } from '../log.js';
 import { NAMING_SCHEME_NAMES } from './naming-schemes.js';
 
+// A lazy require (bundled by scripts/bundle.mjs, loaded when first called): smol-toml only when a config file is read.
+const require = createRequire(import.meta.url);
+
 export type UnitBackend = 'sysmaster' | 'systemd' | 'exec' | 'none';
 
 export interface Config {
@@ -213,7 +216,7 @@ export interface LoadResult {
 /** Applies the TOML text of a config file onto `into`. Unknown keys become warnings; bad values throw ConfigError. */
 export function applyConfigText(into: Config, text: string, file: string): string[] {
   // loaded only when there is a config file to read
-  const toml = createRequire(import.meta.url)('smol-toml') as typeof import('smol-toml');
+  const toml = require('smol-toml') as typeof import('smol-toml');
   let data: Record<string, unknown>;
   try {
     data = toml.parse(text) as Record<string, unknown>;

@@ -340,11 +340,6 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     // a watched node closed after writing: whoever locked it may be done, retry the events waiting for it (as udevd)
     if (this.#watch) this.#watch.onCloseWrite = (d) => this.#retryLockedDisk(d);
     this.#watch?.restore(); // the watches a previous daemon left in <run>/watch/
-    if (opts.watch !== false) {
-      const extra = opts.config.configFile ? [opts.config.configFile] : [];
-      this.rules.watch(extra, () => this.#reloadConfig());
-      await this.rules.whenWatching();
-    }
     if (this.#kernel) {
       this.#kernel.on('overflow', () => this.resyncer.schedule('the kernel uevent receive queue overflowed'));
       const k = this.#kernel;
@@ -365,6 +360,11 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     );
     if (this.#startQueueWhenReady) this.queue.start();
     this.#notifier?.ready(this.#statusLine());
+    if (opts.watch !== false) {
+      const extra = opts.config.configFile ? [opts.config.configFile] : [];
+      // after ready: the rules changed since they were loaded are reloaded once the watcher's first scan is done
+      this.rules.watch(extra, () => this.#reloadConfig());
+    }
   }
 
   /** control_group as a gid; an unknown group is a warning, and the socket stays root's alone. */

@@ -3,13 +3,18 @@
 // events although nothing leaks (live data stays ~10 MB with Debian's rules). A full collection of such a small
 // heap takes a few milliseconds, so the daemon asks for one when the queue drains, and during a storm whenever
 // the heap has grown by GROWTH since the last one (checked every 500 events).
-import { setFlagsFromString, getHeapStatistics } from 'node:v8';
+import { createRequire } from 'node:module';
 import { runInNewContext } from 'node:vm';
+
+// A lazy require (bundled by scripts/bundle.mjs, loaded when first called): node:v8 and the context gc() comes from
+// cost ~9 ms under the daemon's V8 flags, taken when the queue first drains, not before the daemon is ready.
+const require = createRequire(import.meta.url);
+const v8 = (): typeof import('node:v8') => require('node:v8') as typeof import('node:v8');
 
 function obtainGc(): (() => void) | undefined {
   const have = (globalThis as { gc?: () => void }).gc;
   if (typeof have === 'function') return have;
-  setFlagsFromString('--expose-gc');
+  v8().setFlagsFromString('--expose-gc');
   try {
     const gc = runInNewContext('gc') as unknown;
     return typeof gc === 'function' ? (gc as () => void) : undefined;
@@ -23,11 +28,17 @@ function obtainGc(): (() => void) | undefined {
 const GROWTH = 3 * 1024 * 1024;
 
 export class HeapKeeper {
-  #gc = obtainGc();
+  /** null until first needed. */
+  #gcFn: (() => void) | undefined | null = null;
   #liveAfterGc = 0;
   #events = 0;
   #idleTimer: NodeJS.Timeout | undefined;
   collections = 0;
+
+  get #gc(): (() => void) | undefined {
+    if (this.#gcFn === null) this.#gcFn = obtainGc();
+    return this.#gcFn;
+  }
 
   get available(): boolean {
     return this.#gc !== undefined;
@@ -37,13 +48,13 @@ export class HeapKeeper {
     if (!this.#gc) return;
     this.#gc();
     this.collections++;
-    this.#liveAfterGc = getHeapStatistics().used_heap_size;
+    this.#liveAfterGc = v8().getHeapStatistics().used_heap_size;
   }
 
   /** Call once per processed event. */
   onEvent(): void {
-    if (!this.#gc || ++this.#events % 500 !== 0) return;
-    const used = getHeapStatistics().used_heap_size;
+    if (++this.#events % 500 !== 0 || !this.#gc) return;
+    const used = v8().getHeapStatistics().used_heap_size;
     if (this.#liveAfterGc === 0 || used > this.#liveAfterGc + GROWTH) this.#collect();
   }
 

@@ -177,7 +177,15 @@ export class RulesManager<F, R> {
       paths.filter((p) => existsSync(p)),
       { ignoreInitial: true, depth: 0, awaitWriteFinish: false, persistent: true },
     );
-    this.#ready = new Promise((resolve) => w.once('ready', () => resolve()));
+    // Once the first scan is done, a load that compares the files' stamps picks up what changed since the last
+    // load (nothing, mostly: then it does nothing), so the daemon need not wait for the scan before it is ready.
+    this.#ready = new Promise((resolve) =>
+      w.once('ready', () => {
+        this.load(false)
+          .catch((e) => this.#log.error({ err: (e as Error).message }, 'rules reload failed'))
+          .finally(resolve);
+      }),
+    );
     const extraSet = new Set(extra);
     const kick = (path: string) => {
       if (extraSet.has(path)) {
@@ -234,7 +242,7 @@ export class RulesManager<F, R> {
     check(null); // created between the look and the watch
   }
 
-  /** Resolves once the watcher has scanned the directories (tests use it before editing files). */
+  /** Resolves once the watcher has scanned the directories and the rules are current (tests use it before editing files). */
   whenWatching(): Promise<void> {
     return this.#ready;
   }

@@ -17,7 +17,7 @@ import { formatJson, jsonMode, type JsonMode } from './info/json.js';
 import { parseSec } from './time.js';
 import { strerror } from '../sys/errno.js';
 import type { Roots } from '../device/roots.js';
-import { tryOr } from '../util/fs.js';
+import { tryOr, writeTextSync } from '../util/fs.js';
 
 export const summary = 'Query sysfs or the udev database';
 
@@ -128,7 +128,7 @@ interface Settings {
 /** An error udevadm reports in these words; the verb exits 1. */
 class InfoError extends Error {}
 
-const out = (s: string) => process.stdout.write(s);
+const out = (s: string) => writeTextSync(1, s);
 
 /** Reads the options in order, as udevadm's switch does (so -c acts at once, -h before a bad option wins, ...). */
 function settings(roots: Roots, order: { key: string; value: string | undefined }[]): Settings | 'done' {

@@ -9,6 +9,7 @@ import { processEvent, type EventContext } from '../event/process.js';
 import type { TraceEntry } from '../rules/exec.js';
 import { exitBuiltins, initBuiltins } from '../builtins/registry.js';
 import { levelLogger, log } from '../log.js';
+import { writeTextSync } from '../util/fs.js';
 
 export const summary = 'Run the rules on a device without changing anything';
 
@@ -39,7 +40,7 @@ export async function run(argv: string[]): Promise<number> {
   });
   const action = (values.action as string | undefined) ?? 'add';
   if (action === 'help') {
-    process.stdout.write(ACTIONS.join('\n') + '\n');
+    writeTextSync(1, ACTIONS.join('\n') + '\n');
     return 0;
   }
   if (!ACTIONS.includes(action)) return fail(`Invalid action '${action}'`);
@@ -89,7 +90,7 @@ export async function run(argv: string[]): Promise<number> {
     errors: res.errors,
   };
   if (values.json) {
-    process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    writeTextSync(1, JSON.stringify(result, null, 2) + '\n');
     return 0;
   }
   out.push(`device:  ${result.device}`, `action:  ${action}`, `rules:   ${result.rulesFiles} files`, '');
@@ -113,6 +114,6 @@ export async function run(argv: string[]): Promise<number> {
     for (const w of result.writes) out.push(`  ${w.path} ← ${w.value}`);
   }
   for (const e of result.errors) out.push(`error: ${e}`);
-  process.stdout.write(out.join('\n') + '\n');
+  writeTextSync(1, out.join('\n') + '\n');
   return 0;
 }

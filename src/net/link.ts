@@ -1,7 +1,6 @@
 // One interface under its .link configuration (udev 257's link-config.c): pick the first matching file, work out
 // the new name, alternative names and MAC address, apply ethtool and rtnetlink settings, and set the udev
 // properties (ID_NET_LINK_FILE, ID_NET_NAME, ...). The rename itself is the event's last step (src/event).
-import { randomBytes } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { Device } from '../device/device.js';
 import { POLICY_PROPERTY, schemeHas, type NamingScheme } from './naming-scheme.js';
@@ -16,6 +15,10 @@ import { getLinkInfo, IFF_LOOPBACK, setLinkProperties, type RtLinkInfo } from '.
 import { numberOrUndefined, parseBoolean, safeAtou } from '../util/cnum.js';
 import type { LinkConfig } from './link-config.js';
 import { isSystemError } from '../util/fs.js';
+
+// A lazy require (bundled by scripts/bundle.mjs, loaded when first called): siphash only for a predictable MAC,
+// node:crypto only for a random one.
+const require = createRequire(import.meta.url);
 
 const ARPHRD_ETHER = 1;
 const ARPHRD_INFINIBAND = 32;
@@ -179,7 +182,7 @@ let siphashModule: { hash(key: number[], m: Uint8Array): { h: number; l: number 
 
 /** siphash24 of the machine id followed by `name`, with systemd's key, as the 8 little-endian bytes of the result. */
 export function predictableBytes(machineId: Buffer, name: string): Buffer {
-  siphashModule ??= createRequire(import.meta.url)('siphash') as typeof siphashModule;
+  siphashModule ??= require('siphash') as typeof siphashModule;
   const key = [0, 4, 8, 12].map((o) => HASH_KEY.readUInt32LE(o));
   const { h, l } = siphashModule!.hash(key, Buffer.concat([machineId, Buffer.from(name)]));
   const out = Buffer.alloc(8);
@@ -226,7 +229,7 @@ export function generateNewHwAddr(ctx: LinkContext, link: Link, log: LinkLog): n
     const tail = link.rtnl.iftype === ARPHRD_ETHER ? 6 : 8;
     addr = new Array<number>(len).fill(0);
     if (c.macAddressPolicy === 'random') {
-      do addr.splice(len - tail, tail, ...randomBytes(tail));
+      do addr.splice(len - tail, tail, ...(require('node:crypto') as typeof import('node:crypto')).randomBytes(tail));
       while (!validFor(link.rtnl.iftype, addr));
     } else {
       let name = persistentName(link.device);

@@ -9,9 +9,13 @@ import { existsSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import protobuf from 'protobufjs';
+import { createRequire } from 'node:module';
+import type protobuf from 'protobufjs';
 import { PACKAGE_ROOT } from '../config/rules-path.js';
 import { UnitBackendError, type UnitAction, type UnitBackendImpl, type UnitRequest } from './types.js';
+
+// A lazy require (bundled by scripts/bundle.mjs, loaded when first called): protobufjs with the first request.
+const require = createRequire(import.meta.url);
 
 export const PROTO_FILE_NAME = 'sysmaster-abi.proto';
 /** Frames larger than this are refused (sysMaster's replies are short texts). */
@@ -43,7 +47,7 @@ let schema: Schema | undefined;
 /** The protobuf types, loaded once from the .proto file (field names kept as written: error_code). */
 export function loadSchema(): Schema {
   if (!schema) {
-    const root = new protobuf.Root().loadSync(protoPath(), { keepCase: true });
+    const root = new (require('protobufjs') as typeof protobuf).Root().loadSync(protoPath(), { keepCase: true });
     schema = {
       CommandRequest: root.lookupType('abi.CommandRequest'),
       CommandResponse: root.lookupType('abi.CommandResponse'),

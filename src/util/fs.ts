@@ -17,6 +17,24 @@ export interface AtomicWriteOptions {
 
 let seq = 0;
 
+/**
+ * Writes all of `text` to a descriptor that may be a pipe, a terminal or a file (a one-shot tool's stdout: without
+ * process.stdout, whose stream Node builds on first use, a few milliseconds of a short command). A descriptor its
+ * other end left non-blocking is waited for when full (EAGAIN).
+ */
+export function writeTextSync(fd: number, text: string): void {
+  const b = Buffer.from(text);
+  let off = 0;
+  while (off < b.length) {
+    try {
+      off += writeSync(fd, b, off, b.length - off);
+    } catch (e) {
+      if (!isErrno(e, 'EAGAIN')) throw e;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    }
+  }
+}
+
 function writeAll(fd: number, parts: readonly Buffer[]): void {
   const total = parts.reduce((n, b) => n + b.length, 0);
   let done = writevSync(fd, parts as Buffer[]);

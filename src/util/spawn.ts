@@ -8,7 +8,12 @@
 // then the pipes are closed. A process it left behind in its group (a background job holding the pipes) does not
 // hold the result back; such groups are remembered and killed later by killLeftoverGroups(), which the daemon
 // calls when its queue is idle (as udevd kills what is left in its cgroup then).
-import { spawn } from 'node:child_process';
+import { createRequire } from 'node:module';
+
+// A lazy require (bundled by scripts/bundle.mjs, loaded when first called): node:child_process with the first
+// program, not at start-up.
+const require = createRequire(import.meta.url);
+const childProcess = (): typeof import('node:child_process') => require('node:child_process') as typeof import('node:child_process');
 
 /** After the child exited: the drain ends once its pipes were quiet this long... */
 export const DRAIN_QUIET_MS = 20;
@@ -94,7 +99,7 @@ export function runCommand(file: string, args: readonly string[], opts: RunOptio
     let timedOut = false;
     let aborted = false;
     let settled = false;
-    const child = spawn(file, args, {
+    const child = childProcess().spawn(file, args, {
       argv0: opts.argv0,
       env: opts.env,
       detached: opts.processGroup === true,

@@ -1,6 +1,7 @@
 // The rules watcher: directories of the search path that exist are watched by chokidar; a missing one (as
 // /run/udev/rules.d mostly is) is waited for on its nearest existing ancestor, without rescanning that ancestor on
-// every change there, and its rules load once it appears.
+// every change there, and its rules load once it appears. The daemon does not wait for the watcher's first scan
+// before it is ready: what changed between the first load and the end of that scan is reloaded then.
 import { describe, it, expect, afterEach } from 'vitest';
 import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,5 +54,35 @@ describe('rules watcher', () => {
     // and it is watched from then on
     writeFileSync(join(missing, '20-b.rules'), 'three');
     await until(() => rules!.ruleSet.includes('three'), 5000, 'the edit reloaded');
+  });
+
+  it('reloads, once its first scan is done, what changed since the load before it; an unchanged tree stays as it was', async () => {
+    work = mkdtempSync(join(tmpdir(), 'dm-rules-watch-'));
+    const dir = join(work, 'rules.d');
+    mkdirSync(dir);
+    writeFileSync(join(dir, '10-a.rules'), 'one');
+    writeFileSync(join(dir, '20-b.rules'), 'two');
+    rules = new RulesManager([dir], engine, createLogger({ level: 'error', pretty: false }));
+    await rules.load(true);
+    expect(rules.ruleSet).toEqual(['one', 'two']);
+    const generation = rules.generation;
+    // after the load, before the watch: an edit of the same size, a new file, a removed one
+    writeFileSync(join(dir, '10-a.rules'), 'uno');
+    writeFileSync(join(dir, '30-c.rules'), 'three');
+    rmSync(join(dir, '20-b.rules'));
+    rules.watch([], undefined, 20);
+    await rules.whenWatching();
+    expect(rules.ruleSet).toEqual(['uno', 'three']);
+    expect(rules.generation).toBe(generation + 1);
+    await rules.close();
+
+    // nothing changed between the load and the watch: no reload
+    rules = new RulesManager([dir], engine, createLogger({ level: 'error', pretty: false }));
+    await rules.load(true);
+    const again = rules.generation;
+    rules.watch([], undefined, 20);
+    await rules.whenWatching();
+    expect(rules.generation).toBe(again);
+    expect(rules.ruleSet).toEqual(['uno', 'three']);
   });
 });

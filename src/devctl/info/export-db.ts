@@ -4,7 +4,7 @@
 import { enumerateDevices, type EnumerateFilters } from '../../device/enumerate.js';
 import { DeviceError } from '../../device/device.js';
 import type { Roots } from '../../device/roots.js';
-import { isSystemError } from '../../util/fs.js';
+import { isSystemError, writeTextSync } from '../../util/fs.js';
 import { log } from '../../log.js';
 import { buildRecord, formatRecord, recordJson, type InfoRecord } from './record.js';
 import { formatJson, type JsonMode } from './json.js';
@@ -46,6 +46,6 @@ export function exportDb(roots: Roots, filters: EnumerateFilters, json: JsonMode
       log().debug(`export-db: skipping ${d.syspath}: ${e.message}`);
       continue;
     }
-    process.stdout.write(json ? formatJson(recordJson(r), json) : formatRecord(r));
+    writeTextSync(1, json ? formatJson(recordJson(r), json) : formatRecord(r));
   }
 }

@@ -1,0 +1,101 @@
+// Bundles the two executables after tsc (docs/ARCHITECTURE.md, "Build"; docs/PERFORMANCE.md, "Start-up").
+//
+// src/cli/NAME.ts → dist/bundle/NAME.cjs and its chunks dist/bundle/NAME-*.cjs, so that a start reads a few files
+// instead of resolving and loading a hundred ES modules, and only what it runs: esbuild splits the code at the
+// dynamic import()s (each devctl verb, the daemon's parts loaded after its configuration) into chunks, as ES
+// modules; each is then turned into CommonJS (import() into require()), which dist/cli/launch.cjs compiles with
+// V8's code cache. Each package of node_modules gets a file of its own, NAME-vendor-PACKAGE.cjs, read only when
+// it is first required (pino by the first logger, chokidar by the first watch, smol-toml by a config file); the
+// native addons (koffi, netlink) stay in node_modules, required at run time. dist/cli/NAME.js becomes the shebang
+// line of src/cli/NAME.ts and a call of launch(NAME); the code caches (dist/bundle/*.cache) are written by a run
+// of NAME --help under the shebang's V8 flags.
+import { build, transform } from 'esbuild';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+
+const EXECUTABLES = ['devmaster', 'devctl'];
+/** Packages with native code: loaded from node_modules at run time, never bundled. */
+const NATIVE = ['koffi', 'netlink'];
+/** The other packages src/ imports: each bundled into a file of its own. */
+const VENDORED = Object.keys(JSON.parse(readFileSync('package.json', 'utf8')).dependencies).filter((p) => !NATIVE.includes(p));
+const OUT = 'dist/bundle';
+
+/**
+ * The lazy require of src/: `const require = createRequire(import.meta.url);` at a module's top. Without that
+ * line the module's `require('x')` calls are the bundle's own, which esbuild resolves at build time (to x's own file,
+ * vendor() below) and which load x on the first call, as the unbundled module does.
+ */
+const LAZY_REQUIRE = 'const require = createRequire(import.meta.url);';
+const lazyRequire = {
+  name: 'lazy-require',
+  setup(b) {
+    b.onLoad({ filter: /\/src\/.*\.ts$/ }, async ({ path }) => {
+      const text = await readFile(path, 'utf8');
+      return text.includes(LAZY_REQUIRE) ? { contents: text.replace(LAZY_REQUIRE, ''), loader: 'ts' } : undefined;
+    });
+  },
+};
+
+/** Imports of a vendored package go to NAME-vendor-PACKAGE.cjs, loaded (by the launcher) when first required. */
+function vendor(name, used) {
+  return {
+    name: 'vendor',
+    setup(b) {
+      b.onResolve({ filter: /^[^./]/ }, ({ path }) => {
+        if (!VENDORED.includes(path)) return undefined;
+        used.add(path);
+        return { path: `./${name}-vendor-${path}.cjs`, external: true };
+      });
+    },
+  };
+}
+
+const common = { outdir: OUT, outExtension: { '.js': '.cjs' }, bundle: true, platform: 'node', target: 'node20', minifyWhitespace: true, minifySyntax: true, logLevel: 'warning' };
+/** The file's text with its code cache key at the end (src/cli/launch.cts): the cache is used only with it. */
+const withKey = (code) => `${code}//# codeCacheKey=${createHash('sha256').update(code).digest('hex').slice(0, 32)}\n`;
+
+rmSync(OUT, { recursive: true, force: true });
+mkdirSync(OUT, { recursive: true });
+writeFileSync('dist/cli/package.json', '{ "type": "commonjs" }\n');
+for (const name of EXECUTABLES) {
+  const used = new Set();
+  const { outputFiles } = await build({
+    ...common,
+    entryPoints: { [name]: `src/cli/${name}.ts` },
+    entryNames: '[name]',
+    chunkNames: `${name}-[name]-[hash]`,
+    splitting: true,
+    format: 'esm',
+    external: NATIVE,
+    plugins: [lazyRequire, vendor(name, used)],
+    // import.meta.url (PACKAGE_ROOT, createRequire) as the file's own URL: dist/bundle is as deep as dist/config.
+    define: { 'import.meta.url': '__bundle_url' },
+    banner: { js: "const __bundle_url = require('node:url').pathToFileURL(__filename).href;" },
+    write: false,
+  });
+  const vendored = await build({ ...common, entryPoints: Object.fromEntries([...used].map((p) => [`${name}-vendor-${p}`, p])), format: 'cjs', external: NATIVE, write: false });
+  for (const f of vendored.outputFiles) writeFileSync(f.path, withKey(f.text));
+  for (const f of outputFiles) {
+    // The launcher compiles each file inside a function: the entry's shebang line would be a syntax error there.
+    const esm = f.text.replace(/^#!.*\n/, '');
+    // sourcefile .mjs: an import of a CommonJS package takes its module.exports as default, as in Node's ES modules
+    const sourcefile = basename(f.path).replace(/\.cjs$/, '.mjs');
+    const { code } = await transform(esm, { format: 'cjs', platform: 'node', target: 'node20', supported: { 'dynamic-import': false }, minifyWhitespace: true, minifySyntax: true, sourcefile });
+    writeFileSync(f.path, withKey(code));
+  }
+
+  const shebang = readFileSync(`src/cli/${name}.ts`, 'utf8').split('\n', 1)[0];
+  if (!shebang.startsWith('#!')) throw new Error(`src/cli/${name}.ts: no shebang line`);
+  const exe = join('dist/cli', `${name}.js`);
+  writeFileSync(exe, `${shebang}\n// The bundle of src/cli/${name}.ts (scripts/bundle.mjs).\nrequire('./launch.cjs').launch('${name}');\n`);
+  chmodSync(exe, 0o755);
+  rmSync(`${exe}.map`, { force: true });
+
+  // The code caches: V8 accepts them only under the same flags, so they are made under the shebang's flags.
+  const flags = shebang.replace(/^#!\/usr\/bin\/env (-S )?node/, '').trim().split(/\s+/).filter(Boolean);
+  const r = spawnSync(process.execPath, [...flags, '-e', `require('./dist/cli/launch.cjs').writeCodeCache(${JSON.stringify(name)}, ['--help'])`], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (r.status !== 0) throw new Error(`writing the code cache of ${name} failed (${r.status ?? r.signal})`);
+}

@@ -1,0 +1,108 @@
+// The executables' loader. `npm run build` bundles each executable into a few CommonJS files in dist/bundle
+// (scripts/bundle.mjs): NAME.cjs, the entry, and NAME-*.cjs, the chunks and packages it loads when a part of it
+// runs (a verb, the daemon's rules engine, pino); it writes dist/cli/NAME.js as the shebang line and a call of
+// launch(NAME). Each file is compiled with V8's code cache, the .cache file beside it, made at build time by
+// writeCodeCache(): V8 then skips parsing and compiling what the cache holds.
+//
+// A cache is used only when it is the one made for that very file: each bundle file ends with a key (a hash of its
+// text, `//# codeCacheKey=KEY`) and its cache starts with the same key; V8 itself refuses a cache made by another
+// V8 or under other V8 flags, or cut short. A missing, stale, refused or unreadable cache costs only the time it
+// would have saved. (V8 does not check the checksum of a cache's content in release builds: a cache overwritten in
+// place after its header, with the right key, is not noticed; the build writes each cache whole, by a rename.)
+// This file is CommonJS and imports only Node's own modules: it is all that runs before the bundle.
+import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { Script } from 'node:vm';
+
+/** dist/bundle, next to dist/cli where this file is built. */
+export const BUNDLE_DIR = join(__dirname, '..', 'bundle');
+
+type ModuleWrapper = (exports: unknown, require: (id: string) => unknown, module: { exports: unknown }, filename: string, dirname: string) => void;
+
+interface Loaded {
+  file: string;
+  script: Script;
+  /** True when the cache was stale or V8 refused it, false when V8 used it, undefined when there was none. */
+  cacheRejected: boolean | undefined;
+  module: { exports: unknown };
+}
+
+const cacheOf = (file: string): string => file.replace(/\.cjs$/, '.cache');
+
+/** The key a bundle file ends with; its cache starts with it. */
+const KEY_LENGTH = 32;
+const KEY_TRAILER = /\/\/# codeCacheKey=([0-9a-f]{32})\n$/;
+const KEY = /^[0-9a-f]{32}$/;
+
+/** Compiles one file of the bundle, with its code cache when there is one made for it. */
+function compile(file: string): Omit<Loaded, 'module'> {
+  // The bundle is ASCII (esbuild's default charset): latin1 is the cheapest exact decoding.
+  const source = readFileSync(file, 'latin1');
+  let cache: Buffer | undefined;
+  try {
+    cache = readFileSync(cacheOf(file));
+  } catch {
+    // no cache (a build without it, or a copy without it): compiled from the source alone
+  }
+  // the key's own shape, then the file's last line (no regular expression over the whole text)
+  const key = cache?.toString('latin1', 0, KEY_LENGTH);
+  const fresh = key !== undefined && KEY.test(key) && source.endsWith(`//# codeCacheKey=${key}\n`);
+  const cachedData = fresh ? cache!.subarray(KEY_LENGTH) : undefined;
+  // The same wrapper as Node's CommonJS loader, so the bundle sees the usual module variables.
+  const script = new Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, { filename: file, cachedData });
+  return { file, script, cacheRejected: cache === undefined ? undefined : cachedData === undefined || script.cachedDataRejected === true };
+}
+
+/** The files of the bundle loaded so far in this process, by path. */
+const loaded = new Map<string, Loaded>();
+/** Everything outside the bundle (Node's modules, node_modules) through Node's own require. */
+const nodeRequire = createRequire(join(BUNDLE_DIR, 'package.json'));
+
+/** require() inside the bundle: its own files ("./NAME-x.cjs") through load(), the rest through Node's. */
+function bundleRequire(id: string): unknown {
+  return id.startsWith('./') ? load(join(BUNDLE_DIR, id)).module.exports : nodeRequire(id);
+}
+
+/** Loads (compiles and runs, once) one file of the bundle as a CommonJS module. */
+function load(file: string): Loaded {
+  let l = loaded.get(file);
+  if (l) return l;
+  l = { ...compile(file), module: { exports: {} } };
+  loaded.set(file, l);
+  (l.script.runInThisContext() as ModuleWrapper)(l.module.exports, bundleRequire, l.module, file, BUNDLE_DIR);
+  return l;
+}
+
+/** The bundle's files loaded so far, with whether V8 took their caches (tests, scripts/bundle.mjs). */
+export function loadedFiles(): { file: string; cacheRejected: boolean | undefined }[] {
+  return [...loaded.values()].map(({ file, cacheRejected }) => ({ file, cacheRejected }));
+}
+
+/** Runs the executable NAME (dist/cli/NAME.js calls this). */
+export function launch(name: string): void {
+  load(join(BUNDLE_DIR, `${name}.cjs`));
+}
+
+/**
+ * Build time: runs NAME with `argv` (a harmless invocation such as --help, whose run compiles what a start needs)
+ * and, when the process exits, writes the code cache of each of NAME's files: of those it loaded with the
+ * functions it ran, of the others with what V8 compiles up front. A cache is valid only under the V8 flags of the
+ * process that made it, so scripts/bundle.mjs runs this with the flags of NAME's shebang line.
+ */
+export function writeCodeCache(name: string, argv: readonly string[]): void {
+  process.argv = [process.argv[0]!, join(__dirname, `${name}.js`), ...argv];
+  process.on('exit', () => {
+    const mine = readdirSync(BUNDLE_DIR).filter((f) => f === `${name}.cjs` || (f.startsWith(`${name}-`) && f.endsWith('.cjs')));
+    for (const f of mine) {
+      const file = join(BUNDLE_DIR, f);
+      const key = KEY_TRAILER.exec(readFileSync(file, 'latin1'))?.[1];
+      if (key === undefined) throw new Error(`${file}: no codeCacheKey line at its end`);
+      const data = (loaded.get(file) ?? compile(file)).script.createCachedData();
+      const tmp = `${cacheOf(file)}.${process.pid}`;
+      writeFileSync(tmp, Buffer.concat([Buffer.from(key, 'latin1'), data]));
+      renameSync(tmp, cacheOf(file));
+    }
+  });
+  launch(name);
+}

@@ -1,0 +1,122 @@
+// The built executables (scripts/bundle.mjs, src/cli/launch.cts): dist/cli/NAME.js runs the bundle in
+// dist/bundle with V8's code cache, does what the sources do, loads only the chunks its verb needs, and runs the
+// same when V8 rejects the cache (other flags), when the cache is stale (another file's), cut short, garbage or
+// missing. `npm test` builds first.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { REPO } from '../helpers/reference.js';
+import { devctl } from '../helpers/cli.js';
+
+const DIST = join(REPO, 'dist');
+/** devctl test's output with the time it stamps the device with taken out. */
+const sameTime = (out: string) => out.replace(/USEC_INITIALIZED=\d+/g, 'USEC_INITIALIZED=T');
+const shebangFlags = (name: string) =>
+  readFileSync(join(DIST, 'cli', `${name}.js`), 'utf8').split('\n', 1)[0]!.replace(/^#!\/usr\/bin\/env (-S )?node/, '').trim().split(/\s+/).filter(Boolean);
+
+/** Runs dist/cli/NAME.js under `flags` with `args` as the launcher does, and reports the files it loaded (a LOADED line on stderr at exit). */
+function launchReport(root: string, name: string, flags: string[], args: string[]) {
+  const script = `const l = require(${JSON.stringify(join(root, 'cli', 'launch.cjs'))});
+process.argv = [process.argv[0], ${JSON.stringify(join(root, 'cli', `${name}.js`))}, ...${JSON.stringify(args)}];
+process.on('exit', () => process.stderr.write('\\nLOADED ' + JSON.stringify(l.loadedFiles()) + '\\n'));
+l.launch(${JSON.stringify(name)});`;
+  const r = spawnSync(process.execPath, [...flags, '-e', script], { encoding: 'utf8' });
+  const lines = r.stderr.split('\n');
+  const report = lines.findIndex((l) => l.startsWith('LOADED '));
+  if (report < 0) throw new Error(`no report of the loaded files: ${r.stderr}`);
+  const loaded = JSON.parse(lines.splice(report, 1)[0]!.slice('LOADED '.length)) as { file: string; cacheRejected: boolean | undefined }[];
+  return { status: r.status, stdout: r.stdout, stderr: lines.join('\n').trim(), loaded };
+}
+
+describe('the bundled executables', () => {
+  it('are the shebang line and the launcher', () => {
+    expect(readFileSync(join(DIST, 'cli', 'devctl.js'), 'utf8')).toMatch(/^#!\/usr\/bin\/env node\n[^]*require\('\.\/launch\.cjs'\)\.launch\('devctl'\);\n$/);
+    expect(shebangFlags('devmaster')).toEqual(['--max-semi-space-size=2', '--no-opt', '--no-expose-wasm', '--lite-mode']);
+    const v = spawnSync(join(DIST, 'cli', 'devmaster.js'), ['--version'], { encoding: 'utf8' });
+    expect(v).toMatchObject({ status: 0, stdout: readFileSync(join(REPO, 'package.json'), 'utf8').match(/"version": "([^"]+)"/)![1] + '\n' });
+  });
+
+  it('devctl info and test print what the sources print, with every code cache taken', () => {
+    for (const args of [['info', '/dev/null'], ['info', '--query=all', '--path=/devices/virtual/mem/zero'], ['test', '/dev/null']]) {
+      const bundled = launchReport(DIST, 'devctl', [], args);
+      const source = devctl(args);
+      expect(bundled.status).toBe(0);
+      expect(sameTime(bundled.stdout)).toBe(sameTime(source.stdout));
+      expect(bundled.stdout.length).toBeGreaterThan(0);
+      expect(bundled.loaded.length).toBeGreaterThan(1);
+      expect(bundled.loaded.filter((l) => l.cacheRejected !== false)).toEqual([]);
+    }
+  });
+
+  it('the daemon takes its code cache under its shebang flags', () => {
+    const r = launchReport(DIST, 'devmaster', shebangFlags('devmaster'), ['--help']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^devmaster \[OPTIONS\]/);
+    expect(r.loaded.filter((l) => l.cacheRejected !== false)).toEqual([]);
+  });
+
+  it('devctl info loads neither the rules parser nor any package (pino, smol-toml...), which have files of their own', () => {
+    const r = launchReport(DIST, 'devctl', [], ['info', '/dev/null']);
+    expect(r.status).toBe(0);
+    const text = r.loaded.map((l) => readFileSync(l.file, 'latin1')).join('\n');
+    expect(text).toContain('/devices/'); // the device model is there
+    expect(text).not.toContain('peg$parse');
+    expect(r.loaded.map((l) => l.file).filter((f) => f.includes('-vendor-'))).toEqual([]);
+    // devctl test loads the parser and pino (its log), not chokidar
+    const t = launchReport(DIST, 'devctl', [], ['test', '/dev/null']);
+    expect(t.status).toBe(0);
+    expect(t.loaded.map((l) => readFileSync(l.file, 'latin1')).join('\n')).toContain('peg$parse');
+    expect(t.loaded.map((l) => l.file.replace(/.*\//, '')).filter((f) => f.includes('-vendor-'))).toEqual(['devctl-vendor-pino.cjs']);
+    const files = readdirSync(join(DIST, 'bundle'));
+    for (const p of ['pino', 'pino-pretty', 'chokidar', 'protobufjs', 'smol-toml', 'siphash']) expect(files).toContain(`devmaster-vendor-${p}.cjs`);
+  });
+
+  describe('without a usable code cache', () => {
+    let root: string;
+    beforeAll(() => {
+      // a copy of dist/cli and dist/bundle with node_modules beside it, as an installed package has them
+      root = mkdtempSync(join(tmpdir(), 'dm-bundle-'));
+      cpSync(join(DIST, 'cli'), join(root, 'dist', 'cli'), { recursive: true });
+      cpSync(join(DIST, 'bundle'), join(root, 'dist', 'bundle'), { recursive: true });
+      symlinkSync(join(REPO, 'node_modules'), join(root, 'node_modules'));
+      cpSync(join(REPO, 'package.json'), join(root, 'package.json'));
+      cpSync(join(REPO, 'rules.d'), join(root, 'rules.d'), { recursive: true });
+    });
+    afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+    it('runs the same when V8 rejects the cache (other V8 flags), when it is stale or damaged and when it is missing', () => {
+      const dist = join(root, 'dist');
+      const expected = sameTime(launchReport(DIST, 'devctl', [], ['test', '/dev/null']).stdout);
+      expect(expected).toMatch(/^device: +\/sys\/devices\/virtual\/mem\/null$/m);
+
+      const otherFlags = launchReport(dist, 'devctl', ['--max-semi-space-size=4'], ['test', '/dev/null']);
+      expect(otherFlags.status).toBe(0);
+      expect(sameTime(otherFlags.stdout)).toBe(expected);
+      expect(otherFlags.loaded.every((l) => l.cacheRejected === true)).toBe(true);
+
+      const caches = readdirSync(join(dist, 'bundle')).filter((f) => f.endsWith('.cache'));
+      expect(caches.length).toBeGreaterThan(2);
+      // a cache cut short (V8 refuses it), the cache of another file (stale: its key is not the file's) and garbage
+      const other = readFileSync(join(dist, 'bundle', 'devctl.cache'));
+      for (const f of caches) {
+        const data = readFileSync(join(dist, 'bundle', f));
+        writeFileSync(join(dist, 'bundle', f), f.startsWith('devctl-chunk') ? data.subarray(0, data.length >> 1) : f.startsWith('devctl') ? other : Buffer.from('not a code cache'));
+      }
+      writeFileSync(join(dist, 'bundle', 'devctl.cache'), readFileSync(join(dist, 'bundle', caches.find((f) => f.startsWith('devctl-chunk'))!)));
+      const damaged = launchReport(dist, 'devctl', [], ['test', '/dev/null']);
+      expect(damaged.status).toBe(0);
+      expect(sameTime(damaged.stdout)).toBe(expected);
+      expect(damaged.loaded.every((l) => l.cacheRejected === true)).toBe(true);
+
+      for (const f of caches) rmSync(join(dist, 'bundle', f));
+      const missing = launchReport(dist, 'devctl', [], ['test', '/dev/null']);
+      expect(missing.status).toBe(0);
+      expect(sameTime(missing.stdout)).toBe(expected);
+      expect(missing.loaded.every((l) => l.cacheRejected === undefined)).toBe(true);
+      // and the executable itself, as users run it
+      expect(spawnSync(join(dist, 'cli', 'devctl.js'), ['info', '/dev/null'], { encoding: 'utf8' })).toMatchObject({ status: 0, stdout: devctl(['info', '/dev/null']).stdout });
+    });
+  });
+});
