@@ -48,7 +48,7 @@ import { MetricsFile } from '../export/textfile.js';
 import { FeatureExport } from '../export/nfd.js';
 import { rmdirIfEmpty, tryOr } from '../util/fs.js';
 import { checkpoint, EventCancelled } from '../util/cancel.js';
-import { killLeftoverGroups } from '../util/spawn.js';
+import { killLeftoverGroups, preloadChildProcess } from '../util/spawn.js';
 
 export interface DaemonHooks {
   /**
@@ -360,6 +360,12 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     );
     if (this.#startQueueWhenReady) this.queue.start();
     this.#notifier?.ready(this.#statusLine());
+    // what start-up put off, loaded while nothing waits for it (unless events already do): the first event
+    // that runs a program or drains the queue would otherwise wait for these loads
+    setImmediate(() => {
+      preloadChildProcess();
+      this.#heap.prepare();
+    });
     if (opts.watch !== false) {
       const extra = opts.config.configFile ? [opts.config.configFile] : [];
       // after ready: the rules changed since they were loaded are reloaded once the watcher's first scan is done

@@ -40,6 +40,11 @@ export class HeapKeeper {
     return this.#gcFn;
   }
 
+  /** Obtains gc() now (the daemon, once ready: not at the first drained queue, right after an event). */
+  prepare(): void {
+    void this.#gc;
+  }
+
   get available(): boolean {
     return this.#gc !== undefined;
   }

@@ -15,6 +15,11 @@ import { createRequire } from 'node:module';
 const require = createRequire(import.meta.url);
 const childProcess = (): typeof import('node:child_process') => require('node:child_process') as typeof import('node:child_process');
 
+/** Loads node:child_process now (the daemon, once ready: its first event then does not wait for the load). */
+export function preloadChildProcess(): void {
+  childProcess();
+}
+
 /** After the child exited: the drain ends once its pipes were quiet this long... */
 export const DRAIN_QUIET_MS = 20;
 /** ...or this long after the exit at the latest. */
