@@ -33,7 +33,7 @@ l.launch(${JSON.stringify(name)});`;
 describe('the bundled executables', () => {
   it('are the shebang line and the launcher', () => {
     expect(readFileSync(join(DIST, 'cli', 'devctl.js'), 'utf8')).toMatch(/^#!\/usr\/bin\/env node\n[^]*require\('\.\/launch\.cjs'\)\.launch\('devctl'\);\n$/);
-    expect(shebangFlags('devmaster')).toEqual(['--max-semi-space-size=2', '--no-opt', '--no-expose-wasm', '--lite-mode']);
+    expect(shebangFlags('devmaster')).toEqual(['--max-semi-space-size=2', '--no-opt']);
     const v = spawnSync(join(DIST, 'cli', 'devmaster.js'), ['--version'], { encoding: 'utf8' });
     expect(v).toMatchObject({ status: 0, stdout: readFileSync(join(REPO, 'package.json'), 'utf8').match(/"version": "([^"]+)"/)![1] + '\n' });
   });

@@ -169,15 +169,25 @@ if libc.prctl(65, 1, 0, 0, 0) != 0:
     sys.exit("PR_SET_MDWE: errno %d" % ctypes.get_errno())
 os.execv(sys.argv[1], sys.argv[1:])`;
 
-  it('dist/cli/devmaster.js runs under MemoryDenyWriteExecute (its --lite-mode generates no code), plain node does not', async () => {
-    const plain = run('/usr/bin/python3', ['-c', MDWE, process.execPath, '-e', 'for (let i = 0; i < 1e6; i++) JSON.stringify({ i })']);
+  it('dist/cli/devmaster.js runs under MemoryDenyWriteExecute with the unit\'s NODE_OPTIONS=--jitless; node with its shebang flags alone does not', async () => {
+    const loop = ['-e', 'for (let i = 0; i < 1e6; i++) JSON.stringify({ i })'];
+    const plain = run('/usr/bin/python3', ['-c', MDWE, process.execPath, ...loop]);
     expect(plain.status).not.toBe(0); // V8's compilers need writable executable memory
+    const shebang = readFileSync(join(REPO_ROOT, 'src', 'cli', 'devmaster.ts'), 'utf8').split('\n', 1)[0]!;
+    const flags = shebang.replace(/^#!\/usr\/bin\/env -S node/, '').trim().split(/\s+/);
+    expect(run('/usr/bin/python3', ['-c', MDWE, process.execPath, ...flags, ...loop]).status).not.toBe(0); // its baseline compiler
+    const svc = readFileSync(join(SYSTEMD_DIR, 'devmaster.service'), 'utf8');
+    expect(svc).toMatch(/^Environment=NODE_OPTIONS=--jitless$/m);
+    expect(svc).toMatch(/^MemoryDenyWriteExecute=yes$/m);
     const r = tempRoots('dm-mdwe-');
     const exe = join(REPO_ROOT, 'dist', 'cli', 'devmaster.js');
     const cfg = join(r.base, 'config.toml');
     writeFileSync(cfg, '');
     // Debian's whole rules set, so that matching, substitutions, PROGRAM and builtins all run under it
-    const p = spawn('/usr/bin/python3', ['-c', MDWE, exe, '--sysfs', '/sys', '--dev', r.dev, '--run', r.run, '--rules-dir', referenceUdev().rulesDir, '--mknod', '--config', cfg, '--unit-backend', 'none', '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn('/usr/bin/python3', ['-c', MDWE, exe, '--sysfs', '/sys', '--dev', r.dev, '--run', r.run, '--rules-dir', referenceUdev().rulesDir, '--mknod', '--config', cfg, '--unit-backend', 'none', '--log-level', 'info'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NODE_OPTIONS: '--jitless' },
+    });
     let log = '';
     p.stderr.on('data', (c: Buffer) => (log += c.toString()));
     const exited = new Promise((res) => p.once('exit', res));
