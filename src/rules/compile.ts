@@ -145,8 +145,6 @@ export interface Line {
   gotoColumn?: number;
   /** Index (in the file's lines) of the LABEL line GOTO jumps to. */
   gotoIndex?: number;
-  /** A token waits for a program or a builtin (PROGRAM, IMPORT{program}, IMPORT{builtin}): the line runs asynchronously. */
-  waits?: boolean;
 }
 
 export interface CompiledFile {
@@ -338,7 +336,6 @@ class KeyCompiler {
       else if (/[%$]/.test(attr!)) tok.attrFmt = compileFormat(attr!);
     }
     line.tokens.push(tok);
-    if (type === T.M_PROGRAM || type === T.M_IMPORT_PROGRAM || type === T.M_IMPORT_BUILTIN) line.waits = true;
     if (type === T.A_NAME) line.type |= LINE_HAS_NAME;
     else if (type === T.A_DEVLINK || (type >= T.A_OWNER && type <= T.A_MODE_ID)) line.type |= LINE_HAS_DEVLINK;
     else if (type === T.A_OPTIONS_STATIC_NODE) line.type |= LINE_HAS_STATIC_NODE;

@@ -178,47 +178,35 @@ export function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv): void
             continue;
           }
         }
-        if (line.waits) return waitAt(f, i, line);
         const t0 = timed ? performance.now() : 0;
-        i = after(f, i, line, applyLine(line, ev, env), t0);
+        const ok = applyLine(line, ev, env);
+        if (typeof ok !== 'boolean') return waitAt(f, i, line, ok, t0);
+        i = after(f, i, line, ok, t0);
       }
     }
   };
 
   /** A line that waits for a program or a builtin, then the rest of the rules. */
-  const waitAt = async (f: number, i: number, line: Line): Promise<void> => {
-    const t0 = timed ? performance.now() : 0;
-    const next = after(f, i, line, await applyLineAsync(line, ev, env), t0);
+  const waitAt = async (f: number, i: number, line: Line, pending: Promise<boolean>, t0: number): Promise<void> => {
+    const next = after(f, i, line, await pending, t0);
     await runFrom(f, next);
   };
 
   return runFrom(0, plan.length ? plan[0]![0]! : 0);
 }
 
-/** A line whose tokens all run synchronously (no PROGRAM, IMPORT{program}, IMPORT{builtin}). */
-function applyLine(line: Line, ev: EventState, env: ExecEnv): boolean {
+/**
+ * Applies a line's tokens in order; false when one of them stops the line. Synchronous until a token waits for a
+ * program or a builtin (PROGRAM, IMPORT{program}, IMPORT{builtin}): from there on a promise, so that most lines
+ * cost no promise and no await.
+ */
+function applyLine(line: Line, ev: EventState, env: ExecEnv): boolean | Promise<boolean> {
   ev.esc = 'unset';
-  const toks = line.tokens;
-  let parentsDone = false;
-  for (let i = 0; i < toks.length; i++) {
-    const tok = toks[i]!;
-    if (isParentToken(tok.type)) {
-      if (parentsDone) continue;
-      if (!matchParents(toks, i, ev, env)) return false;
-      parentsDone = true;
-      continue;
-    }
-    if (!applyToken(tok, ev.device, ev, env)) return false;
-  }
-  return true;
+  return applyTokens(line.tokens, 0, false, ev, env);
 }
 
-/** A line with a token that waits for a program or a builtin. */
-async function applyLineAsync(line: Line, ev: EventState, env: ExecEnv): Promise<boolean> {
-  ev.esc = 'unset';
-  const toks = line.tokens;
-  let parentsDone = false;
-  for (let i = 0; i < toks.length; i++) {
+function applyTokens(toks: readonly Token[], start: number, parentsDone: boolean, ev: EventState, env: ExecEnv): boolean | Promise<boolean> {
+  for (let i = start; i < toks.length; i++) {
     const tok = toks[i]!;
     if (isParentToken(tok.type)) {
       if (parentsDone) continue;
@@ -226,8 +214,11 @@ async function applyLineAsync(line: Line, ev: EventState, env: ExecEnv): Promise
       parentsDone = true;
       continue;
     }
-    const ok = isWaitingToken(tok.type) ? await applyWaitingToken(tok, ev.device, ev, env) : applyToken(tok, ev.device, ev, env);
-    if (!ok) return false;
+    if (isWaitingToken(tok.type)) {
+      const rest = (ok: boolean): boolean | Promise<boolean> => ok && applyTokens(toks, i + 1, parentsDone, ev, env);
+      return applyWaitingToken(tok, ev.device, ev, env).then(rest);
+    }
+    if (!applyToken(tok, ev.device, ev, env)) return false;
   }
   return true;
 }
