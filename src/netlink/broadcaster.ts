@@ -11,7 +11,7 @@
 // ignores it since "libudev\0..." is not a netlink message header it accepts.
 import { constants as osConstants } from 'node:os';
 import { log, type Logger } from '../log.js';
-import { errnoError, errnoName } from '../sys/errno.js';
+import { errnoName } from '../sys/errno.js';
 import { encode, type EncodeMeta } from './libudev-format.js';
 import { GROUP_UDEV, UeventNetlink } from './socket.js';
 
@@ -76,7 +76,7 @@ export class Broadcaster {
         (e: NodeJS.ErrnoException) => this.#sent(buf, e.code, e.message),
       );
     }
-    return err === 0 ? this.#sent(buf, undefined, '') : this.#sent(buf, errnoName(err), errnoError('sendto', err).message);
+    return err === 0 ? this.#sent(buf, undefined, '') : this.#sent(buf, errnoName(err), `sendto: ${errnoName(err)}`);
   }
 
   /** Counts a send; historically the kernel answered a multicast with ECONNREFUSED when nobody listened: not an error. */

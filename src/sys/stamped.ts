@@ -16,27 +16,32 @@ export interface StampedReads {
   fileStamp(path: string): string | undefined;
 }
 
+/** stat(2) through Node: the stamp and the mode, or undefined when there is nothing to look at. */
+function nodeStat(path: string): { stamp: string; mode: number } | undefined {
+  try {
+    const st = statSync(path, { bigint: true, throwIfNoEntry: false });
+    if (st === undefined) return undefined;
+    const mode = Number(st.mode);
+    return { stamp: fileStampOf(Number(st.ino), Number(st.size), Number(st.ctimeNs / 1_000_000_000n), Number(st.ctimeNs % 1_000_000_000n), mode), mode };
+  } catch (e) {
+    if (isErrno(e, 'ENOTDIR', 'EACCES')) return undefined;
+    throw e;
+  }
+}
+
 const nodeReads: StampedReads = {
   readFileWithMode(path) {
-    const stamp = nodeReads.fileStamp(path);
-    if (stamp === undefined) return undefined;
+    const st = nodeStat(path);
+    if (st === undefined) return undefined;
     try {
       // the stamp taken before the read: a change in between makes it stale, and the next look reads again
-      return { text: readFileSync(path, 'utf8'), mode: Number(stamp.slice(stamp.lastIndexOf(':') + 1)), stamp };
+      return { text: readFileSync(path, 'utf8'), mode: st.mode, stamp: st.stamp };
     } catch (e) {
       if (isErrno(e, 'ENOENT', 'ENOTDIR', 'EACCES')) return undefined;
       throw e;
     }
   },
-  fileStamp(path) {
-    try {
-      const st = statSync(path, { bigint: true, throwIfNoEntry: false });
-      return st && fileStampOf(Number(st.ino), Number(st.size), Number(st.ctimeNs / 1_000_000_000n), Number(st.ctimeNs % 1_000_000_000n), Number(st.mode));
-    } catch (e) {
-      if (isErrno(e, 'ENOTDIR', 'EACCES')) return undefined;
-      throw e;
-    }
-  },
+  fileStamp: (path) => nodeStat(path)?.stamp,
 };
 
 let reads = nodeReads;

@@ -152,14 +152,16 @@ export class UnitActivator {
 
   /** Whether the device counts as plugged for the service manager. */
   static isPlugged(dev: UnitDevice, properties?: ReadonlyMap<string, string>): boolean {
-    if (!UnitActivator.#isTagged(dev)) return false;
-    properties ??= dev.properties;
-    return properties.get('SYSMASTER_READY') !== '0' && properties.get('SYSTEMD_READY') !== '0';
+    return UnitActivator.#isTagged(dev) && UnitActivator.#isReady(properties ?? dev.properties);
   }
 
   static #isTagged(dev: UnitDevice): boolean {
     const tags = dev.currentTags ?? dev.tags;
     return PLUG_TAGS.some((t) => tags.has(t));
+  }
+
+  static #isReady(properties: ReadonlyMap<string, string>): boolean {
+    return properties.get('SYSMASTER_READY') !== '0' && properties.get('SYSTEMD_READY') !== '0';
   }
 
   private units(dev: UnitDevice, properties: ReadonlyMap<string, string>, key: string): string[] {
@@ -181,7 +183,7 @@ export class UnitActivator {
     const base = { devpath: dev.devpath, id: dev.id };
     // a getter building a new Map on Device: read once, and only for a device with the tag (few have it)
     const props = action !== 'remove' && UnitActivator.#isTagged(dev) ? dev.properties : undefined;
-    if (props === undefined || !UnitActivator.isPlugged(dev, props)) {
+    if (props === undefined || !UnitActivator.#isReady(props)) {
       if (recorded && recorded.bound.length > 0) this.enqueue({ ...base, action: 'stop', units: [...recorded.bound] });
       return undefined;
     }
