@@ -2,7 +2,7 @@
 // devmaster: the daemon's executable. With no flags it runs on /sys, /dev and /run/udev.
 // The V8 flags above keep the daemon small and quick: a bounded young generation (the default grows by ~30 MB
 // under an event storm) and no optimizing compiler (~10 MB of code and feedback, and its compiling costs more than
-// it saves on this work); V8's baseline compiler stays (a quarter less CPU per event than the interpreter alone,
+// it saves on this work); V8's baseline compiler stays (a third less CPU per event than the interpreter alone,
 // ~4 MB more). Under MemoryDenyWriteExecute= (the systemd unit) NODE_OPTIONS=--jitless keeps it from generating
 // code. `npm start` passes the same flags (docs/DAEMON.md, "Memory").
 import { parseArgs } from 'node:util';
