@@ -70,11 +70,6 @@ export class UeventSocket extends EventEmitter<UeventSocketEvents> {
     this.dropsAtOpen = nl.drops();
     this.lastDrops = this.dropsAtOpen ?? 0;
     nl.raw.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
-    nl.raw.on('truncatedMessage', (msg, rinfo) => {
-      this.counters.received++;
-      this.checkDropsSoon();
-      this.malformed(new UeventError('TOO_LONG', `truncated datagram (${rinfo.truncated} bytes)`), msg);
-    });
     nl.raw.on('error', (err) => this.onError(err));
   }
 

@@ -26,6 +26,11 @@ import { log } from '../log.js';
 import { dupOnto, setFdFlags } from '../sys/file.js';
 import { getsockopt, NETLINK_NO_ENOBUFS, sendNetlinkMulticast, setsockoptInt, SK_MEMINFO_DROPS, SO_MEMINFO, SO_RCVBUFFORCE, SOL_NETLINK, SOL_SOCKET } from '../sys/socket.js';
 import { tryOr } from '../util/fs.js';
+import { MAX_UEVENT_SIZE } from './uevent.js';
+import { LIBUDEV_MAX_MESSAGE } from './libudev-format.js';
+
+/** The receive buffer: a byte more than the longest kernel uevent or libudev message accepted. */
+const READ_BUFFER_SIZE = Math.max(MAX_UEVENT_SIZE, LIBUDEV_MAX_MESSAGE) + 1;
 
 const { RawNetlinkSocket } = rawModule as unknown as typeof import('netlink');
 const { EAGAIN, EBADF } = osConstants.errno;
@@ -110,7 +115,18 @@ export class UeventNetlink {
 
   /** Opens, configures and joins the groups (in that order, so no message arrives before hardening). */
   static async open(opts: UeventNetlinkOptions = {}): Promise<UeventNetlink> {
-    const raw = new RawNetlinkSocket(NETLINK_KOBJECT_UEVENT);
+    // One recvmsg per datagram into a buffer one byte larger than any message accepted here (the package's
+    // default peeks at every datagram's size first: a second system call per event). A longer datagram arrives
+    // as 'truncatedMessage' and is passed on as a 'message' of READ_BUFFER_SIZE bytes, which every receiver rejects
+    // as too long (after the sender check), as it would the whole of it.
+    const raw = new RawNetlinkSocket(NETLINK_KOBJECT_UEVENT, {
+      messagePeeking: false,
+      msgBufferSize: READ_BUFFER_SIZE,
+      // 0 leaves the socket's buffers as they are (the package's typings call these required; it skips a 0)
+      recvBufferSize: 0,
+      sendBufferSize: 0,
+    });
+    raw.on('truncatedMessage', (msg, rinfo) => raw.emit('message', msg, rinfo));
     let s: UeventNetlink;
     try {
       if (opts.fd !== undefined) adopt(raw, opts.fd);
