@@ -39,6 +39,7 @@ import { exitBuiltins, initBuiltins, reloadBuiltins } from '../builtins/registry
 import type { DbRecord } from '../device/db.js';
 import { listDevices, triggerAll, kernelSeqnum } from './coldplug.js';
 import { HeapKeeper } from './memory.js';
+import { EventDeadlines, type Deadline } from './deadlines.js';
 import { DeviceWatcher } from './watch.js';
 import type { Notifier } from './notify.js';
 import type { ListenFds } from './listen-fds.js';
@@ -518,16 +519,16 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
   async #runEvent(ev: Uevent, rules: R, device: Device, cost: EventCostImpl | undefined): Promise<EventRun<E>> {
     const giveUp = this.#idleControllers.pop() ?? new AbortController();
     const ctx = this.#context(giveUp.signal, cost);
-    const timer = this.#eventTimer(ev, giveUp);
+    const deadline = this.#eventDeadline(ev, giveUp);
     const work = this.#work(ctx, ev, rules, device, cost);
     try {
-      const result = await Promise.race([work, timer.expired]);
+      const result = await Promise.race([work, deadline.expired]);
       return { result, failed: result.failed };
     } catch (e) {
       if (giveUp.signal.aborted) await this.#whenStopped(ev, work);
       return { failed: true, failure: this.#failure(ev, e as NodeJS.ErrnoException) };
     } finally {
-      timer.clear();
+      this.#deadlines.end(deadline);
       // the work is over (it settled, or was given up): a controller never aborted serves the next event
       if (!giveUp.signal.aborted && this.#idleControllers.length < IDLE_CONTROLLERS) this.#idleControllers.push(giveUp);
     }
@@ -559,25 +560,21 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     if (!stopped) this.log.error({ devpath: ev.devpath, seqnum: ev.seqnum }, `the given-up event did not stop within ${ABANDONED_GRACE_MS / 1000} s; the next event of the device runs anyway (this one applies nothing more)`);
   }
 
-  /**
-   * event_timeout: a warning at a third of it, then the event is given up (`expired` rejects). One timer at a time
-   * (the kill timer is armed when the warning fires): events mostly end long before the warning.
-   */
-  #eventTimer(ev: Uevent, giveUp: AbortController): { expired: Promise<never>; clear(): void } {
+  /** event_timeout: a warning at a third of it, then the event is given up (its deadline's `expired` rejects). */
+  #eventDeadline(ev: Uevent, giveUp: AbortController): Deadline {
     const ms = Math.max(1, this.config.eventTimeout) * 1000;
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        this.log.warn({ devpath: ev.devpath, seqnum: ev.seqnum }, `event still running after ${ms / 3000} s`);
-        timer = setTimeout(() => {
-          const err = new EventCancelled(`event timed out after ${ms / 1000} s`, 'timeout');
-          giveUp.abort(err);
-          reject(err);
-        }, ms - ms / 3);
-      }, ms / 3);
-    });
-    return { expired, clear: () => clearTimeout(timer) };
+    return this.#deadlines.begin(
+      ms,
+      () => this.log.warn({ devpath: ev.devpath, seqnum: ev.seqnum }, `event still running after ${ms / 3000} s`),
+      () => {
+        const err = new EventCancelled(`event timed out after ${ms / 1000} s`, 'timeout');
+        giveUp.abort(err);
+        return err;
+      },
+    );
   }
+
+  readonly #deadlines = new EventDeadlines();
 
   /** RUN programs and builtins, after the database is written (as udevd); a failure of one is logged. */
   async #runPrograms(ctx: EventContext, ev: Uevent, result: E): Promise<void> {
@@ -981,6 +978,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
 
   async #close(): Promise<void> {
     this.queue.close();
+    this.#deadlines.close();
     clearTimeout(this.#registryTimer);
     this.#heap.stop();
     clearTimeout(this.#leftoverTimer);
