@@ -191,10 +191,11 @@ function remember(path: string, file: { stamp: string; text: string; mode: numbe
  * Writes (or, for a device with nothing to store and neither node nor interface, deletes) the database file.
  * `keepEmpty` is true for devices with a node or an ifindex (udev writes an empty record for them).
  */
-export function writeDb(runRoot: string, id: string, c: DbContent, opts: { keepEmpty: boolean; persist?: boolean; previous?: Pick<DbRecord, 'text' | 'persist'> }): void {
+export function writeDb(runRoot: string, id: string, c: DbContent, opts: { keepEmpty: boolean; persist?: boolean; previous: Pick<DbRecord, 'text' | 'persist'> | undefined }): void {
   const path = dbPath(runRoot, id);
   if (!hasInfo(c) && !opts.keepEmpty) {
-    deleteDb(runRoot, id);
+    // no record was there when the event started (most devices at boot): nothing to delete
+    if (opts.previous !== undefined) deleteDb(runRoot, id);
     return;
   }
   const text = formatDb(c);

@@ -84,7 +84,7 @@ export function writeFixtureDb(): string {
       run,
       e.id,
       { hasDevnode: e.hasDevnode, links: e.links, linkPriority: e.linkPriority ?? 0, usecInitialized: USEC, properties: e.properties, tags: e.tags, currentTags: e.currentTags },
-      { keepEmpty: true },
+      { keepEmpty: true, previous: undefined },
     );
     updateTagIndex(run, e.id, [], e.tags);
   }

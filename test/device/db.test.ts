@@ -48,15 +48,15 @@ describe('udev database format', () => {
   });
   it('writes atomically with db_persist as the sticky bit, deletes empty records without node', () => {
     const run = mkdtempSync(join(tmpdir(), 'dm-db-'));
-    writeDb(run, 'b8:0', content, { keepEmpty: true, persist: true });
+    writeDb(run, 'b8:0', content, { keepEmpty: true, persist: true, previous: undefined });
     expect(readFileSync(join(run, 'data', 'b8:0'), 'utf8')).toBe(formatDb(content));
     expect(statSync(join(run, 'data', 'b8:0')).mode & 0o7777).toBe(0o1644);
     expect(readdirSync(join(run, 'data'))).toEqual(['b8:0']);
     expect(readDb(run, 'b8:0')?.tags).toEqual(['systemd', 'seat']);
     const empty = { ...content, hasDevnode: false, links: [], linkPriority: 0, properties: new Map(), tags: [], currentTags: [] };
-    writeDb(run, '+pci:0000:00:01.0', content, { keepEmpty: false });
+    writeDb(run, '+pci:0000:00:01.0', content, { keepEmpty: false, previous: undefined });
     expect(existsSync(join(run, 'data', '+pci:0000:00:01.0'))).toBe(true);
-    writeDb(run, '+pci:0000:00:01.0', empty, { keepEmpty: false });
+    writeDb(run, '+pci:0000:00:01.0', empty, { keepEmpty: false, previous: readDb(run, '+pci:0000:00:01.0') });
     expect(existsSync(join(run, 'data', '+pci:0000:00:01.0'))).toBe(false);
     expect(readDb(run, 'nonexistent')).toBeUndefined();
   });
@@ -96,7 +96,7 @@ describe('a corrupt database entry during an event', () => {
 describe('rewriting an unchanged record', () => {
   it('skips an identical record but still drops a sticky bit that is no longer asked for', () => {
     const run = mkdtempSync(join(tmpdir(), 'dm-db-same-'));
-    writeDb(run, 'b8:0', content, { keepEmpty: true });
+    writeDb(run, 'b8:0', content, { keepEmpty: true, previous: undefined });
     const path = join(run, 'data', 'b8:0');
     const ino = statSync(path).ino;
     // as an event does: the record read before, its text and sticky bit
@@ -125,7 +125,7 @@ describe.each([
   afterAll(() => useLibcReads(undefined));
   it('has the stamp of the file: the same for both ways of reading', () => {
     const run = mkdtempSync(join(tmpdir(), 'dm-db-stamp-'));
-    writeDb(run, 'c1:5', { ...content, properties: new Map([['A', '1']]) }, { keepEmpty: true });
+    writeDb(run, 'c1:5', { ...content, properties: new Map([['A', '1']]) }, { keepEmpty: true, previous: undefined });
     const path = join(run, 'data', 'c1:5');
     const st = statSync(path, { bigint: true });
     expect(readFileWithMode(path)!.stamp).toBe(`${st.ino}:${st.size}:${st.ctimeNs / 1_000_000_000n}.${st.ctimeNs % 1_000_000_000n}:${st.mode}`);
@@ -138,7 +138,7 @@ describe.each([
   it('sees every change another process makes: a rename onto it, an edit of the same size, a chmod, a removal', () => {
     const run = mkdtempSync(join(tmpdir(), 'dm-db-again-'));
     const path = join(run, 'data', 'c1:3');
-    writeDb(run, 'c1:3', { ...content, properties: new Map([['A', '1']]) }, { keepEmpty: true });
+    writeDb(run, 'c1:3', { ...content, properties: new Map([['A', '1']]) }, { keepEmpty: true, previous: undefined });
     expect(readDb(run, 'c1:3')!.properties.get('A')).toBe('1');
     expect(readDb(run, 'c1:3')!.properties.get('A')).toBe('1'); // the remembered record
     // replaced by another writer (temp file + rename, as udevd writes)

@@ -119,7 +119,7 @@ export function processEvent(roots: Roots, act: UnitActivator, ev: KernelEvent, 
     applyRecord(dev.dbProperties, rec);
     writeDb(roots.run, id, {
       hasDevnode: true, links: [], linkPriority: 0, usecInitialized: 1, properties: dev.dbProperties, tags: dev.tags, currentTags: dev.currentTags,
-    }, { keepEmpty: true });
+    }, { keepEmpty: true, previous: undefined });
   }
   return took;
 }
