@@ -33,11 +33,12 @@ export function linePlan(rules: RuleSet, mask: number, action: string, subsystem
 }
 
 function fileNext(lines: readonly Line[], mask: number, action: string, subsystem: string, jumps: boolean): Int32Array {
+  const keys = eventKindKeys(lines);
   const next = new Int32Array(lines.length + 1);
   next[lines.length] = lines.length;
   for (let i = lines.length - 1; i >= 0; i--) {
     const line = lines[i]!;
-    if (!mayMatch(line, mask, action, subsystem)) next[i] = next[i + 1]!;
+    if ((line.type & mask) === 0 || !keysMatch(keys[i], action, subsystem)) next[i] = next[i + 1]!;
     // LABELs are later in the file: the target's entry is known already
     else if (jumps && line.gotoIndex !== undefined && line.gotoIndex > i && line.tokens.every(isEventKindKey)) next[i] = next[line.gotoIndex]!;
     else next[i] = i;
@@ -45,15 +46,33 @@ function fileNext(lines: readonly Line[], mask: number, action: string, subsyste
   return next;
 }
 
+/** Per file, once: each line's ACTION and SUBSYSTEM keys (undefined for the many lines without). */
+const kindKeysOf = new WeakMap<readonly Line[], (readonly Token[] | undefined)[]>();
+
+function eventKindKeys(lines: readonly Line[]): (readonly Token[] | undefined)[] {
+  let keys = kindKeysOf.get(lines);
+  if (keys === undefined) {
+    keys = lines.map((line) => {
+      const kind: Token[] = [];
+      for (const tok of line.tokens) {
+        if (tok.type > T.M_SUBSYSTEM) break;
+        if (isEventKindKey(tok)) kind.push(tok);
+      }
+      return kind.length ? kind : undefined;
+    });
+    kindKeysOf.set(lines, keys);
+  }
+  return keys;
+}
+
 function isEventKindKey(tok: Token): boolean {
   return tok.type === T.M_ACTION || tok.type === T.M_SUBSYSTEM;
 }
 
-function mayMatch(line: Line, mask: number, action: string, subsystem: string): boolean {
-  if ((line.type & mask) === 0) return false;
-  for (const tok of line.tokens) {
-    if (tok.type > T.M_SUBSYSTEM) break;
-    if (!isEventKindKey(tok)) continue;
+function keysMatch(keys: readonly Token[] | undefined, action: string, subsystem: string): boolean {
+  if (keys === undefined) return true;
+  for (let k = 0; k < keys.length; k++) {
+    const tok = keys[k]!;
     if (tok.pattern!.test(tok.type === T.M_ACTION ? action : subsystem) !== (tok.op === '==')) return false;
   }
   return true;
