@@ -10,15 +10,15 @@
 //
 // What makes this possible is kept under <run>/devmaster/ (private to devMaster; udev's own files are not
 // touched): `state`, which says whether the last daemon stopped cleanly and at which kernel seqnum, and
-// `devices/<device id>`, the identity of every device processed (written off the hot path, when the queue
+// `devices.json`, the identity of every device processed (written off the hot path, when the queue
 // drains). At start-up a resync runs when the last daemon did not stop cleanly or the kernel's seqnum moved
 // while none ran; after a receive-queue overflow it runs once the queue has drained.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { Device, deviceIfAny } from '../device/device.js';
 import type { Roots } from '../device/roots.js';
 import { parseUevent, UeventError, type Uevent } from '../netlink/uevent.js';
-import { tryOr, writeFileAtomic } from '../util/fs.js';
+import { readdirIfAny, tryOr, writeFileAtomic } from '../util/fs.js';
 import { allDbIds, dbPath, deleteDb, readDb, updateTagIndex } from '../device/db.js';
 import { removeDevnumLink, updateLink } from '../event/links.js';
 import type { Logger } from '../log.js';
@@ -116,20 +116,49 @@ export function resyncReason(prev: RunState | undefined, kernelSeqnum: number | 
   return undefined;
 }
 
-/** The identities of processed devices, <run>/devmaster/devices/<id>; changes are written by flush(). */
+/**
+ * The identities of processed devices: <run>/devmaster/devices.json, an object of device id to identity (the
+ * KEY=value lines), rewritten whole by flush() when something changed. One file, not one per device: a coldplug
+ * records every device at once, and a single write (atomic, by rename) costs what one file of the old
+ * <run>/devmaster/devices/<id> layout did. That layout, left by an earlier devMaster in the same /run, is read
+ * when there is no file yet and removed by the first flush.
+ */
 export class DeviceRegistry {
-  readonly #dir: string;
+  readonly #file: string;
+  readonly #legacyDir: string;
   /** What is on disk (or will be after flush), by device id. */
   #known = new Map<string, string>();
-  #dirty = new Map<string, string | undefined>();
+  #dirty = false;
+  /** The old layout was read: removed at the first flush. */
+  #legacy = false;
 
   constructor(run: string) {
-    this.#dir = join(dir(run), 'devices');
-    mkdirSync(this.#dir, { recursive: true });
-    for (const name of readdirSync(this.#dir)) {
-      const text = tryOr(() => readFileSync(join(this.#dir, name), 'utf8'), undefined, 'ENOENT'); // vanished
+    mkdirSync(dir(run), { recursive: true });
+    this.#file = join(dir(run), 'devices.json');
+    this.#legacyDir = join(dir(run), 'devices');
+    const text = tryOr(() => readFileSync(this.#file, 'utf8'), undefined, 'ENOENT');
+    if (text !== undefined) this.#load(text);
+    else this.#loadLegacy();
+  }
+
+  #load(text: string): void {
+    let o: unknown;
+    try {
+      o = JSON.parse(text);
+    } catch (e) {
+      if (e instanceof SyntaxError) return; // cut short: as if there were none (a resync adds what it finds)
+      throw e;
+    }
+    if (typeof o !== 'object' || o === null) return;
+    for (const [id, identity] of Object.entries(o)) if (typeof identity === 'string') this.#known.set(id, identity);
+  }
+
+  #loadLegacy(): void {
+    for (const name of readdirIfAny(this.#legacyDir)) {
+      const text = tryOr(() => readFileSync(join(this.#legacyDir, name), 'utf8'), undefined, 'ENOENT'); // vanished
       if (text !== undefined) this.#known.set(decodeURIComponent(name), text);
     }
+    this.#legacy = this.#dirty = this.#known.size > 0; // written in the new layout at the first flush
   }
 
   get size(): number {
@@ -146,13 +175,12 @@ export class DeviceRegistry {
     }
     if (this.#known.get(id) === text) return;
     this.#known.set(id, text);
-    this.#dirty.set(id, text);
+    this.#dirty = true;
   }
 
   forget(id: string): void {
-    if (!this.#known.has(id)) return;
-    this.#known.delete(id);
-    this.#dirty.set(id, undefined);
+    if (!this.#known.delete(id)) return;
+    this.#dirty = true;
   }
 
   has(id: string): boolean {
@@ -177,12 +205,11 @@ export class DeviceRegistry {
 
   /** Writes the recorded changes (called when the queue drains and at exit). */
   flush(): void {
-    for (const [id, text] of this.#dirty) {
-      const path = join(this.#dir, encodeURIComponent(id));
-      if (text === undefined) rmSync(path, { force: true });
-      else writeFileSync(path, text);
-    }
-    this.#dirty.clear();
+    if (!this.#dirty) return;
+    writeFileAtomic(this.#file, JSON.stringify(Object.fromEntries(this.#known)) + '\n');
+    this.#dirty = false;
+    if (this.#legacy) rmSync(this.#legacyDir, { recursive: true, force: true });
+    this.#legacy = false;
   }
 }
 

@@ -55,6 +55,30 @@ describe('resync planning', () => {
   });
 });
 
+describe('DeviceRegistry on disk', () => {
+  it('is one file rewritten whole; reads the one-file-per-device layout of an earlier devMaster and removes it', () => {
+    const run = mkdtempSync(join(tmpdir(), 'dm-registry-'));
+    try {
+      const legacy = join(run, 'devmaster', 'devices');
+      mkdirSync(legacy, { recursive: true });
+      writeFileSync(join(legacy, encodeURIComponent('+pci:0000:00:01.0')), 'DEVPATH=/devices/pci0000:00/0000:00:01.0\nSUBSYSTEM=pci\n');
+      const reg = new DeviceRegistry(run);
+      expect(reg.identity('+pci:0000:00:01.0')?.get('SUBSYSTEM')).toBe('pci');
+      reg.record('c1:3', new Map([['DEVPATH', '/devices/virtual/mem/null'], ['SUBSYSTEM', 'mem'], ['DEVNAME', '/dev/null']]));
+      reg.forget('+pci:0000:00:01.0');
+      reg.flush();
+      expect(existsSync(legacy)).toBe(false);
+      expect(JSON.parse(readFileSync(join(run, 'devmaster', 'devices.json'), 'utf8'))).toEqual({ 'c1:3': 'DEVPATH=/devices/virtual/mem/null\nSUBSYSTEM=mem\nDEVNAME=/dev/null\n' });
+      expect(new DeviceRegistry(run).ids()).toEqual(['c1:3']);
+      // a file cut short is as if there were none
+      writeFileSync(join(run, 'devmaster', 'devices.json'), '{"c1:3": "DEVPA');
+      expect(new DeviceRegistry(run).size).toBe(0);
+    } finally {
+      rmSync(run, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('resync in the daemon (zram, SIGKILL)', () => {
   let r: TempRoots;
   let dm: RunningDevmaster | undefined;
@@ -94,7 +118,8 @@ describe('resync in the daemon (zram, SIGKILL)', () => {
     expect(readFileSync(dbA, 'utf8')).toContain('E:DM_RESYNC=add\n');
     expect(readlinkSync(join(r.dev, 'dmresync', nameA))).toBe(`../${nameA}`);
     const idA = `b${readFileSync(`/sys/block/${nameA}/dev`, 'utf8').trim()}`;
-    await until(() => existsSync(join(r.run, 'devmaster', 'devices', encodeURIComponent(idA))), 5000, `the identity of ${nameA} on disk`);
+    const registry = join(r.run, 'devmaster', 'devices.json');
+    await until(() => existsSync(registry) && idA in JSON.parse(readFileSync(registry, 'utf8')), 5000, `the identity of ${nameA} on disk`);
 
     dm.proc.kill('SIGKILL');
     await dm.stop();
