@@ -1,7 +1,7 @@
 // File calls Node lacks, through libc: mknod, lsetxattr, flock, descriptor flags (fcntl) and dup3, and close for
 // descriptors made through libc (ioctl: ioctl.ts); the open(2) flags Node does not name; and a small file read
 // with its mode in four calls and no exception for a missing file (the database record every event reads).
-import { constants as osConstants } from 'node:os';
+import { constants as osConstants, endianness } from 'node:os';
 import { makeDevT } from './devnum.js';
 import { fileStampOf, type StampedFile } from './stamped.js';
 import { errnoError } from './errno.js';
@@ -90,10 +90,16 @@ const STATX_SIZE = 0x200;
 const STATX_CTIME = 0x80;
 const STAMP_MASK = STATX_MODE | STATX_INO | STATX_SIZE | STATX_CTIME;
 /**
- * struct statx (the same on every architecture): stx_mode a u16 at 28, stx_ino a u64 at 32, stx_size a u64 at 40,
+ * struct statx (the same layout on every architecture, in the host's byte order): stx_mode a u16 at 28, stx_ino a u64 at 32, stx_size a u64 at 40,
  * stx_ctime at 96 (tv_sec i64, tv_nsec u32).
  */
 const statxBuf = Buffer.alloc(256);
+const HOST_LE = endianness() === 'LE';
+/** statxBuf's fields in the host's byte order (Buffer's read* calls allocate, these views do not). */
+const statx16 = new Uint16Array(statxBuf.buffer, statxBuf.byteOffset, 128);
+const statx32 = new Uint32Array(statxBuf.buffer, statxBuf.byteOffset, 64);
+/** A u64 field of statx at byte offset `off`, exact below 2^53. */
+const statxU64 = (off: number) => (HOST_LE ? statx32[off / 4]! + statx32[off / 4 + 1]! * 2 ** 32 : statx32[off / 4 + 1]! + statx32[off / 4]! * 2 ** 32);
 let readBuf = Buffer.alloc(16384);
 
 /**
@@ -101,9 +107,7 @@ let readBuf = Buffer.alloc(16384);
  * it or chmod changes one of them) and the mode.
  */
 function stampOfStatx(): string {
-  const b = statxBuf;
-  const u64 = (off: number) => b.readUInt32LE(off) + b.readUInt32LE(off + 4) * 2 ** 32;
-  return fileStampOf(u64(32), u64(40), u64(96), b.readUInt32LE(104), b.readUInt16LE(28));
+  return fileStampOf(statxU64(32), statxU64(40), statxU64(96), statx32[104 / 4]!, statx16[28 / 2]!);
 }
 
 /**
@@ -131,9 +135,9 @@ export function readFileWithMode(path: string): StampedFile | undefined {
   }
   try {
     if (statxC()(fd, '', AT_EMPTY_PATH, STAMP_MASK, statxBuf) !== 0) throw errnoError(`statx ${path}`, errno());
-    const mode = statxBuf.readUInt16LE(28);
+    const mode = statx16[28 / 2]!;
     const stamp = stampOfStatx();
-    const size = statxBuf.readUInt32LE(40) + statxBuf.readUInt32LE(44) * 2 ** 32;
+    const size = statxU64(40);
     if (size >= readBuf.length) readBuf = Buffer.alloc(2 ** Math.ceil(Math.log2(size + 1)));
     let got = 0;
     for (;;) {
