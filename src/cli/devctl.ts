@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --interrupt-budget=300000
 // devctl: the command-line tool. One file per verb in src/devctl/, loaded only when it runs.
 import { EarlyExit, Failure, UsageError, parsePreVerb, setInvocation, type Verb } from '../devctl/common.js';
 import { ConfigError } from '../config/config.js';

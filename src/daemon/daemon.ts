@@ -12,7 +12,7 @@ import { devPath } from '../device/roots.js';
 import { isNodeOf, type EventResult } from '../event/process.js';
 import { constants as osConstants, cpus } from 'node:os';
 import { join } from 'node:path';
-import { log as rootLog, setLogLevel, normalizeLevel, type Logger } from '../log.js';
+import { log as rootLog, setLogLevel, normalizeLevel, preloadLogger, type Logger } from '../log.js';
 import { loadConfigFile, type Config } from '../config/config.js';
 import { rulesDirs } from '../config/rules-path.js';
 import { Device } from '../device/device.js';
@@ -365,6 +365,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     // that runs a program or drains the queue would otherwise wait for these loads
     setImmediate(() => {
       preloadChildProcess();
+      preloadLogger();
       this.#heap.prepare();
     });
     if (opts.watch !== false) {

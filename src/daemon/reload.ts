@@ -8,7 +8,8 @@
 // With a bound (reload_max_impact), a reloaded set is first run in test mode over every device
 // (src/preview/impact.ts); one that would change more devices than the bound is refused, and the set in force
 // stays (logged, and counted in the status).
-import { watch, type FSWatcher } from 'chokidar';
+import type { FSWatcher } from 'chokidar';
+import { createRequire } from 'node:module';
 import { existsSync, watch as fsWatch, type FSWatcher as NodeWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { rulesFiles } from '../config/rules-path.js';
@@ -16,6 +17,10 @@ import type { Logger } from '../log.js';
 import type { CompileOutcome, Engine, EventOutcome } from './engine.js';
 import { statIfAny } from '../util/fs.js';
 import type { ImpactReport } from '../preview/impact.js';
+
+// A lazy require (bundled by scripts/bundle.mjs, loaded when first called): chokidar when the watcher starts, after
+// the daemon is ready, not while it starts.
+const require = createRequire(import.meta.url);
 
 interface FileState<F> {
   /** Identity of the version last compiled (good or bad). */
@@ -173,7 +178,7 @@ export class RulesManager<F, R> {
   watch(extra: string[] = [], onExtra?: (path: string) => void, debounceMs = 100): void {
     if (this.#watcher) return;
     const paths = [...this.#dirs, ...extra];
-    const w = watch(
+    const w = (require('chokidar') as typeof import('chokidar')).watch(
       paths.filter((p) => existsSync(p)),
       { ignoreInitial: true, depth: 0, awaitWriteFinish: false, persistent: true },
     );

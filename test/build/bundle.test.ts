@@ -32,15 +32,16 @@ l.launch(${JSON.stringify(name)});`;
 
 describe('the bundled executables', () => {
   it('are the shebang line and the launcher', () => {
-    expect(readFileSync(join(DIST, 'cli', 'devctl.js'), 'utf8')).toMatch(/^#!\/usr\/bin\/env node\n[^]*require\('\.\/launch\.cjs'\)\.launch\('devctl'\);\n$/);
+    expect(readFileSync(join(DIST, 'cli', 'devctl.js'), 'utf8')).toMatch(/^#!\/usr\/bin\/env -S node [^\n]*\n[^]*require\('\.\/launch\.cjs'\)\.launch\('devctl'\);\n$/);
     expect(shebangFlags('devmaster')).toEqual(['--max-semi-space-size=2', '--no-opt']);
+    expect(shebangFlags('devctl')).toEqual(['--interrupt-budget=300000']);
     const v = spawnSync(join(DIST, 'cli', 'devmaster.js'), ['--version'], { encoding: 'utf8' });
     expect(v).toMatchObject({ status: 0, stdout: readFileSync(join(REPO, 'package.json'), 'utf8').match(/"version": "([^"]+)"/)![1] + '\n' });
   });
 
   it('devctl info and test print what the sources print, with every code cache taken', () => {
     for (const args of [['info', '/dev/null'], ['info', '--query=all', '--path=/devices/virtual/mem/zero'], ['test', '/dev/null']]) {
-      const bundled = launchReport(DIST, 'devctl', [], args);
+      const bundled = launchReport(DIST, 'devctl', shebangFlags('devctl'), args);
       const source = devctl(args);
       expect(bundled.status).toBe(0);
       expect(sameTime(bundled.stdout)).toBe(sameTime(source.stdout));
@@ -58,17 +59,17 @@ describe('the bundled executables', () => {
   });
 
   it('devctl info loads neither the rules parser nor any package (pino, smol-toml...), which have files of their own', () => {
-    const r = launchReport(DIST, 'devctl', [], ['info', '/dev/null']);
+    const r = launchReport(DIST, 'devctl', shebangFlags('devctl'), ['info', '/dev/null']);
     expect(r.status).toBe(0);
     const text = r.loaded.map((l) => readFileSync(l.file, 'latin1')).join('\n');
     expect(text).toContain('/devices/'); // the device model is there
     expect(text).not.toContain('peg$parse');
     expect(r.loaded.map((l) => l.file).filter((f) => f.includes('-vendor-'))).toEqual([]);
-    // devctl test loads the parser and pino (its log), not chokidar
-    const t = launchReport(DIST, 'devctl', [], ['test', '/dev/null']);
+    // devctl test loads the parser, not chokidar, nor pino while it logs nothing (src/log.ts, test/log/)
+    const t = launchReport(DIST, 'devctl', shebangFlags('devctl'), ['test', '/dev/null']);
     expect(t.status).toBe(0);
     expect(t.loaded.map((l) => readFileSync(l.file, 'latin1')).join('\n')).toContain('peg$parse');
-    expect(t.loaded.map((l) => l.file.replace(/.*\//, '')).filter((f) => f.includes('-vendor-'))).toEqual(['devctl-vendor-pino.cjs']);
+    expect(t.loaded.map((l) => l.file.replace(/.*\//, '')).filter((f) => f.includes('-vendor-'))).toEqual([]);
     const files = readdirSync(join(DIST, 'bundle'));
     for (const p of ['pino', 'pino-pretty', 'chokidar', 'protobufjs', 'smol-toml', 'siphash']) expect(files).toContain(`devmaster-vendor-${p}.cjs`);
   });
@@ -88,7 +89,7 @@ describe('the bundled executables', () => {
 
     it('runs the same when V8 rejects the cache (other V8 flags), when it is stale or damaged and when it is missing', () => {
       const dist = join(root, 'dist');
-      const expected = sameTime(launchReport(DIST, 'devctl', [], ['test', '/dev/null']).stdout);
+      const expected = sameTime(launchReport(DIST, 'devctl', shebangFlags('devctl'), ['test', '/dev/null']).stdout);
       expect(expected).toMatch(/^device: +\/sys\/devices\/virtual\/mem\/null$/m);
 
       const otherFlags = launchReport(dist, 'devctl', ['--max-semi-space-size=4'], ['test', '/dev/null']);
@@ -105,13 +106,13 @@ describe('the bundled executables', () => {
         writeFileSync(join(dist, 'bundle', f), f.startsWith('devctl-chunk') ? data.subarray(0, data.length >> 1) : f.startsWith('devctl') ? other : Buffer.from('not a code cache'));
       }
       writeFileSync(join(dist, 'bundle', 'devctl.cache'), readFileSync(join(dist, 'bundle', caches.find((f) => f.startsWith('devctl-chunk'))!)));
-      const damaged = launchReport(dist, 'devctl', [], ['test', '/dev/null']);
+      const damaged = launchReport(dist, 'devctl', shebangFlags('devctl'), ['test', '/dev/null']);
       expect(damaged.status).toBe(0);
       expect(sameTime(damaged.stdout)).toBe(expected);
       expect(damaged.loaded.every((l) => l.cacheRejected === true)).toBe(true);
 
       for (const f of caches) rmSync(join(dist, 'bundle', f));
-      const missing = launchReport(dist, 'devctl', [], ['test', '/dev/null']);
+      const missing = launchReport(dist, 'devctl', shebangFlags('devctl'), ['test', '/dev/null']);
       expect(missing.status).toBe(0);
       expect(sameTime(missing.stdout)).toBe(expected);
       expect(missing.loaded.every((l) => l.cacheRejected === undefined)).toBe(true);
