@@ -25,6 +25,9 @@ import { LOCK_RETRY_MS, LOCK_TIMEOUT_MS, lockWholeDisk, unlockWholeDisk } from '
 import { errnoName } from '../sys/errno.js';
 import { fileStamp, readFileWithMode } from '../sys/file.js';
 import { useLibcReads } from '../sys/stamped.js';
+import { DirChanges } from '../sys/dir-changes.js';
+import { unwatchRecords, watchRecords } from '../device/db.js';
+import { unwatchDevnumLinks, watchDevnumLinks } from '../event/links.js';
 import { readRunState, Resyncer, resyncReason, savePending, takePending, writeRunState } from './resync.js';
 import { controlSocketPath, startControlServer, type ControlServer, type ControlHandler, type StatsRequest } from './control.js';
 import { lookupGroup, parseId } from '../sys/users.js';
@@ -251,6 +254,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
       runDir: this.roots.run,
       worker: (p, item) => this.#process(p.uevent, item),
       onError: (err, item) => this.log.error({ devpath: item.devpath, seqnum: item.seqnum, err: (err as Error).message }, 'event failed'),
+      onIdle: () => this.#drained(),
     });
     this.resyncer = new Resyncer({
       roots: this.roots,
@@ -286,6 +290,10 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
   async #start(opts: DaemonOptions): Promise<void> {
     const { run } = this.roots;
     useLibcReads({ readFileWithMode, fileStamp }); // every event reads a database record: through libc
+    // records and /dev/{block,char} links trusted while inotify does not name them (src/sys/dir-changes.ts)
+    this.#changes = DirChanges.open();
+    watchRecords(run, this.#changes);
+    watchDevnumLinks(this.roots, this.#changes);
     this.#notifier = opts.notifier;
     if (this.#notifier && opts.watchdogUsec) this.#notifier.startWatchdog(opts.watchdogUsec);
     const passed = opts.listenFds;
@@ -324,7 +332,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
       // earlier uevents never reach a socket opened now; a handed-over socket may still hold some
       this.#seqnumReached = passed?.kernel ? 0 : (kernelSeqnum(this.roots) ?? 0);
       this.#kernel = await UeventSocket.open({ logger: this.log, recvBufferSize: opts.recvBufferSize, fd: passed?.kernel?.fd });
-      this.#kernel.on('uevent', (ev) => this.inject(ev));
+      this.#kernel.on('uevent', (ev) => this.#arrive(ev));
       this.#kernel.on('error', (e) => this.log.error({ err: e.message }, 'kernel uevent socket error'));
       this.#broadcaster = await Broadcaster.open({ logger: this.log });
       // the manager keeps the kernel socket over a restart: the one it handed over, or ours given to its store
@@ -390,8 +398,31 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
 
   /** Queues a kernel uevent (the kernel socket calls this; tests may too). */
   inject(ev: Uevent): QueueItem | undefined {
+    this.#changes?.sync();
     return this.#enqueue(ev, false);
   }
+
+  /** Watches the files the event path keeps what it read of (opened at start, closed at stop). */
+  #changes: DirChanges | undefined;
+  /** Kernel uevents read in this wake-up of the socket, queued together once it has been drained. */
+  #arrived: Uevent[] = [];
+
+  #arrive(ev: Uevent): void {
+    if (this.#arrived.push(ev) === 1) setImmediate(this.#queueArrived);
+  }
+
+  /**
+   * Queues what the kernel socket gave in one wake-up, after one look at what changed on disk meanwhile: every
+   * change made before the kernel sent these events is seen when they are processed, at one inotify read() for
+   * the batch instead of a statx and a readlink for each event.
+   */
+  readonly #queueArrived = (): void => {
+    const evs = this.#arrived;
+    if (evs.length === 0) return;
+    this.#arrived = [];
+    this.#changes?.sync();
+    for (let i = 0; i < evs.length; i++) this.#enqueue(evs[i]!, false);
+  };
 
   /** Queues an event; a synthesized one (resync's removes) does not count as received from the kernel. */
   #enqueue(ev: Uevent, synthesized: boolean): QueueItem | undefined {
@@ -637,12 +668,13 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     if (failed) this.counters.failed++;
     else this.counters.processed++;
     this.#heap.onEvent();
-    // the queue still counts this event: it drains when this is the last one
-    if (this.queue.size === 1) {
-      this.#heap.onIdle(() => this.queue.isIdle);
-      this.#flushRegistryWhenIdle();
-      this.#killLeftoversWhenIdle();
-    }
+  }
+
+  /** The queue drained (its last event finished): the work that waits for a quiet moment. */
+  #drained(): void {
+    this.#heap.onIdle(() => this.queue.isIdle);
+    this.#flushRegistryWhenIdle();
+    this.#killLeftoversWhenIdle();
   }
 
   #registryTimer: NodeJS.Timeout | undefined;
@@ -932,6 +964,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
 
   /** Stops receiving, lets running events finish (queued ones are dropped), closes everything. */
   stop(): Promise<void> {
+    this.#queueArrived(); // read before the stop: queued like the rest
     if (!this.#stopping) this.#stopping = this.#stop();
     return this.#stopping;
   }
@@ -980,6 +1013,12 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
   async #close(): Promise<void> {
     this.queue.close();
     this.#deadlines.close();
+    if (this.#changes) {
+      unwatchRecords(this.#changes);
+      unwatchDevnumLinks(this.#changes);
+      this.#changes.close();
+      this.#changes = undefined;
+    }
     clearTimeout(this.#registryTimer);
     this.#heap.stop();
     clearTimeout(this.#leftoverTimer);

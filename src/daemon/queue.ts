@@ -66,6 +66,8 @@ export interface QueueOptions<T> {
   /** Directory where the "queue" flag file is kept while events are pending (udev's /run/udev/queue). */
   runDir?: string;
   onError?: (err: unknown, item: QueueItem) => void;
+  /** The queue drained: its last event finished (called synchronously, once per drain). */
+  onIdle?: () => void;
 }
 
 function ancestors(devpath: string): string[] {
@@ -104,6 +106,7 @@ export class EventQueue<T> {
   #childrenMax: number;
   #worker: QueueOptions<T>['worker'];
   #onError: QueueOptions<T>['onError'];
+  #onIdle: QueueOptions<T>['onIdle'];
   #runDir: string | undefined;
   #order = 0;
   #entries = new Set<Entry<T>>();
@@ -128,6 +131,7 @@ export class EventQueue<T> {
     this.#childrenMax = Math.max(1, opts.childrenMax);
     this.#worker = opts.worker;
     this.#onError = opts.onError;
+    this.#onIdle = opts.onIdle;
     this.#runDir = opts.runDir;
   }
 
@@ -396,6 +400,7 @@ export class EventQueue<T> {
 
   #becameIdle(): void {
     this.#clearFlagSoon();
+    this.#onIdle?.();
     const ws = this.#idleWaiters;
     this.#idleWaiters = [];
     for (const w of ws) w();

@@ -1,6 +1,7 @@
 // udev's database: /run/udev/data/<id> (S: L: I: E: G: Q: V: W: lines) and the tag index
 // /run/udev/tags/<tag>/<id>. Writes are atomic (temp file + rename). Properties starting with '.' are never written.
 import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
+import type { DirChanges } from '../sys/dir-changes.js';
 import { join } from 'node:path';
 import { readdirIfAny, rmdirIfEmpty, unlinkIfAny, writeFileAtomic } from '../util/fs.js';
 import { readStamped, stampOf } from '../sys/stamped.js';
@@ -165,13 +166,21 @@ export function readDb(runRoot: string, id: string, issues?: DbParseIssue[]): Db
  * record whose file still has that stamp is not read again. An event storm reads the same few records over and
  * over; one statx instead of open, statx, read and close. Whoever else writes a record (a rename onto it, an edit,
  * a chmod) changes its stamp.
+ *
+ * In the daemon the data directory is watched (watchRecords(), src/sys/dir-changes.ts): a record remembered while
+ * it is watched is `trusted` and used without the statx until inotify names its file (the daemon looks once per
+ * batch of events); a change by the daemon's own writes included, so that costs one read again.
  */
-const recent = new Map<string, { stamp: string; text: string; mode: number }>();
+const recent = new Map<string, { stamp: string; text: string; mode: number; trusted: boolean }>();
 const RECENT_MAX = 4096;
+
+/** The daemon's watch of <run>/data, while it has one. */
+let watched: { dir: string; changes: DirChanges } | undefined;
 
 function readDbFile(path: string): { text: string; mode: number } | undefined {
   const known = recent.get(path);
   if (known !== undefined) {
+    if (known.trusted) return known;
     const stamp = stampOf(path);
     if (stamp === known.stamp) return known;
     recent.delete(path);
@@ -184,7 +193,29 @@ function readDbFile(path: string): { text: string; mode: number } | undefined {
 
 function remember(path: string, file: { stamp: string; text: string; mode: number }): void {
   if (recent.size >= RECENT_MAX) recent.clear();
-  recent.set(path, file);
+  recent.set(path, { ...file, trusted: watched !== undefined && path.startsWith(watched.dir + '/') && watched.changes.watching(watched.dir) });
+}
+
+/**
+ * Trusts the records of `runRoot` unless `changes` says their file changed (the daemon, which calls its sync() once
+ * per batch of events it read) until unwatchRecords(changes).
+ */
+export function watchRecords(runRoot: string, changes: DirChanges): void {
+  recent.clear();
+  const dir = `${runRoot}/data`;
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  watched = { dir, changes };
+  changes.watch(dir, {
+    changed: (path) => recent.delete(path),
+    lost: () => recent.forEach((r) => (r.trusted = false)),
+  });
+}
+
+/** Stops trusting what `changes` watches: every use looks at the record's stamp again. */
+export function unwatchRecords(changes: DirChanges): void {
+  if (watched?.changes !== changes) return;
+  watched = undefined;
+  recent.clear();
 }
 
 /**
@@ -211,6 +242,8 @@ export function writeDb(runRoot: string, id: string, c: DbContent, opts: { keepE
     mkdirSync(join(runRoot, 'data'), { recursive: true, mode: 0o755 });
     writeFileAtomic(path, text, { mode });
   }
+  // watched, the rename is news at the next sync anyway: the next use reads the record then
+  if (watched !== undefined) return;
   const stamp = stampOf(path);
   if (stamp !== undefined) remember(path, { stamp, text, mode: S_IFREG | mode });
 }

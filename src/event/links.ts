@@ -8,6 +8,7 @@ import { dirname, join, relative } from 'node:path';
 import { DEV_PREFIX, devPath, type Roots } from '../device/roots.js';
 import { isSystemError, lstatIfAny, readdirIfAny, rmdirIfEmpty, tryOr, unlinkIfAny } from '../util/fs.js';
 import { ConfinementError, mkdirInside } from '../device/confine.js';
+import type { DirChanges } from '../sys/dir-changes.js';
 
 /** udev's escaping of a link name for its stack directory: the path after /dev, '/' → \x2f, '\' → \x5c. */
 export function escapeLinkName(logical: string): string {
@@ -155,10 +156,35 @@ export function devnumLinkName(isBlock: boolean, major: number, minor: number): 
 export function placeDevnumLink(roots: Roots, isBlock: boolean, major: number, minor: number, devnode: string, log: LinkLog): void {
   const linkPath = devPath(roots, devnumLinkName(isBlock, major, minor));
   // the link is /dev/block|char/M:m and the node (a logical /dev/NAME) is beside: "../NAME"
-  placeSymlink(roots, linkPath, '..' + devnode.slice(DEV_PREFIX.length), log);
+  const target = '..' + devnode.slice(DEV_PREFIX.length);
+  if (devnumLinks.placed.get(linkPath) === target) return;
+  if (placeSymlink(roots, linkPath, target, log) && devnumLinks.changes?.watching(dirname(linkPath))) devnumLinks.placed.set(linkPath, target);
 }
 
 export function removeDevnumLink(roots: Roots, isBlock: boolean, major: number, minor: number): void {
   const linkPath = devPath(roots, devnumLinkName(isBlock, major, minor));
+  devnumLinks.placed.delete(linkPath);
   if (lstatIfAny(linkPath)?.isSymbolicLink()) unlinkIfAny(linkPath);
+}
+
+/**
+ * The daemon's /dev/{block,char} links known to be in place, while inotify watches those directories
+ * (watchDevnumLinks(), src/sys/dir-changes.ts): an event of a device whose link is known costs no readlink. Any
+ * change inotify names there (another program's, or the rename that placed the link) drops the link's entry.
+ */
+const devnumLinks: { placed: Map<string, string>; changes: DirChanges | undefined } = { placed: new Map(), changes: undefined };
+
+/** Watches the dev root's block/ and char/ with `changes`, until unwatchDevnumLinks(changes). */
+export function watchDevnumLinks(roots: Roots, changes: DirChanges): void {
+  devnumLinks.placed.clear();
+  devnumLinks.changes = changes;
+  const listener = { changed: (path: string) => devnumLinks.placed.delete(path), lost: () => devnumLinks.placed.clear() };
+  for (const kind of ['block', 'char']) changes.watch(devPath(roots, `${DEV_PREFIX}/${kind}`), listener);
+}
+
+/** Stops trusting what `changes` watches: every link is looked at again. */
+export function unwatchDevnumLinks(changes: DirChanges): void {
+  if (devnumLinks.changes !== changes) return;
+  devnumLinks.changes = undefined;
+  devnumLinks.placed.clear();
 }

@@ -55,8 +55,10 @@ export class Inotify {
   #buf = Buffer.alloc(16 * 1024);
   #closed = false;
 
-  private constructor(fd: number, onEvents: (evs: InotifyEvent[]) => void, onError: (e: Error) => void) {
+  /** With `onEvents`, libuv polls the descriptor and each batch read goes there; without, drain() reads. */
+  private constructor(fd: number, onEvents: ((evs: InotifyEvent[]) => void) | undefined, onError: (e: Error) => void) {
     this.fd = fd;
+    if (!onEvents) return;
     this.#poll = watchReadable(fd, (status) => {
       if (this.#closed) return;
       if (status < 0) {
@@ -64,24 +66,41 @@ export class Inotify {
         onError(new Error(`inotify poll failed: status ${status}`));
         return;
       }
-      const evs: InotifyEvent[] = [];
-      for (;;) {
-        const n = Number(readC()(this.fd, this.#buf, this.#buf.length));
-        if (n > 0) {
-          evs.push(...parseInotifyEvents(this.#buf, n));
-          continue;
-        }
-        const e = errno();
-        if (n < 0 && e === constants.errno.EINTR) continue;
-        if (n < 0 && e !== constants.errno.EAGAIN) {
-          this.#stop();
-          onError(errnoError('inotify read', e));
-        }
-        break;
+      let evs: InotifyEvent[];
+      try {
+        evs = this.drain();
+      } catch (e) {
+        this.#stop();
+        onError(e as Error);
+        return;
       }
       if (evs.length > 0) onEvents(evs);
     });
     this.#poll.unref(); // the daemon's sockets keep the process alive, not this
+  }
+
+  /** Reads what is queued, until read() says EAGAIN (one read() when nothing is); throws on a read failure. */
+  drain(): InotifyEvent[] {
+    const evs: InotifyEvent[] = [];
+    for (;;) {
+      const n = Number(readC()(this.fd, this.#buf, this.#buf.length));
+      if (n > 0) {
+        const batch = parseInotifyEvents(this.#buf, n);
+        for (let i = 0; i < batch.length; i++) evs.push(batch[i]!);
+        continue;
+      }
+      const e = errno();
+      if (n < 0 && e === constants.errno.EINTR) continue;
+      if (n < 0 && e !== constants.errno.EAGAIN) throw errnoError('inotify read', e);
+      return evs;
+    }
+  }
+
+  /** An instance read by drain() only: nothing polls it. */
+  static openUnpolled(): Inotify {
+    const fd = init1C()(IN_NONBLOCK | IN_CLOEXEC);
+    if (fd < 0) throw errnoError('inotify_init1', errno());
+    return new Inotify(fd, undefined, () => {});
   }
 
   static open(onEvents: (evs: InotifyEvent[]) => void, onError: (e: Error) => void): Inotify {

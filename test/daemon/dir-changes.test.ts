@@ -1,0 +1,102 @@
+// What the daemon keeps of database records and /dev/{block,char} links is trusted only while inotify does not
+// name the file (src/sys/dir-changes.ts, one look per batch of kernel events): a record another program rewrote,
+// and a link another program removed, are seen by the next event of the device, as when every event looked at
+// them. DirChanges itself: changes named, a lost watch, a directory made later.
+import { afterAll, describe, expect, it } from 'vitest';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DirChanges } from '../../src/sys/dir-changes.js';
+import { sleep, startDevmaster, tempRoots, until, zramAdd, zramRemove, type RunningDevmaster } from './helpers.js';
+
+describe('DirChanges', () => {
+  it('names the files changed since the last sync, says a removed directory lost, watches one made later', async () => {
+    const base = mkdtempSync(join(tmpdir(), 'dm-dirchanges-'));
+    const changes = DirChanges.open();
+    try {
+      const seen: string[] = [];
+      const lost: string[] = [];
+      const listener = (dir: string) => ({ changed: (p: string) => seen.push(p), lost: () => lost.push(dir) });
+      const a = join(base, 'a');
+      mkdirSync(a);
+      expect(changes.watch(a, listener('a'))).toBe(true);
+      const later = join(base, 'later');
+      expect(changes.watch(later, listener('later'))).toBe(false);
+      expect(changes.watching(later)).toBe(false);
+      changes.sync();
+      expect(seen).toEqual([]);
+      writeFileSync(join(a, 'x.tmp'), 'one');
+      renameSync(join(a, 'x.tmp'), join(a, 'x'));
+      changes.sync();
+      expect(seen).toContain(join(a, 'x'));
+      seen.length = 0;
+      changes.sync(); // nothing since
+      expect(seen).toEqual([]);
+      unlinkSync(join(a, 'x'));
+      changes.sync();
+      expect(seen).toEqual([join(a, 'x')]);
+      rmSync(a, { recursive: true });
+      changes.sync();
+      expect(lost).toContain('a');
+      expect(changes.watching(a)).toBe(false);
+      mkdirSync(later);
+      await sleep(1100); // a directory not watched is tried again at most once a second
+      changes.sync();
+      expect(changes.watching(later)).toBe(true);
+      writeFileSync(join(later, 'y'), '');
+      changes.sync();
+      expect(seen).toContain(join(later, 'y'));
+    } finally {
+      changes.close();
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the daemon, on the real kernel (zram)', () => {
+  const r = tempRoots('dm-trusted-');
+  let dm: RunningDevmaster | undefined;
+  const zrams: number[] = [];
+  afterAll(async () => {
+    await dm?.stop();
+    for (const z of zrams) zramRemove(z);
+    r.cleanup();
+  });
+
+  it('sees a record another program rewrote and a /dev/block link another program removed at the next event', async () => {
+    // DM_SEEN says what the record held when the event started (IMPORT{db}): another program's edit shows there
+    writeFileSync(join(r.rules, '50-trusted.rules'), ['KERNEL=="zram*", ENV{DM_TRUSTED}="yes"', 'KERNEL=="zram*", IMPORT{db}="DM_EXTERNAL"', 'KERNEL=="zram*", ENV{DM_EXTERNAL}=="?*", ENV{DM_SEEN}="$env{DM_EXTERNAL}"', ''].join('\n'));
+    dm = await startDevmaster(r);
+    const z = zramAdd();
+    zrams.push(z);
+    const name = `zram${z}`;
+    const devnum = readFileSync(`/sys/block/${name}/dev`, 'utf8').trim();
+    const record = join(r.run, 'data', `b${devnum}`);
+    const link = join(r.dev, 'block', devnum);
+    const change = () => writeFileSync(`/sys/block/${name}/uevent`, 'change');
+    await until(() => existsSync(record) && readFileSync(record, 'utf8').includes('E:DM_TRUSTED=yes'), 10_000, `the record of ${name}`);
+    await until(() => existsSync(link), 10_000, `/dev/block/${devnum}`);
+    // the daemon watches /dev/block once it exists (it tries again at most once a second); a few events of the
+    // device later, its record and link are known to it
+    await sleep(1100);
+    for (let i = 0; i < 3; i++) {
+      change();
+      await dm.settle();
+    }
+
+    // another program rewrites the record (temp file and rename, as udevd does): the next event starts from it
+    const text = readFileSync(record, 'utf8');
+    expect(text).not.toMatch(/DM_SEEN/);
+    writeFileSync(`${record}.other`, text.replace(/^V:/m, 'E:DM_EXTERNAL=one\nV:'));
+    renameSync(`${record}.other`, record);
+    change();
+    await dm.settle();
+    expect(readFileSync(record, 'utf8')).toMatch(/^E:DM_SEEN=one$/m);
+
+    // another program removes the /dev/block link: the next event puts it back
+    unlinkSync(link);
+    change();
+    await dm.settle();
+    expect(readlinkSync(link)).toBe(`../${name}`);
+  }, 60_000);
+});
