@@ -396,7 +396,10 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     return `Processing with ${this.queue.childrenMax} children at max`;
   }
 
-  /** Queues a kernel uevent (the kernel socket calls this; tests may too). */
+  /**
+   * Queues a uevent that did not come through the kernel socket's batches (the events a previous daemon kept,
+   * tests), after a look at what changed on disk, as a batch gets.
+   */
   inject(ev: Uevent): QueueItem | undefined {
     this.#changes?.sync();
     return this.#enqueue(ev, false);
