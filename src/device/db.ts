@@ -174,8 +174,8 @@ export function readDb(runRoot: string, id: string, issues?: DbParseIssue[]): Db
 const recent = new Map<string, { stamp: string; text: string; mode: number; trusted: boolean }>();
 const RECENT_MAX = 4096;
 
-/** The daemon's watch of <run>/data, while it has one. */
-let watched: { dir: string; changes: DirChanges } | undefined;
+/** What watches <run>/data in the daemon, while something does. */
+let watched: DirChanges | undefined;
 
 function readDbFile(path: string): { text: string; mode: number } | undefined {
   const known = recent.get(path);
@@ -193,7 +193,7 @@ function readDbFile(path: string): { text: string; mode: number } | undefined {
 
 function remember(path: string, file: { stamp: string; text: string; mode: number }): void {
   if (recent.size >= RECENT_MAX) recent.clear();
-  recent.set(path, { ...file, trusted: watched !== undefined && path.startsWith(watched.dir + '/') && watched.changes.watching(watched.dir) });
+  recent.set(path, { ...file, trusted: watched?.covers(path) === true });
 }
 
 /**
@@ -204,7 +204,7 @@ export function watchRecords(runRoot: string, changes: DirChanges): void {
   recent.clear();
   const dir = `${runRoot}/data`;
   mkdirSync(dir, { recursive: true, mode: 0o755 });
-  watched = { dir, changes };
+  watched = changes;
   changes.watch(dir, {
     changed: (path) => recent.delete(path),
     lost: () => recent.forEach((r) => (r.trusted = false)),
@@ -213,7 +213,7 @@ export function watchRecords(runRoot: string, changes: DirChanges): void {
 
 /** Stops trusting what `changes` watches: every use looks at the record's stamp again. */
 export function unwatchRecords(changes: DirChanges): void {
-  if (watched?.changes !== changes) return;
+  if (watched !== changes) return;
   watched = undefined;
   recent.clear();
 }
@@ -243,7 +243,7 @@ export function writeDb(runRoot: string, id: string, c: DbContent, opts: { keepE
     writeFileAtomic(path, text, { mode });
   }
   // watched, the rename is news at the next sync anyway: the next use reads the record then
-  if (watched !== undefined) return;
+  if (watched?.covers(path)) return;
   const stamp = stampOf(path);
   if (stamp !== undefined) remember(path, { stamp, text, mode: S_IFREG | mode });
 }

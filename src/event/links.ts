@@ -158,7 +158,7 @@ export function placeDevnumLink(roots: Roots, isBlock: boolean, major: number, m
   // the link is /dev/block|char/M:m and the node (a logical /dev/NAME) is beside: "../NAME"
   const target = '..' + devnode.slice(DEV_PREFIX.length);
   if (devnumLinks.placed.get(linkPath) === target) return;
-  if (placeSymlink(roots, linkPath, target, log) && devnumLinks.changes?.watching(dirname(linkPath))) devnumLinks.placed.set(linkPath, target);
+  if (placeSymlink(roots, linkPath, target, log) && devnumLinks.changes?.covers(linkPath)) devnumLinks.placed.set(linkPath, target);
 }
 
 export function removeDevnumLink(roots: Roots, isBlock: boolean, major: number, minor: number): void {

@@ -42,7 +42,8 @@ interface Watched {
 export class DirChanges {
   readonly #inotify: Inotify;
   readonly #byWd = new Map<number, Watched>();
-  readonly #watched: Watched[] = [];
+  /** By directory path. */
+  readonly #watched = new Map<string, Watched>();
   /** When sync() last tried to watch the directories not watched (at most once a second: a failing try costs). */
   #retriedAt = 0;
 
@@ -60,14 +61,13 @@ export class DirChanges {
    */
   watch(dir: string, listener: DirListener): boolean {
     const w: Watched = { dir, listener, wd: undefined };
-    this.#watched.push(w);
+    this.#watched.set(dir, w);
     return this.#arm(w);
   }
 
-  /** True while `dir` is watched (its caches may trust what they read since the last sync()). */
-  watching(dir: string): boolean {
-    for (const w of this.#watched) if (w.dir === dir) return w.wd !== undefined;
-    return false;
+  /** True while the directory holding `path` is watched: what was read of `path` may be trusted until sync() names it. */
+  covers(path: string): boolean {
+    return this.#watched.get(path.slice(0, path.lastIndexOf('/')))?.wd !== undefined;
   }
 
   #arm(w: Watched): boolean {
@@ -86,15 +86,15 @@ export class DirChanges {
 
   /** Reads what happened since the last sync() and tells the listeners: one read() when nothing did. */
   sync(): void {
-    if (this.#byWd.size < this.#watched.length && Date.now() - this.#retriedAt >= RETRY_MS) {
+    if (this.#byWd.size < this.#watched.size && Date.now() - this.#retriedAt >= RETRY_MS) {
       this.#retriedAt = Date.now();
-      for (const w of this.#watched) if (w.wd === undefined && this.#arm(w)) w.listener.lost();
+      for (const w of this.#watched.values()) if (w.wd === undefined && this.#arm(w)) w.listener.lost();
     }
     const evs = this.#inotify.drain();
     for (let i = 0; i < evs.length; i++) {
       const ev = evs[i]!;
       if (ev.mask & IN_Q_OVERFLOW) {
-        for (const w of this.#watched) w.listener.lost();
+        for (const w of this.#watched.values()) w.listener.lost();
         continue;
       }
       const w = this.#byWd.get(ev.wd);
@@ -114,6 +114,6 @@ export class DirChanges {
   close(): void {
     this.#inotify.close();
     this.#byWd.clear();
-    for (const w of this.#watched) w.wd = undefined;
+    for (const w of this.#watched.values()) w.wd = undefined;
   }
 }
