@@ -683,9 +683,9 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
   #registryTimer: NodeJS.Timeout | undefined;
 
   /**
-   * The identities recorded for resyncs go to disk once the queue has stayed drained REGISTRY_FLUSH_MS (one file
-   * per new device: at coldplug, when the queue drains now and then, they would otherwise be written between
-   * events). A resync and the daemon's stop write them at once.
+   * The identities recorded for resyncs go to disk once the queue has stayed drained REGISTRY_FLUSH_MS (a coldplug
+   * drains the queue now and then: the registry would otherwise be written again between its events). A resync and
+   * the daemon's stop write them at once.
    */
   #flushRegistryWhenIdle(): void {
     const now = performance.now();

@@ -131,7 +131,11 @@ function nonEmpty(it: Iterable<unknown>): boolean {
 
 /** Serializes exactly as udev writes: S:, L:, I:, E:, G:, Q:, V:. */
 export function formatDb(c: DbContent): string {
-  if (!hasInfo(c)) return '';
+  return hasInfo(c) ? formatRecord(c) : '';
+}
+
+/** formatDb() of a record known to carry something (hasInfo). */
+function formatRecord(c: DbContent): string {
   let out = '';
   if (c.hasDevnode) {
     eachOf(c.links, (l) => (out += `S:${l.startsWith('/dev/') ? l.slice(5) : l}\n`));
@@ -224,12 +228,13 @@ export function unwatchRecords(changes: DirChanges): void {
  */
 export function writeDb(runRoot: string, id: string, c: DbContent, opts: { keepEmpty: boolean; persist?: boolean; previous: Pick<DbRecord, 'text' | 'persist'> | undefined }): void {
   const path = dbPath(runRoot, id);
-  if (!hasInfo(c) && !opts.keepEmpty) {
+  const info = hasInfo(c);
+  if (!info && !opts.keepEmpty) {
     // no record was there when the event started (most devices at boot): nothing to delete
     if (opts.previous !== undefined) deleteDb(runRoot, id);
     return;
   }
-  const text = formatDb(c);
+  const text = info ? formatRecord(c) : '';
   // the same record again (change events of a quiet device): the file already says it, unless its sticky bit
   // (db_persist) is to change
   if (opts.previous?.text === text && opts.previous.persist === (opts.persist ?? false)) return;

@@ -112,11 +112,9 @@ export async function processEvent(ctx: EventContext, device: Device): Promise<E
   if (action === 'remove') {
     // as udevd: the record and the tag index go first, the rules run on what the record said
     if (dbOld) device.applyDb(dbOld);
-    if (!ctx.test) {
-      if (dbOld) {
-        updateTagIndex(ctx.roots.run, id, dbOld.tags, []);
-        deleteDb(ctx.roots.run, id);
-      }
+    if (!ctx.test && dbOld) {
+      updateTagIndex(ctx.roots.run, id, dbOld.tags, []);
+      deleteDb(ctx.roots.run, id);
     }
     const waiting = runRules(ctx, ev);
     if (waiting) await waiting;
