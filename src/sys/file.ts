@@ -62,6 +62,11 @@ export function close(fd: number): void {
   closeC()(fd);
 }
 
+/** read(2) of up to `size` bytes into `buf`: the count, or -1 with the errno in errno(). */
+export function readFd(fd: number, buf: Buffer, size: number): number {
+  return Number(readC()(fd, buf, size));
+}
+
 /** Sets or clears one flag through a fcntl get/set pair (F_GETFD/F_SETFD, F_GETFL/F_SETFL); throws on failure. */
 function updateFlag(fd: number, get: number, set: number, flag: number, on: boolean, what: string): void {
   const cur = fcntlC()(fd, get, 0);
@@ -146,7 +151,7 @@ export function readFileWithMode(path: string): StampedFile | undefined {
         readBuf.copy(bigger);
         readBuf = bigger;
       }
-      const n = Number(readC()(fd, got === 0 ? readBuf : readBuf.subarray(got), readBuf.length - got));
+      const n = readFd(fd, got === 0 ? readBuf : readBuf.subarray(got), readBuf.length - got);
       if (n < 0) {
         const e = errno();
         if (e === EINTR) continue;

@@ -4,7 +4,7 @@
 import koffi from 'koffi';
 import { constants } from 'node:os';
 import { errnoError } from './errno.js';
-import { close } from './file.js';
+import { close, readFd } from './file.js';
 import { errno, libcFunction } from './libc.js';
 import { watchReadable, type ReadableWatch } from './poll.js';
 
@@ -21,7 +21,6 @@ const EVENT_HEADER = koffi.sizeof(inotifyEvent);
 const init1C = libcFunction<(flags: number) => number>('int inotify_init1(int flags)');
 const addWatchC = libcFunction<(fd: number, path: string, mask: number) => number>('int inotify_add_watch(int fd, const char *path, uint32_t mask)');
 const rmWatchC = libcFunction<(fd: number, wd: number) => number>('int inotify_rm_watch(int fd, int wd)');
-const readC = libcFunction<(fd: number, buf: Buffer, n: number) => number | bigint>('long read(int fd, _Out_ uint8_t *buf, unsigned long n)');
 
 export interface InotifyEvent {
   wd: number;
@@ -83,7 +82,7 @@ export class Inotify {
   drain(): InotifyEvent[] {
     const evs: InotifyEvent[] = [];
     for (;;) {
-      const n = Number(readC()(this.fd, this.#buf, this.#buf.length));
+      const n = readFd(this.fd, this.#buf, this.#buf.length);
       if (n > 0) {
         const batch = parseInotifyEvents(this.#buf, n);
         for (let i = 0; i < batch.length; i++) evs.push(batch[i]!);
