@@ -11,6 +11,9 @@ import { splitDevT, type DevNum } from '../sys/devnum.js';
 
 export { DeviceError, deviceIfAny };
 
+/** Properties worked out from the device's state (property()) that every property map carries. */
+const DERIVED_KEYS = ['DEVLINKS', 'TAGS', 'CURRENT_TAGS', 'USEC_INITIALIZED'] as const;
+
 /** Properties set from the kernel's uevent that have dedicated fields. */
 const SPECIAL_UEVENT_KEYS = new Set(['DEVPATH', 'ACTION', 'SEQNUM', 'SUBSYSTEM', 'DEVTYPE', 'DEVNAME', 'MAJOR', 'MINOR', 'IFINDEX', 'DRIVER', 'DEVMODE', 'DEVUID', 'DEVGID']);
 
@@ -436,11 +439,12 @@ export class Device {
     if (this.seqnum !== undefined) out.set('SEQNUM', String(this.seqnum));
     const db = this.dbProperties;
     db.forEach((v, k) => out.set(k, v));
-    // as property(): a rules property of the same name wins
-    if (this.devlinks.size && !db.has('DEVLINKS')) out.set('DEVLINKS', [...this.devlinks].join(' '));
-    if (this.tags.size && !db.has('TAGS')) out.set('TAGS', `:${[...this.tags].join(':')}:`);
-    if (this.currentTags.size && !db.has('CURRENT_TAGS')) out.set('CURRENT_TAGS', `:${[...this.currentTags].join(':')}:`);
-    if (this.usecInitialized && !db.has('USEC_INITIALIZED')) out.set('USEC_INITIALIZED', String(this.usecInitialized));
+    // as property() gives them (a rules property of the same name wins)
+    for (let i = 0; i < DERIVED_KEYS.length; i++) {
+      const k = DERIVED_KEYS[i]!;
+      const v = this.property(k);
+      if (v !== undefined) out.set(k, v);
+    }
     return out;
   }
 
