@@ -417,7 +417,6 @@ const builtin: Builtin = {
   name: 'blkid',
   help: 'Filesystem and partition probing',
   run,
-  runOnce: true,
 };
 
 export default builtin;

@@ -7,7 +7,6 @@ import { isSystemError } from '../util/fs.js';
 const netDriver: Builtin = {
   name: 'net_driver',
   help: 'Set driver for network device',
-  runOnce: true,
   run(ctx: BuiltinContext): boolean {
     const name = ctx.device.sysname;
     const e = new Ethtool();

@@ -366,7 +366,6 @@ export function pathTag(path: string): string {
 const pathId: Builtin = {
   name: 'path_id',
   help: 'Compose persistent device path',
-  runOnce: true,
   run(ctx: BuiltinContext, argv: string[]): boolean {
     if (argv.length > 1) ctx.log.debug(`path_id: ignoring arguments ${argv.slice(1).join(' ')}`);
     const res = composePath(ctx.roots, ctx.device);

@@ -19,6 +19,16 @@ const loaders: Record<string, () => Promise<{ default: Builtin }>> = {
   uaccess: () => import('./uaccess.js'),
 };
 
+/**
+ * The builtins udev runs at most once per event (run_once in its table): a second IMPORT{builtin} of one in the same
+ * event takes the first one's result instead of running it again.
+ */
+const RUN_ONCE: ReadonlySet<string> = new Set(['blkid', 'net_driver', 'path_id', 'usb_id']);
+
+export function runsOnce(name: string): boolean {
+  return RUN_ONCE.has(name);
+}
+
 const loaded = new Map<string, Builtin>();
 
 /** Names of every builtin devMaster implements. */
@@ -68,12 +78,43 @@ async function initOne(b: Builtin, roots: Roots, config: BuiltinConfig, onError:
  * Call reloadBuiltins for the ones whose shouldReload() turns true.
  */
 export async function initBuiltins(roots: Roots, config: BuiltinConfig = {}, opts: { builtins?: Builtin[]; onError?: BuiltinErrorHandler } = {}): Promise<Map<string, Builtin>> {
-  const { configureHwdb } = await import('./hwdb.js');
-  configureHwdb({ hwdbBin: config.hwdbBin, configFile: config.configFile, watch: config.watch ?? false });
+  await configureHwdb(config);
   const ready = new Map<string, Builtin>();
   for (const b of opts.builtins ?? (await loadAllBuiltins())) if (await initOne(b, roots, config, opts.onError)) ready.set(b.name, b);
   lastConfig.set(ready, config);
   return ready;
+}
+
+/** Where the hwdb builtin (and every builtin that looks up the hwdb) finds hwdb.bin. */
+async function configureHwdb(config: BuiltinConfig): Promise<void> {
+  (await import('./hwdb.js')).configureHwdb({ hwdbBin: config.hwdbBin, configFile: config.configFile, watch: config.watch ?? false });
+}
+
+/**
+ * Every builtin, each loaded and initialized when it first runs, for one-shot tools (devctl test): an event runs
+ * few builtins or none, and loading them all costs more than the run. A builtin whose init() fails fails each of its
+ * runs with that error. exitBuiltins() frees the ones that were loaded.
+ */
+export function lazyBuiltins(roots: Roots, config: BuiltinConfig = {}): Map<string, Builtin> {
+  let configured: Promise<void> | undefined;
+  const builtins = new Map<string, Builtin>();
+  for (const name of builtinNames()) {
+    let ready: Promise<Builtin> | undefined;
+    let initialized: Builtin | undefined;
+    const load = async (): Promise<Builtin> => {
+      await (configured ??= configureHwdb(config));
+      const b = (await getBuiltin(name))!;
+      await b.init?.(roots, config);
+      return (initialized = b);
+    };
+    builtins.set(name, {
+      name,
+      help: '',
+      run: async (ctx, argv) => (await (ready ??= load())).run(ctx, argv),
+      exit: () => initialized?.exit?.(),
+    });
+  }
+  return builtins;
 }
 
 /** The configuration each set of builtins was initialized with (a reload initializes them the same way). */

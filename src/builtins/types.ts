@@ -63,6 +63,4 @@ export interface Builtin {
   exit?(): void;
   /** True when the builtin's resources changed on disk and the daemon should call init again. */
   shouldReload?(): boolean;
-  /** udev runs some builtins (e.g. "net_setup_link") only once per event; RUN{builtin} of those is deduplicated. */
-  runOnce?: boolean;
 }

@@ -212,7 +212,6 @@ export function usbProperties(dev: Device): Array<[string, string]> | Error {
 const usbId: Builtin = {
   name: 'usb_id',
   help: 'USB device properties',
-  runOnce: true,
   run(ctx: BuiltinContext): boolean {
     const res = usbProperties(ctx.device);
     if (res instanceof Error) {

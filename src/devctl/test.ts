@@ -7,7 +7,7 @@ import { formatDiagnostic } from '../rules/compile.js';
 import { rulesDirs } from '../config/rules-path.js';
 import { processEvent, type EventContext } from '../event/process.js';
 import type { TraceEntry } from '../rules/exec.js';
-import { exitBuiltins, initBuiltins } from '../builtins/registry.js';
+import { exitBuiltins, lazyBuiltins } from '../builtins/registry.js';
 import { levelLogger, log } from '../log.js';
 import { writeTextSync } from '../util/fs.js';
 
@@ -58,7 +58,8 @@ export async function run(argv: string[]): Promise<number> {
 
   const trace: TraceEntry[] = [];
   const quiet = values.json ? levelLogger('silent') : log();
-  const builtins = await initBuiltins(roots, {
+  // loaded when a rule runs one: most events run few builtins or none
+  const builtins = lazyBuiltins(roots, {
     hwdbBin: config.hwdbBin,
     configFile: config.configFile,
     namingScheme: config.namingScheme,

@@ -9,6 +9,7 @@ import type { Roots } from '../device/roots.js';
 import { DEV_PREFIX, devPath } from '../device/roots.js';
 import type { Logger } from '../log.js';
 import type { Builtin, BuiltinEventState } from '../builtins/types.js';
+import { runsOnce } from '../builtins/registry.js';
 import { isValidTag } from '../device/db.js';
 import { ALLOWED_CHARS_INPUT, expandFormat, replaceChars, type Format, type FormatSource, type SubstPart } from './format.js';
 import { fnmatch } from '../util/fnmatch.js';
@@ -383,7 +384,7 @@ async function applyWaitingToken(tok: Token, dev: Device, ev: EventState, env: E
     case T.M_IMPORT_BUILTIN: {
       const name = tok.builtin!;
       const b = env.builtins.get(name);
-      if (b?.runOnce) {
+      if (runsOnce(name)) {
         if (ev.builtinRan.has(name)) return result(tok, !ev.builtinFailed.has(name));
         ev.builtinRan.add(name);
       }

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { getBuiltin, isBuiltin } from '../../src/builtins/registry.js';
+import { getBuiltin, isBuiltin, runsOnce } from '../../src/builtins/registry.js';
 import { pathTag } from '../../src/builtins/path_id.js';
 import { scanNumbers } from '../../src/builtins/util.js';
 import type { Roots } from '../../src/device/roots.js';
@@ -95,7 +95,7 @@ describe('path_id pieces', () => {
     expect(isBuiltin('path_id')).toBe(true);
     const b = await getBuiltin('path_id');
     expect(b?.name).toBe('path_id');
-    expect(b?.runOnce).toBe(true);
+    expect(runsOnce('path_id')).toBe(true);
     expect(b?.help).toMatch(/path/i);
   });
 

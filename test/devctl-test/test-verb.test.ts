@@ -52,6 +52,22 @@ describe('devctl test', () => {
     expect(j.symlinks).toEqual(['/dev/disk/by-vendor/ATA-sda']);
   });
 
+  it('runs the builtins a rule calls (each loaded on its first run), as test-builtin does', () => {
+    const rules = join(base, 'rules-builtin');
+    mkdirSync(rules, { recursive: true });
+    writeFileSync(join(rules, '10-builtin.rules'), 'KERNEL=="sda", IMPORT{builtin}="path_id"\nKERNEL=="sda", IMPORT{builtin}="nosuch"\n');
+    const roots = ['--sysfs', join(base, 'sys'), '--dev', join(base, 'dev'), '--run', join(base, 'run')];
+    const sda = '/sys/devices/pci0000:00/0000:00:1f.2/host0/target0:0:0/0:0:0:0/block/sda';
+    const r = devctl(['test', ...roots, '--rules-dir', rules, '--json', sda]);
+    expect(r.status, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as { properties: Record<string, string>; trace: { where: string; what: string }[] };
+    const alone = devctl(['test-builtin', ...roots, 'path_id', sda]);
+    expect(alone.status, alone.stderr).toBe(0);
+    expect(alone.stdout).toMatch(/^ID_PATH=pci-0000:00:1f\.2-/m);
+    expect(`ID_PATH=${j.properties.ID_PATH}`).toBe(alone.stdout.split('\n').find((l) => l.startsWith('ID_PATH=')));
+    expect(j.trace.map((t) => t.what)).toContain(`IMPORT{builtin} "path_id" succeeded`);
+  });
+
   it('names a bad device or action', () => {
     expect(devctl([...args(), 'block/nosuch']).stderr).toMatch(/no device block\/nosuch/);
     const bad = devctl([...args(), '--action', 'explode', 'block/sda']);
