@@ -36,6 +36,7 @@ import { impactGuard, RulesManager } from './reload.js';
 import type { RuleSet } from '../rules/load.js';
 import type { CompiledFile } from '../rules/compile.js';
 import { loadEngine, type Engine, type EventContext, type EventOutcome } from './engine.js';
+import { rulesCachePath } from '../rules/cache.js';
 import { assignAltnames, renameInterface, closeRename, RenameError } from './rename.js';
 import type { Builtin } from '../builtins/types.js';
 import { exitBuiltins, initBuiltins, reloadBuiltins } from '../builtins/registry.js';
@@ -160,6 +161,8 @@ const BUILTINS_CHECK_MS = 3000;
 const REGISTRY_FLUSH_MS = 100;
 /** ... but never put off longer than this, however busy the queue stays. */
 const REGISTRY_FLUSH_MAX_MS = 5000;
+/** The queue idle this long after a rules load: the rules cache is written (see #saveCompiledRulesWhenIdle). */
+const RULES_CACHE_QUIET_MS = 1000;
 /** At most this many AbortControllers of past events are kept for reuse. */
 const IDLE_CONTROLLERS = 16;
 
@@ -234,6 +237,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     // OPTIONS+="static_node=" permissions and tags, at start-up and after every reload (as udevd)
     this.rules.onReload = () => {
       this.#applyStaticNodes();
+      this.#saveCompiledRulesWhenIdle();
       // a reload the watcher started: tell the manager it happened (an explicit one is bracketed in reload())
       if (this.readyMs && !this.#reloading && this.#notifier) {
         this.#notifier.reloading();
@@ -272,7 +276,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
    * (src/rules, src/event). Ready when it returns.
    */
   static async start(opts: DaemonOptions): Promise<Daemon> {
-    return Daemon.startWithEngine(await loadEngine({ resolveNames: opts.config.resolveNames, logger: opts.logger }), opts);
+    return Daemon.startWithEngine(await loadEngine({ resolveNames: opts.config.resolveNames, logger: opts.logger, rulesCache: rulesCachePath(opts.config.run) }), opts);
   }
 
   /** As start(), with another engine (tests drive the daemon with a stand-in). */
@@ -678,6 +682,32 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     this.#heap.onIdle(() => this.queue.isIdle);
     this.#flushRegistryWhenIdle();
     this.#killLeftoversWhenIdle();
+    if (this.#compiledRulesUnsaved) this.#saveCompiledRulesWhenIdle();
+  }
+
+  #compiledRulesUnsaved = false;
+  #compiledRulesTimer: NodeJS.Timeout | undefined;
+
+  /**
+   * The rules cache (src/rules/cache.ts, for `devctl test`) is written once the queue has been idle
+   * RULES_CACHE_QUIET_MS after a rules load: never while events wait (a start's coldplug follows its load).
+   */
+  #saveCompiledRulesWhenIdle(): void {
+    if (!this.#engine.saveCompiled) return;
+    this.#compiledRulesUnsaved = true;
+    if (this.#compiledRulesTimer) return void this.#compiledRulesTimer.refresh();
+    this.#compiledRulesTimer = setTimeout(() => {
+      this.#compiledRulesTimer = undefined;
+      // not idle: the queue's next drain arms the timer again
+      if (!this.queue.isIdle || this.#stopping !== undefined) return;
+      this.#compiledRulesUnsaved = false;
+      try {
+        this.#engine.saveCompiled!(this.rules.compiledFiles());
+      } catch (e) {
+        this.log.warn({ err: (e as Error).message }, 'rules cache not written');
+      }
+    }, RULES_CACHE_QUIET_MS);
+    this.#compiledRulesTimer.unref();
   }
 
   #registryTimer: NodeJS.Timeout | undefined;
@@ -1023,6 +1053,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
       this.#changes = undefined;
     }
     clearTimeout(this.#registryTimer);
+    clearTimeout(this.#compiledRulesTimer);
     this.#heap.stop();
     clearTimeout(this.#leftoverTimer);
     killLeftoverGroups();

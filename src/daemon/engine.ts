@@ -49,15 +49,22 @@ export interface Engine<F = CompiledFile, R = RuleSet, E extends EventOutcome = 
    * reload_max_impact). An engine without it has no bound.
    */
   impact?(next: R, current: R | undefined, opts: Omit<ImpactOptions, 'ruleSet' | 'baseline'>): Promise<ImpactReport>;
+  /**
+   * Keeps the compiled files for other processes (the rules cache that `devctl test` reads), each with the stamp of
+   * the version it was compiled from. An engine without it keeps nothing.
+   */
+  saveCompiled?(files: readonly { path: string; stamp: string; file: F }[]): void;
 }
 
 /**
  * The real engine: src/rules/load.ts (compileRulesFile, RuleSet), src/event/process.ts (processEvent,
  * runProgramList, makeNode), src/event/static-nodes.ts and the builtins registry. A file with error diagnostics
- * is reported with its errors and its valid lines.
+ * is reported with its errors and its valid lines. With `rulesCache`, saveCompiled() writes the rules cache there
+ * (src/rules/cache.ts).
  */
-export async function loadEngine(opts: { resolveNames?: 'early' | 'never'; logger?: Logger } = {}): Promise<Engine> {
+export async function loadEngine(opts: { resolveNames?: 'early' | 'never'; logger?: Logger; rulesCache?: string } = {}): Promise<Engine> {
   const rules = await import('../rules/load.js');
+  const { RulesCache } = await import('../rules/cache.js');
   const { formatDiagnostic } = await import('../rules/compile.js');
   const event = await import('../event/process.js');
   const { applyStaticNodes } = await import('../event/static-nodes.js');
@@ -78,6 +85,12 @@ export async function loadEngine(opts: { resolveNames?: 'early' | 'never'; logge
     },
     makeNode: (ctx, ruleSet, device) => event.makeNode({ ...ctx, ruleSet }, device) !== undefined,
     builtins: () => registry.loadAllBuiltins(),
+    saveCompiled(files) {
+      if (opts.rulesCache === undefined) return;
+      const cache = new RulesCache({ resolveNames: opts.resolveNames });
+      for (const f of files) cache.set(f.path, f.stamp, f.file);
+      cache.write(opts.rulesCache);
+    },
     async impact(next, current, o) {
       const { rulesImpact } = await import('../preview/impact.js');
       return rulesImpact({ ...o, ruleSet: next, baseline: current });

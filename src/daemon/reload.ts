@@ -16,6 +16,7 @@ import { rulesFiles } from '../config/rules-path.js';
 import type { Logger } from '../log.js';
 import type { CompileOutcome, Engine, EventOutcome } from './engine.js';
 import { statIfAny } from '../util/fs.js';
+import { fileStamp } from '../rules/cache.js';
 import type { ImpactReport } from '../preview/impact.js';
 
 // A lazy require (bundled by scripts/bundle.mjs, loaded when first called): chokidar when the watcher starts, after
@@ -27,6 +28,8 @@ interface FileState<F> {
   stamp: string;
   /** Last good compiled version, if any. */
   good?: F;
+  /** The stamp of the version `good` was compiled from. */
+  goodStamp?: string;
   /** Errors of the current version on disk (empty when it compiled). */
   errors: string[];
 }
@@ -50,9 +53,10 @@ export interface RulesStatus {
   refusal?: Refusal & { at: string };
 }
 
+/** As the rules cache stamps a file (src/rules/cache.ts): a file compiled here may be taken from it later. */
 function stampOf(path: string): string | undefined {
   const st = statIfAny(path);
-  return st && `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+  return st && fileStamp(st);
 }
 
 /** The rules files of the search path, compiled by the engine (F: a compiled file, R: a rules set). */
@@ -127,13 +131,14 @@ export class RulesManager<F, R> {
         out = { ok: false, errors: [`${path}: ${(e as Error).message}`] };
       }
       if (!out.ok) {
-        const st: FileState<F> = { stamp, good: prev?.good ?? (initial ? out.partial : undefined), errors: out.errors };
+        const partial = prev?.good === undefined && initial ? out.partial : undefined;
+        const st: FileState<F> = partial ? { stamp, good: partial, goodStamp: stamp, errors: out.errors } : { stamp, good: prev?.good, goodStamp: prev?.goodStamp, errors: out.errors };
         this.#files.set(path, st);
         for (const err of out.errors) this.#log.error({ file: path }, `rules: ${err}`);
         this.#log.error({ file: path, errors: out.errors.length }, prev?.good ? `rules: ${path} rejected, its previous version stays in force` : st.good ? `rules: ${path} has errors, its valid lines are loaded` : `rules: ${path} rejected`);
         if (force || !prev || prev.errors.join('\n') !== out.errors.join('\n')) changed = true;
       } else {
-        this.#files.set(path, { stamp, good: out.file, errors: [] });
+        this.#files.set(path, { stamp, good: out.file, goodStamp: stamp, errors: [] });
         changed = true;
       }
     }
@@ -159,6 +164,16 @@ export class RulesManager<F, R> {
       return st;
     }
     return this.status();
+  }
+
+  /** The compiled files in force, in order, each with the stamp of the version it was compiled from. */
+  compiledFiles(): { path: string; stamp: string; file: F }[] {
+    const out: { path: string; stamp: string; file: F }[] = [];
+    for (const path of this.#order) {
+      const f = this.#files.get(path);
+      if (f?.good !== undefined && f.goodStamp !== undefined) out.push({ path, stamp: f.goodStamp, file: f.good });
+    }
+    return out;
   }
 
   status(): RulesStatus {

@@ -3,6 +3,7 @@
 import { fail, parseVerbArgs, UsageError } from './common.js';
 import { findDevice } from './info/find-device.js';
 import { loadRules } from '../rules/load.js';
+import { RulesCache, rulesCachePath } from '../rules/cache.js';
 import { formatDiagnostic } from '../rules/compile.js';
 import { rulesDirs } from '../config/rules-path.js';
 import { processEvent, type EventContext } from '../event/process.js';
@@ -52,12 +53,15 @@ export async function run(argv: string[]): Promise<number> {
 
   const device = findDevice(roots, positionals[0]!);
   device.action = action;
-  const load = await loadRules(rulesDirs(config.rulesDirs), { resolveNames });
+  const quiet = values.json ? levelLogger('silent') : log();
+  // the files the running daemon compiled, in the versions still on disk, come from its rules cache
+  const { cache, error: cacheError } = RulesCache.read(rulesCachePath(roots.run), { resolveNames });
+  if (cacheError !== undefined) quiet.warn(`rules cache ignored: ${cacheError}`);
+  const load = await loadRules(rulesDirs(config.rulesDirs), { resolveNames }, cache);
   const out: string[] = [];
   for (const d of load.diagnostics) if (d.severity === 'error') process.stderr.write(formatDiagnostic(d) + '\n');
 
   const trace: TraceEntry[] = [];
-  const quiet = values.json ? levelLogger('silent') : log();
   // loaded when a rule runs one: most events run few builtins or none
   const builtins = lazyBuiltins(roots, {
     hwdbBin: config.hwdbBin,
@@ -76,6 +80,7 @@ export async function run(argv: string[]): Promise<number> {
     device: dev.syspath,
     action,
     rulesFiles: load.files.length,
+    rulesFromCache: cache.hits,
     trace: trace.map((t) => ({ where: `${t.file}:${t.line}`, what: t.what })),
     properties: props,
     name: res.rename,
@@ -94,7 +99,7 @@ export async function run(argv: string[]): Promise<number> {
     writeTextSync(1, JSON.stringify(result, null, 2) + '\n');
     return 0;
   }
-  out.push(`device:  ${result.device}`, `action:  ${action}`, `rules:   ${result.rulesFiles} files`, '');
+  out.push(`device:  ${result.device}`, `action:  ${action}`, `rules:   ${result.rulesFiles} files${cache.hits ? ` (${cache.hits} as the daemon compiled them)` : ''}`, '');
   out.push('Rule lines that acted:');
   if (trace.length === 0) out.push('  (none)');
   const width = Math.max(0, ...result.trace.map((t) => t.where.length));

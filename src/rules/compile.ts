@@ -108,6 +108,8 @@ export interface Token {
   value: string;
   /** Match tokens: the compiled pattern. */
   pattern?: CompiledPattern;
+  /** i"..." (systemd 257): the pattern matches letters in either case. */
+  caseInsensitive?: boolean;
   /** Values that are expanded per event. */
   fmt?: Format;
   /** Attribute names with substitutions (ATTR{$x}, SYSCTL{%k}, ENV names never). */
@@ -168,6 +170,14 @@ export interface CompileOptions {
 class LineError extends Error {}
 
 const ALTERNATIVE_TYPES = (t: T) => t < T.M_TEST || t === T.M_RESULT;
+
+/** The compiled pattern of a match token whose value is a pattern (undefined for the others). */
+export function tokenPattern(tok: Pick<Token, 'type' | 'value' | 'caseInsensitive'>): (CompiledPattern & { negates: boolean }) | undefined {
+  const { type } = tok;
+  if (type >= FIRST_ASSIGN || (type >= T.M_TEST && type !== T.M_RESULT)) return undefined;
+  return compilePattern(tok.value, { alternatives: ALTERNATIVE_TYPES(type), subsystemKey: type === T.M_SUBSYSTEM || type === T.M_PARENTS_SUBSYSTEM, caseInsensitive: tok.caseInsensitive });
+}
+
 /** A line GOTO jumps to (its type bit). */
 const LINE_REFERENCED = 64;
 
@@ -325,8 +335,9 @@ class KeyCompiler {
     const { key, attr, value, tin, line } = this;
     const text = `${key}${attr !== undefined ? `{${attr}}` : ''}${tin.op}"${value}"`;
     const tok: Token = { type, op: this.op, key, attr, value, file: this.file, line: tin.line, column: tin.column, text, ...extra };
-    if (type < FIRST_ASSIGN && (type < T.M_TEST || type === T.M_RESULT)) {
-      const p = compilePattern(value, { alternatives: ALTERNATIVE_TYPES(type), subsystemKey: type === T.M_SUBSYSTEM || type === T.M_PARENTS_SUBSYSTEM, caseInsensitive: tin.caseInsensitive });
+    if (tin.caseInsensitive) tok.caseInsensitive = true;
+    const p = tokenPattern(tok);
+    if (p) {
       tok.pattern = p;
       if (p.negates) tok.op = tok.op === '==' ? '!=' : '==';
     }

@@ -4,6 +4,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { parseRules } from './parser.js';
 import { compileLines, type CompileOptions, type CompiledFile, type Diagnostic, type LineInput } from './compile.js';
 import type { RulesFileAst } from './ast.js';
+import { fileStamp, type RulesCache } from './cache.js';
 import { rulesFiles } from '../config/rules-path.js';
 import { isSystemError } from '../util/fs.js';
 
@@ -42,18 +43,27 @@ export function compileRulesText(text: string, path: string, opts: CompileOption
  * are synchronous: a few small files, read at start-up and on reload, where a round trip through the thread pool
  * per call cost more than the read (the daemon's start waited on them).
  */
-export async function compileRulesFile(path: string, opts: CompileOptions = {}): Promise<CompiledFile> {
+export async function compileRulesFile(path: string, opts: CompileOptions = {}, cache?: RulesCache): Promise<CompiledFile> {
   let text: string;
+  let stamp: string | undefined;
   try {
     const st = statSync(path);
     if (st.size === 0 || st.isCharacterDevice()) return { path, lines: [], diagnostics: [], errors: 0 };
+    if (cache) {
+      // the stamp before the read: a change in between leaves the cache a stamp no later look matches
+      stamp = fileStamp(st);
+      const cached = cache.get(path, stamp);
+      if (cached) return cached;
+    }
     text = readFileSync(path, 'utf8');
   } catch (e) {
     if (!isSystemError(e)) throw e;
     const d: Diagnostic = { file: path, line: 0, column: 0, severity: 'error', message: `cannot read rules file: ${e.message}` };
     return { path, lines: [], diagnostics: [d], errors: 1 };
   }
-  return compileRulesText(text, path, opts);
+  const compiled = compileRulesText(text, path, opts);
+  if (stamp !== undefined) cache!.set(path, stamp, compiled);
+  return compiled;
 }
 
 export interface RulesLoad {
@@ -62,9 +72,12 @@ export interface RulesLoad {
   diagnostics: Diagnostic[];
 }
 
-/** Loads every rules file of the directories (udev's masking and ordering) into one RuleSet. */
-export async function loadRules(dirs: readonly string[], opts: CompileOptions = {}): Promise<RulesLoad> {
+/**
+ * Loads every rules file of the directories (udev's masking and ordering) into one RuleSet; with a cache, the files
+ * it holds in their current version come from it (src/rules/cache.ts).
+ */
+export async function loadRules(dirs: readonly string[], opts: CompileOptions = {}, cache?: RulesCache): Promise<RulesLoad> {
   const paths = rulesFiles(dirs);
-  const files = await Promise.all(paths.map((p) => compileRulesFile(p, opts)));
+  const files = await Promise.all(paths.map((p) => compileRulesFile(p, opts, cache)));
   return { ruleSet: new RuleSet(files), files, diagnostics: files.flatMap((f) => f.diagnostics) };
 }

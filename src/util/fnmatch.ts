@@ -261,6 +261,7 @@ export function globMatcher(pattern: string, flags = 0): (s: string) => boolean 
     const low = asciiLower(pattern);
     return (s) => asciiLower(s) === low;
   }
-  const re = compileGlob(pattern, flags);
-  return (s) => re.test(s);
+  // compiled on the first test: most patterns of a rules set never meet a value
+  let re: RegExp | undefined;
+  return (s) => (re ??= compileGlob(pattern, flags)).test(s);
 }

@@ -1,0 +1,138 @@
+// The rules cache: compiled rules files kept between processes (docs/RULES.md, "The rules cache"). The daemon
+// writes what it compiled to <run>/devmaster/rules-cache.json after each rules load; `devctl test` takes a file
+// from there instead of parsing and compiling it again, when the file on disk is still the version that was
+// compiled (same device, inode, size, modification and change times) and everything else that went into the
+// compiled form is the same: this build's compiler (RULES_COMPILER_HASH, made from its sources at build time),
+// the compile options, and /etc/passwd and /etc/group (OWNER and GROUP names are resolved to numbers at compile
+// time). Anything else (no cache, another build, a changed file) is compiled as if there were no cache.
+//
+// A cache makes `devctl test` run PROGRAM and IMPORT{program} lines it did not read itself, so only a file that
+// could not have been forged is taken: owned by root or by the caller, and writable by its owner only.
+import { readFileSync, statSync, type Stats } from 'node:fs';
+import { join } from 'node:path';
+import type { CompileOptions, CompiledFile } from './compile.js';
+import { tokenPattern, type Line, type Token } from './compile.js';
+import { RULES_COMPILER_HASH } from '../generated/rules-compiler.js';
+import { isSystemError, writeFileAtomic } from '../util/fs.js';
+
+/** Bumped when the file's layout changes (the compiled form itself is covered by RULES_COMPILER_HASH). */
+const FORMAT = 1;
+
+/** The files whose contents go into compiled rules besides the rules files: the user and group databases. */
+const NAME_DATABASES = ['/etc/passwd', '/etc/group'];
+
+/** Where the daemon of the runtime directory `run` keeps the cache. */
+export function rulesCachePath(run: string): string {
+  return join(run, 'devmaster', 'rules-cache.json');
+}
+
+/** What identifies the version of a file that was compiled. */
+export function fileStamp(st: Stats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+}
+
+function stampIfAny(path: string): string {
+  try {
+    return fileStamp(statSync(path));
+  } catch (e) {
+    if (!isSystemError(e)) throw e;
+    return '-';
+  }
+}
+
+/** Everything but the rules files that the compiled form depends on. */
+function contextOf(opts: CompileOptions): string {
+  return JSON.stringify([FORMAT, RULES_COMPILER_HASH, opts.resolveNames ?? 'early', NAME_DATABASES.map(stampIfAny)]);
+}
+
+/** A line as the cache keeps it: what read() makes again is left out. */
+type StoredLine = Omit<Line, 'file' | 'tokens'> & { tokens: Omit<Token, 'file' | 'pattern'>[] };
+type Entry = [path: string, stamp: string, file: Omit<CompiledFile, 'lines'> & { lines: StoredLine[] }];
+
+function withoutRebuilt(line: Line): StoredLine {
+  const { file: _file, tokens, ...rest } = line;
+  return { ...rest, tokens: tokens.map(({ file: _f, pattern: _p, ...tok }) => tok) };
+}
+
+export class RulesCache {
+  readonly #context: string;
+  readonly #files = new Map<string, { stamp: string; file: CompiledFile }>();
+  #hits = 0;
+
+  constructor(opts: CompileOptions) {
+    this.#context = contextOf(opts);
+  }
+
+  /** The compiled version of `path` when the cache holds the one with this stamp. */
+  get(path: string, stamp: string): CompiledFile | undefined {
+    const e = this.#files.get(path);
+    if (e?.stamp !== stamp) return undefined;
+    this.#hits++;
+    return e.file;
+  }
+
+  /** How many files get() gave. */
+  get hits(): number {
+    return this.#hits;
+  }
+
+  set(path: string, stamp: string, file: CompiledFile): void {
+    this.#files.set(path, { stamp, file });
+  }
+
+  get size(): number {
+    return this.#files.size;
+  }
+
+  /**
+   * Writes the cache. Left out, and made again by read(): the file's path in each line and token, and the compiled
+   * patterns (their tests are functions). Characters beyond ASCII are escaped, so that the file reads as Latin-1.
+   */
+  write(path: string): void {
+    const entries: Entry[] = [...this.#files].map(([p, { stamp, file }]) => [p, stamp, { ...file, lines: file.lines.map(withoutRebuilt) }]);
+    const json = JSON.stringify({ context: this.#context, files: entries }).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+    writeFileAtomic(path, json, { mode: 0o644, mkdir: true });
+  }
+
+  /**
+   * The cache at `path` for these options: empty when there is none, when it was made for another compiler,
+   * options or name databases, or when it may have been written by someone else; an unreadable or malformed file
+   * is `error` (and an empty cache).
+   */
+  static read(path: string, opts: CompileOptions): { cache: RulesCache; error?: string } {
+    const cache = new RulesCache(opts);
+    let text: string;
+    try {
+      const st = statSync(path);
+      const uid = process.geteuid?.() ?? 0;
+      if ((st.uid !== 0 && st.uid !== uid) || (st.mode & 0o022) !== 0 || !st.isFile()) return { cache, error: `${path}: not trusted (owner ${st.uid}, mode ${(st.mode & 0o7777).toString(8)})` };
+      text = readFileSync(path, 'latin1'); // write() keeps it ASCII
+    } catch (e) {
+      if (!isSystemError(e)) throw e;
+      return e.code === 'ENOENT' ? { cache } : { cache, error: `${path}: ${e.message}` };
+    }
+    try {
+      const data = JSON.parse(text) as { context?: unknown; files?: unknown };
+      if (data.context !== cache.#context) return { cache };
+      if (!Array.isArray(data.files)) throw new Error('no file list');
+      for (const entry of data.files as unknown[]) {
+        if (!Array.isArray(entry) || typeof entry[0] !== 'string' || typeof entry[1] !== 'string') throw new Error('malformed entry');
+        const [p, stamp, file] = entry as [string, string, CompiledFile];
+        if (!Array.isArray(file?.lines) || !Array.isArray(file.diagnostics)) throw new Error(`${p}: malformed compiled file`);
+        for (const line of file.lines) {
+          line.file = p;
+          for (const tok of line.tokens) {
+            tok.file = p;
+            const pattern = tokenPattern(tok);
+            if (pattern) tok.pattern = pattern;
+          }
+        }
+        cache.#files.set(p, { stamp, file });
+      }
+    } catch (e) {
+      cache.#files.clear();
+      return { cache, error: `${path}: ${(e as Error).message}` };
+    }
+    return { cache };
+  }
+}
