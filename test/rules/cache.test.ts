@@ -1,0 +1,180 @@
+// The rules cache (src/rules/cache.ts): what the daemon compiled, taken by `devctl test` while the files are the
+// versions compiled, and never from a file someone else could have written.
+import { describe, expect, it, beforeAll, afterAll, afterEach } from 'vitest';
+import { appendFileSync, chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { RulesCache, rulesCachePath } from '../../src/rules/cache.js';
+import { compileRulesFile, loadRules } from '../../src/rules/load.js';
+import type { CompiledFile } from '../../src/rules/compile.js';
+import { rulesFiles } from '../../src/config/rules-path.js';
+import { referenceUdev, referenceUdev257 } from '../helpers/reference.js';
+import { rulesCopy, sleep } from '../helpers/udevd.js';
+import { devctl } from '../helpers/cli.js';
+import { Daemon } from '../../src/daemon/daemon.js';
+import { createLogger } from '../../src/log.js';
+import { tempRoots, testConfig, type TempRoots } from '../daemon/helpers.js';
+
+/** A compiled file as JSON, keys sorted: everything but the patterns' test functions (their kind, alternatives, ... are kept). */
+const canonical = (f: CompiledFile) => JSON.stringify(f, (_k, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1))) : v));
+
+describe('rules cache', () => {
+  let base: string;
+  beforeAll(() => {
+    base = mkdtempSync(join(tmpdir(), 'dm-rules-cache-'));
+  });
+  afterAll(() => rmSync(base, { recursive: true, force: true }));
+
+  /** Compiles every file of `dir` into a fresh cache, writes it, and reads it back. */
+  async function roundTrip(dir: string, cacheFile: string) {
+    const written = new RulesCache({});
+    const compiled = await Promise.all(rulesFiles([dir]).map((p) => compileRulesFile(p, {}, written)));
+    written.write(cacheFile);
+    const { cache, error } = RulesCache.read(cacheFile, {});
+    expect(error).toBeUndefined();
+    return { compiled, cache };
+  }
+
+  it("gives back every file of Debian's 252 and 257 rules exactly as compiled", async () => {
+    for (const [name, dir] of [['252', referenceUdev().rulesDir], ['257', referenceUdev257().rulesDir]] as const) {
+      const file = join(base, `${name}.json`);
+      const { compiled, cache } = await roundTrip(dir, file);
+      expect(compiled.length).toBeGreaterThan(25);
+      expect(cache.size).toBe(compiled.length);
+      for (const f of compiled) {
+        const back = cache.get(f.path, stampOf(f.path));
+        expect(back, f.path).toBeDefined();
+        expect(canonical(back!)).toBe(canonical(f));
+        // the tests made again match as the compiled ones do
+        for (const [i, line] of f.lines.entries()) {
+          for (const [j, tok] of line.tokens.entries()) {
+            if (!tok.pattern) continue;
+            const again = back!.lines[i]!.tokens[j]!.pattern!;
+            for (const s of ['', 'sda', 'sda1', 'nvme0n1', 'block', 'add', 'remove', 'input', 'usb', tok.value, tok.pattern.alternatives[0] ?? 'x']) expect(again.test(s), `${tok.text} on "${s}"`).toBe(tok.pattern.test(s));
+          }
+        }
+      }
+      // the file is ASCII (read as Latin-1) and far smaller than the rules' parse would allocate
+      expect(/^[\x00-\x7f]*$/.test(readFileSync(file, 'latin1'))).toBe(true);
+    }
+  });
+
+  it('keeps characters beyond ASCII, and a case-insensitive pattern', async () => {
+    const dir = join(base, 'unicode');
+    mkdirSync(dir);
+    writeFileSync(join(dir, '10-u.rules'), 'KERNEL=="é*|ß", ENV{GREETING}="grüße 😀"\nENV{ID_MODEL}==i"MODEL*", TAG+="x"\n');
+    const { compiled, cache } = await roundTrip(dir, join(base, 'unicode.json'));
+    const back = cache.get(compiled[0]!.path, stampOf(compiled[0]!.path))!;
+    expect(canonical(back)).toBe(canonical(compiled[0]!));
+    const [l1, l2] = back.lines;
+    expect(l1!.tokens.find((t) => t.key === 'ENV')!.value).toBe('grüße 😀');
+    expect(l1!.tokens[0]!.pattern!.test('ébc')).toBe(true);
+    expect(l2!.tokens[0]!.pattern!.test('model-x')).toBe(true);
+    expect(l2!.tokens[0]!.caseInsensitive).toBe(true);
+  });
+
+  it('takes a file only in the version compiled; a changed file is compiled again', async () => {
+    const dir = join(base, 'changing');
+    rulesCopy(referenceUdev257().rulesDir, dir);
+    const file = join(base, 'changing.json');
+    const { compiled, cache } = await roundTrip(dir, file);
+    const target = join(dir, '60-block.rules');
+    appendFileSync(target, 'KERNEL=="sdz", ENV{CACHE_TEST}="1"\n');
+    const { cache: fresh } = RulesCache.read(file, {});
+    const load = await loadRules([dir], {}, fresh);
+    expect(fresh.hits).toBe(compiled.length - 1);
+    const block = load.files.find((f) => f.path === target)!;
+    expect(block.lines.at(-1)!.tokens.some((t) => t.value === 'CACHE_TEST' || t.attr === 'CACHE_TEST')).toBe(true);
+    expect(cache.get(target, stampOf(target))).toBeUndefined();
+  });
+
+  it('is empty for other compile options, another compiler or other name databases', () => {
+    const file = join(base, '252.json');
+    expect(RulesCache.read(file, { resolveNames: 'never' })).toEqual({ cache: expect.objectContaining({ size: 0 }) });
+    const other = join(base, 'other-context.json');
+    const data = JSON.parse(readFileSync(file, 'latin1')) as { context: string };
+    const context = JSON.parse(data.context) as unknown[];
+    context[1] = 'another-compiler';
+    writeFileSync(other, JSON.stringify({ ...data, context: JSON.stringify(context) }));
+    const r = RulesCache.read(other, {});
+    expect(r.error).toBeUndefined();
+    expect(r.cache.size).toBe(0);
+  });
+
+  it('refuses a file others may have written, and reports a malformed one', () => {
+    const file = join(base, '252.json');
+    const copy = join(base, 'copy.json');
+    cpSync(file, copy);
+    expect(RulesCache.read(copy, {}).cache.size).toBeGreaterThan(0);
+    chmodSync(copy, 0o666);
+    const writable = RulesCache.read(copy, {});
+    expect(writable.error).toMatch(/not trusted \(owner 0, mode 666\)/);
+    expect(writable.cache.size).toBe(0);
+    chmodSync(copy, 0o644);
+    chownSync(copy, 65534, 65534);
+    const foreign = RulesCache.read(copy, {});
+    expect(foreign.error).toMatch(/not trusted \(owner 65534/);
+    expect(foreign.cache.size).toBe(0);
+    for (const text of ['{', '{"context":' + JSON.stringify(JSON.parse(readFileSync(file, 'latin1')).context) + ',"files":[[1,2,3]]}']) {
+      writeFileSync(join(base, 'bad.json'), text);
+      const bad = RulesCache.read(join(base, 'bad.json'), {});
+      expect(bad.error).toMatch(/bad\.json: /);
+      expect(bad.cache.size).toBe(0);
+    }
+    expect(RulesCache.read(join(base, 'none.json'), {})).toEqual({ cache: expect.objectContaining({ size: 0 }) });
+  });
+});
+
+function stampOf(path: string): string {
+  const st = statSync(path);
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+}
+
+describe('the daemon and devctl test share compiled rules', () => {
+  let roots: TempRoots | undefined;
+  let daemon: Daemon | undefined;
+  afterEach(async () => {
+    await daemon?.stop();
+    daemon = undefined;
+    roots?.cleanup();
+    roots = undefined;
+  });
+
+  it('devctl test takes the files the daemon compiled, with the same result, and compiles a changed one', async () => {
+    roots = tempRoots('dm-rules-cache-daemon-');
+    const n = rulesCopy(referenceUdev257().rulesDir, roots.rules);
+    daemon = await Daemon.start({ config: testConfig(roots), netlink: false, watch: false, logger: createLogger({ level: 'error', pretty: false }) });
+    const cacheFile = rulesCachePath(roots.run);
+    for (let i = 0; i < 100 && !existsSync(cacheFile); i++) await sleep(50);
+    expect(existsSync(cacheFile)).toBe(true);
+
+    // the daemon processed no event: its database holds nothing a run directory without the cache lacks
+    const noCache = join(roots.base, 'run-without-cache');
+    mkdirSync(noCache);
+    const test = (run: string, dev: string) => {
+      const r = devctl(['test', '--json', '--sysfs', '/sys', '--dev', roots!.dev, '--run', run, '--rules-dir', roots!.rules, dev]);
+      expect(r.status, r.stderr).toBe(0);
+      const j = JSON.parse(r.stdout) as { rulesFromCache: number; properties: Record<string, string> };
+      delete j.properties.USEC_INITIALIZED; // the time of the run
+      return j;
+    };
+    for (const dev of ['/sys/devices/virtual/mem/null', '/sys/devices/virtual/net/lo', '/sys/devices/virtual/tty/tty1']) {
+      const cached = test(roots.run, dev);
+      const compiled = test(noCache, dev);
+      expect(cached.rulesFromCache).toBe(n);
+      expect(compiled.rulesFromCache).toBe(0);
+      expect({ ...cached, rulesFromCache: 0 }).toEqual(compiled);
+    }
+
+    appendFileSync(join(roots.rules, '50-udev-default.rules'), 'KERNEL=="null", ENV{CACHE_TEST}="changed"\n');
+    const changed = test(roots.run, '/sys/devices/virtual/mem/null');
+    expect(changed.rulesFromCache).toBe(n - 1);
+    expect(changed.properties.CACHE_TEST).toBe('changed');
+
+    // a reload writes the new version once the daemon is idle again
+    const before = statSync(cacheFile).mtimeMs;
+    await daemon.rules.load();
+    for (let i = 0; i < 100 && statSync(cacheFile).mtimeMs === before; i++) await sleep(50);
+    expect(test(roots.run, '/sys/devices/virtual/mem/null').rulesFromCache).toBe(n);
+  });
+});
