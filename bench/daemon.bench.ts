@@ -20,19 +20,21 @@
 //   - Rounds alternate the daemons' order; the first round is a warm-up; medians with min-max.
 //   - Memory: VmHWM of the daemon's main process and the PSS of its process tree (udevd's workers counted) at the
 //     end of the run.
-//   - Whole processes: `node -e 0`, `devctl info /dev/null`, `devctl test /dev/null` and udevadm's, timed by the
+//   - Whole processes: `node -e 0`, `devctl info /dev/null`, `devctl test /dev/null` (where no devMaster runs, and
+//     beside a running devMaster with the same rules, whose compiled rules it takes) and udevadm's, timed by the
 //     probe (fork to exit), alternating.
 //   - devMaster with `stats = true` against stats off, coldplug, alternating (the target: within 5 %).
 //
 // DM_BENCH_ROUNDS (default 5, plus the warm-up) sets the rounds; DM_BENCH_PHASES (coldplug,storm,hotplug,stats,
 // processes) a subset; DM_BENCH_ONLY=devmaster skips udevd; DM_BENCH_DEBUG prints every sample.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync, mkdirSync, cpSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, readFileSync, mkdirSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { referenceUdev, referenceUdev257, REPO } from '../test/helpers/reference.js';
 import { EXCLUDED_RULES, namespaceScript, rulesCopy, treeOf } from '../test/helpers/udevd.js';
+import { rulesCachePath } from '../src/rules/cache.js';
 
 const ROUNDS = Number(process.env.DM_BENCH_ROUNDS ?? 5);
 const PHASES = (process.env.DM_BENCH_PHASES ?? 'coldplug,storm,hotplug,stats,processes').split(',');
@@ -338,27 +340,47 @@ export async function main(): Promise<void> {
       console.log('target: coldplug with stats on <= 1.05x stats off');
     }
 
-    if (PHASES.includes('processes')) await processes(probe, median(all('devMaster', (s) => s.readyMs)), median(all('udevd 252', (s) => s.readyMs)), rules);
+    if (PHASES.includes('processes')) await processes(probe, median(all('devMaster', (s) => s.readyMs)), median(all('udevd 252', (s) => s.readyMs)), rules, work, dm);
   } finally {
     await probe?.close();
     rmSync(work, { recursive: true, force: true });
   }
 }
 
-/** Whole processes, fork to exit, alternating: node's own start-up, devctl's one-shot verbs and udevadm's. */
-async function processes(probe: Probe, dmReady: number, udevdReady: number, rules: string): Promise<void> {
+/**
+ * Whole processes, fork to exit, alternating: node's own start-up, devctl's one-shot verbs and udevadm's. `devctl
+ * test` twice: where no devMaster runs (the machine's /run/udev, udevd's: every rules file is parsed and compiled)
+ * and beside a running devMaster with the same rules (its run directory, on temporary roots: the files come from
+ * the rules it compiled, src/rules/cache.ts).
+ */
+async function processes(probe: Probe, dmReady: number, udevdReady: number, rules: string, work: string, dm: string): Promise<void> {
   const devctl = join(REPO, 'dist', 'cli', 'devctl.js');
   const ref = referenceUdev();
   const ref257 = referenceUdev257();
-  const cmds: [string, string[]][] = [
-    ['node -e 0', [process.execPath, '-e', '0']],
-    ['devctl info /dev/null', [devctl, 'info', '/dev/null']],
-    ['devctl test /dev/null', [devctl, 'test', '--rules-dir', rules, '/dev/null']],
-    ['udevadm 252 info /dev/null', [ref.udevadm, 'info', '/dev/null']],
-    ['udevadm 252 test /dev/null', [ref.udevadm, 'test', '/dev/null']],
-    ['udevadm 252 --version', [ref.udevadm, '--version']],
-    ['udevadm 257 --version (its loader)', [ref257.udevadm, '--version']],
-  ];
+  const dmRun = join(work, 'processes-run');
+  const dmDev = join(work, 'processes-dev');
+  mkdirSync(dmDev, { recursive: true });
+  await probe.request({ cmd: 'start', argv: ['sh', '-c', `echo ready-ns; read go; exec ${dm} --unit-backend none --no-mknod --run ${dmRun} --dev ${dmDev} --rules-dir ${rules}`], log: join(work, 'processes-devmaster.log') });
+  try {
+    const cache = rulesCachePath(dmRun);
+    for (let i = 0; i < 100 && !existsSync(cache); i++) await sleep(50);
+    if (!existsSync(cache)) throw new Error(`the devMaster of the processes phase wrote no ${cache}`);
+    await timeProcesses(probe, dmReady, udevdReady, [
+      ['node -e 0', [process.execPath, '-e', '0']],
+      ['devctl info /dev/null', [devctl, 'info', '/dev/null']],
+      ['devctl test /dev/null, no devMaster running', [devctl, 'test', '--rules-dir', rules, '/dev/null']],
+      ['devctl test /dev/null, devMaster running', [devctl, 'test', '--run', dmRun, '--rules-dir', rules, '/dev/null']],
+      ['udevadm 252 info /dev/null', [ref.udevadm, 'info', '/dev/null']],
+      ['udevadm 252 test /dev/null', [ref.udevadm, 'test', '/dev/null']],
+      ['udevadm 252 --version', [ref.udevadm, '--version']],
+      ['udevadm 257 --version (its loader)', [ref257.udevadm, '--version']],
+    ]);
+  } finally {
+    await probe.request({ cmd: 'stop' });
+  }
+}
+
+async function timeProcesses(probe: Probe, dmReady: number, udevdReady: number, cmds: [string, string[]][]): Promise<void> {
   const times = new Map<string, number[]>(cmds.map(([k]) => [k, []]));
   for (const [, argv] of cmds) await probe.request({ cmd: 'time', argv, n: 2 }); // warm the page cache
   for (let i = 0; i < PROCESS_RUNS; i++) {
