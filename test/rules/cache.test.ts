@@ -1,10 +1,10 @@
 // The rules cache (src/rules/cache.ts): what the daemon compiled, taken by `devctl test` while the files are the
 // versions compiled, and never from a file someone else could have written.
-import { describe, expect, it, beforeAll, afterAll, afterEach } from 'vitest';
+import { describe, expect, it, beforeAll, afterAll } from 'vitest';
 import { appendFileSync, chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RulesCache, rulesCachePath } from '../../src/rules/cache.js';
+import { fileStamp, RulesCache, rulesCachePath } from '../../src/rules/cache.js';
 import { compileRulesFile, loadRules } from '../../src/rules/load.js';
 import type { CompiledFile } from '../../src/rules/compile.js';
 import { rulesFiles } from '../../src/config/rules-path.js';
@@ -13,7 +13,7 @@ import { rulesCopy, sleep } from '../helpers/udevd.js';
 import { devctl } from '../helpers/cli.js';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { createLogger } from '../../src/log.js';
-import { tempRoots, testConfig, type TempRoots } from '../daemon/helpers.js';
+import { tempRoots, testConfig } from '../daemon/helpers.js';
 
 /** A compiled file as JSON, keys sorted: everything but the patterns' test functions (their kind, alternatives, ... are kept). */
 const canonical = (f: CompiledFile) => JSON.stringify(f, (_k, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1))) : v));
@@ -125,56 +125,50 @@ describe('rules cache', () => {
   });
 });
 
-function stampOf(path: string): string {
-  const st = statSync(path);
-  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
-}
+const stampOf = (path: string) => fileStamp(statSync(path));
 
 describe('the daemon and devctl test share compiled rules', () => {
-  let roots: TempRoots | undefined;
-  let daemon: Daemon | undefined;
-  afterEach(async () => {
-    await daemon?.stop();
-    daemon = undefined;
-    roots?.cleanup();
-    roots = undefined;
-  });
-
   it('devctl test takes the files the daemon compiled, with the same result, and compiles a changed one', async () => {
-    roots = tempRoots('dm-rules-cache-daemon-');
+    const roots = tempRoots('dm-rules-cache-daemon-');
     const n = rulesCopy(referenceUdev257().rulesDir, roots.rules);
-    daemon = await Daemon.start({ config: testConfig(roots), netlink: false, watch: false, logger: createLogger({ level: 'error', pretty: false }) });
-    const cacheFile = rulesCachePath(roots.run);
-    for (let i = 0; i < 100 && !existsSync(cacheFile); i++) await sleep(50);
-    expect(existsSync(cacheFile)).toBe(true);
+    let daemon: Daemon | undefined;
+    try {
+      daemon = await Daemon.start({ config: testConfig(roots), netlink: false, watch: false, logger: createLogger({ level: 'error', pretty: false }) });
+      const cacheFile = rulesCachePath(roots.run);
+      for (let i = 0; i < 100 && !existsSync(cacheFile); i++) await sleep(50);
+      expect(existsSync(cacheFile)).toBe(true);
 
-    // the daemon processed no event: its database holds nothing a run directory without the cache lacks
-    const noCache = join(roots.base, 'run-without-cache');
-    mkdirSync(noCache);
-    const test = (run: string, dev: string) => {
-      const r = devctl(['test', '--json', '--sysfs', '/sys', '--dev', roots!.dev, '--run', run, '--rules-dir', roots!.rules, dev]);
-      expect(r.status, r.stderr).toBe(0);
-      const j = JSON.parse(r.stdout) as { rulesFromCache: number; properties: Record<string, string> };
-      delete j.properties.USEC_INITIALIZED; // the time of the run
-      return j;
-    };
-    for (const dev of ['/sys/devices/virtual/mem/null', '/sys/devices/virtual/net/lo', '/sys/devices/virtual/tty/tty1']) {
-      const cached = test(roots.run, dev);
-      const compiled = test(noCache, dev);
-      expect(cached.rulesFromCache).toBe(n);
-      expect(compiled.rulesFromCache).toBe(0);
-      expect({ ...cached, rulesFromCache: 0 }).toEqual(compiled);
+      // the daemon processed no event: its database holds nothing a run directory without the cache lacks
+      const noCache = join(roots.base, 'run-without-cache');
+      mkdirSync(noCache);
+      const test = (run: string, dev: string) => {
+        const r = devctl(['test', '--json', '--sysfs', '/sys', '--dev', roots.dev, '--run', run, '--rules-dir', roots.rules, dev]);
+        expect(r.status, r.stderr).toBe(0);
+        const j = JSON.parse(r.stdout) as { rulesFromCache: number; properties: Record<string, string> };
+        delete j.properties.USEC_INITIALIZED; // the time of the run
+        return j;
+      };
+      for (const dev of ['/sys/devices/virtual/mem/null', '/sys/devices/virtual/net/lo', '/sys/devices/virtual/tty/tty1']) {
+        const cached = test(roots.run, dev);
+        const compiled = test(noCache, dev);
+        expect(cached.rulesFromCache).toBe(n);
+        expect(compiled.rulesFromCache).toBe(0);
+        expect({ ...cached, rulesFromCache: 0 }).toEqual(compiled);
+      }
+
+      appendFileSync(join(roots.rules, '50-udev-default.rules'), 'KERNEL=="null", ENV{CACHE_TEST}="changed"\n');
+      const changed = test(roots.run, '/sys/devices/virtual/mem/null');
+      expect(changed.rulesFromCache).toBe(n - 1);
+      expect(changed.properties.CACHE_TEST).toBe('changed');
+
+      // a reload writes the new version once the daemon is idle again
+      const before = statSync(cacheFile).mtimeMs;
+      await daemon.rules.load();
+      for (let i = 0; i < 100 && statSync(cacheFile).mtimeMs === before; i++) await sleep(50);
+      expect(test(roots.run, '/sys/devices/virtual/mem/null').rulesFromCache).toBe(n);
+    } finally {
+      await daemon?.stop();
+      roots.cleanup();
     }
-
-    appendFileSync(join(roots.rules, '50-udev-default.rules'), 'KERNEL=="null", ENV{CACHE_TEST}="changed"\n');
-    const changed = test(roots.run, '/sys/devices/virtual/mem/null');
-    expect(changed.rulesFromCache).toBe(n - 1);
-    expect(changed.properties.CACHE_TEST).toBe('changed');
-
-    // a reload writes the new version once the daemon is idle again
-    const before = statSync(cacheFile).mtimeMs;
-    await daemon.rules.load();
-    for (let i = 0; i < 100 && statSync(cacheFile).mtimeMs === before; i++) await sleep(50);
-    expect(test(roots.run, '/sys/devices/virtual/mem/null').rulesFromCache).toBe(n);
   });
 });
