@@ -5,23 +5,51 @@
 // dynamic import()s (each devctl verb, the daemon's parts loaded after its configuration) into chunks, as ES
 // modules; each is then turned into CommonJS (import() into require()), which dist/cli/launch.cjs compiles with
 // V8's code cache. Each package of node_modules gets a file of its own, NAME-vendor-PACKAGE.cjs, read only when
-// it is first required (pino by the first logger, chokidar by the first watch, smol-toml by a config file); the
-// native addons (koffi, netlink) stay in node_modules, required at run time. dist/cli/NAME.js becomes the shebang
-// line of src/cli/NAME.ts and a call of launch(NAME); the code caches (dist/bundle/*.cache) are written by a run
-// of NAME --help under the shebang's V8 flags.
+// it is first required (pino by the first logger, chokidar by the first watch, smol-toml by a config file, koffi's
+// JavaScript by the first C call); native code stays in node_modules, required at run time: netlink, and koffi's
+// package for the platform (@koromix/koffi-PLATFORM: its .node file and the loader that picks it).
+// dist/cli/NAME.js becomes the shebang line of src/cli/NAME.ts and a call of launch(NAME); the code caches
+// (dist/bundle/*.cache) are written by a run of NAME --help under the shebang's V8 flags.
 import { build, transform } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { basename, join } from 'node:path';
 
 const EXECUTABLES = ['devmaster', 'devctl'];
 /** Packages with native code: loaded from node_modules at run time, never bundled. */
-const NATIVE = ['koffi', 'netlink'];
+const NATIVE = ['netlink', '@koromix/*'];
 /** The other packages src/ imports: each bundled into a file of its own. */
 const VENDORED = Object.keys(JSON.parse(readFileSync('package.json', 'utf8')).dependencies).filter((p) => !NATIVE.includes(p));
 const OUT = 'dist/bundle';
+const nodeRequire = createRequire(import.meta.url);
+
+/**
+ * The file a vendored package is bundled from. koffi's "exports" name an ES module for import and CommonJS for
+ * require(): src/sys/libc.ts requires it, so its CommonJS file (whose own require() of the platform's package is a
+ * plain one; its ES module's goes through import.meta.url, which a bundle does not have).
+ */
+const entryOf = (p) => (p === 'koffi' ? nodeRequire.resolve(p) : p);
+
+/**
+ * koffi's CommonJS file falls back, when no @koromix/koffi-PLATFORM package loads, to a koffi.node built at install
+ * time under its own directory (build/koffi/TRIPLET/), which it finds from __dirname: in the bundle, that directory
+ * is found at run time, the way Node finds koffi, and only then.
+ */
+const KOFFI_FALLBACK = 'loadDynamic2(__dirname, pkg, triplets)';
+const koffiDir = {
+  name: 'koffi-dir',
+  setup(b) {
+    b.onLoad({ filter: /\/node_modules\/koffi\/src\/koffi\/index\.cjs$/ }, async ({ path }) => {
+      const text = await readFile(path, 'utf8');
+      if (!text.includes(KOFFI_FALLBACK)) throw new Error(`${path}: no '${KOFFI_FALLBACK}' (another koffi version? see scripts/bundle.mjs)`);
+      const dir = `require('node:path').dirname(require('node:module').createRequire(__filename).resolve('koffi')) + '/src/koffi'`;
+      return { contents: text.replace(KOFFI_FALLBACK, `loadDynamic2(${dir}, pkg, triplets)`), loader: 'js' };
+    });
+  },
+};
 
 /**
  * The lazy require of src/: `const require = createRequire(import.meta.url);` at a module's top. Without that
@@ -76,7 +104,14 @@ for (const name of EXECUTABLES) {
     banner: { js: "const __bundle_url = require('node:url').pathToFileURL(__filename).href;" },
     write: false,
   });
-  const vendored = await build({ ...common, entryPoints: Object.fromEntries([...used].map((p) => [`${name}-vendor-${p}`, p])), format: 'cjs', external: NATIVE, write: false });
+  const vendored = await build({
+    ...common,
+    entryPoints: Object.fromEntries([...used].map((p) => [`${name}-vendor-${p}`, entryOf(p)])),
+    format: 'cjs',
+    external: NATIVE,
+    plugins: [koffiDir],
+    write: false,
+  });
   for (const f of vendored.outputFiles) writeFileSync(f.path, withKey(f.text));
   for (const f of outputFiles) {
     // The launcher compiles each file inside a function: the entry's shebang line would be a syntax error there.

@@ -9,26 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO } from '../helpers/reference.js';
 import { devctl } from '../helpers/cli.js';
+import { DIST, launchReport, shebangFlags } from '../helpers/bundle.js';
 
-const DIST = join(REPO, 'dist');
 /** devctl test's output with the time it stamps the device with taken out. */
 const sameTime = (out: string) => out.replace(/USEC_INITIALIZED=\d+/g, 'USEC_INITIALIZED=T');
-const shebangFlags = (name: string) =>
-  readFileSync(join(DIST, 'cli', `${name}.js`), 'utf8').split('\n', 1)[0]!.replace(/^#!\/usr\/bin\/env (-S )?node/, '').trim().split(/\s+/).filter(Boolean);
-
-/** Runs dist/cli/NAME.js under `flags` with `args` as the launcher does, and reports the files it loaded (a LOADED line on stderr at exit). */
-function launchReport(root: string, name: string, flags: string[], args: string[]) {
-  const script = `const l = require(${JSON.stringify(join(root, 'cli', 'launch.cjs'))});
-process.argv = [process.argv[0], ${JSON.stringify(join(root, 'cli', `${name}.js`))}, ...${JSON.stringify(args)}];
-process.on('exit', () => process.stderr.write('\\nLOADED ' + JSON.stringify(l.loadedFiles()) + '\\n'));
-l.launch(${JSON.stringify(name)});`;
-  const r = spawnSync(process.execPath, [...flags, '-e', script], { encoding: 'utf8' });
-  const lines = r.stderr.split('\n');
-  const report = lines.findIndex((l) => l.startsWith('LOADED '));
-  if (report < 0) throw new Error(`no report of the loaded files: ${r.stderr}`);
-  const loaded = JSON.parse(lines.splice(report, 1)[0]!.slice('LOADED '.length)) as { file: string; cacheRejected: boolean | undefined }[];
-  return { status: r.status, stdout: r.stdout, stderr: lines.join('\n').trim(), loaded };
-}
 
 describe('the bundled executables', () => {
   it('are the shebang line and the launcher', () => {
