@@ -82,6 +82,11 @@ function vendor(name, used) {
 }
 
 const common = { outdir: OUT, outExtension: { '.js': '.cjs' }, bundle: true, platform: 'node', target: 'node20', minifyWhitespace: true, minifySyntax: true, logLevel: 'warning' };
+/**
+ * import.meta.url in the bundle, made when first read, in the files that use it alone (not a banner: what a file
+ * runs when it loads, every start pays).
+ */
+const BUNDLE_META = "const __bundle_meta = { get url() { return require('node:url').pathToFileURL(__filename).href; } };\n";
 /** The file's text with its code cache key at the end (src/cli/launch.cts): the cache is used only with it. */
 const withKey = (code) => `${code}//# codeCacheKey=${createHash('sha256').update(code).digest('hex').slice(0, 32)}\n`;
 
@@ -99,9 +104,8 @@ for (const name of EXECUTABLES) {
     format: 'esm',
     external: NATIVE,
     plugins: [lazyRequire, vendor(name, used)],
-    // import.meta.url (PACKAGE_ROOT, createRequire) as the file's own URL: dist/bundle is as deep as dist/config.
-    define: { 'import.meta.url': '__bundle_url' },
-    banner: { js: "const __bundle_url = require('node:url').pathToFileURL(__filename).href;" },
+    // import.meta.url (PACKAGE_ROOT, createRequire) as the file's own URL (BUNDLE_META below): dist/bundle is as deep as dist/config.
+    define: { 'import.meta.url': '__bundle_meta.url' },
     write: false,
   });
   const vendored = await build({
@@ -115,7 +119,8 @@ for (const name of EXECUTABLES) {
   for (const f of vendored.outputFiles) writeFileSync(f.path, withKey(f.text));
   for (const f of outputFiles) {
     // The launcher compiles each file inside a function: the entry's shebang line would be a syntax error there.
-    const esm = f.text.replace(/^#!.*\n/, '');
+    const text = f.text.replace(/^#!.*\n/, '');
+    const esm = text.includes('__bundle_meta') ? BUNDLE_META + text : text;
     // sourcefile .mjs: an import of a CommonJS package takes its module.exports as default, as in Node's ES modules
     const sourcefile = basename(f.path).replace(/\.cjs$/, '.mjs');
     const { code } = await transform(esm, { format: 'cjs', platform: 'node', target: 'node20', supported: { 'dynamic-import': false }, minifyWhitespace: true, minifySyntax: true, sourcefile });

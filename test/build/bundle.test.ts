@@ -58,6 +58,16 @@ describe('the bundled executables', () => {
     for (const p of ['pino', 'pino-pretty', 'chokidar', 'protobufjs', 'smol-toml', 'siphash']) expect(files).toContain(`devmaster-vendor-${p}.cjs`);
   });
 
+  it('defines import.meta.url only in the files that read it, when first read', () => {
+    const files = readdirSync(join(DIST, 'bundle')).filter((f) => f.endsWith('.cjs'));
+    const text = (f: string) => readFileSync(join(DIST, 'bundle', f), 'latin1');
+    const reading = files.filter((f) => text(f).includes('__bundle_meta.url'));
+    expect(reading.length).toBeGreaterThan(0);
+    expect(reading.length).toBeLessThan(files.length / 4);
+    expect(files.filter((f) => text(f).includes('__bundle_meta={get url(){return require("node:url").pathToFileURL(__filename).href}}'))).toEqual(reading);
+    expect(files.filter((f) => text(f).includes('pathToFileURL(__filename)'))).toEqual(reading);
+  });
+
   describe('without a usable code cache', () => {
     let root: string;
     beforeAll(() => {
