@@ -16,7 +16,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 
 const EXECUTABLES = ['devmaster', 'devctl'];
 /** Packages with native code: loaded from node_modules at run time, never bundled. */
@@ -50,6 +50,23 @@ const koffiDir = {
     });
   },
 };
+
+/**
+ * The chunks an entry always loads: those it imports statically, and theirs, from esbuild's metafile (absolute paths,
+ * in no particular order: each is run when first required).
+ */
+function alwaysLoaded(metafile, entry) {
+  const found = new Set();
+  const visit = (out) => {
+    for (const i of metafile.outputs[out].imports) {
+      if (i.kind !== 'import-statement' || i.external || found.has(i.path)) continue;
+      found.add(i.path);
+      visit(i.path);
+    }
+  };
+  visit(entry);
+  return [...found].map((f) => resolve(f));
+}
 
 /**
  * The lazy require of src/: `const require = createRequire(import.meta.url);` at a module's top. Without that
@@ -95,7 +112,7 @@ mkdirSync(OUT, { recursive: true });
 writeFileSync('dist/cli/package.json', '{ "type": "commonjs" }\n');
 for (const name of EXECUTABLES) {
   const used = new Set();
-  const { outputFiles } = await build({
+  const { outputFiles, metafile } = await build({
     ...common,
     entryPoints: { [name]: `src/cli/${name}.ts` },
     entryNames: '[name]',
@@ -106,8 +123,10 @@ for (const name of EXECUTABLES) {
     plugins: [lazyRequire, vendor(name, used)],
     // import.meta.url (PACKAGE_ROOT, createRequire) as the file's own URL (BUNDLE_META below): dist/bundle is as deep as dist/config.
     define: { 'import.meta.url': '__bundle_meta.url' },
+    metafile: true,
     write: false,
   });
+  const inEntry = alwaysLoaded(metafile, join(OUT, `${name}.cjs`));
   const vendored = await build({
     ...common,
     entryPoints: Object.fromEntries([...used].map((p) => [`${name}-vendor-${p}`, entryOf(p)])),
@@ -117,6 +136,7 @@ for (const name of EXECUTABLES) {
     write: false,
   });
   for (const f of vendored.outputFiles) writeFileSync(f.path, withKey(f.text));
+  const cjs = new Map();
   for (const f of outputFiles) {
     // The launcher compiles each file inside a function: the entry's shebang line would be a syntax error there.
     const text = f.text.replace(/^#!.*\n/, '');
@@ -124,8 +144,15 @@ for (const name of EXECUTABLES) {
     // sourcefile .mjs: an import of a CommonJS package takes its module.exports as default, as in Node's ES modules
     const sourcefile = basename(f.path).replace(/\.cjs$/, '.mjs');
     const { code } = await transform(esm, { format: 'cjs', platform: 'node', target: 'node20', supported: { 'dynamic-import': false }, minifyWhitespace: true, minifySyntax: true, sourcefile });
-    writeFileSync(f.path, withKey(code));
+    cjs.set(resolve(f.path), code);
   }
+  // The chunks the entry always loads go into its file, each defined (not run) before the entry's code: one file
+  // to read and one code cache instead of several (src/cli/launch.cts, "defined modules").
+  const entry = resolve(OUT, `${name}.cjs`);
+  const defines = inEntry.map((c) => `require.define(${JSON.stringify(basename(c))},function(exports,require,module,__filename,__dirname){${cjs.get(c)}\n});`);
+  cjs.set(entry, defines.join('') + cjs.get(entry));
+  for (const c of inEntry) cjs.delete(c);
+  for (const [file, code] of cjs) writeFileSync(file, withKey(code));
 
   const shebang = readFileSync(`src/cli/${name}.ts`, 'utf8').split('\n', 1)[0];
   if (!shebang.startsWith('#!')) throw new Error(`src/cli/${name}.ts: no shebang line`);

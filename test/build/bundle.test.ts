@@ -58,6 +58,25 @@ describe('the bundled executables', () => {
     for (const p of ['pino', 'pino-pretty', 'chokidar', 'protobufjs', 'smol-toml', 'siphash']) expect(files).toContain(`devmaster-vendor-${p}.cjs`);
   });
 
+  it('the entry carries the chunks it always loads (defined in its file): every chunk named is a file or defined there', () => {
+    const files = readdirSync(join(DIST, 'bundle'));
+    for (const name of ['devctl', 'devmaster']) {
+      const entry = readFileSync(join(DIST, 'bundle', `${name}.cjs`), 'latin1');
+      const defined = [...entry.matchAll(/require\.define\("([^"]+)"/g)].map((m) => m[1]!);
+      expect(defined.length, name).toBeGreaterThan(1);
+      expect(defined.filter((d) => files.includes(d)), name).toEqual([]);
+      const named = new Set(files.filter((f) => f.startsWith(name) && f.endsWith('.cjs')).flatMap((f) => [...readFileSync(join(DIST, 'bundle', f), 'latin1').matchAll(/require\("\.\/([^"]+)"\)/g)].map((m) => m[1]!)));
+      expect([...named].filter((n) => !files.includes(n) && !defined.includes(n)), name).toEqual([]);
+    }
+    // devctl --version compiles the entry, then the version's own chunks (none of the entry's)
+    const v = launchReport(DIST, 'devctl', shebangFlags('devctl'), ['--version']);
+    expect(v.status).toBe(0);
+    const compiled = v.loaded.map((l) => l.file.replace(/.*\//, ''));
+    expect(compiled[0]).toBe('devctl.cjs');
+    expect(compiled[1]).toMatch(/^devctl-version-/);
+    expect(compiled.length).toBeLessThanOrEqual(3);
+  });
+
   it('defines import.meta.url only in the files that read it, when first read', () => {
     const files = readdirSync(join(DIST, 'bundle')).filter((f) => f.endsWith('.cjs'));
     const text = (f: string) => readFileSync(join(DIST, 'bundle', f), 'latin1');
