@@ -15,7 +15,6 @@
 // the file NAME. One file to read and compile with its cache instead of several.
 // This file is CommonJS and imports only Node's own modules: it is all that runs before the bundle.
 import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Script } from 'node:vm';
 
@@ -63,8 +62,12 @@ const compiled = new Map<string, Compiled>();
 const modules = new Map<string, { exports: unknown }>();
 /** The defined modules not run yet, by path (as if each were its own file in dist/bundle). */
 const defined = new Map<string, ModuleWrapper>();
-/** Everything outside the bundle (Node's modules, node_modules) through Node's own require. */
-const nodeRequire = createRequire(join(BUNDLE_DIR, 'package.json'));
+/**
+ * Everything outside the bundle (Node's modules, node_modules) through Node's own require: this file's, which
+ * resolves a package from dist/cli as it would from dist/bundle (the same directories above). Not
+ * createRequire(): node:module loads four more of Node's modules (its ES module loader) at each start.
+ */
+const nodeRequire = require;
 
 /** require() inside the bundle: its own modules ("./NAME-x.cjs") through load(), the rest through Node's. */
 function bundleRequire(id: string): unknown {
