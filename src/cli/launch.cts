@@ -13,6 +13,7 @@
 // Defined modules: the chunks the entry always loads are in the entry's file, each a function given to
 // require.define(NAME, fn) before the entry's own code; a require of NAME then runs it (once), as it would have run
 // the file NAME. One file to read and compile with its cache instead of several.
+//
 // This file is CommonJS and imports only Node's own modules: it is all that runs before the bundle.
 import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
