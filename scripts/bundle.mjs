@@ -5,23 +5,68 @@
 // dynamic import()s (each devctl verb, the daemon's parts loaded after its configuration) into chunks, as ES
 // modules; each is then turned into CommonJS (import() into require()), which dist/cli/launch.cjs compiles with
 // V8's code cache. Each package of node_modules gets a file of its own, NAME-vendor-PACKAGE.cjs, read only when
-// it is first required (pino by the first logger, chokidar by the first watch, smol-toml by a config file); the
-// native addons (koffi, netlink) stay in node_modules, required at run time. dist/cli/NAME.js becomes the shebang
-// line of src/cli/NAME.ts and a call of launch(NAME); the code caches (dist/bundle/*.cache) are written by a run
-// of NAME --help under the shebang's V8 flags.
+// it is first required (pino by the first logger, chokidar by the first watch, smol-toml by a config file, koffi's
+// JavaScript by the first C call); native code stays in node_modules, required at run time: netlink, and koffi's
+// package for the platform (@koromix/koffi-PLATFORM: its .node file and the loader that picks it).
+// dist/cli/NAME.js becomes the shebang line of src/cli/NAME.ts and a call of launch(NAME); the code caches
+// (dist/bundle/*.cache) are written by a run of NAME --help under the shebang's V8 flags.
 import { build, transform } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { createRequire } from 'node:module';
+import { basename, join, resolve } from 'node:path';
 
 const EXECUTABLES = ['devmaster', 'devctl'];
 /** Packages with native code: loaded from node_modules at run time, never bundled. */
-const NATIVE = ['koffi', 'netlink'];
+const NATIVE = ['netlink', '@koromix/*'];
 /** The other packages src/ imports: each bundled into a file of its own. */
 const VENDORED = Object.keys(JSON.parse(readFileSync('package.json', 'utf8')).dependencies).filter((p) => !NATIVE.includes(p));
 const OUT = 'dist/bundle';
+const nodeRequire = createRequire(import.meta.url);
+
+/**
+ * The file a vendored package is bundled from. koffi's "exports" name an ES module for import and CommonJS for
+ * require(): src/sys/libc.ts requires it, so its CommonJS file (whose own require() of the platform's package is a
+ * plain one; its ES module's goes through import.meta.url, which a bundle does not have).
+ */
+const entryOf = (p) => (p === 'koffi' ? nodeRequire.resolve(p) : p);
+
+/**
+ * koffi's CommonJS file falls back, when no @koromix/koffi-PLATFORM package loads, to a koffi.node built at install
+ * time under its own directory (build/koffi/TRIPLET/), which it finds from __dirname: in the bundle, that directory
+ * is found at run time, the way Node finds koffi, and only then.
+ */
+const KOFFI_FALLBACK = 'loadDynamic2(__dirname, pkg, triplets)';
+const koffiDir = {
+  name: 'koffi-dir',
+  setup(b) {
+    b.onLoad({ filter: /\/node_modules\/koffi\/src\/koffi\/index\.cjs$/ }, async ({ path }) => {
+      const text = await readFile(path, 'utf8');
+      if (!text.includes(KOFFI_FALLBACK)) throw new Error(`${path}: no '${KOFFI_FALLBACK}' (another koffi version? see scripts/bundle.mjs)`);
+      const dir = `require('node:path').dirname(require('node:module').createRequire(__filename).resolve('koffi')) + '/src/koffi'`;
+      return { contents: text.replace(KOFFI_FALLBACK, `loadDynamic2(${dir}, pkg, triplets)`), loader: 'js' };
+    });
+  },
+};
+
+/**
+ * The chunks an entry always loads: those it imports statically, and theirs, from esbuild's metafile (absolute paths,
+ * in no particular order: each is run when first required).
+ */
+function alwaysLoaded(metafile, entry) {
+  const found = new Set();
+  const visit = (out) => {
+    for (const i of metafile.outputs[out].imports) {
+      if (i.kind !== 'import-statement' || i.external || found.has(i.path)) continue;
+      found.add(i.path);
+      visit(i.path);
+    }
+  };
+  visit(entry);
+  return [...found].map((f) => resolve(f));
+}
 
 /**
  * The lazy require of src/: `const require = createRequire(import.meta.url);` at a module's top. Without that
@@ -54,6 +99,11 @@ function vendor(name, used) {
 }
 
 const common = { outdir: OUT, outExtension: { '.js': '.cjs' }, bundle: true, platform: 'node', target: 'node20', minifyWhitespace: true, minifySyntax: true, logLevel: 'warning' };
+/**
+ * import.meta.url in the bundle, made when first read, in the files that use it alone (not a banner: what a file
+ * runs when it loads, every start pays).
+ */
+const BUNDLE_META = "const __bundle_meta = { get url() { return require('node:url').pathToFileURL(__filename).href; } };\n";
 /** The file's text with its code cache key at the end (src/cli/launch.cts): the cache is used only with it. */
 const withKey = (code) => `${code}//# codeCacheKey=${createHash('sha256').update(code).digest('hex').slice(0, 32)}\n`;
 
@@ -62,7 +112,7 @@ mkdirSync(OUT, { recursive: true });
 writeFileSync('dist/cli/package.json', '{ "type": "commonjs" }\n');
 for (const name of EXECUTABLES) {
   const used = new Set();
-  const { outputFiles } = await build({
+  const { outputFiles, metafile } = await build({
     ...common,
     entryPoints: { [name]: `src/cli/${name}.ts` },
     entryNames: '[name]',
@@ -71,21 +121,38 @@ for (const name of EXECUTABLES) {
     format: 'esm',
     external: NATIVE,
     plugins: [lazyRequire, vendor(name, used)],
-    // import.meta.url (PACKAGE_ROOT, createRequire) as the file's own URL: dist/bundle is as deep as dist/config.
-    define: { 'import.meta.url': '__bundle_url' },
-    banner: { js: "const __bundle_url = require('node:url').pathToFileURL(__filename).href;" },
+    // import.meta.url (PACKAGE_ROOT, createRequire) as the file's own URL (BUNDLE_META below): dist/bundle is as deep as dist/config.
+    define: { 'import.meta.url': '__bundle_meta.url' },
+    metafile: true,
     write: false,
   });
-  const vendored = await build({ ...common, entryPoints: Object.fromEntries([...used].map((p) => [`${name}-vendor-${p}`, p])), format: 'cjs', external: NATIVE, write: false });
+  const inEntry = alwaysLoaded(metafile, join(OUT, `${name}.cjs`));
+  const vendored = await build({
+    ...common,
+    entryPoints: Object.fromEntries([...used].map((p) => [`${name}-vendor-${p}`, entryOf(p)])),
+    format: 'cjs',
+    external: NATIVE,
+    plugins: [koffiDir],
+    write: false,
+  });
   for (const f of vendored.outputFiles) writeFileSync(f.path, withKey(f.text));
+  const cjs = new Map();
   for (const f of outputFiles) {
     // The launcher compiles each file inside a function: the entry's shebang line would be a syntax error there.
-    const esm = f.text.replace(/^#!.*\n/, '');
+    const text = f.text.replace(/^#!.*\n/, '');
+    const esm = text.includes('__bundle_meta') ? BUNDLE_META + text : text;
     // sourcefile .mjs: an import of a CommonJS package takes its module.exports as default, as in Node's ES modules
     const sourcefile = basename(f.path).replace(/\.cjs$/, '.mjs');
     const { code } = await transform(esm, { format: 'cjs', platform: 'node', target: 'node20', supported: { 'dynamic-import': false }, minifyWhitespace: true, minifySyntax: true, sourcefile });
-    writeFileSync(f.path, withKey(code));
+    cjs.set(resolve(f.path), code);
   }
+  // The chunks the entry always loads go into its file, each defined (not run) before the entry's code: one file
+  // to read and one code cache instead of several (src/cli/launch.cts, "defined modules").
+  const entry = resolve(OUT, `${name}.cjs`);
+  const defines = inEntry.map((c) => `require.define(${JSON.stringify(basename(c))},function(exports,require,module,__filename,__dirname){${cjs.get(c)}\n});`);
+  cjs.set(entry, defines.join('') + cjs.get(entry));
+  for (const c of inEntry) cjs.delete(c);
+  for (const [file, code] of cjs) writeFileSync(file, withKey(code));
 
   const shebang = readFileSync(`src/cli/${name}.ts`, 'utf8').split('\n', 1)[0];
   if (!shebang.startsWith('#!')) throw new Error(`src/cli/${name}.ts: no shebang line`);

@@ -49,7 +49,7 @@ function run(ctx: BuiltinContext, argv: string[]): boolean {
     return false;
   }
   try {
-    const r = ioctl(fd, BTRFS_IOC_DEVICES_READY, args);
+    const r = ioctl(fd, BTRFS_IOC_DEVICES_READY(), args);
     if (r < 0) {
       ctx.log.debug(`${dev.sysname}: btrfs: BTRFS_IOC_DEVICES_READY on ${node} failed: ${errnoName(errno())}`);
       return false;

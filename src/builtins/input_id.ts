@@ -8,7 +8,7 @@ import type { Device } from '../device/device.js';
 import { devPath, type Roots } from '../device/roots.js';
 import { splitDevT } from '../sys/devnum.js';
 import type { Builtin, BuiltinContext } from './types.js';
-import { ABSINFO_SIZE, decodeAbsInfo, EVIOCGABS, ioctl, type AbsInfo } from '../sys/ioctl.js';
+import { absinfoSize, decodeAbsInfo, EVIOCGABS, ioctl, type AbsInfo } from '../sys/ioctl.js';
 import { tryOr } from '../util/fs.js';
 
 // linux/input-event-codes.h
@@ -220,7 +220,7 @@ function testKey(c: Caps, emit: Emit): boolean {
 
 /** The struct input_absinfo of one axis (EVIOCGABS), or undefined. */
 function readAbsInfo(fd: number, axis: number): AbsInfo | undefined {
-  const buf = Buffer.alloc(ABSINFO_SIZE);
+  const buf = Buffer.alloc(absinfoSize());
   if (ioctl(fd, EVIOCGABS(axis), buf) < 0) return undefined;
   return decodeAbsInfo(buf);
 }

@@ -17,7 +17,7 @@ import { type Device } from '../device/device.js';
 import { splitDevT } from '../sys/devnum.js';
 import { devPath } from '../device/roots.js';
 import type { Builtin, BuiltinContext } from './types.js';
-import { ABSINFO_SIZE, decodeAbsInfo, encodeAbsInfo, encodeKeymap, EVIOCGABS, EVIOCGBIT_EV, EVIOCSABS, EVIOCSKEYCODE, ioctl, type AbsInfo } from '../sys/ioctl.js';
+import { absinfoSize, decodeAbsInfo, encodeAbsInfo, encodeKeymap, EVIOCGABS, EVIOCGBIT_EV, EVIOCSABS, EVIOCSKEYCODE, ioctl, type AbsInfo } from '../sys/ioctl.js';
 import { errno } from '../sys/libc.js';
 import { numberOrUndefined, safeAtoi, safeAtou, strtol } from '../util/cnum.js';
 
@@ -234,7 +234,7 @@ function run(ctx: BuiltinContext, _argv: string[]): boolean {
         }
         if (hasAbs === undefined) {
           const bits = Buffer.alloc(8);
-          if (ioctl(fd, EVIOCGBIT_EV, bits) < 0) {
+          if (ioctl(fd, EVIOCGBIT_EV(), bits) < 0) {
             log.error(`${who}: keyboard: EVIOCGBIT on ${node} failed: ${errnoName(errno())}`);
             return false;
           }
@@ -267,13 +267,13 @@ function mapKeycode(ctx: BuiltinContext, fd: number, scancode: number, keycode: 
     return;
   }
   ctx.log.debug(`${who}: keyboard: mapping scan code ${scancode} (0x${hex(scancode)}) to key code ${code} (0x${hex(code)})`);
-  if (ioctl(fd, EVIOCSKEYCODE, encodeKeymap(scancode, code)) < 0)
+  if (ioctl(fd, EVIOCSKEYCODE(), encodeKeymap(scancode, code)) < 0)
     ctx.log.error(`${who}: keyboard: EVIOCSKEYCODE with scan code 0x${hex(scancode)} and key code ${code} failed: ${errnoName(errno())}`);
 }
 
 function overrideAbs(ctx: BuiltinContext, fd: number, evcode: number, value: string): void {
   const who = ctx.device.sysname;
-  const buf = Buffer.alloc(ABSINFO_SIZE);
+  const buf = Buffer.alloc(absinfoSize());
   if (ioctl(fd, EVIOCGABS(evcode), buf) < 0) {
     ctx.log.error(`${who}: keyboard: EVIOCGABS(0x${evcode.toString(16)}) failed: ${errnoName(errno())}`);
     return;

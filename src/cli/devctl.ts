@@ -2,6 +2,14 @@
 // devctl: the command-line tool. One file per verb in src/devctl/, loaded only when it runs.
 import { EarlyExit, Failure, UsageError, parsePreVerb, setInvocation, type Verb } from '../devctl/common.js';
 import { ConfigError } from '../config/config.js';
+import { writeTextSync } from '../util/fs.js';
+
+/**
+ * Output on descriptors 1 and 2 written directly, as the verbs write theirs: process.stdout and process.stderr are
+ * streams Node builds (loading node:stream and more) on first use. A closed pipe (EPIPE) is thrown, and fails the run.
+ */
+const print = (text: string) => writeTextSync(1, text);
+const printError = (text: string) => writeTextSync(2, text);
 
 /**
  * The verbs, in `devctl --help` order, each with its module. The imports are written out (not computed from the
@@ -61,34 +69,34 @@ async function main(argv: string[]): Promise<number> {
   const pre = parsePreVerb(argv);
   for (const o of pre.options) {
     if (o.key === 'help') {
-      process.stdout.write((await usage()) + '\n');
+      print((await usage()) + '\n');
       return 0;
     }
     if (o.key === 'version') {
-      process.stdout.write(`${await version()}\n`);
+      print(`${await version()}\n`);
       return 0;
     }
   }
   if (pre.error !== undefined) {
-    process.stderr.write(pre.error + '\n');
+    printError(pre.error + '\n');
     return 1;
   }
   const [verb, ...rest] = pre.operands;
   if (verb === undefined) {
-    process.stderr.write(`Command verb required (one of ${[...VERBS, 'version', 'help'].join(', ')}).\n`);
+    printError(`Command verb required (one of ${[...VERBS, 'version', 'help'].join(', ')}).\n`);
     return 1;
   }
   if (verb === 'help') {
-    process.stdout.write((await usage()) + '\n');
+    print((await usage()) + '\n');
     return 0;
   }
   if (verb === 'version') {
-    process.stdout.write(`${await version()}\n`);
+    print(`${await version()}\n`);
     return 0;
   }
   const mod = await loadVerb(verb);
   if (!mod) {
-    process.stderr.write(`Unknown command verb '${verb}'.\n`);
+    printError(`Unknown command verb '${verb}'.\n`);
     return 1;
   }
   setInvocation(verb, pre.options);
@@ -96,18 +104,18 @@ async function main(argv: string[]): Promise<number> {
     return await mod.run(rest);
   } catch (e) {
     if (e instanceof EarlyExit) {
-      process.stdout.write(e.what === 'version' ? `${await version()}\n` : mod.help.endsWith('\n') ? mod.help : mod.help + '\n');
+      print(e.what === 'version' ? `${await version()}\n` : mod.help.endsWith('\n') ? mod.help : mod.help + '\n');
       return 0;
     }
     if (e instanceof Failure) {
-      process.stderr.write(`${e.message}\n`);
+      printError(`${e.message}\n`);
       return 1;
     }
     if (e instanceof UsageError || e instanceof ConfigError) {
-      process.stderr.write(`devctl ${verb}: ${e.message}\n`);
+      printError(`devctl ${verb}: ${e.message}\n`);
       return 1;
     }
-    process.stderr.write(`devctl ${verb}: ${(e as Error).message}\n`);
+    printError(`devctl ${verb}: ${(e as Error).message}\n`);
     return 1;
   }
 }

@@ -9,9 +9,13 @@
 // V8 or under other V8 flags, or cut short. A missing, stale, refused or unreadable cache costs only the time it
 // would have saved. (V8 does not check the checksum of a cache's content in release builds: a cache overwritten in
 // place after its header, with the right key, is not noticed; the build writes each cache whole, by a rename.)
+//
+// Defined modules: the chunks the entry always loads are in the entry's file, each a function given to
+// require.define(NAME, fn) before the entry's own code; a require of NAME then runs it (once), as it would have run
+// the file NAME. One file to read and compile with its cache instead of several.
+//
 // This file is CommonJS and imports only Node's own modules: it is all that runs before the bundle.
 import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Script } from 'node:vm';
 
@@ -20,12 +24,11 @@ export const BUNDLE_DIR = join(__dirname, '..', 'bundle');
 
 type ModuleWrapper = (exports: unknown, require: (id: string) => unknown, module: { exports: unknown }, filename: string, dirname: string) => void;
 
-interface Loaded {
+interface Compiled {
   file: string;
   script: Script;
   /** True when the cache was stale or V8 refused it, false when V8 used it, undefined when there was none. */
   cacheRejected: boolean | undefined;
-  module: { exports: unknown };
 }
 
 const cacheOf = (file: string): string => file.replace(/\.cjs$/, '.cache');
@@ -36,7 +39,7 @@ const KEY_TRAILER = /\/\/# codeCacheKey=([0-9a-f]{32})\n$/;
 const KEY = /^[0-9a-f]{32}$/;
 
 /** Compiles one file of the bundle, with its code cache when there is one made for it. */
-function compile(file: string): Omit<Loaded, 'module'> {
+function compile(file: string): Compiled {
   // The bundle is ASCII (esbuild's default charset): latin1 is the cheapest exact decoding.
   const source = readFileSync(file, 'latin1');
   let cache: Buffer | undefined;
@@ -54,29 +57,48 @@ function compile(file: string): Omit<Loaded, 'module'> {
   return { file, script, cacheRejected: cache === undefined ? undefined : cachedData === undefined || script.cachedDataRejected === true };
 }
 
-/** The files of the bundle loaded so far in this process, by path. */
-const loaded = new Map<string, Loaded>();
-/** Everything outside the bundle (Node's modules, node_modules) through Node's own require. */
-const nodeRequire = createRequire(join(BUNDLE_DIR, 'package.json'));
+/** The files of the bundle compiled so far in this process, by path. */
+const compiled = new Map<string, Compiled>();
+/** The modules of the bundle run so far (a file's, or a defined one's), by path. */
+const modules = new Map<string, { exports: unknown }>();
+/** The defined modules not run yet, by path (as if each were its own file in dist/bundle). */
+const defined = new Map<string, ModuleWrapper>();
+/**
+ * Everything outside the bundle (Node's modules, node_modules) through Node's own require: this file's, which
+ * resolves a package from dist/cli as it would from dist/bundle (the same directories above). Not
+ * createRequire(): node:module loads four more of Node's modules (its ES module loader) at each start.
+ */
+const nodeRequire = require;
 
-/** require() inside the bundle: its own files ("./NAME-x.cjs") through load(), the rest through Node's. */
+/** require() inside the bundle: its own modules ("./NAME-x.cjs") through load(), the rest through Node's. */
 function bundleRequire(id: string): unknown {
-  return id.startsWith('./') ? load(join(BUNDLE_DIR, id)).module.exports : nodeRequire(id);
+  return id.startsWith('./') ? load(join(BUNDLE_DIR, id)).exports : nodeRequire(id);
+}
+/** A module whose code is in the file being loaded (the entry's chunks, above), run when first required. */
+bundleRequire.define = (name: string, fn: ModuleWrapper): void => {
+  defined.set(join(BUNDLE_DIR, name), fn);
+};
+
+/** Loads (runs, once) one module of the bundle as a CommonJS module: a defined one, or a file compiled then. */
+function load(file: string): { exports: unknown } {
+  let m = modules.get(file);
+  if (m) return m;
+  m = { exports: {} };
+  modules.set(file, m);
+  let fn = defined.get(file);
+  if (fn) defined.delete(file);
+  else {
+    const c = compile(file);
+    compiled.set(file, c);
+    fn = c.script.runInThisContext() as ModuleWrapper;
+  }
+  fn(m.exports, bundleRequire, m, file, BUNDLE_DIR);
+  return m;
 }
 
-/** Loads (compiles and runs, once) one file of the bundle as a CommonJS module. */
-function load(file: string): Loaded {
-  let l = loaded.get(file);
-  if (l) return l;
-  l = { ...compile(file), module: { exports: {} } };
-  loaded.set(file, l);
-  (l.script.runInThisContext() as ModuleWrapper)(l.module.exports, bundleRequire, l.module, file, BUNDLE_DIR);
-  return l;
-}
-
-/** The bundle's files loaded so far, with whether V8 took their caches (tests, scripts/bundle.mjs). */
+/** The bundle's files compiled so far, with whether V8 took their caches (tests, scripts/bundle.mjs). */
 export function loadedFiles(): { file: string; cacheRejected: boolean | undefined }[] {
-  return [...loaded.values()].map(({ file, cacheRejected }) => ({ file, cacheRejected }));
+  return [...compiled.values()].map(({ file, cacheRejected }) => ({ file, cacheRejected }));
 }
 
 /** Runs the executable NAME (dist/cli/NAME.js calls this). */
@@ -98,7 +120,7 @@ export function writeCodeCache(name: string, argv: readonly string[]): void {
       const file = join(BUNDLE_DIR, f);
       const key = KEY_TRAILER.exec(readFileSync(file, 'latin1'))?.[1];
       if (key === undefined) throw new Error(`${file}: no codeCacheKey line at its end`);
-      const data = (loaded.get(file) ?? compile(file)).script.createCachedData();
+      const data = (compiled.get(file) ?? compile(file)).script.createCachedData();
       const tmp = `${cacheOf(file)}.${process.pid}`;
       writeFileSync(tmp, Buffer.concat([Buffer.from(key, 'latin1'), data]));
       renameSync(tmp, cacheOf(file));

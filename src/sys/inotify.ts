@@ -1,11 +1,10 @@
 // inotify through libc: a non-blocking instance whose descriptor libuv polls (no thread, no timer); a readable
 // descriptor is drained with read() until EAGAIN. A worker thread blocked in read() cost ~75 ms to start and
 // ~13 MB of RSS, and keeps the process from exiting while blocked (measured; see docs/DAEMON.md, "Watch").
-import koffi from 'koffi';
 import { constants } from 'node:os';
 import { errnoError } from './errno.js';
 import { close, readFd } from './file.js';
-import { errno, libcFunction } from './libc.js';
+import { declared, errno, koffi, libcFunction } from './libc.js';
 import { watchReadable, type ReadableWatch } from './poll.js';
 
 export const IN_CLOSE_WRITE = 0x0000_0008;
@@ -15,8 +14,8 @@ const IN_NONBLOCK = 0o4000;
 const IN_CLOEXEC = 0o2000000;
 
 /** struct inotify_event without its name (which follows, `len` bytes, NUL-padded). */
-const inotifyEvent = koffi.struct('inotify_event', { wd: 'int', mask: 'uint32_t', cookie: 'uint32_t', len: 'uint32_t' });
-const EVENT_HEADER = koffi.sizeof(inotifyEvent);
+const inotifyEvent = declared((k) => k.struct('inotify_event', { wd: 'int', mask: 'uint32_t', cookie: 'uint32_t', len: 'uint32_t' }));
+const eventHeaderSize = declared((k) => k.sizeof(inotifyEvent()));
 
 const init1C = libcFunction<(flags: number) => number>('int inotify_init1(int flags)');
 const addWatchC = libcFunction<(fd: number, path: string, mask: number) => number>('int inotify_add_watch(int fd, const char *path, uint32_t mask)');
@@ -32,14 +31,17 @@ export interface InotifyEvent {
 /** Splits what read() returned from an inotify fd into events; a truncated tail is ignored. */
 export function parseInotifyEvents(buf: Buffer, length: number): InotifyEvent[] {
   const out: InotifyEvent[] = [];
+  const k = koffi();
+  const type = inotifyEvent();
+  const header = eventHeaderSize();
   let off = 0;
-  while (off + EVENT_HEADER <= length) {
-    const h = koffi.decode(buf, off, inotifyEvent) as { wd: number; mask: number; cookie: number; len: number };
-    if (off + EVENT_HEADER + h.len > length) break;
-    const raw = buf.subarray(off + EVENT_HEADER, off + EVENT_HEADER + h.len);
+  while (off + header <= length) {
+    const h = k.decode(buf, off, type) as { wd: number; mask: number; cookie: number; len: number };
+    if (off + header + h.len > length) break;
+    const raw = buf.subarray(off + header, off + header + h.len);
     const nul = raw.indexOf(0);
     out.push({ wd: h.wd, mask: h.mask, cookie: h.cookie, name: raw.subarray(0, nul < 0 ? h.len : nul).toString() });
-    off += EVENT_HEADER + h.len;
+    off += header + h.len;
   }
   return out;
 }

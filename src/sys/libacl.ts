@@ -1,8 +1,7 @@
 // libacl (libacl.so.1) through koffi, for the uaccess builtin: POSIX access ACLs on device nodes, rewritten as
 // systemd's devnode_acl() does.
-import koffi from 'koffi';
 import { errnoError } from './errno.js';
-import { errno, loadLibrary } from './libc.js';
+import { errno, koffi, loadLibrary } from './libc.js';
 
 // from <sys/acl.h> and <acl/libacl.h>
 const ACL_READ = 4;
@@ -73,7 +72,7 @@ function userEntries(a: LibAcl, handle: Ptr, path: string): { entry: Ptr; uid: n
     if (tag[0] !== ACL_USER) continue;
     const q = a.getQualifier(entry[0]);
     if (!q) fail('acl_get_qualifier', path);
-    const uid = koffi.decode(q, 'uint32_t') as number;
+    const uid = koffi().decode(q, 'uint32_t') as number;
     a.free(q);
     out.push({ entry: entry[0], uid });
   }

@@ -1,7 +1,6 @@
 // libblkid (util-linux's libblkid.so.1) through koffi, for the blkid builtin: the functions udev's
 // udev-builtin-blkid.c calls, the flags of <blkid/blkid.h>, and reading the C strings it returns.
-import koffi from 'koffi';
-import { loadLibrary, optionalFunction, type Library } from './libc.js';
+import { koffi, loadLibrary, optionalFunction, type Library } from './libc.js';
 
 // flags from <blkid/blkid.h>
 export const SUBLKS_LABEL = 1 << 1;
@@ -88,11 +87,11 @@ export function blkid(): Blkid {
 /** The bytes of a C string libblkid returned: `len` bytes up to a NUL, or up to the NUL. */
 export function cBytes(p: Ptr, len?: number): Buffer {
   if (len !== undefined && len > 0) {
-    const b = Buffer.from(koffi.view(p, len));
+    const b = Buffer.from(koffi().view(p, len));
     const z = b.indexOf(0);
     return Buffer.from(z < 0 ? b : b.subarray(0, z));
   }
-  return Buffer.from(koffi.decode(p, 'char', -1) as string, 'latin1');
+  return Buffer.from(koffi().decode(p, 'char', -1) as string, 'latin1');
 }
 
 /** blkid_encode_string / blkid_safe_string of a C string, into udev's 256-byte buffer. */

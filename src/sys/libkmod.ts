@@ -1,7 +1,6 @@
 // libkmod (libkmod.so.2) through koffi, for the kmod builtin: the functions udev's udev-builtin-kmod.c calls,
 // and its log function (libkmod hands over a printf format and a va_list; vsnprintf formats them).
-import koffi from 'koffi';
-import { libcFunction, loadLibrary } from './libc.js';
+import { declared, koffi, libcFunction, loadLibrary } from './libc.js';
 
 /** An opaque libkmod pointer (context, list entry, module). */
 export type Ptr = unknown;
@@ -28,13 +27,14 @@ export const KMOD_PROBE_APPLY_BLACKLIST = 0x20000;
 
 let lib: Kmod | undefined;
 let setLogFn: ((ctx: Ptr, fn: unknown, data: null) => void) | undefined;
-const logProto = koffi.proto('void devmaster_kmod_log_fn(void *data, int priority, const char *file, int line, const char *fn, void *format, void *args)');
+const logProto = declared((k) => k.proto('void devmaster_kmod_log_fn(void *data, int priority, const char *file, int line, const char *fn, void *format, void *args)'));
 const vsnprintf = libcFunction<(buf: Buffer, size: number, fmt: Ptr, ap: Ptr) => number>('int vsnprintf(void *buf, size_t size, void *fmt, void *ap)');
 
 /** libkmod, loaded once; throws a clear Error when it is not there. */
 export function kmod(): Kmod {
   if (lib) return lib;
   const l = loadLibrary('libkmod.so.2', 'libkmod2');
+  logProto(); // named in kmod_set_log_fn's prototype
   const f = (decl: string) => l.func(decl) as unknown as (...a: unknown[]) => never;
   setLogFn = f('void kmod_set_log_fn(void *ctx, devmaster_kmod_log_fn *fn, void *data)');
   lib = {
@@ -60,11 +60,11 @@ export function kmod(): Kmod {
  */
 export function setKmodLog(ctx: Ptr, fn: (priority: number, message: string) => void): () => void {
   kmod();
-  const callback = koffi.register((_data: unknown, priority: number, _file: string, _line: number, _fn: string, format: Ptr, args: Ptr) => {
+  const callback = koffi().register((_data: unknown, priority: number, _file: string, _line: number, _fn: string, format: Ptr, args: Ptr) => {
     const buf = Buffer.alloc(1024);
     const n = vsnprintf()(buf, buf.length, format, args);
     fn(priority, buf.subarray(0, Math.max(0, Math.min(n, buf.length - 1))).toString('utf8').trimEnd());
-  }, koffi.pointer(logProto));
+  }, koffi().pointer(logProto()));
   setLogFn!(ctx, callback, null);
-  return () => koffi.unregister(callback);
+  return () => koffi().unregister(callback);
 }

@@ -1,17 +1,17 @@
 // Sockets through libc, for what Node's net and dgram modules cannot do: AF_UNIX SOCK_SEQPACKET (udev's control
 // socket), AF_UNIX datagrams with descriptors attached (sd_notify, FDSTORE=1), sender credentials (SO_PEERCRED,
 // SCM_CREDENTIALS), socket options of the netlink socket and what an inherited descriptor is (sd_is_socket()'s
-// questions). The structs are declared once as koffi structs, so their layout is the platform's.
+// questions). The structs are declared once as koffi structs (on the first call that needs them), so their layout is
+// the platform's.
 //
 // Conventions: set-up calls (socket, bind, listen, socketInfo, sendUnixDatagram) throw an Error carrying the
 // errno; the calls a non-blocking loop makes (accept4, recvmsg, connect, setsockopt, getsockopt) return a
 // negative errno instead of throwing.
-import koffi from 'koffi';
 import { chmodSync, fchmodSync } from 'node:fs';
 import { constants } from 'node:os';
 import { errnoError } from './errno.js';
 import { close, O_CLOEXEC, O_NONBLOCK } from './file.js';
-import { errno, libcFunction } from './libc.js';
+import { declared, errno, koffi, libcFunction } from './libc.js';
 
 export const AF_UNIX = 1;
 export const AF_INET = 2;
@@ -44,30 +44,43 @@ export const MSG_DONTWAIT = 0x40;
 export const MSG_NOSIGNAL = 0x4000;
 export const MSG_CMSG_CLOEXEC = 0x40000000;
 
-const sockaddrUn = koffi.struct('sockaddr_un', { sun_family: 'uint16_t', sun_path: koffi.array('char', 108) });
-const SUN_PATH_OFFSET = koffi.offsetof(sockaddrUn, 'sun_path');
-const SUN_PATH_MAX = koffi.sizeof(sockaddrUn) - SUN_PATH_OFFSET;
-const sockaddrNl = koffi.struct('sockaddr_nl', { nl_family: 'uint16_t', nl_pad: 'uint16_t', nl_pid: 'uint32_t', nl_groups: 'uint32_t' });
 /** struct sockaddr_storage: room for any address getsockname() returns. */
 const SOCKADDR_STORAGE = 128;
-koffi.struct('iovec', { iov_base: 'void *', iov_len: 'size_t' });
-koffi.struct('msghdr', {
-  msg_name: 'void *',
-  msg_namelen: 'uint32_t',
-  msg_iov: 'iovec *',
-  msg_iovlen: 'size_t',
-  msg_control: 'void *',
-  msg_controllen: 'size_t',
-  msg_flags: 'int',
-});
-const cmsghdr = koffi.struct('cmsghdr', { cmsg_len: 'size_t', cmsg_level: 'int', cmsg_type: 'int' });
-const ucred = koffi.struct('ucred', { pid: 'int32_t', uid: 'uint32_t', gid: 'uint32_t' });
-const SIZE_T = koffi.sizeof('size_t');
 const { EAGAIN, EINPROGRESS, EINVAL, ENAMETOOLONG, ERANGE } = constants.errno;
-/** CMSG_ALIGN. */
-const cmsgAlign = (n: number) => (n + SIZE_T - 1) & ~(SIZE_T - 1);
-const CMSG_HEADER = cmsgAlign(koffi.sizeof(cmsghdr));
-const UCRED_SIZE = koffi.sizeof(ucred);
+
+/** The structs, declared on first use, and the sizes and offsets the calls below take from them. */
+const layout = declared((k) => {
+  const sockaddrUn = k.struct('sockaddr_un', { sun_family: 'uint16_t', sun_path: k.array('char', 108) });
+  const sunPathOffset = k.offsetof(sockaddrUn, 'sun_path');
+  k.struct('iovec', { iov_base: 'void *', iov_len: 'size_t' });
+  // named in recvmsg's and sendmsg's prototypes
+  k.struct('msghdr', {
+    msg_name: 'void *',
+    msg_namelen: 'uint32_t',
+    msg_iov: 'iovec *',
+    msg_iovlen: 'size_t',
+    msg_control: 'void *',
+    msg_controllen: 'size_t',
+    msg_flags: 'int',
+  });
+  const cmsghdr = k.struct('cmsghdr', { cmsg_len: 'size_t', cmsg_level: 'int', cmsg_type: 'int' });
+  const ucred = k.struct('ucred', { pid: 'int32_t', uid: 'uint32_t', gid: 'uint32_t' });
+  const sizeT = k.sizeof('size_t');
+  /** CMSG_ALIGN. */
+  const cmsgAlign = (n: number) => (n + sizeT - 1) & ~(sizeT - 1);
+  return {
+    sockaddrUn,
+    sockaddrUnSize: k.sizeof(sockaddrUn),
+    sunPathOffset,
+    sunPathMax: k.sizeof(sockaddrUn) - sunPathOffset,
+    sockaddrNl: k.struct('sockaddr_nl', { nl_family: 'uint16_t', nl_pad: 'uint16_t', nl_pid: 'uint32_t', nl_groups: 'uint32_t' }),
+    cmsghdr,
+    ucred,
+    cmsgAlign,
+    cmsgHeader: cmsgAlign(k.sizeof(cmsghdr)),
+    ucredSize: k.sizeof(ucred),
+  };
+});
 
 export interface Ucred {
   pid: number;
@@ -92,8 +105,8 @@ const connectC = libcFunction<(fd: number, addr: Buffer, len: number) => number>
 const accept4C = libcFunction<(fd: number, addr: null, len: null, flags: number) => number>('int accept4(int, void *, void *, int)');
 const getsockoptC = libcFunction<(fd: number, level: number, name: number, val: Buffer, len: number[]) => number>('int getsockopt(int, int, int, _Out_ void *, _Inout_ uint32_t *)');
 const setsockoptC = libcFunction<(fd: number, level: number, name: number, val: Buffer, len: number) => number>('int setsockopt(int, int, int, const void *, uint32_t)');
-const recvmsgC = libcFunction<(fd: number, msg: Msghdr, flags: number) => number | bigint>('intptr_t recvmsg(int, _Inout_ msghdr *msg, int)');
-const sendmsgC = libcFunction<(fd: number, msg: Msghdr, flags: number) => number | bigint>('intptr_t sendmsg(int, const msghdr *msg, int)');
+const recvmsgC = libcFunction<(fd: number, msg: Msghdr, flags: number) => number | bigint>('intptr_t recvmsg(int, _Inout_ msghdr *msg, int)', layout);
+const sendmsgC = libcFunction<(fd: number, msg: Msghdr, flags: number) => number | bigint>('intptr_t sendmsg(int, const msghdr *msg, int)', layout);
 const sendtoC = libcFunction<(fd: number, buf: Buffer, len: number, flags: number, addr: Buffer, addrLen: number) => number | bigint>(
   'intptr_t sendto(int, const void *, size_t, int, const void *, uint32_t)',
 );
@@ -104,17 +117,18 @@ const getsocknameC = libcFunction<(fd: number, addr: Buffer, len: number[]) => n
  * and the length to pass with it. Throws ENAMETOOLONG when the name does not fit, EINVAL for an empty abstract name.
  */
 function sockaddr(name: string, abstract = false): { addr: Buffer; len: number } {
+  const { sockaddrUn, sockaddrUnSize, sunPathOffset, sunPathMax } = layout();
   const shown = abstract ? `@${name}` : name;
   const p = Buffer.from(name, 'utf8');
   if (abstract && p.length === 0) throw errnoError(`empty abstract AF_UNIX address '${shown}'`, EINVAL);
-  if (p.length >= SUN_PATH_MAX) {
-    throw errnoError(`socket path too long for AF_UNIX (${p.length} bytes, at most ${SUN_PATH_MAX - 1}): ${shown}`, ENAMETOOLONG);
+  if (p.length >= sunPathMax) {
+    throw errnoError(`socket path too long for AF_UNIX (${p.length} bytes, at most ${sunPathMax - 1}): ${shown}`, ENAMETOOLONG);
   }
-  const addr = Buffer.alloc(koffi.sizeof(sockaddrUn));
-  koffi.encode(addr, sockaddrUn, { sun_family: AF_UNIX });
-  p.copy(addr, SUN_PATH_OFFSET + (abstract ? 1 : 0));
+  const addr = Buffer.alloc(sockaddrUnSize);
+  koffi().encode(addr, sockaddrUn, { sun_family: AF_UNIX });
+  p.copy(addr, sunPathOffset + (abstract ? 1 : 0));
   // a path carries its terminating NUL; an abstract name is exactly as long as given, after its leading NUL
-  return { addr, len: SUN_PATH_OFFSET + p.length + 1 };
+  return { addr, len: sunPathOffset + p.length + 1 };
 }
 
 /** The sockaddr_un of an address written as sd_notify(3) takes it: a path, or "@name" for an abstract socket. */
@@ -131,9 +145,16 @@ export function socket(domain: number, type: number, protocol = 0): number {
 
 /** bind(2) of a netlink socket to its multicast `groups` (a bit mask; the kernel picks the port); throws on failure. */
 export function bindNetlink(fd: number, groups: number): void {
-  const addr = Buffer.alloc(koffi.sizeof(sockaddrNl));
-  koffi.encode(addr, sockaddrNl, { nl_family: AF_NETLINK, nl_pad: 0, nl_pid: 0, nl_groups: groups });
+  const addr = netlinkAddress(groups);
   if (bindC()(fd, addr, addr.length) !== 0) throw errnoError(`bind netlink groups ${groups}`, errno());
+}
+
+/** The sockaddr_nl of multicast `groups` (port 0: the kernel's). */
+function netlinkAddress(groups: number): Buffer {
+  const { sockaddrNl } = layout();
+  const addr = Buffer.alloc(koffi().sizeof(sockaddrNl));
+  koffi().encode(addr, sockaddrNl, { nl_family: AF_NETLINK, nl_pad: 0, nl_pid: 0, nl_groups: groups });
+  return addr;
 }
 
 /** sockaddr_nl of each multicast group mask sent to (one or two: made once). */
@@ -146,8 +167,7 @@ const netlinkGroupAddrs = new Map<number, Buffer>();
 export function sendNetlinkMulticast(fd: number, data: Buffer, groups: number): number {
   let addr = netlinkGroupAddrs.get(groups);
   if (addr === undefined) {
-    addr = Buffer.alloc(koffi.sizeof(sockaddrNl));
-    koffi.encode(addr, sockaddrNl, { nl_family: AF_NETLINK, nl_pad: 0, nl_pid: 0, nl_groups: groups });
+    addr = netlinkAddress(groups);
     netlinkGroupAddrs.set(groups, addr);
   }
   return Number(sendtoC()(fd, data, data.length, MSG_DONTWAIT, addr, addr.length)) < 0 ? errno() : 0;
@@ -221,15 +241,16 @@ export function socketInfo(fd: number): SocketInfo {
   const len = [addr.length];
   if (getsocknameC()(fd, addr, len) !== 0) throw errnoError(`getsockname (fd ${fd})`, errno());
   const n = len[0]!;
+  const { sunPathOffset, sockaddrNl } = layout();
   if (info.domain === AF_UNIX) {
-    if (n <= SUN_PATH_OFFSET) info.path = '';
-    else if (addr[SUN_PATH_OFFSET] === 0) info.path = '@' + addr.toString('utf8', SUN_PATH_OFFSET + 1, n);
+    if (n <= sunPathOffset) info.path = '';
+    else if (addr[sunPathOffset] === 0) info.path = '@' + addr.toString('utf8', sunPathOffset + 1, n);
     else {
-      const end = addr.indexOf(0, SUN_PATH_OFFSET);
-      info.path = addr.toString('utf8', SUN_PATH_OFFSET, end < 0 || end > n ? n : end);
+      const end = addr.indexOf(0, sunPathOffset);
+      info.path = addr.toString('utf8', sunPathOffset, end < 0 || end > n ? n : end);
     }
-  } else if (info.domain === AF_NETLINK && n >= koffi.sizeof(sockaddrNl)) {
-    const nl = koffi.decode(addr, sockaddrNl) as { nl_pid: number; nl_groups: number };
+  } else if (info.domain === AF_NETLINK && n >= koffi().sizeof(sockaddrNl)) {
+    const nl = koffi().decode(addr, sockaddrNl) as { nl_pid: number; nl_groups: number };
     info.port = nl.nl_pid;
     info.groups = nl.nl_groups;
   }
@@ -251,9 +272,10 @@ export function getsockopt(fd: number, level: number, name: number, buf: Buffer)
 
 /** SO_PEERCRED: the credentials of the peer of a connected AF_UNIX socket, or a negative errno. */
 export function peerCredentials(fd: number): Ucred | number {
-  const buf = Buffer.alloc(UCRED_SIZE);
+  const { ucred, ucredSize } = layout();
+  const buf = Buffer.alloc(ucredSize);
   const n = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, buf);
-  return n < 0 ? n : (koffi.decode(buf, ucred) as Ucred);
+  return n < 0 ? n : (koffi().decode(buf, ucred) as Ucred);
 }
 
 /**
@@ -294,15 +316,17 @@ export function recvWithCredentials(fd: number, data: Buffer, flags: number): Re
   const n = Number(recvmsgC()(fd, msg, flags));
   if (n < 0) return -errno();
   const end = Math.min(control.length, Number(msg.msg_controllen));
+  const { cmsghdr, cmsgHeader, cmsgAlign, ucred, ucredSize } = layout();
+  const k = koffi();
   let cred: Ucred | undefined;
-  for (let off = 0; off + CMSG_HEADER <= end; ) {
-    const h = koffi.decode(control, off, cmsghdr) as { cmsg_len: number | bigint; cmsg_level: number; cmsg_type: number };
+  for (let off = 0; off + cmsgHeader <= end; ) {
+    const h = k.decode(control, off, cmsghdr) as { cmsg_len: number | bigint; cmsg_level: number; cmsg_type: number };
     const clen = Number(h.cmsg_len);
-    if (clen < CMSG_HEADER || off + clen > end) break;
-    if (h.cmsg_level === SOL_SOCKET && h.cmsg_type === SCM_CREDENTIALS && clen >= CMSG_HEADER + UCRED_SIZE) {
-      cred = koffi.decode(control, off + CMSG_HEADER, ucred) as Ucred;
+    if (clen < cmsgHeader || off + clen > end) break;
+    if (h.cmsg_level === SOL_SOCKET && h.cmsg_type === SCM_CREDENTIALS && clen >= cmsgHeader + ucredSize) {
+      cred = k.decode(control, off + cmsgHeader, ucred) as Ucred;
     } else if (h.cmsg_level === SOL_SOCKET && h.cmsg_type === SCM_RIGHTS) {
-      for (let p = off + CMSG_HEADER; p + 4 <= off + clen; p += 4) close(control.readInt32LE(p));
+      for (let p = off + cmsgHeader; p + 4 <= off + clen; p += 4) close(control.readInt32LE(p));
     }
     off += cmsgAlign(clen);
   }
@@ -332,9 +356,10 @@ export function sendUnixDatagram(address: string, data: Buffer, fds: readonly nu
   let control: Buffer | null = null;
   if (fds.length > 0) {
     // CMSG_SPACE(n fds): the header, then the descriptors, padded to the alignment of size_t
-    control = Buffer.alloc(CMSG_HEADER + cmsgAlign(4 * fds.length));
-    koffi.encode(control, cmsghdr, { cmsg_len: CMSG_HEADER + 4 * fds.length, cmsg_level: SOL_SOCKET, cmsg_type: SCM_RIGHTS });
-    fds.forEach((fd, i) => control!.writeInt32LE(fd, CMSG_HEADER + 4 * i));
+    const { cmsghdr, cmsgHeader, cmsgAlign } = layout();
+    control = Buffer.alloc(cmsgHeader + cmsgAlign(4 * fds.length));
+    koffi().encode(control, cmsghdr, { cmsg_len: cmsgHeader + 4 * fds.length, cmsg_level: SOL_SOCKET, cmsg_type: SCM_RIGHTS });
+    fds.forEach((fd, i) => control!.writeInt32LE(fd, cmsgHeader + 4 * i));
   }
   const msg: Msghdr = { msg_name: addr, msg_namelen: len, msg_iov: [{ iov_base: data, iov_len: data.length }], msg_iovlen: 1, msg_control: control, msg_controllen: control?.length ?? 0, msg_flags: 0 };
   const fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC);

@@ -1,13 +1,12 @@
 // User and group names through the system's databases (NSS, via libc's getpwnam/getgrnam), cached; and udev's
 // parsers of numeric ids and modes.
-import koffi from 'koffi';
-import { libcFunction } from './libc.js';
+import { declared, koffi, libcFunction } from './libc.js';
 import { safeAtou } from '../util/cnum.js';
 
-const passwd = koffi.struct('passwd', { pw_name: 'char *', pw_passwd: 'char *', pw_uid: 'uint32_t', pw_gid: 'uint32_t', pw_gecos: 'char *', pw_dir: 'char *', pw_shell: 'char *' });
-const group = koffi.struct('group', { gr_name: 'char *', gr_passwd: 'char *', gr_gid: 'uint32_t', gr_mem: 'char **' });
-const getpwnam = libcFunction<(name: string) => unknown>('passwd *getpwnam(const char *name)');
-const getgrnam = libcFunction<(name: string) => unknown>('group *getgrnam(const char *name)');
+const passwd = declared((k) => k.struct('passwd', { pw_name: 'char *', pw_passwd: 'char *', pw_uid: 'uint32_t', pw_gid: 'uint32_t', pw_gecos: 'char *', pw_dir: 'char *', pw_shell: 'char *' }));
+const group = declared((k) => k.struct('group', { gr_name: 'char *', gr_passwd: 'char *', gr_gid: 'uint32_t', gr_mem: 'char **' }));
+const getpwnam = libcFunction<(name: string) => unknown>('passwd *getpwnam(const char *name)', passwd);
+const getgrnam = libcFunction<(name: string) => unknown>('group *getgrnam(const char *name)', group);
 
 const userCache = new Map<string, number | undefined>();
 const groupCache = new Map<string, number | undefined>();
@@ -16,7 +15,7 @@ const groupCache = new Map<string, number | undefined>();
 export function lookupUser(name: string): number | undefined {
   if (userCache.has(name)) return userCache.get(name);
   const p = getpwnam()(name);
-  const v = p ? (koffi.decode(p, passwd) as { pw_uid: number }).pw_uid : undefined;
+  const v = p ? (koffi().decode(p, passwd()) as { pw_uid: number }).pw_uid : undefined;
   userCache.set(name, v);
   return v;
 }
@@ -25,7 +24,7 @@ export function lookupUser(name: string): number | undefined {
 export function lookupGroup(name: string): number | undefined {
   if (groupCache.has(name)) return groupCache.get(name);
   const p = getgrnam()(name);
-  const v = p ? (koffi.decode(p, group) as { gr_gid: number }).gr_gid : undefined;
+  const v = p ? (koffi().decode(p, group()) as { gr_gid: number }).gr_gid : undefined;
   groupCache.set(name, v);
   return v;
 }

@@ -9,26 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO } from '../helpers/reference.js';
 import { devctl } from '../helpers/cli.js';
+import { DIST, launchReport, shebangFlags } from '../helpers/bundle.js';
 
-const DIST = join(REPO, 'dist');
 /** devctl test's output with the time it stamps the device with taken out. */
 const sameTime = (out: string) => out.replace(/USEC_INITIALIZED=\d+/g, 'USEC_INITIALIZED=T');
-const shebangFlags = (name: string) =>
-  readFileSync(join(DIST, 'cli', `${name}.js`), 'utf8').split('\n', 1)[0]!.replace(/^#!\/usr\/bin\/env (-S )?node/, '').trim().split(/\s+/).filter(Boolean);
-
-/** Runs dist/cli/NAME.js under `flags` with `args` as the launcher does, and reports the files it loaded (a LOADED line on stderr at exit). */
-function launchReport(root: string, name: string, flags: string[], args: string[]) {
-  const script = `const l = require(${JSON.stringify(join(root, 'cli', 'launch.cjs'))});
-process.argv = [process.argv[0], ${JSON.stringify(join(root, 'cli', `${name}.js`))}, ...${JSON.stringify(args)}];
-process.on('exit', () => process.stderr.write('\\nLOADED ' + JSON.stringify(l.loadedFiles()) + '\\n'));
-l.launch(${JSON.stringify(name)});`;
-  const r = spawnSync(process.execPath, [...flags, '-e', script], { encoding: 'utf8' });
-  const lines = r.stderr.split('\n');
-  const report = lines.findIndex((l) => l.startsWith('LOADED '));
-  if (report < 0) throw new Error(`no report of the loaded files: ${r.stderr}`);
-  const loaded = JSON.parse(lines.splice(report, 1)[0]!.slice('LOADED '.length)) as { file: string; cacheRejected: boolean | undefined }[];
-  return { status: r.status, stdout: r.stdout, stderr: lines.join('\n').trim(), loaded };
-}
 
 describe('the bundled executables', () => {
   it('are the shebang line and the launcher', () => {
@@ -72,6 +56,35 @@ describe('the bundled executables', () => {
     expect(t.loaded.map((l) => l.file.replace(/.*\//, '')).filter((f) => f.includes('-vendor-'))).toEqual([]);
     const files = readdirSync(join(DIST, 'bundle'));
     for (const p of ['pino', 'pino-pretty', 'chokidar', 'protobufjs', 'smol-toml', 'siphash']) expect(files).toContain(`devmaster-vendor-${p}.cjs`);
+  });
+
+  it('the entry carries the chunks it always loads (defined in its file): every chunk named is a file or defined there', () => {
+    const files = readdirSync(join(DIST, 'bundle'));
+    for (const name of ['devctl', 'devmaster']) {
+      const entry = readFileSync(join(DIST, 'bundle', `${name}.cjs`), 'latin1');
+      const defined = [...entry.matchAll(/require\.define\("([^"]+)"/g)].map((m) => m[1]!);
+      expect(defined.length, name).toBeGreaterThan(1);
+      expect(defined.filter((d) => files.includes(d)), name).toEqual([]);
+      const named = new Set(files.filter((f) => f.startsWith(name) && f.endsWith('.cjs')).flatMap((f) => [...readFileSync(join(DIST, 'bundle', f), 'latin1').matchAll(/require\("\.\/([^"]+)"\)/g)].map((m) => m[1]!)));
+      expect([...named].filter((n) => !files.includes(n) && !defined.includes(n)), name).toEqual([]);
+    }
+    // devctl --version compiles the entry, then the version's own chunks (none of the entry's)
+    const v = launchReport(DIST, 'devctl', shebangFlags('devctl'), ['--version']);
+    expect(v.status).toBe(0);
+    const compiled = v.loaded.map((l) => l.file.replace(/.*\//, ''));
+    expect(compiled[0]).toBe('devctl.cjs');
+    expect(compiled[1]).toMatch(/^devctl-version-/);
+    expect(compiled.length).toBeLessThanOrEqual(3);
+  });
+
+  it('defines import.meta.url only in the files that read it, when first read', () => {
+    const files = readdirSync(join(DIST, 'bundle')).filter((f) => f.endsWith('.cjs'));
+    const text = (f: string) => readFileSync(join(DIST, 'bundle', f), 'latin1');
+    const reading = files.filter((f) => text(f).includes('__bundle_meta.url'));
+    expect(reading.length).toBeGreaterThan(0);
+    expect(reading.length).toBeLessThan(files.length / 4);
+    expect(files.filter((f) => text(f).includes('__bundle_meta={get url(){return require("node:url").pathToFileURL(__filename).href}}'))).toEqual(reading);
+    expect(files.filter((f) => text(f).includes('pathToFileURL(__filename)'))).toEqual(reading);
   });
 
   describe('without a usable code cache', () => {

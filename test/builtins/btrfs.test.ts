@@ -105,7 +105,7 @@ describe('btrfs ready', () => {
 
   it('encodes the ioctl as the kernel headers do', () => {
     expect(btrfs.name).toBe('btrfs');
-    expect(BTRFS_IOC_DEVICES_READY).toBe(0x90009427);
+    expect(BTRFS_IOC_DEVICES_READY()).toBe(0x90009427);
     const args = volArgs('/dev/loop3')!;
     expect(args.length).toBe(4096);
     expect(args.readBigInt64LE(0)).toBe(0n);

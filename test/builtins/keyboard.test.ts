@@ -230,8 +230,8 @@ describe('keyboard parsing and ioctl encoding', () => {
   });
 
   it('encodes the evdev requests and arguments as <linux/input.h>', () => {
-    expect(EVIOCSKEYCODE).toBe(0x40084504);
-    expect(EVIOCGBIT_EV).toBe(0x80084520);
+    expect(EVIOCSKEYCODE()).toBe(0x40084504);
+    expect(EVIOCGBIT_EV()).toBe(0x80084520);
     expect(EVIOCGABS(0)).toBe(0x80184540);
     expect(EVIOCGABS(0x35)).toBe(0x80184575); // ABS_MT_POSITION_X
     expect(EVIOCSABS(0)).toBe(0x401845c0);

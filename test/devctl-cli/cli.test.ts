@@ -7,7 +7,7 @@ import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlink
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { devctl } from '../helpers/cli.js';
+import { DEVCTL_COMMAND, devctl } from '../helpers/cli.js';
 import { REPO, referenceUdev257 } from '../helpers/reference.js';
 import { controlRequest } from '../../src/daemon/control.js';
 import { getopt } from '../../src/devctl/getopt.js';
@@ -76,6 +76,17 @@ describe('devctl as udevadm 257 at the top level', () => {
       const r = devctl(args);
       expect(r.status, args.join(' ')).toBe(0);
       expect(r.stdout, args.join(' ')).toBe(`${version}\n`);
+    }
+  });
+
+  it('fails (status 1, EPIPE named on stderr) when its output is a pipe nobody reads: --version, --help, a verb', () => {
+    // python opens the pipe and closes its read end before devctl starts: the first write fails, whatever the timing
+    const broken = 'import os, subprocess, sys\nr, w = os.pipe()\nos.close(r)\np = subprocess.run(sys.argv[1:], stdout=w, stderr=subprocess.PIPE)\nprint(p.returncode)\nsys.stdout.write(p.stderr.decode())';
+    for (const args of [['--version'], ['--help'], ['info', '--version'], ['info', '/dev/null']]) {
+      const r = spawnSync('/usr/bin/python3', ['-c', broken, ...DEVCTL_COMMAND, ...args], { encoding: 'utf8' });
+      const [status, ...stderr] = r.stdout.split('\n');
+      expect(status, args.join(' ')).toBe('1');
+      expect(stderr.join('\n'), args.join(' ')).toMatch(/^devctl[^\n]*: [^\n]*EPIPE/);
     }
   });
 
