@@ -1,4 +1,4 @@
-// The rules cache: compiled rules files kept between processes (docs/RULES.md, "The rules cache"). The daemon
+// The rules cache: compiled rules files kept between processes (docs/DEVCTL.md, "devctl test"). The daemon
 // writes what it compiled to <run>/devmaster/rules-cache.json after each rules load; `devctl test` takes a file
 // from there instead of parsing and compiling it again, when the file on disk is still the version that was
 // compiled (same device, inode, size, modification and change times) and everything else that went into the
@@ -10,8 +10,7 @@
 // could not have been forged is taken: owned by root or by the caller, and writable by its owner only.
 import { readFileSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
-import type { CompileOptions, CompiledFile } from './compile.js';
-import { tokenPattern, type Line, type Token } from './compile.js';
+import { tokenPattern, type CompileOptions, type CompiledFile, type Line, type Token } from './compile.js';
 import { RULES_COMPILER_HASH } from '../generated/rules-compiler.js';
 import { isSystemError, writeFileAtomic } from '../util/fs.js';
 
