@@ -249,7 +249,10 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     if (impact) {
       this.rules.guard = (next) =>
         impactGuard(
-          (stopAfter) => impact(next, this.rules.ruleSet, { roots: this.roots, builtins: this.#builtins, log: this.log.child({ component: 'reload-impact' }, { level: 'error' }), execTimeoutMs: this.config.execTimeout * 1000, stopAfter }),
+          async (stopAfter) => {
+            await this.#builtinsLoading; // a reload right after READY=1 runs with the builtins
+            return impact(next, this.rules.ruleSet, { roots: this.roots, builtins: this.#builtins, log: this.log.child({ component: 'reload-impact' }, { level: 'error' }), execTimeoutMs: this.config.execTimeout * 1000, stopAfter });
+          },
           this.config.reloadMaxImpact,
         );
     }
@@ -308,20 +311,11 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     }
     for (const sub of ['', 'data', 'tags', 'links']) mkdirSync(join(run, sub), { recursive: true });
     await this.rules.load(true);
-    // where the hwdb builtin finds hwdb.bin: config hwdb_bin (--hwdb-bin), else the search next to the config file
-    this.#builtins = await initBuiltins(
-      this.roots,
-      {
-        hwdbBin: opts.config.hwdbBin,
-        configFile: opts.config.configFile,
-        watch: true,
-        namingScheme: opts.config.namingScheme,
-        networkDirs: opts.config.networkDirs,
-        cmdlinePath: opts.config.kernelCmdline,
-        warn: (msg) => this.log.warn(msg),
-      },
-      { builtins: await this.#engine.builtins(), onError: (name, e) => this.log.error({ builtin: name, err: e.message }, 'builtin failed to initialize; it is disabled') },
-    );
+    // The builtins are loaded and initialized right after READY=1 (their modules, hwdb.bin, the .link files): an
+    // event that comes before waits for them (#process), from the first one on, whatever queued it.
+    let initBuiltinsNow!: () => void;
+    const builtinsReady = new Promise<void>((resolve) => (initBuiltinsNow = resolve)).then(() => this.#initBuiltins(opts.config));
+    this.#builtinsLoading = builtinsReady.finally(() => (this.#builtinsLoading = undefined));
     if (opts.netlink !== false) {
       // what the last daemon had queued when it stopped comes before anything the kernel socket holds; the queue
       // waits until the daemon is ready (the broadcaster is not open yet)
@@ -373,6 +367,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     );
     if (this.#startQueueWhenReady) this.queue.start();
     this.#notifier?.ready(this.#statusLine());
+    initBuiltinsNow();
     // what start-up put off, loaded while nothing waits for it (unless events already do): the first event
     // that runs a program or drains the queue would otherwise wait for these loads
     setImmediate(() => {
@@ -470,6 +465,27 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     }
   }
 
+  /** The builtins' load and init at start, until it is done (events wait for it). */
+  #builtinsLoading: Promise<void> | undefined;
+
+  /** Loads and initializes every builtin; one whose init() fails is disabled (logged). */
+  async #initBuiltins(config: Config): Promise<void> {
+    // where the hwdb builtin finds hwdb.bin: config hwdb_bin (--hwdb-bin), else the search next to the config file
+    this.#builtins = await initBuiltins(
+      this.roots,
+      {
+        hwdbBin: config.hwdbBin,
+        configFile: config.configFile,
+        watch: true,
+        namingScheme: config.namingScheme,
+        networkDirs: config.networkDirs,
+        cmdlinePath: config.kernelCmdline,
+        warn: (msg) => this.log.warn(msg),
+      },
+      { builtins: await this.#engine.builtins(), onError: (name, e) => this.log.error({ builtin: name, err: e.message }, 'builtin failed to initialize; it is disabled') },
+    );
+  }
+
   /** When the builtins were last asked whether their configuration changed (.link files, hwdb.bin). */
   #builtinsCheckedAt = 0;
 
@@ -482,6 +498,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
 
   /** The queue's worker: one event (see #processDevice); Retry puts it back (its whole disk is locked). */
   #process(ev: Uevent, item: QueueItem): Promise<void | Retry> {
+    if (this.#builtinsLoading) return this.#builtinsLoading.then(() => this.#process(ev, item));
     if (performance.now() - this.#builtinsCheckedAt >= BUILTINS_CHECK_MS) return this.#reloadChangedBuiltins().then(() => this.#processNow(ev, item));
     return this.#processNow(ev, item);
   }
@@ -862,6 +879,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     notify?.reloading();
     try {
       const st = await this.rules.load(true);
+      await this.#builtinsLoading;
       await reloadBuiltins(this.#builtins, this.roots, (name, e) => this.log.error({ builtin: name, err: e.message }, 'builtin reload failed'));
       return { generation: st.generation, files: st.files.length, errors: st.errors, refused: st.refusal };
     } finally {
@@ -1072,6 +1090,8 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     this.#control = undefined;
     this.#udevCtrl?.close();
     this.#udevCtrl = undefined;
+    // a stop right after READY=1: what the init opens is freed too (before READY=1 it has not begun)
+    if (this.readyMs) await this.#builtinsLoading?.catch(() => undefined);
     exitBuiltins(this.#builtins);
     this.#builtins = new Map();
     this.#broadcaster?.close();
