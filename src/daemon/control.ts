@@ -4,7 +4,8 @@
 // watched by libuv (src/sys/poll.ts); each accepted connection is checked with SO_PEERCRED before Node's net
 // module serves it: root may do everything, a configured group the read-only requests, nobody else anything.
 // (<run>/control is udev's binary protocol for udevadm: src/daemon/udev-ctrl.ts.)
-import { createConnection, Socket } from 'node:net';
+import { createRequire } from 'node:module';
+import type { Socket } from 'node:net';
 import { chownSync, existsSync, unlinkSync, mkdirSync, lstatSync } from 'node:fs';
 import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,6 +15,11 @@ import { errnoName } from '../sys/errno.js';
 import { watchReadable } from '../sys/poll.js';
 import { setFdFlags } from '../sys/file.js';
 import { unlinkIfAny } from '../util/fs.js';
+
+// A lazy require (bundled by scripts/bundle.mjs, loaded when first called): node:net (and its streams) with the
+// first connection, not at start-up: the listening socket is libc's.
+const require = createRequire(import.meta.url);
+const net = (): typeof import('node:net') => require('node:net') as typeof import('node:net');
 
 export const CONTROL_SOCKET_NAME = 'devmaster.control';
 /** The longest request line accepted, in characters. */
@@ -259,7 +265,7 @@ export async function startControlServer(runRoot: string, handler: ControlHandle
   }
   const sockets = new Set<Socket>();
   const refuse = (fd: number, error: string) => {
-    const sock = new Socket({ fd, readable: false, writable: true });
+    const sock = new (net().Socket)({ fd, readable: false, writable: true });
     sock.on('error', (e) => onError?.(`control connection: ${e.message}`));
     sock.write(JSON.stringify({ ok: false, error } satisfies ControlResponse) + '\n');
     sock.destroySoon();
@@ -286,7 +292,7 @@ export async function startControlServer(runRoot: string, handler: ControlHandle
         continue;
       }
       stats.connections++;
-      serve(new Socket({ fd, readable: true, writable: true }), access);
+      serve(new (net().Socket)({ fd, readable: true, writable: true }), access);
     }
   };
   const serve = (sock: Socket, access: ControlAccess) => {
@@ -401,7 +407,7 @@ async function respond(handler: ControlHandler, line: string, access: ControlAcc
 export function controlRequest(runRoot: string, req: ControlRequest, timeoutMs = 30_000): Promise<Record<string, unknown>> {
   const path = controlSocketPath(runRoot);
   return new Promise((resolve, reject) => {
-    const sock = createConnection(path);
+    const sock = net().createConnection(path);
     let buf = '';
     let finished = false;
     const finish = (err: Error | undefined, value?: Record<string, unknown>) => {

@@ -22,11 +22,17 @@ import { Inotify, IN_CLOSE_WRITE, IN_IGNORED, IN_Q_OVERFLOW, type InotifyEvent }
 import { BLKRRPART, ioctlAsync } from '../sys/ioctl.js';
 import { errnoName } from '../sys/errno.js';
 import { constants as fsConstants, mkdirSync, readdirSync, renameSync, rmSync, symlinkSync, existsSync } from 'node:fs';
-import { open, writeFile, type FileHandle } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Device, deviceIfAny } from '../device/device.js';
 import { devPath, type Roots } from '../device/roots.js';
 import type { Logger } from '../log.js';
+
+// A lazy require (bundled by scripts/bundle.mjs, loaded when first called): node:fs/promises (and the modules it
+// loads) with the first closed-after-write node, not at start-up.
+const require = createRequire(import.meta.url);
+const fsp = (): typeof import('node:fs/promises') => require('node:fs/promises') as typeof import('node:fs/promises');
 
 // ------------------------------------------------------------------ udev's watch semantics
 
@@ -178,7 +184,7 @@ export class DeviceWatcher {
    */
   restore(): number {
     const old = join(this.roots.run, 'watch.old');
-    rmSync(old, { recursive: true, force: true });
+    if (existsSync(old)) rmSync(old, { recursive: true, force: true }); // (a recursive rmSync loads Node's rimraf)
     try {
       renameSync(this.dir, old);
     } catch (e) {
@@ -277,7 +283,7 @@ export class DeviceWatcher {
 
   async #trigger(device: Device): Promise<void> {
     try {
-      await writeFile(join(device.syspath, 'uevent'), 'change');
+      await fsp().writeFile(join(device.syspath, 'uevent'), 'change');
       this.counters.synthesized++;
     } catch (e) {
       this.#log.debug({ syspath: device.syspath, err: errnoCode(e) }, 'cannot trigger "change"');
@@ -288,7 +294,7 @@ export class DeviceWatcher {
   async #rereadPartitions(node: string): Promise<boolean> {
     let fh: FileHandle;
     try {
-      fh = await open(node, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOFOLLOW);
+      fh = await fsp().open(node, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | fsConstants.O_NOFOLLOW);
     } catch (e) {
       this.#log.debug({ node, err: errnoCode(e) }, 'cannot open the disk to re-read its partition table');
       return false;

@@ -11,7 +11,7 @@
 //    reported here and only that line is skipped (options.maxLineBytes changes the limit);
 //  - every logical line is parsed on its own (grammar mode "line"); a line with a syntax error
 //    is reported with its position and what was expected, and skipped; the rest still loads.
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { parse as pegParse, SyntaxError as PegSyntaxError } from '../generated/udev-rules.js';
 import { RuleSyntaxError } from './ast.js';
 import type { RuleAst, RuleOperator, RuleToken, RulesFileAst, SourcePosition, ValueKind } from './ast.js';
@@ -378,8 +378,8 @@ function parseLogicalLines(
   }
 }
 
-/** Reads and parses a rules file (decoded as UTF-8). */
+/** Reads and parses a rules file (decoded as UTF-8; a small file, read at once). */
 export async function parseRulesFile(path: string, options: ParseRulesOptions = {}): Promise<RulesFileAst> {
-  const text = await readFile(path, 'utf8');
+  const text = readFileSync(path, 'utf8');
   return parseRules(text, path, options);
 }

@@ -6,7 +6,6 @@
 // {status, error_code, message} from sysMaster. The schema is sysmaster-abi.proto next to this file, the subset
 // of sysMaster's libs/cmdproto/src/proto/abi.proto that devMaster uses, loaded with protobufjs.
 import { existsSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
@@ -14,7 +13,8 @@ import type protobuf from 'protobufjs';
 import { PACKAGE_ROOT } from '../config/rules-path.js';
 import { UnitBackendError, type UnitAction, type UnitBackendImpl, type UnitRequest } from './types.js';
 
-// A lazy require (bundled by scripts/bundle.mjs, loaded when first called): protobufjs with the first request.
+// A lazy require (bundled by scripts/bundle.mjs, loaded when first called): protobufjs and node:net with the first
+// request.
 const require = createRequire(import.meta.url);
 
 export const PROTO_FILE_NAME = 'sysmaster-abi.proto';
@@ -133,7 +133,7 @@ export function exchange(socketPath: string, payload: Uint8Array, timeoutMs: num
   return new Promise((resolve, reject) => {
     const reader = new FrameReader();
     let done = false;
-    const sock = createConnection({ path: socketPath });
+    const sock = (require('node:net') as typeof import('node:net')).createConnection({ path: socketPath });
     const finish = (err: Error | undefined, frame?: Buffer) => {
       if (done) return;
       done = true;
