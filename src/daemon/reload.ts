@@ -15,8 +15,8 @@ import { basename, dirname } from 'node:path';
 import { rulesFiles } from '../config/rules-path.js';
 import type { Logger } from '../log.js';
 import type { CompileOutcome, Engine, EventOutcome } from './engine.js';
-import { statIfAny } from '../util/fs.js';
-import { fileStamp } from '../rules/cache.js';
+// stamped as the rules cache stamps a file (src/rules/cache.ts): a file compiled here may be taken from it later
+import { stampOf } from '../rules/cache.js';
 import type { ImpactReport } from '../preview/impact.js';
 
 // A lazy require (bundled by scripts/bundle.mjs, loaded when first called): chokidar when the watcher starts, after
@@ -51,12 +51,6 @@ export interface RulesStatus {
   refused: { count: number; last?: Refusal & { at: string } };
   /** Only on the status a refused load returns: why. */
   refusal?: Refusal & { at: string };
-}
-
-/** As the rules cache stamps a file (src/rules/cache.ts): a file compiled here may be taken from it later. */
-function stampOf(path: string): string | undefined {
-  const st = statIfAny(path);
-  return st && fileStamp(st);
 }
 
 /** The rules files of the search path, compiled by the engine (F: a compiled file, R: a rules set). */

@@ -12,7 +12,7 @@ import { readFileSync, statSync, type Stats } from 'node:fs';
 import { join } from 'node:path';
 import { tokenPattern, type CompileOptions, type CompiledFile, type Line, type Token } from './compile.js';
 import { RULES_COMPILER_HASH } from '../generated/rules-compiler.js';
-import { isSystemError, writeFileAtomic } from '../util/fs.js';
+import { isSystemError, statIfAny, writeFileAtomic } from '../util/fs.js';
 
 /** Bumped when the file's layout changes (the compiled form itself is covered by RULES_COMPILER_HASH). */
 const FORMAT = 1;
@@ -30,18 +30,15 @@ export function fileStamp(st: Stats): string {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
 }
 
-function stampIfAny(path: string): string {
-  try {
-    return fileStamp(statSync(path));
-  } catch (e) {
-    if (!isSystemError(e)) throw e;
-    return '-';
-  }
+/** The stamp of what is at `path` now; undefined when there is nothing there. */
+export function stampOf(path: string): string | undefined {
+  const st = statIfAny(path);
+  return st && fileStamp(st);
 }
 
 /** Everything but the rules files that the compiled form depends on. */
 function contextOf(opts: CompileOptions): string {
-  return JSON.stringify([FORMAT, RULES_COMPILER_HASH, opts.resolveNames ?? 'early', NAME_DATABASES.map(stampIfAny)]);
+  return JSON.stringify([FORMAT, RULES_COMPILER_HASH, opts.resolveNames ?? 'early', NAME_DATABASES.map((p) => stampOf(p) ?? '-')]);
 }
 
 /** A line as the cache keeps it: what read() makes again is left out. */
