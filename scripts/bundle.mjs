@@ -98,6 +98,9 @@ function vendor(name, used) {
   };
 }
 
+/** esbuild's import of one of NAME's own chunks in Node's mode: `__toESM(require("./NAME-x.cjs"),1)`. */
+const ownChunkImport = (name) => new RegExp(`__toESM\\(require\\("(\\./${name}-(?!vendor-)[^"]+\\.cjs)"\\),1\\)`, 'g');
+
 const common = { outdir: OUT, outExtension: { '.js': '.cjs' }, bundle: true, platform: 'node', target: 'node20', minifyWhitespace: true, minifySyntax: true, logLevel: 'warning' };
 /**
  * import.meta.url in the bundle, made when first read, in the files that use it alone (not a banner: what a file
@@ -144,7 +147,10 @@ for (const name of EXECUTABLES) {
     // sourcefile .mjs: an import of a CommonJS package takes its module.exports as default, as in Node's ES modules
     const sourcefile = basename(f.path).replace(/\.cjs$/, '.mjs');
     const { code } = await transform(esm, { format: 'cjs', platform: 'node', target: 'node20', supported: { 'dynamic-import': false }, minifyWhitespace: true, minifySyntax: true, sourcefile });
-    cjs.set(resolve(f.path), code);
+    // ...but the bundle's own chunks are ES modules made CommonJS (marked __esModule): an import() of one must give
+    // its own default export as `default` (a builtin's module), not its whole exports object, so their imports
+    // leave Node's mode (the `,1`) to the packages
+    cjs.set(resolve(f.path), code.replace(ownChunkImport(name), '__toESM(require("$1"))'));
   }
   // The chunks the entry always loads go into its file, each defined (not run) before the entry's code: one file
   // to read and one code cache instead of several (src/cli/launch.cts, "defined modules").

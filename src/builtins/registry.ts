@@ -47,6 +47,8 @@ export async function getBuiltin(name: string): Promise<Builtin | undefined> {
   const loader = loaders[name];
   if (!loader) return undefined;
   const b = (await loader()).default;
+  // a bundle that imports a chunk the wrong way gives its whole exports object here: refused, never a builtin without run
+  if (b?.name !== name || typeof b.run !== 'function') throw new Error(`internal: the module of builtin '${name}' does not export it as its default`);
   loaded.set(name, b);
   return b;
 }

@@ -35,6 +35,27 @@ describe('the bundled executables', () => {
     }
   });
 
+  it('runs the builtins as the sources do (each builtin is its chunk\'s default export, not the chunk\'s exports)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dm-bundle-builtins-'));
+    try {
+      writeFileSync(join(dir, '50-b.rules'), 'IMPORT{builtin}="path_id"\nSUBSYSTEMS=="usb", IMPORT{builtin}="usb_id"\n');
+      const roots = ['--sysfs', join(REPO, 'fixtures', 'sysfs', 'basic', 'sys'), '--run', join(dir, 'run'), '--dev', join(dir, 'dev')];
+      for (const args of [
+        ['test-builtin', ...roots, 'path_id', 'block/sda'],
+        ['test-builtin', ...roots, 'input_id', 'input/event0'],
+        ['test', ...roots, '--rules-dir', dir, 'block/sda'],
+      ]) {
+        const bundled = launchReport(DIST, 'devctl', shebangFlags('devctl'), args);
+        expect(bundled.stderr, args.join(' ')).toBe('');
+        expect(bundled.status).toBe(0);
+        expect(sameTime(bundled.stdout)).toBe(sameTime(devctl(args).stdout));
+        expect(bundled.stdout).toMatch(/ID_PATH=pci-0000:00:14\.0-usb-0:1:1\.0-scsi-0:0:0:0|ID_INPUT=1/);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('the daemon takes its code cache under its shebang flags', () => {
     const r = launchReport(DIST, 'devmaster', shebangFlags('devmaster'), ['--help']);
     expect(r.status).toBe(0);

@@ -164,11 +164,9 @@ describe(`devMaster against Debian udevd ${version}, same rules, same events`, (
     await Promise.all([
       startUdevd({ rules, run: u.run, dev: u.dev, copyNodes: false, programs: true, reference: version, hwdbBin }, base, { ...process.env, SYSTEMD_LOG_LEVEL: process.env.DM_COMPAT_UDEVD_LOG ?? 'err' }).then((p) => (udevd = p)),
       (async () => {
-        const shebang = readFileSync(join(REPO, 'src', 'cli', 'devmaster.ts'), 'utf8').split('\n')[0]!;
-        const flags = shebang.replace(/^#!.*?\bnode\b\s*/, '').split(' ').filter(Boolean);
         const args = ['--sysfs', '/sys', '--dev', d.dev, '--run', d.run, '--rules-dir', rules, '--mknod', '--hwdb-bin', hwdbBin, '--unit-backend', 'none', '--config', join(base, 'none.toml'), '--log-level', process.env.DM_COMPAT_DM_LOG ?? 'warn'];
         if (version === 252) args.push('--naming-scheme', 'v252');
-        dm = spawnInNamespace({ programs: true, reference: version, dev: 'keep' }, [process.execPath, ...flags, '--import', 'tsx', join(REPO, 'src', 'cli', 'devmaster.ts'), ...args], process.env, REPO);
+        dm = spawnInNamespace({ programs: true, reference: version, dev: 'keep' }, [join(REPO, 'dist', 'cli', 'devmaster.js'), ...args], process.env, REPO);
         await dm.nsReady();
         for (let i = 0; ; i++) {
           try {
