@@ -9,13 +9,14 @@
 // JavaScript by the first C call); native code stays in node_modules, required at run time: netlink, and koffi's
 // package for the platform (@koromix/koffi-PLATFORM: its .node file and the loader that picks it).
 // dist/cli/NAME.js becomes the shebang line of src/cli/NAME.ts and a call of launch(NAME); the code caches
-// (dist/bundle/*.cache) are written by a run of NAME --help under the shebang's V8 flags.
+// (dist/bundle/*.cache) are written by a run of NAME under the shebang's V8 flags (writeCodeCaches below).
 import { build, transform } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 
 const EXECUTABLES = ['devmaster', 'devctl'];
@@ -110,6 +111,37 @@ const BUNDLE_META = "const __bundle_meta = { get url() { return require('node:ur
 /** The file's text with its code cache key at the end (src/cli/launch.cts): the cache is used only with it. */
 const withKey = (code) => `${code}//# codeCacheKey=${createHash('sha256').update(code).digest('hex').slice(0, 32)}\n`;
 
+/**
+ * The code caches of NAME's files (src/cli/launch.cts, writeCodeCache), made under NAME's V8 flags from one run that
+ * compiles what a start needs. devctl: `devctl --help`, which loads every verb's module. The daemon: a start on
+ * temporary roots over fixtures/sysfs/basic with the rules of scripts/training/rules.d and rules.d, ended at its
+ * readiness, so that the caches hold the functions its start runs (the rules parser and compiler, the sockets, the
+ * control server): V8 then finds them compiled, and nothing that runs only after READY=1 is read at a start. (A
+ * devctl trained on `devctl test` was measured no faster than on --help.) When that start cannot run here (a
+ * sandbox that refuses its netlink sockets), the daemon's caches come from `devmaster --help`, with a warning.
+ */
+function writeCodeCaches(name, flags) {
+  const train = (argv, stop = '') =>
+    spawnSync(process.execPath, [...flags, '-e', `${stop}require('./dist/cli/launch.cjs').writeCodeCache(${JSON.stringify(name)}, ${JSON.stringify(argv)})`], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 60_000 });
+  if (name === 'devmaster') {
+    const tmp = mkdtempSync(join(tmpdir(), 'devmaster-train-'));
+    try {
+      for (const d of ['run', 'dev']) mkdirSync(join(tmp, d));
+      writeFileSync(join(tmp, 'config.toml'), '');
+      const argv = ['--sysfs', 'fixtures/sysfs/basic/sys', '--run', join(tmp, 'run'), '--dev', join(tmp, 'dev'), '--config', join(tmp, 'config.toml')];
+      argv.push('--rules-dir', 'scripts/training/rules.d', '--rules-dir', 'rules.d', '--no-mknod', '--unit-backend', 'none', '--log-level', 'warn');
+      // src/daemon/daemon.ts emits devmaster-ready right after READY=1
+      const r = train(argv, "process.once('devmaster-ready', () => process.exit(0));");
+      if (r.status === 0) return;
+      process.stderr.write(`warning: the daemon's start for its code cache failed (${r.status ?? r.signal}); its caches come from devmaster --help:\n${r.stderr}`);
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  }
+  const r = train(['--help']);
+  if (r.status !== 0) throw new Error(`writing the code cache of ${name} failed (${r.status ?? r.signal}):\n${r.stderr}`);
+}
+
 rmSync(OUT, { recursive: true, force: true });
 mkdirSync(OUT, { recursive: true });
 writeFileSync('dist/cli/package.json', '{ "type": "commonjs" }\n');
@@ -169,6 +201,5 @@ for (const name of EXECUTABLES) {
 
   // The code caches: V8 accepts them only under the same flags, so they are made under the shebang's flags.
   const flags = shebang.replace(/^#!\/usr\/bin\/env (-S )?node/, '').trim().split(/\s+/).filter(Boolean);
-  const r = spawnSync(process.execPath, [...flags, '-e', `require('./dist/cli/launch.cjs').writeCodeCache(${JSON.stringify(name)}, ['--help'])`], { stdio: ['ignore', 'ignore', 'inherit'] });
-  if (r.status !== 0) throw new Error(`writing the code cache of ${name} failed (${r.status ?? r.signal})`);
+  writeCodeCaches(name, flags);
 }

@@ -107,14 +107,16 @@ export function launch(name: string): void {
 }
 
 /**
- * Build time: runs NAME with `argv` (a harmless invocation such as --help, whose run compiles what a start needs)
- * and, when the process exits, writes the code cache of each of NAME's files: of those it loaded with the
- * functions it ran, of the others with what V8 compiles up front. A cache is valid only under the V8 flags of the
- * process that made it, so scripts/bundle.mjs runs this with the flags of NAME's shebang line.
+ * Build time: runs NAME with `argv` and, when the process exits, writes the code cache of each of NAME's files: of
+ * those it loaded, with the functions it ran; of the others, with what V8 compiles up front. The run is what the
+ * caches are trained on (scripts/bundle.mjs: `devctl --help`, which loads every verb; the daemon up to its
+ * readiness). A cache is valid only under the V8 flags of the process that made it, so scripts/bundle.mjs runs
+ * this with the flags of NAME's shebang line. A run that fails (exit code other than 0) writes no cache.
  */
 export function writeCodeCache(name: string, argv: readonly string[]): void {
   process.argv = [process.argv[0]!, join(__dirname, `${name}.js`), ...argv];
-  process.on('exit', () => {
+  process.on('exit', (code) => {
+    if (code !== 0) return;
     const mine = readdirSync(BUNDLE_DIR).filter((f) => f === `${name}.cjs` || (f.startsWith(`${name}-`) && f.endsWith('.cjs')));
     for (const f of mine) {
       const file = join(BUNDLE_DIR, f);

@@ -367,6 +367,8 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     );
     if (this.#startQueueWhenReady) this.queue.start();
     this.#notifier?.ready(this.#statusLine());
+    // the build's code cache training (scripts/bundle.mjs) ends its run here; no listener otherwise
+    (process as NodeJS.EventEmitter).emit('devmaster-ready');
     initBuiltinsNow();
     // what start-up put off, loaded while nothing waits for it (unless events already do): the first event
     // that runs a program or drains the queue would otherwise wait for these loads
