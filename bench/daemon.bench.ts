@@ -20,9 +20,10 @@
 //   - Rounds alternate the daemons' order; the first round is a warm-up; medians with min-max.
 //   - Memory: VmHWM of the daemon's main process and the PSS of its process tree (udevd's workers counted) at the
 //     end of the run.
-//   - Whole processes: `node -e 0`, `devctl info /dev/null`, `devctl test /dev/null` (where no devMaster runs, and
-//     beside a running devMaster with the same rules, whose compiled rules it takes) and udevadm's, timed by the
-//     probe (fork to exit), alternating.
+//   - Whole processes: `node -e 0`, `devctl info /dev/null`, `devctl test /dev/null` (where no devMaster runs; beside
+//     a running devMaster with the same rules and roots, which runs the event for it; and there with --local, which
+//     takes the rules the daemon compiled from its cache) and udevadm's, timed by the probe (fork to exit),
+//     alternating.
 //   - devMaster with `stats = true` against stats off, coldplug, alternating (the target: within 5 %).
 //
 // DM_BENCH_ROUNDS (default 5, plus the warm-up) sets the rounds; DM_BENCH_PHASES (coldplug,storm,hotplug,stats,
@@ -349,9 +350,10 @@ export async function main(): Promise<void> {
 
 /**
  * Whole processes, fork to exit, alternating: node's own start-up, devctl's one-shot verbs and udevadm's. `devctl
- * test` twice: where no devMaster runs (the machine's /run/udev, udevd's: every rules file is parsed and compiled)
- * and beside a running devMaster with the same rules (its run directory, on temporary roots: the files come from
- * the rules it compiled, src/rules/cache.ts).
+ * test` three ways: where no devMaster runs (the machine's /run/udev, udevd's: every rules file is parsed and
+ * compiled); beside a running devMaster with the same rules and roots (temporary ones), which runs the event for it
+ * (the control socket's test request); and there with --local, the files taken from the rules it compiled
+ * (src/rules/cache.ts).
  */
 async function processes(probe: Probe, dmReady: number, udevdReady: number, rules: string, work: string, dm: string): Promise<void> {
   const devctl = join(REPO, 'dist', 'cli', 'devctl.js');
@@ -360,6 +362,8 @@ async function processes(probe: Probe, dmReady: number, udevdReady: number, rule
   const dmRun = join(work, 'processes-run');
   const dmDev = join(work, 'processes-dev');
   mkdirSync(dmDev, { recursive: true });
+  // its dev root holds /dev/null, so that `devctl test --dev dmDev /dev/null` names the same device
+  execFileSync('mknod', ['-m', '0666', join(dmDev, 'null'), 'c', '1', '3']);
   await probe.request({ cmd: 'start', argv: ['sh', '-c', `echo ready-ns; read go; exec ${dm} --unit-backend none --no-mknod --run ${dmRun} --dev ${dmDev} --rules-dir ${rules}`], log: join(work, 'processes-devmaster.log') });
   try {
     const cache = rulesCachePath(dmRun);
@@ -369,7 +373,8 @@ async function processes(probe: Probe, dmReady: number, udevdReady: number, rule
       ['node -e 0', [process.execPath, '-e', '0']],
       ['devctl info /dev/null', [devctl, 'info', '/dev/null']],
       ['devctl test /dev/null, no devMaster running', [devctl, 'test', '--rules-dir', rules, '/dev/null']],
-      ['devctl test /dev/null, devMaster running', [devctl, 'test', '--run', dmRun, '--rules-dir', rules, '/dev/null']],
+      ['devctl test /dev/null, devMaster running (it runs the event)', [devctl, 'test', '--run', dmRun, '--dev', dmDev, '--rules-dir', rules, '/dev/null']],
+      ['devctl test --local /dev/null, devMaster running (its rules cache)', [devctl, 'test', '--local', '--run', dmRun, '--dev', dmDev, '--rules-dir', rules, '/dev/null']],
       ['udevadm 252 info /dev/null', [ref.udevadm, 'info', '/dev/null']],
       ['udevadm 252 test /dev/null', [ref.udevadm, 'test', '/dev/null']],
       ['udevadm 252 --version', [ref.udevadm, '--version']],

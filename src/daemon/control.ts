@@ -15,36 +15,23 @@ import { errnoName } from '../sys/errno.js';
 import { watchReadable } from '../sys/poll.js';
 import { setFdFlags } from '../sys/file.js';
 import { unlinkIfAny } from '../util/fs.js';
+import { ControlError, controlSocketPath, type ControlCommand, type ControlRequest, type ControlResponse, type TestRequest } from './control-client.js';
 
+export { CONTROL_SOCKET_NAME, ControlError, controlRequest, controlSocketPath } from './control-client.js';
+export type { ControlCommand, ControlRequest, ControlResponse, TestRequest } from './control-client.js';
+
+// The client side (controlRequest) is ./control-client.ts, which devctl loads without this server.
 // A lazy require (bundled by scripts/bundle.mjs, loaded when first called): node:net (and its streams) with the
 // first connection, not at start-up: the listening socket is libc's.
 const require = createRequire(import.meta.url);
 const net = (): typeof import('node:net') => require('node:net') as typeof import('node:net');
 
-export const CONTROL_SOCKET_NAME = 'devmaster.control';
 /** The longest request line accepted, in characters. */
 export const MAX_LINE = 64 * 1024;
 const LISTEN_BACKLOG = 128;
 const { EAGAIN, EINTR } = constants.errno;
 
-export function controlSocketPath(runRoot: string): string {
-  return join(runRoot, CONTROL_SOCKET_NAME);
-}
-
-export type ControlCommand =
-  | 'ping'
-  | 'reload'
-  | 'exit'
-  | 'log-level'
-  | 'stop-exec-queue'
-  | 'start-exec-queue'
-  | 'children-max'
-  | 'settle'
-  | 'status'
-  | 'stats'
-  | 'set-env';
-
-export const COMMANDS: readonly ControlCommand[] = ['ping', 'reload', 'exit', 'log-level', 'stop-exec-queue', 'start-exec-queue', 'children-max', 'settle', 'status', 'stats', 'set-env'];
+export const COMMANDS: readonly ControlCommand[] = ['ping', 'reload', 'exit', 'log-level', 'stop-exec-queue', 'start-exec-queue', 'children-max', 'settle', 'status', 'stats', 'set-env', 'test'];
 
 /** The `stats` request's options (docs/OBSERVABILITY.md). */
 export interface StatsRequest {
@@ -56,27 +43,6 @@ export interface StatsRequest {
   reset?: boolean;
   /** Turn the cost accounting on (true) or off (false) before answering. */
   enable?: boolean;
-}
-
-export interface ControlRequest {
-  command: ControlCommand;
-  /** log-level: a level name or 0-7; children-max: a non-negative integer (0 = automatic); set-env: "KEY=VALUE" (an empty VALUE unsets KEY). */
-  value?: string | number;
-  /** settle: milliseconds to wait for an empty queue (default: 120000; 0 = just report). */
-  timeout?: number;
-  /** stats: see StatsRequest. */
-  top?: number;
-  sort?: string;
-  reset?: boolean;
-  enable?: boolean;
-  id?: number | string;
-}
-
-export interface ControlResponse {
-  id?: number | string;
-  ok: boolean;
-  error?: string;
-  result?: Record<string, unknown>;
 }
 
 /** What the daemon implements; every method may throw to answer with an error. */
@@ -99,13 +65,8 @@ export interface ControlHandler {
   catchUp?(): Promise<void>;
   /** The cost accounting (src/stats). Optional: without it the request is answered with an error. */
   stats?(req: StatsRequest): Record<string, unknown>;
-}
-
-export class ControlError extends Error {
-  constructor(message: string, readonly code?: string) {
-    super(message);
-    this.name = 'ControlError';
-  }
+  /** A test run of the rules (TestRequest). Optional: without it every test is declined. */
+  test?(req: TestRequest): Promise<Record<string, unknown>>;
 }
 
 /** Validates a parsed request; returns an error message or undefined. */
@@ -121,6 +82,12 @@ export function checkRequest(req: unknown): string | undefined {
   }
   if (r.command === 'set-env' && (typeof r.value !== 'string' || !r.value.includes('='))) return "set-env needs a 'value' KEY=VALUE";
   if (r.timeout !== undefined && (typeof r.timeout !== 'number' || !(r.timeout >= 0))) return "'timeout' must be a non-negative number of milliseconds";
+  if (r.command === 'test') {
+    const t = r.test as Record<string, unknown> | undefined;
+    if (typeof t !== 'object' || t === null) return "test needs a 'test' object";
+    for (const k of ['device', 'action', 'sysfs', 'dev', 'resolveNames'] as const) if (typeof t[k] !== 'string') return `test needs a string '${k}'`;
+    if (!Array.isArray(t.rulesDirs) || !t.rulesDirs.every((d) => typeof d === 'string')) return "test needs 'rulesDirs', a list of strings";
+  }
   if (r.command === 'stats') {
     if (r.top !== undefined && (typeof r.top !== 'number' || !Number.isInteger(r.top) || r.top < 0)) return "'top' must be a non-negative integer";
     if (r.sort !== undefined && typeof r.sort !== 'string') return "'sort' must be a string";
@@ -158,6 +125,8 @@ async function dispatch(h: ControlHandler, req: ControlRequest): Promise<Record<
       const eq = kv.indexOf('=');
       return h.setEnv(kv.slice(0, eq), eq + 1 < kv.length ? kv.slice(eq + 1) : undefined);
     }
+    case 'test':
+      return h.test ? h.test(req.test!) : { declined: 'this daemon runs no tests' };
   }
 }
 
@@ -398,48 +367,4 @@ async function respond(handler: ControlHandler, line: string, access: ControlAcc
   } catch (e) {
     return { id, ok: false, error: (e as Error).message };
   }
-}
-
-/**
- * Sends one request and waits for its answer. Throws ControlError with code 'ENOTRUNNING' when no daemon
- * listens, 'ETIMEDOUT' when no answer comes in timeoutMs, or the daemon's error message.
- */
-export function controlRequest(runRoot: string, req: ControlRequest, timeoutMs = 30_000): Promise<Record<string, unknown>> {
-  const path = controlSocketPath(runRoot);
-  return new Promise((resolve, reject) => {
-    const sock = net().createConnection(path);
-    let buf = '';
-    let finished = false;
-    const finish = (err: Error | undefined, value?: Record<string, unknown>) => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(timer);
-      sock.destroy();
-      if (err) reject(err);
-      else resolve(value ?? {});
-    };
-    const timer = setTimeout(() => finish(new ControlError(`no answer from the daemon within ${timeoutMs} ms`, 'ETIMEDOUT')), timeoutMs);
-    sock.setEncoding('utf8');
-    sock.on('connect', () => sock.write(JSON.stringify(req) + '\n'));
-    sock.on('data', (chunk: string) => {
-      buf += chunk;
-      const nl = buf.indexOf('\n');
-      if (nl < 0) return;
-      let res: ControlResponse;
-      try {
-        res = JSON.parse(buf.slice(0, nl)) as ControlResponse;
-      } catch (e) {
-        if (!(e instanceof SyntaxError)) throw e;
-        finish(new ControlError('malformed answer from the daemon', 'EPROTO'));
-        return;
-      }
-      if (res.ok) finish(undefined, res.result);
-      else finish(new ControlError(res.error ?? 'request failed', 'EDAEMON'));
-    });
-    sock.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') finish(new ControlError(`devmaster is not running (no control socket at ${path})`, 'ENOTRUNNING'));
-      else finish(new ControlError(`${path}: ${e.message}`, e.code));
-    });
-    sock.on('close', () => finish(new ControlError('the daemon closed the connection without answering', 'EPIPE')));
-  });
 }

@@ -16,6 +16,7 @@ import { log as rootLog, setLogLevel, normalizeLevel, preloadLogger, type Logger
 import { loadConfigFile, type Config } from '../config/config.js';
 import { rulesDirs } from '../config/rules-path.js';
 import { Device } from '../device/device.js';
+import { findDevice } from '../device/find.js';
 import type { Roots } from '../device/roots.js';
 import { UeventSocket } from '../netlink/kernel-socket.js';
 import { Broadcaster } from '../netlink/broadcaster.js';
@@ -29,7 +30,7 @@ import { DirChanges } from '../sys/dir-changes.js';
 import { unwatchRecords, watchRecords } from '../device/db.js';
 import { unwatchDevnumLinks, watchDevnumLinks } from '../event/links.js';
 import { readRunState, Resyncer, resyncReason, savePending, takePending, writeRunState } from './resync.js';
-import { controlSocketPath, startControlServer, type ControlServer, type ControlHandler, type StatsRequest } from './control.js';
+import { ControlError, controlSocketPath, startControlServer, type ControlServer, type ControlHandler, type StatsRequest, type TestRequest } from './control.js';
 import { lookupGroup, parseId } from '../sys/users.js';
 import { startUdevCtrlServer, type UdevCtrlServer } from './udev-ctrl.js';
 import { impactGuard, RulesManager } from './reload.js';
@@ -988,7 +989,32 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
       },
       catchUp: () => this.catchUp(),
       stats: (req) => this.#statsRequest(req),
+      test: (req) => this.#testRequest(req),
     };
+  }
+
+  /**
+   * The control socket's `test` request (devctl test): the device's event run in test mode with the rules in force,
+   * when they are what devctl would run: the same roots, rules directories and --resolve-names, and every rules file
+   * in force in the version on disk. Otherwise declined, with the reason: devctl then runs the event itself.
+   */
+  async #testRequest(req: TestRequest): Promise<Record<string, unknown>> {
+    const declined = (reason: string) => ({ declined: reason });
+    if (!this.#engine.test) return declined('this engine runs no tests');
+    if (req.sysfs !== this.roots.sysfs || req.dev !== this.roots.dev) return declined('other sysfs or dev roots');
+    if (req.rulesDirs.length !== this.rules.dirs.length || req.rulesDirs.some((d, i) => d !== this.rules.dirs[i])) return declined('other rules directories');
+    if (req.resolveNames !== this.config.resolveNames) return declined('other --resolve-names');
+    const stale = this.rules.staleness();
+    if (stale !== undefined) return declined(stale);
+    let device: Device;
+    try {
+      device = findDevice(this.roots, req.device);
+    } catch (e) {
+      throw new ControlError((e as Error).message);
+    }
+    device.action = req.action;
+    await this.#builtinsLoading?.catch(() => undefined);
+    return (await this.#engine.test(this.#context(), this.rules.ruleSet, device)) as unknown as Record<string, unknown>;
   }
 
   /** The control socket's `stats` request: turn the accounting on or off, answer a snapshot, reset. */

@@ -6,11 +6,12 @@ import type { Logger } from '../log.js';
 import type { Device } from '../device/device.js';
 import type { Roots } from '../device/roots.js';
 import type { Builtin } from '../builtins/types.js';
-import type { RunItem } from '../rules/exec.js';
+import type { RunItem, TraceEntry } from '../rules/exec.js';
 import type { CompiledFile } from '../rules/compile.js';
 import type { RuleSet } from '../rules/load.js';
 import type { EventContext as PipelineContext, EventResult } from '../event/process.js';
 import type { ImpactOptions, ImpactReport } from '../preview/impact.js';
+import type { TestResult } from '../event/test-result.js';
 
 /** The context the daemon hands to the pipeline; the engine adds its rules set. */
 export type EventContext = Omit<PipelineContext, 'ruleSet'>;
@@ -54,6 +55,11 @@ export interface Engine<F = CompiledFile, R = RuleSet, E extends EventOutcome = 
    * the version it was compiled from. An engine without it keeps nothing.
    */
   saveCompiled?(files: readonly { path: string; stamp: string; file: F }[]): void;
+  /**
+   * The event of `device` run in test mode through `rules` (devctl test, run by the daemon): what devctl test
+   * prints, and the rules files' errors. An engine without it declines every test.
+   */
+  test?(ctx: EventContext, rules: R, device: Device): Promise<{ result: TestResult; ruleErrors: string[] }>;
 }
 
 /**
@@ -90,6 +96,17 @@ export async function loadEngine(opts: { resolveNames?: 'early' | 'never'; logge
       const cache = new RulesCache({ resolveNames: opts.resolveNames });
       for (const f of files) cache.set(f.path, f.stamp, f.file);
       cache.write(opts.rulesCache);
+    },
+    async test(ctx, ruleSet, device) {
+      const { testResult } = await import('../event/test-result.js');
+      const trace: TraceEntry[] = [];
+      // test mode: nothing renamed, no node made, no hook, no cost counted; the event's trace kept
+      const res = await event.processEvent({ ...ctx, ruleSet, test: true, mknod: false, trace, renameInterface: undefined, afterRules: undefined, cost: undefined }, device);
+      const n = ruleSet.files.length;
+      return {
+        result: testResult(res, trace, device.action ?? 'add', { rulesFiles: n, rulesFromCache: n, ranIn: 'daemon' }),
+        ruleErrors: ruleSet.files.flatMap((f) => f.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic)),
+      };
     },
     async impact(next, current, o) {
       const { rulesImpact } = await import('../preview/impact.js');

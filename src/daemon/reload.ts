@@ -160,6 +160,20 @@ export class RulesManager<F, R> {
     return this.status();
   }
 
+  /**
+   * Why the rules in force are not the rules files on disk now, undefined when they are: the same files, each in
+   * force in the version on disk (a test run by the daemon must run what devctl would load).
+   */
+  staleness(): string | undefined {
+    const paths = rulesFiles(this.#dirs);
+    if (paths.length !== this.#order.length || paths.some((p, i) => p !== this.#order[i])) return 'rules files were added or removed since the last load';
+    for (const path of paths) {
+      const f = this.#files.get(path);
+      if (f?.goodStamp === undefined || f.goodStamp !== f.stamp || stampOf(path) !== f.goodStamp) return `${path} changed since the last load`;
+    }
+    return undefined;
+  }
+
   /** The compiled files in force, in order, each with the stamp of the version it was compiled from. */
   compiledFiles(): { path: string; stamp: string; file: F }[] {
     const out: { path: string; stamp: string; file: F }[] = [];

@@ -1,5 +1,5 @@
 // devctl info: query sysfs and the udev database (udevadm info, systemd 257). This file reads the options and
-// picks the action; the pieces are in ./info/: find-device (DEVICE arguments), record (the P:/M:/.../E: record and
+// picks the action; the pieces are in ./info/ (DEVICE arguments are src/device/find.ts): record (the P:/M:/.../E: record and
 // its JSON), attribute-walk (-a), tree (-t), export-db (-e and its filters), cleanup-db (-c), json (systemd's JSON).
 import { statSync } from 'node:fs';
 import { fail, parseVerbArgs, type OptionSpec } from './common.js';
@@ -7,7 +7,7 @@ import { configHelp } from '../config/config.js';
 import { DeviceError, type Device } from '../device/device.js';
 import { splitDevT } from '../sys/devnum.js';
 import { deviceCompare, enumerateDevices, type EnumerateFilters } from '../device/enumerate.js';
-import { findDevice, udevadmNotFoundErrno } from './info/find-device.js';
+import { findDevice, udevadmNotFoundErrno } from '../device/find.js';
 import { buildRecord, formatRecord, recordJson } from './info/record.js';
 import { attributeWalk, attributeWalkJson } from './info/attribute-walk.js';
 import { treeOutput } from './info/tree.js';

@@ -4,7 +4,7 @@ import { readdirSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseVerbArgs, UsageError } from './common.js';
 import { parseSeconds } from './time.js';
-import { controlRequest } from '../daemon/control.js';
+import { controlRequest } from '../daemon/control-client.js';
 import { rulesDirs, rulesFiles } from '../config/rules-path.js';
 import { compileRulesFile, RuleSet } from '../rules/load.js';
 import { formatDiagnostic } from '../rules/compile.js';

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fail, parseVerbArgs } from './common.js';
 import { parseSec } from './time.js';
-import { controlRequest, ControlError } from '../daemon/control.js';
+import { controlRequest, ControlError } from '../daemon/control-client.js';
 
 export const summary = 'Wait for the event queue to be empty';
 

@@ -2,7 +2,7 @@
 // lines and programs), as text, JSON or OpenMetrics. See docs/OBSERVABILITY.md.
 import { parseVerbArgs, UsageError } from './common.js';
 import { parseSeconds } from './time.js';
-import { controlRequest } from '../daemon/control.js';
+import { controlRequest } from '../daemon/control-client.js';
 import { SORT_KEYS, STAGES, type StatsSnapshot } from '../stats/recorder.js';
 import { renderMetrics, TOP_RULES, type StatusView } from '../export/metrics.js';
 

@@ -2,7 +2,7 @@
 // `udevadm test-builtin`, and prints the properties it sets as KEY=VALUE lines.
 import { parseVerbArgs, UsageError } from './common.js';
 import { ACTIONS } from './trigger.js';
-import { findDevice } from './info/find-device.js';
+import { findDevice } from '../device/find.js';
 import { builtinNames, exitBuiltins, getBuiltin, initBuiltins } from '../builtins/registry.js';
 import type { BuiltinEventState } from '../builtins/types.js';
 import { readDb } from '../device/db.js';

@@ -1,16 +1,14 @@
 // devctl test [--action=ACTION] [--rules-dir DIR]... DEVICE: runs the rules on a device without side effects
-// and shows what each rule line did and the result (what `udevadm test` tells, laid out for people).
+// and shows what each rule line did and the result (what `udevadm test` tells, laid out for people). The event is
+// run by the running daemon where it has what devctl would load (the control socket's test request), and here
+// otherwise (./test/local.ts).
 import { fail, parseVerbArgs, UsageError } from './common.js';
-import { findDevice } from './info/find-device.js';
-import { loadRules } from '../rules/load.js';
-import { RulesCache, rulesCachePath } from '../rules/cache.js';
-import { formatDiagnostic } from '../rules/compile.js';
 import { rulesDirs } from '../config/rules-path.js';
-import { processEvent, type EventContext } from '../event/process.js';
-import type { TraceEntry } from '../rules/exec.js';
-import { exitBuiltins, lazyBuiltins } from '../builtins/registry.js';
-import { levelLogger, log } from '../log.js';
-import { writeTextSync } from '../util/fs.js';
+import { controlRequest, controlSocketPath } from '../daemon/control-client.js';
+import type { TestRequest } from '../daemon/control.js';
+import type { TestResult } from '../event/test-result.js';
+import { levelLogger, log, type Logger } from '../log.js';
+import { statIfAny, writeTextSync } from '../util/fs.js';
 
 export const summary = 'Run the rules on a device without changing anything';
 
@@ -26,6 +24,7 @@ DEVICE is a /sys path, a /dev node, SUBSYSTEM/SYSNAME or a device id (b8:0, n2, 
   -a --action=ACTION   the event's action (default: add)
   -N --resolve-names=early|late|never
      --json            print the result as one JSON object
+     --local           run the event in this process even where the running daemon could
      --rules-dir DIR   rules directory (repeatable; default: the rules search path)
   -h --help            show this help
   -V --version         show the version
@@ -38,6 +37,7 @@ export async function run(argv: string[]): Promise<number> {
     action: { type: 'string', short: 'a' },
     'resolve-names': { type: 'string', short: 'N' },
     json: { type: 'boolean' },
+    local: { type: 'boolean' },
   });
   const action = (values.action as string | undefined) ?? 'add';
   if (action === 'help') {
@@ -51,66 +51,58 @@ export async function run(argv: string[]): Promise<number> {
   if (positionals.length === 0) return fail('syspath parameter missing.');
   if (positionals.length > 1) throw new UsageError(`expected one DEVICE, got ${positionals.length}`);
 
-  const device = findDevice(roots, positionals[0]!);
-  device.action = action;
   const quiet = values.json ? levelLogger('silent') : log();
-  // the files the running daemon compiled, in the versions still on disk, come from its rules cache
-  const { cache, error: cacheError } = RulesCache.read(rulesCachePath(roots.run), { resolveNames });
-  if (cacheError !== undefined) quiet.warn(`rules cache ignored: ${cacheError}`);
-  const load = await loadRules(rulesDirs(config.rulesDirs), { resolveNames }, cache);
-  const out: string[] = [];
-  for (const d of load.diagnostics) if (d.severity === 'error') process.stderr.write(formatDiagnostic(d) + '\n');
-
-  const trace: TraceEntry[] = [];
-  // loaded when a rule runs one: most events run few builtins or none
-  const builtins = lazyBuiltins(roots, {
-    hwdbBin: config.hwdbBin,
-    configFile: config.configFile,
-    namingScheme: config.namingScheme,
-    networkDirs: config.networkDirs,
-    cmdlinePath: config.kernelCmdline,
-    warn: (m) => quiet.warn(m),
-  });
-  const ctx: EventContext = { roots, ruleSet: load.ruleSet, log: quiet, test: true, mknod: false, execTimeoutMs: config.execTimeout * 1000, builtins, trace };
-  const res = await processEvent(ctx, device);
-  exitBuiltins(builtins);
-  const dev = res.device;
-  const props = Object.fromEntries(dev.properties);
-  const result = {
-    device: dev.syspath,
-    action,
-    rulesFiles: load.files.length,
-    rulesFromCache: cache.hits,
-    trace: trace.map((t) => ({ where: `${t.file}:${t.line}`, what: t.what })),
-    properties: props,
-    name: res.rename,
-    altnames: res.state.builtinEvent.altnames ?? [],
-    symlinks: [...dev.devlinks],
-    owner: res.node?.uid,
-    group: res.node?.gid,
-    mode: res.node ? res.node.mode.toString(8).padStart(4, '0') : undefined,
-    tags: [...dev.tags],
-    currentTags: [...dev.currentTags],
-    run: res.runList.map((r) => ({ command: r.command, builtin: r.builtin !== undefined, where: `${r.file}:${r.line}` })),
-    writes: res.state.writes,
-    errors: res.errors,
-  };
+  const dirs = rulesDirs(config.rulesDirs);
+  // the daemon finds the device itself: devctl then loads no device model (a device it cannot find is looked for
+  // again here, for the error message)
+  const request: TestRequest = { device: positionals[0]!, action, sysfs: roots.sysfs, dev: roots.dev, rulesDirs: dirs, resolveNames: resolveNames ?? 'early' };
+  const ran = (values.local ? undefined : await inDaemon(roots.run, request, config.execTimeout, quiet)) ?? (await (await import('./test/local.js')).runLocally(roots, config, positionals[0]!, action, dirs, resolveNames, quiet));
+  for (const e of ran.ruleErrors) process.stderr.write(e + '\n');
+  const result = ran.result;
   if (values.json) {
     writeTextSync(1, JSON.stringify(result, null, 2) + '\n');
     return 0;
   }
-  out.push(`device:  ${result.device}`, `action:  ${action}`, `rules:   ${result.rulesFiles} files${cache.hits ? ` (${cache.hits} as the daemon compiled them)` : ''}`, '');
+  writeTextSync(1, format(result));
+  return 0;
+}
+
+/**
+ * The event run by the daemon of `run` (the control socket's test request), or undefined where it is not: no
+ * daemon there, one that declines (other rules, roots or options; rules changed on disk since its last load), or
+ * one that cannot be asked (not root) or does not answer.
+ */
+async function inDaemon(run: string, test: TestRequest, execTimeoutSec: number, log: Logger): Promise<{ result: TestResult; ruleErrors: string[] } | undefined> {
+  if (!statIfAny(controlSocketPath(run))?.isSocket()) return undefined;
+  try {
+    const r = await controlRequest(run, { command: 'test', test }, execTimeoutSec * 1000 + 10_000);
+    if (typeof r.declined === 'string') {
+      log.debug(`the daemon does not run this test: ${r.declined}`);
+      return undefined;
+    }
+    return r as unknown as { result: TestResult; ruleErrors: string[] };
+  } catch (e) {
+    log.debug(`the daemon does not run this test: ${(e as Error).message}`);
+    return undefined;
+  }
+}
+
+/** devctl test's report for people. */
+function format(result: TestResult): string {
+  const out: string[] = [];
+  const from = result.ranIn === 'daemon' ? ' (run by the devMaster daemon, as it compiled them)' : result.rulesFromCache ? ` (${result.rulesFromCache} as the daemon compiled them)` : '';
+  out.push(`device:  ${result.device}`, `action:  ${result.action}`, `rules:   ${result.rulesFiles} files${from}`, '');
   out.push('Rule lines that acted:');
-  if (trace.length === 0) out.push('  (none)');
+  if (result.trace.length === 0) out.push('  (none)');
   const width = Math.max(0, ...result.trace.map((t) => t.where.length));
   for (const t of result.trace) out.push(`  ${t.where.padEnd(width)}  ${t.what}`);
   out.push('', 'Properties:');
-  for (const [k, v] of Object.entries(props)) out.push(`  ${k}=${v}`);
+  for (const [k, v] of Object.entries(result.properties)) out.push(`  ${k}=${v}`);
   out.push('');
   if (result.name !== undefined) out.push(`NAME:     ${result.name}`);
   if (result.altnames.length) out.push(`Altnames: ${result.altnames.join(' ')}`);
   out.push(`Symlinks: ${result.symlinks.length ? result.symlinks.join(' ') : '(none)'}`);
-  if (res.node) out.push(`Node:     owner ${res.node.uid}, group ${res.node.gid}, mode ${result.mode}`);
+  if (result.owner !== undefined) out.push(`Node:     owner ${result.owner}, group ${result.group}, mode ${result.mode}`);
   out.push(`Tags:     ${result.tags.length ? result.tags.join(' ') : '(none)'}`);
   out.push('RUN:');
   if (result.run.length === 0) out.push('  (none)');
@@ -120,6 +112,5 @@ export async function run(argv: string[]): Promise<number> {
     for (const w of result.writes) out.push(`  ${w.path} ← ${w.value}`);
   }
   for (const e of result.errors) out.push(`error: ${e}`);
-  writeTextSync(1, out.join('\n') + '\n');
-  return 0;
+  return out.join('\n') + '\n';
 }

@@ -8,7 +8,7 @@ import { parseSec } from './time.js';
 import { configHelp } from '../config/config.js';
 import { Enumerator, type EnumerateFilters, type EnumerationType, type InitializedMatch } from '../device/enumerate.js';
 import { DeviceError, type Device } from '../device/device.js';
-import { findDevice, udevadmNotFoundErrno } from './info/find-device.js';
+import { findDevice, udevadmNotFoundErrno } from '../device/find.js';
 import { strerror } from '../sys/errno.js';
 import { SettleWatcher } from './trigger/settle-watch.js';
 import { log } from '../log.js';
@@ -192,7 +192,7 @@ export async function run(argv: string[]): Promise<number> {
       if (t === undefined) process.stderr.write(`Failed to parse timeout value '${v['wait-daemon']}', ignoring: Invalid argument\n`);
       else waitS = t;
     }
-    const { controlRequest, ControlError } = await import('../daemon/control.js');
+    const { controlRequest, ControlError } = await import('../daemon/control-client.js');
     try {
       await controlRequest(roots.run, { command: 'ping' }, Math.min(waitS * 1000, 2 ** 31 - 1));
     } catch (e) {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fail, parseVerbArgs, simplifyPath } from './common.js';
 import { parseBoolean } from '../util/cnum.js';
 import { parseSec } from './time.js';
-import { deviceFromPath } from './info/find-device.js';
+import { deviceFromPath } from '../device/find.js';
 import { readDb } from '../device/db.js';
 import { DeviceError } from '../device/device.js';
 import { devPath, type Roots } from '../device/roots.js';

@@ -142,7 +142,8 @@ describe('the daemon and devctl test share compiled rules', () => {
       const noCache = join(roots.base, 'run-without-cache');
       mkdirSync(noCache);
       const test = (run: string, dev: string) => {
-        const r = devctl(['test', '--json', '--sysfs', '/sys', '--dev', roots.dev, '--run', run, '--rules-dir', roots.rules, dev]);
+        // --local: the cache, not the daemon, which runs the test itself otherwise (test/devctl-test/in-daemon.test.ts)
+        const r = devctl(['test', '--local', '--json', '--sysfs', '/sys', '--dev', roots.dev, '--run', run, '--rules-dir', roots.rules, dev]);
         expect(r.status, r.stderr).toBe(0);
         const j = JSON.parse(r.stdout) as { rulesFromCache: number; properties: Record<string, string> };
         delete j.properties.USEC_INITIALIZED; // the time of the run

@@ -10,7 +10,7 @@ import { processEvent, type EventContext } from '../../event/process.js';
 import type { RuleSet } from '../../rules/load.js';
 import type { Builtin } from '../../builtins/types.js';
 import type { Logger } from '../../log.js';
-import { findDevice } from '../info/find-device.js';
+import { findDevice } from '../../device/find.js';
 
 export interface DeviceDiff {
   id: string;

@@ -4,9 +4,9 @@
 // Paths are logical ("/sys", "/dev") and are mapped onto the configured roots; paths already under the roots
 // are taken as they are.
 import { join } from 'node:path';
-import { Device, DeviceError } from '../../device/device.js';
-import type { Roots } from '../../device/roots.js';
-import { pathStartsWith } from '../../util/fs.js';
+import { Device, DeviceError } from './device.js';
+import type { Roots } from './roots.js';
+import { pathStartsWith } from '../util/fs.js';
 
 /** systemd's unit name unescaping: '-' is '/', \xNN is a byte. */
 export function unescapeUnitPath(s: string): string {

@@ -1,0 +1,45 @@
+// devctl test's event run in its own process: the rules loaded here (each file that the running daemon compiled
+// in the version still on disk taken from its rules cache, src/rules/cache.ts), the builtins loaded when a rule
+// first runs one, the event run in test mode. Loaded only when the daemon does not run the event (../test.ts).
+import { loadRules } from '../../rules/load.js';
+import { RulesCache, rulesCachePath } from '../../rules/cache.js';
+import { formatDiagnostic } from '../../rules/compile.js';
+import { processEvent } from '../../event/process.js';
+import { testResult, type TestResult } from '../../event/test-result.js';
+import type { TraceEntry } from '../../rules/exec.js';
+import { exitBuiltins, lazyBuiltins } from '../../builtins/registry.js';
+import type { Config } from '../../config/config.js';
+import type { CompileOptions } from '../../rules/compile.js';
+import { findDevice } from '../../device/find.js';
+import type { Roots } from '../../device/roots.js';
+import type { Logger } from '../../log.js';
+
+export interface LocalRun {
+  result: TestResult;
+  /** The rules files' errors, "file:line:col: message". */
+  ruleErrors: string[];
+}
+
+export async function runLocally(roots: Roots, config: Config, deviceArg: string, action: string, rulesDirs: string[], resolveNames: CompileOptions['resolveNames'], log: Logger): Promise<LocalRun> {
+  const device = findDevice(roots, deviceArg);
+  device.action = action;
+  const { cache, error: cacheError } = RulesCache.read(rulesCachePath(roots.run), { resolveNames });
+  if (cacheError !== undefined) log.warn(`rules cache ignored: ${cacheError}`);
+  const load = await loadRules(rulesDirs, { resolveNames }, cache);
+  const trace: TraceEntry[] = [];
+  // loaded when a rule runs one: most events run few builtins or none
+  const builtins = lazyBuiltins(roots, {
+    hwdbBin: config.hwdbBin,
+    configFile: config.configFile,
+    namingScheme: config.namingScheme,
+    networkDirs: config.networkDirs,
+    cmdlinePath: config.kernelCmdline,
+    warn: (m) => log.warn(m),
+  });
+  const res = await processEvent({ roots, ruleSet: load.ruleSet, log, test: true, mknod: false, execTimeoutMs: config.execTimeout * 1000, builtins, trace }, device);
+  exitBuiltins(builtins);
+  return {
+    result: testResult(res, trace, action, { rulesFiles: load.files.length, rulesFromCache: cache.hits, ranIn: 'devctl' }),
+    ruleErrors: load.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic),
+  };
+}
