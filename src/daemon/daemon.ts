@@ -1001,6 +1001,8 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
   async #testRequest(req: TestRequest): Promise<Record<string, unknown>> {
     const declined = (reason: string) => ({ declined: reason });
     if (!this.#engine.test) return declined('this engine runs no tests');
+    // first: from the checks below to the run, nothing waits, so no reload comes in between
+    await this.#builtinsLoading?.catch(() => undefined);
     if (req.sysfs !== this.roots.sysfs || req.dev !== this.roots.dev) return declined('other sysfs or dev roots');
     if (req.rulesDirs.length !== this.rules.dirs.length || req.rulesDirs.some((d, i) => d !== this.rules.dirs[i])) return declined('other rules directories');
     if (req.resolveNames !== this.config.resolveNames) return declined('other --resolve-names');
@@ -1013,7 +1015,6 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
       throw new ControlError((e as Error).message);
     }
     device.action = req.action;
-    await this.#builtinsLoading?.catch(() => undefined);
     return (await this.#engine.test(this.#context(), this.rules.ruleSet, device)) as unknown as Record<string, unknown>;
   }
 
