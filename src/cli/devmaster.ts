@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2 --no-opt
+#!/usr/bin/env -S node --max-semi-space-size=1 --no-opt
 // devmaster: the daemon's executable. With no flags it runs on /sys, /dev and /run/udev.
 // The V8 flags above keep the daemon small and quick: a bounded young generation (the default grows by ~30 MB
 // under an event storm) and no optimizing compiler (~10 MB of code and feedback, and its compiling costs more than

@@ -17,7 +17,7 @@ const sameTime = (out: string) => out.replace(/USEC_INITIALIZED=\d+/g, 'USEC_INI
 describe('the bundled executables', () => {
   it('are the shebang line and the launcher', () => {
     expect(readFileSync(join(DIST, 'cli', 'devctl.js'), 'utf8')).toMatch(/^#!\/usr\/bin\/env -S node [^\n]*\n[^]*require\('\.\/launch\.cjs'\)\.launch\('devctl'\);\n$/);
-    expect(shebangFlags('devmaster')).toEqual(['--max-semi-space-size=2', '--no-opt']);
+    expect(shebangFlags('devmaster')).toEqual(['--max-semi-space-size=1', '--no-opt']);
     expect(shebangFlags('devctl')).toEqual(['--interrupt-budget=300000']);
     const v = spawnSync(join(DIST, 'cli', 'devmaster.js'), ['--version'], { encoding: 'utf8' });
     expect(v).toMatchObject({ status: 0, stdout: readFileSync(join(REPO, 'package.json'), 'utf8').match(/"version": "([^"]+)"/)![1] + '\n' });
