@@ -181,6 +181,28 @@ const RECENT_MAX = 4096;
 /** What watches <run>/data in the daemon, while something does. */
 let watched: DirChanges | undefined;
 
+/**
+ * While <run>/data is watched: the names it held when the watch began (`listed`) and the names inotify or this
+ * process's own writes named since (`named`). A record under any other name does not exist, and is not looked for:
+ * a coldplug into an empty run root (a boot) reads no record at all. Dropped when the watch may have missed changes.
+ */
+let listing: { dir: string; listed: Set<string>; named: Set<string> } | undefined;
+
+function listRecords(dir: string): void {
+  listing = watched?.covers(`${dir}/.`) ? { dir, listed: new Set(readdirIfAny(dir)), named: new Set() } : undefined;
+}
+
+/** The record at `path` is to be looked for (again): it was written, removed or named by inotify. */
+function named(path: string): void {
+  listing?.named.add(path.slice(path.lastIndexOf('/') + 1));
+}
+
+function knownAbsent(path: string): boolean {
+  if (listing === undefined || !path.startsWith(listing.dir) || path.lastIndexOf('/') !== listing.dir.length) return false;
+  const name = path.slice(listing.dir.length + 1);
+  return !listing.listed.has(name) && !listing.named.has(name);
+}
+
 function readDbFile(path: string): { text: string; mode: number } | undefined {
   const known = recent.get(path);
   if (known !== undefined) {
@@ -190,6 +212,7 @@ function readDbFile(path: string): { text: string; mode: number } | undefined {
     recent.delete(path);
     if (stamp === undefined) return undefined;
   }
+  if (knownAbsent(path)) return undefined;
   const file = readStamped(path);
   if (file !== undefined) remember(path, file);
   return file;
@@ -210,15 +233,24 @@ export function watchRecords(runRoot: string, changes: DirChanges): void {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   watched = changes;
   changes.watch(dir, {
-    changed: (path) => recent.delete(path),
-    lost: () => recent.forEach((r) => (r.trusted = false)),
+    changed: (path) => {
+      recent.delete(path);
+      named(path);
+    },
+    lost: () => {
+      recent.forEach((r) => (r.trusted = false));
+      // listed again while the watch holds (a queue overflow; a watch armed again), else not at all
+      listRecords(dir);
+    },
   });
+  listRecords(dir);
 }
 
 /** Stops trusting what `changes` watches: every use looks at the record's stamp again. */
 export function unwatchRecords(changes: DirChanges): void {
   if (watched !== changes) return;
   watched = undefined;
+  listing = undefined;
   recent.clear();
 }
 
@@ -240,6 +272,7 @@ export function writeDb(runRoot: string, id: string, c: DbContent, opts: { keepE
   if (opts.previous?.text === text && opts.previous.persist === (opts.persist ?? false)) return;
   const mode = opts.persist ? 0o1644 : 0o644;
   recent.delete(path);
+  named(path);
   try {
     writeFileAtomic(path, text, { mode });
   } catch (e) {
@@ -255,6 +288,7 @@ export function writeDb(runRoot: string, id: string, c: DbContent, opts: { keepE
 
 export function deleteDb(runRoot: string, id: string): void {
   recent.delete(dbPath(runRoot, id));
+  named(dbPath(runRoot, id));
   try {
     unlinkSync(dbPath(runRoot, id));
   } catch (e) {

@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, renameS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DirChanges } from '../../src/sys/dir-changes.js';
+import { deleteDb, readDb, unwatchRecords, watchRecords, writeDb } from '../../src/device/db.js';
 import { sleep, startDevmaster, tempRoots, until, zramAdd, zramRemove, type RunningDevmaster } from './helpers.js';
 
 describe('DirChanges', () => {
@@ -49,6 +50,41 @@ describe('DirChanges', () => {
     } finally {
       changes.close();
       rmSync(base, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('records known absent while <run>/data is watched', () => {
+  it('looks for no record the directory did not hold and nothing named since; its own writes and inotify\'s names are looked for', () => {
+    const run = mkdtempSync(join(tmpdir(), 'dm-absent-'));
+    const changes = DirChanges.open();
+    const put = (id: string, text: string) => {
+      writeFileSync(join(run, 'data', `${id}.tmp`), text);
+      renameSync(join(run, 'data', `${id}.tmp`), join(run, 'data', id));
+    };
+    try {
+      mkdirSync(join(run, 'data'));
+      put('c1:1', 'E:BEFORE=1\n');
+      watchRecords(run, changes);
+      expect(readDb(run, 'c1:1')?.properties.get('BEFORE')).toBe('1');
+      expect(readDb(run, 'c1:2')).toBeUndefined();
+      // another program's record: not looked for until inotify names it (the daemon syncs before each batch of events)
+      put('c1:2', 'E:OTHER=1\n');
+      expect(readDb(run, 'c1:2')).toBeUndefined();
+      changes.sync();
+      expect(readDb(run, 'c1:2')?.properties.get('OTHER')).toBe('1');
+      // this process's own write is read back at once, before any sync
+      writeDb(run, 'c1:3', { hasDevnode: true, links: [], linkPriority: 0, usecInitialized: 1, properties: [['OWN', '1']], tags: [], currentTags: [] }, { keepEmpty: true, previous: undefined });
+      expect(readDb(run, 'c1:3')?.properties.get('OWN')).toBe('1');
+      deleteDb(run, 'c1:1');
+      expect(readDb(run, 'c1:1')).toBeUndefined();
+      put('c1:1', 'E:AGAIN=1\n');
+      changes.sync();
+      expect(readDb(run, 'c1:1')?.properties.get('AGAIN')).toBe('1');
+    } finally {
+      unwatchRecords(changes);
+      changes.close();
+      rmSync(run, { recursive: true, force: true });
     }
   });
 });
