@@ -192,9 +192,16 @@ function listRecords(dir: string): void {
   listing = watched?.covers(`${dir}/.`) ? { dir, listed: new Set(readdirIfAny(dir)), named: new Set() } : undefined;
 }
 
+/** More names than this and the listing goes (its records are looked for again): a bound on its memory. */
+const NAMED_MAX = 65536;
+
 /** The record at `path` is to be looked for (again): it was written, removed or named by inotify. */
 function named(path: string): void {
-  listing?.named.add(path.slice(path.lastIndexOf('/') + 1));
+  if (listing === undefined) return;
+  const name = path.slice(path.lastIndexOf('/') + 1);
+  if (name.includes('.tmp-')) return; // a record being written (writeFileAtomic), never read as one
+  listing.named.add(name);
+  if (listing.named.size > NAMED_MAX) listing = undefined;
 }
 
 function knownAbsent(path: string): boolean {
