@@ -68,6 +68,8 @@ export class RulesManager<F, R> {
   #awaiting = new Set<NodeWatcher>();
   #timer: NodeJS.Timeout | undefined;
   #busy: Promise<unknown> = Promise.resolve();
+  /** Loads asked for and not finished. */
+  #pending = 0;
   #ready: Promise<void> = Promise.resolve();
   /** Called after each reload that produced a new rules set. */
   onReload?: (status: RulesStatus) => void;
@@ -100,7 +102,8 @@ export class RulesManager<F, R> {
    * Returns the status after the load.
    */
   load(force = false): Promise<RulesStatus> {
-    const p = this.#busy.then(() => this.#load(force));
+    this.#pending++;
+    const p = this.#busy.then(() => this.#load(force)).finally(() => this.#pending--);
     this.#busy = p.catch(() => undefined); // only the order: the caller gets the failure through p
     return p;
   }
@@ -165,6 +168,8 @@ export class RulesManager<F, R> {
    * force in the version on disk (a test run by the daemon must run what devctl would load).
    */
   staleness(): string | undefined {
+    // a load updates the files one by one before the new set is in force
+    if (this.#pending > 0) return 'a rules load is in progress';
     const paths = rulesFiles(this.#dirs);
     if (paths.length !== this.#order.length || paths.some((p, i) => p !== this.#order[i])) return 'rules files were added or removed since the last load';
     for (const path of paths) {

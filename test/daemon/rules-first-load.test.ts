@@ -39,3 +39,34 @@ describe('rules manager, first load and reload', () => {
     }
   });
 });
+
+describe('rules manager, what a test run by the daemon may use', () => {
+  it('says the rules in force are stale while a file on disk differs, and while a load is under way', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dm-rules-stale-'));
+    try {
+      const file = join(dir, '50-x.rules');
+      writeFileSync(file, 'KERNEL=="a", ENV{A}="1"\n');
+      const engine = await loadEngine();
+      let release: (() => void) | undefined;
+      // compiles wait for `release` while one is set: a load caught half way
+      const slow = { ...engine, compileFile: async (p: string) => (release ? await new Promise<void>((r) => (release = r)).then(() => engine.compileFile(p)) : engine.compileFile(p)) };
+      const m = new RulesManager([dir], slow, pino({ level: 'silent' }));
+      await m.load(true);
+      expect(m.staleness()).toBeUndefined();
+      writeFileSync(file, 'KERNEL=="b", ENV{B}="1"\n');
+      utimesSync(file, new Date(), new Date(Date.now() + 2000));
+      expect(m.staleness()).toMatch(/50-x\.rules changed/);
+      release = () => undefined;
+      const loading = m.load(false);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(m.staleness()).toBe('a rules load is in progress');
+      const go = release;
+      release = undefined;
+      go();
+      await loading;
+      expect(m.staleness()).toBeUndefined();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
