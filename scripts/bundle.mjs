@@ -128,8 +128,8 @@ function writeCodeCaches(name, flags) {
     try {
       for (const d of ['run', 'dev']) mkdirSync(join(tmp, d));
       writeFileSync(join(tmp, 'config.toml'), '');
-      const argv = ['--sysfs', 'fixtures/sysfs/basic/sys', '--run', join(tmp, 'run'), '--dev', join(tmp, 'dev'), '--config', join(tmp, 'config.toml')];
-      argv.push('--rules-dir', 'scripts/training/rules.d', '--rules-dir', 'rules.d', '--no-mknod', '--unit-backend', 'none', '--log-level', 'warn');
+      const roots = ['--sysfs', 'fixtures/sysfs/basic/sys', '--run', join(tmp, 'run'), '--dev', join(tmp, 'dev'), '--config', join(tmp, 'config.toml')];
+      const argv = [...roots, '--rules-dir', 'scripts/training/rules.d', '--rules-dir', 'rules.d', '--no-mknod', '--unit-backend', 'none', '--log-level', 'warn'];
       // src/daemon/daemon.ts emits devmaster-ready right after READY=1
       const r = train(argv, "process.once('devmaster-ready', () => process.exit(0));");
       if (r.status === 0) return;

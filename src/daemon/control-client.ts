@@ -6,7 +6,8 @@ import { join } from 'node:path';
 // A lazy require (bundled by scripts/bundle.mjs, loaded when first called): node:net with the first request, so
 // that the daemon, which imports this module's names, does not load it at start-up.
 const require = createRequire(import.meta.url);
-const net = (): typeof import('node:net') => require('node:net') as typeof import('node:net');
+/** Node's net module, required on first use (the daemon's server side takes it from here too). */
+export const net = (): typeof import('node:net') => require('node:net') as typeof import('node:net');
 
 export const CONTROL_SOCKET_NAME = 'devmaster.control';
 

@@ -11,7 +11,7 @@ import type { CompiledFile } from '../rules/compile.js';
 import type { RuleSet } from '../rules/load.js';
 import type { EventContext as PipelineContext, EventResult } from '../event/process.js';
 import type { ImpactOptions, ImpactReport } from '../preview/impact.js';
-import type { TestResult } from '../event/test-result.js';
+import type { TestRun } from '../event/test-result.js';
 
 /** The context the daemon hands to the pipeline; the engine adds its rules set. */
 export type EventContext = Omit<PipelineContext, 'ruleSet'>;
@@ -59,7 +59,7 @@ export interface Engine<F = CompiledFile, R = RuleSet, E extends EventOutcome = 
    * The event of `device` run in test mode through `rules` (devctl test, run by the daemon): what devctl test
    * prints, and the rules files' errors. An engine without it declines every test.
    */
-  test?(ctx: EventContext, rules: R, device: Device): Promise<{ result: TestResult; ruleErrors: string[] }>;
+  test?(ctx: EventContext, rules: R, device: Device): Promise<TestRun>;
 }
 
 /**
@@ -98,15 +98,11 @@ export async function loadEngine(opts: { resolveNames?: 'early' | 'never'; logge
       cache.write(opts.rulesCache);
     },
     async test(ctx, ruleSet, device) {
-      const { testResult } = await import('../event/test-result.js');
+      const { testRun } = await import('../event/test-result.js');
       const trace: TraceEntry[] = [];
       // test mode: nothing renamed, no node made, no hook, no cost counted; the event's trace kept
       const res = await event.processEvent({ ...ctx, ruleSet, test: true, mknod: false, trace, renameInterface: undefined, afterRules: undefined, cost: undefined }, device);
-      const n = ruleSet.files.length;
-      return {
-        result: testResult(res, trace, device.action ?? 'add', { rulesFiles: n, rulesFromCache: n, ranIn: 'daemon' }),
-        ruleErrors: ruleSet.files.flatMap((f) => f.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic)),
-      };
+      return testRun(res, trace, device.action ?? 'add', ruleSet.files, { rulesFromCache: ruleSet.files.length, ranIn: 'daemon' });
     },
     async impact(next, current, o) {
       const { rulesImpact } = await import('../preview/impact.js');

@@ -6,7 +6,7 @@ import { fail, parseVerbArgs, UsageError } from './common.js';
 import { rulesDirs } from '../config/rules-path.js';
 import { controlRequest, controlSocketPath } from '../daemon/control-client.js';
 import type { TestRequest } from '../daemon/control.js';
-import type { TestResult } from '../event/test-result.js';
+import type { TestResult, TestRun } from '../event/test-result.js';
 import { levelLogger, log, type Logger } from '../log.js';
 import { statIfAny, writeTextSync } from '../util/fs.js';
 
@@ -72,7 +72,7 @@ export async function run(argv: string[]): Promise<number> {
  * daemon there, one that declines (other rules, roots or options; rules changed on disk since its last load), or
  * one that cannot be asked (not root) or does not answer.
  */
-async function inDaemon(run: string, test: TestRequest, execTimeoutSec: number, log: Logger): Promise<{ result: TestResult; ruleErrors: string[] } | undefined> {
+async function inDaemon(run: string, test: TestRequest, execTimeoutSec: number, log: Logger): Promise<TestRun | undefined> {
   if (!statIfAny(controlSocketPath(run))?.isSocket()) return undefined;
   try {
     const r = await controlRequest(run, { command: 'test', test }, execTimeoutSec * 1000 + 10_000);
@@ -80,7 +80,7 @@ async function inDaemon(run: string, test: TestRequest, execTimeoutSec: number, 
       log.debug(`the daemon does not run this test: ${r.declined}`);
       return undefined;
     }
-    return r as unknown as { result: TestResult; ruleErrors: string[] };
+    return r as unknown as TestRun;
   } catch (e) {
     log.debug(`the daemon does not run this test: ${(e as Error).message}`);
     return undefined;

@@ -195,8 +195,12 @@ function listRecords(dir: string): void {
 /** More names than this and the listing goes (its records are looked for again): a bound on its memory. */
 const NAMED_MAX = 65536;
 
-/** The record at `path` is to be looked for (again): it was written, removed or named by inotify. */
-function named(path: string): void {
+/**
+ * The record at `path` is to be looked at again: it was written, removed or named by inotify. Not kept from before,
+ * and no longer known absent.
+ */
+function forget(path: string): void {
+  recent.delete(path);
   if (listing === undefined) return;
   const name = path.slice(path.lastIndexOf('/') + 1);
   if (name.includes('.tmp-')) return; // a record being written (writeFileAtomic), never read as one
@@ -240,10 +244,7 @@ export function watchRecords(runRoot: string, changes: DirChanges): void {
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   watched = changes;
   changes.watch(dir, {
-    changed: (path) => {
-      recent.delete(path);
-      named(path);
-    },
+    changed: forget,
     lost: () => {
       recent.forEach((r) => (r.trusted = false));
       // listed again while the watch holds (a queue overflow; a watch armed again), else not at all
@@ -278,8 +279,7 @@ export function writeDb(runRoot: string, id: string, c: DbContent, opts: { keepE
   // (db_persist) is to change
   if (opts.previous?.text === text && opts.previous.persist === (opts.persist ?? false)) return;
   const mode = opts.persist ? 0o1644 : 0o644;
-  recent.delete(path);
-  named(path);
+  forget(path);
   try {
     writeFileAtomic(path, text, { mode });
   } catch (e) {
@@ -294,8 +294,7 @@ export function writeDb(runRoot: string, id: string, c: DbContent, opts: { keepE
 }
 
 export function deleteDb(runRoot: string, id: string): void {
-  recent.delete(dbPath(runRoot, id));
-  named(dbPath(runRoot, id));
+  forget(dbPath(runRoot, id));
   try {
     unlinkSync(dbPath(runRoot, id));
   } catch (e) {

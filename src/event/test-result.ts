@@ -3,6 +3,7 @@
 // (src/daemon/daemon.ts, the control socket's `test` request).
 import type { EventResult } from './process.js';
 import type { TraceEntry } from '../rules/exec.js';
+import { formatDiagnostic, type CompiledFile } from '../rules/compile.js';
 
 export interface TestResult {
   device: string;
@@ -28,14 +29,21 @@ export interface TestResult {
   errors: string[];
 }
 
-export function testResult(res: EventResult, trace: readonly TraceEntry[], action: string, files: { rulesFiles: number; rulesFromCache: number; ranIn: TestResult['ranIn'] }): TestResult {
+/** One test run: the report, and the errors of the rules files it ran through ("file:line:col: error: ..."). */
+export interface TestRun {
+  result: TestResult;
+  ruleErrors: string[];
+}
+
+/** The run of an event through `files` (the rules set's, in order), as devctl test reports it. */
+export function testRun(res: EventResult, trace: readonly TraceEntry[], action: string, files: readonly CompiledFile[], how: { rulesFromCache: number; ranIn: TestResult['ranIn'] }): TestRun {
   const dev = res.device;
-  return {
+  const result: TestResult = {
     device: dev.syspath,
     action,
-    rulesFiles: files.rulesFiles,
-    rulesFromCache: files.rulesFromCache,
-    ranIn: files.ranIn,
+    rulesFiles: files.length,
+    rulesFromCache: how.rulesFromCache,
+    ranIn: how.ranIn,
     trace: trace.map((t) => ({ where: `${t.file}:${t.line}`, what: t.what })),
     properties: Object.fromEntries(dev.properties),
     name: res.rename,
@@ -50,4 +58,5 @@ export function testResult(res: EventResult, trace: readonly TraceEntry[], actio
     writes: res.state.writes,
     errors: res.errors,
   };
+  return { result, ruleErrors: files.flatMap((f) => f.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic)) };
 }

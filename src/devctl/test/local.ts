@@ -3,9 +3,8 @@
 // first runs one, the event run in test mode. Loaded only when the daemon does not run the event (../test.ts).
 import { loadRules } from '../../rules/load.js';
 import { RulesCache, rulesCachePath } from '../../rules/cache.js';
-import { formatDiagnostic } from '../../rules/compile.js';
 import { processEvent } from '../../event/process.js';
-import { testResult, type TestResult } from '../../event/test-result.js';
+import { testRun, type TestRun } from '../../event/test-result.js';
 import type { TraceEntry } from '../../rules/exec.js';
 import { exitBuiltins, lazyBuiltins } from '../../builtins/registry.js';
 import type { Config } from '../../config/config.js';
@@ -14,13 +13,7 @@ import { findDevice } from '../../device/find.js';
 import type { Roots } from '../../device/roots.js';
 import type { Logger } from '../../log.js';
 
-export interface LocalRun {
-  result: TestResult;
-  /** The rules files' errors, "file:line:col: message". */
-  ruleErrors: string[];
-}
-
-export async function runLocally(roots: Roots, config: Config, deviceArg: string, action: string, rulesDirs: string[], resolveNames: CompileOptions['resolveNames'], log: Logger): Promise<LocalRun> {
+export async function runLocally(roots: Roots, config: Config, deviceArg: string, action: string, rulesDirs: string[], resolveNames: CompileOptions['resolveNames'], log: Logger): Promise<TestRun> {
   const device = findDevice(roots, deviceArg);
   device.action = action;
   const { cache, error: cacheError } = RulesCache.read(rulesCachePath(roots.run), { resolveNames });
@@ -38,8 +31,5 @@ export async function runLocally(roots: Roots, config: Config, deviceArg: string
   });
   const res = await processEvent({ roots, ruleSet: load.ruleSet, log, test: true, mknod: false, execTimeoutMs: config.execTimeout * 1000, builtins, trace }, device);
   exitBuiltins(builtins);
-  return {
-    result: testResult(res, trace, action, { rulesFiles: load.files.length, rulesFromCache: cache.hits, ranIn: 'devctl' }),
-    ruleErrors: load.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic),
-  };
+  return testRun(res, trace, action, load.files, { rulesFromCache: cache.hits, ranIn: 'devctl' });
 }
