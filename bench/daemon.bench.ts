@@ -25,9 +25,11 @@
 //     takes the rules the daemon compiled from its cache) and udevadm's, timed by the probe (fork to exit),
 //     alternating.
 //   - devMaster with `stats = true` against stats off, coldplug, alternating (the target: within 5 %).
+//   - disk: coldplug of devMaster with its run root on the disk, a directory removed before each start, as
+//     ../shared/tools/plain-bench.sh gives it, beside devMaster on its tmpfs /run and udevd 252, alternating.
 //
 // DM_BENCH_ROUNDS (default 5, plus the warm-up) sets the rounds; DM_BENCH_PHASES (coldplug,storm,hotplug,stats,
-// processes) a subset; DM_BENCH_ONLY=devmaster skips udevd; DM_BENCH_DEBUG prints every sample.
+// disk,processes) a subset; DM_BENCH_ONLY=devmaster skips udevd; DM_BENCH_DEBUG prints every sample.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, readFileSync, mkdirSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,7 +40,7 @@ import { EXCLUDED_RULES, namespaceScript, rulesCopy, treeOf } from '../test/help
 import { rulesCachePath } from '../src/rules/cache.js';
 
 const ROUNDS = Number(process.env.DM_BENCH_ROUNDS ?? 5);
-const PHASES = (process.env.DM_BENCH_PHASES ?? 'coldplug,storm,hotplug,stats,processes').split(',');
+const PHASES = (process.env.DM_BENCH_PHASES ?? 'coldplug,storm,hotplug,stats,disk,processes').split(',');
 const DEBUG = !!process.env.DM_BENCH_DEBUG;
 const STORM = 3000;
 const SETTLE_MS = 1500;
@@ -252,6 +254,7 @@ export async function main(): Promise<void> {
       namespaceScript({ ...common, reference, dev: stage, devTmpfs: true }) + `read go\nexec ${command}\n`;
     const dmScript = join(REPO, 'dist', 'cli', 'devmaster.js');
     const dm = process.env.DM_BENCH_NODE !== undefined ? `${process.execPath} ${process.env.DM_BENCH_NODE} ${dmScript}` : dmScript;
+    const diskRun = join(work, 'disk-run');
     const udevd252 = join(work, 'systemd-udevd');
     execFileSync('ln', ['-s', ref.udevadm, udevd252]); // udevadm is multi-call: as systemd-udevd it is the daemon
     const specs: Record<string, DaemonSpec> = {
@@ -260,6 +263,8 @@ export async function main(): Promise<void> {
       'udevd 252': { name: 'udevd 252', script: ns(252, udevd252) },
       'udevd 257': { name: 'udevd 257', script: ns(257, ref257.systemdUdevd) },
       'devMaster stats': { name: 'devMaster stats', script: ns(252, `${dm} --unit-backend none --no-mknod --stats`) },
+      // as ../shared/tools/plain-bench.sh runs it: the run root a directory on the disk (/tmp), removed before each start
+      'devMaster disk run': { name: 'devMaster disk run', script: ns(252, `sh -c 'rm -rf ${diskRun} && exec ${dm} --unit-backend none --no-mknod --run ${diskRun}'`) },
     };
 
     // the probe's own namespace: the machine's /dev, Debian's rules, programs and hwdb.bin where udevadm and
@@ -281,14 +286,16 @@ export async function main(): Promise<void> {
     if (PHASES.includes('storm')) phases.push(['storm', names]);
     if (PHASES.includes('hotplug')) phases.push(['hotplug', names]);
     if (PHASES.includes('stats')) phases.push(['coldplug', ['devMaster', 'devMaster stats']]);
+    if (PHASES.includes('disk')) phases.push(['coldplug', ['devMaster', 'devMaster disk run', 'udevd 252']]);
     for (const [phase, who] of phases) {
       const statsPhase = who.includes('devMaster stats');
+      const diskPhase = who.includes('devMaster disk run');
       for (let round = 0; round <= ROUNDS; round++) {
         const order = who.map((_, i) => who[(i + round) % who.length]!);
         for (const name of order) {
           const s = await runOnce(probe, specs[name]!, phase, join(work, `${name.replace(/ /g, '-')}.log`), () => (phase === 'storm' ? stormDevpaths : null));
           if (DEBUG) console.log(`  ${phase} round ${round} ${name}: ${JSON.stringify(s)}`);
-          if (round > 0) add(`${statsPhase ? 'stats-' : ''}${phase}/${name}`, s);
+          if (round > 0) add(`${statsPhase ? 'stats-' : diskPhase ? 'disk-' : ''}${phase}/${name}`, s);
         }
       }
     }
@@ -339,6 +346,19 @@ export async function main(): Promise<void> {
         stat('CPU time, coldplug (user+sys)', (s) => s.cpuMs),
       ]);
       console.log('target: coldplug with stats on <= 1.05x stats off');
+    }
+
+    if (PHASES.includes('disk')) {
+      const span = (name: string) => get(`disk-coldplug/${name}`).map((s) => s.span ?? NaN);
+      const u = median(span('udevd 252'));
+      console.log('');
+      printTable([
+        ['coldplug', 'span', 'against udevd 252'],
+        ['devMaster, run root on a tmpfs (/run, as installed)', cell(span('devMaster'), ms, 'ms'), ratio(median(span('devMaster')), u)],
+        ['devMaster, run root on the disk, removed before each start (as plain-bench.sh)', cell(span('devMaster disk run'), ms, 'ms'), ratio(median(span('devMaster disk run')), u)],
+        ['udevd 252 (/run/udev on a tmpfs)', cell(span('udevd 252'), ms, 'ms'), ''],
+      ]);
+      console.log("the disk's run root: /tmp's file system; docs/PERFORMANCE.md says what a removed run root costs there");
     }
 
     if (PHASES.includes('processes')) await processes(probe, median(all('devMaster', (s) => s.readyMs)), median(all('udevd 252', (s) => s.readyMs)), rules, work, dm);
