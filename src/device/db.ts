@@ -3,7 +3,7 @@
 import { closeSync, mkdirSync, openSync, unlinkSync } from 'node:fs';
 import type { DirChanges } from '../sys/dir-changes.js';
 import { join } from 'node:path';
-import { readdirIfAny, rmdirIfEmpty, unlinkIfAny, writeFileAtomic } from '../util/fs.js';
+import { isErrno, linkFileAtomic, lstatIfAny, readdirIfAny, rmdirIfEmpty, unlinkIfAny, writeFileAtomic } from '../util/fs.js';
 import { readStamped, stampOf } from '../sys/stamped.js';
 
 /** The sticky bit: a record kept over the initrd's switch to the real root (OPTIONS+="db_persist"). */
@@ -280,17 +280,61 @@ export function writeDb(runRoot: string, id: string, c: DbContent, opts: { keepE
   if (opts.previous?.text === text && opts.previous.persist === (opts.persist ?? false)) return;
   const mode = opts.persist ? 0o1644 : 0o644;
   forget(path);
-  try {
-    writeFileAtomic(path, text, { mode });
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-    mkdirSync(join(runRoot, 'data'), { recursive: true, mode: 0o755 });
-    writeFileAtomic(path, text, { mode });
+  if (text !== '' || !linkEmptyRecord(runRoot, path, mode, opts.previous === undefined)) {
+    try {
+      writeFileAtomic(path, text, { mode });
+    } catch (e) {
+      if (!isErrno(e, 'ENOENT')) throw e;
+      mkdirSync(join(runRoot, 'data'), { recursive: true, mode: 0o755 });
+      writeFileAtomic(path, text, { mode });
+    }
   }
   // watched, the rename is news at the next sync anyway: the next use reads the record then
   if (watched?.covers(path)) return;
   const stamp = stampOf(path);
   if (stamp !== undefined) remember(path, { stamp, text, mode: S_IFREG | mode });
+}
+
+/** The shared empty files this process checked or made (linkEmptyRecord). */
+const emptyChecked = new Set<string>();
+/** The run root's file system refused a hard link: records are written as files from then on. */
+let linksRefused = false;
+
+/**
+ * An empty record (a device with a node or an interface and nothing else to store: most devices) is a hard link to
+ * one empty file of the run root, `<run>/devmaster/empty-record` (`empty-record-persist` with db_persist's sticky
+ * bit). Readers see the empty file udev writes; a record is only ever replaced whole (a rename, by devMaster and by
+ * udevd alike), never written in place, so the names sharing the file stay empty. A link allocates no inode, which
+ * on a disk's file system is most of what creating a record costs, and takes one system call instead of five.
+ * False when the file system refuses hard links: the caller writes the record.
+ */
+function linkEmptyRecord(runRoot: string, path: string, mode: number, fresh: boolean): boolean {
+  if (linksRefused) return false;
+  const shared = `${runRoot}/devmaster/empty-record${mode & S_ISVTX ? '-persist' : ''}`;
+  const makeShared = () => writeFileAtomic(shared, '', { mode, mkdir: true });
+  try {
+    if (!emptyChecked.has(shared)) {
+      // made or checked once per process: a regular empty file with the record's mode, else made anew
+      const st = lstatIfAny(shared);
+      if (!st?.isFile() || st.size !== 0 || (st.mode & 0o7777) !== mode) makeShared();
+      emptyChecked.add(shared);
+    }
+    try {
+      linkFileAtomic(shared, path, fresh);
+    } catch (e) {
+      if (!isErrno(e, 'ENOENT', 'EMLINK')) throw e;
+      // the data directory or the shared file went away (a cleanup), or the file has as many links as the file
+      // system allows: made again, once
+      mkdirSync(join(runRoot, 'data'), { recursive: true, mode: 0o755 });
+      if (isErrno(e, 'EMLINK') || lstatIfAny(shared) === undefined) makeShared();
+      linkFileAtomic(shared, path, fresh);
+    }
+    return true;
+  } catch (e) {
+    if (!isErrno(e, 'EXDEV', 'EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'EMLINK')) throw e;
+    linksRefused = true;
+    return false;
+  }
 }
 
 export function deleteDb(runRoot: string, id: string): void {

@@ -1,7 +1,7 @@
 // File helpers: atomic replacement for the database and hwdb.bin (write a temporary file next to the target, then
 // rename it into place, so readers never see a half-written file), and the calls whose expected failures
 // (ENOENT, ...) are answers rather than errors: every other failure, and every bug, is still thrown.
-import { closeSync, existsSync, fchmodSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmdirSync, statSync, unlinkSync, writeSync, writevSync, type Stats } from 'node:fs';
+import { closeSync, existsSync, fchmodSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readlinkSync, renameSync, rmdirSync, statSync, unlinkSync, writeSync, writevSync, type Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 export interface AtomicWriteOptions {
@@ -59,8 +59,7 @@ function writeAll(fd: number, parts: readonly Buffer[]): void {
 export function writeFileAtomic(path: string, data: string | Buffer | readonly Buffer[], opts: AtomicWriteOptions = {}): void {
   const mode = opts.mode ?? 0o644;
   if (opts.mkdir) mkdirSync(dirname(path), { recursive: true });
-  const suffix = `.tmp-${process.pid}-${++seq}`;
-  const tmp = opts.hiddenTemp ? join(dirname(path), `.${basename(path)}${suffix}`) : path + suffix;
+  const tmp = tempPath(path, opts);
   const fd = openSync(tmp, 'wx', mode);
   try {
     try {
@@ -75,6 +74,35 @@ export function writeFileAtomic(path: string, data: string | Buffer | readonly B
     unlinkIfAny(tmp);
     throw e;
   }
+}
+
+/**
+ * Makes `path` a hard link to the existing file `target`, replacing what is at `path` at once (a link under a
+ * temporary name, then a rename); `fresh` (nothing expected at `path`) tries the link at `path` itself first.
+ */
+export function linkFileAtomic(target: string, path: string, fresh = false): void {
+  if (fresh) {
+    try {
+      linkSync(target, path);
+      return;
+    } catch (e) {
+      if (!isErrno(e, 'EEXIST')) throw e;
+    }
+  }
+  const tmp = tempPath(path, {});
+  linkSync(target, tmp);
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    unlinkIfAny(tmp);
+    throw e;
+  }
+}
+
+/** A temporary name next to `path`, unique in this process. */
+function tempPath(path: string, opts: Pick<AtomicWriteOptions, 'hiddenTemp'>): string {
+  const suffix = `.tmp-${process.pid}-${++seq}`;
+  return opts.hiddenTemp ? join(dirname(path), `.${basename(path)}${suffix}`) : path + suffix;
 }
 
 /** True when `path` is `prefix` or below it (systemd's path_startswith(), on absolute paths without "." or ".."). */

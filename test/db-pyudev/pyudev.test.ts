@@ -2,6 +2,10 @@
 // inside a private mount namespace with the fixture tree over /sys and the run root over /run/udev.
 import { describe, it, expect, beforeAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { writeDb } from '../../src/device/db.js';
 import { debianPython } from '../helpers/reference.js';
 import { FIXTURE } from '../enumerate/helpers.js';
 import { writeFixtureDb, ENTRIES, USEC } from '../devctl-info/dbfixture.js';
@@ -30,14 +34,17 @@ function q(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-let result: Record<string, any>;
-beforeAll(() => {
-  const py = debianPython();
-  const run = writeFixtureDb();
-  const script = `set -e; mount --bind ${q(FIXTURE)} /sys; mount -t tmpfs tmpfs /run; mkdir -p /run/udev; mount --bind ${q(run)} /run/udev; SYSTEMD_DEVICE_VERIFY_SYSFS=0 exec ${py} -c ${q(SCRIPT)} ${ENTRIES.map((e) => q(e.syspath)).join(' ')}`;
+/** SCRIPT's answer for the devices at `syspaths`, libudev reading the run root `run` as /run/udev. */
+function pyudev(run: string, syspaths: string[]): Record<string, any> {
+  const script = `set -e; mount --bind ${q(FIXTURE)} /sys; mount -t tmpfs tmpfs /run; mkdir -p /run/udev; mount --bind ${q(run)} /run/udev; SYSTEMD_DEVICE_VERIFY_SYSFS=0 exec ${debianPython()} -c ${q(SCRIPT)} ${syspaths.map(q).join(' ')}`;
   const r = spawnSync('unshare', ['-m', 'sh', '-c', script], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`pyudev run failed: ${r.stderr}`);
-  result = JSON.parse(r.stdout);
+  return JSON.parse(r.stdout);
+}
+
+let result: Record<string, any>;
+beforeAll(() => {
+  result = pyudev(writeFixtureDb(), ENTRIES.map((e) => e.syspath));
 });
 
 describe('devMaster database read by libudev (pyudev)', () => {
@@ -62,5 +69,32 @@ describe('devMaster database read by libudev (pyudev)', () => {
     // fixture's eth0 is not one of: interfaces are left out of this listing (their record is checked above).
     const want = (t: string) => ENTRIES.filter((e) => e.tags.includes(t) && !e.id.startsWith('n')).map((e) => e.syspath).sort();
     for (const t of ['systemd', 'seat', 'uaccess', 'power-switch']) expect(result.__tags__[t]).toEqual(want(t));
+  });
+});
+
+describe('empty records, hard links to one empty file (db.ts linkEmptyRecord), read by libudev (pyudev)', () => {
+  const TTY = '/sys/devices/pnp0/00:01/tty/ttyS0';
+  const SDA2 = '/sys/devices/pci0000:00/0000:00:14.0/usb1/1-1/1-1:1.0/host0/target0:0:0/0:0:0:0/block/sda/sda2';
+  const SDA1 = `${SDA2.slice(0, -1)}1`;
+  it('are initialized devices with nothing stored; a device without a record is not initialized', () => {
+    const run = mkdtempSync(join(tmpdir(), 'dm-pyudev-empty-'));
+    try {
+      const nothing = { hasDevnode: true, links: [], linkPriority: 0, usecInitialized: 0, properties: new Map<string, string>(), tags: [], currentTags: [] };
+      writeDb(run, 'c4:64', nothing, { keepEmpty: true, previous: undefined });
+      writeDb(run, 'b8:2', nothing, { keepEmpty: true, persist: true, previous: undefined });
+      writeDb(run, 'b8:0', nothing, { keepEmpty: true, previous: undefined });
+      expect(statSync(join(run, 'data', 'c4:64')).ino).toBe(statSync(join(run, 'data', 'b8:0')).ino);
+      const got = pyudev(run, [TTY, SDA2, SDA1]);
+      for (const p of [TTY, SDA2]) {
+        expect(got[p].initialized).toBe(true);
+        expect(got[p].tags).toEqual([]);
+        expect(got[p].links).toEqual([]);
+        expect(Object.keys(got[p].properties).filter((k) => k.startsWith('ID_'))).toEqual([]);
+      }
+      expect(got[TTY].properties.DEVNAME).toBe('/dev/ttyS0');
+      expect(got[SDA1].initialized).toBe(false);
+    } finally {
+      rmSync(run, { recursive: true, force: true });
+    }
   });
 });

@@ -73,6 +73,73 @@ describe('udev database format', () => {
   });
 });
 
+describe('empty records', () => {
+  const nothing = { hasDevnode: true, links: [], linkPriority: 0, usecInitialized: 0, properties: new Map<string, string>(), tags: [], currentTags: [] };
+  const ino = (p: string) => statSync(p).ino;
+
+  it('are links to one empty file per mode, each replaced or removed alone', () => {
+    const run = mkdtempSync(join(tmpdir(), 'dm-db-empty-'));
+    try {
+      const shared = join(run, 'devmaster', 'empty-record');
+      const rec = (id: string) => join(run, 'data', id);
+      for (const id of ['c4:64', 'c4:65', 'c4:66']) writeDb(run, id, nothing, { keepEmpty: true, previous: undefined });
+      writeDb(run, 'c4:67', nothing, { keepEmpty: true, persist: true, previous: undefined });
+      for (const id of ['c4:64', 'c4:65', 'c4:66']) {
+        expect(readFileSync(rec(id), 'utf8')).toBe('');
+        expect(ino(rec(id))).toBe(ino(shared));
+        expect(statSync(rec(id)).mode & 0o7777).toBe(0o644);
+      }
+      expect(statSync(shared).nlink).toBe(4);
+      // db_persist's sticky bit: a file of its own
+      expect(ino(rec('c4:67'))).toBe(ino(`${shared}-persist`));
+      expect(statSync(rec('c4:67')).mode & 0o7777).toBe(0o1644);
+      expect(readDb(run, 'c4:67')?.persist).toBe(true);
+      // a record that gets something is a file of its own; the others stay empty
+      writeDb(run, 'c4:64', content, { keepEmpty: true, previous: readDb(run, 'c4:64') });
+      expect(readFileSync(rec('c4:64'), 'utf8')).toBe(formatDb(content));
+      expect(ino(rec('c4:64'))).not.toBe(ino(shared));
+      expect(readFileSync(rec('c4:65'), 'utf8')).toBe('');
+      expect(readFileSync(shared, 'utf8')).toBe('');
+      // and back to empty: a link again
+      writeDb(run, 'c4:64', nothing, { keepEmpty: true, previous: readDb(run, 'c4:64') });
+      expect(ino(rec('c4:64'))).toBe(ino(shared));
+      // a record removed is one name less
+      unlinkSync(rec('c4:65'));
+      expect(existsSync(rec('c4:66'))).toBe(true);
+      expect(statSync(shared).nlink).toBe(3);
+      // the shared file removed (a clean-up of the run root): made again at the next empty record
+      rmSync(join(run, 'devmaster'), { recursive: true });
+      writeDb(run, 'c4:65', nothing, { keepEmpty: true, previous: undefined });
+      expect(ino(rec('c4:65'))).toBe(ino(shared));
+      expect(readFileSync(rec('c4:66'), 'utf8')).toBe('');
+      // a record already there that was not known (previous undefined) is replaced all the same
+      writeFileSync(rec('c4:70'), 'E:STALE=1\n');
+      writeDb(run, 'c4:70', nothing, { keepEmpty: true, previous: undefined });
+      expect(readFileSync(rec('c4:70'), 'utf8')).toBe('');
+      expect(readdirSync(join(run, 'data')).filter((n) => n.includes('.tmp-'))).toEqual([]);
+    } finally {
+      rmSync(run, { recursive: true, force: true });
+    }
+  });
+
+  it('are not linked to a shared file that is not empty, or has another mode, when first used', () => {
+    const run = mkdtempSync(join(tmpdir(), 'dm-db-empty-'));
+    try {
+      const shared = join(run, 'devmaster', 'empty-record');
+      mkdirSync(join(run, 'devmaster'));
+      writeFileSync(shared, 'E:PLANTED=1\n');
+      writeFileSync(`${shared}-persist`, '', { mode: 0o600 });
+      writeDb(run, 'c4:64', nothing, { keepEmpty: true, previous: undefined });
+      writeDb(run, 'c4:65', nothing, { keepEmpty: true, persist: true, previous: undefined });
+      expect(readFileSync(join(run, 'data', 'c4:64'), 'utf8')).toBe('');
+      expect(readFileSync(shared, 'utf8')).toBe('');
+      expect(statSync(join(run, 'data', 'c4:65')).mode & 0o7777).toBe(0o1644);
+    } finally {
+      rmSync(run, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('a corrupt database entry during an event', () => {
   it('is used as far as it goes and each bad line is logged with file:line', async () => {
     const { processEvent } = await import('../../src/event/process.js');
