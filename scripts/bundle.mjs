@@ -187,8 +187,19 @@ for (const name of EXECUTABLES) {
   // The chunks the entry always loads go into its file, each defined (not run) before the entry's code: one file
   // to read and one code cache instead of several (src/cli/launch.cts, "defined modules").
   const entry = resolve(OUT, `${name}.cjs`);
-  const defines = inEntry.map((c) => `require.define(${JSON.stringify(basename(c))},function(exports,require,module,__filename,__dirname){${cjs.get(c)}\n});`);
-  cjs.set(entry, defines.join('') + cjs.get(entry));
+  const defineAll = (chunks) => chunks.map((c) => `require.define(${JSON.stringify(basename(c))},function(exports,require,module,__filename,__dirname){${cjs.get(c)}\n});`).join('');
+  cjs.set(entry, defineAll(inEntry) + cjs.get(entry));
+  // devctl runs one verb: each verb's file defines the chunks the verb always loads and the entry does not hold
+  // (shared with other verbs, so also kept as files of their own), so that a verb reads one file more, not ten.
+  // (Not the daemon: it loads many parts, which would each compile their copy of the chunks they share.)
+  if (name === 'devctl') {
+    const entryOut = Object.keys(metafile.outputs).find((o) => resolve(o) === entry);
+    for (const i of metafile.outputs[entryOut].imports) {
+      if (i.kind !== 'dynamic-import' || i.external) continue;
+      const shared = alwaysLoaded(metafile, i.path).filter((c) => !inEntry.includes(c));
+      if (shared.length) cjs.set(resolve(i.path), defineAll(shared) + cjs.get(resolve(i.path)));
+    }
+  }
   for (const c of inEntry) cjs.delete(c);
   for (const [file, code] of cjs) writeFileSync(file, withKey(code));
 

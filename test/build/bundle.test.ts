@@ -70,6 +70,8 @@ describe('the bundled executables', () => {
     expect(text).toContain('/devices/'); // the device model is there
     expect(text).not.toContain('peg$parse');
     expect(r.loaded.map((l) => l.file).filter((f) => f.includes('-vendor-'))).toEqual([]);
+    // two files: the entry and the verb's, which holds the chunks the verb shares with others (scripts/bundle.mjs)
+    expect(r.loaded.map((l) => l.file.replace(/.*\//, ''))).toEqual(['devctl.cjs', expect.stringMatching(/^devctl-info-[A-Z0-9]+\.cjs$/)]);
     // devctl test loads the parser, not chokidar, nor pino while it logs nothing (src/log.ts, test/log/)
     const t = launchReport(DIST, 'devctl', shebangFlags('devctl'), ['test', '/dev/null']);
     expect(t.status).toBe(0);
