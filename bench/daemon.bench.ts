@@ -405,18 +405,35 @@ async function processes(probe: Probe, dmReady: number, udevdReady: number, rule
   }
 }
 
+/**
+ * Each command timed PROCESS_RUNS times, alternating; each devctl run right after a run of `node -e 0` of its own,
+ * and its ratio taken to that one: the machine's speed drifts (a run of slow seconds, a page cache cut back), and a
+ * ratio of two runs a moment apart is less moved by it than a ratio of two medians.
+ */
 async function timeProcesses(probe: Probe, dmReady: number, udevdReady: number, cmds: [string, string[]][]): Promise<void> {
+  const time = async (argv: string[]) => (await probe.request<{ ms: number[] }>({ cmd: 'time', argv, n: 1 })).ms[0]!;
+  const nodeArgv = cmds.find(([k]) => k === 'node -e 0')![1];
   const times = new Map<string, number[]>(cmds.map(([k]) => [k, []]));
+  const paired = new Map<string, number[]>(cmds.map(([k]) => [k, []]));
   for (const [, argv] of cmds) await probe.request({ cmd: 'time', argv, n: 2 }); // warm the page cache
   for (let i = 0; i < PROCESS_RUNS; i++) {
-    for (const [k, argv] of cmds) times.get(k)!.push(...(await probe.request<{ ms: number[] }>({ cmd: 'time', argv, n: 1 })).ms);
+    for (const [k, argv] of cmds) {
+      const before = k.startsWith('devctl') ? await time(nodeArgv) : undefined;
+      const t = await time(argv);
+      times.get(k)!.push(t);
+      if (before !== undefined) paired.get(k)!.push(t / before);
+    }
   }
   const node = median(times.get('node -e 0')!);
+  const x = (r: number) => `${r.toFixed(2)}x`;
   console.log('');
-  const rows = [['whole process', 'time', 'x node -e 0']];
-  for (const [k] of cmds) rows.push([k, cell(times.get(k)!, ms, 'ms'), ratio(median(times.get(k)!), node)]);
-  rows.push(['devMaster start to ready', `${ms(dmReady)} ms`, ratio(dmReady, node)]);
-  rows.push(['udevd 252 start to ready', `${ms(udevdReady)} ms`, ratio(udevdReady, node)]);
+  const rows = [['whole process', 'time', 'x node -e 0', 'x the node -e 0 run just before (paired)']];
+  for (const [k] of cmds) {
+    const p = paired.get(k)!;
+    rows.push([k, cell(times.get(k)!, ms, 'ms'), ratio(median(times.get(k)!), node), p.length ? `${x(median(p))} (${x(Math.min(...p))}-${x(Math.max(...p))})` : '']);
+  }
+  rows.push(['devMaster start to ready', `${ms(dmReady)} ms`, ratio(dmReady, node), '']);
+  rows.push(['udevd 252 start to ready', `${ms(udevdReady)} ms`, ratio(udevdReady, node), '']);
   printTable(rows);
   console.log(`targets: devctl info and test <= 1.2x node -e 0 (goal 1.05x); start to ready <= 2.0x (goal 1.3x); ${PROCESS_RUNS} runs each`);
 }
