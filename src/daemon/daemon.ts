@@ -33,7 +33,7 @@ import { readRunState, Resyncer, resyncReason, savePending, takePending, writeRu
 import { ControlError, controlSocketPath, startControlServer, type ControlServer, type ControlHandler, type StatsRequest, type TestRequest } from './control.js';
 import { lookupGroup, parseId } from '../sys/users.js';
 import { startUdevCtrlServer, type UdevCtrlServer } from './udev-ctrl.js';
-import { impactGuard, RulesManager } from './reload.js';
+import { impactGuard, RulesManager, sameList } from './reload.js';
 import type { RuleSet } from '../rules/load.js';
 import type { CompiledFile } from '../rules/compile.js';
 import { loadEngine, type Engine, type EventContext, type EventOutcome } from './engine.js';
@@ -1004,7 +1004,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     // first: from the checks below to the run, nothing waits, so no reload comes in between
     await this.#builtinsLoading?.catch(() => undefined);
     if (req.sysfs !== this.roots.sysfs || req.dev !== this.roots.dev) return declined('other sysfs or dev roots');
-    if (req.rulesDirs.length !== this.rules.dirs.length || req.rulesDirs.some((d, i) => d !== this.rules.dirs[i])) return declined('other rules directories');
+    if (!sameList(req.rulesDirs, this.rules.dirs)) return declined('other rules directories');
     if (req.resolveNames !== this.config.resolveNames) return declined('other --resolve-names');
     const stale = this.rules.staleness();
     if (stale !== undefined) return declined(stale);

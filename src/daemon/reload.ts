@@ -53,6 +53,11 @@ export interface RulesStatus {
   refusal?: Refusal & { at: string };
 }
 
+/** Whether two lists of paths hold the same paths in the same order. */
+export function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
 /** The rules files of the search path, compiled by the engine (F: a compiled file, R: a rules set). */
 export class RulesManager<F, R> {
   #dirs: string[];
@@ -114,7 +119,7 @@ export class RulesManager<F, R> {
     // on a changed file with errors is rejected whole and its previous version stays in force.
     const initial = this.#ruleSet === undefined;
     const before = new Map(this.#files); // what a refused reload returns to
-    let changed = force || paths.length !== this.#order.length || paths.some((p, i) => p !== this.#order[i]);
+    let changed = force || !sameList(paths, this.#order);
     const seen = new Set(paths);
     for (const old of [...this.#files.keys()]) if (!seen.has(old)) this.#files.delete(old);
     for (const path of paths) {
@@ -171,7 +176,7 @@ export class RulesManager<F, R> {
     // a load updates the files one by one before the new set is in force
     if (this.#pending > 0) return 'a rules load is in progress';
     const paths = rulesFiles(this.#dirs);
-    if (paths.length !== this.#order.length || paths.some((p, i) => p !== this.#order[i])) return 'rules files were added or removed since the last load';
+    if (!sameList(paths, this.#order)) return 'rules files were added or removed since the last load';
     for (const path of paths) {
       const f = this.#files.get(path);
       if (f?.goodStamp === undefined || f.goodStamp !== f.stamp || stampOf(path) !== f.goodStamp) return `${path} changed since the last load`;

@@ -5,8 +5,7 @@ import { loadCredentials } from './control/credentials.js';
 import { parseLevel } from '../log.js';
 import { safeAtou } from '../util/cnum.js';
 import { strerror } from '../sys/errno.js';
-import { controlRequest } from '../daemon/control-client.js';
-import type { ControlRequest } from '../daemon/control.js';
+import { controlRequest, type ControlRequest } from '../daemon/control-client.js';
 
 export const summary = 'Control the devMaster daemon';
 

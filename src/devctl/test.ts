@@ -4,8 +4,7 @@
 // otherwise (./test/local.ts).
 import { fail, parseVerbArgs, UsageError } from './common.js';
 import { rulesDirs } from '../config/rules-path.js';
-import { controlRequest, controlSocketPath } from '../daemon/control-client.js';
-import type { TestRequest } from '../daemon/control.js';
+import { controlRequest, controlSocketPath, type TestRequest } from '../daemon/control-client.js';
 import type { TestResult, TestRun } from '../event/test-result.js';
 import { levelLogger, log, type Logger } from '../log.js';
 import { statIfAny, writeTextSync } from '../util/fs.js';
