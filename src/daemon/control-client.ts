@@ -1,13 +1,7 @@
 // The client of devMaster's control socket (./control.ts, docs/CONTROL.md): one request, one answer. A module of
-// its own so that devctl's verbs that ask the daemon load Node's net module and this, not the daemon's server side.
-import { createRequire } from 'node:module';
+// its own so that devctl's verbs that ask the daemon load this, not the daemon's server side.
 import { join } from 'node:path';
-
-// A lazy require (bundled by scripts/bundle.mjs, loaded when first called): node:net with the first request, so
-// that the daemon, which imports this module's names, does not load it at start-up.
-const require = createRequire(import.meta.url);
-/** Node's net module, required on first use (the daemon's server side takes it from here too). */
-export const net = (): typeof import('node:net') => require('node:net') as typeof import('node:net');
+import { exchangeLine, ExchangeError, type Transport } from '../util/unix-client.js';
 
 export const CONTROL_SOCKET_NAME = 'devmaster.control';
 
@@ -77,44 +71,28 @@ export class ControlError extends Error {
 
 /**
  * Sends one request and waits for its answer. Throws ControlError with code 'ENOTRUNNING' when no daemon
- * listens, 'ETIMEDOUT' when no answer comes in timeoutMs, or the daemon's error message.
+ * listens, 'ETIMEDOUT' when no answer comes in timeoutMs, or the daemon's error message. The exchange is
+ * src/util/unix-client.ts's: without node:net where Node allows (`transport`, for tests).
  */
-export function controlRequest(runRoot: string, req: ControlRequest, timeoutMs = 30_000): Promise<Record<string, unknown>> {
+export async function controlRequest(runRoot: string, req: ControlRequest, timeoutMs = 30_000, transport?: Transport): Promise<Record<string, unknown>> {
   const path = controlSocketPath(runRoot);
-  return new Promise((resolve, reject) => {
-    const sock = net().createConnection(path);
-    let buf = '';
-    let finished = false;
-    const finish = (err: Error | undefined, value?: Record<string, unknown>) => {
-      if (finished) return;
-      finished = true;
-      clearTimeout(timer);
-      sock.destroy();
-      if (err) reject(err);
-      else resolve(value ?? {});
-    };
-    const timer = setTimeout(() => finish(new ControlError(`no answer from the daemon within ${timeoutMs} ms`, 'ETIMEDOUT')), timeoutMs);
-    sock.setEncoding('utf8');
-    sock.on('connect', () => sock.write(JSON.stringify(req) + '\n'));
-    sock.on('data', (chunk: string) => {
-      buf += chunk;
-      const nl = buf.indexOf('\n');
-      if (nl < 0) return;
-      let res: ControlResponse;
-      try {
-        res = JSON.parse(buf.slice(0, nl)) as ControlResponse;
-      } catch (e) {
-        if (!(e instanceof SyntaxError)) throw e;
-        finish(new ControlError('malformed answer from the daemon', 'EPROTO'));
-        return;
-      }
-      if (res.ok) finish(undefined, res.result);
-      else finish(new ControlError(res.error ?? 'request failed', 'EDAEMON'));
-    });
-    sock.on('error', (e: NodeJS.ErrnoException) => {
-      if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') finish(new ControlError(`devmaster is not running (no control socket at ${path})`, 'ENOTRUNNING'));
-      else finish(new ControlError(`${path}: ${e.message}`, e.code));
-    });
-    sock.on('close', () => finish(new ControlError('the daemon closed the connection without answering', 'EPIPE')));
-  });
+  let line: string;
+  try {
+    line = await exchangeLine(path, JSON.stringify(req) + '\n', { timeoutMs, transport });
+  } catch (e) {
+    if (!(e instanceof ExchangeError)) throw e;
+    if (e.code === 'ENOENT' || e.code === 'ECONNREFUSED') throw new ControlError(`devmaster is not running (no control socket at ${path})`, 'ENOTRUNNING');
+    if (e.code === 'ETIMEDOUT') throw new ControlError(`no answer from the daemon within ${timeoutMs} ms`, 'ETIMEDOUT');
+    if (e.code === 'EOF') throw new ControlError('the daemon closed the connection without answering', 'EPIPE');
+    throw new ControlError(e.message, e.code);
+  }
+  let res: ControlResponse;
+  try {
+    res = JSON.parse(line) as ControlResponse;
+  } catch (e) {
+    if (!(e instanceof SyntaxError)) throw e;
+    throw new ControlError('malformed answer from the daemon', 'EPROTO');
+  }
+  if (!res.ok) throw new ControlError(res.error ?? 'request failed', 'EDAEMON');
+  return res.result ?? {};
 }

@@ -5,6 +5,7 @@
 // module serves it: root may do everything, a configured group the read-only requests, nobody else anything.
 // (<run>/control is udev's binary protocol for udevadm: src/daemon/udev-ctrl.ts.)
 import type { Socket } from 'node:net';
+import { createRequire } from 'node:module';
 import { chownSync, existsSync, unlinkSync, mkdirSync, lstatSync } from 'node:fs';
 import { constants } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,14 +15,16 @@ import { errnoName } from '../sys/errno.js';
 import { watchReadable } from '../sys/poll.js';
 import { setFdFlags } from '../sys/file.js';
 import { unlinkIfAny } from '../util/fs.js';
-import { ControlError, controlSocketPath, net, type ControlCommand, type ControlRequest, type ControlResponse, type TestRequest } from './control-client.js';
+import { ControlError, controlSocketPath, type ControlCommand, type ControlRequest, type ControlResponse, type TestRequest } from './control-client.js';
 
 export { CONTROL_SOCKET_NAME, ControlError, controlRequest, controlSocketPath } from './control-client.js';
 export type { ControlCommand, ControlRequest, ControlResponse, TestRequest } from './control-client.js';
 
 // The client side (controlRequest) is ./control-client.ts, which devctl loads without this server. Node's net
-// module (and its streams) is required (net(), from there) with the first connection, not at start-up: the
-// listening socket is libc's.
+// module (and its streams) is required (net(), a lazy require bundled by scripts/bundle.mjs) with the first
+// connection, not at start-up: the listening socket is libc's.
+const require = createRequire(import.meta.url);
+const net = (): typeof import('node:net') => require('node:net') as typeof import('node:net');
 
 /** The longest request line accepted, in characters. */
 export const MAX_LINE = 64 * 1024;

@@ -1,12 +1,14 @@
 // devctl test run by the running daemon (the control socket's `test` request, docs/DEVCTL.md): the same report as
 // devctl's own run, and declined (devctl then runs the event itself) wherever the daemon's rules are not what
-// devctl would load: a file changed on disk since the daemon's last load, other rules directories or options.
+// devctl would load: a file changed on disk since the daemon's last load, other rules directories or options. The
+// built devctl asks without loading node:net.
 import { describe, expect, it } from 'vitest';
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { referenceUdev257 } from '../helpers/reference.js';
 import { rulesCopy } from '../helpers/udevd.js';
-import { startDevctl } from '../helpers/cli.js';
+import { startDevctl, startProcess } from '../helpers/cli.js';
+import { DIST, shebangFlags } from '../helpers/bundle.js';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { createLogger } from '../../src/log.js';
 import { tempRoots, testConfig } from '../daemon/helpers.js';
@@ -45,6 +47,17 @@ describe('devctl test through the running daemon', () => {
         expect({ ...inDaemon, ranIn: '', rulesFromCache: 0 }).toEqual({ ...local, ranIn: '', rulesFromCache: 0 });
         expect(inDaemon.rulesFiles).toBe(n);
       }
+      // the built devctl asks the daemon without node:net (src/util/unix-client.ts): the modules Node loaded, at exit
+      const hook = join(roots.base, 'modules-hook.cjs');
+      writeFileSync(hook, "process.on('exit', () => require('fs').writeSync(2, 'MODULES ' + JSON.stringify(process.moduleLoadList) + '\\n'));\n");
+      const built = await startProcess(process.execPath, [...shebangFlags('devctl'), '-r', hook, join(DIST, 'cli', 'devctl.js'), 'test', '--json', '--sysfs', '/sys', '--dev', roots.dev, '--run', roots.run, '--rules-dir', roots.rules, 'tty/tty1']);
+      expect(built.status, built.stderr).toBe(0);
+      expect((JSON.parse(built.stdout) as Report).ranIn).toBe('daemon');
+      const modules = JSON.parse(built.stderr.split('\n').find((l) => l.startsWith('MODULES '))!.slice('MODULES '.length)) as string[];
+      expect(modules).toContain('Internal Binding pipe_wrap');
+      expect(modules).not.toContain('NativeModule net');
+      expect(modules).not.toContain('NativeModule stream');
+
       // the text report too, apart from its rules line
       const text = await test([], 'tty/tty1', false);
       const localText = await test(['--local'], 'tty/tty1', false);

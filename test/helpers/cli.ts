@@ -29,7 +29,16 @@ export function devctlBytes(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd
 
 /** Starts devctl; `done` resolves with its output and status when it exits. */
 export function startDevctl(args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): { proc: ChildProcess; done: Promise<{ stdout: string; stderr: string; status: number | null }> } {
-  const proc = spawn(TSX, [join(REPO, 'src', 'cli', 'devctl.ts'), ...args], { env: { ...process.env, ...opts.env }, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  return startProcessWith(TSX, [join(REPO, 'src', 'cli', 'devctl.ts'), ...args], opts);
+}
+
+/** Any command, asynchronously (a peer in this process answers it): its output and exit status. */
+export function startProcess(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string } = {}): Promise<{ stdout: string; stderr: string; status: number | null }> {
+  return startProcessWith(cmd, args, opts).done;
+}
+
+function startProcessWith(cmd: string, args: string[], opts: { env?: NodeJS.ProcessEnv; cwd?: string }): { proc: ChildProcess; done: Promise<{ stdout: string; stderr: string; status: number | null }> } {
+  const proc = spawn(cmd, args, { env: { ...process.env, ...opts.env }, cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   proc.stdout!.on('data', (c: Buffer) => (stdout += c.toString()));
