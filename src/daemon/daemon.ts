@@ -166,6 +166,11 @@ const REGISTRY_FLUSH_MAX_MS = 5000;
 const RULES_CACHE_QUIET_MS = 1000;
 /** At most this many AbortControllers of past events are kept for reuse. */
 const IDLE_CONTROLLERS = 16;
+/**
+ * The most rules files a `test` request compiles (files changed on disk since the last load); with more, devctl
+ * compiles them itself. A reload compiles every changed file on the event loop too; a test should not do more.
+ */
+const MAX_TEST_COMPILES = 8;
 
 /** The daemon, with the rules engine's types: F a compiled rules file, R a rules set, E one event's outcome. */
 export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = EventResult> {
@@ -994,20 +999,20 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
   }
 
   /**
-   * The control socket's `test` request (devctl test): the device's event run in test mode with the rules in force,
-   * when they are what devctl would run: the same roots, rules directories and --resolve-names, and every rules file
-   * in force in the version on disk. Otherwise declined, with the reason: devctl then runs the event itself.
+   * The control socket's `test` request (devctl test): the device's event run in test mode with the rules devctl
+   * would load, when the daemon has the same roots, rules directories and --resolve-names: the rules in force, with
+   * the files changed on disk since the last load compiled for the test (RulesManager.testSet). Otherwise declined,
+   * with the reason: devctl then runs the event itself.
    */
   async #testRequest(req: TestRequest): Promise<Record<string, unknown>> {
     const declined = (reason: string) => ({ declined: reason });
     if (!this.#engine.test) return declined('this engine runs no tests');
-    // first: from the checks below to the run, nothing waits, so no reload comes in between
     await this.#builtinsLoading?.catch(() => undefined);
     if (req.sysfs !== this.roots.sysfs || req.dev !== this.roots.dev) return declined('other sysfs or dev roots');
     if (!sameList(req.rulesDirs, this.rules.dirs)) return declined('other rules directories');
     if (req.resolveNames !== this.config.resolveNames) return declined('other --resolve-names');
-    const stale = this.rules.staleness();
-    if (stale !== undefined) return declined(stale);
+    const rules = await this.rules.testSet(MAX_TEST_COMPILES);
+    if ('declined' in rules) return declined(rules.declined);
     let device: Device;
     try {
       device = findDevice(this.roots, req.device);
@@ -1015,7 +1020,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
       throw new ControlError((e as Error).message);
     }
     device.action = req.action;
-    return (await this.#engine.test(this.#context(), this.rules.ruleSet, device)) as unknown as Record<string, unknown>;
+    return (await this.#engine.test(this.#context(), rules.ruleSet, device, rules.inForce)) as unknown as Record<string, unknown>;
   }
 
   /** The control socket's `stats` request: turn the accounting on or off, answer a snapshot, reset. */

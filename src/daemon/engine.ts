@@ -56,10 +56,11 @@ export interface Engine<F = CompiledFile, R = RuleSet, E extends EventOutcome = 
    */
   saveCompiled?(files: readonly { path: string; stamp: string; file: F }[]): void;
   /**
-   * The event of `device` run in test mode through `rules` (devctl test, run by the daemon): what devctl test
-   * prints, and the rules files' errors. An engine without it declines every test.
+   * The event of `device` run in test mode through `rules` (devctl test, run by the daemon), `rulesInForce` of
+   * whose files are the daemon's own (the others compiled for the test): what devctl test prints, and the rules
+   * files' errors. An engine without it declines every test.
    */
-  test?(ctx: EventContext, rules: R, device: Device): Promise<TestRun>;
+  test?(ctx: EventContext, rules: R, device: Device, rulesInForce: number): Promise<TestRun>;
 }
 
 /**
@@ -97,12 +98,12 @@ export async function loadEngine(opts: { resolveNames?: 'early' | 'never'; logge
       for (const f of files) cache.set(f.path, f.stamp, f.file);
       cache.write(opts.rulesCache);
     },
-    async test(ctx, ruleSet, device) {
+    async test(ctx, ruleSet, device, rulesInForce) {
       const { testRun } = await import('../event/test-result.js');
       const trace: TraceEntry[] = [];
       // test mode: nothing renamed, no node made, no hook, no cost counted; the event's trace kept
       const res = await event.processEvent({ ...ctx, ruleSet, test: true, mknod: false, trace, renameInterface: undefined, afterRules: undefined, cost: undefined }, device);
-      return testRun(res, trace, device.action ?? 'add', ruleSet.files, { rulesFromCache: ruleSet.files.length, ranIn: 'daemon' });
+      return testRun(res, trace, device.action ?? 'add', ruleSet.files, { rulesFromCache: rulesInForce, ranIn: 'daemon' });
     },
     async impact(next, current, o) {
       const { rulesImpact } = await import('../preview/impact.js');

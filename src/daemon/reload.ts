@@ -81,6 +81,8 @@ export class RulesManager<F, R> {
   /** Asked before a reloaded set (not the first) replaces the one in force: a refusal keeps the current set. */
   guard?: (next: R) => Promise<Refusal | undefined>;
   #refused: RulesStatus['refused'] = { count: 0 };
+  /** Files compiled for tests (testSet), in the version on disk then, by path; emptied by each load. */
+  #testCompiled = new Map<string, { stamp: string; file: F | undefined }>();
 
   constructor(dirs: string[], engine: Engine<F, R, EventOutcome>, log: Logger) {
     this.#dirs = dirs;
@@ -114,6 +116,7 @@ export class RulesManager<F, R> {
   }
 
   async #load(force: boolean): Promise<RulesStatus> {
+    this.#testCompiled.clear();
     const paths = rulesFiles(this.#dirs);
     // At the very first load a file with errors still contributes its valid lines, as udev loads it; from then
     // on a changed file with errors is rejected whole and its previous version stays in force.
@@ -169,19 +172,50 @@ export class RulesManager<F, R> {
   }
 
   /**
-   * Why the rules in force are not the rules files on disk now, undefined when they are: the same files, each in
-   * force in the version on disk (a test run by the daemon must run what devctl would load).
+   * The rules of the files on disk now, for a test run (the control socket's `test` request: what devctl test would
+   * load): the set in force when every file is in force in its version on disk; otherwise a set made for the test,
+   * each file in force taken as it is and each other one (edited, added, rejected on reload) compiled now, with its
+   * errors and its valid lines, as devctl loads a file. Nothing is put in force; what a test compiled is kept for the
+   * next test of the same version until the next load. Declined while a load is under way, and when more than
+   * `maxCompiles` files would be compiled: devctl does that work then, not the daemon's event loop.
    */
-  staleness(): string | undefined {
+  async testSet(maxCompiles: number): Promise<{ ruleSet: R; inForce: number; files: number } | { declined: string }> {
     // a load updates the files one by one before the new set is in force
-    if (this.#pending > 0) return 'a rules load is in progress';
+    if (this.#pending > 0) return { declined: 'a rules load is in progress' };
     const paths = rulesFiles(this.#dirs);
-    if (!sameList(paths, this.#order)) return 'rules files were added or removed since the last load';
-    for (const path of paths) {
-      const f = this.#files.get(path);
-      if (f?.goodStamp === undefined || f.goodStamp !== f.stamp || stampOf(path) !== f.goodStamp) return `${path} changed since the last load`;
+    const stamps = paths.map((p) => stampOf(p));
+    const inForce = (i: number) => {
+      const f = this.#files.get(paths[i]!);
+      return f?.goodStamp !== undefined && f.goodStamp === f.stamp && f.goodStamp === stamps[i] ? f.good : undefined;
+    };
+    if (sameList(paths, this.#order) && paths.every((_, i) => inForce(i) !== undefined)) return { ruleSet: this.ruleSet, inForce: paths.length, files: paths.length };
+    const toCompile = paths.filter((p, i) => inForce(i) === undefined && this.#testCompiled.get(p)?.stamp !== (stamps[i] ?? 'gone'));
+    if (toCompile.length > maxCompiles) return { declined: `${toCompile.length} rules files changed since the last load (more than ${maxCompiles})` };
+    const files: F[] = [];
+    let kept = 0;
+    for (const [i, path] of paths.entries()) {
+      const good = inForce(i);
+      if (good !== undefined) {
+        files.push(good);
+        kept++;
+        continue;
+      }
+      const stamp = stamps[i] ?? 'gone';
+      let compiled = this.#testCompiled.get(path);
+      if (compiled?.stamp !== stamp) {
+        let out: CompileOutcome<F>;
+        try {
+          out = await this.#engine.compileFile(path);
+        } catch (e) {
+          return { declined: `${path}: ${(e as Error).message}` };
+        }
+        compiled = { stamp, file: out.ok ? out.file : out.partial };
+        this.#testCompiled.set(path, compiled);
+      }
+      if (compiled.file !== undefined) files.push(compiled.file);
     }
-    return undefined;
+    // (a load finished while this compiled changes nothing above: each file taken is the version on disk then)
+    return { ruleSet: this.#engine.makeRuleSet(files), inForce: kept, files: files.length };
   }
 
   /** The compiled files in force, in order, each with the stamp of the version it was compiled from. */

@@ -68,8 +68,9 @@ export async function run(argv: string[]): Promise<number> {
 
 /**
  * The event run by the daemon of `run` (the control socket's test request), or undefined where it is not: no
- * daemon there, one that declines (other rules, roots or options; rules changed on disk since its last load), or
- * one that cannot be asked (not root) or does not answer.
+ * daemon there, one that declines (other rules directories, roots or options; a rules load under way; more rules
+ * files changed on disk since its last load than it compiles for a test), or one that cannot be asked (not root)
+ * or does not answer.
  */
 async function inDaemon(run: string, test: TestRequest, execTimeoutSec: number, log: Logger): Promise<TestRun | undefined> {
   if (!statIfAny(controlSocketPath(run))?.isSocket()) return undefined;
@@ -89,7 +90,15 @@ async function inDaemon(run: string, test: TestRequest, execTimeoutSec: number, 
 /** devctl test's report for people. */
 function format(result: TestResult): string {
   const out: string[] = [];
-  const from = result.ranIn === 'daemon' ? ' (run by the devMaster daemon, as it compiled them)' : result.rulesFromCache ? ` (${result.rulesFromCache} as the daemon compiled them)` : '';
+  const changed = result.rulesFiles - result.rulesFromCache;
+  const from =
+    result.ranIn === 'daemon'
+      ? changed > 0
+        ? ` (run by the devMaster daemon; ${changed} changed since its last load, compiled for this test)`
+        : ' (run by the devMaster daemon, as it compiled them)'
+      : result.rulesFromCache
+        ? ` (${result.rulesFromCache} as the daemon compiled them)`
+        : '';
   out.push(`device:  ${result.device}`, `action:  ${result.action}`, `rules:   ${result.rulesFiles} files${from}`, '');
   out.push('Rule lines that acted:');
   if (result.trace.length === 0) out.push('  (none)');

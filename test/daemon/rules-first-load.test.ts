@@ -40,31 +40,67 @@ describe('rules manager, first load and reload', () => {
   });
 });
 
-describe('rules manager, what a test run by the daemon may use', () => {
-  it('says the rules in force are stale while a file on disk differs, and while a load is under way', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'dm-rules-stale-'));
+describe('rules manager, the rules a test run by the daemon uses (testSet)', () => {
+  it('is the set in force while every file is, compiles the changed files for the test, and declines during a load or past its bound', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dm-rules-testset-'));
     try {
       const file = join(dir, '50-x.rules');
+      const other = join(dir, '60-y.rules');
       writeFileSync(file, 'KERNEL=="a", ENV{A}="1"\n');
+      writeFileSync(other, 'KERNEL=="c", ENV{C}="1"\n');
       const engine = await loadEngine();
       let release: (() => void) | undefined;
+      let compiles = 0;
       // compiles wait for `release` while one is set: a load caught half way
-      const slow = { ...engine, compileFile: async (p: string) => (release ? await new Promise<void>((r) => (release = r)).then(() => engine.compileFile(p)) : engine.compileFile(p)) };
+      const slow = { ...engine, compileFile: async (p: string) => (compiles++, release ? await new Promise<void>((r) => (release = r)).then(() => engine.compileFile(p)) : engine.compileFile(p)) };
       const m = new RulesManager([dir], slow, pino({ level: 'silent' }));
       await m.load(true);
-      expect(m.staleness()).toBeUndefined();
+      const values = (set: { ruleSet: { files: readonly { lines: readonly { tokens: readonly { value: string }[] }[] }[] } }) => set.ruleSet.files.map((f) => f.lines.map((l) => l.tokens[0]!.value).join(','));
+      const inForce = await m.testSet(8);
+      expect(inForce).toMatchObject({ ruleSet: m.ruleSet, inForce: 2, files: 2 });
+
+      // an edit not loaded: compiled for the test (once for that version), the other file taken as it is in force
       writeFileSync(file, 'KERNEL=="b", ENV{B}="1"\n');
       utimesSync(file, new Date(), new Date(Date.now() + 2000));
-      expect(m.staleness()).toMatch(/50-x\.rules changed/);
+      compiles = 0;
+      const edited = await m.testSet(8);
+      if ('declined' in edited) throw new Error(edited.declined);
+      expect(edited.ruleSet).not.toBe(m.ruleSet);
+      expect({ inForce: edited.inForce, files: edited.files, values: values(edited) }).toEqual({ inForce: 1, files: 2, values: ['b', 'c'] });
+      expect(values({ ruleSet: m.ruleSet })).toEqual(['a', 'c']); // nothing put in force
+      await m.testSet(8);
+      expect(compiles).toBe(1);
+
+      // an added file, a removed one, and one with an error (its valid lines, its errors in its diagnostics)
+      writeFileSync(join(dir, '70-z.rules'), 'KERNEL=="d", ENV{D}="1"\nKERNEL=="e", BROKEN\n');
+      rmSync(other);
+      const changed = await m.testSet(8);
+      if ('declined' in changed) throw new Error(changed.declined);
+      expect({ inForce: changed.inForce, values: values(changed) }).toEqual({ inForce: 0, values: ['b', 'd'] });
+      expect((changed.ruleSet.files[1] as unknown as { errors: number }).errors).toBe(1);
+      // more files to compile than the bound (the versions compiled above are kept): left to devctl
+      expect(await m.testSet(1)).not.toHaveProperty('declined');
+      for (const f of [file, join(dir, '70-z.rules')]) utimesSync(f, new Date(), new Date(Date.now() + 4000));
+      expect(await m.testSet(1)).toEqual({ declined: '2 rules files changed since the last load (more than 1)' });
+
+      // a load under way
       release = () => undefined;
       const loading = m.load(false);
       await new Promise((r) => setTimeout(r, 20));
-      expect(m.staleness()).toBe('a rules load is in progress');
+      expect(await m.testSet(8)).toEqual({ declined: 'a rules load is in progress' });
       const go = release;
       release = undefined;
       go();
       await loading;
-      expect(m.staleness()).toBeUndefined();
+      // loaded: the edit is in force; the new file with an error was rejected whole, so a test compiles it still
+      expect(values({ ruleSet: m.ruleSet })).toEqual(['b']);
+      const loaded = await m.testSet(8);
+      if ('declined' in loaded) throw new Error(loaded.declined);
+      expect({ inForce: loaded.inForce, values: values(loaded) }).toEqual({ inForce: 1, values: ['b', 'd'] });
+      writeFileSync(join(dir, '70-z.rules'), 'KERNEL=="d", ENV{D}="1"\n');
+      utimesSync(join(dir, '70-z.rules'), new Date(), new Date(Date.now() + 6000));
+      await m.load(false);
+      expect(await m.testSet(8)).toMatchObject({ ruleSet: m.ruleSet, inForce: 2, files: 2 });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -1,9 +1,9 @@
 // devctl test run by the running daemon (the control socket's `test` request, docs/DEVCTL.md): the same report as
-// devctl's own run, and declined (devctl then runs the event itself) wherever the daemon's rules are not what
-// devctl would load: a file changed on disk since the daemon's last load, other rules directories or options. The
-// built devctl asks without loading node:net.
+// devctl's own run, with the rules files changed on disk since the daemon's last load compiled for the test; declined
+// (devctl then runs the event itself) for other rules directories or options, and for more changed files than the
+// daemon compiles for a test. The built devctl asks without loading node:net.
 import { describe, expect, it } from 'vitest';
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { referenceUdev257 } from '../helpers/reference.js';
 import { rulesCopy } from '../helpers/udevd.js';
@@ -21,7 +21,7 @@ interface Report {
 }
 
 describe('devctl test through the running daemon', () => {
-  it('gives the report devctl gives, and leaves the run to devctl when the rules on disk are not the ones in force', async () => {
+  it('gives the report devctl gives, with the rules on disk, and leaves the run to devctl for other rules or options', async () => {
     const roots = tempRoots('dm-test-in-daemon-');
     const n = rulesCopy(referenceUdev257().rulesDir, roots.rules);
     let daemon: Daemon | undefined;
@@ -69,16 +69,33 @@ describe('devctl test through the running daemon', () => {
       expect(missing.status).toBe(1);
       expect(missing.stderr).toMatch(/^devctl test: .*nosuch/);
 
-      // a file changed on disk and not reloaded yet: devctl runs the event, with the change
+      // a file changed on disk and not reloaded yet: the daemon compiles it for the test (it stays out of force),
+      // and its report is devctl's own
       appendFileSync(join(roots.rules, '50-udev-default.rules'), 'KERNEL=="null", ENV{IN_DAEMON_TEST}="changed"\n');
       const changed = await report([], '/sys/devices/virtual/mem/null');
-      expect(changed.ranIn).toBe('devctl');
+      expect(changed).toMatchObject({ ranIn: 'daemon', rulesFiles: n, rulesFromCache: n - 1 });
       expect(changed.properties.IN_DAEMON_TEST).toBe('changed');
-      // once reloaded, the daemon runs it again, with the change
+      expect({ ...changed, ranIn: '', rulesFromCache: 0 }).toEqual({ ...(await report(['--local'], '/sys/devices/virtual/mem/null')), ranIn: '', rulesFromCache: 0 });
+      expect((await test([], '/sys/devices/virtual/mem/null', false)).stdout).toContain(`rules:   ${n} files (run by the devMaster daemon; 1 changed since its last load, compiled for this test)`);
+      // an added file with an error: its valid lines run, its error is reported on stderr, as devctl's own run does
+      writeFileSync(join(roots.rules, '99-in-daemon-test.rules'), 'KERNEL=="null", ENV{ADDED}="1"\nKERNEL=="null", BROKEN\n');
+      const added = await test([], '/sys/devices/virtual/mem/null');
+      const addedLocal = await test(['--local'], '/sys/devices/virtual/mem/null');
+      expect((JSON.parse(added.stdout) as Report).ranIn).toBe('daemon');
+      expect((JSON.parse(added.stdout) as Report).properties.ADDED).toBe('1');
+      expect(added.stderr).toMatch(/99-in-daemon-test\.rules:2:\d+: error: /);
+      expect(added.stderr).toBe(addedLocal.stderr);
+      // the daemon itself still runs the rules in force
+      expect(daemon.rules.ruleSet.files.some((f) => f.path.endsWith('99-in-daemon-test.rules'))).toBe(false);
+      // once reloaded, the daemon runs it with its own compiled files again
+      rmSync(join(roots.rules, '99-in-daemon-test.rules'));
       await daemon.rules.load();
       const reloaded = await report([], '/sys/devices/virtual/mem/null');
-      expect(reloaded.ranIn).toBe('daemon');
+      expect(reloaded).toMatchObject({ ranIn: 'daemon', rulesFromCache: n });
       expect(reloaded.properties.IN_DAEMON_TEST).toBe('changed');
+      // more changed files than it compiles for a test (8): devctl runs it
+      for (const f of readdirSync(roots.rules).slice(0, 9)) utimesSync(join(roots.rules, f), new Date(), new Date(Date.now() + 5000));
+      expect((await report([], '/sys/devices/virtual/mem/null')).ranIn).toBe('devctl');
 
       // other options or rules directories than the daemon's
       expect((await report(['--resolve-names=never'], '/sys/devices/virtual/mem/null')).ranIn).toBe('devctl');
