@@ -56,7 +56,7 @@ export async function run(argv: string[]): Promise<number> {
   // again here, for the error message)
   const request: TestRequest = { device: positionals[0]!, action, sysfs: roots.sysfs, dev: roots.dev, rulesDirs: dirs, resolveNames: resolveNames ?? 'early' };
   const ran = (values.local ? undefined : await inDaemon(roots.run, request, config.execTimeout, quiet)) ?? (await (await import('./test/local.js')).runLocally(roots, config, positionals[0]!, action, dirs, resolveNames, quiet));
-  for (const e of ran.ruleErrors) process.stderr.write(e + '\n');
+  if (ran.ruleErrors.length) writeTextSync(2, ran.ruleErrors.join('\n') + '\n');
   const result = ran.result;
   if (values.json) {
     writeTextSync(1, JSON.stringify(result, null, 2) + '\n');
