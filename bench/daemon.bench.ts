@@ -16,7 +16,8 @@
 //     Debian 12's hwdb by its systemd-hwdb. Then 1.5 s to settle.
 //   - coldplug: `udevadm trigger --action=change` (Debian 12's); storm: 3000 "change" writes over the mem, vc and
 //     misc devices from a separate process; span = first kernel event to last broadcast of those events.
-//     hotplug: a zram device added (`hot_add`), kernel "add" of its block device to its broadcast.
+//     hotplug: a zram device added (`hot_add`), kernel "add" of its block device to its broadcast: on a daemon just
+//     started (its first event), and after a coldplug (as on a booted machine, where the boot's coldplug came first).
 //   - Rounds alternate the daemons' order; the first round is a warm-up; medians with min-max.
 //   - Memory: VmHWM of the daemon's main process and the PSS of its process tree (udevd's workers counted) at the
 //     end of the run.
@@ -177,17 +178,31 @@ function treeMemory(pid: number): { pssKb: number; treeHwmKb: number } {
   return { pssKb, treeHwmKb };
 }
 
-type Phase = 'coldplug' | 'storm' | 'hotplug';
+type Phase = 'coldplug' | 'storm' | 'hotplug' | 'hotplug-warm';
 
 /** Starts `d` fresh, lets it settle, runs one phase and measures it; stops it. */
 async function runOnce(probe: Probe, d: DaemonSpec, phase: Phase, log: string, devpathsOf: (seqBefore: number) => string[] | null): Promise<Sample> {
   const started = await probe.request<{ pid: number; ready_ms: number }>({ cmd: 'start', argv: ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', d.script], log });
   try {
     await sleep(SETTLE_MS);
-    const cpuBefore = treeCpuMs(started.pid);
+    let cpuBase = treeCpuMs(started.pid);
     let span: number | undefined;
     let events: number | undefined;
-    if (phase === 'hotplug') {
+    /** A load from a separate process (udevadm trigger, the storm's writer), waited for to its last broadcast. */
+    const load = async (argv: string[]) => {
+      const r = await probe.request<{ code: number; out: string; seq_before: number; seq_after: number }>({ cmd: 'run', argv });
+      const w = await probe.request<WaitReply>({ cmd: 'wait', from: r.seq_before, to: r.seq_after, action: 'change', devpaths: devpathsOf(r.seq_before), timeout_ms: 120_000 });
+      if (w.missing) console.log(`  ${d.name} ${phase}: ${w.missing} of ${w.events} events never broadcast${w.drops ? ` (probe overflowed ${w.drops} times)` : ''}`);
+      return w;
+    };
+    const coldplug = [referenceUdev().udevadm, 'trigger', '--action=change'];
+    if (phase === 'hotplug' || phase === 'hotplug-warm') {
+      // hotplug-warm: as on a booted machine, where the boot's coldplug came first
+      if (phase === 'hotplug-warm') {
+        await load(coldplug);
+        await sleep(SETTLE_MS);
+      }
+      const cpu = treeCpuMs(started.pid);
       const add = await probe.request<{ out: string; seq_before: number; seq_after: number }>({ cmd: 'run', argv: ['sh', '-c', 'cat /sys/class/zram-control/hot_add'] });
       const id = add.out.trim();
       if (!/^\d+$/.test(id)) throw new Error(`zram hot_add answered '${add.out}'`);
@@ -196,16 +211,14 @@ async function runOnce(probe: Probe, d: DaemonSpec, phase: Phase, log: string, d
       await probe.request<WaitReply>({ cmd: 'wait', from: rm.seq_before, to: rm.seq_after, action: 'remove', devpaths: null, timeout_ms: 10_000 });
       span = w.span_ms ?? NaN;
       events = w.events;
+      cpuBase = cpu;
     } else {
-      const argv = phase === 'coldplug' ? [referenceUdev().udevadm, 'trigger', '--action=change'] : ['/usr/bin/python3', '-c', STORM_PY];
-      const r = await probe.request<{ code: number; out: string; seq_before: number; seq_after: number }>({ cmd: 'run', argv });
-      const w = await probe.request<WaitReply>({ cmd: 'wait', from: r.seq_before, to: r.seq_after, action: 'change', devpaths: devpathsOf(r.seq_before), timeout_ms: 120_000 });
-      if (w.missing) console.log(`  ${d.name} ${phase}: ${w.missing} of ${w.events} events never broadcast${w.drops ? ` (probe overflowed ${w.drops} times)` : ''}`);
+      const w = await load(phase === 'coldplug' ? coldplug : ['/usr/bin/python3', '-c', STORM_PY]);
       span = w.span_ms ?? NaN;
       events = w.events;
     }
     const hwmKb = statusKb(started.pid, 'VmHWM');
-    return { readyMs: started.ready_ms, span, events, hwmKb, cpuMs: treeCpuMs(started.pid) - cpuBefore, ...treeMemory(started.pid) };
+    return { readyMs: started.ready_ms, span, events, hwmKb, cpuMs: treeCpuMs(started.pid) - cpuBase, ...treeMemory(started.pid) };
   } finally {
     await probe.request({ cmd: 'stop' });
   }
@@ -284,7 +297,7 @@ export async function main(): Promise<void> {
     const phases: [Phase, string[]][] = [];
     if (PHASES.includes('coldplug')) phases.push(['coldplug', names]);
     if (PHASES.includes('storm')) phases.push(['storm', names]);
-    if (PHASES.includes('hotplug')) phases.push(['hotplug', names]);
+    if (PHASES.includes('hotplug')) phases.push(['hotplug', names], ['hotplug-warm', names]);
     if (PHASES.includes('stats')) phases.push(['coldplug', ['devMaster', 'devMaster stats']]);
     if (PHASES.includes('disk')) phases.push(['coldplug', ['devMaster', 'devMaster disk run', 'udevd 252']]);
     for (const [phase, who] of phases) {
@@ -310,10 +323,10 @@ export async function main(): Promise<void> {
       const v = xs('udevd 257');
       rows.push([label, cell(d, f, unit), cell(u, f, unit), ratio(median(d), median(u)), cell(v, f, unit), ratio(median(d), median(v))]);
     };
-    for (const phase of ['coldplug', 'storm', 'hotplug'] as const) {
+    for (const phase of ['coldplug', 'storm', 'hotplug', 'hotplug-warm'] as const) {
       if (!get(`${phase}/devMaster`).length) continue;
       const n = median(col(phase, 'devMaster', (s) => s.events ?? NaN));
-      const label = phase === 'hotplug' ? 'hotplug: zram add to broadcast' : `${phase} (${n} events)`;
+      const label = phase === 'hotplug' ? 'hotplug, fresh daemon: zram add to broadcast' : phase === 'hotplug-warm' ? 'hotplug after a coldplug: zram add to broadcast' : `${phase} (${n} events)`;
       row(label, (name) => col(phase, name, (s) => s.span ?? NaN), ms, 'ms');
     }
     for (const phase of ['coldplug', 'storm'] as const) {
