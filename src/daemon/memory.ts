@@ -1,8 +1,8 @@
 // Keeps the daemon's heap close to its live data. V8 grows the old generation lazily: under a long event storm
 // the heap fills with garbage that a full collection would free, and RSS creeps up by megabytes per thousand
 // events although nothing leaks (live data stays ~10 MB with Debian's rules). A full collection of such a small
-// heap takes a few milliseconds, so the daemon asks for one when the queue drains, and during a storm whenever
-// the heap has grown by GROWTH since the last one (checked every 500 events).
+// heap takes a few milliseconds, so the daemon asks for one when the queue drains after the heap has grown by
+// IDLE_GROWTH since the last one, and during a storm whenever it has grown by GROWTH (checked every 500 events).
 import { createRequire } from 'node:module';
 import { runInNewContext } from 'node:vm';
 
@@ -26,6 +26,12 @@ function obtainGc(): (() => void) | undefined {
 
 /** Heap growth (bytes) since the last full collection that triggers one during a storm. */
 const GROWTH = 3 * 1024 * 1024;
+/**
+ * Heap growth since the last full collection below which a drained queue is not followed by one: a hotplug's few
+ * events leave 0.5-0.8 MB, mostly in the young generation that scavenges free anyway, and a full collection costs
+ * several milliseconds of CPU; a coldplug leaves ten times that.
+ */
+const IDLE_GROWTH = 2 * 1024 * 1024;
 
 export class HeapKeeper {
   /** null until first needed. */
@@ -56,14 +62,18 @@ export class HeapKeeper {
     this.#liveAfterGc = v8().getHeapStatistics().used_heap_size;
   }
 
+  /** Whether the heap has grown by more than `bytes` since the last full collection (or there was none yet). */
+  #grown(bytes: number): boolean {
+    return this.#liveAfterGc === 0 || v8().getHeapStatistics().used_heap_size > this.#liveAfterGc + bytes;
+  }
+
   /** Call once per processed event. */
   onEvent(): void {
     if (++this.#events % 500 !== 0 || !this.#gc) return;
-    const used = v8().getHeapStatistics().used_heap_size;
-    if (this.#liveAfterGc === 0 || used > this.#liveAfterGc + GROWTH) this.#collect();
+    if (this.#grown(GROWTH)) this.#collect();
   }
 
-  /** Call when the queue drained: collect shortly after, unless events arrive meanwhile. */
+  /** Call when the queue drained: collect shortly after, unless events arrive meanwhile or the heap has hardly grown. */
   onIdle(isIdle: () => boolean): void {
     if (!this.#gc) return;
     this.#isIdle = isIdle;
@@ -71,7 +81,7 @@ export class HeapKeeper {
     if (this.#idleTimer) return void this.#idleTimer.refresh();
     this.#idleTimer = setTimeout(() => {
       this.#idleTimer = undefined;
-      if (this.#isIdle()) this.#collect();
+      if (this.#isIdle() && this.#grown(IDLE_GROWTH)) this.#collect();
     }, 250);
     this.#idleTimer.unref();
   }
