@@ -80,7 +80,8 @@ class LineReader {
   push(chunk: Buffer): string | undefined {
     const nl = chunk.indexOf(0x0a);
     if (nl < 0) {
-      this.#chunks.push(chunk);
+      // a copy: the chunk may be a view of a buffer its reader hands out again
+      this.#chunks.push(Buffer.from(chunk));
       this.#length += chunk.length;
       return undefined;
     }

@@ -45,7 +45,8 @@ const failure = (p: Promise<unknown>) =>
   );
 
 let echo: string, pieces: string, large: string, silent: string, closes: string, refused: string;
-const LARGE = 'x'.repeat(2 * 1024 * 1024);
+/** 2 MB that no two reads would leave the same if a read's buffer were overwritten by the next. */
+const LARGE = Array.from({ length: 450_000 }, (_, i) => `${i % 9973}|`).join('').slice(0, 2 * 1024 * 1024);
 
 beforeAll(async () => {
   echo = await serve('echo', (line, s) => s.write(`got ${line}\nnot this\n`));
