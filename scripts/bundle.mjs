@@ -210,7 +210,9 @@ for (const name of EXECUTABLES) {
   chmodSync(exe, 0o755);
   rmSync(`${exe}.map`, { force: true });
 
-  // The code caches: V8 accepts them only under the same flags, so they are made under the shebang's flags.
+  // The code caches: V8 accepts them only under the same flags, so they are made under the shebang's flags; the
+  // daemon's also under the systemd unit's NODE_OPTIONS=--jitless (NAME.jitless.cache, src/cli/launch.cts).
   const flags = shebang.replace(/^#!\/usr\/bin\/env (-S )?node/, '').trim().split(/\s+/).filter(Boolean);
   writeCodeCaches(name, flags);
+  if (name === 'devmaster') writeCodeCaches(name, [...flags, '--jitless']);
 }

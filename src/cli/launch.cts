@@ -1,8 +1,8 @@
 // The executables' loader. `npm run build` bundles each executable into a few CommonJS files in dist/bundle
 // (scripts/bundle.mjs): NAME.cjs, the entry, and NAME-*.cjs, the chunks and packages it loads when a part of it
 // runs (a verb, the daemon's rules engine, pino); it writes dist/cli/NAME.js as the shebang line and a call of
-// launch(NAME). Each file is compiled with V8's code cache, the .cache file beside it, made at build time by
-// writeCodeCache(): V8 then skips parsing and compiling what the cache holds.
+// launch(NAME). Each file is compiled with V8's code cache, the .cache file beside it (.jitless.cache under
+// --jitless), made at build time by writeCodeCache(): V8 then skips parsing and compiling what the cache holds.
 //
 // A cache is used only when it is the one made for that very file: each bundle file ends with a key (a hash of its
 // text, `//# codeCacheKey=KEY`) and its cache starts with the same key; V8 itself refuses a cache made by another
@@ -31,7 +31,13 @@ interface Compiled {
   cacheRejected: boolean | undefined;
 }
 
-const cacheOf = (file: string): string => file.replace(/\.cjs$/, '.cache');
+/**
+ * Whether V8 runs without generating code (--jitless on the command line or in NODE_OPTIONS: the systemd unit's
+ * setting, for MemoryDenyWriteExecute=). V8 refuses a cache made under other flags, so each file has a second cache
+ * made under them, NAME.jitless.cache (scripts/bundle.mjs: the daemon's).
+ */
+const JITLESS = process.execArgv.includes('--jitless') || /(^|\s)--jitless(\s|$)/.test(process.env.NODE_OPTIONS ?? '');
+const cacheOf = (file: string): string => file.replace(/\.cjs$/, JITLESS ? '.jitless.cache' : '.cache');
 
 /** The key a bundle file ends with; its cache starts with it. */
 const KEY_LENGTH = 32;

@@ -56,11 +56,21 @@ describe('the bundled executables', () => {
     }
   });
 
-  it('the daemon takes its code cache under its shebang flags', () => {
+  it('the daemon takes its code cache under its shebang flags, and under the systemd unit\'s NODE_OPTIONS (--jitless)', () => {
     const r = launchReport(DIST, 'devmaster', shebangFlags('devmaster'), ['--help']);
     expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/^devmaster \[OPTIONS\]/);
     expect(r.loaded.filter((l) => l.cacheRejected !== false)).toEqual([]);
+    // the unit's own setting, read from the unit: its caches are NAME.jitless.cache
+    const unit = readFileSync(join(REPO, 'system', 'systemd', 'devmaster.service'), 'utf8');
+    const nodeOptions = /^Environment=NODE_OPTIONS=(.*)$/m.exec(unit)?.[1];
+    expect(nodeOptions).toBe('--jitless');
+    const j = launchReport(DIST, 'devmaster', shebangFlags('devmaster'), ['--help'], { NODE_OPTIONS: nodeOptions });
+    expect(j.status).toBe(0);
+    expect(j.stdout).toBe(r.stdout);
+    expect(j.loaded.length).toBeGreaterThan(0);
+    expect(j.loaded.filter((l) => l.cacheRejected !== false)).toEqual([]);
+    expect(readdirSync(join(DIST, 'bundle')).filter((f) => f.endsWith('.jitless.cache')).length).toBeGreaterThanOrEqual(j.loaded.length);
   });
 
   it('devctl info loads neither the rules parser nor any package (pino, smol-toml...), which have files of their own', () => {
