@@ -204,7 +204,7 @@ async function runOnce(probe: Probe, d: DaemonSpec, phase: Phase, log: string, d
         await load(coldplug);
         await sleep(SETTLE_MS);
       }
-      const cpu = treeCpuMs(started.pid);
+      cpuBase = treeCpuMs(started.pid); // the hotplug's CPU time, not the coldplug's before it
       const add = await probe.request<{ out: string; seq_before: number; seq_after: number }>({ cmd: 'run', argv: ['sh', '-c', 'cat /sys/class/zram-control/hot_add'] });
       const id = add.out.trim();
       if (!/^\d+$/.test(id)) throw new Error(`zram hot_add answered '${add.out}'`);
@@ -214,7 +214,6 @@ async function runOnce(probe: Probe, d: DaemonSpec, phase: Phase, log: string, d
       await sleep(HOTPLUG_AFTER_MS); // what a daemon does once its queue drained counts too
       span = w.span_ms ?? NaN;
       events = w.events;
-      cpuBase = cpu;
     } else {
       const w = await load(phase === 'coldplug' ? coldplug : ['/usr/bin/python3', '-c', STORM_PY]);
       span = w.span_ms ?? NaN;

@@ -179,43 +179,42 @@ export class RulesManager<F, R> {
    * next test of the same version until the next load. Declined while a load is under way, and when more than
    * `maxCompiles` files would be compiled: devctl does that work then, not the daemon's event loop.
    */
-  async testSet(maxCompiles: number): Promise<{ ruleSet: R; inForce: number; files: number } | { declined: string }> {
+  async testSet(maxCompiles: number): Promise<{ ruleSet: R; inForce: number } | { declined: string }> {
     // a load updates the files one by one before the new set is in force
     if (this.#pending > 0) return { declined: 'a rules load is in progress' };
     const paths = rulesFiles(this.#dirs);
-    const stamps = paths.map((p) => stampOf(p));
-    const inForce = (i: number) => {
-      const f = this.#files.get(paths[i]!);
+    const stamps = paths.map((p) => stampOf(p) ?? 'gone');
+    // each file's compiled version in force, where that is the version on disk
+    const inForce = paths.map((p, i) => {
+      const f = this.#files.get(p);
       return f?.goodStamp !== undefined && f.goodStamp === f.stamp && f.goodStamp === stamps[i] ? f.good : undefined;
-    };
-    if (sameList(paths, this.#order) && paths.every((_, i) => inForce(i) !== undefined)) return { ruleSet: this.ruleSet, inForce: paths.length, files: paths.length };
-    const toCompile = paths.filter((p, i) => inForce(i) === undefined && this.#testCompiled.get(p)?.stamp !== (stamps[i] ?? 'gone'));
+    });
+    const kept = inForce.filter((g) => g !== undefined).length;
+    if (kept === paths.length && sameList(paths, this.#order)) return { ruleSet: this.ruleSet, inForce: kept };
+    const toCompile = paths.filter((p, i) => inForce[i] === undefined && this.#testCompiled.get(p)?.stamp !== stamps[i]);
     if (toCompile.length > maxCompiles) return { declined: `${toCompile.length} rules files changed since the last load (more than ${maxCompiles})` };
     const files: F[] = [];
-    let kept = 0;
     for (const [i, path] of paths.entries()) {
-      const good = inForce(i);
+      const good = inForce[i];
       if (good !== undefined) {
         files.push(good);
-        kept++;
         continue;
       }
-      const stamp = stamps[i] ?? 'gone';
       let compiled = this.#testCompiled.get(path);
-      if (compiled?.stamp !== stamp) {
+      if (compiled?.stamp !== stamps[i]) {
         let out: CompileOutcome<F>;
         try {
           out = await this.#engine.compileFile(path);
         } catch (e) {
           return { declined: `${path}: ${(e as Error).message}` };
         }
-        compiled = { stamp, file: out.ok ? out.file : out.partial };
+        compiled = { stamp: stamps[i]!, file: out.ok ? out.file : out.partial };
         this.#testCompiled.set(path, compiled);
       }
       if (compiled.file !== undefined) files.push(compiled.file);
     }
     // (a load finished while this compiled changes nothing above: each file taken is the version on disk then)
-    return { ruleSet: this.#engine.makeRuleSet(files), inForce: kept, files: files.length };
+    return { ruleSet: this.#engine.makeRuleSet(files), inForce: kept };
   }
 
   /** The compiled files in force, in order, each with the stamp of the version it was compiled from. */

@@ -57,7 +57,8 @@ describe('rules manager, the rules a test run by the daemon uses (testSet)', () 
       await m.load(true);
       const values = (set: { ruleSet: { files: readonly { lines: readonly { tokens: readonly { value: string }[] }[] }[] } }) => set.ruleSet.files.map((f) => f.lines.map((l) => l.tokens[0]!.value).join(','));
       const inForce = await m.testSet(8);
-      expect(inForce).toMatchObject({ ruleSet: m.ruleSet, inForce: 2, files: 2 });
+      expect(inForce).toMatchObject({ ruleSet: m.ruleSet, inForce: 2 });
+      expect(m.ruleSet.files.length).toBe(2);
 
       // an edit not loaded: compiled for the test (once for that version), the other file taken as it is in force
       writeFileSync(file, 'KERNEL=="b", ENV{B}="1"\n');
@@ -66,7 +67,7 @@ describe('rules manager, the rules a test run by the daemon uses (testSet)', () 
       const edited = await m.testSet(8);
       if ('declined' in edited) throw new Error(edited.declined);
       expect(edited.ruleSet).not.toBe(m.ruleSet);
-      expect({ inForce: edited.inForce, files: edited.files, values: values(edited) }).toEqual({ inForce: 1, files: 2, values: ['b', 'c'] });
+      expect({ inForce: edited.inForce, files: edited.ruleSet.files.length, values: values(edited) }).toEqual({ inForce: 1, files: 2, values: ['b', 'c'] });
       expect(values({ ruleSet: m.ruleSet })).toEqual(['a', 'c']); // nothing put in force
       await m.testSet(8);
       expect(compiles).toBe(1);
@@ -100,7 +101,8 @@ describe('rules manager, the rules a test run by the daemon uses (testSet)', () 
       writeFileSync(join(dir, '70-z.rules'), 'KERNEL=="d", ENV{D}="1"\n');
       utimesSync(join(dir, '70-z.rules'), new Date(), new Date(Date.now() + 6000));
       await m.load(false);
-      expect(await m.testSet(8)).toMatchObject({ ruleSet: m.ruleSet, inForce: 2, files: 2 });
+      expect(await m.testSet(8)).toMatchObject({ ruleSet: m.ruleSet, inForce: 2 });
+      expect(m.ruleSet.files.length).toBe(2);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
