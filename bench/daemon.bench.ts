@@ -22,9 +22,10 @@
 //   - Memory: VmHWM of the daemon's main process and the PSS of its process tree (udevd's workers counted) at the
 //     end of the run.
 //   - Whole processes: `node -e 0`, `devctl info /dev/null`, `devctl test /dev/null` (where no devMaster runs; beside
-//     a running devMaster with the same rules and roots, which runs the event for it; and there with --local, which
-//     takes the rules the daemon compiled from its cache) and udevadm's, timed by the probe (fork to exit),
-//     alternating.
+//     a running devMaster with the same rules and roots, which runs the event for it; there with --local, which
+//     takes the rules the daemon compiled from its cache; and there with other rules directories, which the daemon
+//     declines and devctl runs with the files its earlier runs added to the cache) and udevadm's, timed by the
+//     probe (fork to exit), alternating.
 //   - devMaster with `stats = true` against stats off, coldplug, alternating (the target: within 5 %).
 //   - disk: coldplug of devMaster with its run root on the disk, a directory removed before each start, as
 //     ../shared/tools/plain-bench.sh gives it, beside devMaster on its tmpfs /run and udevd 252, alternating.
@@ -386,10 +387,11 @@ export async function main(): Promise<void> {
 
 /**
  * Whole processes, fork to exit, alternating: node's own start-up, devctl's one-shot verbs and udevadm's. `devctl
- * test` three ways: where no devMaster runs (the machine's /run/udev, udevd's: every rules file is parsed and
- * compiled); beside a running devMaster with the same rules and roots (temporary ones), which runs the event for it
- * (the control socket's test request); and there with --local, the files taken from the rules it compiled
- * (src/rules/cache.ts).
+ * test` four ways: where no devMaster runs (a run directory where devMaster never ran: every rules file is parsed
+ * and compiled, and nothing is kept); beside a running devMaster with the same rules and roots (temporary
+ * ones), which runs the event for it (the control socket's test request); there with --local, the files taken from
+ * the rules it compiled (src/rules/cache.ts); and there with a copy of the rules in another directory, a test the
+ * daemon declines, which devctl runs with the files an earlier test of it compiled and added to the cache.
  */
 async function processes(probe: Probe, dmReady: number, udevdReady: number, rules: string, work: string, dm: string): Promise<void> {
   const devctl = join(REPO, 'dist', 'cli', 'devctl.js');
@@ -398,6 +400,11 @@ async function processes(probe: Probe, dmReady: number, udevdReady: number, rule
   const dmRun = join(work, 'processes-run');
   const dmDev = join(work, 'processes-dev');
   mkdirSync(dmDev, { recursive: true });
+  // a run directory where devMaster never ran (no devmaster directory: devctl test keeps nothing there)
+  const neverRan = join(work, 'processes-never-ran');
+  mkdirSync(neverRan);
+  const otherRules = join(work, 'processes-other-rules');
+  cpSync(rules, otherRules, { recursive: true });
   // its dev root holds /dev/null, so that `devctl test --dev dmDev /dev/null` names the same device
   execFileSync('mknod', ['-m', '0666', join(dmDev, 'null'), 'c', '1', '3']);
   await probe.request({ cmd: 'start', argv: ['sh', '-c', `echo ready-ns; read go; exec ${dm} --unit-backend none --no-mknod --run ${dmRun} --dev ${dmDev} --rules-dir ${rules}`], log: join(work, 'processes-devmaster.log') });
@@ -408,9 +415,10 @@ async function processes(probe: Probe, dmReady: number, udevdReady: number, rule
     await timeProcesses(probe, dmReady, udevdReady, [
       ['node -e 0', [process.execPath, '-e', '0']],
       ['devctl info /dev/null', [devctl, 'info', '/dev/null']],
-      ['devctl test /dev/null, no devMaster running', [devctl, 'test', '--rules-dir', rules, '/dev/null']],
+      ['devctl test /dev/null, no devMaster running', [devctl, 'test', '--run', neverRan, '--rules-dir', rules, '/dev/null']],
       ['devctl test /dev/null, devMaster running (it runs the event)', [devctl, 'test', '--run', dmRun, '--dev', dmDev, '--rules-dir', rules, '/dev/null']],
       ['devctl test --local /dev/null, devMaster running (its rules cache)', [devctl, 'test', '--local', '--run', dmRun, '--dev', dmDev, '--rules-dir', rules, '/dev/null']],
+      ['devctl test /dev/null, other rules, devMaster running (declines; devctl\'s cache)', [devctl, 'test', '--run', dmRun, '--dev', dmDev, '--rules-dir', otherRules, '/dev/null']],
       ['udevadm 252 info /dev/null', [ref.udevadm, 'info', '/dev/null']],
       ['udevadm 252 test /dev/null', [ref.udevadm, 'test', '/dev/null']],
       ['udevadm 252 --version', [ref.udevadm, '--version']],

@@ -16,7 +16,8 @@ export const help = `devctl test [OPTIONS] DEVICE
 Runs the rules for an event on DEVICE with no side effects: no node, link, database or attribute is changed
 and RUN programs are only listed (PROGRAM and IMPORT{program} do run: the rules need their output).
 Prints every rule line that acted (file:line and what it did), then the resulting properties, NAME, symlinks,
-owner/group/mode, tags and the RUN list.
+owner/group/mode, tags and the RUN list. Rules files it compiles itself are added to devMaster's rules cache
+(RUN/devmaster/rules-cache.json, where that directory exists) for the next test.
 
 DEVICE is a /sys path, a /dev node, SUBSYSTEM/SYSNAME or a device id (b8:0, n2, ...).
 
@@ -97,7 +98,7 @@ function format(result: TestResult): string {
         ? ` (run by the devMaster daemon; ${changed} changed since its last load, compiled for this test)`
         : ' (run by the devMaster daemon, as it compiled them)'
       : result.rulesFromCache
-        ? ` (${result.rulesFromCache} as the daemon compiled them)`
+        ? ` (${result.rulesFromCache} from the rules cache)`
         : '';
   out.push(`device:  ${result.device}`, `action:  ${result.action}`, `rules:   ${result.rulesFiles} files${from}`, '');
   out.push('Rule lines that acted:');

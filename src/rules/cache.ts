@@ -6,6 +6,10 @@
 // the compile options, and /etc/passwd and /etc/group (OWNER and GROUP names are resolved to numbers at compile
 // time). Anything else (no cache, another build, a changed file) is compiled as if there were no cache.
 //
+// `devctl test` adds to it the files it compiled itself (the daemon stopped, or declining the test: other rules
+// directories, --local), so that its next test takes them; only where the directory exists, a devMaster's run
+// directory: devctl makes none, and a machine where devMaster never ran gets nothing written.
+//
 // A cache makes `devctl test` run PROGRAM and IMPORT{program} lines it did not read itself, so only a file that
 // could not have been forged is taken: owned by root or by the caller, and writable by its owner only.
 import { readFileSync, statSync, type Stats } from 'node:fs';
@@ -53,7 +57,10 @@ function withoutRebuilt(line: Line): StoredLine {
 export class RulesCache {
   readonly #context: string;
   readonly #files = new Map<string, { stamp: string; file: CompiledFile }>();
+  /** The files got or set since the cache was read: their entries are the versions on disk. */
+  readonly #current = new Set<string>();
   #hits = 0;
+  #added = 0;
 
   constructor(opts: CompileOptions) {
     this.#context = contextOf(opts);
@@ -64,6 +71,7 @@ export class RulesCache {
     const e = this.#files.get(path);
     if (e?.stamp !== stamp) return undefined;
     this.#hits++;
+    this.#current.add(path);
     return e.file;
   }
 
@@ -72,8 +80,15 @@ export class RulesCache {
     return this.#hits;
   }
 
+  /** How many files set() gave the cache (compiled, not taken from it). */
+  get added(): number {
+    return this.#added;
+  }
+
   set(path: string, stamp: string, file: CompiledFile): void {
     this.#files.set(path, { stamp, file });
+    this.#current.add(path);
+    this.#added++;
   }
 
   get size(): number {
@@ -81,13 +96,24 @@ export class RulesCache {
   }
 
   /**
-   * Writes the cache. Left out, and made again by read(): the file's path in each line and token, and the compiled
-   * patterns (their tests are functions). Characters beyond ASCII are escaped, so that the file reads as Latin-1.
+   * Writes the cache, making its directory unless `mkdir` is false. Left out, and made again by read(): the file's
+   * path in each line and token, and the compiled patterns (their tests are functions). Characters beyond ASCII are
+   * escaped, so that the file reads as Latin-1.
    */
-  write(path: string): void {
+  write(path: string, opts: { mkdir?: boolean } = { mkdir: true }): void {
     const entries: Entry[] = [...this.#files].map(([p, { stamp, file }]) => [p, stamp, { ...file, lines: file.lines.map(withoutRebuilt) }]);
     const json = JSON.stringify({ context: this.#context, files: entries }).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-    writeFileAtomic(path, json, { mode: 0o644, mkdir: true });
+    writeFileAtomic(path, json, { mode: 0o644, mkdir: opts.mkdir });
+  }
+
+  /**
+   * Writes the cache as `devctl test` keeps it: the files it holds from its read that are still the version on disk
+   * (another test's rules directories, say) beside those got and set since. Only into a directory that exists (a
+   * devMaster's run directory: devctl makes none).
+   */
+  update(path: string): void {
+    for (const [p, { stamp }] of this.#files) if (!this.#current.has(p) && stampOf(p) !== stamp) this.#files.delete(p);
+    this.write(path, { mkdir: false });
   }
 
   /**

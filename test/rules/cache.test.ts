@@ -1,7 +1,7 @@
-// The rules cache (src/rules/cache.ts): what the daemon compiled, taken by `devctl test` while the files are the
-// versions compiled, and never from a file someone else could have written.
+// The rules cache (src/rules/cache.ts): what the daemon or an earlier `devctl test` compiled, taken by `devctl test`
+// while the files are the versions compiled, and never from a file someone else could have written.
 import { describe, expect, it, beforeAll, afterAll } from 'vitest';
-import { appendFileSync, chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, chownSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileStamp, RulesCache, rulesCachePath } from '../../src/rules/cache.js';
@@ -138,9 +138,9 @@ describe('the daemon and devctl test share compiled rules', () => {
       for (let i = 0; i < 100 && !existsSync(cacheFile); i++) await sleep(50);
       expect(existsSync(cacheFile)).toBe(true);
 
-      // the daemon processed no event: its database holds nothing a run directory without the cache lacks
-      const noCache = join(roots.base, 'run-without-cache');
-      mkdirSync(noCache);
+      // the daemon processed no event: its database holds nothing a run directory without the cache lacks (one for
+      // each device: devctl keeps what it compiled there)
+      const noCache = () => mkdtempSync(join(roots.base, 'run-without-cache-'));
       const test = (run: string, dev: string) => {
         // --local: the cache, not the daemon, which runs the test itself otherwise (test/devctl-test/in-daemon.test.ts)
         const r = devctl(['test', '--local', '--json', '--sysfs', '/sys', '--dev', roots.dev, '--run', run, '--rules-dir', roots.rules, dev]);
@@ -151,7 +151,7 @@ describe('the daemon and devctl test share compiled rules', () => {
       };
       for (const dev of ['/sys/devices/virtual/mem/null', '/sys/devices/virtual/net/lo', '/sys/devices/virtual/tty/tty1']) {
         const cached = test(roots.run, dev);
-        const compiled = test(noCache, dev);
+        const compiled = test(noCache(), dev);
         expect(cached.rulesFromCache).toBe(n);
         expect(compiled.rulesFromCache).toBe(0);
         expect({ ...cached, rulesFromCache: 0 }).toEqual(compiled);
@@ -170,6 +170,72 @@ describe('the daemon and devctl test share compiled rules', () => {
     } finally {
       await daemon?.stop();
       roots.cleanup();
+    }
+  });
+});
+
+describe('devctl test keeps what it compiled where no daemon gave it', () => {
+  it('adds the files it compiled to the cache of devMaster\'s run directory, and the next test takes them', () => {
+    const base = mkdtempSync(join(tmpdir(), 'dm-rules-cache-devctl-'));
+    try {
+      const rules = join(base, 'rules');
+      const other = join(base, 'other');
+      const n = rulesCopy(referenceUdev257().rulesDir, rules);
+      mkdirSync(other);
+      writeFileSync(join(other, '10-other.rules'), 'KERNEL=="null", ENV{OTHER}="1"\n');
+      const run = join(base, 'run');
+      mkdirSync(join(run, 'devmaster'), { recursive: true }); // as a daemon leaves it (one that stopped, say)
+      const cacheFile = rulesCachePath(run);
+      const test = (dir: string, runDir = run) => {
+        const r = devctl(['test', '--json', '--sysfs', '/sys', '--dev', join(base, 'dev'), '--run', runDir, '--rules-dir', dir, '/sys/devices/virtual/mem/null']);
+        expect(r.status, r.stderr).toBe(0);
+        expect(r.stderr).toBe('');
+        const j = JSON.parse(r.stdout) as { rulesFromCache: number; rulesFiles: number; properties: Record<string, string> };
+        delete j.properties.USEC_INITIALIZED; // the time of the run
+        return j;
+      };
+      const cachedPaths = () => (JSON.parse(readFileSync(cacheFile, 'latin1')) as { files: [string][] }).files.map((e) => e[0]).sort();
+
+      // the first test compiles every file and writes them, root's and no one else's to write; the next takes them
+      const first = test(rules);
+      expect(first).toMatchObject({ rulesFiles: n, rulesFromCache: 0 });
+      const st = statSync(cacheFile);
+      expect({ uid: st.uid, mode: st.mode & 0o777 }).toEqual({ uid: 0, mode: 0o644 });
+      const second = test(rules);
+      expect(second.rulesFromCache).toBe(n);
+      expect({ ...second, rulesFromCache: 0 }).toEqual(first);
+
+      // an edited file is compiled again and written back; the others stay
+      appendFileSync(join(rules, '50-udev-default.rules'), 'KERNEL=="null", ENV{CACHE_TEST}="edited"\n');
+      const edited = test(rules);
+      expect(edited.rulesFromCache).toBe(n - 1);
+      expect(edited.properties.CACHE_TEST).toBe('edited');
+      expect(test(rules)).toMatchObject({ rulesFromCache: n, properties: { CACHE_TEST: 'edited' } });
+
+      // a test of other rules directories adds theirs beside the first set's, which stays current
+      expect(test(other).rulesFromCache).toBe(0);
+      expect(test(rules).rulesFromCache).toBe(n);
+      expect(test(other)).toMatchObject({ rulesFromCache: 1, properties: { OTHER: '1' } });
+      expect(cachedPaths()).toContain(join(other, '10-other.rules'));
+
+      // a write leaves out files no longer in the version held: the other set's file, edited, then a file compiled
+      writeFileSync(join(other, '10-other.rules'), 'KERNEL=="null", ENV{OTHER}="2"\n');
+      appendFileSync(join(rules, '60-block.rules'), '# edited\n');
+      expect(test(rules).rulesFromCache).toBe(n - 1);
+      expect(cachedPaths()).not.toContain(join(other, '10-other.rules'));
+      expect(cachedPaths()).toHaveLength(n);
+
+      // where devMaster never ran (no devmaster directory in the run directory, or no run directory), nothing is
+      // made or written, and the test runs as ever
+      const bare = join(base, 'bare-run');
+      mkdirSync(bare);
+      expect(test(rules, bare).rulesFromCache).toBe(0);
+      expect(readdirSync(bare)).toEqual([]);
+      const missing = join(base, 'no-such-run');
+      expect(test(rules, missing).rulesFromCache).toBe(0);
+      expect(existsSync(missing)).toBe(false);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
     }
   });
 });

@@ -1,6 +1,7 @@
-// devctl test's event run in its own process: the rules loaded here (each file that the running daemon compiled
-// in the version still on disk taken from its rules cache, src/rules/cache.ts), the builtins loaded when a rule
-// first runs one, the event run in test mode. Loaded only when the daemon does not run the event (../test.ts).
+// devctl test's event run in its own process: the rules loaded here (each file in the version still on disk taken
+// from the rules cache, src/rules/cache.ts, which the daemon writes after a load; the files compiled here added to
+// it for the next test, where devMaster's run directory exists), the builtins loaded when a rule first runs one,
+// the event run in test mode. Loaded only when the daemon does not run the event (../test.ts).
 import { loadRules } from '../../rules/load.js';
 import { RulesCache, rulesCachePath } from '../../rules/cache.js';
 import { processEvent } from '../../event/process.js';
@@ -12,13 +13,23 @@ import type { CompileOptions } from '../../rules/compile.js';
 import { findDevice } from '../../device/find.js';
 import type { Roots } from '../../device/roots.js';
 import type { Logger } from '../../log.js';
+import { isSystemError } from '../../util/fs.js';
 
 export async function runLocally(roots: Roots, config: Config, deviceArg: string, action: string, rulesDirs: string[], resolveNames: CompileOptions['resolveNames'], log: Logger): Promise<TestRun> {
   const device = findDevice(roots, deviceArg);
   device.action = action;
-  const { cache, error: cacheError } = RulesCache.read(rulesCachePath(roots.run), { resolveNames });
+  const cachePath = rulesCachePath(roots.run);
+  const { cache, error: cacheError } = RulesCache.read(cachePath, { resolveNames });
   if (cacheError !== undefined) log.warn(`rules cache ignored: ${cacheError}`);
   const load = await loadRules(rulesDirs, { resolveNames }, cache);
+  if (cache.added > 0) {
+    try {
+      cache.update(cachePath);
+    } catch (e) {
+      if (!isSystemError(e)) throw e;
+      log.debug(`rules cache not written: ${e.message}`); // no run directory of devMaster's, not root: the next test compiles again
+    }
+  }
   const trace: TraceEntry[] = [];
   // loaded when a rule runs one: most events run few builtins or none
   const builtins = lazyBuiltins(roots, {
