@@ -1,10 +1,12 @@
-#!/usr/bin/env -S node --max-semi-space-size=1 --no-opt
+#!/usr/bin/env -S node --max-semi-space-size=1 --no-opt --no-expose-wasm
 // devmaster: the daemon's executable. With no flags it runs on /sys, /dev and /run/udev.
 // The V8 flags above keep the daemon small and quick: a bounded young generation (the default grows by ~30 MB
 // under an event storm) and no optimizing compiler (~10 MB of code and feedback, and its compiling costs more than
 // it saves on this work); V8's baseline compiler stays (a third less CPU per event than the interpreter alone,
 // ~4 MB more). Under MemoryDenyWriteExecute= (the systemd unit) NODE_OPTIONS=--jitless keeps it from generating
-// code. `npm start` passes the same flags (docs/DAEMON.md, "Memory").
+// code. No WebAssembly (the daemon has none to run; only devctl's hwdb compiler does): --jitless turns it off too,
+// and when it is not off already V8 prints a warning about the conflicting flags at every start of the service.
+// `npm start` passes the same flags (docs/DAEMON.md, "Memory").
 import { parseArgs } from 'node:util';
 import { constants as osConstants } from 'node:os';
 import { configArgOptions, configHelp, resolveConfig, ConfigError } from '../config/config.js';
