@@ -21,6 +21,12 @@ import { isSystemError, statIfAny, writeFileAtomic } from '../util/fs.js';
 /** Bumped when the file's layout changes (the compiled form itself is covered by RULES_COMPILER_HASH). */
 const FORMAT = 1;
 
+/**
+ * The most files `devctl test` keeps from other runs beside those of its own (update()): each test reads the whole
+ * cache, and tests of many rules directories would otherwise grow it until the daemon's next load replaces it.
+ */
+const MAX_KEPT = 256;
+
 /** The files whose contents go into compiled rules besides the rules files: the user and group databases. */
 const NAME_DATABASES = ['/etc/passwd', '/etc/group'];
 
@@ -108,11 +114,16 @@ export class RulesCache {
 
   /**
    * Writes the cache as `devctl test` keeps it: the files it holds from its read that are still the version on disk
-   * (another test's rules directories, say) beside those got and set since. Only into a directory that exists (a
-   * devMaster's run directory: devctl makes none).
+   * (another test's rules directories, say; at most MAX_KEPT of them, the first ones read) beside those got and set
+   * since. Only into a directory that exists (a devMaster's run directory: devctl makes none).
    */
   update(path: string): void {
-    for (const [p, { stamp }] of this.#files) if (!this.#current.has(p) && stampOf(p) !== stamp) this.#files.delete(p);
+    let kept = 0;
+    for (const [p, { stamp }] of this.#files) {
+      if (this.#current.has(p)) continue;
+      if (kept < MAX_KEPT && stampOf(p) === stamp) kept++;
+      else this.#files.delete(p);
+    }
     this.write(path, { mkdir: false });
   }
 

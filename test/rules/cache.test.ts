@@ -88,6 +88,32 @@ describe('rules cache', () => {
     expect(cache.get(target, stampOf(target))).toBeUndefined();
   });
 
+  it('keeps, when devctl test updates it, its own files and at most 256 of other runs that are still current', async () => {
+    const dir = join(base, 'many');
+    mkdirSync(dir);
+    const paths = Array.from({ length: 300 }, (_, i) => join(dir, `${String(i).padStart(3, '0')}-m.rules`));
+    for (const p of paths) writeFileSync(p, `KERNEL=="m${p.length}", ENV{M}="1"\n`);
+    const file = join(base, 'many.json');
+    const first = new RulesCache({});
+    for (const p of paths) await compileRulesFile(p, {}, first);
+    first.write(file);
+    // the next run: one file of its own compiled, the 300 read; one of those changed since (dropped as stale)
+    const own = join(base, 'own.rules');
+    writeFileSync(own, 'KERNEL=="own", ENV{OWN}="1"\n');
+    appendFileSync(paths[0]!, '# changed\n');
+    const { cache } = RulesCache.read(file, {});
+    expect(cache.size).toBe(300);
+    await compileRulesFile(own, {}, cache);
+    cache.update(file);
+    const back = RulesCache.read(file, {}).cache;
+    expect(back.size).toBe(257);
+    expect(back.get(own, stampOf(own))).toBeDefined();
+    expect(back.get(paths[0]!, stampOf(paths[0]!))).toBeUndefined();
+    expect(back.get(paths[1]!, stampOf(paths[1]!))).toBeDefined();
+    expect(back.get(paths[256]!, stampOf(paths[256]!))).toBeDefined(); // 1..256: the first 256 still current
+    expect(back.get(paths[257]!, stampOf(paths[257]!))).toBeUndefined();
+  });
+
   it('is empty for other compile options, another compiler or other name databases', () => {
     const file = join(base, '252.json');
     expect(RulesCache.read(file, { resolveNames: 'never' })).toEqual({ cache: expect.objectContaining({ size: 0 }) });
