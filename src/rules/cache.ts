@@ -106,10 +106,10 @@ export class RulesCache {
    * path in each line and token, and the compiled patterns (their tests are functions). Characters beyond ASCII are
    * escaped, so that the file reads as Latin-1.
    */
-  write(path: string, opts: { mkdir?: boolean } = { mkdir: true }): void {
+  write(path: string, { mkdir = true }: { mkdir?: boolean } = {}): void {
     const entries: Entry[] = [...this.#files].map(([p, { stamp, file }]) => [p, stamp, { ...file, lines: file.lines.map(withoutRebuilt) }]);
     const json = JSON.stringify({ context: this.#context, files: entries }).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-    writeFileAtomic(path, json, { mode: 0o644, mkdir: opts.mkdir });
+    writeFileAtomic(path, json, { mode: 0o644, mkdir });
   }
 
   /**
