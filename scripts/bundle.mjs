@@ -8,12 +8,12 @@
 // it is first required (pino by the first logger, chokidar by the first watch, smol-toml by a config file, koffi's
 // JavaScript by the first C call); native code stays in node_modules, required at run time: netlink, and koffi's
 // package for the platform (@koromix/koffi-PLATFORM: its .node file and the loader that picks it).
-// dist/cli/NAME.js becomes the shebang line of src/cli/NAME.ts and a call of launch(NAME); the code caches
+// dist/cli/NAME.js becomes the shebang line of src/cli/NAME.ts (exeLine()) and a call of launch(NAME); the code caches
 // (dist/bundle/*.cache) are written by a run of NAME under the shebang's V8 flags (writeCodeCaches below).
 import { build, transform } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -109,6 +109,32 @@ const common = { outdir: OUT, outExtension: { '.js': '.cjs' }, bundle: true, pla
  */
 const BUNDLE_META = "const __bundle_meta = { get url() { return require('node:url').pathToFileURL(__filename).href; } };\n";
 /** The file's text with its code cache key at the end (src/cli/launch.cts): the cache is used only with it. */
+/**
+ * The executable's #! line, from the source's `#!/usr/bin/env -S node FLAGS`. A build run by /usr/bin/node (a
+ * distribution's, for the node docs/INSTALL.md requires) names it there: no exec of env before node (env's locale
+ * set-up and PATH search cost a one-shot devctl verb ~3 ms, a quarter of what it spends above `node -e 0`), and the
+ * node that runs the executable is the one its code caches were made by. Linux gives an interpreter the rest of the
+ * #! line as one argument, so that line can carry one flag at most (devctl's); with more (the daemon's), or when
+ * another node builds (a development tree, whose node may move), the line stays env's, which finds node on PATH.
+ */
+function exeLine(shebang) {
+  const flags = shebangFlags(shebang);
+  let system;
+  try {
+    system = realpathSync('/usr/bin/node') === realpathSync(process.execPath);
+  } catch {
+    system = false;
+  }
+  return system && flags.length <= 1 ? ['#!/usr/bin/node', ...flags].join(' ') : shebang;
+}
+
+/** The V8 flags of a #! line of node's (env's or /usr/bin/node's). */
+function shebangFlags(line) {
+  const m = /^#!(?:\/usr\/bin\/env (?:-S )?node|\/usr\/bin\/node)(?=\s|$)(.*)$/.exec(line);
+  if (!m) throw new Error(`not a #! line of node: ${line}`);
+  return m[1].trim().split(/\s+/).filter(Boolean);
+}
+
 const withKey = (code) => `${code}//# codeCacheKey=${createHash('sha256').update(code).digest('hex').slice(0, 32)}\n`;
 
 /**
@@ -206,13 +232,13 @@ for (const name of EXECUTABLES) {
   const shebang = readFileSync(`src/cli/${name}.ts`, 'utf8').split('\n', 1)[0];
   if (!shebang.startsWith('#!')) throw new Error(`src/cli/${name}.ts: no shebang line`);
   const exe = join('dist/cli', `${name}.js`);
-  writeFileSync(exe, `${shebang}\n// The bundle of src/cli/${name}.ts (scripts/bundle.mjs).\nrequire('./launch.cjs').launch('${name}');\n`);
+  writeFileSync(exe, `${exeLine(shebang)}\n// The bundle of src/cli/${name}.ts (scripts/bundle.mjs).\nrequire('./launch.cjs').launch('${name}');\n`);
   chmodSync(exe, 0o755);
   rmSync(`${exe}.map`, { force: true });
 
   // The code caches: V8 accepts them only under the same flags, so they are made under the shebang's flags; the
   // daemon's also under the systemd unit's NODE_OPTIONS=--jitless (NAME.jitless.cache, src/cli/launch.cts).
-  const flags = shebang.replace(/^#!\/usr\/bin\/env (-S )?node/, '').trim().split(/\s+/).filter(Boolean);
+  const flags = shebangFlags(shebang);
   writeCodeCaches(name, flags);
   if (name === 'devmaster') writeCodeCaches(name, [...flags, '--jitless']);
 }

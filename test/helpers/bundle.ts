@@ -7,9 +7,12 @@ import { REPO } from './reference.js';
 
 export const DIST = join(REPO, 'dist');
 
+/** dist/cli/NAME.js's #! line: env's (`#!/usr/bin/env -S node FLAGS`) or /usr/bin/node's (scripts/bundle.mjs). */
+export const shebangLine = (name: string): string => readFileSync(join(DIST, 'cli', `${name}.js`), 'utf8').split('\n', 1)[0]!;
+
 /** The V8 flags of dist/cli/NAME.js's shebang line (its code caches are made under them). */
 export const shebangFlags = (name: string): string[] =>
-  readFileSync(join(DIST, 'cli', `${name}.js`), 'utf8').split('\n', 1)[0]!.replace(/^#!\/usr\/bin\/env (-S )?node/, '').trim().split(/\s+/).filter(Boolean);
+  shebangLine(name).replace(/^#!(\/usr\/bin\/env (-S )?node|\/usr\/bin\/node)/, '').trim().split(/\s+/).filter(Boolean);
 
 export interface LaunchReport {
   status: number | null;
