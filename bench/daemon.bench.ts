@@ -345,6 +345,22 @@ export async function main(): Promise<void> {
     }
     console.log('');
     printTable(rows);
+    // The same ratios taken round by round (the daemons of one round run a few seconds apart): a slow spell of the
+    // machine that reaches some rounds moves a ratio of medians more than the median of these.
+    const perRound: string[][] = [['', 'devMaster / udevd 252, same round', 'devMaster / udevd 257, same round']];
+    for (const phase of ['coldplug', 'storm'] as const) {
+      const span = (name: string) => col(phase, name, (s) => s.span ?? NaN);
+      const paired = (other: string) => {
+        const d = span('devMaster');
+        const r = span(other).map((u, i) => d[i]! / u).filter(Number.isFinite);
+        return r.length ? `${median(r).toFixed(2)}x (${Math.min(...r).toFixed(2)}x-${Math.max(...r).toFixed(2)}x)` : 'n/a';
+      };
+      if (get(`${phase}/devMaster`).length) perRound.push([`${phase}, per round`, paired('udevd 252'), paired('udevd 257')]);
+    }
+    if (perRound.length > 1) {
+      console.log('');
+      printTable(perRound);
+    }
     console.log('targets (against udevd 252): coldplug and storm <= 1.0x (goal 0.5x); peak RSS <= 64 MB (goal 48 MB); start to ready <= 2.0x node -e 0 (goal 1.3x)');
 
     if (PHASES.includes('stats')) {
