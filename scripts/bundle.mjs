@@ -108,11 +108,10 @@ const common = { outdir: OUT, outExtension: { '.js': '.cjs' }, bundle: true, pla
  * runs when it loads, every start pays).
  */
 const BUNDLE_META = "const __bundle_meta = { get url() { return require('node:url').pathToFileURL(__filename).href; } };\n";
-/** The file's text with its code cache key at the end (src/cli/launch.cts): the cache is used only with it. */
 /**
  * The executable's #! line, from the source's `#!/usr/bin/env -S node FLAGS`. A build run by /usr/bin/node (a
  * distribution's, for the node docs/INSTALL.md requires) names it there: no exec of env before node (env's locale
- * set-up and PATH search cost a one-shot devctl verb ~3 ms, a quarter of what it spends above `node -e 0`), and the
+ * set-up and PATH search cost a one-shot devctl verb 1.5-3 ms of the ~12 it spends above `node -e 0`), and the
  * node that runs the executable is the one its code caches were made by. Linux gives an interpreter the rest of the
  * #! line as one argument, so that line can carry one flag at most (devctl's); with more (the daemon's), or when
  * another node builds (a development tree, whose node may move), the line stays env's, which finds node on PATH.
@@ -135,6 +134,7 @@ function shebangFlags(line) {
   return m[1].trim().split(/\s+/).filter(Boolean);
 }
 
+/** The file's text with its code cache key at the end (src/cli/launch.cts): the cache is used only with it. */
 const withKey = (code) => `${code}//# codeCacheKey=${createHash('sha256').update(code).digest('hex').slice(0, 32)}\n`;
 
 /**
