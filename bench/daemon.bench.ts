@@ -30,8 +30,13 @@
 //   - disk: coldplug of devMaster with its run root on the disk, a directory removed before each start, as
 //     ../shared/tools/plain-bench.sh gives it, beside devMaster on its tmpfs /run and udevd 252, alternating.
 //
+//   - alt (only when asked for): devMaster's executable against another start of a devMaster, coldplug and storm,
+//     alternating: `node DM_BENCH_ALT_NODE dist/cli/devmaster.js` (other V8 or Node flags), or DM_BENCH_ALT_SCRIPT,
+//     the executable of another build (a copy of dist/ inside this tree, so that it finds node_modules), for
+//     measuring a change against the build before it in one run.
+//
 // DM_BENCH_ROUNDS (default 5, plus the warm-up) sets the rounds; DM_BENCH_PHASES (coldplug,storm,hotplug,stats,
-// disk,processes) a subset; DM_BENCH_ONLY=devmaster skips udevd; DM_BENCH_DEBUG prints every sample.
+// disk,processes; alt) a subset; DM_BENCH_ONLY=devmaster skips udevd; DM_BENCH_DEBUG prints every sample.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, readFileSync, mkdirSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -47,6 +52,12 @@ const DEBUG = !!process.env.DM_BENCH_DEBUG;
 const STORM = 3000;
 const SETTLE_MS = 1500;
 const PROCESS_RUNS = 20;
+
+/** How the alt phase starts its devMaster (its other flags or build), before the daemon's own options. */
+function altCommand(dmScript: string): string {
+  const script = process.env.DM_BENCH_ALT_SCRIPT ?? dmScript;
+  return process.env.DM_BENCH_ALT_NODE !== undefined ? `${process.execPath} ${process.env.DM_BENCH_ALT_NODE} ${script}` : script;
+}
 
 /** The storm's writer, a separate process (as ../shared/tools/plain-bench.sh). */
 const STORM_PY = `
@@ -281,6 +292,7 @@ export async function main(): Promise<void> {
       'devMaster stats': { name: 'devMaster stats', script: ns(252, `${dm} --unit-backend none --no-mknod --stats`) },
       // as ../shared/tools/plain-bench.sh runs it: the run root a directory on the disk (/tmp), removed before each start
       'devMaster disk run': { name: 'devMaster disk run', script: ns(252, `sh -c 'rm -rf ${diskRun} && exec ${dm} --unit-backend none --no-mknod --run ${diskRun}'`) },
+      'devMaster alt': { name: 'devMaster alt', script: ns(252, `${altCommand(dmScript)} --unit-backend none --no-mknod`) },
     };
 
     // the probe's own namespace: the machine's /dev, Debian's rules, programs and hwdb.bin where udevadm and
@@ -303,15 +315,17 @@ export async function main(): Promise<void> {
     if (PHASES.includes('hotplug')) phases.push(['hotplug', names], ['hotplug-warm', names]);
     if (PHASES.includes('stats')) phases.push(['coldplug', ['devMaster', 'devMaster stats']]);
     if (PHASES.includes('disk')) phases.push(['coldplug', ['devMaster', 'devMaster disk run', 'udevd 252']]);
+    if (PHASES.includes('alt')) phases.push(['coldplug', ['devMaster', 'devMaster alt']], ['storm', ['devMaster', 'devMaster alt']]);
     for (const [phase, who] of phases) {
       const statsPhase = who.includes('devMaster stats');
       const diskPhase = who.includes('devMaster disk run');
+      const altPhase = who.includes('devMaster alt');
       for (let round = 0; round <= ROUNDS; round++) {
         const order = who.map((_, i) => who[(i + round) % who.length]!);
         for (const name of order) {
           const s = await runOnce(probe, specs[name]!, phase, join(work, `${name.replace(/ /g, '-')}.log`), () => (phase === 'storm' ? stormDevpaths : null));
           if (DEBUG) console.log(`  ${phase} round ${round} ${name}: ${JSON.stringify(s)}`);
-          if (round > 0) add(`${statsPhase ? 'stats-' : diskPhase ? 'disk-' : ''}${phase}/${name}`, s);
+          if (round > 0) add(`${statsPhase ? 'stats-' : diskPhase ? 'disk-' : altPhase ? 'alt-' : ''}${phase}/${name}`, s);
         }
       }
     }
@@ -392,6 +406,24 @@ export async function main(): Promise<void> {
         ['udevd 252 (/run/udev on a tmpfs)', cell(span('udevd 252'), ms, 'ms'), ''],
       ]);
       console.log("the disk's run root: /tmp's file system; docs/PERFORMANCE.md says what a removed run root costs there");
+    }
+
+    if (PHASES.includes('alt')) {
+      const alt = (label: string, key: string, f: (s: Sample) => number, fmt: (n: number) => string, unit: string) => {
+        const a = get(`${key}/devMaster`).map(f);
+        const b = get(`${key}/devMaster alt`).map(f);
+        return [label, cell(a, fmt, unit), cell(b, fmt, unit), ratio(median(b), median(a))];
+      };
+      console.log('');
+      printTable([
+        ['', 'executable', altCommand('devmaster.js'), 'ratio'],
+        ...(['coldplug', 'storm'] as const).flatMap((p) => [
+          alt(p, `alt-${p}`, (s) => s.span ?? NaN, ms, 'ms'),
+          alt(`CPU time, ${p}`, `alt-${p}`, (s) => s.cpuMs, ms, 'ms'),
+          alt(`peak RSS, ${p}`, `alt-${p}`, (s) => s.hwmKb, mb, 'MB'),
+        ]),
+        alt('start to ready', 'alt-coldplug', (s) => s.readyMs, ms, 'ms'),
+      ]);
     }
 
     if (PHASES.includes('processes')) await processes(probe, median(all('devMaster', (s) => s.readyMs)), median(all('udevd 252', (s) => s.readyMs)), rules, work, dm);
