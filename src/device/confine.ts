@@ -68,13 +68,15 @@ export function writeExisting(root: string, path: string, value: string, what: s
 
 /**
  * mkdir -p of `dir` under `root`, refused when an existing part of it resolves outside the real root (a symlink in
- * the dev root pointing elsewhere). The common case, an existing directory, costs one realpath.
+ * the dev root pointing elsewhere). The common case, an existing directory, costs one lstat, and a realpath unless
+ * it is a directory right under the root (/dev/char, /dev/disk), which cannot lead outside it.
  */
 export function mkdirInside(root: string, dir: string, mode: number): void {
   if (!isUnder(root, dir) || hasDotDot(dir)) throw new ConfinementError(`directory "${dir}" is outside ${root}`);
   let existing = dir;
-  while (existing !== root && tryOr(() => lstatSync(existing), undefined, 'ENOENT', 'ENOTDIR') === undefined) existing = dirname(existing);
-  if (existing !== root) resolveInside(root, existing, 'directory');
+  let st: Stats | undefined;
+  while (existing !== root && (st = tryOr(() => lstatSync(existing, { throwIfNoEntry: false }), undefined, 'ENOTDIR')) === undefined) existing = dirname(existing);
+  if (existing !== root && !(st!.isDirectory() && dirname(existing) === root)) resolveInside(root, existing, 'directory');
   if (existing !== dir) mkdirSync(dir, { recursive: true, mode });
 }
 

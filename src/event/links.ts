@@ -6,7 +6,7 @@
 import { mkdirSync, readlinkSync, renameSync, symlinkSync, unlinkSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { DEV_PREFIX, devPath, type Roots } from '../device/roots.js';
-import { isSystemError, lstatIfAny, readdirIfAny, rmdirIfEmpty, tryOr, unlinkIfAny } from '../util/fs.js';
+import { isErrno, isSystemError, lstatIfAny, readdirIfAny, rmdirIfEmpty, tryOr, unlinkIfAny } from '../util/fs.js';
 import { ConfinementError, mkdirInside } from '../device/confine.js';
 import type { DirChanges } from '../sys/dir-changes.js';
 
@@ -53,20 +53,38 @@ let tmpSeq = 0;
  * Atomically points `linkPath` at `target` (relative); refuses to replace anything but a symlink, and to create
  * anything through a directory that resolves outside the dev root.
  */
-function placeSymlink(roots: Roots, linkPath: string, target: string, log: LinkLog): boolean {
-  // the common case, a link already in place, costs one readlink; anything else an lstat more
-  if (tryOr(() => readlinkSync(linkPath), undefined, 'ENOENT', 'EINVAL', 'ENOTDIR') === target) return true;
+function placeSymlink(roots: Roots, linkPath: string, target: string, log: LinkLog, likelyThere: boolean): boolean {
+  // a link likely in place costs one readlink; otherwise an lstat comes first, so that nothing there (a boot's
+  // /dev) costs no failed readlink, whose error is dearer than the call
+  if (likelyThere && tryOr(() => readlinkSync(linkPath), undefined, 'ENOENT', 'EINVAL', 'ENOTDIR') === target) return true;
   const st = lstatIfAny(linkPath);
   if (st && !st.isSymbolicLink()) {
     log.error(`conflicting inode '${linkPath}' found, symlink to '${target}' will not be created`);
     return false;
   }
+  if (st && !likelyThere && tryOr(() => readlinkSync(linkPath), undefined, 'ENOENT', 'EINVAL') === target) return true;
   try {
     mkdirInside(roots.dev, dirname(linkPath), 0o755);
   } catch (e) {
     if (!(e instanceof ConfinementError) && !isSystemError(e)) throw e;
     log.error(`cannot create directory for '${linkPath}': ${(e as Error).message}`);
     return false;
+  }
+  if (!st) {
+    // nothing to replace: the link itself, unless something was made there meanwhile
+    try {
+      symlinkSync(target, linkPath);
+      return true;
+    } catch (e) {
+      if (!isErrno(e, 'EEXIST')) {
+        log.error(`cannot create symlink '${linkPath}' → '${target}': ${(e as Error).message}`);
+        return false;
+      }
+      if (lstatIfAny(linkPath)?.isSymbolicLink() === false) {
+        log.error(`conflicting inode '${linkPath}' found, symlink to '${target}' will not be created`);
+        return false;
+      }
+    }
   }
   const tmp = `${linkPath}.tmp-dm-${process.pid}-${++tmpSeq}`;
   try {
@@ -106,12 +124,17 @@ export function updateLink(roots: Roots, logicalLink: string, owner: LinkOwner, 
   }
   const dir = stackDir(roots, logicalLink);
   const claimPath = join(dir, owner.id);
+  let claimed = false; // the claim was there already (so, most likely, the link too)
   if (add) {
     try {
       const data = `${owner.priority}:${owner.devnode}`;
-      if (tryOr(() => readlinkSync(claimPath), undefined, 'ENOENT', 'ENOTDIR', 'EINVAL') !== data) {
+      // an lstat first: a new claim (every claim of a boot) costs no failed readlink
+      const st = lstatIfAny(claimPath);
+      const current = st?.isSymbolicLink() ? tryOr(() => readlinkSync(claimPath), '', 'ENOENT', 'EINVAL') : st ? '' : undefined;
+      claimed = current === data;
+      if (!claimed) {
         mkdirSync(dir, { recursive: true, mode: 0o755 });
-        unlinkIfAny(claimPath);
+        if (current !== undefined) unlinkIfAny(claimPath);
         symlinkSync(data, claimPath);
       }
     } catch (e) {
@@ -137,7 +160,7 @@ export function updateLink(roots: Roots, logicalLink: string, owner: LinkOwner, 
       log.error(`refusing symlink '${logicalLink}': it has the name of the device node`);
       return undefined;
     }
-    return placeSymlink(roots, linkPath, target, log) ? best.devnode : undefined;
+    return placeSymlink(roots, linkPath, target, log, claimed || !add) ? best.devnode : undefined;
   }
   // nobody claims it any more
   if (lstatIfAny(linkPath)?.isSymbolicLink()) {
@@ -158,7 +181,8 @@ export function placeDevnumLink(roots: Roots, isBlock: boolean, major: number, m
   // the link is /dev/block|char/M:m and the node (a logical /dev/NAME) is beside: "../NAME"
   const target = '..' + devnode.slice(DEV_PREFIX.length);
   if (devnumLinks.placed.get(linkPath) === target) return;
-  if (placeSymlink(roots, linkPath, target, log) && devnumLinks.changes?.covers(linkPath)) devnumLinks.placed.set(linkPath, target);
+  // not known to be in place: on a boot's /dev (and a daemon's first event of the device) it is not there yet
+  if (placeSymlink(roots, linkPath, target, log, false) && devnumLinks.changes?.covers(linkPath)) devnumLinks.placed.set(linkPath, target);
 }
 
 export function removeDevnumLink(roots: Roots, isBlock: boolean, major: number, minor: number): void {
