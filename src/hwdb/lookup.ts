@@ -81,7 +81,10 @@ export class BufferStorage implements HwdbStorage {
       const v = w[off >> 2];
       if (v !== undefined) return v;
     }
-    return this.buf.readUInt32LE(off);
+    // byte by byte: Buffer's readUInt32LE validates its offset through a wrapper that allocates on every call
+    const b = this.buf;
+    if (off < 0 || off + 4 > b.length) throw new RangeError(`offset ${off} is out of range`);
+    return (b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16)) + b[off + 3]! * 0x1000000;
   }
   nul(off: number): number {
     return this.buf.indexOf(0, off);
