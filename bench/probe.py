@@ -18,8 +18,11 @@
 #   {"cmd": "run", "argv": [...]}                               -> {"code", "out", "seq_before", "seq_after"}
 #   {"cmd": "wait", "from": S, "to": S, "action": A, "devpaths": [...]|null, "timeout_ms": T}
 #       waits until every kernel event with from < seqnum <= to (action A, devpath in the list when given) was
-#       broadcast, or T ms -> {"events", "missing", "first_kernel_ns", "last_broadcast_ns", "span_ms", "ports"}
+#       broadcast, or T ms -> {"events", "missing", "first_kernel_ns", "last_broadcast_ns", "span_ms", "ports",
+#       "read_together"} (read_together: the first kernel event and the last broadcast came in one wake-up of the
+#       probe, so their stamps are not when they arrived: a stalled machine)
 #   {"cmd": "time", "argv": [...], "n": N}                      -> {"ms": [...]} (fork to exit, one after another)
+#   {"cmd": "priority", "realtime": bool}                      -> {} (SCHED_FIFO for a hotplug's two messages, or back)
 #   {"cmd": "quit"}
 import json
 import os
@@ -53,8 +56,10 @@ udev_sock = uevent_socket(2)
 notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC)
 notify.bind("\0" + notify_address[1:] if notify_address.startswith("@") else notify_address)
 
-kernel = {}      # seqnum -> (ns, action, devpath)
+kernel = {}      # seqnum -> (ns, action, devpath, wake-up)
 broadcast = {}   # seqnum -> first ns
+broadcast_wake = {}  # seqnum -> the probe's wake-up that read the broadcast
+wakeups = 0      # select() returns: two messages read in one wake-up were both waiting when the probe got to run
 ports = set()
 ready_at = None
 drops = 0
@@ -88,10 +93,11 @@ def read_uevents(sock, is_kernel):
                 continue
             head = msg[:msg.find(b"\0")].decode("utf-8", "replace")
             action, _, devpath = head.partition("@")
-            kernel.setdefault(seq, (now, action, devpath))
+            kernel.setdefault(seq, (now, action, devpath, wakeups))
         elif addr[0] != 0 and msg.startswith(b"libudev\0"):
             ports.add(addr[0])
             broadcast.setdefault(seq, now)
+            broadcast_wake.setdefault(seq, wakeups)
 
 
 def read_notify():
@@ -112,7 +118,10 @@ sel.register(notify, selectors.EVENT_READ, read_notify)
 
 
 def pump(timeout):
-    for key, _ in sel.select(timeout):
+    global wakeups
+    ready = sel.select(timeout)
+    wakeups += 1
+    for key, _ in ready:
         if key.data is not None:  # stdin is read between commands only
             key.data()
 
@@ -206,7 +215,12 @@ def wait(cmd):
             break
     first = min((kernel[s][0] for s in ours), default=None)
     last = max((broadcast[s] for s in ours if s in broadcast), default=None)
-    return {"events": len(ours), "missing": len(missing), "first_kernel_ns": first, "last_broadcast_ns": last,
+    first_seq = min(ours, key=lambda s: kernel[s][0], default=None)
+    last_seq = max((s for s in ours if s in broadcast), key=lambda s: broadcast[s], default=None)
+    # the first kernel event and the last broadcast read in one wake-up: the probe did not run between them (a
+    # stalled machine), so the span between their stamps says nothing
+    together = first_seq is not None and last_seq is not None and kernel[first_seq][3] == broadcast_wake[last_seq]
+    return {"events": len(ours), "missing": len(missing), "first_kernel_ns": first, "last_broadcast_ns": last, "read_together": together,
             "span_ms": (last - first) / 1e6 if first is not None and last is not None and not missing else None,
             "ports": sorted(ports), "drops": drops}
 
@@ -222,14 +236,26 @@ def time_runs(cmd):
     return {"ms": out}
 
 
+def priority(cmd):
+    # only around a hotplug: the probe reads two messages and must not wait for a CPU to stamp them (on two busy
+    # CPUs it could, and read the add and the broadcast together); never during a load, where it would take CPU
+    # time from the daemons
+    if cmd.get("realtime"):
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+    else:
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+    return {}
+
+
 def reset(_cmd):
     kernel.clear()
     broadcast.clear()
+    broadcast_wake.clear()
     ports.clear()
     return {}
 
 
-HANDLERS = {"start": start, "stop": stop, "run": run, "wait": wait, "time": time_runs, "reset": reset}
+HANDLERS = {"start": start, "stop": stop, "run": run, "wait": wait, "time": time_runs, "reset": reset, "priority": priority}
 
 def commands():
     """Reads the commands on stdin while the sockets keep being read (a message is stamped when it arrives)."""
