@@ -181,26 +181,40 @@ export function placeDevnumLink(roots: Roots, isBlock: boolean, major: number, m
   // the link is /dev/block|char/M:m and the node (a logical /dev/NAME) is beside: "../NAME"
   const target = '..' + devnode.slice(DEV_PREFIX.length);
   if (devnumLinks.placed.get(linkPath) === target) return;
-  // not known to be in place: on a boot's /dev (and a daemon's first event of the device) it is not there yet
-  if (placeSymlink(roots, linkPath, target, log, false) && devnumLinks.changes?.covers(linkPath)) devnumLinks.placed.set(linkPath, target);
+  // not known to be in place: made by this process before (while its directory was not watched yet), most likely
+  // still there; otherwise, on a boot's /dev and at a daemon's first event of the device, most likely not
+  const made = devnumLinks.made.get(linkPath) === target;
+  if (!placeSymlink(roots, linkPath, target, log, made)) return;
+  if (devnumLinks.changes?.covers(linkPath)) devnumLinks.placed.set(linkPath, target);
+  else if (!made) {
+    if (devnumLinks.made.size >= MADE_MAX) devnumLinks.made.clear();
+    devnumLinks.made.set(linkPath, target);
+  }
 }
+
+/** A bound on the links remembered as made: one per device node, so only a runaway would reach it. */
+const MADE_MAX = 65536;
 
 export function removeDevnumLink(roots: Roots, isBlock: boolean, major: number, minor: number): void {
   const linkPath = devPath(roots, devnumLinkName(isBlock, major, minor));
   devnumLinks.placed.delete(linkPath);
+  devnumLinks.made.delete(linkPath);
   if (lstatIfAny(linkPath)?.isSymbolicLink()) unlinkIfAny(linkPath);
 }
 
 /**
- * The daemon's /dev/{block,char} links known to be in place, while inotify watches those directories
+ * The daemon's /dev/{block,char} links known to be in place (`placed`), while inotify watches those directories
  * (watchDevnumLinks(), src/sys/dir-changes.ts): an event of a device whose link is known costs no readlink. Any
  * change inotify names there (another program's, or the rename that placed the link) drops the link's entry.
+ * `made`: links this process placed while their directory was not watched (a boot's /dev/char comes with the first
+ * link, and is watched from the next look, up to a second later): only a hint that the link is there.
  */
-const devnumLinks: { placed: Map<string, string>; changes: DirChanges | undefined } = { placed: new Map(), changes: undefined };
+const devnumLinks: { placed: Map<string, string>; made: Map<string, string>; changes: DirChanges | undefined } = { placed: new Map(), made: new Map(), changes: undefined };
 
 /** Watches the dev root's block/ and char/ with `changes`, until unwatchDevnumLinks(changes). */
 export function watchDevnumLinks(roots: Roots, changes: DirChanges): void {
   devnumLinks.placed.clear();
+  devnumLinks.made.clear();
   devnumLinks.changes = changes;
   const listener = { changed: (path: string) => devnumLinks.placed.delete(path), lost: () => devnumLinks.placed.clear() };
   for (const kind of ['block', 'char']) changes.watch(devPath(roots, `${DEV_PREFIX}/${kind}`), listener);

@@ -37,6 +37,18 @@ describe('device number links', () => {
     expect(errors).toEqual([]);
   });
 
+  it('are made again when someone removed or changed them since this process made them', () => {
+    placeDevnumLink(roots, false, 1, 3, '/dev/null', log);
+    rmSync(dev('char/1:3'));
+    placeDevnumLink(roots, false, 1, 3, '/dev/null', log);
+    expect(readlinkSync(dev('char/1:3'))).toBe('../null');
+    rmSync(dev('char/1:3'));
+    symlinkSync('../zero', dev('char/1:3'));
+    placeDevnumLink(roots, false, 1, 3, '/dev/null', log);
+    expect(readlinkSync(dev('char/1:3'))).toBe('../null');
+    expect(errors).toEqual([]);
+  });
+
   it('replace a symlink that points elsewhere, never anything else', () => {
     mkdirSync(dev('char'));
     symlinkSync('../zero', dev('char/1:3'));
