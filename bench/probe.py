@@ -213,10 +213,10 @@ def wait(cmd):
         complete = all(s in kernel for s in range(lo + 1, hi + 1)) or time.monotonic() - last_change > 1
         if (complete and not missing) or time.monotonic() > end:
             break
-    first = min((kernel[s][0] for s in ours), default=None)
-    last = max((broadcast[s] for s in ours if s in broadcast), default=None)
     first_seq = min(ours, key=lambda s: kernel[s][0], default=None)
     last_seq = max((s for s in ours if s in broadcast), key=lambda s: broadcast[s], default=None)
+    first = kernel[first_seq][0] if first_seq is not None else None
+    last = broadcast[last_seq] if last_seq is not None else None
     # the first kernel event and the last broadcast read in one wake-up: the probe did not run between them (a
     # stalled machine), so the span between their stamps says nothing
     together = first_seq is not None and last_seq is not None and kernel[first_seq][3] == broadcast_wake[last_seq]

@@ -57,11 +57,12 @@ function placeSymlink(roots: Roots, linkPath: string, target: string, log: LinkL
   // a link likely in place costs one readlink; otherwise an lstat comes first, so that nothing there (a boot's
   // /dev) costs no failed readlink, whose error is dearer than the call
   if (likelyThere && tryOr(() => readlinkSync(linkPath), undefined, 'ENOENT', 'EINVAL', 'ENOTDIR') === target) return true;
-  const st = lstatIfAny(linkPath);
-  if (st && !st.isSymbolicLink()) {
+  const conflicting = () => {
     log.error(`conflicting inode '${linkPath}' found, symlink to '${target}' will not be created`);
     return false;
-  }
+  };
+  const st = lstatIfAny(linkPath);
+  if (st && !st.isSymbolicLink()) return conflicting();
   if (st && !likelyThere && tryOr(() => readlinkSync(linkPath), undefined, 'ENOENT', 'EINVAL') === target) return true;
   try {
     mkdirInside(roots.dev, dirname(linkPath), 0o755);
@@ -80,10 +81,7 @@ function placeSymlink(roots: Roots, linkPath: string, target: string, log: LinkL
         log.error(`cannot create symlink '${linkPath}' → '${target}': ${(e as Error).message}`);
         return false;
       }
-      if (lstatIfAny(linkPath)?.isSymbolicLink() === false) {
-        log.error(`conflicting inode '${linkPath}' found, symlink to '${target}' will not be created`);
-        return false;
-      }
+      if (lstatIfAny(linkPath)?.isSymbolicLink() === false) return conflicting();
     }
   }
   const tmp = `${linkPath}.tmp-dm-${process.pid}-${++tmpSeq}`;
