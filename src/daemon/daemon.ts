@@ -55,6 +55,7 @@ import { FeatureExport } from '../export/nfd.js';
 import { rmdirIfEmpty, tryOr } from '../util/fs.js';
 import { checkpoint, EventCancelled } from '../util/cancel.js';
 import { killLeftoverGroups, preloadChildProcess } from '../util/spawn.js';
+import { nowMs } from '../util/clock.js';
 
 export interface DaemonHooks {
   /**
@@ -207,7 +208,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
   /** Kernel seqnums up to this one are not awaited again: emitted before our socket, or never coming (catchUp). */
   #seqnumReached = 0;
   #startedAt = Date.now();
-  /** Events waiting for a locked whole disk: since when (performance.now()), and the disk's node. */
+  /** Events waiting for a locked whole disk: since when (nowMs()), and the disk's node. */
   #lockWaits = new Map<QueueItem, { since: number; devnode: string }>();
   #notifier: Notifier | undefined;
   /** The service manager keeps the kernel socket open after us (handed over, or stored with FDSTORE=1). */
@@ -366,7 +367,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
       this.#features.load(this.roots);
     }
     if (metricsFile) this.#metricsFile = new MetricsFile(metricsFile, opts.config.metricsInterval, () => this.metrics('prometheus'), this.log);
-    this.readyMs = Math.round(performance.now());
+    this.readyMs = Math.round(nowMs());
     this.log.info(
       { readyMs: this.readyMs, run, dev: this.roots.dev, sysfs: this.roots.sysfs, childrenMax: this.queue.childrenMax, mknod: this.mknod, rulesFiles: this.rules.status().files.length },
       `devmaster ready in ${this.readyMs} ms (listening)`,
@@ -499,7 +500,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
 
   /** As udevd when it starts on queued events: at most every BUILTINS_CHECK_MS, re-initialize builtins whose files changed. */
   async #reloadChangedBuiltins(): Promise<void> {
-    this.#builtinsCheckedAt = performance.now();
+    this.#builtinsCheckedAt = nowMs();
     const done = await reloadBuiltins(this.#builtins, this.roots, (name, e) => this.log.error({ builtin: name, err: e.message }, 'builtin reload failed'));
     if (done.length) this.log.info({ builtins: done }, 'builtins reloaded: their configuration changed');
   }
@@ -507,7 +508,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
   /** The queue's worker: one event (see #processDevice); Retry puts it back (its whole disk is locked). */
   #process(ev: Uevent, item: QueueItem): Promise<void | Retry> {
     if (this.#builtinsLoading) return this.#builtinsLoading.then(() => this.#process(ev, item));
-    if (performance.now() - this.#builtinsCheckedAt >= BUILTINS_CHECK_MS) return this.#reloadChangedBuiltins().then(() => this.#processNow(ev, item));
+    if (nowMs() - this.#builtinsCheckedAt >= BUILTINS_CHECK_MS) return this.#reloadChangedBuiltins().then(() => this.#processNow(ev, item));
     return this.#processNow(ev, item);
   }
 
@@ -532,7 +533,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
 
   /** A block device's whole disk is locked exclusively: retry in 200 ms, skip the event after 3 minutes (as udevd). */
   #diskBusy(ev: Uevent, item: QueueItem, devnode: string): Retry | undefined {
-    const now = performance.now();
+    const now = nowMs();
     const since = this.#lockWaits.get(item)?.since ?? now;
     if (now - since < LOCK_TIMEOUT_MS) {
       if (since === now) this.log.debug({ devpath: ev.devpath, seqnum: ev.seqnum, devnode }, 'block device is locked, requeueing the event');
@@ -743,7 +744,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
    * the daemon's stop write them at once.
    */
   #flushRegistryWhenIdle(): void {
-    const now = performance.now();
+    const now = nowMs();
     // put off while the queue keeps draining and filling again, but not past REGISTRY_FLUSH_MAX_MS
     if (this.#registryTimer) {
       if (now - this.#registryArmedAt < REGISTRY_FLUSH_MAX_MS) this.#registryTimer.refresh();
@@ -752,7 +753,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     this.#registryArmedAt = now;
     this.#registryTimer = setTimeout(() => {
       this.#registryTimer = undefined;
-      if (this.queue.isIdle || performance.now() - this.#registryArmedAt >= REGISTRY_FLUSH_MAX_MS) this.resyncer.flush();
+      if (this.queue.isIdle || nowMs() - this.#registryArmedAt >= REGISTRY_FLUSH_MAX_MS) this.resyncer.flush();
     }, REGISTRY_FLUSH_MS);
     this.#registryTimer.unref();
   }
@@ -844,9 +845,9 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
    * Returns false on timeout.
    */
   async settle(timeoutMs: number): Promise<boolean> {
-    const deadline = performance.now() + timeoutMs;
+    const deadline = nowMs() + timeoutMs;
     await this.catchUp(deadline);
-    const left = deadline - performance.now();
+    const left = deadline - nowMs();
     if (left <= 0) return this.queue.isIdle;
     return this.queue.whenIdle(left);
   }
@@ -858,22 +859,22 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     // advance the kernel's counter without reaching us, so this catch-up wait is bounded.
     await new Promise((r) => setImmediate(r));
     if (target !== undefined && this.#kernel && target > this.#seqnumReached) {
-      const bound = performance.now() + 250;
+      const bound = nowMs() + 250;
       const end = Math.min(deadline, bound);
-      while (this.#lastSeqnum < target && performance.now() < end) await sleep(5);
+      while (this.#lastSeqnum < target && nowMs() < end) await sleep(5);
       // what did not come within the bound belongs to another namespace: later calls do not wait for it again
-      if (this.#lastSeqnum >= target || performance.now() >= bound) this.#seqnumReached = Math.max(this.#seqnumReached, target);
+      if (this.#lastSeqnum >= target || nowMs() >= bound) this.#seqnumReached = Math.max(this.#seqnumReached, target);
     }
   }
 
   /** Triggers `action` for every device and waits until the queue drained. */
   async coldplug(action = 'add', timeoutMs = 600_000): Promise<{ triggered: number; failed: number; ms: number; settled: boolean }> {
-    const t0 = performance.now();
+    const t0 = nowMs();
     const devices = listDevices(this.roots);
     const res = triggerAll(devices, action);
     for (const f of res.failed.slice(0, 10)) this.log.debug({ syspath: f.syspath, err: f.error }, 'coldplug: trigger failed');
     const settled = await this.settle(timeoutMs);
-    const ms = Math.round(performance.now() - t0);
+    const ms = Math.round(nowMs() - t0);
     this.log.info({ triggered: res.triggered, failed: res.failed.length, ms, settled }, `coldplug: ${res.triggered} devices triggered, queue ${settled ? 'drained' : 'NOT drained'} in ${ms} ms`);
     return { triggered: res.triggered, failed: res.failed.length, ms, settled };
   }

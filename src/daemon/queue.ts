@@ -10,6 +10,7 @@
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { tryOr, unlinkIfAny } from '../util/fs.js';
+import { nowMs } from '../util/clock.js';
 
 export interface QueueItem {
   /** Kernel sequence number (0 when the event had none). */
@@ -23,7 +24,7 @@ export interface QueueItem {
   ifindex?: number;
   action: string;
   state: 'queued' | 'running';
-  /** Milliseconds (performance.now()) when queued and when started. */
+  /** Milliseconds (nowMs()) when queued and when started. */
   queuedAt: number;
   startedAt?: number;
 }
@@ -193,7 +194,7 @@ export class EventQueue<T> {
       ifindex: input.ifindex,
       action: input.action,
       state: 'queued',
-      queuedAt: performance.now(),
+      queuedAt: nowMs(),
       payload: input.payload,
       prefixes: ancestors(input.devpath),
       done: false,
@@ -326,7 +327,7 @@ export class EventQueue<T> {
 
   #run(e: Entry<T>): void {
     e.state = 'running';
-    e.startedAt = performance.now();
+    e.startedAt = nowMs();
     this.#running++;
     let p: Promise<void | Retry>;
     try {

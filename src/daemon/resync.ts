@@ -23,6 +23,7 @@ import { allDbIds, dbPath, deleteDb, readDb, updateTagIndex } from '../device/db
 import { removeDevnumLink, updateLink } from '../event/links.js';
 import type { Logger } from '../log.js';
 import { kernelSeqnum, listDevices, triggerAll } from './coldplug.js';
+import { nowMs } from '../util/clock.js';
 
 /** The properties that identify a device, enough to process and broadcast its removal. */
 const IDENTITY_KEYS = ['DEVPATH', 'SUBSYSTEM', 'DEVTYPE', 'DEVNAME', 'MAJOR', 'MINOR', 'IFINDEX', 'INTERFACE', 'DRIVER'] as const;
@@ -342,7 +343,7 @@ export class Resyncer {
   schedule(reason: string): void {
     if (this.#host.stopping()) return;
     if (this.#timer) clearTimeout(this.#timer);
-    const wait = Math.max(200, this.#lastAt + RESYNC_INTERVAL_MS - performance.now());
+    const wait = Math.max(200, this.#lastAt + RESYNC_INTERVAL_MS - nowMs());
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
       void this.#host.whenIdle().then(() => this.run(reason));
@@ -352,7 +353,7 @@ export class Resyncer {
   async #run(reason: string, trigger: boolean): Promise<void> {
     const host = this.#host;
     if (!this.registry || host.stopping()) return;
-    const t0 = performance.now();
+    const t0 = nowMs();
     this.#lastAt = t0;
     this.flush();
     const plan = planResync(host.roots, this.registry, Math.max(1, kernelSeqnum(host.roots) ?? 1));
@@ -388,7 +389,7 @@ export class Resyncer {
         }
       }
     }
-    host.log.info({ removed: plan.remove.length, orphans: plan.orphans.length, add: added, change: changed, ms: Math.round(performance.now() - t0) }, 'resync: events queued and triggered');
+    host.log.info({ removed: plan.remove.length, orphans: plan.orphans.length, add: added, change: changed, ms: Math.round(nowMs() - t0) }, 'resync: events queued and triggered');
   }
 
   /** Writes the registry's changes (when the queue drains, and at exit); a failure is logged. */

@@ -18,6 +18,7 @@ import { parseSec } from './time.js';
 import { strerror } from '../sys/errno.js';
 import type { Roots } from '../device/roots.js';
 import { tryOr, writeTextSync } from '../util/fs.js';
+import { nowMs } from '../util/clock.js';
 
 export const summary = 'Query sysfs or the udev database';
 
@@ -258,9 +259,9 @@ function deviceIdOfFile(s: Settings, positionals: string[]): number {
 
 /** Waits (polling the database) until the device has a record; false when the time is up. */
 async function waitInitialized(d: Device, seconds: number): Promise<boolean> {
-  const deadline = performance.now() + seconds * 1000;
+  const deadline = nowMs() + seconds * 1000;
   while (!buildRecord(d).initialized) {
-    if (performance.now() >= deadline) return false;
+    if (nowMs() >= deadline) return false;
     await new Promise((r) => setTimeout(r, 100));
   }
   return true;

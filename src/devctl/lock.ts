@@ -17,6 +17,7 @@ import { devPath, type Roots } from '../device/roots.js';
 import { strerror } from '../sys/errno.js';
 import { flock, LOCK_EX, LOCK_NB } from '../sys/file.js';
 import { errnoCode } from '../util/fs.js';
+import { nowMs } from '../util/clock.js';
 
 export const summary = 'Lock a block device and run a command';
 
@@ -106,9 +107,9 @@ async function lockDevice(roots: Roots, node: string, major: number, minor: numb
   if (errno === 0) return fd;
   if (errno !== EAGAIN) return give(`Failed to lock device '${node}': ${strerror(errno)}`);
   if (deadline === 0) return give(`Device '${node}' is currently locked.`);
-  process.stderr.write(deadline === Infinity ? `Device '${node}' is currently locked, waiting${ellipsis()}\n` : `Device '${node}' is currently locked, waiting ${formatTimespan((deadline - performance.now()) * 1000)}${ellipsis()}\n`);
+  process.stderr.write(deadline === Infinity ? `Device '${node}' is currently locked, waiting${ellipsis()}\n` : `Device '${node}' is currently locked, waiting ${formatTimespan((deadline - nowMs()) * 1000)}${ellipsis()}\n`);
   for (;;) {
-    if (performance.now() >= deadline) return give('Timeout reached.');
+    if (nowMs() >= deadline) return give('Timeout reached.');
     await new Promise((r) => setTimeout(r, POLL_MS));
     errno = flock(fd, LOCK_EX | LOCK_NB);
     if (errno === 0) return fd;
@@ -172,7 +173,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const sorted = [...disks.values()].sort((a, b) => a.major - b.major || a.minor - b.minor);
 
-  const deadline = timeoutS === 0 ? 0 : timeoutS === Infinity ? Infinity : performance.now() + timeoutS * 1000;
+  const deadline = timeoutS === 0 ? 0 : timeoutS === Infinity ? Infinity : nowMs() + timeoutS * 1000;
   const fds: number[] = [];
   try {
     for (const d of sorted) {

@@ -16,7 +16,7 @@ import { mknod } from '../sys/file.js';
 import { applySeclabels } from './seclabel.js';
 import { runCommandLine } from '../rules/spawn.js';
 import { isSystemError, lstatIfAny, statIfAny } from '../util/fs.js';
-import { monotonicUsec } from '../util/clock.js';
+import { monotonicUsec, nowMs } from '../util/clock.js';
 import { checkpoint, EventCancelled } from '../util/cancel.js';
 import { ConfinementError, mkdirInside, setNodePermissions } from '../device/confine.js';
 
@@ -85,11 +85,11 @@ function runRules(ctx: EventContext, ev: EventState): void | Promise<void> {
 }
 
 async function timedRules(ctx: EventContext, ev: EventState, cost: EventCost): Promise<void> {
-  const t0 = performance.now();
+  const t0 = nowMs();
   try {
     await executeRules(ctx.ruleSet, ev, env(ctx));
   } finally {
-    cost.rulesMs += performance.now() - t0;
+    cost.rulesMs += nowMs() - t0;
   }
 }
 

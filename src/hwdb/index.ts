@@ -8,6 +8,7 @@ import { writeFileAtomic } from '../util/fs.js';
 export { writeFileAtomic };
 import { compileHwdbParts, type CompileStats } from './compile.js';
 import { parseHwdbFiles, type HwdbDiagnostic } from './parse.js';
+import { nowMs } from '../util/clock.js';
 
 export { compileHwdb, compileHwdbParts, type CompileOptions, type CompileStats } from './compile.js';
 export { parseHwdbFiles, HwdbSources, formatDiagnostic, type HwdbDiagnostic, type HwdbValue } from './parse.js';
@@ -118,14 +119,14 @@ export function updateHwdb(opts: UpdateOptions = {}): UpdateResult {
     }
     return { output, files, diagnostics: [], written: false, removed, timings };
   }
-  let t = performance.now();
+  let t = nowMs();
   const db = parseHwdbFiles(files);
-  timings.parse = performance.now() - t;
-  t = performance.now();
+  timings.parse = nowMs() - t;
+  t = nowMs();
   const { parts, stats } = compileHwdbParts(db, { compat: opts.compat });
-  timings.compile = performance.now() - t;
-  t = performance.now();
+  timings.compile = nowMs() - t;
+  t = nowMs();
   writeFileAtomic(output, parts, { mode: 0o444, sync: opts.sync ?? true, mkdir: true });
-  timings.write = performance.now() - t;
+  timings.write = nowMs() - t;
   return { output, files, diagnostics: db.diagnostics, written: true, removed: false, stats, timings };
 }

@@ -23,6 +23,7 @@ import { constArch, constVirt } from './const.js';
 import { isSystemError, tryOr } from '../util/fs.js';
 import { checkpoint } from '../util/cancel.js';
 import { ConfinementError, hasDotDot, writeExisting } from '../device/confine.js';
+import { nowMs } from '../util/clock.js';
 
 export interface RunItem {
   command: string;
@@ -77,7 +78,7 @@ export interface RuleCost {
   counters(rules: RuleSet): LineCounters;
   /** Whether this event's rule lines are timed (the accounting samples events; on the others they are counted). */
   readonly timeLines: boolean;
-  /** On a timed event: a rule line was evaluated beyond its first key, since `startedAt` (performance.now()). */
+  /** On a timed event: a rule line was evaluated beyond its first key, since `startedAt` (nowMs()). */
   line(line: Line, startedAt: number): void;
   /** A program (PROGRAM, IMPORT{program}), builtin (IMPORT{builtin}) or RUN item of rule file:line starts. */
   childStart(kind: ChildKind, file: string, line: number, what: string): void;
@@ -179,7 +180,7 @@ export function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv): void
             continue;
           }
         }
-        const t0 = timed ? performance.now() : 0;
+        const t0 = timed ? nowMs() : 0;
         const ok = applyLine(line, ev, env);
         if (typeof ok !== 'boolean') return waitAt(f, i, line, ok, t0);
         i = after(f, i, line, ok, t0);

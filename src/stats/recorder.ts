@@ -3,7 +3,7 @@
 // rules, in applying the result and in RUN. A rule line, program or builtin that takes longer than the slow
 // threshold is logged with file:line, device and time; a program or builtin while it is still running.
 //
-// What it costs: a clock read (performance.now()) takes about 0.3 µs under the daemon's V8 flags, and an event
+// What it costs: a clock read (nowMs()) takes about 0.3 µs under the daemon's V8 flags, and an event
 // evaluates some 40 rule lines beyond their first key, so timing every line of every event would add ~8% to an
 // event. Hence: every line evaluation is counted, by executeRules itself in typed arrays of the rules set (no
 // call); programs, builtins, RUN items and the event's stages are timed on every event (a few clock reads); the
@@ -20,6 +20,7 @@ import type { ChildKind, LineCounters } from '../rules/exec.js';
 import type { RuleSet } from '../rules/load.js';
 import type { EventCost } from '../event/process.js';
 import { Latency, type LatencySnapshot } from './latency.js';
+import { nowMs } from '../util/clock.js';
 
 export const STAGES = ['queue', 'rules', 'apply', 'run', 'total'] as const;
 export type Stage = (typeof STAGES)[number];
@@ -159,7 +160,7 @@ export class EventCostImpl implements EventCost {
   }
 
   line(line: Line, startedAt: number): void {
-    const ms = performance.now() - startedAt;
+    const ms = nowMs() - startedAt;
     let costs = this.costs;
     if (line.file !== this.file) {
       this.file = line.file;
@@ -187,14 +188,14 @@ export class EventCostImpl implements EventCost {
     this.childLine = line;
     this.childWhat = what;
     this.childSlow = undefined;
-    this.childStartedAt = performance.now();
+    this.childStartedAt = nowMs();
   }
 
   childEnd(): void {
     const kind = this.childKind;
     if (kind === undefined) return;
     this.childKind = undefined;
-    const ms = performance.now() - this.childStartedAt;
+    const ms = nowMs() - this.childStartedAt;
     const c = this.#rec.costAt(this.childFile, this.childLine);
     if (kind === 'program') {
       c.programs++;
@@ -222,7 +223,7 @@ export class EventCostImpl implements EventCost {
 
   /** processEvent is done (rules and apply). */
   processed(): void {
-    this.#processedAt = performance.now();
+    this.#processedAt = nowMs();
     // a key that blocked on an event whose lines were not timed: the line is unknown, the device and time are not
     const keysMs = this.rulesMs - this.childMsInRules;
     const slowMs = this.#rec.slowMs;
@@ -231,7 +232,7 @@ export class EventCostImpl implements EventCost {
 
   /** The event is done (RUN included). */
   end(failed: boolean): void {
-    const now = performance.now();
+    const now = nowMs();
     this.childKind = undefined;
     const processedAt = this.#processedAt ?? now;
     this.#rec.eventDone(this, failed, this.#startedAt - this.#queuedAt, this.rulesMs, Math.max(0, processedAt - this.#startedAt - this.rulesMs), now - processedAt, now - this.#queuedAt);
@@ -262,9 +263,9 @@ export class StatsRecorder {
     this.#log = opts.log;
   }
 
-  /** Starts accounting one event that was queued at `queuedAt` (performance.now()) and starts now. */
+  /** Starts accounting one event that was queued at `queuedAt` (nowMs()) and starts now. */
   begin(devpath: string, seqnum: number, queuedAt: number): EventCostImpl {
-    const c = new EventCostImpl(this, devpath, seqnum, queuedAt, performance.now(), this.#sampled++ % this.sample === 0);
+    const c = new EventCostImpl(this, devpath, seqnum, queuedAt, nowMs(), this.#sampled++ % this.sample === 0);
     if (this.slowMs > 0) {
       // the events the watchdog looks at for programs and builtins still running; it stops at a tick without any
       this.#active.add(c);
@@ -373,7 +374,7 @@ export class StatsRecorder {
       this.#timer = undefined;
       return;
     }
-    const now = performance.now();
+    const now = nowMs();
     for (const c of this.#active) {
       const kind = c.childKind;
       if (kind === undefined || c.childSlow !== undefined) continue;

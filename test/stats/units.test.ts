@@ -3,6 +3,7 @@
 import { describe, it, expect } from 'vitest';
 import { Latency, LATENCY_BOUNDS_MS } from '../../src/stats/latency.js';
 import { StatsRecorder } from '../../src/stats/recorder.js';
+import { nowMs } from '../../src/util/clock.js';
 import { compileRulesText, RuleSet } from '../../src/rules/load.js';
 import { processEvent, runProgramList, type EventContext } from '../../src/event/process.js';
 import { renderMetrics, type StatusView } from '../../src/export/metrics.js';
@@ -48,7 +49,7 @@ describe('stats recorder', () => {
 
   /** One event through the real rules engine in test mode, accounted as the daemon does. */
   async function event(rec: StatsRecorder, rules: RuleSet, during?: () => void): Promise<void> {
-    const cost = rec.begin('/devices/virtual/dmtest/x', 42, performance.now() - 5);
+    const cost = rec.begin('/devices/virtual/dmtest/x', 42, nowMs() - 5);
     const ctx: EventContext = { roots, ruleSet: rules, log: captureLogger().logger, test: true, mknod: false, execTimeoutMs: 5000, builtins: new Map(), cost };
     const running = processEvent(ctx, device());
     if (during) {
@@ -126,8 +127,8 @@ describe('stats recorder', () => {
   it('an event whose lines are not timed and whose rules spent long outside programs is logged with the device', () => {
     const { logger, lines } = captureLogger();
     const rec = new StatsRecorder({ slowMs: 20, sample: 2, log: logger });
-    rec.begin('/devices/x', 8, performance.now()).end(false); // the first event is timed
-    const c = rec.begin('/devices/y', 9, performance.now());
+    rec.begin('/devices/x', 8, nowMs()).end(false); // the first event is timed
+    const c = rec.begin('/devices/y', 9, nowMs());
     expect(c.timeLines).toBe(false);
     c.childStart('builtin', '/r/40-d.rules', 3, 'path_id');
     c.childEnd();
@@ -142,9 +143,9 @@ describe('stats recorder', () => {
   it('logs a slow rule line that runs no program once it is done (timed events)', () => {
     const { logger, lines } = captureLogger();
     const rec = new StatsRecorder({ slowMs: 20, sample: 1, log: logger });
-    const c = rec.begin('/devices/x', 1, performance.now());
-    const t0 = performance.now();
-    while (performance.now() - t0 < 25); // a line that blocks (a slow sysfs read)
+    const c = rec.begin('/devices/x', 1, nowMs());
+    const t0 = nowMs();
+    while (nowMs() - t0 < 25); // a line that blocks (a slow sysfs read)
     c.line(set.files[0]!.lines[1]!, t0);
     c.end(false);
     expect(lines.filter((l) => l.msg.includes('slow rule /r/10-a.rules:2: the rule line took'))).toHaveLength(1);
@@ -163,11 +164,11 @@ describe('metrics', () => {
   const rec = new StatsRecorder({ slowMs: 0, sample: 1, log: captureLogger().logger });
   // a rules file whose path needs escaping in a label value; its line 9 evaluated and matched once
   const set = new RuleSet([compileRulesText('\n'.repeat(8) + 'ENV{Q}="1"\n', '/etc/udev/rules.d/50-"q"\\.rules')]);
-  const c = rec.begin('/devices/x', 1, performance.now() - 2);
+  const c = rec.begin('/devices/x', 1, nowMs() - 2);
   const k = c.counters(set);
   k.evaluated[0]![0]!++;
   k.matched[0]![0]!++;
-  c.line(set.files[0]!.lines[0]!, performance.now() - 1);
+  c.line(set.files[0]!.lines[0]!, nowMs() - 1);
   c.processed();
   c.end(false);
   const stats = rec.snapshot();
