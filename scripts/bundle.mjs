@@ -140,11 +140,13 @@ const withKey = (code) => `${code}//# codeCacheKey=${createHash('sha256').update
 /**
  * The code caches of NAME's files (src/cli/launch.cts, writeCodeCache), made under NAME's V8 flags from one run that
  * compiles what a start needs. devctl: `devctl --help`, which loads every verb's module. The daemon: a start on
- * temporary roots over fixtures/sysfs/basic with the rules of scripts/training/rules.d and rules.d, ended at its
- * readiness, so that the caches hold the functions its start runs (the rules parser and compiler, the sockets, the
- * control server): V8 then finds them compiled, and nothing that runs only after READY=1 is read at a start. (A
- * devctl trained on `devctl test` was measured no faster than on --help.) When that start cannot run here (a
- * sandbox that refuses its netlink sockets), the daemon's caches come from `devmaster --help`, with a warning.
+ * temporary roots over fixtures/sysfs/basic with the rules of scripts/training/rules.d and rules.d, and after its
+ * readiness a "change" event of each fixture device (Daemon.rehearse(), src/daemon/rehearsal.ts), so that the caches
+ * hold the functions its start runs (the rules parser and compiler, the sockets, the control server) and those of
+ * the event path, which a start otherwise compiles one by one during its first events. (A devctl trained on
+ * `devctl test` was measured no faster than on --help.) When that start cannot run here (a sandbox that refuses its
+ * netlink sockets), the daemon's caches come from `devmaster --help`, with a warning. The caches are then checked
+ * in a fresh process under the same flags: a cache V8 refuses would cost every start its whole compile, unseen.
  */
 function writeCodeCaches(name, flags) {
   const train = (argv, stop = '') =>
@@ -156,9 +158,10 @@ function writeCodeCaches(name, flags) {
       writeFileSync(join(tmp, 'config.toml'), '');
       const roots = ['--sysfs', 'fixtures/sysfs/basic/sys', '--run', join(tmp, 'run'), '--dev', join(tmp, 'dev'), '--config', join(tmp, 'config.toml')];
       const argv = [...roots, '--rules-dir', 'scripts/training/rules.d', '--rules-dir', 'rules.d', '--no-mknod', '--unit-backend', 'none', '--log-level', 'warn'];
-      // src/daemon/daemon.ts emits devmaster-ready right after READY=1
-      const r = train(argv, "process.once('devmaster-ready', () => process.exit(0));");
-      if (r.status === 0) return;
+      // src/daemon/daemon.ts emits devmaster-ready right after READY=1; rehearse() then runs a "change" event of
+      // each fixture device through the event path, on these roots, broadcasting nothing (src/daemon/rehearsal.ts)
+      const r = train(argv, "process.once('devmaster-ready', (d) => d.rehearse().then(() => process.exit(0), (e) => { process.stderr.write(String(e?.stack ?? e)); process.exit(1); }));");
+      if (r.status === 0) return checkCodeCaches(name, flags);
       process.stderr.write(`warning: the daemon's start for its code cache failed (${r.status ?? r.signal}); its caches come from devmaster --help:\n${r.stderr}`);
     } finally {
       rmSync(tmp, { recursive: true, force: true });
@@ -166,6 +169,14 @@ function writeCodeCaches(name, flags) {
   }
   const r = train(['--help']);
   if (r.status !== 0) throw new Error(`writing the code cache of ${name} failed (${r.status ?? r.signal}):\n${r.stderr}`);
+  checkCodeCaches(name, flags);
+}
+
+/** Fails the build when V8, in a fresh process under the same flags, refuses one of NAME's code caches. */
+function checkCodeCaches(name, flags) {
+  const r = spawnSync(process.execPath, [...flags, '-e', `process.stdout.write(JSON.stringify(require('./dist/cli/launch.cjs').refusedCaches(${JSON.stringify(name)})))`], { encoding: 'utf8', timeout: 60_000 });
+  const refused = r.status === 0 ? JSON.parse(r.stdout) : undefined;
+  if (refused === undefined || refused.length) throw new Error(`the code caches of ${name} (${flags.join(' ')}): ${refused ? `V8 refuses ${refused.join(', ')}` : `not checked (${r.status ?? r.signal}): ${r.stderr}`}`);
 }
 
 rmSync(OUT, { recursive: true, force: true });

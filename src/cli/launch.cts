@@ -107,6 +107,16 @@ export function loadedFiles(): { file: string; cacheRejected: boolean | undefine
   return [...compiled.values()].map(({ file, cacheRejected }) => ({ file, cacheRejected }));
 }
 
+/** Build time: NAME's bundle files whose code cache V8 refuses in this process (stale, or made under other flags). */
+export function refusedCaches(name: string): string[] {
+  return filesOf(name).filter((f) => compile(join(BUNDLE_DIR, f)).cacheRejected !== false);
+}
+
+/** The bundle files of the executable NAME: NAME.cjs and its NAME-*.cjs. */
+function filesOf(name: string): string[] {
+  return readdirSync(BUNDLE_DIR).filter((f) => f === `${name}.cjs` || (f.startsWith(`${name}-`) && f.endsWith('.cjs')));
+}
+
 /** Runs the executable NAME (dist/cli/NAME.js calls this). */
 export function launch(name: string): void {
   load(join(BUNDLE_DIR, `${name}.cjs`));
@@ -115,16 +125,16 @@ export function launch(name: string): void {
 /**
  * Build time: runs NAME with `argv` and, when the process exits, writes the code cache of each of NAME's files: of
  * those it loaded, with the functions it ran; of the others, with what V8 compiles up front. The run is what the
- * caches are trained on (scripts/bundle.mjs: `devctl --help`, which loads every verb; the daemon up to its
- * readiness). A cache is valid only under the V8 flags of the process that made it, so scripts/bundle.mjs runs
+ * caches are trained on (scripts/bundle.mjs: `devctl --help`, which loads every verb; the daemon's start and a
+ * rehearsal of events after it). The run must not change V8's flags (v8.setFlagsFromString): a cache carries a hash
+ * of them as they were when it was made, and a start under the shebang's flags alone would refuse it. A cache is valid only under the V8 flags of the process that made it, so scripts/bundle.mjs runs
  * this with the flags of NAME's shebang line. A run that fails (exit code other than 0) writes no cache.
  */
 export function writeCodeCache(name: string, argv: readonly string[]): void {
   process.argv = [process.argv[0]!, join(__dirname, `${name}.js`), ...argv];
   process.on('exit', (code) => {
     if (code !== 0) return;
-    const mine = readdirSync(BUNDLE_DIR).filter((f) => f === `${name}.cjs` || (f.startsWith(`${name}-`) && f.endsWith('.cjs')));
-    for (const f of mine) {
+    for (const f of filesOf(name)) {
       const file = join(BUNDLE_DIR, f);
       const key = KEY_TRAILER.exec(readFileSync(file, 'latin1'))?.[1];
       if (key === undefined) throw new Error(`${file}: no codeCacheKey line at its end`);

@@ -44,6 +44,7 @@ import { exitBuiltins, initBuiltins, reloadBuiltins } from '../builtins/registry
 import type { DbRecord } from '../device/db.js';
 import { listDevices, triggerAll, kernelSeqnum } from './coldplug.js';
 import { HeapKeeper } from './memory.js';
+import { checkRehearsalRoots, rehearsalEvents } from './rehearsal.js';
 import { EventDeadlines, type Deadline } from './deadlines.js';
 import { DeviceWatcher } from './watch.js';
 import type { Notifier } from './notify.js';
@@ -374,8 +375,8 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     );
     if (this.#startQueueWhenReady) this.queue.start();
     this.#notifier?.ready(this.#statusLine());
-    // the build's code cache training (scripts/bundle.mjs) ends its run here; no listener otherwise
-    (process as NodeJS.EventEmitter).emit('devmaster-ready');
+    // the build's code cache training (scripts/bundle.mjs) rehearses events from here; no listener otherwise
+    (process as NodeJS.EventEmitter).emit('devmaster-ready', this);
     initBuiltinsNow();
     // what start-up put off, loaded while nothing waits for it (unless events already do): the first event
     // that runs a program or drains the queue would otherwise wait for these loads
@@ -402,6 +403,25 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
   /** STATUS= while running (udevd's words). */
   #statusLine(): string {
     return `Processing with ${this.queue.childrenMax} children at max`;
+  }
+
+  /**
+   * Build time only (scripts/bundle.mjs, src/daemon/rehearsal.ts): a "change" event of every device under the sysfs
+   * root through the whole event path, on temporary roots, with nothing received from the kernel and nothing
+   * broadcast, so that the code caches made from this run hold the event path. It asks for no gc(): the flag that
+   * gives it would change the hash of V8's flags the caches are made with, and every start would refuse them.
+   * Resolves to the number of events once the queue has drained.
+   */
+  async rehearse(): Promise<number> {
+    checkRehearsalRoots(this.roots);
+    this.#heap.forgo();
+    this.#kernel?.close();
+    this.#kernel = undefined;
+    this.#broadcaster?.mute();
+    const events = rehearsalEvents(this.roots);
+    for (const ev of events) this.inject(ev);
+    if (!(await this.queue.whenIdle(60_000))) throw new Error('the rehearsal\'s events did not drain in 60 s');
+    return events.length;
   }
 
   /**

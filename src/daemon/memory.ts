@@ -51,6 +51,11 @@ export class HeapKeeper {
     void this.#gc;
   }
 
+  /** Never obtains gc() (the build's rehearsal: the flag behind it would change the flag hash of its code caches). */
+  forgo(): void {
+    this.#gcFn = undefined;
+  }
+
   get available(): boolean {
     return this.#gc !== undefined;
   }

@@ -42,6 +42,13 @@ export class Broadcaster {
     return new Broadcaster(await UeventNetlink.open({ groups: [] }), opts.logger ?? log());
   }
 
+  #muted = false;
+
+  /** From now on encodes each event and sends nothing (the build's rehearsal, src/daemon/rehearsal.ts). */
+  mute(): void {
+    this.#muted = true;
+  }
+
   /** The sender port receivers see (nl_pid). */
   get port(): number {
     return this.nl.port;
@@ -69,6 +76,7 @@ export class Broadcaster {
    * else (a full send buffer) a promise of it, settled when the socket took it.
    */
   sendRaw(buf: Buffer): number | Promise<number> {
+    if (this.#muted) return buf.length;
     const err = this.nl.sendNow(buf, GROUP_UDEV);
     if (err === EAGAIN) {
       return this.nl.send(buf, GROUP_UDEV).then(

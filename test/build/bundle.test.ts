@@ -4,7 +4,7 @@
 // missing. `npm test` builds first.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO } from '../helpers/reference.js';
@@ -78,6 +78,27 @@ describe('the bundled executables', () => {
     expect(j.loaded.length).toBeGreaterThan(0);
     expect(j.loaded.filter((l) => l.cacheRejected !== false)).toEqual([]);
     expect(readdirSync(join(DIST, 'bundle')).filter((f) => f.endsWith('.jitless.cache')).length).toBeGreaterThanOrEqual(j.loaded.length);
+  });
+
+  it('the daemon\'s caches hold the event path its build rehearsed, and V8 takes every one of them (as the build checks)', () => {
+    const launcher = JSON.stringify(join(DIST, 'cli', 'launch.cjs'));
+    const refused = (flags: string[]) => {
+      const r = spawnSync(process.execPath, [...flags, '-e', `process.stdout.write(JSON.stringify(require(${launcher}).refusedCaches('devmaster')))`], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      return (JSON.parse(r.stdout) as string[]).sort();
+    };
+    const flags = shebangFlags('devmaster');
+    expect(refused(flags)).toEqual([]);
+    expect(refused([...flags, '--jitless'])).toEqual([]);
+    // the check can fail: under one more flag V8 refuses each cache (the rehearsal must change no flag for this reason)
+    const files = readdirSync(join(DIST, 'bundle')).filter((f) => /^devmaster(-.*)?\.cjs$/.test(f));
+    expect(refused([...flags, '--no-lazy-feedback-allocation'])).toEqual(files.sort());
+    // the rules executor's file: what a compile of it alone caches, and what the build's start and rehearsal did
+    // (a start alone runs little of it: its cache was 1.2 times the compile's before the rehearsal)
+    const exec = files.find((f) => readFileSync(join(DIST, 'bundle', f), 'latin1').includes('function executeRules('))!;
+    const fresh = spawnSync(process.execPath, [...flags, '-e', `const f = ${JSON.stringify(join(DIST, 'bundle', exec))}; process.stdout.write(String(new (require('vm').Script)('(function (exports, require, module, __filename, __dirname) {' + require('fs').readFileSync(f, 'latin1') + '\\n})', { filename: f }).createCachedData().length))`], { encoding: 'utf8' });
+    expect(fresh.status, fresh.stderr).toBe(0);
+    expect(statSync(join(DIST, 'bundle', exec.replace(/\.cjs$/, '.cache'))).size).toBeGreaterThan(3 * Number(fresh.stdout));
   });
 
   it('devctl info loads neither the rules parser nor any package (pino, smol-toml...), which have files of their own', () => {

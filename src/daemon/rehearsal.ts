@@ -1,0 +1,46 @@
+// The build's rehearsal (scripts/bundle.mjs, Daemon.rehearse()): the daemon's code caches are made from a run of
+// the daemon, and V8 keeps in a cache only what that run compiled. A run that ends at READY=1 leaves out the event
+// path, which every start then compiles function by function during its first events (some 400 functions: the
+// first coldplug's largest first-time cost after the records and links it writes). So the build's run goes on
+// after READY=1 with a "change" event of every device of its sysfs tree (the repository's fixture), made here
+// from each device's uevent file as the kernel would send it.
+//
+// "change", as `udevadm trigger` sends by default: the training rules rename interfaces, load modules and run
+// programs on "add" only, and the daemon renames on "add" only. The rehearsal runs on temporary roots alone.
+import { readFileSync, readlinkSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { DEFAULT_ROOTS, type Roots } from '../device/roots.js';
+import { formatUevent, parseUevent, UeventError, type Uevent } from '../netlink/uevent.js';
+import { tryOr } from '../util/fs.js';
+import { listDevices } from './coldplug.js';
+
+/** Refuses the machine's own roots: a rehearsal writes records and links, and is meant for a build's temporary ones. */
+export function checkRehearsalRoots(roots: Roots): void {
+  for (const k of ['sysfs', 'dev', 'run'] as const) {
+    if (roots[k] === DEFAULT_ROOTS[k]) throw new Error(`a rehearsal runs on temporary roots only, not on ${roots[k]}`);
+  }
+}
+
+/**
+ * The uevents the kernel would send for `action` on every device under the sysfs root that has a subsystem, parents
+ * first: ACTION, DEVPATH, SUBSYSTEM, the device's uevent file, SEQNUM (from 1).
+ */
+export function rehearsalEvents(roots: Roots, action = 'change'): Uevent[] {
+  const events: Uevent[] = [];
+  const sysDevices = join(roots.sysfs, 'devices');
+  for (const syspath of listDevices(roots)) {
+    const subsystem = tryOr(() => basename(readlinkSync(join(syspath, 'subsystem'))), undefined, 'ENOENT');
+    if (subsystem === undefined) continue; // no uevent from the kernel for such a directory (/devices/platform)
+    const devpath = '/devices' + syspath.slice(sysDevices.length);
+    const props: [string, string][] = [['ACTION', action], ['DEVPATH', devpath], ['SUBSYSTEM', subsystem]];
+    for (const line of readFileSync(join(syspath, 'uevent'), 'utf8').split('\n')) {
+      const eq = line.indexOf('=');
+      if (eq > 0) props.push([line.slice(0, eq), line.slice(eq + 1)]);
+    }
+    props.push(['SEQNUM', String(events.length + 1)]);
+    const ev = parseUevent(formatUevent(action, devpath, props));
+    if (ev instanceof UeventError) throw new Error(`${syspath}: ${ev.message}`);
+    events.push(ev);
+  }
+  return events;
+}
