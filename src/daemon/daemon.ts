@@ -410,7 +410,8 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
    * root through the whole event path, on temporary roots, with nothing received from the kernel and nothing
    * broadcast, so that the code caches made from this run hold the event path. It asks for no gc(): the flag that
    * gives it would change the hash of V8's flags the caches are made with, and every start would refuse them.
-   * Resolves to the number of events once the queue has drained.
+   * Resolves to the number of events once the queue has drained (each device's event runs twice, without and with
+   * the rule statistics).
    */
   async rehearse(): Promise<number> {
     checkRehearsalRoots(this.roots);
@@ -418,10 +419,18 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     this.#kernel?.close();
     this.#kernel = undefined;
     this.#broadcaster?.mute();
-    const events = rehearsalEvents(this.roots);
-    for (const ev of events) this.inject(ev);
-    if (!(await this.queue.whenIdle(60_000))) throw new Error('the rehearsal\'s events did not drain in 60 s');
-    return events.length;
+    // twice: with the rule statistics off (the default) and on (devctl stats), each path in the caches
+    let n = 0;
+    for (const stats of [false, true]) {
+      if (stats) this.#stats ??= this.#newStats();
+      const events = rehearsalEvents(this.roots, 'change', n + 1);
+      for (const ev of events) this.inject(ev);
+      if (!(await this.queue.whenIdle(60_000))) throw new Error('the rehearsal\'s events did not drain in 60 s');
+      n += events.length;
+    }
+    this.#stats?.close();
+    this.#stats = undefined;
+    return n;
   }
 
   /**

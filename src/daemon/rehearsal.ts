@@ -23,9 +23,9 @@ export function checkRehearsalRoots(roots: Roots): void {
 
 /**
  * The uevents the kernel would send for `action` on every device under the sysfs root that has a subsystem, parents
- * first: ACTION, DEVPATH, SUBSYSTEM, the device's uevent file, SEQNUM (from 1).
+ * first: ACTION, DEVPATH, SUBSYSTEM, the device's uevent file, SEQNUM (from `firstSeqnum` on).
  */
-export function rehearsalEvents(roots: Roots, action = 'change'): Uevent[] {
+export function rehearsalEvents(roots: Roots, action = 'change', firstSeqnum = 1): Uevent[] {
   const events: Uevent[] = [];
   const sysDevices = join(roots.sysfs, 'devices');
   for (const syspath of listDevices(roots)) {
@@ -37,7 +37,7 @@ export function rehearsalEvents(roots: Roots, action = 'change'): Uevent[] {
       const eq = line.indexOf('=');
       if (eq > 0) props.push([line.slice(0, eq), line.slice(eq + 1)]);
     }
-    props.push(['SEQNUM', String(events.length + 1)]);
+    props.push(['SEQNUM', String(firstSeqnum + events.length)]);
     const ev = parseUevent(formatUevent(action, devpath, props));
     if (ev instanceof UeventError) throw new Error(`${syspath}: ${ev.message}`);
     events.push(ev);

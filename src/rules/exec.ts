@@ -17,7 +17,7 @@ import { runCommandLine } from './spawn.js';
 import { cmdlineValue, readCmdline, splitCommand } from '../util/cmdline.js';
 import { T, isParentToken, LINE_HAS_DEVLINK, LINE_HAS_GOTO, LINE_HAS_NAME, LINE_UPDATE_SOMETHING, type Line, type Token } from './compile.js';
 import type { RuleSet } from './load.js';
-import { linePlan } from './plan.js';
+import { linePlan, takenGotos } from './plan.js';
 import { lookupGroup, lookupUser, parseId, parseMode } from '../sys/users.js';
 import { constArch, constVirt } from './const.js';
 import { isSystemError, tryOr } from '../util/fs.js';
@@ -149,6 +149,8 @@ export function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv): void
   const files = rules.files;
   // the lines this kind of event can reach (plan.ts): the others are stepped over without a look
   const plan = linePlan(rules, mask, dev.action ?? '', dev.subsystem ?? '', env.trace === undefined && counters === undefined);
+  // with the statistics on, a GOTO line the plan above would have stepped over is counted and taken, not run
+  const taken = counters !== undefined && env.trace === undefined ? takenGotos(rules, mask, dev.action ?? '', dev.subsystem ?? '') : undefined;
   // the signal can only be aborted while the event awaits: checked here and after each await of a token
   checkpoint(env.signal);
 
@@ -172,6 +174,10 @@ export function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv): void
       const lines = files[f]!.lines;
       for (let i = f === f0 ? start : plan[f]![0]!; i < lines.length; ) {
         const line = lines[i]!;
+        if (taken !== undefined && taken[f]![i] === 1) {
+          i = after(f, i, line, true, timed ? nowMs() : 0);
+          continue;
+        }
         // Many of the others fail on a first DEVPATH or KERNEL key: decide those here, cheaply.
         const first = line.tokens[0];
         if (first !== undefined && (first.type === T.M_DEVPATH || first.type === T.M_KERNEL)) {

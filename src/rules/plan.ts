@@ -20,13 +20,28 @@ const plans = new WeakMap<RuleSet, Map<string, LinePlan>>();
  * to its LABEL as well (not when devctl test traces the GOTOs taken or stats count the lines).
  */
 export function linePlan(rules: RuleSet, mask: number, action: string, subsystem: string, jumps = false): LinePlan {
+  return kept(rules, `${jumps ? 'j' : ''}${mask} ${action} ${subsystem}`, (lines) => fileNext(lines, mask, action, subsystem, jumps));
+}
+
+/**
+ * Per file of the set, 1 for each line a plan with `jumps` steps over (see linePlan), 0 for the others: the rule
+ * statistics count such a line as evaluated and matched, and take its GOTO, without running it (exec.ts).
+ */
+export function takenGotos(rules: RuleSet, mask: number, action: string, subsystem: string): LinePlan {
+  return kept(rules, `t${mask} ${action} ${subsystem}`, (lines) => {
+    const keys = eventKindKeys(lines);
+    return Int32Array.from(lines, (line, i) => (reachable(line, keys[i], mask, action, subsystem) && alwaysJumps(line, i) ? 1 : 0));
+  });
+}
+
+/** The per-file arrays `build` makes for the set, kept with it under `key`. */
+function kept(rules: RuleSet, key: string, build: (lines: readonly Line[]) => Int32Array): LinePlan {
   let byKind = plans.get(rules);
   if (byKind === undefined) plans.set(rules, (byKind = new Map()));
-  const key = `${jumps ? 'j' : ''}${mask} ${action} ${subsystem}`;
   let plan = byKind.get(key);
   if (plan === undefined) {
     if (byKind.size >= MAX_PLANS) byKind.clear();
-    plan = rules.files.map((f) => fileNext(f.lines, mask, action, subsystem, jumps));
+    plan = rules.files.map((f) => build(f.lines));
     byKind.set(key, plan);
   }
   return plan;
@@ -38,12 +53,22 @@ function fileNext(lines: readonly Line[], mask: number, action: string, subsyste
   next[lines.length] = lines.length;
   for (let i = lines.length - 1; i >= 0; i--) {
     const line = lines[i]!;
-    if ((line.type & mask) === 0 || !keysMatch(keys[i], action, subsystem)) next[i] = next[i + 1]!;
+    if (!reachable(line, keys[i], mask, action, subsystem)) next[i] = next[i + 1]!;
     // LABELs are later in the file: the target's entry is known already
-    else if (jumps && line.gotoIndex !== undefined && line.gotoIndex > i && line.tokens.every(isEventKindKey)) next[i] = next[line.gotoIndex]!;
+    else if (jumps && alwaysJumps(line, i)) next[i] = next[line.gotoIndex!]!;
     else next[i] = i;
   }
   return next;
+}
+
+/** Whether an event of this kind can match the line at all (its line mask, its ACTION and SUBSYSTEM keys). */
+function reachable(line: Line, keys: readonly Token[] | undefined, mask: number, action: string, subsystem: string): boolean {
+  return (line.type & mask) !== 0 && keysMatch(keys, action, subsystem);
+}
+
+/** A reachable line of ACTION and SUBSYSTEM keys alone and a GOTO forward: taken by every event that reaches it. */
+function alwaysJumps(line: Line, i: number): boolean {
+  return line.gotoIndex !== undefined && line.gotoIndex > i && line.tokens.every(isEventKindKey);
 }
 
 /** Per file, once: each line's ACTION and SUBSYSTEM keys (undefined for the many lines without). */

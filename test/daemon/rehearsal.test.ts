@@ -5,6 +5,7 @@ import { describe, it, expect } from 'vitest';
 import { existsSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Daemon } from '../../src/daemon/daemon.js';
+import { controlRequest } from '../../src/daemon/control.js';
 import { checkRehearsalRoots, rehearsalEvents } from '../../src/daemon/rehearsal.js';
 import { DEFAULT_ROOTS } from '../../src/device/roots.js';
 import { parseUevent } from '../../src/netlink/uevent.js';
@@ -60,14 +61,15 @@ describe('Daemon.rehearse()', () => {
       const before = listener.events.filter((b) => b.senderPort === port).length;
 
       const n = await daemon.rehearse();
-      expect(n).toBe(20);
+      expect(n).toBe(40); // each device twice: rule statistics off, then on (and off again after)
+      expect(((await controlRequest(r.run, { command: 'stats' })) as { enabled: boolean }).enabled).toBe(false);
       // each device's record, with what the training rules set (sda: its by-path link, from path_id)
       const sda = readFileSync(join(r.run, 'data', 'b8:0'), 'utf8');
       expect(sda).toMatch(/^E:ID_PATH=pci-0000:00:14\.0-usb-0:1:1\.0-scsi-0:0:0:0$/m);
       expect(sda).toMatch(/^S:disk\/by-path\/pci-0000:00:14\.0-usb-0:1:1\.0-scsi-0:0:0:0$/m);
       expect(readlinkSync(join(r.dev, 'disk', 'by-path', 'pci-0000:00:14.0-usb-0:1:1.0-scsi-0:0:0:0'))).toBe('../../sda');
       expect(existsSync(join(r.run, 'data', 'n2'))).toBe(true); // eth0, not renamed: NAME= is for "add"
-      expect(daemon.counters.processed).toBe(21);
+      expect(daemon.counters.processed).toBe(41);
       // nothing reached the listener, and a real uevent of this machine is not taken any more
       const received = daemon.counters.received;
       writeFileSync('/sys/devices/virtual/mem/null/uevent', 'change');

@@ -99,6 +99,31 @@ describe('stats recorder', () => {
     rec.close();
   });
 
+  it('counts a GOTO line of ACTION and SUBSYSTEM keys alone as evaluated and matched, and takes it, as running it would', async () => {
+    const text = [
+      'ACTION=="remove", GOTO="c_end"', // 1: never reached by an add: not counted
+      'SUBSYSTEM!="block", GOTO="c_end"', // 2: always taken by this event: counted, not run
+      'ENV{NEVER}="1"', // 3: stepped over by the GOTO
+      'LABEL="c_end"',
+      'SUBSYSTEM=="dmtest", ENV{AFTER}="1"', // 5: evaluated, matches
+    ].join('\n');
+    const rules = new RuleSet([compileRulesText(text, '/r/30-c.rules')]);
+    const rec = new StatsRecorder({ slowMs: 1000, sample: 1, log: captureLogger().logger });
+    const cost = rec.begin('/devices/virtual/dmtest/x', 43, nowMs());
+    const ctx: EventContext = { roots, ruleSet: rules, log: captureLogger().logger, test: true, mknod: false, execTimeoutMs: 5000, builtins: new Map(), cost };
+    const res = await processEvent(ctx, device());
+    cost.processed();
+    cost.end(res.failed);
+    expect(res.device.properties.get('AFTER')).toBe('1');
+    expect(res.device.properties.has('NEVER')).toBe(false);
+    const by = (rule: string) => rec.snapshot().rules.top.find((r) => r.rule === rule);
+    expect(by('/r/30-c.rules:1')).toBeUndefined();
+    expect(by('/r/30-c.rules:2')).toMatchObject({ evaluated: 1, matched: 1, sampled: 1 });
+    expect(by('/r/30-c.rules:3')).toBeUndefined();
+    expect(by('/r/30-c.rules:5')).toMatchObject({ evaluated: 1, matched: 1 });
+    rec.close();
+  });
+
   it('times the lines of one event in `sample`, counts all, scales the key time; counts continue across a reload', async () => {
     const { logger, lines } = captureLogger();
     const rec = new StatsRecorder({ slowMs: 0, sample: 4, log: logger });
