@@ -61,6 +61,15 @@ function altCommand(dmScript: string): string {
   return process.env.DM_BENCH_ALT_NODE !== undefined ? `${process.execPath} ${process.env.DM_BENCH_ALT_NODE} ${script}` : script;
 }
 
+/**
+ * Round by round, a[i] / b[i] (the two daemons of a round run seconds apart, so a slow spell of the machine reaches
+ * both): median (min-max).
+ */
+function roundRatios(a: number[], b: number[]): string {
+  const r = a.map((x, i) => x / b[i]!).filter(Number.isFinite);
+  return r.length ? `${median(r).toFixed(2)}x (${Math.min(...r).toFixed(2)}x-${Math.max(...r).toFixed(2)}x)` : 'n/a';
+}
+
 /** The storm's writer, a separate process (as ../shared/tools/plain-bench.sh). */
 const STORM_PY = `
 import glob
@@ -379,11 +388,7 @@ export async function main(): Promise<void> {
     const perRound: string[][] = [['', 'devMaster / udevd 252, same round', 'devMaster / udevd 257, same round']];
     for (const phase of ['coldplug', 'storm'] as const) {
       const span = (name: string) => col(phase, name, (s) => s.span ?? NaN);
-      const paired = (other: string) => {
-        const d = span('devMaster');
-        const r = span(other).map((u, i) => d[i]! / u).filter(Number.isFinite);
-        return r.length ? `${median(r).toFixed(2)}x (${Math.min(...r).toFixed(2)}x-${Math.max(...r).toFixed(2)}x)` : 'n/a';
-      };
+      const paired = (other: string) => roundRatios(span('devMaster'), span(other));
       if (get(`${phase}/devMaster`).length) perRound.push([`${phase}, per round`, paired('udevd 252'), paired('udevd 257')]);
     }
     if (perRound.length > 1) {
@@ -429,6 +434,7 @@ export async function main(): Promise<void> {
         const b = get(`${key}/devMaster alt`).map(f);
         return [label, cell(a, fmt, unit), cell(b, fmt, unit), ratio(median(b), median(a))];
       };
+      const perRound = (label: string, key: string, f: (s: Sample) => number) => [label, '', '', roundRatios(get(`${key}/devMaster alt`).map(f), get(`${key}/devMaster`).map(f))];
       console.log('');
       printTable([
         ['', 'executable', altCommand('devmaster.js'), 'ratio'],
@@ -436,8 +442,10 @@ export async function main(): Promise<void> {
           alt(p, `alt-${p}`, (s) => s.span ?? NaN, ms, 'ms'),
           alt(`CPU time, ${p}`, `alt-${p}`, (s) => s.cpuMs, ms, 'ms'),
           alt(`peak RSS, ${p}`, `alt-${p}`, (s) => s.hwmKb, mb, 'MB'),
+          perRound(`${p}, per round`, `alt-${p}`, (s) => s.span ?? NaN),
         ]),
         alt('start to ready', 'alt-coldplug', (s) => s.readyMs, ms, 'ms'),
+        perRound('start to ready, per round', 'alt-coldplug', (s) => s.readyMs),
       ]);
     }
 

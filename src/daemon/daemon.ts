@@ -420,6 +420,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     this.#kernel = undefined;
     this.#broadcaster?.mute();
     // twice: with the rule statistics off (the default) and on (devctl stats), each path in the caches
+    const statsWereOn = this.#stats !== undefined;
     let n = 0;
     for (const stats of [false, true]) {
       if (stats) this.#stats ??= this.#newStats();
@@ -428,8 +429,10 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
       if (!(await this.queue.whenIdle(60_000))) throw new Error('the rehearsal\'s events did not drain in 60 s');
       n += events.length;
     }
-    this.#stats?.close();
-    this.#stats = undefined;
+    if (!statsWereOn) {
+      this.#stats?.close();
+      this.#stats = undefined;
+    }
     return n;
   }
 
