@@ -126,9 +126,10 @@ export function launch(name: string): void {
  * Build time: runs NAME with `argv` and, when the process exits, writes the code cache of each of NAME's files: of
  * those it loaded, with the functions it ran; of the others, with what V8 compiles up front. The run is what the
  * caches are trained on (scripts/bundle.mjs: `devctl --help`, which loads every verb; the daemon's start and a
- * rehearsal of events after it). The run must not change V8's flags (v8.setFlagsFromString): a cache carries a hash
- * of them as they were when it was made, and a start under the shebang's flags alone would refuse it. A cache is valid only under the V8 flags of the process that made it, so scripts/bundle.mjs runs
- * this with the flags of NAME's shebang line. A run that fails (exit code other than 0) writes no cache.
+ * rehearsal of events after it). A cache is valid only under the V8 flags of the process that made it, so
+ * scripts/bundle.mjs runs this with the flags of NAME's shebang line, and the run must not change them
+ * (v8.setFlagsFromString): a cache carries a hash of the flags as they were when it was made, and a start under the
+ * shebang's flags alone would refuse it. A run that fails (exit code other than 0) writes no cache.
  */
 export function writeCodeCache(name: string, argv: readonly string[]): void {
   process.argv = [process.argv[0]!, join(__dirname, `${name}.js`), ...argv];

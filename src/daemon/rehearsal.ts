@@ -7,11 +7,12 @@
 //
 // "change", as `udevadm trigger` sends by default: the training rules rename interfaces, load modules and run
 // programs on "add" only, and the daemon renames on "add" only. The rehearsal runs on temporary roots alone.
-import { readFileSync, readlinkSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
+import { parseUeventFile } from '../device/device.js';
 import { DEFAULT_ROOTS, type Roots } from '../device/roots.js';
 import { formatUevent, parseUevent, UeventError, type Uevent } from '../netlink/uevent.js';
-import { tryOr } from '../util/fs.js';
+import { readlinkIfAny } from '../util/fs.js';
 import { listDevices } from './coldplug.js';
 
 /** Refuses the machine's own roots: a rehearsal writes records and links, and is meant for a build's temporary ones. */
@@ -29,15 +30,11 @@ export function rehearsalEvents(roots: Roots, action = 'change', firstSeqnum = 1
   const events: Uevent[] = [];
   const sysDevices = join(roots.sysfs, 'devices');
   for (const syspath of listDevices(roots)) {
-    const subsystem = tryOr(() => basename(readlinkSync(join(syspath, 'subsystem'))), undefined, 'ENOENT');
-    if (subsystem === undefined) continue; // no uevent from the kernel for such a directory (/devices/platform)
+    const link = readlinkIfAny(join(syspath, 'subsystem'));
+    if (link === undefined) continue; // no uevent from the kernel for such a directory (/devices/platform)
     const devpath = '/devices' + syspath.slice(sysDevices.length);
-    const props: [string, string][] = [['ACTION', action], ['DEVPATH', devpath], ['SUBSYSTEM', subsystem]];
-    for (const line of readFileSync(join(syspath, 'uevent'), 'utf8').split('\n')) {
-      const eq = line.indexOf('=');
-      if (eq > 0) props.push([line.slice(0, eq), line.slice(eq + 1)]);
-    }
-    props.push(['SEQNUM', String(firstSeqnum + events.length)]);
+    const props: [string, string][] = [['ACTION', action], ['DEVPATH', devpath], ['SUBSYSTEM', basename(link)]];
+    props.push(...parseUeventFile(readFileSync(join(syspath, 'uevent'), 'utf8')), ['SEQNUM', String(firstSeqnum + events.length)]);
     const ev = parseUevent(formatUevent(action, devpath, props));
     if (ev instanceof UeventError) throw new Error(`${syspath}: ${ev.message}`);
     events.push(ev);

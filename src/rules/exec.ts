@@ -17,7 +17,7 @@ import { runCommandLine } from './spawn.js';
 import { cmdlineValue, readCmdline, splitCommand } from '../util/cmdline.js';
 import { T, isParentToken, LINE_HAS_DEVLINK, LINE_HAS_GOTO, LINE_HAS_NAME, LINE_UPDATE_SOMETHING, type Line, type Token } from './compile.js';
 import type { RuleSet } from './load.js';
-import { linePlan, takenGotos } from './plan.js';
+import { alwaysTakenGotos, linePlan } from './plan.js';
 import { lookupGroup, lookupUser, parseId, parseMode } from '../sys/users.js';
 import { constArch, constVirt } from './const.js';
 import { isSystemError, tryOr } from '../util/fs.js';
@@ -149,8 +149,8 @@ export function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv): void
   const files = rules.files;
   // the lines this kind of event can reach (plan.ts): the others are stepped over without a look
   const plan = linePlan(rules, mask, dev.action ?? '', dev.subsystem ?? '', env.trace === undefined && counters === undefined);
-  // with the statistics on, a GOTO line the plan above would have stepped over is counted and taken, not run
-  const taken = counters !== undefined && env.trace === undefined ? takenGotos(rules, mask, dev.action ?? '', dev.subsystem ?? '') : undefined;
+  // with the statistics on, a GOTO line a plan with jumps would have stepped over is counted and taken, not run
+  const taken = counters !== undefined && env.trace === undefined ? alwaysTakenGotos(rules) : undefined;
   // the signal can only be aborted while the event awaits: checked here and after each await of a token
   checkpoint(env.signal);
 

@@ -24,14 +24,12 @@ export function linePlan(rules: RuleSet, mask: number, action: string, subsystem
 }
 
 /**
- * Per file of the set, 1 for each line a plan with `jumps` steps over (see linePlan), 0 for the others: the rule
- * statistics count such a line as evaluated and matched, and take its GOTO, without running it (exec.ts).
+ * Per file of the set, 1 for each line that a plan with `jumps` steps over wherever an event reaches it (see
+ * linePlan), 0 for the others: the rule statistics, whose plan visits only lines an event can reach, count such a
+ * line as evaluated and matched, and take its GOTO, without running it (exec.ts). The same for every kind of event.
  */
-export function takenGotos(rules: RuleSet, mask: number, action: string, subsystem: string): LinePlan {
-  return kept(rules, `t${mask} ${action} ${subsystem}`, (lines) => {
-    const keys = eventKindKeys(lines);
-    return Int32Array.from(lines, (line, i) => (reachable(line, keys[i], mask, action, subsystem) && alwaysJumps(line, i) ? 1 : 0));
-  });
+export function alwaysTakenGotos(rules: RuleSet): LinePlan {
+  return kept(rules, 'taken', (lines) => Int32Array.from(lines, (line, i) => (alwaysJumps(line, i) ? 1 : 0)));
 }
 
 /** The per-file arrays `build` makes for the set, kept with it under `key`. */
