@@ -4,7 +4,8 @@
 // compiled (same device, inode, size, modification and change times) and everything else that went into the
 // compiled form is the same: this build's compiler (RULES_COMPILER_HASH, made from its sources at build time),
 // the compile options, and /etc/passwd and /etc/group (OWNER and GROUP names are resolved to numbers at compile
-// time). Anything else (no cache, another build, a changed file) is compiled as if there were no cache.
+// time; a file `devctl test` compiled keeps the names instead, looked up when a line runs, which is valid whatever
+// those files hold). Anything else (no cache, another build, a changed file) is compiled as if there were no cache.
 //
 // `devctl test` adds to it the files it compiled itself (the daemon stopped, or declining the test: other rules
 // directories, --local), so that its next test takes them; only where the directory exists, a devMaster's run

@@ -165,6 +165,13 @@ export const UDEV_BUILTIN_NAMES: ReadonlySet<string> = new Set([
 export interface CompileOptions {
   /** 'early' resolves plain OWNER/GROUP names at load; 'late' when an event runs; 'never' drops them. */
   resolveNames?: 'early' | 'late' | 'never';
+  /**
+   * With 'early': look a plain name up when its token first runs, not at load (a token with the name and no id). For
+   * a process that runs one event (devctl test), that is the same id, and it needs the system's user database (libc
+   * through koffi, NSS) only for the names the event assigns: none on most devices. An unknown name is then warned
+   * about when its line runs, not at load; the token is an assignment with no id all the same.
+   */
+  lookUpNamesWhenRun?: boolean;
 }
 
 class LineError extends Error {}
@@ -201,7 +208,7 @@ function compileLine(file: string, input: LineInput, opts: CompileOptions, diag:
   const line: Line = { file, line: input.line, tokens: [], type: 0 };
   try {
     for (const tin of input.tokens) {
-      const k = new KeyCompiler(file, tin, line, opts.resolveNames ?? 'early', diag);
+      const k = new KeyCompiler(file, tin, line, opts.resolveNames ?? 'early', diag, opts.lookUpNamesWhenRun);
       if (!k.isMatch && tin.caseInsensitive) k.err(`invalid prefix 'i' for '${tin.key}': it can be used only with '==' or '!='`);
       (KEYS.get(tin.key) ?? unknownKey)(k);
     }
@@ -266,6 +273,7 @@ class KeyCompiler {
     readonly line: Line,
     readonly resolveNames: 'early' | 'late' | 'never',
     private readonly diag: Diag,
+    readonly lookUpNamesWhenRun = false,
   ) {
     this.key = tin.key;
     this.attr = tin.attr;
@@ -544,6 +552,10 @@ function ownerGroup(k: KeyCompiler): void {
   if (id !== undefined) {
     k.add(isOwner ? T.A_OWNER_ID : T.A_GROUP_ID, { num: id });
   } else if (k.resolveNames === 'early' && !/[%$]/.test(k.value)) {
+    if (k.lookUpNamesWhenRun) {
+      k.add(isOwner ? T.A_OWNER_ID : T.A_GROUP_ID); // no num: exec.ts looks the name up when the token runs
+      return;
+    }
     const r = isOwner ? lookupUser(k.value) : lookupGroup(k.value);
     if (r === undefined) {
       // udev logs this as an error; it is the system's user database that lacks the name, not the rules

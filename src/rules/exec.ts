@@ -618,10 +618,16 @@ function writeValue(tok: Token, ev: EventState, env: ExecEnv, root: string, path
 
 /**
  * The uid/gid an OWNER/GROUP token assigns: a number resolved at load (-1: the name was unknown, the value is
- * unset), or a name substituted and resolved now (unknown: the previous value stays).
+ * unset) or, compiled with lookUpNamesWhenRun, a name resolved the same way when the token first runs; or a name
+ * substituted and resolved now (unknown: the previous value stays).
  */
 function assignedId(tok: Token, ev: EventState, env: ExecEnv, kind: 'user' | 'group', previous: number | undefined): number | undefined {
-  if (tok.type === T.A_OWNER_ID || tok.type === T.A_GROUP_ID) return tok.num! >= 0 ? tok.num : undefined;
+  if (tok.type === T.A_OWNER_ID || tok.type === T.A_GROUP_ID) {
+    if (tok.num !== undefined) return tok.num >= 0 ? tok.num : undefined;
+    const id = kind === 'user' ? lookupUser(tok.value) : lookupGroup(tok.value);
+    if (id === undefined) env.log.warn(`${tok.file}:${tok.line} unknown ${kind} "${tok.value}", ignoring`);
+    return id;
+  }
   const name = expand(tok.fmt!, ev, env);
   const id = parseId(name) ?? (kind === 'user' ? lookupUser(name) : lookupGroup(name));
   if (id !== undefined) return id;

@@ -68,6 +68,38 @@ describe('devctl test', () => {
     expect(j.trace.map((t) => t.what)).toContain(`IMPORT{builtin} "path_id" succeeded`);
   });
 
+  it('looks OWNER and GROUP names up when their line runs: the ids as at load, and no user database where no such line runs', () => {
+    const rules = join(base, 'rules-names');
+    mkdirSync(rules, { recursive: true });
+    writeFileSync(join(rules, '10-names.rules'), ['KERNEL=="sda", GROUP="disk"', 'KERNEL=="sda", OWNER="daemon"', 'KERNEL=="sda", OWNER="dm-no-such-user"', 'KERNEL=="sdb", GROUP="dm-no-such-group"', ''].join('\n'));
+    // a devMaster's run directory: devctl test adds the file it compiled to the rules cache there
+    const run = join(base, 'run-names');
+    mkdirSync(join(run, 'devmaster'), { recursive: true });
+    const roots = ['--sysfs', join(base, 'sys'), '--dev', join(base, 'dev'), '--run', run];
+    const sda = '/sys/devices/pci0000:00/0000:00:1f.2/host0/target0:0:0/0:0:0:0/block/sda';
+    const gid = Number(execFileSync('getent', ['group', 'disk'], { encoding: 'utf8' }).split(':')[2]);
+    const uid = Number(execFileSync('id', ['-u', 'daemon'], { encoding: 'utf8' }));
+    // says at exit whether the process loaded koffi (libc's getpwnam/getgrnam: the system's user database)
+    const probe = join(base, 'exit-probe.cjs');
+    writeFileSync(probe, "process.on('exit', () => { if (Object.keys(require.cache).some((k) => k.includes('koffi'))) process.stderr.write('koffi loaded\\n'); });\n");
+    const test = (dev: string) => {
+      const r = devctl(['test', ...roots, '--rules-dir', rules, '--json', dev], { env: { NODE_OPTIONS: `--require ${probe}` } });
+      expect(r.status, r.stderr).toBe(0);
+      return { ...(JSON.parse(r.stdout) as { rulesFromCache: number; owner?: number; group?: number; trace: { what: string }[] }), stderr: r.stderr };
+    };
+    for (const fromCache of [0, 1]) {
+      const j = test(sda);
+      expect(j.rulesFromCache).toBe(fromCache); // the second run takes the file from the cache, names and all
+      // an unknown name leaves the id unset, as udev's load-time lookup does
+      expect(j.trace.map((t) => t.what)).toEqual([`GROUP=${gid}`, `OWNER=${uid}`, 'OWNER=(unset)']);
+      expect([j.owner, j.group]).toEqual([0, gid]);
+      expect(j.stderr).toContain('koffi loaded');
+    }
+    const sda1 = test(`${sda}/sda1`);
+    expect(sda1.trace).toEqual([]);
+    expect(sda1.stderr).not.toContain('koffi loaded');
+  });
+
   it('names a bad device or action', () => {
     expect(devctl([...args(), 'block/nosuch']).stderr).toMatch(/no device block\/nosuch/);
     const bad = devctl([...args(), '--action', 'explode', 'block/sda']);

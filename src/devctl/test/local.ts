@@ -21,7 +21,8 @@ export async function runLocally(roots: Roots, config: Config, deviceArg: string
   const cachePath = rulesCachePath(roots.run);
   const { cache, error: cacheError } = RulesCache.read(cachePath, { resolveNames });
   if (cacheError !== undefined) log.warn(`rules cache ignored: ${cacheError}`);
-  const load = await loadRules(rulesDirs, { resolveNames }, cache);
+  // names looked up when their line runs: most devices' events assign none, and need no user database
+  const load = await loadRules(rulesDirs, { resolveNames, lookUpNamesWhenRun: true }, cache);
   if (cache.added > 0) {
     try {
       cache.update(cachePath);
