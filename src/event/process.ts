@@ -81,16 +81,20 @@ function env(ctx: Omit<EventContext, 'ruleSet'>): ExecEnv {
 function runRules(ctx: EventContext, ev: EventState): void | Promise<void> {
   const cost = ctx.cost;
   if (cost === undefined) return executeRules(ctx.ruleSet, ev, env(ctx));
-  return timedRules(ctx, ev, cost);
-}
-
-async function timedRules(ctx: EventContext, ev: EventState, cost: EventCost): Promise<void> {
   const t0 = nowMs();
-  try {
-    await executeRules(ctx.ruleSet, ev, env(ctx));
-  } finally {
+  const done = (): void => {
     cost.rulesMs += nowMs() - t0;
+  };
+  let waiting: void | Promise<void>;
+  try {
+    waiting = executeRules(ctx.ruleSet, ev, env(ctx));
+  } catch (e) {
+    done();
+    throw e;
   }
+  // timed as a whole, and still no promise for an event whose lines never waited
+  if (waiting === undefined) return done();
+  return waiting.finally(done);
 }
 
 /**

@@ -17,7 +17,7 @@ import { runCommandLine } from './spawn.js';
 import { cmdlineValue, readCmdline, splitCommand } from '../util/cmdline.js';
 import { T, isParentToken, LINE_HAS_DEVLINK, LINE_HAS_GOTO, LINE_HAS_NAME, LINE_UPDATE_SOMETHING, type Line, type Token } from './compile.js';
 import type { RuleSet } from './load.js';
-import { alwaysTakenGotos, linePlan } from './plan.js';
+import { linePlan, steppedOverGotos } from './plan.js';
 import { lookupGroup, lookupUser, parseId, parseMode } from '../sys/users.js';
 import { constArch, constVirt } from './const.js';
 import { isSystemError, tryOr } from '../util/fs.js';
@@ -148,14 +148,16 @@ export function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv): void
   const timed = cost?.timeLines === true;
   const files = rules.files;
   // the lines this kind of event can reach (plan.ts): the others are stepped over without a look
-  const plan = linePlan(rules, mask, dev.action ?? '', dev.subsystem ?? '', env.trace === undefined && counters === undefined);
-  // with the statistics on, a GOTO line a plan with jumps would have stepped over is counted and taken, not run
-  const taken = counters !== undefined && env.trace === undefined ? alwaysTakenGotos(rules) : undefined;
+  const jumps = env.trace === undefined;
+  const plan = linePlan(rules, mask, dev.action ?? '', dev.subsystem ?? '', jumps);
+  // with the statistics on, the GOTO lines the plan steps over are counted as the event passes them
+  const over = counters !== undefined && jumps ? steppedOverGotos(rules, plan, mask, dev.action ?? '', dev.subsystem ?? '') : undefined;
   // the signal can only be aborted while the event awaits: checked here and after each await of a token
   checkpoint(env.signal);
 
   /** Where the event goes after line `i` of file `f` ran (`ok`: it matched): the next line, or its GOTO's LABEL. */
   const after = (f: number, i: number, line: Line, ok: boolean, t0: number): number => {
+    let p = i + 1;
     if (counters !== undefined) {
       counters.evaluated[f]![i]!++;
       if (ok) counters.matched[f]![i]!++;
@@ -163,26 +165,31 @@ export function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv): void
     }
     if (ok && line.gotoIndex !== undefined) {
       env.trace?.push({ file: line.file, line: line.line, what: `GOTO="${line.gotoLabel}"` });
-      return plan[f]![line.gotoIndex]!;
+      p = line.gotoIndex;
     }
-    return plan[f]![i + 1]!;
+    if (over !== undefined && over[f]![p]! >= 0) countSteppedOver(counters!, over[f]!, files[f]!.lines, f, p);
+    return plan[f]![p]!;
   };
 
-  /** Runs from line `start` of file `f0` on; hands over to waitAt() at the first line that waits. */
+  /** Runs from line `start` of file `f0` on (-1: from the first line the plan has); hands over to waitAt() at the first line that waits. */
   const runFrom = (f0: number, start: number): void | Promise<void> => {
     for (let f = f0; f < files.length; f++) {
       const lines = files[f]!.lines;
-      for (let i = f === f0 ? start : plan[f]![0]!; i < lines.length; ) {
+      const next = plan[f]!;
+      const o = over?.[f];
+      let i = start;
+      if (f !== f0 || start < 0) {
+        if (o !== undefined && o[0]! >= 0) countSteppedOver(counters!, o, lines, f, 0);
+        i = next[0]!;
+      }
+      while (i < lines.length) {
         const line = lines[i]!;
-        if (taken !== undefined && taken[f]![i] === 1) {
-          i = after(f, i, line, true, timed ? nowMs() : 0);
-          continue;
-        }
-        // Many of the others fail on a first DEVPATH or KERNEL key: decide those here, cheaply.
+        // Many lines fail on a first DEVPATH or KERNEL key: decide those here, cheaply.
         const first = line.tokens[0];
         if (first !== undefined && (first.type === T.M_DEVPATH || first.type === T.M_KERNEL)) {
           if (first.pattern!.test(first.type === T.M_DEVPATH ? dev.devpath : dev.sysname) !== (first.op === '==')) {
-            i = plan[f]![i + 1]!;
+            if (o !== undefined && o[i + 1]! >= 0) countSteppedOver(counters!, o, lines, f, i + 1);
+            i = next[i + 1]!;
             continue;
           }
         }
@@ -200,7 +207,20 @@ export function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv): void
     await runFrom(f, next);
   };
 
-  return runFrom(0, plan.length ? plan[0]![0]! : 0);
+  return runFrom(0, -1);
+}
+
+/**
+ * With the statistics: counts as evaluated and matched the GOTO lines of file `f` that its plan steps over from
+ * entry `p` on (`o`: the file's steppedOverGotos(); o[p] >= 0).
+ */
+function countSteppedOver(counters: LineCounters, o: Int32Array, lines: readonly Line[], f: number, p: number): void {
+  const evaluated = counters.evaluated[f]!;
+  const matched = counters.matched[f]!;
+  for (let g = o[p]!; g >= 0; g = o[lines[g]!.gotoIndex!]!) {
+    evaluated[g]!++;
+    matched[g]!++;
+  }
 }
 
 /**

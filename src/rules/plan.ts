@@ -17,19 +17,30 @@ const plans = new WeakMap<RuleSet, Map<string, LinePlan>>();
 /**
  * The plan of `rules` for events with this line mask, ACTION and SUBSYSTEM (undefined counts as ""). With `jumps`,
  * a line that is only ACTION and SUBSYSTEM keys and a GOTO, which this kind of event always takes, is stepped over
- * to its LABEL as well (not when devctl test traces the GOTOs taken or stats count the lines).
+ * to its LABEL as well (not when devctl test traces the GOTOs taken; the statistics count such lines with
+ * steppedOverGotos()).
  */
 export function linePlan(rules: RuleSet, mask: number, action: string, subsystem: string, jumps = false): LinePlan {
   return kept(rules, `${jumps ? 'j' : ''}${mask} ${action} ${subsystem}`, (lines) => fileNext(lines, mask, action, subsystem, jumps));
 }
 
+/** steppedOverGotos() by the plan with jumps of the same kind of event (no key to build per event). */
+const overOf = new WeakMap<LinePlan, LinePlan>();
+
 /**
- * Per file of the set, 1 for each line that a plan with `jumps` steps over wherever an event reaches it (see
- * linePlan), 0 for the others: the rule statistics, whose plan visits only lines an event can reach, count such a
- * line as evaluated and matched, and take its GOTO, without running it (exec.ts). The same for every kind of event.
+ * For the rule statistics, per file of the set: which GOTO lines `plan` (the plan with jumps of this kind of event)
+ * steps over when the executor reads its entry `p` (goes to line p, or beyond it to the first line it may match).
+ * Every event that reaches such a line takes its GOTO (see linePlan), so the statistics count it as evaluated and
+ * matched without running it or stepping on it: over[p] is the first of them on the way from p, -1 for none; the
+ * next one is over[its LABEL's index], and so on (exec.ts). Fixed for the kind of event, like the plan.
  */
-export function alwaysTakenGotos(rules: RuleSet): LinePlan {
-  return kept(rules, 'taken', (lines) => Int32Array.from(lines, (line, i) => (alwaysJumps(line, i) ? 1 : 0)));
+export function steppedOverGotos(rules: RuleSet, plan: LinePlan, mask: number, action: string, subsystem: string): LinePlan {
+  let over = overOf.get(plan);
+  if (over === undefined) {
+    over = rules.files.map((f, i) => fileOver(f.lines, plan[i]!, mask, action, subsystem));
+    overOf.set(plan, over);
+  }
+  return over;
 }
 
 /** The per-file arrays `build` makes for the set, kept with it under `key`. */
@@ -57,6 +68,24 @@ function fileNext(lines: readonly Line[], mask: number, action: string, subsyste
     else next[i] = i;
   }
   return next;
+}
+
+/**
+ * steppedOverGotos() of one file, from its plan with jumps (`next`): where the plan stops at a line, no GOTO is
+ * stepped over; elsewhere a line is either one it cannot reach or one of the GOTOs it steps over, and only the few
+ * lines that could be such a GOTO need their ACTION and SUBSYSTEM keys tried.
+ */
+function fileOver(lines: readonly Line[], next: Int32Array, mask: number, action: string, subsystem: string): Int32Array {
+  const over = new Int32Array(lines.length + 1);
+  over[lines.length] = -1;
+  let keys: (readonly Token[] | undefined)[] | undefined;
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const line = lines[i]!;
+    if (next[i] === i) over[i] = -1;
+    else if (alwaysJumps(line, i) && reachable(line, (keys ??= eventKindKeys(lines))[i], mask, action, subsystem)) over[i] = i;
+    else over[i] = over[i + 1]!;
+  }
+  return over;
 }
 
 /** Whether an event of this kind can match the line at all (its line mask, its ACTION and SUBSYSTEM keys). */

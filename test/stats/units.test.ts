@@ -4,7 +4,9 @@ import { describe, it, expect } from 'vitest';
 import { Latency, LATENCY_BOUNDS_MS } from '../../src/stats/latency.js';
 import { StatsRecorder } from '../../src/stats/recorder.js';
 import { nowMs } from '../../src/util/clock.js';
-import { compileRulesText, RuleSet } from '../../src/rules/load.js';
+import { compileRulesText, loadRules, RuleSet } from '../../src/rules/load.js';
+import { rehearsalEvents } from '../../src/daemon/rehearsal.js';
+import { referenceUdev, REPO } from '../helpers/reference.js';
 import { processEvent, runProgramList, type EventContext } from '../../src/event/process.js';
 import { renderMetrics, type StatusView } from '../../src/export/metrics.js';
 import { deviceFacts, FeatureExport, isLabelValue, labelName, mergeFacts, propertyLabel, renderFeatures } from '../../src/export/nfd.js';
@@ -102,7 +104,7 @@ describe('stats recorder', () => {
   it('counts a GOTO line of ACTION and SUBSYSTEM keys alone as evaluated and matched, and takes it, as running it would', async () => {
     const text = [
       'ACTION=="remove", GOTO="c_end"', // 1: never reached by an add: not counted
-      'SUBSYSTEM!="block", GOTO="c_end"', // 2: always taken by this event: counted, not run
+      'SUBSYSTEM!="block", GOTO="c_end"', // 2: always taken by this event: counted, not run nor stepped on
       'ENV{NEVER}="1"', // 3: stepped over by the GOTO
       'LABEL="c_end"',
       'SUBSYSTEM=="dmtest", ENV{AFTER}="1"', // 5: evaluated, matches
@@ -118,10 +120,40 @@ describe('stats recorder', () => {
     expect(res.device.properties.has('NEVER')).toBe(false);
     const by = (rule: string) => rec.snapshot().rules.top.find((r) => r.rule === rule);
     expect(by('/r/30-c.rules:1')).toBeUndefined();
-    expect(by('/r/30-c.rules:2')).toMatchObject({ evaluated: 1, matched: 1, sampled: 1 });
+    // stepped over by the plan, never run: counted, with no time of its own (no timed evaluation)
+    expect(by('/r/30-c.rules:2')).toMatchObject({ evaluated: 1, matched: 1, sampled: 0, keysMs: 0 });
     expect(by('/r/30-c.rules:3')).toBeUndefined();
     expect(by('/r/30-c.rules:5')).toMatchObject({ evaluated: 1, matched: 1 });
     rec.close();
+  });
+
+  it("counts Debian's rules on every fixture device as an executor stepping on every line would", async () => {
+    // The executor steps over the GOTO lines every event of a kind takes (src/rules/plan.ts) and counts them
+    // without running them; devctl test's trace makes it step on every line and run them. Both counts must agree.
+    const fixture = { sysfs: join(REPO, 'fixtures/sysfs/basic/sys'), dev: '/nonexistent-dev', run: '/nonexistent-run' };
+    const debian = await loadRules([referenceUdev().rulesDir]);
+    const counts = async (stepOnEveryLine: boolean) => {
+      const rec = new StatsRecorder({ slowMs: 0, sample: 3, log: captureLogger().logger });
+      let n = 0;
+      for (const action of ['add', 'change', 'remove']) {
+        for (const ev of rehearsalEvents(fixture, action)) {
+          const cost = rec.begin(ev.devpath, ev.seqnum, nowMs());
+          const ctx: EventContext = { roots: fixture, ruleSet: debian.ruleSet, log: captureLogger().logger, test: true, mknod: false, execTimeoutMs: 5000, builtins: new Map(), cost, trace: stepOnEveryLine ? [] : undefined };
+          const res = await processEvent(ctx, Device.fromUevent(fixture, ev.properties));
+          cost.processed();
+          cost.end(res.failed);
+          n++;
+        }
+      }
+      const top = rec.snapshot({ top: 100_000, sort: 'count' }).rules.top;
+      rec.close();
+      return { n, lines: Object.fromEntries(top.map((r) => [r.rule, [r.evaluated, r.matched]])) };
+    };
+    const stepped = await counts(true);
+    const planned = await counts(false);
+    expect(stepped.n).toBeGreaterThan(40);
+    expect(Object.keys(stepped.lines).length).toBeGreaterThan(100);
+    expect(planned.lines).toEqual(stepped.lines);
   });
 
   it('times the lines of one event in `sample`, counts all, scales the key time; counts continue across a reload', async () => {
