@@ -21,7 +21,16 @@ const plans = new WeakMap<RuleSet, Map<string, LinePlan>>();
  * steppedOverGotos()).
  */
 export function linePlan(rules: RuleSet, mask: number, action: string, subsystem: string, jumps = false): LinePlan {
-  return kept(rules, `${jumps ? 'j' : ''}${mask} ${action} ${subsystem}`, (lines) => fileNext(lines, mask, action, subsystem, jumps));
+  let byKind = plans.get(rules);
+  if (byKind === undefined) plans.set(rules, (byKind = new Map()));
+  const key = `${jumps ? 'j' : ''}${mask} ${action} ${subsystem}`;
+  let plan = byKind.get(key);
+  if (plan === undefined) {
+    if (byKind.size >= MAX_PLANS) byKind.clear();
+    plan = rules.files.map((f) => fileNext(f.lines, mask, action, subsystem, jumps));
+    byKind.set(key, plan);
+  }
+  return plan;
 }
 
 /** steppedOverGotos() by the plan with jumps of the same kind of event (no key to build per event). */
@@ -41,19 +50,6 @@ export function steppedOverGotos(rules: RuleSet, plan: LinePlan, mask: number, a
     overOf.set(plan, over);
   }
   return over;
-}
-
-/** The per-file arrays `build` makes for the set, kept with it under `key`. */
-function kept(rules: RuleSet, key: string, build: (lines: readonly Line[]) => Int32Array): LinePlan {
-  let byKind = plans.get(rules);
-  if (byKind === undefined) plans.set(rules, (byKind = new Map()));
-  let plan = byKind.get(key);
-  if (plan === undefined) {
-    if (byKind.size >= MAX_PLANS) byKind.clear();
-    plan = rules.files.map((f) => build(f.lines));
-    byKind.set(key, plan);
-  }
-  return plan;
 }
 
 function fileNext(lines: readonly Line[], mask: number, action: string, subsystem: string, jumps: boolean): Int32Array {
