@@ -77,26 +77,6 @@ function env(ctx: Omit<EventContext, 'ruleSet'>): ExecEnv {
   return { roots: ctx.roots, log: ctx.log, test: ctx.test, execTimeoutMs: ctx.execTimeoutMs, builtins: ctx.builtins, trace: ctx.trace, signal: ctx.signal, cost: ctx.cost };
 }
 
-/** executeRules (a promise only when a line waited), its duration added to ctx.cost when stats are on. */
-function runRules(ctx: EventContext, ev: EventState): void | Promise<void> {
-  const cost = ctx.cost;
-  if (cost === undefined) return executeRules(ctx.ruleSet, ev, env(ctx));
-  const t0 = nowMs();
-  const done = (): void => {
-    cost.rulesMs += nowMs() - t0;
-  };
-  let waiting: void | Promise<void>;
-  try {
-    waiting = executeRules(ctx.ruleSet, ev, env(ctx));
-  } catch (e) {
-    done();
-    throw e;
-  }
-  // timed as a whole, and still no promise for an event whose lines never waited
-  if (waiting === undefined) return done();
-  return waiting.finally(done);
-}
-
 /**
  * Runs the rules for one event and applies the result. Given up (ctx.signal aborted with an EventCancelled), it
  * throws the cancellation after its next await and applies nothing more. What it applies once the rules and the
@@ -120,19 +100,27 @@ export async function processEvent(ctx: EventContext, device: Device): Promise<E
       updateTagIndex(ctx.roots.run, id, dbOld.tags, []);
       deleteDb(ctx.roots.run, id);
     }
-    const waiting = runRules(ctx, ev);
+  } else if (!ctx.test && ctx.mknod && device.devnum && device.devname) {
+    // with mknod the node exists before the rules, as on a devtmpfs (blkid, ata_id, ... open it)
+    makeNode(ctx, device);
+  }
+
+  // the rules; timed as a whole with the statistics on
+  const cost = ctx.cost;
+  const t0 = cost === undefined ? 0 : nowMs();
+  try {
+    const waiting = executeRules(ctx.ruleSet, ev, env(ctx)); // a promise only when a line waited for a program or a builtin
     if (waiting) await waiting;
-    checkpoint(ctx.signal); // given up meanwhile: nothing more is applied
+  } finally {
+    if (cost !== undefined) cost.rulesMs += nowMs() - t0;
+  }
+  checkpoint(ctx.signal); // given up meanwhile: nothing (more) is applied
+
+  if (action === 'remove') {
     if (!ctx.test) ctx.afterRules?.(device, dbOld);
     if (!ctx.test && device.devnum) removeNode(ctx, device);
     return { device, state: ev, runList: ev.runList, rename: undefined, node: undefined, failed: ev.failed, errors: [...errors, ...ev.errors], dbOld };
   }
-
-  // with mknod the node exists before the rules, as on a devtmpfs (blkid, ata_id, ... open it)
-  if (!ctx.test && ctx.mknod && device.devnum && device.devname) makeNode(ctx, device);
-  const waiting = runRules(ctx, ev); // a promise only when a line waited for a program or a builtin
-  if (waiting) await waiting;
-  checkpoint(ctx.signal); // given up meanwhile: nothing is applied
 
   let rename = ev.name;
   if (rename !== undefined && rename === device.sysname) rename = undefined;

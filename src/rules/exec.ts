@@ -17,7 +17,7 @@ import { runCommandLine } from './spawn.js';
 import { cmdlineValue, readCmdline, splitCommand } from '../util/cmdline.js';
 import { T, isParentToken, LINE_HAS_DEVLINK, LINE_HAS_GOTO, LINE_HAS_NAME, LINE_UPDATE_SOMETHING, type Line, type Token } from './compile.js';
 import type { RuleSet } from './load.js';
-import { linePlan, steppedOverGotos } from './plan.js';
+import { countingPlan, linePlan } from './plan.js';
 import { lookupGroup, lookupUser, parseId, parseMode } from '../sys/users.js';
 import { constArch, constVirt } from './const.js';
 import { isSystemError, tryOr } from '../util/fs.js';
@@ -78,8 +78,8 @@ export interface RuleCost {
   counters(rules: RuleSet): LineCounters;
   /** Whether this event's rule lines are timed (the accounting samples events; on the others they are counted). */
   readonly timeLines: boolean;
-  /** On a timed event: a rule line was evaluated beyond its first key, since `startedAt` (nowMs()). */
-  line(line: Line, startedAt: number): void;
+  /** On a timed event: line `i` of file `f` (`line`) was evaluated beyond its first key, since `startedAt` (nowMs()). */
+  line(f: number, i: number, line: Line, startedAt: number): void;
   /** A program (PROGRAM, IMPORT{program}), builtin (IMPORT{builtin}) or RUN item of rule file:line starts. */
   childStart(kind: ChildKind, file: string, line: number, what: string): void;
   /** The child started last is done. */
@@ -150,77 +150,74 @@ export function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv): void
   // the lines this kind of event can reach (plan.ts): the others are stepped over without a look
   const jumps = env.trace === undefined;
   const plan = linePlan(rules, mask, dev.action ?? '', dev.subsystem ?? '', jumps);
-  // with the statistics on, the GOTO lines the plan steps over are counted as the event passes them
-  const over = counters !== undefined && jumps ? steppedOverGotos(rules, plan, mask, dev.action ?? '', dev.subsystem ?? '') : undefined;
+  // with the statistics on, the GOTO lines the plan steps over are counted where the event passes them
+  const counting = counters !== undefined && jumps ? countingPlan(rules, plan, mask, dev.action ?? '', dev.subsystem ?? '') : undefined;
   // the signal can only be aborted while the event awaits: checked here and after each await of a token
   checkpoint(env.signal);
 
-  /** Where the event goes after line `i` of file `f` ran (`ok`: it matched): the next line, or its GOTO's LABEL. */
-  const after = (f: number, i: number, line: Line, ok: boolean, t0: number): number => {
-    let p = i + 1;
-    if (counters !== undefined) {
-      counters.evaluated[f]![i]!++;
-      if (ok) counters.matched[f]![i]!++;
-      if (timed) cost!.line(line, t0);
-    }
-    if (ok && line.gotoIndex !== undefined) {
-      env.trace?.push({ file: line.file, line: line.line, what: `GOTO="${line.gotoLabel}"` });
-      p = line.gotoIndex;
-    }
-    if (over !== undefined && over[f]![p]! >= 0) countSteppedOver(counters!, over[f]!, files[f]!.lines, f, p);
-    return plan[f]![p]!;
-  };
-
-  /** Runs from line `start` of file `f0` on (-1: from the first line the plan has); hands over to waitAt() at the first line that waits. */
-  const runFrom = (f0: number, start: number): void | Promise<void> => {
+  /**
+   * Runs from line `start` of file `f0` on (-1: from the first line the plan has); hands over to waitAt() at the
+   * first line that waits. `resumed` is the result of line `start`, when it waited and is done (`t0`: when it started).
+   */
+  const runFrom = (f0: number, start: number, resumed?: boolean, t0Resumed = 0): void | Promise<void> => {
     for (let f = f0; f < files.length; f++) {
       const lines = files[f]!.lines;
-      const next = plan[f]!;
-      const o = over?.[f];
-      let i = start;
-      if (f !== f0 || start < 0) {
-        if (o !== undefined && o[0]! >= 0) countSteppedOver(counters!, o, lines, f, 0);
-        i = next[0]!;
-      }
-      while (i < lines.length) {
-        const line = lines[i]!;
-        // Many lines fail on a first DEVPATH or KERNEL key: decide those here, cheaply.
-        const first = line.tokens[0];
-        if (first !== undefined && (first.type === T.M_DEVPATH || first.type === T.M_KERNEL)) {
-          if (first.pattern!.test(first.type === T.M_DEVPATH ? dev.devpath : dev.sysname) !== (first.op === '==')) {
-            if (o !== undefined && o[i + 1]! >= 0) countSteppedOver(counters!, o, lines, f, i + 1);
-            i = next[i + 1]!;
-            continue;
-          }
+      const next = counting === undefined ? plan[f]! : counting[f]!;
+      const evaluated = counters?.evaluated[f];
+      const matched = counters?.matched[f];
+      let i = f !== f0 || start < 0 ? next[0]! : start;
+      for (;;) {
+        // with the statistics: a GOTO line the plan steps over (-1 - its index), counted, then its LABEL's entry
+        while (i < 0) {
+          const g = -1 - i;
+          evaluated![g]!++;
+          matched![g]!++;
+          i = next[lines[g]!.gotoIndex!]!;
         }
-        const t0 = timed ? nowMs() : 0;
-        const ok = applyLine(line, ev, env);
-        if (typeof ok !== 'boolean') return waitAt(f, i, line, ok, t0);
-        i = after(f, i, line, ok, t0);
+        if (i >= lines.length) break;
+        const line = lines[i]!;
+        let ok: boolean;
+        let t0 = t0Resumed;
+        if (resumed !== undefined) {
+          ok = resumed;
+          resumed = undefined;
+        } else {
+          // Many lines fail on a first DEVPATH or KERNEL key: decide those here, cheaply.
+          const first = line.tokens[0];
+          if (first !== undefined && (first.type === T.M_DEVPATH || first.type === T.M_KERNEL)) {
+            if (first.pattern!.test(first.type === T.M_DEVPATH ? dev.devpath : dev.sysname) !== (first.op === '==')) {
+              i = next[i + 1]!;
+              continue;
+            }
+          }
+          t0 = timed ? nowMs() : 0;
+          const r = applyLine(line, ev, env);
+          if (typeof r !== 'boolean') return waitAt(f, i, r, t0);
+          ok = r;
+        }
+        if (evaluated !== undefined) {
+          evaluated[i]!++;
+          if (ok) matched![i]!++;
+          if (timed) cost!.line(f, i, line, t0);
+        }
+        // on to the next line, or to the GOTO's LABEL
+        let p = i + 1;
+        if (ok && line.gotoIndex !== undefined) {
+          env.trace?.push({ file: line.file, line: line.line, what: `GOTO="${line.gotoLabel}"` });
+          p = line.gotoIndex;
+        }
+        i = next[p]!;
       }
     }
   };
 
   /** A line that waits for a program or a builtin, then the rest of the rules. */
-  const waitAt = async (f: number, i: number, line: Line, pending: Promise<boolean>, t0: number): Promise<void> => {
-    const next = after(f, i, line, await pending, t0);
-    await runFrom(f, next);
+  const waitAt = async (f: number, i: number, pending: Promise<boolean>, t0: number): Promise<void> => {
+    const ok = await pending;
+    await runFrom(f, i, ok, t0);
   };
 
   return runFrom(0, -1);
-}
-
-/**
- * With the statistics: counts as evaluated and matched the GOTO lines of file `f` that its plan steps over from
- * entry `p` on (`o`: the file's steppedOverGotos(); o[p] >= 0).
- */
-function countSteppedOver(counters: LineCounters, o: Int32Array, lines: readonly Line[], f: number, p: number): void {
-  const evaluated = counters.evaluated[f]!;
-  const matched = counters.matched[f]!;
-  for (let g = o[p]!; g >= 0; g = o[lines[g]!.gotoIndex!]!) {
-    evaluated[g]!++;
-    matched[g]!++;
-  }
 }
 
 /**

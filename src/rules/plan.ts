@@ -17,8 +17,8 @@ const plans = new WeakMap<RuleSet, Map<string, LinePlan>>();
 /**
  * The plan of `rules` for events with this line mask, ACTION and SUBSYSTEM (undefined counts as ""). With `jumps`,
  * a line that is only ACTION and SUBSYSTEM keys and a GOTO, which this kind of event always takes, is stepped over
- * to its LABEL as well (not when devctl test traces the GOTOs taken; the statistics count such lines with
- * steppedOverGotos()).
+ * to its LABEL as well (not when devctl test traces the GOTOs taken; the statistics count such lines by
+ * countingPlan()).
  */
 export function linePlan(rules: RuleSet, mask: number, action: string, subsystem: string, jumps = false): LinePlan {
   let byKind = plans.get(rules);
@@ -33,23 +33,23 @@ export function linePlan(rules: RuleSet, mask: number, action: string, subsystem
   return plan;
 }
 
-/** steppedOverGotos() by the plan with jumps of the same kind of event (no key to build per event). */
-const overOf = new WeakMap<LinePlan, LinePlan>();
+/** countingPlan() by the plan with jumps of the same kind of event (no key to build per event). */
+const countingOf = new WeakMap<LinePlan, LinePlan>();
 
 /**
- * For the rule statistics, per file of the set: which GOTO lines `plan` (the plan with jumps of this kind of event)
- * steps over when the executor reads its entry `p` (goes to line p, or beyond it to the first line it may match).
- * Every event that reaches such a line takes its GOTO (see linePlan), so the statistics count it as evaluated and
- * matched without running it or stepping on it: over[p] is the first of them on the way from p, -1 for none; the
- * next one is over[its LABEL's index], and so on (exec.ts). Fixed for the kind of event, like the plan.
+ * For the rule statistics: `plan` (the plan with jumps of this kind of event) with the GOTO lines it steps over
+ * marked. Every event that reaches such a line takes its GOTO (see linePlan), so the statistics count it as
+ * evaluated and matched without running it. Where the plan goes from entry `p` over such a line `g` (the first on
+ * the way), the entry is -1 - g: the executor counts g and reads the entry of g's LABEL next, which may be another
+ * (exec.ts). Elsewhere the entries are the plan's. Fixed for the kind of event, like the plan.
  */
-export function steppedOverGotos(rules: RuleSet, plan: LinePlan, mask: number, action: string, subsystem: string): LinePlan {
-  let over = overOf.get(plan);
-  if (over === undefined) {
-    over = rules.files.map((f, i) => fileOver(f.lines, plan[i]!, mask, action, subsystem));
-    overOf.set(plan, over);
+export function countingPlan(rules: RuleSet, plan: LinePlan, mask: number, action: string, subsystem: string): LinePlan {
+  let c = countingOf.get(plan);
+  if (c === undefined) {
+    c = rules.files.map((f, i) => fileCounting(f.lines, plan[i]!, mask, action, subsystem));
+    countingOf.set(plan, c);
   }
-  return over;
+  return c;
 }
 
 function fileNext(lines: readonly Line[], mask: number, action: string, subsystem: string, jumps: boolean): Int32Array {
@@ -67,21 +67,23 @@ function fileNext(lines: readonly Line[], mask: number, action: string, subsyste
 }
 
 /**
- * steppedOverGotos() of one file, from its plan with jumps (`next`): where the plan stops at a line, no GOTO is
+ * countingPlan() of one file, from its plan with jumps (`next`): where the plan stops at a line, no GOTO is
  * stepped over; elsewhere a line is either one it cannot reach or one of the GOTOs it steps over, and only the few
  * lines that could be such a GOTO need their ACTION and SUBSYSTEM keys tried.
  */
-function fileOver(lines: readonly Line[], next: Int32Array, mask: number, action: string, subsystem: string): Int32Array {
-  const over = new Int32Array(lines.length + 1);
-  over[lines.length] = -1;
+function fileCounting(lines: readonly Line[], next: Int32Array, mask: number, action: string, subsystem: string): Int32Array {
+  const counting = new Int32Array(lines.length + 1);
+  counting[lines.length] = lines.length;
   let keys: (readonly Token[] | undefined)[] | undefined;
+  // the first GOTO stepped over from each entry on: -1 for none
+  let over = -1;
   for (let i = lines.length - 1; i >= 0; i--) {
     const line = lines[i]!;
-    if (next[i] === i) over[i] = -1;
-    else if (alwaysJumps(line, i) && reachable(line, (keys ??= eventKindKeys(lines))[i], mask, action, subsystem)) over[i] = i;
-    else over[i] = over[i + 1]!;
+    if (next[i] === i) over = -1;
+    else if (alwaysJumps(line, i) && reachable(line, (keys ??= eventKindKeys(lines))[i], mask, action, subsystem)) over = i;
+    counting[i] = over >= 0 ? -1 - over : next[i]!;
   }
-  return over;
+  return counting;
 }
 
 /** Whether an event of this kind can match the line at all (its line mask, its ACTION and SUBSYSTEM keys). */

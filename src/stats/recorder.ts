@@ -31,9 +31,16 @@ export type SortKey = (typeof SORT_KEYS)[number];
 /** How many slow occurrences are kept for `devctl stats`. */
 const SLOW_KEPT = 32;
 
-/** The counters of a rules set that events still use (the set in force, and the one before a reload). */
+/**
+ * The counters of a rules set that events still use (the set in force, and the one before a reload), by file and
+ * line index like LineCounters: on timed events also the evaluations timed, the time in the line's own keys and the
+ * longest evaluation. Typed arrays, so that a timed line costs no lookup by file:line and no number boxed in an object.
+ */
 interface SetCounters extends LineCounters {
   set: RuleSet;
+  timed: Uint32Array[];
+  keysMs: Float64Array[];
+  maxMs: Float64Array[];
 }
 const LIVE_SETS = 2;
 
@@ -47,7 +54,7 @@ interface LineCost {
   keysMs: number;
   /** The longest timed evaluation (programs and builtins included), or the longest program, builtin or RUN item. */
   maxMs: number;
-  // evaluated and matched: folded in from the rules sets' counters
+  // evaluated, matched, timed, keysMs and the timed lines' maxMs: folded in from the rules sets' counters
   programs: number;
   programMs: number;
   builtins: number;
@@ -119,65 +126,73 @@ const CHILD_WORD: Record<ChildKind, string> = { program: 'program', builtin: 'bu
 
 /** The cost of one event; handed to the rules as EventContext.cost. */
 export class EventCostImpl implements EventCost {
-  rulesMs = 0;
-  readonly timeLines: boolean;
-  readonly devpath: string;
-  readonly seqnum: number;
-  readonly #rec: StatsRecorder;
-  readonly #queuedAt: number;
-  readonly #startedAt: number;
-  #processedAt: number | undefined;
+  // One of these is made per event: its fields are plain properties assigned once, in the constructor (a class
+  // field is defined, then assigned again), which V8's interpreter (the daemon runs with --no-opt) also reads faster
+  // than private (#) ones.
+  declare rulesMs: number;
+  declare readonly timeLines: boolean;
+  declare readonly devpath: string;
+  declare readonly seqnum: number;
+  declare private readonly rec: StatsRecorder;
+  declare private readonly queuedAt: number;
+  declare private readonly startedAt: number;
+  declare private processedAt: number;
   // the running child (one at a time per event)
-  childKind: ChildKind | undefined;
-  childFile = '';
-  childLine = 0;
-  childWhat = '';
-  childStartedAt = 0;
+  declare childKind: ChildKind | undefined;
+  declare childFile: string;
+  declare childLine: number;
+  declare childWhat: string;
+  declare childStartedAt: number;
   /** The slow entry logged for the running child while it ran. */
-  childSlow: SlowEntry | undefined;
+  declare childSlow: SlowEntry | undefined;
   /** A child of the current line was logged as slow: the line itself is not logged again. */
-  #childWasSlow = false;
-  // line() runs for every rule line evaluated on a timed event: its fields are plain properties, which V8's
-  // interpreter (the daemon runs with --no-opt) reads faster than private (#) ones.
+  declare private childWasSlow: boolean;
   /** Time in programs and builtins: of the current line, and of the whole rules run. */
-  private childMsInLine = 0;
-  private childMsInRules = 0;
-  /** The costs of the file of the last line seen, by line number (consecutive lines are mostly of one file). */
-  private file = '';
-  private costs: LineCost[] = [];
+  declare private childMsInLine: number;
+  declare private childMsInRules: number;
+  /** The counters of the rules set the event runs (counters() is asked before any line). */
+  declare private set: SetCounters | undefined;
 
   constructor(rec: StatsRecorder, devpath: string, seqnum: number, queuedAt: number, now: number, timeLines: boolean) {
-    this.#rec = rec;
+    this.rulesMs = 0;
     this.timeLines = timeLines;
     this.devpath = devpath;
     this.seqnum = seqnum;
-    this.#queuedAt = queuedAt;
-    this.#startedAt = now;
+    this.rec = rec;
+    this.queuedAt = queuedAt;
+    this.startedAt = now;
+    this.processedAt = -1;
+    this.childKind = undefined;
+    this.childFile = '';
+    this.childLine = 0;
+    this.childWhat = '';
+    this.childStartedAt = 0;
+    this.childSlow = undefined;
+    this.childWasSlow = false;
+    this.childMsInLine = 0;
+    this.childMsInRules = 0;
+    this.set = undefined;
   }
 
   counters(rules: RuleSet): LineCounters {
-    return this.#rec.counters(rules);
+    return (this.set = this.rec.counters(rules));
   }
 
-  line(line: Line, startedAt: number): void {
+  line(f: number, i: number, line: Line, startedAt: number): void {
     const ms = nowMs() - startedAt;
-    let costs = this.costs;
-    if (line.file !== this.file) {
-      this.file = line.file;
-      costs = this.costs = this.#rec.costsOf(line.file);
-    }
-    const c = costs[line.line] ?? this.#rec.costAt(line.file, line.line);
-    const childMs = this.childMsInLine;
+    const k = this.set!;
+    const keysMs = ms - this.childMsInLine;
     this.childMsInLine = 0;
-    c.timed++;
-    c.keysMs += Math.max(0, ms - childMs);
-    if (ms > c.maxMs) c.maxMs = ms;
-    const slowMs = this.#rec.slowMs;
+    k.timed[f]![i]!++;
+    if (keysMs > 0) k.keysMs[f]![i]! += keysMs;
+    const max = k.maxMs[f]!;
+    if (ms > max[i]!) max[i] = ms;
+    const slowMs = this.rec.slowMs;
     if (slowMs > 0 && ms >= slowMs) {
-      if (this.#childWasSlow) this.#childWasSlow = false;
+      if (this.childWasSlow) this.childWasSlow = false;
       else {
-        c.slow++;
-        this.#rec.slowDone(this, `${line.file}:${line.line}`, 'line', undefined, ms, undefined);
+        this.rec.costAt(line.file, line.line).slow++;
+        this.rec.slowDone(this, `${line.file}:${line.line}`, 'line', undefined, ms, undefined);
       }
     }
   }
@@ -189,14 +204,16 @@ export class EventCostImpl implements EventCost {
     this.childWhat = what;
     this.childSlow = undefined;
     this.childStartedAt = nowMs();
+    this.rec.childRunning(this);
   }
 
   childEnd(): void {
     const kind = this.childKind;
     if (kind === undefined) return;
     this.childKind = undefined;
+    this.rec.childDone(this);
     const ms = nowMs() - this.childStartedAt;
-    const c = this.#rec.costAt(this.childFile, this.childLine);
+    const c = this.rec.costAt(this.childFile, this.childLine);
     if (kind === 'program') {
       c.programs++;
       c.programMs += ms;
@@ -212,30 +229,34 @@ export class EventCostImpl implements EventCost {
       this.childMsInRules += ms;
     }
     if (ms > c.maxMs) c.maxMs = ms;
-    const slowMs = this.#rec.slowMs;
+    const slowMs = this.rec.slowMs;
     if (slowMs > 0 && ms >= slowMs) {
       if (!this.childSlow) c.slow++;
-      this.#childWasSlow = kind !== 'run';
-      this.#rec.slowDone(this, `${this.childFile}:${this.childLine}`, kind, this.childWhat, ms, this.childSlow);
+      this.childWasSlow = kind !== 'run';
+      this.rec.slowDone(this, `${this.childFile}:${this.childLine}`, kind, this.childWhat, ms, this.childSlow);
     }
     this.childSlow = undefined;
   }
 
   /** processEvent is done (rules and apply). */
   processed(): void {
-    this.#processedAt = nowMs();
+    this.processedAt = nowMs();
     // a key that blocked on an event whose lines were not timed: the line is unknown, the device and time are not
     const keysMs = this.rulesMs - this.childMsInRules;
-    const slowMs = this.#rec.slowMs;
-    if (!this.timeLines && slowMs > 0 && keysMs >= slowMs) this.#rec.slowKeys(this, keysMs);
+    const slowMs = this.rec.slowMs;
+    if (!this.timeLines && slowMs > 0 && keysMs >= slowMs) this.rec.slowKeys(this, keysMs);
   }
 
   /** The event is done (RUN included). */
   end(failed: boolean): void {
     const now = nowMs();
-    this.childKind = undefined;
-    const processedAt = this.#processedAt ?? now;
-    this.#rec.eventDone(this, failed, this.#startedAt - this.#queuedAt, this.rulesMs, Math.max(0, processedAt - this.#startedAt - this.rulesMs), now - processedAt, now - this.#queuedAt);
+    if (this.childKind !== undefined) {
+      // a program or builtin that threw: it is not running any more
+      this.childKind = undefined;
+      this.rec.childDone(this);
+    }
+    const processedAt = this.processedAt < 0 ? now : this.processedAt;
+    this.rec.eventDone(failed, this.startedAt - this.queuedAt, this.rulesMs, Math.max(0, processedAt - this.startedAt - this.rulesMs), now - processedAt, now - this.queuedAt);
   }
 }
 
@@ -252,7 +273,8 @@ export class StatsRecorder {
   #stages = newStages();
   #events = 0;
   #failed = 0;
-  #active = new Set<EventCostImpl>();
+  /** Events with a program, builtin or RUN item running, which the watchdog looks at (with slowMs > 0). */
+  #running = new Set<EventCostImpl>();
   #timer: NodeJS.Timeout | undefined;
   #slow: SlowEntry[] = [];
   #slowTotal = 0;
@@ -265,23 +287,37 @@ export class StatsRecorder {
 
   /** Starts accounting one event that was queued at `queuedAt` (nowMs()) and starts now. */
   begin(devpath: string, seqnum: number, queuedAt: number): EventCostImpl {
-    const c = new EventCostImpl(this, devpath, seqnum, queuedAt, nowMs(), this.#sampled++ % this.sample === 0);
-    if (this.slowMs > 0) {
-      // the events the watchdog looks at for programs and builtins still running; it stops at a tick without any
-      this.#active.add(c);
-      if (this.#timer === undefined) {
-        this.#timer = setInterval(() => this.#watch(), Math.min(250, Math.max(10, this.slowMs / 4)));
-        this.#timer.unref();
-      }
+    return new EventCostImpl(this, devpath, seqnum, queuedAt, nowMs(), this.#sampled++ % this.sample === 0);
+  }
+
+  /** A program, builtin or RUN item of event `c` starts: the watchdog looks at it while it runs. */
+  childRunning(c: EventCostImpl): void {
+    if (this.slowMs <= 0) return;
+    this.#running.add(c);
+    // the watchdog stops at a tick without any child running
+    if (this.#timer === undefined) {
+      this.#timer = setInterval(() => this.#watch(), Math.min(250, Math.max(10, this.slowMs / 4)));
+      this.#timer.unref();
     }
-    return c;
+  }
+
+  childDone(c: EventCostImpl): void {
+    if (this.slowMs > 0) this.#running.delete(c);
   }
 
   /** The counters of a rules set; a new set (a reload) folds the counts of sets no event should use any more. */
-  counters(rules: RuleSet): LineCounters {
+  counters(rules: RuleSet): SetCounters {
     const sets = this.#sets;
     for (let i = sets.length - 1; i >= 0; i--) if (sets[i]!.set === rules) return sets[i]!;
-    const n: SetCounters = { set: rules, evaluated: rules.files.map((f) => new Uint32Array(f.lines.length)), matched: rules.files.map((f) => new Uint32Array(f.lines.length)) };
+    const files = rules.files;
+    const n: SetCounters = {
+      set: rules,
+      evaluated: files.map((f) => new Uint32Array(f.lines.length)),
+      matched: files.map((f) => new Uint32Array(f.lines.length)),
+      timed: files.map((f) => new Uint32Array(f.lines.length)),
+      keysMs: files.map((f) => new Float64Array(f.lines.length)),
+      maxMs: files.map((f) => new Float64Array(f.lines.length)),
+    };
     sets.push(n);
     // an event still running on an older set after this loses the evaluations it counts from now on
     while (sets.length > LIVE_SETS) this.#fold(sets.shift()!);
@@ -295,29 +331,30 @@ export class StatsRecorder {
       const lines = files[f]!.lines;
       const ev = s.evaluated[f]!;
       const m = s.matched[f]!;
+      const timed = s.timed[f]!;
+      const keysMs = s.keysMs[f]!;
+      const maxMs = s.maxMs[f]!;
       for (let i = 0; i < lines.length; i++) {
-        if (ev[i] === 0) continue;
+        if (ev[i] === 0 && timed[i] === 0) continue;
         const c = this.costAt(lines[i]!.file, lines[i]!.line);
         c.evaluated += ev[i]!;
         c.matched += m[i]!;
-        ev[i] = 0;
-        m[i] = 0;
+        c.timed += timed[i]!;
+        c.keysMs += keysMs[i]!;
+        if (maxMs[i]! > c.maxMs) c.maxMs = maxMs[i]!;
+        ev[i] = m[i] = timed[i] = 0;
+        keysMs[i] = maxMs[i] = 0;
       }
     }
   }
 
-  /** The costs of one file's lines, by line number. */
-  costsOf(file: string): LineCost[] {
+  /** The costs of one line, by file and line number. */
+  costAt(file: string, line: number): LineCost {
     let costs = this.#files.get(file);
     if (costs === undefined) {
       costs = [];
       this.#files.set(file, costs);
     }
-    return costs;
-  }
-
-  costAt(file: string, line: number): LineCost {
-    const costs = this.costsOf(file);
     let c = costs[line];
     if (c === undefined) {
       c = { file, line, evaluated: 0, matched: 0, timed: 0, keysMs: 0, maxMs: 0, programs: 0, programMs: 0, builtins: 0, builtinMs: 0, runs: 0, runMs: 0, slow: 0 };
@@ -326,8 +363,7 @@ export class StatsRecorder {
     return c;
   }
 
-  eventDone(c: EventCostImpl, failed: boolean, queue: number, rules: number, apply: number, run: number, total: number): void {
-    this.#active.delete(c);
+  eventDone(failed: boolean, queue: number, rules: number, apply: number, run: number, total: number): void {
     this.#events++;
     if (failed) this.#failed++;
     const st = this.#stages;
@@ -369,13 +405,13 @@ export class StatsRecorder {
 
   /** Logs the programs and builtins that are still running past the threshold (once each). */
   #watch(): void {
-    if (this.#active.size === 0) {
+    if (this.#running.size === 0) {
       clearInterval(this.#timer);
       this.#timer = undefined;
       return;
     }
     const now = nowMs();
-    for (const c of this.#active) {
+    for (const c of this.#running) {
       const kind = c.childKind;
       if (kind === undefined || c.childSlow !== undefined) continue;
       const ms = now - c.childStartedAt;
@@ -434,7 +470,7 @@ export class StatsRecorder {
   close(): void {
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
-    this.#active.clear();
+    this.#running.clear();
     this.#sets = [];
   }
 }

@@ -203,7 +203,8 @@ describe('stats recorder', () => {
     const c = rec.begin('/devices/x', 1, nowMs());
     const t0 = nowMs();
     while (nowMs() - t0 < 25); // a line that blocks (a slow sysfs read)
-    c.line(set.files[0]!.lines[1]!, t0);
+    c.counters(set);
+    c.line(0, 1, set.files[0]!.lines[1]!, t0);
     c.end(false);
     expect(lines.filter((l) => l.msg.includes('slow rule /r/10-a.rules:2: the rule line took'))).toHaveLength(1);
     rec.close();
@@ -225,7 +226,7 @@ describe('metrics', () => {
   const k = c.counters(set);
   k.evaluated[0]![0]!++;
   k.matched[0]![0]!++;
-  c.line(set.files[0]!.lines[0]!, nowMs() - 1);
+  c.line(0, 0, set.files[0]!.lines[0]!, nowMs() - 1);
   c.processed();
   c.end(false);
   const stats = rec.snapshot();
