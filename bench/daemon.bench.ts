@@ -28,7 +28,9 @@
 //     takes the rules the daemon compiled from its cache; and there with other rules directories, which the daemon
 //     declines and devctl runs with the files its earlier runs added to the cache) and udevadm's, timed by the
 //     probe (fork to exit), alternating.
-//   - devMaster with `stats = true` against stats off, coldplug, alternating (the target: within 5 %).
+//   - devMaster with `stats = true` against stats off, coldplug, alternating (the target: within 5 %), three times as
+//     many rounds as the other phases (a 5 % difference under this machine's run-to-run noise), with the ratio of
+//     the medians and the median of the rounds' ratios (the two runs of a round are next to each other in time).
 //   - disk: coldplug of devMaster with its run root on the disk, a directory removed before each start, as
 //     ../shared/tools/plain-bench.sh gives it, beside devMaster on its tmpfs /run and udevd 252, alternating.
 //
@@ -37,10 +39,11 @@
 //     the executable of another build (a copy of dist/ inside this tree, so that it finds node_modules), for
 //     measuring a change against the build before it in one run.
 //
-// DM_BENCH_ROUNDS (default 5, plus the warm-up) sets the rounds; DM_BENCH_PHASES (coldplug,storm,hotplug,stats,
+// DM_BENCH_ROUNDS (default 5, plus the warm-up) sets the rounds (DM_BENCH_STATS_ROUNDS the stats phase's, default
+// three times as many); DM_BENCH_PHASES (coldplug,storm,hotplug,stats,
 // disk,processes; alt) a subset; DM_BENCH_ONLY=devmaster skips udevd; DM_BENCH_DEBUG prints every sample.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, readFileSync, mkdirSync, cpSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, readFileSync, readdirSync, mkdirSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -49,6 +52,7 @@ import { EXCLUDED_RULES, namespaceScript, rulesCopy, treeOf } from '../test/help
 import { rulesCachePath } from '../src/rules/cache.js';
 
 const ROUNDS = Number(process.env.DM_BENCH_ROUNDS ?? 5);
+const STATS_ROUNDS = Number(process.env.DM_BENCH_STATS_ROUNDS ?? 3 * ROUNDS);
 const PHASES = (process.env.DM_BENCH_PHASES ?? 'coldplug,storm,hotplug,stats,disk,processes').split(',');
 const DEBUG = !!process.env.DM_BENCH_DEBUG;
 const STORM = 3000;
@@ -162,7 +166,7 @@ interface Sample {
   span?: number;
   events?: number;
   hwmKb: number;
-  /** CPU time (user + system) the daemon's process tree spent during the phase (after settling). */
+  /** CPU time the daemon's process tree spent during the phase (after settling): its threads' run time, its children's. */
   cpuMs: number;
   pssKb: number;
   treeHwmKb: number;
@@ -173,21 +177,25 @@ function statusKb(pid: number, key: string): number {
   return m ? Number(m[1]) : 0;
 }
 
-/** CPU time (user + system, ms) of the living processes of a tree, and of their waited-for children. */
+/**
+ * CPU time (ms) of the living processes of a tree, and of their waited-for children: the living threads' run time
+ * from schedstat (ns; utime and stime are 10 ms ticks, a tenth of a coldplug's), the children's cutime and cstime.
+ */
 const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
 function treeCpuMs(pid: number): number {
-  let ticks = 0;
+  let ms = 0;
   for (const p of treeOf(pid)) {
     try {
-      // fields after the command's closing parenthesis: utime is the 14th of the line, cutime+cstime follow stime
+      // fields after the command's closing parenthesis: cutime and cstime are the 16th and 17th of the line
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+      ms += (Number(f[13]) + Number(f[14])) * TICK_MS;
+      for (const t of readdirSync(`/proc/${p}/task`)) ms += Number(readFileSync(`/proc/${p}/task/${t}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
     }
   }
-  return ticks * TICK_MS;
+  return ms;
 }
 
 /** Proportional set size of the whole process tree, and the sum of its processes' VmHWM. */
@@ -347,7 +355,7 @@ export async function main(): Promise<void> {
       const statsPhase = who.includes('devMaster stats');
       const diskPhase = who.includes('devMaster disk run');
       const altPhase = who.includes('devMaster alt');
-      for (let round = 0; round <= ROUNDS; round++) {
+      for (let round = 0; round <= (statsPhase ? STATS_ROUNDS : ROUNDS); round++) {
         const order = who.map((_, i) => who[(i + round) % who.length]!);
         for (const name of order) {
           const s = await runOnce(probe, specs[name]!, phase, join(work, `${name.replace(/ /g, '-')}.log`), () => (phase === 'storm' ? stormDevpaths : null));
@@ -374,7 +382,7 @@ export async function main(): Promise<void> {
       row(label, (name) => col(phase, name, (s) => s.span ?? NaN), ms, 'ms');
     }
     for (const phase of ['coldplug', 'storm'] as const) {
-      if (get(`${phase}/devMaster`).length) row(`CPU time, ${phase} (user+sys, tree)`, (name) => col(phase, name, (s) => s.cpuMs), ms, 'ms');
+      if (get(`${phase}/devMaster`).length) row(`CPU time, ${phase} (tree)`, (name) => col(phase, name, (s) => s.cpuMs), ms, 'ms');
     }
     if (get('hotplug-warm/devMaster').length) row('CPU time, hotplug after a coldplug (add, remove, 0.5 s after)', (name) => col('hotplug-warm', name, (s) => s.cpuMs), ms, 'ms');
     row('start to ready', (name) => all(name, (s) => s.readyMs), ms, 'ms');
@@ -410,14 +418,15 @@ export async function main(): Promise<void> {
       const stat = (label: string, f: (s: Sample) => number) => {
         const a = off.map(f);
         const b = on.map(f);
-        return [label, cell(a, ms, 'ms'), cell(b, ms, 'ms'), ratio(median(b), median(a))];
+        return [label, cell(a, ms, 'ms'), cell(b, ms, 'ms'), ratio(median(b), median(a)), roundRatios(b, a)];
       };
       console.log('');
+      console.log(`stats: ${on.length} rounds after a warm-up`);
       printTable([
-        ['', 'stats off', 'stats on', 'ratio'],
+        ['', 'stats off', 'stats on', 'ratio', 'per round'],
         stat('coldplug', (s) => s.span ?? NaN),
         // the daemon's own CPU time in the same rounds: less moved by the scheduling noise of a 200 ms span
-        stat('CPU time, coldplug (user+sys)', (s) => s.cpuMs),
+        stat('CPU time, coldplug (tree)', (s) => s.cpuMs),
       ]);
       console.log('target: coldplug with stats on <= 1.05x stats off');
     }
