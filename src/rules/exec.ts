@@ -17,7 +17,7 @@ import { runCommandLine } from './spawn.js';
 import { cmdlineValue, readCmdline, splitCommand } from '../util/cmdline.js';
 import { T, isParentToken, LINE_HAS_DEVLINK, LINE_HAS_GOTO, LINE_HAS_NAME, LINE_UPDATE_SOMETHING, type Line, type Token } from './compile.js';
 import type { RuleSet } from './load.js';
-import { countingPlan, linePlan } from './plan.js';
+import { linePlan } from './plan.js';
 import { lookupGroup, lookupUser, parseId, parseMode } from '../sys/users.js';
 import { constArch, constVirt } from './const.js';
 import { isSystemError, tryOr } from '../util/fs.js';
@@ -147,11 +147,9 @@ export function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv): void
   const counters = cost?.counters(rules);
   const timed = cost?.timeLines === true;
   const files = rules.files;
-  // the lines this kind of event can reach (plan.ts): the others are stepped over without a look
-  const jumps = env.trace === undefined;
-  const plan = linePlan(rules, mask, dev.action ?? '', dev.subsystem ?? '', jumps);
-  // with the statistics on, the GOTO lines the plan steps over are counted where the event passes them
-  const counting = counters !== undefined && jumps ? countingPlan(rules, plan, mask, dev.action ?? '', dev.subsystem ?? '') : undefined;
+  // the lines this kind of event can reach (plan.ts): the others are stepped over without a look; a trace has every
+  // GOTO taken in it; with the statistics on, the GOTO lines the plan steps over are counted where the event passes them
+  const plan = linePlan(rules, mask, dev.action ?? '', dev.subsystem ?? '', env.trace !== undefined ? 'steps' : counters !== undefined ? 'counting' : 'jumps');
   // the signal can only be aborted while the event awaits: checked here and after each await of a token
   checkpoint(env.signal);
 
@@ -162,12 +160,12 @@ export function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv): void
   const runFrom = (f0: number, start: number, resumed?: boolean, t0Resumed = 0): void | Promise<void> => {
     for (let f = f0; f < files.length; f++) {
       const lines = files[f]!.lines;
-      const next = counting === undefined ? plan[f]! : counting[f]!;
+      const next = plan[f]!;
       const evaluated = counters?.evaluated[f];
       const matched = counters?.matched[f];
       let i = f !== f0 || start < 0 ? next[0]! : start;
       for (;;) {
-        // with the statistics: a GOTO line the plan steps over (-1 - its index), counted, then its LABEL's entry
+        // with the statistics: a GOTO line the plan steps over (-1 - its index, a 'counting' plan), counted, then its LABEL's entry
         while (i < 0) {
           const g = -1 - i;
           evaluated![g]!++;

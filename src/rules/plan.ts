@@ -15,41 +15,34 @@ const MAX_PLANS = 256;
 const plans = new WeakMap<RuleSet, Map<string, LinePlan>>();
 
 /**
- * The plan of `rules` for events with this line mask, ACTION and SUBSYSTEM (undefined counts as ""). With `jumps`,
- * a line that is only ACTION and SUBSYSTEM keys and a GOTO, which this kind of event always takes, is stepped over
- * to its LABEL as well (not when devctl test traces the GOTOs taken; the statistics count such lines by
- * countingPlan()).
+ * How a plan treats a line that is only ACTION and SUBSYSTEM keys and a GOTO forward, which every event of its kind
+ * that reaches it takes:
+ * - 'steps': the plan stops at it (devctl test traces the GOTOs taken);
+ * - 'jumps': the plan steps over it to its LABEL;
+ * - 'counting': as 'jumps', for the rule statistics, which count such a line as evaluated and matched without running
+ *   it. Where the plan goes from entry `p` over such a line `g` (the first on the way), the entry is -1 - g: the
+ *   executor counts g and reads the entry of g's LABEL next, which may be another (exec.ts). Elsewhere the entries
+ *   are those of 'jumps'.
  */
-export function linePlan(rules: RuleSet, mask: number, action: string, subsystem: string, jumps = false): LinePlan {
+export type PlanKind = 'steps' | 'jumps' | 'counting';
+
+/** The plan of `rules` for events with this line mask, ACTION and SUBSYSTEM (undefined counts as ""). */
+export function linePlan(rules: RuleSet, mask: number, action: string, subsystem: string, kind: PlanKind = 'steps'): LinePlan {
   let byKind = plans.get(rules);
   if (byKind === undefined) plans.set(rules, (byKind = new Map()));
-  const key = `${jumps ? 'j' : ''}${mask} ${action} ${subsystem}`;
+  const key = `${kind[0]}${mask} ${action} ${subsystem}`;
   let plan = byKind.get(key);
   if (plan === undefined) {
+    if (kind === 'counting') {
+      const jumps = linePlan(rules, mask, action, subsystem, 'jumps');
+      plan = rules.files.map((f, i) => fileCounting(f.lines, jumps[i]!, mask, action, subsystem));
+    } else {
+      plan = rules.files.map((f) => fileNext(f.lines, mask, action, subsystem, kind === 'jumps'));
+    }
     if (byKind.size >= MAX_PLANS) byKind.clear();
-    plan = rules.files.map((f) => fileNext(f.lines, mask, action, subsystem, jumps));
     byKind.set(key, plan);
   }
   return plan;
-}
-
-/** countingPlan() by the plan with jumps of the same kind of event (no key to build per event). */
-const countingOf = new WeakMap<LinePlan, LinePlan>();
-
-/**
- * For the rule statistics: `plan` (the plan with jumps of this kind of event) with the GOTO lines it steps over
- * marked. Every event that reaches such a line takes its GOTO (see linePlan), so the statistics count it as
- * evaluated and matched without running it. Where the plan goes from entry `p` over such a line `g` (the first on
- * the way), the entry is -1 - g: the executor counts g and reads the entry of g's LABEL next, which may be another
- * (exec.ts). Elsewhere the entries are the plan's. Fixed for the kind of event, like the plan.
- */
-export function countingPlan(rules: RuleSet, plan: LinePlan, mask: number, action: string, subsystem: string): LinePlan {
-  let c = countingOf.get(plan);
-  if (c === undefined) {
-    c = rules.files.map((f, i) => fileCounting(f.lines, plan[i]!, mask, action, subsystem));
-    countingOf.set(plan, c);
-  }
-  return c;
 }
 
 function fileNext(lines: readonly Line[], mask: number, action: string, subsystem: string, jumps: boolean): Int32Array {
@@ -67,7 +60,7 @@ function fileNext(lines: readonly Line[], mask: number, action: string, subsyste
 }
 
 /**
- * countingPlan() of one file, from its plan with jumps (`next`): where the plan stops at a line, no GOTO is
+ * The 'counting' plan of one file, from its 'jumps' plan (`next`): where the plan stops at a line, no GOTO is
  * stepped over; elsewhere a line is either one it cannot reach or one of the GOTOs it steps over, and only the few
  * lines that could be such a GOTO need their ACTION and SUBSYSTEM keys tried.
  */

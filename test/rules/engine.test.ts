@@ -160,7 +160,7 @@ describe('executor', () => {
     const mask = LINE_HAS_GOTO | LINE_UPDATE_SOMETHING | LINE_HAS_DEVLINK;
     const lines = set.files[0]!.lines.map((l) => l.line);
     const reach = (subsystem: string, jumps: boolean) => {
-      const next = linePlan(set, mask, 'change', subsystem, jumps)[0]!;
+      const next = linePlan(set, mask, 'change', subsystem, jumps ? 'jumps' : 'steps')[0]!;
       const out: number[] = [];
       for (let i = next[0]!; i < lines.length; i = next[i + 1]!) out.push(lines[i]!);
       return out;
