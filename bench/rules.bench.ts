@@ -12,7 +12,6 @@ import { mergeConfFiles } from '../src/config/rules-path.js';
 import { Device } from '../src/device/device.js';
 import { processEvent, type EventContext } from '../src/event/process.js';
 import { loadAllBuiltins } from '../src/builtins/registry.js';
-import { StatsRecorder } from '../src/stats/recorder.js';
 import { referenceUdev, REPO } from '../test/helpers/reference.js';
 
 function devicesOfThisMachine(): string[] {
@@ -54,27 +53,18 @@ export async function main(): Promise<void> {
     const builtins = new Map((await loadAllBuiltins()).map((b) => [b.name, b]));
     const ctx: EventContext = { roots, ruleSet: load.ruleSet, log: pino({ level: 'silent' }), test: true, mknod: false, execTimeoutMs: 10_000, builtins };
     const devices = devicesOfThisMachine();
-    // with `stats`, every event is accounted as the daemon does with stats on (src/stats)
-    const recorder = new StatsRecorder({ slowMs: 0, sample: 10, log: ctx.log });
-    const runAll = async (stats = false) => {
+    const runAll = async () => {
       const t = performance.now();
       for (const p of devices) {
         const d = Device.fromSyspath(roots, p);
         d.action = 'add';
-        const cost = stats ? recorder.begin(d.devpath, 0, performance.now()) : undefined;
-        await processEvent({ ...ctx, cost }, d);
-        cost?.processed();
-        cost?.end(false);
+        await processEvent(ctx, d);
       }
       return performance.now() - t;
     };
     await runAll();
     const execs: number[] = [];
-    const withStats: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      execs.push(await runAll());
-      withStats.push(await runAll(true));
-    }
+    for (let i = 0; i < 3; i++) execs.push(await runAll());
     rmSync(roots.run, { recursive: true, force: true });
 
     // ---- whole processes: udevadm test vs devctl test on a sample of devices
@@ -95,7 +85,6 @@ export async function main(): Promise<void> {
     console.log(`rules: ${nfiles} files (Debian's udev ${ref.version} rules.d + this machine's /usr/lib/udev/rules.d), ${lines} compiled lines`);
     console.log(`devMaster load (parse + compile), median of 15: ${fmt(median(loads))}`);
     console.log(`devMaster execute on all ${devices.length} devices of this machine, median of 3: ${fmt(median(execs))} (${((median(execs) * 1000) / devices.length).toFixed(0)} µs/device)`);
-    console.log(`  the same with stats on (default sampling: the lines of 1 event in 10 timed), median of 3: ${fmt(median(withStats))}, ${(median(withStats) / median(execs)).toFixed(3)}× (target <= 1.05×)`);
     console.log(`whole process, load + one event, median over ${sample.length} devices:`);
     console.log(`  devctl test:  ${fmt(median(ours))}`);
     console.log(`  udevadm test: ${fmt(median(theirs))}`);
