@@ -197,6 +197,33 @@ describe('stats recorder', () => {
     rec.close();
   });
 
+  it('the stage latencies: every event in each stage, the total the sum of the four, across the 64-event buffer', () => {
+    const rec = new StatsRecorder({ slowMs: 0, sample: 10, log: captureLogger().logger });
+    const n = 150; // more than two buffers' worth, and not a multiple of one
+    for (let i = 0; i < n; i++) {
+      const c = rec.begin('/devices/x', i, nowMs() - (i % 7)); // queued up to 6 ms before it starts
+      c.rulesMs = i % 3;
+      c.processed();
+      c.end(false);
+    }
+    let s = rec.snapshot().stages;
+    for (const st of ['queue', 'rules', 'apply', 'run', 'total'] as const) expect(s[st].count).toBe(n);
+    expect(s.rules.sumMs).toBe(150); // i % 3 over 0..149
+    // i % 7 over 0..149 is 444, and each event starts a little after the clock read that made its queued time
+    expect(s.queue.sumMs).toBeGreaterThanOrEqual(444);
+    expect(s.queue.sumMs).toBeLessThan(450);
+    expect(s.queue.maxMs).toBeGreaterThanOrEqual(6);
+    expect(s.total.sumMs).toBeCloseTo(s.queue.sumMs + s.rules.sumMs + s.apply.sumMs + s.run.sumMs, 6);
+    // events after a snapshot are still counted; a reset forgets those not yet read
+    rec.begin('/devices/x', n, nowMs()).end(false);
+    expect(rec.snapshot().stages.total.count).toBe(n + 1);
+    rec.begin('/devices/x', n + 1, nowMs()).end(false);
+    rec.reset();
+    s = rec.snapshot().stages;
+    expect(s.total.count).toBe(0);
+    rec.close();
+  });
+
   it('logs a slow rule line that runs no program once it is done (timed events)', () => {
     const { logger, lines } = captureLogger();
     const rec = new StatsRecorder({ slowMs: 20, sample: 1, log: logger });
