@@ -3,7 +3,7 @@
 // against `devctl test` for the same devices and the same 41 files (both as whole processes, since udevadm
 // has no in-process mode), udevadm inside a private mount namespace with the merged rules over its rules dir.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, symlinkSync, existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -13,22 +13,7 @@ import { Device } from '../src/device/device.js';
 import { processEvent, type EventContext } from '../src/event/process.js';
 import { loadAllBuiltins } from '../src/builtins/registry.js';
 import { referenceUdev, REPO } from '../test/helpers/reference.js';
-
-function devicesOfThisMachine(): string[] {
-  const out: string[] = [];
-  const walk = (dir: string) => {
-    let names: string[];
-    try {
-      names = readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory() && !d.isSymbolicLink()).map((d) => d.name);
-    } catch {
-      return;
-    }
-    if (existsSync(join(dir, 'uevent'))) out.push(dir);
-    for (const n of names) walk(join(dir, n));
-  };
-  walk('/sys/devices');
-  return out;
-}
+import { devicesOfThisMachine } from './devices.js';
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 

@@ -2,7 +2,7 @@
 // on a "change" of every device of this machine, in test mode (nothing is written), round after round, each round
 // once with the cost accounting as the daemon keeps it with stats on (src/stats: begin, the rules' hooks, processed,
 // end) and once without, in alternating order. Prints {devices, lines, off: ms[], on: ms[]} as JSON.
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -12,23 +12,7 @@ import { processEvent, type EventContext } from '../src/event/process.js';
 import { loadRules } from '../src/rules/load.js';
 import { StatsRecorder } from '../src/stats/recorder.js';
 import { nowMs } from '../src/util/clock.js';
-
-/** Every device directory under /sys/devices (those with a uevent file). */
-function devicesOfThisMachine(): string[] {
-  const out: string[] = [];
-  const walk = (dir: string): void => {
-    let names: string[];
-    try {
-      names = readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory() && !d.isSymbolicLink()).map((d) => d.name);
-    } catch {
-      return;
-    }
-    if (existsSync(join(dir, 'uevent'))) out.push(dir);
-    for (const n of names) walk(join(dir, n));
-  };
-  walk('/sys/devices');
-  return out;
-}
+import { devicesOfThisMachine } from './devices.js';
 
 async function main(): Promise<void> {
   const [rulesDir, roundsArg] = process.argv.slice(2);
