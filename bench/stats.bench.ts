@@ -7,23 +7,17 @@
 //
 // DM_BENCH_STATS_PAIRS (default 40) sets the rounds.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
+import { shebangFlags } from '../test/helpers/bundle.js';
 import { referenceUdev, REPO } from '../test/helpers/reference.js';
 import { EXCLUDED_RULES, rulesCopy } from '../test/helpers/udevd.js';
 
 const PAIRS = Number(process.env.DM_BENCH_STATS_PAIRS ?? 40);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const spread = (xs: number[], f: (n: number) => string) => `${f(Math.min(...xs))}-${f(Math.max(...xs))}`;
-
-/** The V8 and Node flags of the daemon's executable (its `#!/usr/bin/env -S node FLAGS` or `#!/usr/bin/node FLAG` line). */
-function daemonFlags(): string[] {
-  const first = readFileSync(join(REPO, 'dist', 'cli', 'devmaster.js'), 'utf8').split('\n', 1)[0]!;
-  const words = first.replace(/^#!\s*/, '').split(/\s+/);
-  return words.slice(words.findIndex((w) => w === 'node' || w.endsWith('/node')) + 1);
-}
 
 export async function main(): Promise<void> {
   const ref = referenceUdev();
@@ -46,7 +40,7 @@ export async function main(): Promise<void> {
       logLevel: 'warning',
       banner: { js: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);" },
     });
-    const flags = daemonFlags();
+    const flags = shebangFlags('devmaster');
     const out = JSON.parse(execFileSync(process.execPath, [...flags, runner, rules, String(PAIRS)], { encoding: 'utf8', maxBuffer: 1 << 24 })) as { devices: number; lines: number; off: number[]; on: number[] };
     const ms = (n: number) => n.toFixed(1);
     const ratios = out.on.map((x, i) => x / out.off[i]!);

@@ -22,8 +22,8 @@ export interface LatencySnapshot {
 }
 
 export class Latency {
-  // add() runs five times per event with stats on: plain properties, which V8's interpreter (the daemon runs with
-  // --no-opt) reads faster than private (#) ones
+  // add() runs five times per event with stats on (in batches, src/stats/recorder.ts EventStages): plain properties,
+  // which V8's interpreter (the daemon runs with --no-opt) reads faster than private (#) ones
   private readonly counts = new Float64Array(LATENCY_BOUNDS_MS.length + 1);
   private n = 0;
   private sum = 0;
