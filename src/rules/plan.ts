@@ -45,57 +45,33 @@ export function linePlan(rules: RuleSet, mask: number, action: string, subsystem
   return plan;
 }
 
-function fileNext(lines: readonly Line[], mask: number, action: string, subsystem: string, jumps: boolean): Int32Array {
-  const keys = eventKindKeys(lines);
-  const next = new Int32Array(lines.length + 1);
-  next[lines.length] = lines.length;
-  for (let i = lines.length - 1; i >= 0; i--) {
-    const line = lines[i]!;
-    if (!reachable(line, keys[i], mask, action, subsystem)) next[i] = next[i + 1]!;
-    // LABELs are later in the file: the target's entry is known already
-    else if (jumps && alwaysJumps(line, i)) next[i] = next[line.gotoIndex!]!;
-    else next[i] = i;
-  }
-  return next;
-}
-
 /**
- * The 'counting' plan of one file, from its 'jumps' plan (`next`): where the plan stops at a line, no GOTO is
- * stepped over; elsewhere a line is either one it cannot reach or one of the GOTOs it steps over, and only the few
- * lines that could be such a GOTO need their ACTION and SUBSYSTEM keys tried.
+ * What the plans of one file need from its lines, whatever the event (worked out once per file): each line's mask
+ * bits and its ACTION and SUBSYSTEM keys, and its LABEL where it is only such keys and a GOTO forward — a line every
+ * event that reaches it takes (-1 for the others).
  */
-function fileCounting(lines: readonly Line[], next: Int32Array, mask: number, action: string, subsystem: string): Int32Array {
-  const counting = new Int32Array(lines.length + 1);
-  counting[lines.length] = lines.length;
-  let keys: (readonly Token[] | undefined)[] | undefined;
-  // the first GOTO stepped over from each entry on: -1 for none
-  let over = -1;
-  for (let i = lines.length - 1; i >= 0; i--) {
-    const line = lines[i]!;
-    if (next[i] === i) over = -1;
-    else if (alwaysJumps(line, i) && reachable(line, (keys ??= eventKindKeys(lines))[i], mask, action, subsystem)) over = i;
-    counting[i] = over >= 0 ? -1 - over : next[i]!;
-  }
-  return counting;
+interface FileShape {
+  types: Int32Array;
+  keys: (readonly Token[] | undefined)[];
+  jumpTo: Int32Array;
+  /** The lines with a jumpTo, in order. */
+  jumpLines: number[];
 }
 
-/** Whether an event of this kind can match the line at all (its line mask, its ACTION and SUBSYSTEM keys). */
-function reachable(line: Line, keys: readonly Token[] | undefined, mask: number, action: string, subsystem: string): boolean {
-  return (line.type & mask) !== 0 && keysMatch(keys, action, subsystem);
-}
+const shapes = new WeakMap<readonly Line[], FileShape>();
 
-/** A reachable line of ACTION and SUBSYSTEM keys alone and a GOTO forward: taken by every event that reaches it. */
-function alwaysJumps(line: Line, i: number): boolean {
-  return line.gotoIndex !== undefined && line.gotoIndex > i && line.tokens.every(isEventKindKey);
-}
-
-/** Per file, once: each line's ACTION and SUBSYSTEM keys (undefined for the many lines without). */
-const kindKeysOf = new WeakMap<readonly Line[], (readonly Token[] | undefined)[]>();
-
-function eventKindKeys(lines: readonly Line[]): (readonly Token[] | undefined)[] {
-  let keys = kindKeysOf.get(lines);
-  if (keys === undefined) {
-    keys = lines.map((line) => {
+function shapeOf(lines: readonly Line[]): FileShape {
+  let shape = shapes.get(lines);
+  if (shape === undefined) {
+    const types = new Int32Array(lines.length);
+    const jumpTo = new Int32Array(lines.length).fill(-1);
+    const jumpLines: number[] = [];
+    const keys = lines.map((line, i) => {
+      types[i] = line.type;
+      if (line.gotoIndex !== undefined && line.gotoIndex > i && line.tokens.every(isEventKindKey)) {
+        jumpTo[i] = line.gotoIndex;
+        jumpLines.push(i);
+      }
       const kind: Token[] = [];
       for (const tok of line.tokens) {
         if (tok.type > T.M_SUBSYSTEM) break;
@@ -103,17 +79,55 @@ function eventKindKeys(lines: readonly Line[]): (readonly Token[] | undefined)[]
       }
       return kind.length ? kind : undefined;
     });
-    kindKeysOf.set(lines, keys);
+    shape = { types, keys, jumpTo, jumpLines };
+    shapes.set(lines, shape);
   }
-  return keys;
+  return shape;
+}
+
+function fileNext(lines: readonly Line[], mask: number, action: string, subsystem: string, jumps: boolean): Int32Array {
+  const { types, keys, jumpTo } = shapeOf(lines);
+  const n = lines.length;
+  const next = new Int32Array(n + 1);
+  next[n] = n;
+  for (let i = n - 1; i >= 0; i--) {
+    // reachable(), written out: this loop runs over every line for each kind of event a rules set meets
+    const k = keys[i];
+    if ((types[i]! & mask) === 0 || (k !== undefined && !keysMatch(k, action, subsystem))) next[i] = next[i + 1]!;
+    // LABELs are later in the file: the target's entry is known already
+    else if (jumps && jumpTo[i]! >= 0) next[i] = next[jumpTo[i]!]!;
+    else next[i] = i;
+  }
+  return next;
+}
+
+/**
+ * The 'counting' plan of one file, from its 'jumps' plan (`next`): the entries that differ are those from which the
+ * plan goes over a GOTO line it steps over (a reachable line with a jumpTo), back from that line to the nearest line
+ * the plan stops at or another such GOTO.
+ */
+function fileCounting(lines: readonly Line[], next: Int32Array, mask: number, action: string, subsystem: string): Int32Array {
+  const counting = next.slice();
+  const { types, keys, jumpLines } = shapeOf(lines);
+  for (const g of jumpLines) {
+    if (!reachable(types, keys, g, mask, action, subsystem)) continue;
+    counting[g] = -1 - g;
+    for (let p = g - 1; p >= 0 && next[p] !== p && counting[p]! >= 0; p--) counting[p] = -1 - g;
+  }
+  return counting;
+}
+
+/** Whether an event of this kind can match line `i` at all (its line mask, its ACTION and SUBSYSTEM keys). */
+function reachable(types: Int32Array, keys: (readonly Token[] | undefined)[], i: number, mask: number, action: string, subsystem: string): boolean {
+  const k = keys[i];
+  return (types[i]! & mask) !== 0 && (k === undefined || keysMatch(k, action, subsystem));
 }
 
 function isEventKindKey(tok: Token): boolean {
   return tok.type === T.M_ACTION || tok.type === T.M_SUBSYSTEM;
 }
 
-function keysMatch(keys: readonly Token[] | undefined, action: string, subsystem: string): boolean {
-  if (keys === undefined) return true;
+function keysMatch(keys: readonly Token[], action: string, subsystem: string): boolean {
   for (let k = 0; k < keys.length; k++) {
     const tok = keys[k]!;
     if (tok.pattern!.test(tok.type === T.M_ACTION ? action : subsystem) !== (tok.op === '==')) return false;
