@@ -31,9 +31,12 @@ async function main(): Promise<void> {
       for (const p of devices) {
         const d = Device.fromSyspath(ctx.roots, p);
         d.action = 'change';
-        const cost = stats ? recorder.begin(d.devpath, 0, nowMs()) : undefined;
-        await processEvent({ ...ctx, cost }, d);
-        cost?.processed();
+        // queued and started now (the daemon's queue stamps both)
+        const now = stats ? nowMs() : 0;
+        const cost = stats ? recorder.begin(d.devpath, 0, now, now) : undefined;
+        const res = await processEvent({ ...ctx, cost }, d);
+        // as the daemon: the stage before RUN ends only where RUN items follow (test mode runs none)
+        if (res.runList.length) cost?.processed();
         cost?.end(false);
       }
       return nowMs() - t;

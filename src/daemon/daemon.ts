@@ -540,7 +540,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
   /** The queue's worker: one event (see #processDevice); Retry puts it back (its whole disk is locked). */
   #process(ev: Uevent, item: QueueItem): Promise<void | Retry> {
     if (this.#builtinsLoading) return this.#builtinsLoading.then(() => this.#process(ev, item));
-    if (nowMs() - this.#builtinsCheckedAt >= BUILTINS_CHECK_MS) return this.#reloadChangedBuiltins().then(() => this.#processNow(ev, item));
+    if ((item.startedAt ?? nowMs()) - this.#builtinsCheckedAt >= BUILTINS_CHECK_MS) return this.#reloadChangedBuiltins().then(() => this.#processNow(ev, item));
     return this.#processNow(ev, item);
   }
 
@@ -596,7 +596,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
    */
   async #processDevice(ev: Uevent, item: QueueItem, rules: R, device: Device, lockError: { errno: number; code: string; message: string } | undefined): Promise<void> {
     this.#watch?.end(device); // no watch while the event runs, none at all after a remove (as udevd)
-    const cost = this.#stats?.begin(ev.devpath, ev.seqnum, item.queuedAt);
+    const cost = this.#stats?.begin(ev.devpath, ev.seqnum, item.queuedAt, item.startedAt);
     const run: EventRun<E> = lockError ? { failed: true, failure: this.#lockFailure(ev, lockError) } : await this.#runEvent(ev, rules, device, cost);
     if (ev.action === 'remove' && this.mknod && !run.failed) this.#removeOwnNode(device);
     const props = this.#broadcastProperties(ev, device, run);
@@ -641,9 +641,11 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
   /** What runs under event_timeout: the pipeline, the RUN list, then OPTIONS+="watch". */
   async #work(ctx: EventContext, ev: Uevent, rules: R, device: Device, cost: EventCostImpl | undefined): Promise<E> {
     const result = await this.#engine.processEvent(ctx, rules, device);
-    cost?.processed();
     for (const err of result.errors) this.log.warn({ devpath: ev.devpath, seqnum: ev.seqnum }, err);
-    if (result.runList.length) await this.#runPrograms(ctx, ev, result);
+    if (result.runList.length) {
+      cost?.processed();
+      await this.#runPrograms(ctx, ev, result);
+    }
     checkpoint(ctx.signal);
     if (result.state.watch === true) this.#watch?.begin(result.device); // OPTIONS+="watch"
     return result;

@@ -61,12 +61,12 @@ export interface ExecEnv {
 export type ChildKind = 'program' | 'builtin' | 'run';
 
 /**
- * Evaluations and matches of the rule lines of one rules set, by file index and line index in the set: counted
- * by executeRules itself (two array increments, no call).
+ * Evaluations of the rule lines of one rules set, by file index in the set and by line index and outcome: line
+ * `i`'s evaluations that failed at `outcomes[f][2 * i]`, those that matched at `outcomes[f][2 * i + 1]` (so its
+ * evaluations are their sum). Counted by executeRules itself: one array increment per line, no call.
  */
 export interface LineCounters {
-  evaluated: Uint32Array[];
-  matched: Uint32Array[];
+  outcomes: Uint32Array[];
 }
 
 /**
@@ -161,15 +161,13 @@ export function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv): void
     for (let f = f0; f < files.length; f++) {
       const lines = files[f]!.lines;
       const next = plan[f]!;
-      const evaluated = counters?.evaluated[f];
-      const matched = counters?.matched[f];
+      const outcomes = counters?.outcomes[f];
       let i = f !== f0 || start < 0 ? next[0]! : start;
       for (;;) {
         // with the statistics: a GOTO line the plan steps over (-1 - its index, a 'counting' plan), counted, then its LABEL's entry
         while (i < 0) {
           const g = -1 - i;
-          evaluated![g]!++;
-          matched![g]!++;
+          outcomes![2 * g + 1]!++;
           i = next[lines[g]!.gotoIndex!]!;
         }
         if (i >= lines.length) break;
@@ -193,9 +191,9 @@ export function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv): void
           if (typeof r !== 'boolean') return waitAt(f, i, r, t0);
           ok = r;
         }
-        if (evaluated !== undefined) {
-          evaluated[i]!++;
-          if (ok) matched![i]!++;
+        if (outcomes !== undefined) {
+          if (ok) outcomes[2 * i + 1]!++;
+          else outcomes[2 * i]!++;
           if (timed) cost!.line(f, i, line, t0);
         }
         // on to the next line, or to the GOTO's LABEL

@@ -175,7 +175,8 @@ export class EventCostImpl implements EventCost {
   }
 
   counters(rules: RuleSet): LineCounters {
-    return (this.set = this.rec.counters(rules));
+    const newest = this.rec.newest;
+    return (this.set = newest !== undefined && newest.set === rules ? newest : this.rec.counters(rules));
   }
 
   line(f: number, i: number, line: Line, startedAt: number): void {
@@ -238,13 +239,12 @@ export class EventCostImpl implements EventCost {
     this.childSlow = undefined;
   }
 
-  /** processEvent is done (rules and apply). */
+  /**
+   * processEvent is done (rules and apply) and the RUN items follow. Not called for an event without any (most):
+   * end() is then the end of both, and the run stage 0.
+   */
   processed(): void {
     this.processedAt = nowMs();
-    // a key that blocked on an event whose lines were not timed: the line is unknown, the device and time are not
-    const keysMs = this.rulesMs - this.childMsInRules;
-    const slowMs = this.rec.slowMs;
-    if (!this.timeLines && slowMs > 0 && keysMs >= slowMs) this.rec.slowKeys(this, keysMs);
   }
 
   /** The event is done (RUN included). */
@@ -256,7 +256,11 @@ export class EventCostImpl implements EventCost {
       this.rec.childDone(this);
     }
     const processedAt = this.processedAt < 0 ? now : this.processedAt;
-    this.rec.eventDone(failed, this.startedAt - this.queuedAt, this.rulesMs, Math.max(0, processedAt - this.startedAt - this.rulesMs), now - processedAt);
+    // a key that blocked on an event whose lines were not timed: the line is unknown, the device and time are not
+    const keysMs = this.rulesMs - this.childMsInRules;
+    const slowMs = this.rec.slowMs;
+    if (!this.timeLines && slowMs > 0 && keysMs >= slowMs) this.rec.slowKeys(this, keysMs);
+    this.rec.events.add(failed, this.startedAt - this.queuedAt, this.rulesMs, Math.max(0, processedAt - this.startedAt - this.rulesMs), now - processedAt);
   }
 }
 
@@ -270,9 +274,10 @@ export class StatsRecorder {
   #files = new Map<string, LineCost[]>();
   /** Evaluation and match counters of the rules sets events use, the newest last. */
   #sets: SetCounters[] = [];
-  #stages = new EventStages();
-  #events = 0;
-  #failed = 0;
+  /** The newest of them, which almost every event uses (EventCostImpl.counters() looks here first). */
+  newest: SetCounters | undefined;
+  /** The events done, and their stage times (EventCostImpl.end() adds to it). */
+  events = new EventStages();
   /** Events with a program, builtin or RUN item running, which the watchdog looks at (with slowMs > 0). */
   #running = new Set<EventCostImpl>();
   #timer: NodeJS.Timeout | undefined;
@@ -285,9 +290,12 @@ export class StatsRecorder {
     this.#log = opts.log;
   }
 
-  /** Starts accounting one event that was queued at `queuedAt` (nowMs()) and starts now. */
-  begin(devpath: string, seqnum: number, queuedAt: number): EventCostImpl {
-    return new EventCostImpl(this, devpath, seqnum, queuedAt, nowMs(), this.#sampled++ % this.sample === 0);
+  /**
+   * Starts accounting one event that was queued at `queuedAt` and started at `startedAt` (nowMs(); the daemon's
+   * queue stamps both).
+   */
+  begin(devpath: string, seqnum: number, queuedAt: number, startedAt = nowMs()): EventCostImpl {
+    return new EventCostImpl(this, devpath, seqnum, queuedAt, startedAt, this.#sampled++ % this.sample === 0);
   }
 
   /** A program, builtin or RUN item of event `c` starts: the watchdog looks at it while it runs. */
@@ -312,13 +320,13 @@ export class StatsRecorder {
     const files = rules.files;
     const n: SetCounters = {
       set: rules,
-      evaluated: files.map((f) => new Uint32Array(f.lines.length)),
-      matched: files.map((f) => new Uint32Array(f.lines.length)),
+      outcomes: files.map((f) => new Uint32Array(2 * f.lines.length)),
       timed: files.map((f) => new Uint32Array(f.lines.length)),
       keysMs: files.map((f) => new Float64Array(f.lines.length)),
       maxMs: files.map((f) => new Float64Array(f.lines.length)),
     };
     sets.push(n);
+    this.newest = n;
     // an event still running on an older set after this loses the evaluations it counts from now on
     while (sets.length > LIVE_SETS) this.#fold(sets.shift()!);
     return n;
@@ -329,20 +337,21 @@ export class StatsRecorder {
     const files = s.set.files;
     for (let f = 0; f < files.length; f++) {
       const lines = files[f]!.lines;
-      const ev = s.evaluated[f]!;
-      const m = s.matched[f]!;
+      const o = s.outcomes[f]!;
       const timed = s.timed[f]!;
       const keysMs = s.keysMs[f]!;
       const maxMs = s.maxMs[f]!;
       for (let i = 0; i < lines.length; i++) {
-        if (ev[i] === 0 && timed[i] === 0) continue;
+        const failed = o[2 * i]!;
+        const matched = o[2 * i + 1]!;
+        if (failed === 0 && matched === 0 && timed[i] === 0) continue;
         const c = this.costAt(lines[i]!.file, lines[i]!.line);
-        c.evaluated += ev[i]!;
-        c.matched += m[i]!;
+        c.evaluated += failed + matched;
+        c.matched += matched;
         c.timed += timed[i]!;
         c.keysMs += keysMs[i]!;
         if (maxMs[i]! > c.maxMs) c.maxMs = maxMs[i]!;
-        ev[i] = m[i] = timed[i] = 0;
+        o[2 * i] = o[2 * i + 1] = timed[i] = 0;
         keysMs[i] = maxMs[i] = 0;
       }
     }
@@ -361,12 +370,6 @@ export class StatsRecorder {
       costs[line] = c;
     }
     return c;
-  }
-
-  eventDone(failed: boolean, queue: number, rules: number, apply: number, run: number): void {
-    this.#events++;
-    if (failed) this.#failed++;
-    this.#stages.add(queue, rules, apply, run);
   }
 
   /** Logs (and keeps) a slow line or child that is done; `running` is the entry logged while it ran, if any. */
@@ -438,13 +441,13 @@ export class StatsRecorder {
     const k = key[sort];
     all.sort((a, b) => k(b) - k(a) || (a.rule < b.rule ? -1 : 1));
     const stages = {} as Record<Stage, LatencySnapshot>;
-    const latency = this.#stages.fold();
+    const latency = this.events.fold();
     for (const s of STAGES) stages[s] = latency[s].snapshot();
     return {
       since: this.#since.toISOString(),
       slowMs: this.slowMs,
       sample: this.sample,
-      events: { count: this.#events, failed: this.#failed },
+      events: { count: this.events.count, failed: this.events.failed },
       stages,
       rules: { lines: all.length, sort, top: all.slice(0, opts.top ?? 20) },
       slow: { total: this.#slowTotal, recent: [...this.#slow].reverse() },
@@ -456,9 +459,7 @@ export class StatsRecorder {
     this.#since = new Date();
     for (const set of this.#sets) this.#fold(set); // zeroes them
     this.#files = new Map();
-    this.#stages = new EventStages();
-    this.#events = 0;
-    this.#failed = 0;
+    this.events = new EventStages();
     this.#slow = [];
     this.#slowTotal = 0;
   }
@@ -468,43 +469,45 @@ export class StatsRecorder {
     this.#timer = undefined;
     this.#running.clear();
     this.#sets = [];
+    this.newest = undefined;
   }
 }
 
 /** Events whose stage times are kept as they are before they go into the distributions. */
 const BUFFERED = 64;
 
+/** A buffered event's row: its stage times in STAGES' order, the total last. */
+const WIDTH = STAGES.length;
+
 /**
- * The five stage latencies of the events. Each event adds one row, four stores into a buffer (its total is their
- * sum: queued → started → rules → apply → run), which is folded into the stages' distributions in batches, and
- * before they are read: the per-event part is one call, not five.
+ * The events done, those failed, and the five stage latencies. Each event adds one row to a buffer (five stores;
+ * its total is the sum of the four stages: queued → started → rules → apply → run), which goes into the stages'
+ * distributions in batches, a column at a time, and before they are read: the per-event part is one call.
  */
 class EventStages {
+  count = 0;
+  failed = 0;
   readonly #latency: Record<Stage, Latency> = { queue: new Latency(), rules: new Latency(), apply: new Latency(), run: new Latency(), total: new Latency() };
-  readonly #rows = new Float64Array(BUFFERED * 4);
+  readonly #rows = new Float64Array(BUFFERED * WIDTH);
   #n = 0;
 
-  add(queue: number, rules: number, apply: number, run: number): void {
+  add(failed: boolean, queue: number, rules: number, apply: number, run: number): void {
+    this.count++;
+    if (failed) this.failed++;
     if (this.#n === BUFFERED) this.fold();
     const rows = this.#rows;
-    const k = this.#n++ * 4;
+    const k = this.#n++ * WIDTH;
     rows[k] = queue;
     rows[k + 1] = rules;
     rows[k + 2] = apply;
     rows[k + 3] = run;
+    rows[k + 4] = queue + rules + apply + run;
   }
 
   /** The distributions, with every event added so far. */
   fold(): Record<Stage, Latency> {
     const l = this.#latency;
-    const rows = this.#rows;
-    for (let k = 0; k < this.#n * 4; k += 4) {
-      l.queue.add(rows[k]!);
-      l.rules.add(rows[k + 1]!);
-      l.apply.add(rows[k + 2]!);
-      l.run.add(rows[k + 3]!);
-      l.total.add(rows[k]! + rows[k + 1]! + rows[k + 2]! + rows[k + 3]!);
-    }
+    for (let s = 0; s < WIDTH; s++) l[STAGES[s]!].addColumn(this.#rows, this.#n, WIDTH, s);
     this.#n = 0;
     return l;
   }

@@ -224,6 +224,21 @@ describe('stats recorder', () => {
     rec.close();
   });
 
+  it("the daemon queue's start time, and no run stage for an event without RUN items (no processed())", () => {
+    const rec = new StatsRecorder({ slowMs: 0, sample: 10, log: captureLogger().logger });
+    const now = nowMs();
+    const c = rec.begin('/devices/x', 1, now - 5, now - 3); // queued 5 ms ago, started by the queue 3 ms ago
+    c.rulesMs = 1;
+    c.end(false);
+    const s = rec.snapshot().stages;
+    expect(s.queue.sumMs).toBeCloseTo(2, 6);
+    expect(s.run.sumMs).toBe(0);
+    // from the queue's start to the end, less the rules
+    expect(s.apply.sumMs).toBeGreaterThanOrEqual(2);
+    expect(s.total.sumMs).toBeGreaterThanOrEqual(5);
+    rec.close();
+  });
+
   it('logs a slow rule line that runs no program once it is done (timed events)', () => {
     const { logger, lines } = captureLogger();
     const rec = new StatsRecorder({ slowMs: 20, sample: 1, log: logger });
@@ -251,8 +266,7 @@ describe('metrics', () => {
   const set = new RuleSet([compileRulesText('\n'.repeat(8) + 'ENV{Q}="1"\n', '/etc/udev/rules.d/50-"q"\\.rules')]);
   const c = rec.begin('/devices/x', 1, nowMs() - 2);
   const k = c.counters(set);
-  k.evaluated[0]![0]!++;
-  k.matched[0]![0]!++;
+  k.outcomes[0]![1]!++;
   c.line(0, 0, set.files[0]!.lines[0]!, nowMs() - 1);
   c.processed();
   c.end(false);
