@@ -14,7 +14,7 @@
 // A cache makes `devctl test` run PROGRAM and IMPORT{program} lines it did not read itself, so only a file that
 // could not have been forged is taken: owned by root or by the caller, and writable by its owner only.
 import { readFileSync, statSync, type Stats } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { tokenPattern, type CompileOptions, type CompiledFile, type Line, type Token } from './compile.js';
 import { RULES_COMPILER_HASH } from '../generated/rules-compiler.js';
 import { isSystemError, statIfAny, writeFileAtomic } from '../util/fs.js';
@@ -116,9 +116,11 @@ export class RulesCache {
   /**
    * Writes the cache as `devctl test` keeps it: the files it holds from its read that are still the version on disk
    * (another test's rules directories, say; at most MAX_KEPT of them, the first ones read) beside those got and set
-   * since. Only into a directory that exists (a devMaster's run directory: devctl makes none).
+   * since. Only into a directory that exists (a devMaster's run directory: devctl makes none); where there is none,
+   * nothing is done, not even the text of the file (most of the work). Returns whether it was written.
    */
-  update(path: string): void {
+  update(path: string): boolean {
+    if (statIfAny(dirname(path))?.isDirectory() !== true) return false;
     let kept = 0;
     for (const [p, { stamp }] of this.#files) {
       if (this.#current.has(p)) continue;
@@ -126,6 +128,7 @@ export class RulesCache {
       else this.#files.delete(p);
     }
     this.write(path, { mkdir: false });
+    return true;
   }
 
   /**

@@ -104,7 +104,10 @@ describe('rules cache', () => {
     const { cache } = RulesCache.read(file, {});
     expect(cache.size).toBe(300);
     await compileRulesFile(own, {}, cache);
-    cache.update(file);
+    // where devMaster never ran (no directory for the file): nothing written, nothing made
+    expect(cache.update(join(base, 'never-ran', 'devmaster', 'rules-cache.json'))).toBe(false);
+    expect(existsSync(join(base, 'never-ran'))).toBe(false);
+    expect(cache.update(file)).toBe(true);
     const back = RulesCache.read(file, {}).cache;
     expect(back.size).toBe(257);
     expect(back.get(own, stampOf(own))).toBeDefined();

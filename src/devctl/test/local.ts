@@ -25,10 +25,11 @@ export async function runLocally(roots: Roots, config: Config, deviceArg: string
   const load = await loadRules(rulesDirs, { resolveNames, lookUpNamesWhenRun: true }, cache);
   if (cache.added > 0) {
     try {
-      cache.update(cachePath);
+      // no run directory of devMaster's: nothing written, the next test compiles again
+      if (!cache.update(cachePath)) log.debug(`rules cache not written: no directory for ${cachePath}`);
     } catch (e) {
       if (!isSystemError(e)) throw e;
-      log.debug(`rules cache not written: ${e.message}`); // no run directory of devMaster's, not root: the next test compiles again
+      log.debug(`rules cache not written: ${e.message}`); // not root, say
     }
   }
   const trace: TraceEntry[] = [];
