@@ -98,8 +98,8 @@ interface PegPair {
   valueKind: ValueKind;
   caseInsensitive: boolean;
   valueOffset: number;
-  start: number;
-  end: number;
+  /** The pair's text, as written. */
+  text: string;
 }
 
 interface PegExpectation {
@@ -368,7 +368,7 @@ function parseLogicalLines(
         keyLoc: positionOf(segments, p.keyOffset - shift),
         opLoc: positionOf(segments, p.opOffset - shift),
         valueLoc: positionOf(segments, p.valueOffset - shift),
-        text: text.slice(p.start - shift, p.end - shift),
+        text: p.text,
       };
       if (p.attrOffset !== undefined) t.attrLoc = positionOf(segments, p.attrOffset - shift);
       if (p.valueBytes !== undefined) t.valueBytes = p.valueBytes;
