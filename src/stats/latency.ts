@@ -21,8 +21,6 @@ export interface LatencySnapshot {
   buckets: { leMs: number | null; count: number }[];
 }
 
-const SINGLE = new Float64Array(1);
-
 export class Latency {
   private readonly counts = new Float64Array(LATENCY_BOUNDS_MS.length + 1);
   private n = 0;
@@ -31,9 +29,9 @@ export class Latency {
   private readonly recent = new Float64Array(RECENT);
   private next = 0;
 
+  /** One value (the recorder adds its values a column at a time). */
   add(ms: number): void {
-    SINGLE[0] = ms;
-    this.addColumn(SINGLE, 1, 1, 0);
+    this.addColumn(Float64Array.of(ms), 1, 1, 0);
   }
 
   /**
