@@ -50,6 +50,7 @@ import { createInterface } from 'node:readline';
 import { referenceUdev, referenceUdev257, REPO } from '../test/helpers/reference.js';
 import { EXCLUDED_RULES, namespaceScript, rulesCopy, treeOf } from '../test/helpers/udevd.js';
 import { rulesCachePath } from '../src/rules/cache.js';
+import { median, spread } from './summary.js';
 
 const ROUNDS = Number(process.env.DM_BENCH_ROUNDS ?? 5);
 const STATS_ROUNDS = Number(process.env.DM_BENCH_STATS_ROUNDS ?? 3 * ROUNDS);
@@ -275,14 +276,6 @@ async function runOnce(probe: Probe, d: DaemonSpec, phase: Phase, log: string, d
 
 // ------------------------------------------------------------------ statistics and output
 
-const median = (xs: number[]) => {
-  const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
-  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2) : NaN;
-};
-const spread = (xs: number[], f: (n: number) => string) => {
-  const s = xs.filter(Number.isFinite);
-  return s.length ? `${f(Math.min(...s))}-${f(Math.max(...s))}` : '';
-};
 const ms = (n: number) => (Number.isFinite(n) ? n.toFixed(n < 20 ? 1 : 0) : 'n/a');
 const mb = (kb: number) => (Number.isFinite(kb) ? (kb / 1024).toFixed(1) : 'n/a');
 const ratio = (a: number, b: number) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a');

@@ -14,10 +14,9 @@ import { build } from 'esbuild';
 import { shebangFlags } from '../test/helpers/bundle.js';
 import { referenceUdev, REPO } from '../test/helpers/reference.js';
 import { EXCLUDED_RULES, rulesCopy } from '../test/helpers/udevd.js';
+import { median, spread } from './summary.js';
 
 const PAIRS = Number(process.env.DM_BENCH_STATS_PAIRS ?? 40);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const spread = (xs: number[], f: (n: number) => string) => `${f(Math.min(...xs))}-${f(Math.max(...xs))}`;
 
 export async function main(): Promise<void> {
   const ref = referenceUdev();
