@@ -23,10 +23,10 @@ export interface LatencySnapshot {
 
 export class Latency {
   private readonly counts = new Float64Array(LATENCY_BOUNDS_MS.length + 1);
-  private n = 0;
   private sum = 0;
   private max = 0;
   private readonly recent = new Float64Array(RECENT);
+  /** Values added so far; the next one goes to recent[next % RECENT]. */
   private next = 0;
 
   /** One value (the recorder adds its values a column at a time). */
@@ -58,14 +58,13 @@ export class Latency {
       recent[next % RECENT] = v;
       next++;
     }
-    this.n += rows;
     this.sum = sum;
     this.max = max;
     this.next = next;
   }
 
   get count(): number {
-    return this.n;
+    return this.next;
   }
 
   snapshot(): LatencySnapshot {
@@ -79,9 +78,9 @@ export class Latency {
       buckets.push({ leMs: i < LATENCY_BOUNDS_MS.length ? LATENCY_BOUNDS_MS[i]! : null, count: cum });
     }
     return {
-      count: this.n,
+      count: this.next,
       sumMs: this.sum,
-      meanMs: this.n ? this.sum / this.n : 0,
+      meanMs: this.next ? this.sum / this.next : 0,
       maxMs: this.max,
       recent: n,
       p50Ms: pct(50),

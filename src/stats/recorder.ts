@@ -175,8 +175,7 @@ export class EventCostImpl implements EventCost {
   }
 
   counters(rules: RuleSet): LineCounters {
-    const newest = this.rec.newest;
-    return (this.set = newest !== undefined && newest.set === rules ? newest : this.rec.counters(rules));
+    return (this.set = this.rec.counters(rules));
   }
 
   line(f: number, i: number, line: Line, startedAt: number): void {
@@ -274,8 +273,6 @@ export class StatsRecorder {
   #files = new Map<string, LineCost[]>();
   /** Evaluation and match counters of the rules sets events use, the newest last. */
   #sets: SetCounters[] = [];
-  /** The newest of them, which almost every event uses (EventCostImpl.counters() looks here first). */
-  newest: SetCounters | undefined;
   /** The events done, and their stage times (EventCostImpl.end() adds to it). */
   events = new EventStages();
   /** Events with a program, builtin or RUN item running, which the watchdog looks at (with slowMs > 0). */
@@ -326,7 +323,6 @@ export class StatsRecorder {
       maxMs: files.map((f) => new Float64Array(f.lines.length)),
     };
     sets.push(n);
-    this.newest = n;
     // an event still running on an older set after this loses the evaluations it counts from now on
     while (sets.length > LIVE_SETS) this.#fold(sets.shift()!);
     return n;
@@ -469,7 +465,6 @@ export class StatsRecorder {
     this.#timer = undefined;
     this.#running.clear();
     this.#sets = [];
-    this.newest = undefined;
   }
 }
 
@@ -485,14 +480,12 @@ const WIDTH = STAGES.length;
  * distributions in batches, a column at a time, and before they are read: the per-event part is one call.
  */
 class EventStages {
-  count = 0;
   failed = 0;
   readonly #latency: Record<Stage, Latency> = { queue: new Latency(), rules: new Latency(), apply: new Latency(), run: new Latency(), total: new Latency() };
   readonly #rows = new Float64Array(BUFFERED * WIDTH);
   #n = 0;
 
   add(failed: boolean, queue: number, rules: number, apply: number, run: number): void {
-    this.count++;
     if (failed) this.failed++;
     if (this.#n === BUFFERED) this.fold();
     const rows = this.#rows;
@@ -502,6 +495,11 @@ class EventStages {
     rows[k + 2] = apply;
     rows[k + 3] = run;
     rows[k + 4] = queue + rules + apply + run;
+  }
+
+  /** The events added so far: those in the distributions, and those still buffered. */
+  get count(): number {
+    return this.#latency.total.count + this.#n;
   }
 
   /** The distributions, with every event added so far. */
