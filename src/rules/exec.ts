@@ -17,7 +17,7 @@ import { runCommandLine } from './spawn.js';
 import { cmdlineValue, readCmdline, splitCommand } from '../util/cmdline.js';
 import { T, isParentToken, LINE_HAS_DEVLINK, LINE_HAS_GOTO, LINE_HAS_NAME, LINE_UPDATE_SOMETHING, type Line, type Token } from './compile.js';
 import type { RuleSet } from './load.js';
-import { linePlan } from './plan.js';
+import { countingPlan, linePlan, type CountingPlan } from './plan.js';
 import { lookupGroup, lookupUser, parseId, parseMode } from '../sys/users.js';
 import { constArch, constVirt } from './const.js';
 import { isSystemError, tryOr } from '../util/fs.js';
@@ -67,6 +67,13 @@ export type ChildKind = 'program' | 'builtin' | 'run';
  */
 export interface LineCounters {
   outcomes: Uint32Array[];
+  /**
+   * An event ran counting plan `plan` to its end: it passed the GOTO lines at the top of every file (plan.heads),
+   * which the executor did not step over (one call per event, where each such line would cost a step and an increment).
+   */
+  ran(plan: CountingPlan): void;
+  /** An event run by counting plan `plan` stopped in file `f` (an exception): it passed the heads of files 0..f. */
+  stopped(plan: CountingPlan, f: number): void;
 }
 
 /**
@@ -148,8 +155,10 @@ export function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv): void
   const timed = cost?.timeLines === true;
   const files = rules.files;
   // the lines this kind of event can reach (plan.ts): the others are stepped over without a look; a trace has every
-  // GOTO taken in it; with the statistics on, the GOTO lines the plan steps over are counted where the event passes them
-  const plan = linePlan(rules, mask, dev.action ?? '', dev.subsystem ?? '', env.trace !== undefined ? 'steps' : counters !== undefined ? 'counting' : 'jumps');
+  // GOTO taken in it; with the statistics on, the GOTO lines the plan steps over are counted: those at the top of a
+  // file once per event (counters.ran()), the others where the event passes them
+  const counting = counters !== undefined && env.trace === undefined ? countingPlan(rules, mask, dev.action ?? '', dev.subsystem ?? '') : undefined;
+  const plan = counting !== undefined ? counting.next : linePlan(rules, mask, dev.action ?? '', dev.subsystem ?? '', env.trace !== undefined ? 'steps' : 'jumps');
   // the signal can only be aborted while the event awaits: checked here and after each await of a token
   checkpoint(env.signal);
 
@@ -158,58 +167,72 @@ export function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv): void
    * first line that waits. `resumed` is the result of line `start`, when it waited and is done (`t0`: when it started).
    */
   const runFrom = (f0: number, start: number, resumed?: boolean, t0Resumed = 0): void | Promise<void> => {
-    for (let f = f0; f < files.length; f++) {
-      const lines = files[f]!.lines;
-      const next = plan[f]!;
-      const outcomes = counters?.outcomes[f];
-      let i = f !== f0 || start < 0 ? next[0]! : start;
-      for (;;) {
-        // with the statistics: a GOTO line the plan steps over (-1 - its index, a 'counting' plan), counted, then its LABEL's entry
-        while (i < 0) {
-          const g = -1 - i;
-          outcomes![2 * g + 1]!++;
-          i = next[lines[g]!.gotoIndex!]!;
-        }
-        if (i >= lines.length) break;
-        const line = lines[i]!;
-        let ok: boolean;
-        let t0 = t0Resumed;
-        if (resumed !== undefined) {
-          ok = resumed;
-          resumed = undefined;
-        } else {
-          // Many lines fail on a first DEVPATH or KERNEL key: decide those here, cheaply.
-          const first = line.tokens[0];
-          if (first !== undefined && (first.type === T.M_DEVPATH || first.type === T.M_KERNEL)) {
-            if (first.pattern!.test(first.type === T.M_DEVPATH ? dev.devpath : dev.sysname) !== (first.op === '==')) {
-              i = next[i + 1]!;
-              continue;
-            }
+    let f = f0;
+    try {
+      for (; f < files.length; f++) {
+        const lines = files[f]!.lines;
+        const next = plan[f]!;
+        const outcomes = counters?.outcomes[f];
+        let i = f !== f0 || start < 0 ? next[0]! : start;
+        for (;;) {
+          // with the statistics: a GOTO line the plan steps over (-1 - its index, a counting plan), counted, then its LABEL's entry
+          while (i < 0) {
+            const g = -1 - i;
+            outcomes![2 * g + 1]!++;
+            i = next[lines[g]!.gotoIndex!]!;
           }
-          t0 = timed ? nowMs() : 0;
-          const r = applyLine(line, ev, env);
-          if (typeof r !== 'boolean') return waitAt(f, i, r, t0);
-          ok = r;
+          if (i >= lines.length) break;
+          const line = lines[i]!;
+          let ok: boolean;
+          let t0 = t0Resumed;
+          if (resumed !== undefined) {
+            ok = resumed;
+            resumed = undefined;
+          } else {
+            // Many lines fail on a first DEVPATH or KERNEL key: decide those here, cheaply.
+            const first = line.tokens[0];
+            if (first !== undefined && (first.type === T.M_DEVPATH || first.type === T.M_KERNEL)) {
+              if (first.pattern!.test(first.type === T.M_DEVPATH ? dev.devpath : dev.sysname) !== (first.op === '==')) {
+                i = next[i + 1]!;
+                continue;
+              }
+            }
+            t0 = timed ? nowMs() : 0;
+            const r = applyLine(line, ev, env);
+            if (typeof r !== 'boolean') return waitAt(f, i, r, t0);
+            ok = r;
+          }
+          if (outcomes !== undefined) {
+            if (ok) outcomes[2 * i + 1]!++;
+            else outcomes[2 * i]!++;
+            if (timed) cost!.line(f, i, line, t0);
+          }
+          // on to the next line, or to the GOTO's LABEL
+          let p = i + 1;
+          if (ok && line.gotoIndex !== undefined) {
+            env.trace?.push({ file: line.file, line: line.line, what: `GOTO="${line.gotoLabel}"` });
+            p = line.gotoIndex;
+          }
+          i = next[p]!;
         }
-        if (outcomes !== undefined) {
-          if (ok) outcomes[2 * i + 1]!++;
-          else outcomes[2 * i]!++;
-          if (timed) cost!.line(f, i, line, t0);
-        }
-        // on to the next line, or to the GOTO's LABEL
-        let p = i + 1;
-        if (ok && line.gotoIndex !== undefined) {
-          env.trace?.push({ file: line.file, line: line.line, what: `GOTO="${line.gotoLabel}"` });
-          p = line.gotoIndex;
-        }
-        i = next[p]!;
       }
+    } catch (e) {
+      // the files after f were not entered
+      if (counting !== undefined) counters!.stopped(counting, f);
+      throw e;
     }
+    if (counting !== undefined) counters!.ran(counting);
   };
 
   /** A line that waits for a program or a builtin, then the rest of the rules. */
   const waitAt = async (f: number, i: number, pending: Promise<boolean>, t0: number): Promise<void> => {
-    const ok = await pending;
+    let ok: boolean;
+    try {
+      ok = await pending;
+    } catch (e) {
+      if (counting !== undefined) counters!.stopped(counting, f);
+      throw e;
+    }
     await runFrom(f, i, ok, t0);
   };
 

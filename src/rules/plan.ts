@@ -18,13 +18,10 @@ const plans = new WeakMap<RuleSet, Map<string, LinePlan>>();
  * How a plan treats a line that is only ACTION and SUBSYSTEM keys and a GOTO forward, which every event of its kind
  * that reaches it takes:
  * - 'steps': the plan stops at it (devctl test traces the GOTOs taken);
- * - 'jumps': the plan steps over it to its LABEL;
- * - 'counting': as 'jumps', for the rule statistics, which count such a line as evaluated and matched without running
- *   it. Where the plan goes from entry `p` over such a line `g` (the first on the way), the entry is -1 - g: the
- *   executor counts g and reads the entry of g's LABEL next, which may be another (exec.ts). Elsewhere the entries
- *   are those of 'jumps'.
+ * - 'jumps': the plan steps over it to its LABEL.
+ * The rule statistics count such lines as evaluated and matched without running them: countingPlan().
  */
-export type PlanKind = 'steps' | 'jumps' | 'counting';
+export type PlanKind = 'steps' | 'jumps';
 
 /** The plan of `rules` for events with this line mask, ACTION and SUBSYSTEM (undefined counts as ""). */
 export function linePlan(rules: RuleSet, mask: number, action: string, subsystem: string, kind: PlanKind = 'steps'): LinePlan {
@@ -33,14 +30,45 @@ export function linePlan(rules: RuleSet, mask: number, action: string, subsystem
   const key = `${kind[0]}${mask} ${action} ${subsystem}`;
   let plan = byKind.get(key);
   if (plan === undefined) {
-    if (kind === 'counting') {
-      const jumps = linePlan(rules, mask, action, subsystem, 'jumps');
-      plan = rules.files.map((f, i) => fileCounting(f.lines, jumps[i]!, mask, action, subsystem));
-    } else {
-      plan = rules.files.map((f) => fileNext(f.lines, mask, action, subsystem, kind === 'jumps'));
-    }
+    plan = rules.files.map((f) => fileNext(f.lines, mask, action, subsystem, kind === 'jumps'));
     if (byKind.size >= MAX_PLANS) byKind.clear();
     byKind.set(key, plan);
+  }
+  return plan;
+}
+
+/**
+ * The plan the rule statistics run an event by: 'jumps', where the GOTO lines it steps over are still counted.
+ * - `next`: per file, the 'jumps' plan, with -1 - g at an entry from which it goes over such a line g (the first on
+ *   the way): the executor counts g and reads the entry of g's LABEL next, which may be another (exec.ts).
+ * - `heads`: the GOTO lines every event of the kind passes from the top of a file, before any line it evaluates
+ *   (file, line pairs in order; most files of a rules set begin with one). Their count is the number of events run
+ *   by the plan, so the executor does not step over them one by one: `next[f][0]`, read only when file f is
+ *   entered (a GOTO's LABEL is always after it), is the entry after them.
+ * - `slot`: the plan's number among those of its rules set, where the statistics keep its count of events.
+ */
+export interface CountingPlan {
+  readonly next: LinePlan;
+  readonly heads: Int32Array;
+  readonly slot: number;
+}
+
+const countingPlans = new WeakMap<RuleSet, { byKey: Map<string, CountingPlan>; slots: number }>();
+
+/** The counting plan of `rules` for events with this line mask, ACTION and SUBSYSTEM. */
+export function countingPlan(rules: RuleSet, mask: number, action: string, subsystem: string): CountingPlan {
+  let c = countingPlans.get(rules);
+  if (c === undefined) countingPlans.set(rules, (c = { byKey: new Map(), slots: 0 }));
+  const key = `${mask} ${action} ${subsystem}`;
+  let plan = c.byKey.get(key);
+  if (plan === undefined) {
+    const jumps = linePlan(rules, mask, action, subsystem, 'jumps');
+    const heads: number[] = [];
+    const next = rules.files.map((f, i) => fileCounting(f.lines, jumps[i]!, mask, action, subsystem, i, heads));
+    // slots go on counting after a clear: the statistics may still hold counts of the plans dropped
+    if (c.byKey.size >= MAX_PLANS) c.byKey.clear();
+    plan = { next, heads: Int32Array.from(heads), slot: c.slots++ };
+    c.byKey.set(key, plan);
   }
   return plan;
 }
@@ -102,11 +130,12 @@ function fileNext(lines: readonly Line[], mask: number, action: string, subsyste
 }
 
 /**
- * The 'counting' plan of one file, from its 'jumps' plan (`next`): the entries that differ are those from which the
- * plan goes over a GOTO line it steps over (a reachable line with a jumpTo), back from that line to the nearest line
- * the plan stops at or another such GOTO.
+ * A counting plan's entries for one file (index `f` in the set), from its 'jumps' plan (`next`): the entries that
+ * differ are those from which the plan goes over a GOTO line it steps over (a reachable line with a jumpTo), back
+ * from that line to the nearest line the plan stops at or another such GOTO. The GOTO lines passed from the file's
+ * top go to `heads` (f, g), and entry 0 becomes the entry after them.
  */
-function fileCounting(lines: readonly Line[], next: Int32Array, mask: number, action: string, subsystem: string): Int32Array {
+function fileCounting(lines: readonly Line[], next: Int32Array, mask: number, action: string, subsystem: string, f: number, heads: number[]): Int32Array {
   const counting = next.slice();
   const { types, keys, jumpLines } = shapeOf(lines);
   for (const g of jumpLines) {
@@ -114,6 +143,12 @@ function fileCounting(lines: readonly Line[], next: Int32Array, mask: number, ac
     counting[g] = -1 - g;
     for (let p = g - 1; p >= 0 && next[p] !== p && counting[p]! >= 0; p--) counting[p] = -1 - g;
   }
+  let e = counting[0]!;
+  while (e < 0) {
+    heads.push(f, -1 - e);
+    e = counting[lines[-1 - e]!.gotoIndex!]!;
+  }
+  counting[0] = e;
   return counting;
 }
 

@@ -18,6 +18,7 @@ import type { Logger } from '../log.js';
 import type { Line } from '../rules/compile.js';
 import type { ChildKind, LineCounters } from '../rules/exec.js';
 import type { RuleSet } from '../rules/load.js';
+import type { CountingPlan } from '../rules/plan.js';
 import type { EventCost } from '../event/process.js';
 import { Latency, type LatencySnapshot } from './latency.js';
 import { nowMs } from '../util/clock.js';
@@ -35,12 +36,52 @@ const SLOW_KEPT = 32;
  * The counters of a rules set that events still use (the set in force, and the one before a reload), by file and
  * line index like LineCounters: on timed events also the evaluations timed, the time in the line's own keys and the
  * longest evaluation. Typed arrays, so that a timed line costs no lookup by file:line and no number boxed in an object.
+ * The GOTO lines at the top of files that every event of a kind passes (CountingPlan.heads) are counted by plan, in
+ * `planEvents` by the plan's slot, and added to `outcomes` when the counts are read (fold()).
  */
-interface SetCounters extends LineCounters {
-  set: RuleSet;
-  timed: Uint32Array[];
-  keysMs: Float64Array[];
-  maxMs: Float64Array[];
+class SetCounters implements LineCounters {
+  readonly outcomes: Uint32Array[];
+  readonly timed: Uint32Array[];
+  readonly keysMs: Float64Array[];
+  readonly maxMs: Float64Array[];
+  /** Events run to their end by each counting plan of the set, by slot, and the plans' heads. */
+  readonly planEvents: number[] = [];
+  readonly planHeads: Int32Array[] = [];
+
+  constructor(readonly set: RuleSet) {
+    const files = set.files;
+    this.outcomes = files.map((f) => new Uint32Array(2 * f.lines.length));
+    this.timed = files.map((f) => new Uint32Array(f.lines.length));
+    this.keysMs = files.map((f) => new Float64Array(f.lines.length));
+    this.maxMs = files.map((f) => new Float64Array(f.lines.length));
+  }
+
+  ran(plan: CountingPlan): void {
+    const s = plan.slot;
+    if (s < this.planEvents.length) this.planEvents[s]!++;
+    else {
+      while (this.planEvents.length < s) this.planEvents.push(0);
+      this.planEvents.push(1);
+    }
+    this.planHeads[s] = plan.heads;
+  }
+
+  stopped(plan: CountingPlan, f: number): void {
+    const h = plan.heads;
+    for (let k = 0; k < h.length && h[k]! <= f; k += 2) this.outcomes[h[k]!]![2 * h[k + 1]! + 1]!++;
+  }
+
+  /** Adds the plans' counts of events to the heads' outcomes, and zeroes them. */
+  foldPlans(): void {
+    const events = this.planEvents;
+    for (let s = 0; s < events.length; s++) {
+      const n = events[s]!;
+      if (n === 0) continue;
+      const h = this.planHeads[s]!;
+      for (let k = 0; k < h.length; k += 2) this.outcomes[h[k]!]![2 * h[k + 1]! + 1]! += n;
+      events[s] = 0;
+    }
+  }
 }
 const LIVE_SETS = 2;
 
@@ -314,14 +355,7 @@ export class StatsRecorder {
   counters(rules: RuleSet): SetCounters {
     const sets = this.#sets;
     for (let i = sets.length - 1; i >= 0; i--) if (sets[i]!.set === rules) return sets[i]!;
-    const files = rules.files;
-    const n: SetCounters = {
-      set: rules,
-      outcomes: files.map((f) => new Uint32Array(2 * f.lines.length)),
-      timed: files.map((f) => new Uint32Array(f.lines.length)),
-      keysMs: files.map((f) => new Float64Array(f.lines.length)),
-      maxMs: files.map((f) => new Float64Array(f.lines.length)),
-    };
+    const n = new SetCounters(rules);
     sets.push(n);
     // an event still running on an older set after this loses the evaluations it counts from now on
     while (sets.length > LIVE_SETS) this.#fold(sets.shift()!);
@@ -330,6 +364,7 @@ export class StatsRecorder {
 
   /** Adds a set's counts to the costs by file:line, and zeroes them. */
   #fold(s: SetCounters): void {
+    s.foldPlans();
     const files = s.set.files;
     for (let f = 0; f < files.length; f++) {
       const lines = files[f]!.lines;

@@ -4,6 +4,7 @@ import { describe, it, expect } from 'vitest';
 import { Latency, LATENCY_BOUNDS_MS } from '../../src/stats/latency.js';
 import { StatsRecorder } from '../../src/stats/recorder.js';
 import { nowMs } from '../../src/util/clock.js';
+import { EventCancelled } from '../../src/util/cancel.js';
 import { compileRulesText, loadRules, RuleSet } from '../../src/rules/load.js';
 import { rehearsalEvents } from '../../src/daemon/rehearsal.js';
 import { referenceUdev, REPO } from '../helpers/reference.js';
@@ -125,6 +126,39 @@ describe('stats recorder', () => {
     expect(by('/r/30-c.rules:3')).toBeUndefined();
     expect(by('/r/30-c.rules:5')).toMatchObject({ evaluated: 1, matched: 1 });
     rec.close();
+  });
+
+  it('counts the GOTO lines at the top of the files an event entered before it was given up, and not those after', async () => {
+    // A counting plan counts its events, and the GOTO lines every one of them passes at the top of each file are
+    // counted from that (src/rules/plan.ts, heads): an event given up in file 2 must count file 1's and file 2's,
+    // not file 3's, as an executor stepping on every line does. A second event, run to its end, counts all three.
+    const files = [
+      ['/r/10-a.rules', ['SUBSYSTEM!="block", GOTO="a_end"', 'ENV{A}="1"', 'LABEL="a_end"']],
+      ['/r/20-b.rules', ['SUBSYSTEM!="block", GOTO="b_end"', 'LABEL="b_end"', 'ENV{SLEEP}=="?*", PROGRAM="/bin/sleep 5"']],
+      ['/r/30-c.rules', ['SUBSYSTEM!="block", GOTO="c_end"', 'ENV{C}="1"', 'LABEL="c_end"']],
+    ] as const;
+    const rules = new RuleSet(files.map(([name, lines]) => compileRulesText(lines.join('\n'), name)));
+    const counts = async (stepOnEveryLine: boolean) => {
+      const rec = new StatsRecorder({ slowMs: 0, sample: 1, log: captureLogger().logger });
+      for (const sleep of [true, false]) {
+        const giveUp = new AbortController();
+        const cost = rec.begin('/devices/virtual/dmtest/x', 42, nowMs());
+        const ctx: EventContext = { roots, ruleSet: rules, log: captureLogger().logger, test: true, mknod: false, execTimeoutMs: 5000, builtins: new Map(), cost, signal: giveUp.signal, trace: stepOnEveryLine ? [] : undefined };
+        const dev = Device.fromUevent(roots, { ACTION: 'add', DEVPATH: '/devices/virtual/dmtest/x', SUBSYSTEM: 'dmtest', SEQNUM: '42', ...(sleep ? { SLEEP: '1' } : {}) });
+        const timer = setTimeout(() => giveUp.abort(new EventCancelled('given up', 'timeout')), 200);
+        const run = processEvent(ctx, dev);
+        if (sleep) await expect(run).rejects.toThrow('given up');
+        else await run;
+        clearTimeout(timer);
+        cost.end(sleep);
+      }
+      const top = rec.snapshot({ top: 100, sort: 'count' }).rules.top;
+      rec.close();
+      return Object.fromEntries(top.map((r) => [r.rule, [r.evaluated, r.matched]]));
+    };
+    const planned = await counts(false);
+    expect(planned).toEqual({ '/r/10-a.rules:1': [2, 2], '/r/20-b.rules:1': [2, 2], '/r/20-b.rules:3': [1, 0], '/r/30-c.rules:1': [1, 1] });
+    expect(planned).toEqual(await counts(true));
   });
 
   it("counts Debian's rules on every fixture device as an executor stepping on every line would", async () => {
