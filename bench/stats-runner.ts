@@ -31,8 +31,8 @@ async function main(): Promise<void> {
       for (const p of devices) {
         const d = Device.fromSyspath(ctx.roots, p);
         d.action = 'change';
-        // queued and started now (the daemon's queue stamps both)
-        const now = stats ? nowMs() : 0;
+        // queued and started now: the daemon's queue stamps both, with stats on or off
+        const now = nowMs();
         const cost = stats ? recorder.begin(d.devpath, 0, now, now) : undefined;
         const res = await processEvent({ ...ctx, cost }, d);
         // as the daemon: the stage before RUN ends only where RUN items follow (test mode runs none)
