@@ -23,11 +23,11 @@
 //   - Rounds alternate the daemons' order; the first round is a warm-up; medians with min-max.
 //   - Memory: VmHWM of the daemon's main process and the PSS of its process tree (udevd's workers counted) at the
 //     end of the run.
-//   - Whole processes: `node -e 0`, `devctl info /dev/null`, `devctl test /dev/null` (where no devMaster runs; beside
-//     a running devMaster with the same rules and roots, which runs the event for it; there with --local, which
-//     takes the rules the daemon compiled from its cache; and there with other rules directories, which the daemon
-//     declines and devctl runs with the files its earlier runs added to the cache) and udevadm's, timed by the
-//     probe (fork to exit), alternating.
+//   - Whole processes: `node -e 0`, `devctl info /dev/null`, `devctl test /dev/null` (where no devMaster runs, with
+//     Debian's rules and with none; beside a running devMaster with the same rules and roots, which runs the event
+//     for it; there with --local, which takes the rules the daemon compiled from its cache; and there with other
+//     rules directories, which the daemon declines and devctl runs with the files its earlier runs added to the
+//     cache) and udevadm's, timed by the probe (fork to exit), alternating.
 //   - devMaster with `stats = true` against stats off, coldplug, alternating (the target: within 5 %), three times as
 //     many rounds as the other phases (a 5 % difference under this machine's run-to-run noise), with the ratio of
 //     the medians and the median of the rounds' ratios (the two runs of a round are next to each other in time).
@@ -467,8 +467,9 @@ export async function main(): Promise<void> {
 
 /**
  * Whole processes, fork to exit, alternating: node's own start-up, devctl's one-shot verbs and udevadm's. `devctl
- * test` four ways: where no devMaster runs (a run directory where devMaster never ran: every rules file is parsed
- * and compiled, and nothing is kept); beside a running devMaster with the same rules and roots (temporary
+ * test` five ways: where no devMaster runs (a run directory where devMaster never ran: every rules file is parsed
+ * and compiled, and nothing is kept), and there with an empty rules directory (devctl's start, the device and the
+ * event without the rules' parse and compile); beside a running devMaster with the same rules and roots (temporary
  * ones), which runs the event for it (the control socket's test request); there with --local, the files taken from
  * the rules it compiled (src/rules/cache.ts); and there with a copy of the rules in another directory, a test the
  * daemon declines, which devctl runs with the files an earlier test of it compiled and added to the cache.
@@ -483,6 +484,9 @@ async function processes(probe: Probe, dmReady: number, udevdReady: number, rule
   // a run directory where devMaster never ran (no devmaster directory: devctl test keeps nothing there)
   const neverRan = join(work, 'processes-never-ran');
   mkdirSync(neverRan);
+  // no rules at all: what devctl test costs where no devMaster runs, without the rules' parse and compile
+  const noRules = join(work, 'processes-no-rules');
+  mkdirSync(noRules);
   const otherRules = join(work, 'processes-other-rules');
   cpSync(rules, otherRules, { recursive: true });
   // its dev root holds /dev/null, so that `devctl test --dev dmDev /dev/null` names the same device
@@ -496,6 +500,7 @@ async function processes(probe: Probe, dmReady: number, udevdReady: number, rule
       ['node -e 0', [process.execPath, '-e', '0']],
       ['devctl info /dev/null', [devctl, 'info', '/dev/null']],
       ['devctl test /dev/null, no devMaster running', [devctl, 'test', '--run', neverRan, '--rules-dir', rules, '/dev/null']],
+      ['devctl test /dev/null, no devMaster running, no rules', [devctl, 'test', '--run', neverRan, '--rules-dir', noRules, '/dev/null']],
       ['devctl test /dev/null, devMaster running (it runs the event)', [devctl, 'test', '--run', dmRun, '--dev', dmDev, '--rules-dir', rules, '/dev/null']],
       ['devctl test --local /dev/null, devMaster running (its rules cache)', [devctl, 'test', '--local', '--run', dmRun, '--dev', dmDev, '--rules-dir', rules, '/dev/null']],
       ['devctl test /dev/null, other rules, devMaster running (declines; devctl\'s cache)', [devctl, 'test', '--run', dmRun, '--dev', dmDev, '--rules-dir', otherRules, '/dev/null']],
