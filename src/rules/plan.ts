@@ -136,13 +136,16 @@ function fileNext(lines: readonly Line[], mask: number, action: string, subsyste
  * top go to `heads` (f, g), and entry 0 becomes the entry after them.
  */
 function fileCounting(lines: readonly Line[], next: Int32Array, mask: number, action: string, subsystem: string, f: number, heads: number[]): Int32Array {
-  const counting = next.slice();
+  // copied only where it differs: in most files an event of a kind passes no such line
+  let counting: Int32Array | undefined;
   const { types, keys, jumpLines } = shapeOf(lines);
   for (const g of jumpLines) {
     if (!reachable(types, keys, g, mask, action, subsystem)) continue;
+    counting ??= next.slice();
     counting[g] = -1 - g;
     for (let p = g - 1; p >= 0 && next[p] !== p && counting[p]! >= 0; p--) counting[p] = -1 - g;
   }
+  if (counting === undefined) return next;
   let e = counting[0]!;
   while (e < 0) {
     heads.push(f, -1 - e);
