@@ -136,7 +136,7 @@ function fileNext(lines: readonly Line[], mask: number, action: string, subsyste
  * top go to `heads` (f, g), and entry 0 becomes the entry after them.
  */
 function fileCounting(lines: readonly Line[], next: Int32Array, mask: number, action: string, subsystem: string, f: number, heads: number[]): Int32Array {
-  // copied only where it differs: in most files an event of a kind passes no such line
+  // copied only where it differs: in many files an event of a kind passes no such line
   let counting: Int32Array | undefined;
   const { types, keys, jumpLines } = shapeOf(lines);
   for (const g of jumpLines) {
