@@ -739,6 +739,9 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
 
   /** The queue drained (its last event finished): the work that waits for a quiet moment. */
   #drained(): void {
+    // what the events' own writes told inotify, read now rather than by the next event's batch (after a coldplug,
+    // hundreds of records and links: the first hotplug would wait for them)
+    this.#changes?.sync();
     this.#heap.onIdle(() => this.queue.isIdle);
     this.#flushRegistryWhenIdle();
     this.#killLeftoversWhenIdle();
