@@ -191,7 +191,9 @@ function literalSource(ch: string, fold: boolean): string {
   if (fold && (isUpper(c) || isLower(c))) return `[${hex(foldCode(c))}${hex(foldCode(c) - 0x20)}]`;
   return escapeRegex(ch);
 }
-const escapeRegex = (c: string) => (/[.*+?^${}()|[\]\\/]/.test(c) ? '\\' + c : c);
+/** What a RegExp reads as syntax; looked up in a string, not tested with a RegExp per character. */
+const REGEX_SYNTAX = '.*+?^${}()|[]\\/';
+const escapeRegex = (c: string) => (REGEX_SYNTAX.includes(c) ? '\\' + c : c);
 
 const cache = new Map<string, RegExp>();
 
