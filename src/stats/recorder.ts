@@ -37,7 +37,7 @@ const SLOW_KEPT = 32;
  * line index like LineCounters: on timed events also the evaluations timed, the time in the line's own keys and the
  * longest evaluation. Typed arrays, so that a timed line costs no lookup by file:line and no number boxed in an object.
  * The GOTO lines at the top of files that every event of a kind passes (CountingPlan.heads) are counted by plan, in
- * `planEvents` by the plan's slot, and added to `outcomes` when the counts are read (fold()).
+ * `planEvents` by the plan's slot, and added to `outcomes` when the counts are read (foldPlans()).
  */
 class SetCounters implements LineCounters {
   readonly outcomes: Uint32Array[];
@@ -67,8 +67,7 @@ class SetCounters implements LineCounters {
   }
 
   stopped(plan: CountingPlan, f: number): void {
-    const h = plan.heads;
-    for (let k = 0; k < h.length && h[k]! <= f; k += 2) this.outcomes[h[k]!]![2 * h[k + 1]! + 1]!++;
+    this.#countHeads(plan.heads, 1, f);
   }
 
   /** Adds the plans' counts of events to the heads' outcomes, and zeroes them. */
@@ -77,10 +76,14 @@ class SetCounters implements LineCounters {
     for (let s = 0; s < events.length; s++) {
       const n = events[s]!;
       if (n === 0) continue;
-      const h = this.planHeads[s]!;
-      for (let k = 0; k < h.length; k += 2) this.outcomes[h[k]!]![2 * h[k + 1]! + 1]! += n;
+      this.#countHeads(this.planHeads[s]!, n, Infinity);
       events[s] = 0;
     }
+  }
+
+  /** Counts `n` matches of each head (file, line pairs in file order) of the files up to `lastFile`. */
+  #countHeads(heads: Int32Array, n: number, lastFile: number): void {
+    for (let k = 0; k < heads.length && heads[k]! <= lastFile; k += 2) this.outcomes[heads[k]!]![2 * heads[k + 1]! + 1]! += n;
   }
 }
 const LIVE_SETS = 2;
