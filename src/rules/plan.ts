@@ -138,7 +138,7 @@ function fileNext(lines: readonly Line[], mask: number, action: string, subsyste
 function fileCounting(lines: readonly Line[], next: Int32Array, mask: number, action: string, subsystem: string, f: number, heads: number[]): Int32Array {
   // copied only where it differs: in many files an event of a kind passes no such line
   let counting: Int32Array | undefined;
-  const { types, keys, jumpLines } = shapeOf(lines);
+  const { types, keys, jumpTo, jumpLines } = shapeOf(lines);
   for (const g of jumpLines) {
     if (!reachable(types, keys, g, mask, action, subsystem)) continue;
     counting ??= next.slice();
@@ -149,7 +149,7 @@ function fileCounting(lines: readonly Line[], next: Int32Array, mask: number, ac
   let e = counting[0]!;
   while (e < 0) {
     heads.push(f, -1 - e);
-    e = counting[lines[-1 - e]!.gotoIndex!]!;
+    e = counting[jumpTo[-1 - e]!]!;
   }
   counting[0] = e;
   return counting;
