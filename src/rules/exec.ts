@@ -118,9 +118,10 @@ export class EventState {
   esc: Esc = 'unset';
   programResult: string | undefined;
   readonly runList: RunItem[] = [];
-  readonly seclabels = new Map<string, string>();
-  readonly builtinRan = new Set<string>();
-  readonly builtinFailed = new Set<string>();
+  /** SECLABEL{module}= values (made by the first such assignment: most events have none). */
+  seclabels: Map<string, string> | undefined;
+  /** What the builtins that run once per event returned, by name (made by the first one). */
+  builtinOutcomes: Map<string, boolean> | undefined;
   /** OPTIONS+="log_level=..." (syslog number, -1 = reset). */
   logLevel: number | undefined;
   /** Something went wrong that fails the event (a program timed out). */
@@ -258,13 +259,19 @@ function applyTokens(toks: readonly Token[], start: number, parentsDone: boolean
       parentsDone = true;
       continue;
     }
-    if (isWaitingToken(tok.type)) {
-      const rest = (ok: boolean): boolean | Promise<boolean> => ok && applyTokens(toks, i + 1, parentsDone, ev, env);
-      return applyWaitingToken(tok, ev.device, ev, env).then(rest);
-    }
+    if (isWaitingToken(tok.type)) return waitThenApply(toks, i, parentsDone, ev, env);
     if (!applyToken(tok, ev.device, ev, env)) return false;
   }
   return true;
+}
+
+/**
+ * Token `i` waits (a program or a builtin); the line's tokens after it follow. Apart from applyTokens(): a closure
+ * there would capture its loop variables, and V8 would then allocate a context on every call and every turn of the
+ * loop, waiting token or not.
+ */
+function waitThenApply(toks: readonly Token[], i: number, parentsDone: boolean, ev: EventState, env: ExecEnv): Promise<boolean> {
+  return applyWaitingToken(toks[i]!, ev.device, ev, env).then((ok) => ok && applyTokens(toks, i + 1, parentsDone, ev, env));
 }
 
 /** The run of parent tokens starting at `start` must all match on one ancestor (or the device itself). */
@@ -427,9 +434,10 @@ async function applyWaitingToken(tok: Token, dev: Device, ev: EventState, env: E
     case T.M_IMPORT_BUILTIN: {
       const name = tok.builtin!;
       const b = env.builtins.get(name);
-      if (runsOnce(name)) {
-        if (ev.builtinRan.has(name)) return result(tok, !ev.builtinFailed.has(name));
-        ev.builtinRan.add(name);
+      const once = runsOnce(name);
+      if (once) {
+        const outcome = ev.builtinOutcomes?.get(name);
+        if (outcome !== undefined) return result(tok, outcome);
       }
       const cmd = expand(tok.fmt!, ev, env);
       ev.builtinEvent.notes = env.trace ? [] : undefined;
@@ -437,7 +445,7 @@ async function applyWaitingToken(tok: Token, dev: Device, ev: EventState, env: E
       const ok = await runBuiltin(b, name, cmd, dev, ev, env, tok);
       env.cost?.childEnd();
       checkpoint(env.signal);
-      if (!ok) ev.builtinFailed.add(name);
+      if (once) (ev.builtinOutcomes ??= new Map()).set(name, ok);
       const notes = ev.builtinEvent.notes?.length ? `: ${ev.builtinEvent.notes.join('; ')}` : '';
       trace(`IMPORT{builtin} "${cmd}" ${ok ? 'succeeded' : 'failed'}${notes}`);
       return result(tok, ok);
@@ -446,10 +454,18 @@ async function applyWaitingToken(tok: Token, dev: Device, ev: EventState, env: E
   throw new Error(`internal: token ${tok.text} does not wait`);
 }
 
+/**
+ * What devctl test notes of a token, made only where it collects them. (A closure made in applyToken() itself would
+ * make V8 allocate a context for its arguments on every call.)
+ */
+function tracer(trace: TraceEntry[], tok: Token): (what: string) => void {
+  return (what) => trace.push({ file: tok.file, line: tok.line, what });
+}
+
 /** Applies one token that does not wait; returns false when the line stops here. */
 function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv): boolean {
   // undefined unless devctl test collects it: trace?.(...) then builds no string
-  const trace = env.trace && ((what: string) => env.trace!.push({ file: tok.file, line: tok.line, what }));
+  const trace = env.trace && tracer(env.trace, tok);
   switch (tok.type) {
     case T.A_OPTIONS_DUMP:
       env.log.info({ device: dev.devpath, properties: Object.fromEntries(dev.properties) }, `${tok.file}:${tok.line} OPTIONS="dump"`);
@@ -507,7 +523,7 @@ function applyToken(tok: Token, dev: Device, ev: EventState, env: ExecEnv): bool
     }
     case T.A_SECLABEL: {
       const label = expand(tok.fmt!, ev, env) || tok.value;
-      if (tok.op === '=') ev.seclabels.clear();
+      if (tok.op === '=' || ev.seclabels === undefined) ev.seclabels = new Map();
       ev.seclabels.set(tok.attr!, label);
       trace?.(`SECLABEL{${tok.attr}}="${label}"`);
       return true;
