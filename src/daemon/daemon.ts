@@ -493,7 +493,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
       mknod: this.mknod,
       execTimeoutMs: this.config.execTimeout * 1000,
       builtins: this.#builtins,
-      renameInterface: (device, newName, altnames, signal) => this.#rename(device, newName, altnames, signal),
+      renameInterface: this.#renameInterface,
       afterRules: this.hooks.afterRules,
     };
   }
@@ -818,6 +818,9 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
    * NAME= and net_setup_link's alternative names on a network interface (called by processEvent before the database
    * is written). A failed rename keeps the old name (the event goes on); it is logged and counted.
    */
+  /** #rename() as EventContext.renameInterface: one function for every event. */
+  readonly #renameInterface = (device: Device, newName: string | undefined, altnames: readonly string[], signal?: AbortSignal): Promise<void> => this.#rename(device, newName, altnames, signal);
+
   async #rename(device: Device, newName: string | undefined, altnames: readonly string[], signal?: AbortSignal): Promise<void> {
     const oldName = device.property('INTERFACE') ?? device.sysname;
     const ifindex = device.ifindex;

@@ -9,7 +9,7 @@ import { devPath, DEV_PREFIX, type Roots } from '../device/roots.js';
 import type { Logger } from '../log.js';
 import type { Builtin } from '../builtins/types.js';
 import type { RuleSet } from '../rules/load.js';
-import { EventState, executeRules, runBuiltin, propertiesEnv, type ExecEnv, type RuleCost, type RunItem, type TraceEntry } from '../rules/exec.js';
+import { EventState, executeRules, runBuiltin, propertiesEnv, type RuleCost, type RunItem, type TraceEntry } from '../rules/exec.js';
 import { placeDevnumLink, removeDevnumLink, updateLink } from './links.js';
 import { applyStaticNodes } from './static-nodes.js';
 import { mknod } from '../sys/file.js';
@@ -73,10 +73,6 @@ export interface EventResult {
   dbOld: DbRecord | undefined;
 }
 
-function env(ctx: Omit<EventContext, 'ruleSet'>): ExecEnv {
-  return { roots: ctx.roots, log: ctx.log, test: ctx.test, execTimeoutMs: ctx.execTimeoutMs, builtins: ctx.builtins, trace: ctx.trace, signal: ctx.signal, cost: ctx.cost };
-}
-
 /**
  * Runs the rules for one event and applies the result. Given up (ctx.signal aborted with an EventCancelled), it
  * throws the cancellation after its next await and applies nothing more. What it applies once the rules and the
@@ -109,7 +105,7 @@ export async function processEvent(ctx: EventContext, device: Device): Promise<E
   const cost = ctx.cost;
   const t0 = cost === undefined ? 0 : nowMs();
   try {
-    const waiting = executeRules(ctx.ruleSet, ev, env(ctx)); // a promise only when a line waited for a program or a builtin
+    const waiting = executeRules(ctx.ruleSet, ev, ctx); // a promise only when a line waited for a program or a builtin
     if (waiting) await waiting;
   } finally {
     if (cost !== undefined) cost.rulesMs += nowMs() - t0;
@@ -119,7 +115,7 @@ export async function processEvent(ctx: EventContext, device: Device): Promise<E
   if (action === 'remove') {
     if (!ctx.test) ctx.afterRules?.(device, dbOld);
     if (!ctx.test && device.devnum) removeNode(ctx, device);
-    return { device, state: ev, runList: ev.runList, rename: undefined, node: undefined, failed: ev.failed, errors: [...errors, ...ev.errors], dbOld };
+    return { device, state: ev, runList: ev.runList, rename: undefined, node: undefined, failed: ev.failed, errors: errors.concat(ev.errors), dbOld };
   }
 
   let rename = ev.name;
@@ -141,9 +137,9 @@ export async function processEvent(ctx: EventContext, device: Device): Promise<E
   const node = device.devnum ? nodeSettings(ev, action) : undefined;
   // keep the first initialization time; remember every tag the device ever had
   device.usecInitialized = dbOld?.usecInitialized || (ctx.nowUsec ?? monotonicUsec)();
-  for (const t of dbOld?.tags ?? []) device.tags.add(t);
+  dbOld?.tags.forEach((t) => device.tags.add(t));
   if (!ctx.test) commit(ctx, device, ev, node, dbOld);
-  return { device, state: ev, runList: ev.runList, rename, node: node?.apply ? node : undefined, failed: ev.failed, errors: [...errors, ...ev.errors], dbOld };
+  return { device, state: ev, runList: ev.runList, rename, node: node?.apply ? node : undefined, failed: ev.failed, errors: errors.concat(ev.errors), dbOld };
 }
 
 /**
@@ -251,7 +247,7 @@ function applyNode(ctx: EventContext, device: Device, ev: EventState, node: Node
     try {
       const before = setNodePermissions(path, want, node);
       if (before) undo.push(() => setNodePermissions(path, want, before));
-      if (device.action === 'add' && ev.seclabels.size && isNodeOf(path, device)) applySeclabels(path, ev.seclabels, ctx.log);
+      if (device.action === 'add' && ev.seclabels?.size && isNodeOf(path, device)) applySeclabels(path, ev.seclabels, ctx.log);
     } catch (e) {
       if (e instanceof ConfinementError) ctx.log.warn({ devpath: device.devpath }, `${e.message}, not changing it`);
       else if (isSystemError(e)) ctx.log.error({ devpath: device.devpath }, `cannot set permissions of ${path}: ${e.message}`);
@@ -292,7 +288,7 @@ export async function runProgramList(ctx: Omit<EventContext, 'ruleSet'>, res: Ev
     if (ctx.signal?.aborted) return;
     ctx.cost?.childStart('run', item.file, item.line, item.command);
     if (item.builtin) {
-      await runBuiltin(ctx.builtins.get(item.builtin), item.builtin, item.command, res.device, res.state, env(ctx));
+      await runBuiltin(ctx.builtins.get(item.builtin), item.builtin, item.command, res.device, res.state, ctx);
       ctx.cost?.childEnd();
       continue;
     }
