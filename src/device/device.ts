@@ -36,6 +36,24 @@ export function parseUeventFile(text: string): Map<string, string> {
 /** The longest file name (sysfs names, and the device ids that name files under the run root). */
 const NAME_MAX = 255;
 
+/**
+ * A device path: "/" then names, each neither empty nor "." nor "..", of NAME_MAX bytes at most. Walked on the
+ * string (it is checked for every uevent): a name is measured in bytes only where its length could exceed NAME_MAX.
+ */
+function isDevpath(p: string): boolean {
+  if (!p.startsWith('/')) return false;
+  for (let at = 1; ; ) {
+    const slash = p.indexOf('/', at);
+    const end = slash < 0 ? p.length : slash;
+    const n = end - at;
+    if (n === 0 || (p.charCodeAt(at) === 46 && (n === 1 || (n === 2 && p.charCodeAt(at + 1) === 46)))) return false;
+    // UTF-8 takes at most 3 bytes per UTF-16 unit
+    if (3 * n > NAME_MAX && Buffer.byteLength(p.slice(at, end)) > NAME_MAX) return false;
+    if (slash < 0) return true;
+    at = slash + 1;
+  }
+}
+
 export class Device {
   readonly roots: Roots;
   /** Kernel device path, always starting with "/" and relative to the sysfs root (e.g. /devices/virtual/mem/null). */
@@ -207,7 +225,7 @@ export class Device {
     // a Map is kept, not copied (one per event): the device never changes its uevent properties, nor may the caller
     const map = props instanceof Map ? props : new Map(Object.entries(props));
     const devpath = map.get('DEVPATH');
-    if (!devpath || !devpath.startsWith('/') || devpath.slice(1).split('/').some((c) => c === '' || c === '.' || c === '..' || Buffer.byteLength(c) > NAME_MAX)) throw new DeviceError('EINVAL', `uevent without a valid DEVPATH`);
+    if (!devpath || !isDevpath(devpath)) throw new DeviceError('EINVAL', `uevent without a valid DEVPATH`);
     // the device's id ("+subsystem:sysname" at the longest) names files in the run root: sysfs names fit NAME_MAX
     if (Buffer.byteLength(map.get('SUBSYSTEM') ?? '') + Buffer.byteLength(devpath.slice(devpath.lastIndexOf('/'))) + 1 > NAME_MAX) throw new DeviceError('EINVAL', `uevent whose SUBSYSTEM and name are longer than ${NAME_MAX} bytes`);
     // as sd-device: a DEVNAME that would leave /dev makes the uevent invalid (nothing is done for it)

@@ -69,16 +69,19 @@ export function parseNulProperties(buf: Buffer, start: number, end: number): Map
   const props = new Map<string, string>();
   if (start >= end) return props;
   if (buf[end - 1] !== 0) return new UeventError('NOT_TERMINATED', `last property (ending at offset ${end}) is not NUL-terminated`);
-  // NUL never occurs inside a UTF-8 multi-byte sequence, so decoding once and splitting is exact.
-  const entries = buf.toString('utf8', start, end - 1).split('\0');
-  for (let i = 0; i < entries.length; i++) {
-    const entry = entries[i]!;
-    const eq = entry.indexOf('=');
-    if (eq <= 0) {
+  // NUL never occurs inside a UTF-8 multi-byte sequence, so decoding once and cutting at each NUL is exact. Each key
+  // and value is cut from the text directly (no array of entries, no entry strings: this runs for every uevent).
+  const text = buf.toString('utf8', start, end);
+  for (let at = 0, i = 1; at < text.length; i++) {
+    const nul = text.indexOf('\0', at);
+    const eq = text.indexOf('=', at);
+    if (eq <= at || eq > nul) {
+      const entry = text.slice(at, nul);
       const shown = entry.length > 40 ? entry.slice(0, 40) + '...' : entry;
-      return new UeventError('BAD_PROPERTY', `property #${i + 1} is not KEY=VALUE: ${JSON.stringify(shown)}`);
+      return new UeventError('BAD_PROPERTY', `property #${i} is not KEY=VALUE: ${JSON.stringify(shown)}`);
     }
-    props.set(entry.slice(0, eq), entry.slice(eq + 1));
+    props.set(text.slice(at, eq), text.slice(eq + 1, nul));
+    at = nul + 1;
   }
   return props;
 }
@@ -122,7 +125,7 @@ export function parseUevent(buf: Buffer): Uevent | UeventError {
   const hDevpath = header.slice(at + 1);
   if (hAction !== req.action) return new UeventError('MISMATCH', `header action ${JSON.stringify(hAction)} differs from ACTION=${req.action}`);
   if (hDevpath !== req.devpath) return new UeventError('MISMATCH', `header devpath ${JSON.stringify(hDevpath)} differs from DEVPATH=${req.devpath}`);
-  return { ...req, properties: props };
+  return { action: req.action, devpath: req.devpath, subsystem: req.subsystem, seqnum: req.seqnum, properties: props };
 }
 
 /** Builds the kernel wire form of an event (for tests and tools); properties in the given order. */
