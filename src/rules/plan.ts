@@ -12,7 +12,16 @@ export type LinePlan = readonly Int32Array[];
 /** Distinct event kinds kept per rules set; a set meets a few dozen (subsystems × actions). */
 const MAX_PLANS = 256;
 
-const plans = new WeakMap<RuleSet, Map<string, LinePlan>>();
+/**
+ * A rules set's plans by ACTION, then SUBSYSTEM, then line mask and kind (mask * 2 + 1 for 'jumps'): looked up for
+ * every event, so by its parts, with no key made of them.
+ */
+interface PlanCache {
+  byAction: Map<string, Map<string, Map<number, LinePlan>>>;
+  size: number;
+}
+
+const plans = new WeakMap<RuleSet, PlanCache>();
 
 /**
  * How a plan treats a line that is only ACTION and SUBSYSTEM keys and a GOTO forward, which every event of its kind
@@ -25,14 +34,22 @@ export type PlanKind = 'steps' | 'jumps';
 
 /** The plan of `rules` for events with this line mask, ACTION and SUBSYSTEM (undefined counts as ""). */
 export function linePlan(rules: RuleSet, mask: number, action: string, subsystem: string, kind: PlanKind = 'steps'): LinePlan {
-  let byKind = plans.get(rules);
-  if (byKind === undefined) plans.set(rules, (byKind = new Map()));
-  const key = `${kind[0]}${mask} ${action} ${subsystem}`;
-  let plan = byKind.get(key);
+  let cache = plans.get(rules);
+  if (cache === undefined) plans.set(rules, (cache = { byAction: new Map(), size: 0 }));
+  const key = mask * 2 + (kind === 'jumps' ? 1 : 0);
+  let plan = cache.byAction.get(action)?.get(subsystem)?.get(key);
   if (plan === undefined) {
     plan = rules.files.map((f) => fileNext(f.lines, mask, action, subsystem, kind === 'jumps'));
-    if (byKind.size >= MAX_PLANS) byKind.clear();
-    byKind.set(key, plan);
+    if (cache.size >= MAX_PLANS) {
+      cache.byAction.clear();
+      cache.size = 0;
+    }
+    let bySubsystem = cache.byAction.get(action);
+    if (bySubsystem === undefined) cache.byAction.set(action, (bySubsystem = new Map()));
+    let byKey = bySubsystem.get(subsystem);
+    if (byKey === undefined) bySubsystem.set(subsystem, (byKey = new Map()));
+    byKey.set(key, plan);
+    cache.size++;
   }
   return plan;
 }
