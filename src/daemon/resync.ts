@@ -28,6 +28,31 @@ import { nowMs } from '../util/clock.js';
 /** The properties that identify a device, enough to process and broadcast its removal. */
 const IDENTITY_KEYS = ['DEVPATH', 'SUBSYSTEM', 'DEVTYPE', 'DEVNAME', 'MAJOR', 'MINOR', 'IFINDEX', 'INTERFACE', 'DRIVER'] as const;
 
+/** A device's identity as recorded: the IDENTITY_KEYS it has (a value with a newline left out), as KEY=value lines. */
+function identityText(props: Map<string, string>): string {
+  let text = '';
+  for (let i = 0; i < IDENTITY_KEYS.length; i++) {
+    const k = IDENTITY_KEYS[i]!;
+    const v = props.get(k);
+    if (v !== undefined && !v.includes('\n')) text += `${k}=${v}\n`;
+  }
+  return text;
+}
+
+/** Whether `text` is identityText(props), read in place. */
+function isIdentity(text: string, props: Map<string, string>): boolean {
+  let at = 0;
+  for (let i = 0; i < IDENTITY_KEYS.length; i++) {
+    const k = IDENTITY_KEYS[i]!;
+    const v = props.get(k);
+    if (v === undefined || v.includes('\n')) continue;
+    if (!text.startsWith(k, at) || text.charCodeAt(at + k.length) !== 61 /* = */ || !text.startsWith(v, at + k.length + 1)) return false;
+    at += k.length + 1 + v.length;
+    if (text.charCodeAt(at++) !== 10 /* \n */) return false;
+  }
+  return at === text.length;
+}
+
 export interface RunState {
   pid: number;
   /** True once the daemon stopped cleanly. */
@@ -168,14 +193,10 @@ export class DeviceRegistry {
 
   /** Records the identity of a device that was processed (from the properties it was broadcast with). */
   record(id: string, props: Map<string, string>): void {
-    let text = '';
-    for (let i = 0; i < IDENTITY_KEYS.length; i++) {
-      const k = IDENTITY_KEYS[i]!;
-      const v = props.get(k);
-      if (v !== undefined && !v.includes('\n')) text += `${k}=${v}\n`;
-    }
-    if (this.#known.get(id) === text) return;
-    this.#known.set(id, text);
+    const known = this.#known.get(id);
+    // most events leave a device's identity as it was: compared in place, the text is made only when it changed
+    if (known !== undefined && isIdentity(known, props)) return;
+    this.#known.set(id, identityText(props));
     this.#dirty = true;
   }
 

@@ -77,6 +77,36 @@ describe('DeviceRegistry on disk', () => {
       rmSync(run, { recursive: true, force: true });
     }
   });
+
+  it('is written again only when an identity changed', () => {
+    const run = mkdtempSync(join(tmpdir(), 'dm-registry-'));
+    try {
+      const file = join(run, 'devmaster', 'devices.json');
+      const reg = new DeviceRegistry(run);
+      const props = (devname?: string) => new Map([['DEVPATH', '/devices/virtual/mem/null'], ['SUBSYSTEM', 'mem'], ...(devname === undefined ? [] : [['DEVNAME', devname] as [string, string]]), ['SEQNUM', '7']]);
+      reg.record('c1:3', props('/dev/null'));
+      reg.flush();
+      const written = (): string | undefined => (existsSync(file) ? readFileSync(file, 'utf8') : undefined);
+      // the same identity (other properties changed): nothing to write
+      rmSync(file);
+      reg.record('c1:3', new Map([...props('/dev/null'), ['SEQNUM', '8'], ['ACTION', 'change']]));
+      reg.flush();
+      expect(written()).toBeUndefined();
+      // a value that the recorded one begins with, a key gone, a key added: each is a change
+      for (const [devname, text] of [
+        ['/dev/nul', 'DEVPATH=/devices/virtual/mem/null\nSUBSYSTEM=mem\nDEVNAME=/dev/nul\n'],
+        [undefined, 'DEVPATH=/devices/virtual/mem/null\nSUBSYSTEM=mem\n'],
+        ['/dev/null', 'DEVPATH=/devices/virtual/mem/null\nSUBSYSTEM=mem\nDEVNAME=/dev/null\n'],
+      ] as const) {
+        rmSync(file, { force: true });
+        reg.record('c1:3', props(devname));
+        reg.flush();
+        expect(JSON.parse(written() ?? '{}')).toEqual({ 'c1:3': text });
+      }
+    } finally {
+      rmSync(run, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('resync in the daemon (zram, SIGKILL)', () => {
