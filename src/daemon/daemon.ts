@@ -45,7 +45,7 @@ import type { DbRecord } from '../device/db.js';
 import { listDevices, triggerAll, kernelSeqnum } from './coldplug.js';
 import { HeapKeeper } from './memory.js';
 import { checkRehearsalRoots, rehearsalEvents } from './rehearsal.js';
-import { EventDeadlines, type Deadline } from './deadlines.js';
+import { EventDeadlines } from './deadlines.js';
 import { DeviceWatcher } from './watch.js';
 import type { Notifier } from './notify.js';
 import type { ListenFds } from './listen-fds.js';
@@ -616,16 +616,14 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
   async #runEvent(ev: Uevent, rules: R, device: Device, cost: EventCostImpl | undefined): Promise<EventRun<E>> {
     const giveUp = this.#idleControllers.pop() ?? new AbortController();
     const ctx = this.#context(giveUp.signal, cost);
-    const deadline = this.#eventDeadline(ev, giveUp);
     const work = this.#work(ctx, ev, rules, device, cost);
     try {
-      const result = await Promise.race([work, deadline.expired]);
+      const result = await this.#deadlines.run(Math.max(1, this.config.eventTimeout) * 1000, { ev, giveUp }, work);
       return { result, failed: result.failed };
     } catch (e) {
       if (giveUp.signal.aborted) await this.#whenStopped(ev, work);
       return { failed: true, failure: this.#failure(ev, e as NodeJS.ErrnoException) };
     } finally {
-      this.#deadlines.end(deadline);
       // the work is over (it settled, or was given up): a controller never aborted serves the next event
       if (!giveUp.signal.aborted && this.#idleControllers.length < IDLE_CONTROLLERS) this.#idleControllers.push(giveUp);
     }
@@ -659,21 +657,15 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     if (!stopped) this.log.error({ devpath: ev.devpath, seqnum: ev.seqnum }, `the given-up event did not stop within ${ABANDONED_GRACE_MS / 1000} s; the next event of the device runs anyway (this one applies nothing more)`);
   }
 
-  /** event_timeout: a warning at a third of it, then the event is given up (its deadline's `expired` rejects). */
-  #eventDeadline(ev: Uevent, giveUp: AbortController): Deadline {
-    const ms = Math.max(1, this.config.eventTimeout) * 1000;
-    return this.#deadlines.begin(
-      ms,
-      () => this.log.warn({ devpath: ev.devpath, seqnum: ev.seqnum }, `event still running after ${ms / 3000} s`),
-      () => {
-        const err = new EventCancelled(`event timed out after ${ms / 1000} s`, 'timeout');
-        giveUp.abort(err);
-        return err;
-      },
-    );
-  }
-
-  readonly #deadlines = new EventDeadlines();
+  /** event_timeout: a warning at a third of it, then the event is given up (its work's signal is aborted). */
+  readonly #deadlines = new EventDeadlines<{ ev: Uevent; giveUp: AbortController }>(
+    ({ ev }, ms) => this.log.warn({ devpath: ev.devpath, seqnum: ev.seqnum }, `event still running after ${ms / 3000} s`),
+    ({ giveUp }, ms) => {
+      const err = new EventCancelled(`event timed out after ${ms / 1000} s`, 'timeout');
+      giveUp.abort(err);
+      return err;
+    },
+  );
 
   /** RUN programs and builtins, after the database is written (as udevd); a failure of one is logged. */
   async #runPrograms(ctx: EventContext, ev: Uevent, result: E): Promise<void> {
