@@ -13,15 +13,32 @@ export type LinePlan = readonly Int32Array[];
 const MAX_PLANS = 256;
 
 /**
- * A rules set's plans by ACTION, then SUBSYSTEM, then line mask and kind (mask * 2 + 1 for 'jumps'): looked up for
- * every event, so by its parts, with no key made of them.
+ * Plans of one rules set by ACTION, then SUBSYSTEM, then a number (the line mask, and for line plans their kind):
+ * looked up for every event, so by its parts, with no key string made of them. At most MAX_PLANS, then emptied.
  */
-interface PlanCache {
-  byAction: Map<string, Map<string, Map<number, LinePlan>>>;
-  size: number;
+class PlanCache<P> {
+  readonly #byAction = new Map<string, Map<string, Map<number, P>>>();
+  #size = 0;
+
+  get(action: string, subsystem: string, n: number): P | undefined {
+    return this.#byAction.get(action)?.get(subsystem)?.get(n);
+  }
+
+  set(action: string, subsystem: string, n: number, plan: P): void {
+    if (this.#size >= MAX_PLANS) {
+      this.#byAction.clear();
+      this.#size = 0;
+    }
+    let bySubsystem = this.#byAction.get(action);
+    if (bySubsystem === undefined) this.#byAction.set(action, (bySubsystem = new Map()));
+    let byN = bySubsystem.get(subsystem);
+    if (byN === undefined) bySubsystem.set(subsystem, (byN = new Map()));
+    byN.set(n, plan);
+    this.#size++;
+  }
 }
 
-const plans = new WeakMap<RuleSet, PlanCache>();
+const plans = new WeakMap<RuleSet, PlanCache<LinePlan>>();
 
 /**
  * How a plan treats a line that is only ACTION and SUBSYSTEM keys and a GOTO forward, which every event of its kind
@@ -35,21 +52,12 @@ export type PlanKind = 'steps' | 'jumps';
 /** The plan of `rules` for events with this line mask, ACTION and SUBSYSTEM (undefined counts as ""). */
 export function linePlan(rules: RuleSet, mask: number, action: string, subsystem: string, kind: PlanKind = 'steps'): LinePlan {
   let cache = plans.get(rules);
-  if (cache === undefined) plans.set(rules, (cache = { byAction: new Map(), size: 0 }));
-  const key = mask * 2 + (kind === 'jumps' ? 1 : 0);
-  let plan = cache.byAction.get(action)?.get(subsystem)?.get(key);
+  if (cache === undefined) plans.set(rules, (cache = new PlanCache()));
+  const n = mask * 2 + (kind === 'jumps' ? 1 : 0);
+  let plan = cache.get(action, subsystem, n);
   if (plan === undefined) {
     plan = rules.files.map((f) => fileNext(f.lines, mask, action, subsystem, kind === 'jumps'));
-    if (cache.size >= MAX_PLANS) {
-      cache.byAction.clear();
-      cache.size = 0;
-    }
-    let bySubsystem = cache.byAction.get(action);
-    if (bySubsystem === undefined) cache.byAction.set(action, (bySubsystem = new Map()));
-    let byKey = bySubsystem.get(subsystem);
-    if (byKey === undefined) bySubsystem.set(subsystem, (byKey = new Map()));
-    byKey.set(key, plan);
-    cache.size++;
+    cache.set(action, subsystem, n, plan);
   }
   return plan;
 }
@@ -70,22 +78,20 @@ export interface CountingPlan {
   readonly slot: number;
 }
 
-const countingPlans = new WeakMap<RuleSet, { byKey: Map<string, CountingPlan>; slots: number }>();
+const countingPlans = new WeakMap<RuleSet, { plans: PlanCache<CountingPlan>; slots: number }>();
 
 /** The counting plan of `rules` for events with this line mask, ACTION and SUBSYSTEM. */
 export function countingPlan(rules: RuleSet, mask: number, action: string, subsystem: string): CountingPlan {
   let c = countingPlans.get(rules);
-  if (c === undefined) countingPlans.set(rules, (c = { byKey: new Map(), slots: 0 }));
-  const key = `${mask} ${action} ${subsystem}`;
-  let plan = c.byKey.get(key);
+  if (c === undefined) countingPlans.set(rules, (c = { plans: new PlanCache(), slots: 0 }));
+  let plan = c.plans.get(action, subsystem, mask);
   if (plan === undefined) {
     const jumps = linePlan(rules, mask, action, subsystem, 'jumps');
     const heads: number[] = [];
     const next = rules.files.map((f, i) => fileCounting(f.lines, jumps[i]!, mask, action, subsystem, i, heads));
-    // slots go on counting after a clear: the statistics may still hold counts of the plans dropped
-    if (c.byKey.size >= MAX_PLANS) c.byKey.clear();
+    // slots go on counting after the cache is emptied: the statistics may still hold counts of the plans dropped
     plan = { next, heads: Int32Array.from(heads), slot: c.slots++ };
-    c.byKey.set(key, plan);
+    c.plans.set(action, subsystem, mask, plan);
   }
   return plan;
 }
