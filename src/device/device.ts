@@ -230,8 +230,10 @@ export class Device {
     if (Buffer.byteLength(map.get('SUBSYSTEM') ?? '') + Buffer.byteLength(devpath.slice(devpath.lastIndexOf('/'))) + 1 > NAME_MAX) throw new DeviceError('EINVAL', `uevent whose SUBSYSTEM and name are longer than ${NAME_MAX} bytes`);
     // as sd-device: a DEVNAME that would leave /dev makes the uevent invalid (nothing is done for it)
     const devname = map.get('DEVNAME');
-    if (devname !== undefined && mangleDevname(devname) === undefined) throw new DeviceError('EINVAL', `uevent with an invalid DEVNAME '${devname.slice(0, 80)}'`);
+    const node = devname === undefined ? null : mangleDevname(devname);
+    if (node === undefined) throw new DeviceError('EINVAL', `uevent with an invalid DEVNAME '${devname!.slice(0, 80)}'`);
     const d = new Device(roots, devpath);
+    d.#devname = node; // what the devname getter works out (the uevent is the device's for good)
     d.#uevent = map;
     d.#fromUevent = true;
     d.action = map.get('ACTION');
