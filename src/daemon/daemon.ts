@@ -806,13 +806,13 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     this.#leftoverTimer.unref();
   }
 
+  /** #rename() as EventContext.renameInterface: one function for every event. */
+  readonly #renameInterface = (device: Device, newName: string | undefined, altnames: readonly string[], signal?: AbortSignal): Promise<void> => this.#rename(device, newName, altnames, signal);
+
   /**
    * NAME= and net_setup_link's alternative names on a network interface (called by processEvent before the database
    * is written). A failed rename keeps the old name (the event goes on); it is logged and counted.
    */
-  /** #rename() as EventContext.renameInterface: one function for every event. */
-  readonly #renameInterface = (device: Device, newName: string | undefined, altnames: readonly string[], signal?: AbortSignal): Promise<void> => this.#rename(device, newName, altnames, signal);
-
   async #rename(device: Device, newName: string | undefined, altnames: readonly string[], signal?: AbortSignal): Promise<void> {
     const oldName = device.property('INTERFACE') ?? device.sysname;
     const ifindex = device.ifindex;

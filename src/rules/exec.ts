@@ -266,7 +266,7 @@ function applyTokens(toks: readonly Token[], start: number, parentsDone: boolean
 }
 
 /**
- * Token `i` waits (a program or a builtin); the line's tokens after it follow. Apart from applyTokens(): a closure
+ * Token `i` waits (a program or a builtin); the line's tokens after it follow. Kept out of applyTokens(): a closure
  * there would capture its loop variables, and V8 would then allocate a context on every call and every turn of the
  * loop, waiting token or not.
  */
