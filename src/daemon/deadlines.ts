@@ -39,11 +39,11 @@ export class EventDeadlines<S> {
   /** `work` under a timeout of `ms`: settles as `work` does, or rejects with giveUp()'s error at the timeout. */
   run<T>(ms: number, subject: S, work: Promise<T>): Promise<T> {
     const now = Date.now();
-    const entry: Entry<S> = { subject, ms, warnAt: now + ms / 3, giveUpAt: now + ms, warned: false, done: false, reject: noReject };
-    this.#entries.push(entry);
-    if (this.#armedFor === 0 || entry.warnAt < this.#armedFor) this.#arm(entry.warnAt);
+    // the executor runs at once: the entry is in the list when run() returns
     return new Promise<T>((resolve, reject) => {
-      entry.reject = reject;
+      const entry: Entry<S> = { subject, ms, warnAt: now + ms / 3, giveUpAt: now + ms, warned: false, done: false, reject };
+      this.#entries.push(entry);
+      if (this.#armedFor === 0 || entry.warnAt < this.#armedFor) this.#arm(entry.warnAt);
       work.then(
         (v) => {
           this.#end(entry);
@@ -110,6 +110,3 @@ export class EventDeadlines<S> {
     if (this.#entries.length) this.#arm(next);
   }
 }
-
-/** An entry's reject until run()'s promise exists (the executor runs at once: never called). */
-function noReject(): void {}
