@@ -227,7 +227,10 @@ export class Device {
     const devpath = map.get('DEVPATH');
     if (!devpath || !isDevpath(devpath)) throw new DeviceError('EINVAL', `uevent without a valid DEVPATH`);
     // the device's id ("+subsystem:sysname" at the longest) names files in the run root: sysfs names fit NAME_MAX
-    if (Buffer.byteLength(map.get('SUBSYSTEM') ?? '') + Buffer.byteLength(devpath.slice(devpath.lastIndexOf('/'))) + 1 > NAME_MAX) throw new DeviceError('EINVAL', `uevent whose SUBSYSTEM and name are longer than ${NAME_MAX} bytes`);
+    const subsystem = map.get('SUBSYSTEM') ?? '';
+    const name = devpath.slice(devpath.lastIndexOf('/'));
+    // measured in bytes only where it could be too long, as the DEVPATH's names (isDevpath())
+    if (3 * (subsystem.length + name.length) + 1 > NAME_MAX && Buffer.byteLength(subsystem) + Buffer.byteLength(name) + 1 > NAME_MAX) throw new DeviceError('EINVAL', `uevent whose SUBSYSTEM and name are longer than ${NAME_MAX} bytes`);
     // as sd-device: a DEVNAME that would leave /dev makes the uevent invalid (nothing is done for it)
     const devname = map.get('DEVNAME');
     const node = devname === undefined ? null : mangleDevname(devname);
