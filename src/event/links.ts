@@ -183,10 +183,14 @@ export function placeDevnumLink(roots: Roots, isBlock: boolean, major: number, m
   // still there; otherwise, on a boot's /dev and at a daemon's first event of the device, most likely not
   const made = devnumLinks.made.get(linkPath) === target;
   if (!placeSymlink(roots, linkPath, target, log, made)) return;
-  if (devnumLinks.changes?.covers(linkPath)) devnumLinks.placed.set(linkPath, target);
+  const changes = devnumLinks.changes;
+  if (changes?.covers(linkPath)) devnumLinks.placed.set(linkPath, target);
   else if (!made) {
     if (devnumLinks.made.size >= MADE_MAX) devnumLinks.made.clear();
     devnumLinks.made.set(linkPath, target);
+    // the directory is there now (this process made it, most likely): watched from here on, so that the next
+    // event of the device, which finds its link with one readlink, knows it from then on
+    changes?.watchMade(linkPath.slice(0, linkPath.lastIndexOf('/')));
   }
 }
 

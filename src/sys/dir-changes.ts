@@ -70,6 +70,21 @@ export class DirChanges {
     return this.#watched.get(path.slice(0, path.lastIndexOf('/')))?.wd !== undefined;
   }
 
+  /**
+   * `dir`, given to watch() and not watched yet, was just made by this process: watched from now on, not from
+   * sync()'s next try (up to a second later, a storm's length). Nothing read of its files before counts as
+   * trusted: they were not watched then. True when it is watched; a failure (no watch left) is sync()'s to report.
+   */
+  watchMade(dir: string): boolean {
+    const w = this.#watched.get(dir);
+    if (w === undefined) return false;
+    try {
+      return w.wd !== undefined || this.#arm(w);
+    } catch {
+      return false;
+    }
+  }
+
   #arm(w: Watched): boolean {
     let wd: number;
     try {

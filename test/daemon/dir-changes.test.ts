@@ -1,13 +1,14 @@
 // What the daemon keeps of database records and /dev/{block,char} links is trusted only while inotify does not
 // name the file (src/sys/dir-changes.ts, one look per batch of kernel events): a record another program rewrote,
 // and a link another program removed, are seen by the next event of the device, as when every event looked at
-// them. DirChanges itself: changes named, a lost watch, a directory made later.
+// them. DirChanges itself: changes named, a lost watch, a directory made later, one this process made.
 import { afterAll, describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, renameSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DirChanges } from '../../src/sys/dir-changes.js';
 import { deleteDb, readDb, unwatchRecords, watchRecords, writeDb } from '../../src/device/db.js';
+import { placeDevnumLink, unwatchDevnumLinks, watchDevnumLinks } from '../../src/event/links.js';
 import { sleep, startDevmaster, tempRoots, until, zramAdd, zramRemove, type RunningDevmaster } from './helpers.js';
 
 describe('DirChanges', () => {
@@ -48,6 +49,48 @@ describe('DirChanges', () => {
       changes.sync();
       expect(seen).toContain(join(later, 'y'));
     } finally {
+      changes.close();
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+
+  it('watches a directory this process made at once when told (watchMade), not at the next try a second later', () => {
+    const base = mkdtempSync(join(tmpdir(), 'dm-dirchanges-'));
+    const changes = DirChanges.open();
+    try {
+      const seen: string[] = [];
+      const made = join(base, 'made');
+      expect(changes.watch(made, { changed: (p) => seen.push(p), lost: () => undefined })).toBe(false);
+      changes.sync(); // its try: not there yet
+      mkdirSync(made);
+      expect(changes.watchMade(join(base, 'other'))).toBe(false); // never given to watch()
+      expect(changes.watchMade(made)).toBe(true);
+      expect(changes.covers(join(made, 'x'))).toBe(true);
+      writeFileSync(join(made, 'x'), '');
+      changes.sync();
+      expect(seen).toContain(join(made, 'x'));
+      expect(changes.watchMade(made)).toBe(true); // watched already: nothing more
+    } finally {
+      changes.close();
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+
+  it('watches the dev root\'s char/ from the first /dev/char link the daemon makes there', () => {
+    const base = mkdtempSync(join(tmpdir(), 'dm-devnum-'));
+    const roots = { sysfs: '/sys', dev: join(base, 'dev'), run: join(base, 'run') };
+    mkdirSync(roots.dev);
+    const changes = DirChanges.open();
+    try {
+      watchDevnumLinks(roots, changes);
+      changes.sync();
+      expect(changes.covers(join(roots.dev, 'char', '1:3'))).toBe(false);
+      placeDevnumLink(roots, false, 1, 3, '/dev/null', { error: (m) => expect.fail(m) });
+      expect(readlinkSync(join(roots.dev, 'char', '1:3'))).toBe('../null');
+      expect(changes.covers(join(roots.dev, 'char', '1:3'))).toBe(true);
+      expect(changes.covers(join(roots.dev, 'block', '7:0'))).toBe(false);
+    } finally {
+      unwatchDevnumLinks(changes);
       changes.close();
       rmSync(base, { recursive: true, force: true });
     }
@@ -112,9 +155,8 @@ describe('the daemon, on the real kernel (zram)', () => {
     const change = () => writeFileSync(`/sys/block/${name}/uevent`, 'change');
     await until(() => existsSync(record) && readFileSync(record, 'utf8').includes('E:DM_TRUSTED=yes'), 10_000, `the record of ${name}`);
     await until(() => existsSync(link), 10_000, `/dev/block/${devnum}`);
-    // the daemon watches /dev/block once it exists (it tries again at most once a second); a few events of the
-    // device later, its record and link are known to it
-    await sleep(1100);
+    // the daemon watches /dev/block from the first link it makes there (DirChanges.watchMade()); a few events of
+    // the device later, its record and link are known to it
     for (let i = 0; i < 3; i++) {
       change();
       await dm.settle();
