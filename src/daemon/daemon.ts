@@ -537,30 +537,40 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     if (done.length) this.log.info({ builtins: done }, 'builtins reloaded: their configuration changed');
   }
 
-  /** The queue's worker: one event (see #processDevice); Retry puts it back (its whole disk is locked). */
-  #process(ev: Uevent, item: QueueItem): Promise<void | Retry> {
+  /**
+   * The queue's worker: one event (see #processDevice); Retry puts it back (its whole disk is locked). An event
+   * that waits for nothing (most) is over when this returns: no promise is made for it.
+   */
+  #process(ev: Uevent, item: QueueItem): void | Retry | Promise<void | Retry> {
     if (this.#builtinsLoading) return this.#builtinsLoading.then(() => this.#process(ev, item));
     if ((item.startedAt ?? nowMs()) - this.#builtinsCheckedAt >= BUILTINS_CHECK_MS) return this.#reloadChangedBuiltins().then(() => this.#processNow(ev, item));
     return this.#processNow(ev, item);
   }
 
-  /** Not an async function: an event without a disk lock is the promise of #processDevice alone. */
-  #processNow(ev: Uevent, item: QueueItem): Promise<void | Retry> {
+  #processNow(ev: Uevent, item: QueueItem): void | Retry | Promise<void | Retry> {
     let device: Device;
     try {
       device = Device.fromUevent(this.roots, this.globalProperties.size ? new Map([...ev.properties, ...[...this.globalProperties].filter(([k]) => !ev.properties.has(k))]) : ev.properties);
     } catch (e) {
       this.counters.failed++;
       this.log.error({ devpath: ev.devpath, seqnum: ev.seqnum, err: (e as Error).message }, 'event dropped: invalid device');
-      return Promise.resolve();
+      return;
     }
     const rules = this.rules.ruleSet; // captured once: the event sees one complete rules set
     // udev's whole-disk lock (disk-lock.ts): held until the event, RUN included, is done
     const lock = lockWholeDisk(device, ev.action, this.roots, this.mknod ? (disk) => disk.devnum !== undefined && this.#engine.makeNode(this.#context(), rules, disk) : undefined);
-    if (lock.kind === 'busy') return Promise.resolve(this.#diskBusy(ev, item, lock.devnode));
+    if (lock.kind === 'busy') return this.#diskBusy(ev, item, lock.devnode);
     this.#lockWaits.delete(item);
-    const done = this.#processDevice(ev, item, rules, device, lock.kind === 'error' ? lock : undefined);
-    return lock.kind === 'locked' ? done.finally(() => unlockWholeDisk(lock)) : done;
+    if (lock.kind !== 'locked') return this.#processDevice(ev, item, rules, device, lock.kind === 'error' ? lock : undefined);
+    let done: void | Promise<void>;
+    try {
+      done = this.#processDevice(ev, item, rules, device, undefined);
+    } catch (e) {
+      unlockWholeDisk(lock);
+      throw e;
+    }
+    if (done instanceof Promise) return done.finally(() => unlockWholeDisk(lock));
+    unlockWholeDisk(lock);
   }
 
   /** A block device's whole disk is locked exclusively: retry in 200 ms, skip the event after 3 minutes (as udevd). */
@@ -592,17 +602,27 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
   /**
    * One event, in udevd's order: the rules and RUN under event_timeout, the node removed (mknod mode), the
    * broadcast, the record for resyncs. With `lockError` (the whole disk could not be opened or locked), the rules
-   * do not run and the kernel event is broadcast marked as failed, as udevd does.
+   * do not run and the kernel event is broadcast marked as failed, as udevd does. A promise only when the event
+   * waited (a program, a builtin that waits, a rename, a broadcast the socket could not take at once).
    */
-  async #processDevice(ev: Uevent, item: QueueItem, rules: R, device: Device, lockError: { errno: number; code: string; message: string } | undefined): Promise<void> {
+  #processDevice(ev: Uevent, item: QueueItem, rules: R, device: Device, lockError: { errno: number; code: string; message: string } | undefined): void | Promise<void> {
     this.#watch?.end(device); // no watch while the event runs, none at all after a remove (as udevd)
     const cost = this.#stats?.begin(ev.devpath, ev.seqnum, item.queuedAt, item.startedAt);
-    const run: EventRun<E> = lockError ? { failed: true, failure: this.#lockFailure(ev, lockError) } : await this.#runEvent(ev, rules, device, cost);
+    const run = lockError ? { failed: true, failure: this.#lockFailure(ev, lockError) } : this.#runEvent(ev, rules, device, cost);
+    if (run instanceof Promise) return run.then((r) => this.#eventRan(ev, device, r, cost));
+    return this.#eventRan(ev, device, run, cost);
+  }
+
+  #eventRan(ev: Uevent, device: Device, run: EventRun<E>, cost: EventCostImpl | undefined): void | Promise<void> {
     if (ev.action === 'remove' && this.mknod && !run.failed) this.#removeOwnNode(device);
     const props = this.#broadcastProperties(ev, device, run);
     cost?.end(run.failed);
     const sending = this.#broadcast(props, ev);
-    if (sending) await sending;
+    if (sending) return sending.then(() => this.#eventSent(ev, device, run, props));
+    this.#eventSent(ev, device, run, props);
+  }
+
+  #eventSent(ev: Uevent, device: Device, run: EventRun<E>, props: Map<string, string>): void {
     if (run.result || ev.action === 'remove') this.#features?.onEvent(ev.action, run.result?.device ?? device);
     this.#recordProcessed(ev, device, run.result, props, run.failed);
   }
@@ -611,12 +631,25 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
    * The rules, then RUN and OPTIONS+="watch", under event_timeout: at the timeout the event is given up as udevd
    * kills its worker. Its signal is aborted with an EventCancelled: its programs are killed, it applies nothing
    * more after its next await (src/util/cancel.ts). The event ends only once that work has really stopped, so the
-   * whole-disk lock and the device's place in the queue are held until then.
+   * whole-disk lock and the device's place in the queue are held until then. Work that waited for nothing is over
+   * before any timer could fire: it has no deadline.
    */
-  async #runEvent(ev: Uevent, rules: R, device: Device, cost: EventCostImpl | undefined): Promise<EventRun<E>> {
+  #runEvent(ev: Uevent, rules: R, device: Device, cost: EventCostImpl | undefined): EventRun<E> | Promise<EventRun<E>> {
     const giveUp = this.#idleControllers.pop() ?? new AbortController();
     const ctx = this.#context(giveUp.signal, cost);
-    const work = this.#work(ctx, ev, rules, device, cost);
+    let work: E | Promise<E>;
+    try {
+      work = this.#work(ctx, ev, rules, device, cost);
+    } catch (e) {
+      this.#controllerDone(giveUp);
+      return { failed: true, failure: this.#failure(ev, e as NodeJS.ErrnoException) };
+    }
+    if (work instanceof Promise) return this.#underDeadline(ev, giveUp, work);
+    this.#controllerDone(giveUp);
+    return { result: work, failed: work.failed };
+  }
+
+  async #underDeadline(ev: Uevent, giveUp: AbortController, work: Promise<E>): Promise<EventRun<E>> {
     try {
       const result = await this.#deadlines.run(Math.max(1, this.config.eventTimeout) * 1000, { ev, giveUp }, work);
       return { result, failed: result.failed };
@@ -624,9 +657,13 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
       if (giveUp.signal.aborted) await this.#whenStopped(ev, work);
       return { failed: true, failure: this.#failure(ev, e as NodeJS.ErrnoException) };
     } finally {
-      // the work is over (it settled, or was given up): a controller never aborted serves the next event
-      if (!giveUp.signal.aborted && this.#idleControllers.length < IDLE_CONTROLLERS) this.#idleControllers.push(giveUp);
+      this.#controllerDone(giveUp);
     }
+  }
+
+  /** The work is over (it settled, or was given up): a controller never aborted serves the next event. */
+  #controllerDone(giveUp: AbortController): void {
+    if (!giveUp.signal.aborted && this.#idleControllers.length < IDLE_CONTROLLERS) this.#idleControllers.push(giveUp);
   }
 
   /**
@@ -637,13 +674,20 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
   readonly #idleControllers: AbortController[] = [];
 
   /** What runs under event_timeout: the pipeline, the RUN list, then OPTIONS+="watch". */
-  async #work(ctx: EventContext, ev: Uevent, rules: R, device: Device, cost: EventCostImpl | undefined): Promise<E> {
-    const result = await this.#engine.processEvent(ctx, rules, device);
+  #work(ctx: EventContext, ev: Uevent, rules: R, device: Device, cost: EventCostImpl | undefined): E | Promise<E> {
+    const result = this.#engine.processEvent(ctx, rules, device);
+    if (result instanceof Promise) return result.then((r) => this.#afterPipeline(ctx, ev, r, cost));
+    return this.#afterPipeline(ctx, ev, result, cost);
+  }
+
+  #afterPipeline(ctx: EventContext, ev: Uevent, result: E, cost: EventCostImpl | undefined): E | Promise<E> {
     for (const err of result.errors) this.log.warn({ devpath: ev.devpath, seqnum: ev.seqnum }, err);
-    if (result.runList.length) {
-      cost?.processed();
-      await this.#runPrograms(ctx, ev, result);
-    }
+    if (result.runList.length === 0) return this.#watchIfAsked(ctx, result);
+    cost?.processed();
+    return this.#runPrograms(ctx, ev, result).then(() => this.#watchIfAsked(ctx, result));
+  }
+
+  #watchIfAsked(ctx: EventContext, result: E): E {
     checkpoint(ctx.signal);
     if (result.state.watch === true) this.#watch?.begin(result.device); // OPTIONS+="watch"
     return result;

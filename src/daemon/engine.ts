@@ -37,8 +37,11 @@ export interface Engine<F = CompiledFile, R = RuleSet, E extends EventOutcome = 
   compileFile(path: string): Promise<CompileOutcome<F>>;
   /** A complete rules set from compiled files, in order. */
   makeRuleSet(files: readonly F[]): R;
-  /** `ctx` is the event's own (the daemon makes one per event): the real engine adds the rules set to it. */
-  processEvent(ctx: EventContext, rules: R, device: Device): Promise<E>;
+  /**
+   * `ctx` is the event's own (the daemon makes one per event): the real engine adds the rules set to it. A promise
+   * only when the event waits (the real engine's: a program, a builtin that waits, a rename).
+   */
+  processEvent(ctx: EventContext, rules: R, device: Device): E | Promise<E>;
   runProgramList(ctx: EventContext, result: E): Promise<void>;
   /** OPTIONS+="static_node=" permissions and tags, on the nodes that exist (at start-up and after each reload). */
   applyStaticNodes(rules: R, roots: Roots, log: Logger): void;
@@ -87,7 +90,7 @@ export async function loadEngine(opts: { resolveNames?: 'early' | 'never'; logge
     makeRuleSet: (files) => new rules.RuleSet(files),
     // the event's own context takes the rules set: a copy of it with the set (a spread of a dozen fields) per event
     // cost more than the rest of the call
-    processEvent: (ctx, ruleSet, device) => event.processEvent(Object.assign(ctx, { ruleSet }), device),
+    processEvent: (ctx, ruleSet, device) => event.processEventNow(Object.assign(ctx, { ruleSet }), device),
     runProgramList: (ctx, result) => event.runProgramList(ctx, result),
     applyStaticNodes(ruleSet, roots, log) {
       const done = applyStaticNodes(ruleSet, roots, log).filter((r) => r.applied);

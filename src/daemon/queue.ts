@@ -60,10 +60,11 @@ export interface Retry {
 export interface QueueOptions<T> {
   childrenMax: number;
   /**
-   * Processes one event; the returned promise settles when the event is finished, or with a Retry to put it
-   * back: it stays queued (later events of the same device keep waiting for it) and starts again after the delay.
+   * Processes one event: it is finished when the worker returns, or when the promise it returns settles; a Retry
+   * puts it back: it stays queued (later events of the same device keep waiting for it) and starts again after
+   * the delay. (Most events never wait: returning at once spares them a promise and a turn of the microtasks.)
    */
-  worker: (payload: T, item: QueueItem) => Promise<void | Retry>;
+  worker: (payload: T, item: QueueItem) => void | Retry | Promise<void | Retry>;
   /** Directory where the "queue" flag file is kept while events are pending (udev's /run/udev/queue). */
   runDir?: string;
   onError?: (err: unknown, item: QueueItem) => void;
@@ -318,10 +319,20 @@ export class EventQueue<T> {
     r.splice(lo, 0, e);
   }
 
+  /** True while #dispatch() runs: an event finished inside it (a worker that returned at once) starts no other. */
+  #dispatching = false;
+
   #dispatch(): void {
-    while (!this.#stopped && this.#running < this.#childrenMax && this.#ready.length > 0) {
-      const e = this.#ready.shift()!;
-      this.#run(e);
+    // the loop takes up what an event that finished meanwhile made ready: no recursion, however many finish at once
+    if (this.#dispatching) return;
+    this.#dispatching = true;
+    try {
+      while (!this.#stopped && this.#running < this.#childrenMax && this.#ready.length > 0) {
+        const e = this.#ready.shift()!;
+        this.#run(e);
+      }
+    } finally {
+      this.#dispatching = false;
     }
   }
 
@@ -329,22 +340,28 @@ export class EventQueue<T> {
     e.state = 'running';
     e.startedAt = nowMs();
     this.#running++;
-    let p: Promise<void | Retry>;
+    let r: void | Retry | Promise<void | Retry>;
     try {
-      p = this.#worker(e.payload, e);
+      r = this.#worker(e.payload, e);
     } catch (err) {
-      p = Promise.reject(err);
+      this.#failed(e, err);
+      return;
     }
-    p.then(
-      (r) => (r ? this.#retry(e, r.retryAfterMs) : this.#finish(e, false)),
-      (err) => {
-        try {
-          this.#onError?.(err, e);
-        } finally {
-          this.#finish(e, true);
-        }
-      },
-    );
+    if (r instanceof Promise) r.then((v) => this.#done(e, v), (err: unknown) => this.#failed(e, err));
+    else this.#done(e, r);
+  }
+
+  #done(e: Entry<T>, r: void | Retry): void {
+    if (r) this.#retry(e, r.retryAfterMs);
+    else this.#finish(e, false);
+  }
+
+  #failed(e: Entry<T>, err: unknown): void {
+    try {
+      this.#onError?.(err, e);
+    } finally {
+      this.#finish(e, true);
+    }
   }
 
   #retry(e: Entry<T>, ms: number): void {

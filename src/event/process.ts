@@ -79,7 +79,19 @@ export interface EventResult {
  * rename are done happens synchronously and as a whole: the record is written last, and a failure on the way (a
  * full run root) puts back what was changed before it (commit()) and is thrown.
  */
-export async function processEvent(ctx: EventContext, device: Device): Promise<EventResult> {
+export function processEvent(ctx: EventContext, device: Device): Promise<EventResult> {
+  try {
+    return Promise.resolve(processEventNow(ctx, device));
+  } catch (e) {
+    return Promise.reject(e);
+  }
+}
+
+/**
+ * processEvent(), whose result is a promise only when the event waited (a program or a builtin that waits, a
+ * rename): most events wait for nothing, and the daemon's queue takes their result at once.
+ */
+export function processEventNow(ctx: EventContext, device: Device): EventResult | Promise<EventResult> {
   const action = device.action ?? 'add';
   const id = device.id;
   const issues: DbParseIssue[] = [];
@@ -87,7 +99,6 @@ export async function processEvent(ctx: EventContext, device: Device): Promise<E
   // a damaged entry is used as far as it goes, and said
   for (const is of issues) ctx.log.warn(`${dbPath(ctx.roots.run, id)}:${is.line}: ${is.message}, line ignored`);
   const ev = new EventState(device, dbOld);
-  const errors: string[] = [];
 
   if (action === 'remove') {
     // as udevd: the record and the tag index go first, the rules run on what the record said
@@ -104,36 +115,51 @@ export async function processEvent(ctx: EventContext, device: Device): Promise<E
   // the rules; timed as a whole with the statistics on
   const cost = ctx.cost;
   const t0 = cost === undefined ? 0 : nowMs();
+  let waiting: void | Promise<void> = undefined;
   try {
-    const waiting = executeRules(ctx.ruleSet, ev, ctx); // a promise only when a line waited for a program or a builtin
-    if (waiting) await waiting;
+    waiting = executeRules(ctx.ruleSet, ev, ctx); // a promise only when a line waited for a program or a builtin
   } finally {
-    if (cost !== undefined) cost.rulesMs += nowMs() - t0;
+    if (cost !== undefined && waiting === undefined) cost.rulesMs += nowMs() - t0;
   }
+  if (waiting === undefined) return afterRules(ctx, device, ev, dbOld, action);
+  return waiting.finally(() => {
+    if (cost !== undefined) cost.rulesMs += nowMs() - t0;
+  }).then(() => afterRules(ctx, device, ev, dbOld, action));
+}
+
+/** What follows the rules: the rename (the only wait), then everything applied at once. */
+function afterRules(ctx: EventContext, device: Device, ev: EventState, dbOld: DbRecord | undefined, action: string): EventResult | Promise<EventResult> {
   checkpoint(ctx.signal); // given up meanwhile: nothing (more) is applied
 
   if (action === 'remove') {
     if (!ctx.test) ctx.afterRules?.(device, dbOld);
     if (!ctx.test && device.devnum) removeNode(ctx, device);
-    return { device, state: ev, runList: ev.runList, rename: undefined, node: undefined, failed: ev.failed, errors: errors.concat(ev.errors), dbOld };
+    return { device, state: ev, runList: ev.runList, rename: undefined, node: undefined, failed: ev.failed, errors: ev.errors.slice(), dbOld };
   }
 
   let rename = ev.name;
   if (rename !== undefined && rename === device.sysname) rename = undefined;
   const altnames = action === 'add' ? (ev.builtinEvent.altnames ?? []) : [];
-  if ((rename !== undefined || altnames.length) && ctx.renameInterface && !ctx.test) {
-    try {
-      await ctx.renameInterface(device, rename, altnames, ctx.signal);
-    } catch (e) {
-      if (e instanceof EventCancelled) throw e;
-      const msg = `failed to rename network interface ${device.sysname} to '${rename}': ${(e as Error).message}`;
-      ctx.log.error(msg);
-      errors.push(msg);
-    }
-    checkpoint(ctx.signal); // given up while renaming: the rest is not applied
-  }
+  if ((rename !== undefined || altnames.length) && ctx.renameInterface && !ctx.test) return renameThenApply(ctx, device, ev, dbOld, action, rename, altnames);
+  return apply(ctx, device, ev, dbOld, action, rename, []);
+}
 
-  // from here on nothing awaits: the event is applied whole, or (a write failed) put back as far as it can be
+async function renameThenApply(ctx: EventContext, device: Device, ev: EventState, dbOld: DbRecord | undefined, action: string, rename: string | undefined, altnames: readonly string[]): Promise<EventResult> {
+  const errors: string[] = [];
+  try {
+    await ctx.renameInterface!(device, rename, altnames, ctx.signal);
+  } catch (e) {
+    if (e instanceof EventCancelled) throw e;
+    const msg = `failed to rename network interface ${device.sysname} to '${rename}': ${(e as Error).message}`;
+    ctx.log.error(msg);
+    errors.push(msg);
+  }
+  checkpoint(ctx.signal); // given up while renaming: the rest is not applied
+  return apply(ctx, device, ev, dbOld, action, rename, errors);
+}
+
+/** From here on nothing waits: the event is applied whole, or (a write failed) put back as far as it can be. */
+function apply(ctx: EventContext, device: Device, ev: EventState, dbOld: DbRecord | undefined, action: string, rename: string | undefined, errors: string[]): EventResult {
   const node = device.devnum ? nodeSettings(ev, action) : undefined;
   // keep the first initialization time; remember every tag the device ever had
   device.usecInitialized = dbOld?.usecInitialized || (ctx.nowUsec ?? monotonicUsec)();

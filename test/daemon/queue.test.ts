@@ -178,3 +178,73 @@ describe('EventQueue retries (a worker answering { retryAfterMs })', () => {
     expect(q.isIdle).toBe(true);
   });
 });
+
+describe('EventQueue with a worker that returns at once', () => {
+  it('finishes such events as the worker returns, tens of thousands in a row without recursion, in order', () => {
+    const done: number[] = [];
+    let idle = 0;
+    const q = new EventQueue<number>({ childrenMax: 8, worker: (n) => void done.push(n), onIdle: () => idle++ });
+    const N = 50_000;
+    // pushed one by one, each is over when push() returns
+    for (let i = 0; i < 10; i++) q.push({ devpath: `/devices/virtual/mem/d${i}`, action: 'change', payload: i });
+    expect(done).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(idle).toBe(10);
+    // all ready at once (queued while stopped): one loop takes them, each finished event making room for the next
+    done.length = 0;
+    q.stop();
+    for (let i = 0; i < N; i++) q.push({ devpath: `/devices/virtual/mem/d${i % 7}`, action: 'change', payload: i });
+    expect(done.length).toBe(0);
+    q.start();
+    expect(done.length).toBe(N);
+    expect(done.every((n, i) => n === i)).toBe(true);
+    expect(q.isIdle).toBe(true);
+    expect(q.running).toBe(0);
+    expect(q.stats.processed).toBe(N + 10);
+    expect(idle).toBe(11);
+  });
+
+  it('starts what an event finished at once made ready, and mixes with events that wait', async () => {
+    const log: string[] = [];
+    let release!: () => void;
+    const q = new EventQueue<string>({
+      childrenMax: 2,
+      worker: (name) => {
+        log.push(`start ${name}`);
+        if (name !== 'slow') return void log.push(`end ${name}`);
+        return new Promise<void>((r) => (release = r)).then(() => void log.push('end slow'));
+      },
+    });
+    q.push({ devpath: '/devices/x', action: 'change', payload: 'slow' });
+    q.push({ devpath: '/devices/x/a', action: 'change', payload: 'child' }); // waits for its parent
+    q.push({ devpath: '/devices/y', action: 'change', payload: 'y1' });
+    q.push({ devpath: '/devices/y', action: 'change', payload: 'y2' });
+    expect(log).toEqual(['start slow', 'start y1', 'end y1', 'start y2', 'end y2']);
+    expect(q.running).toBe(1);
+    release();
+    expect(await q.whenIdle(2000)).toBe(true);
+    expect(log.slice(5)).toEqual(['end slow', 'start child', 'end child']);
+  });
+
+  it('counts a worker that throws as failed and reports it; a Retry returned at once puts the event back', async () => {
+    const errors: string[] = [];
+    let tries = 0;
+    const q = new EventQueue<string>({
+      childrenMax: 4,
+      worker: (name) => {
+        if (name === 'bad') throw new Error('boom');
+        if (name === 'busy' && ++tries < 3) return { retryAfterMs: 10 };
+      },
+      onError: (e, item) => errors.push(`${item.devpath}: ${(e as Error).message}`),
+    });
+    q.push({ devpath: '/devices/bad', action: 'change', payload: 'bad' });
+    q.push({ devpath: '/devices/busy', action: 'change', payload: 'busy' });
+    q.push({ devpath: '/devices/busy', action: 'change', payload: 'after' }); // keeps waiting for its retried blocker
+    expect(errors).toEqual(['/devices/bad: boom']);
+    expect(q.stats.failed).toBe(1);
+    expect(q.size).toBe(2);
+    expect(await q.whenIdle(2000)).toBe(true);
+    expect(tries).toBe(3);
+    expect(q.stats.retried).toBe(2);
+    expect(q.stats.processed).toBe(2);
+  });
+});
