@@ -464,7 +464,9 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     if (evs.length === 0) return;
     this.#arrived = [];
     this.#changes?.sync();
-    for (let i = 0; i < evs.length; i++) this.#enqueue(evs[i]!, false);
+    this.queue.batch(() => {
+      for (let i = 0; i < evs.length; i++) this.#enqueue(evs[i]!, false);
+    });
   };
 
   /** Queues an event; a synthesized one (resync's removes) does not count as received from the kernel. */

@@ -214,6 +214,21 @@ export class EventQueue<T> {
     return e;
   }
 
+  /**
+   * The events `fill` pushes, started together once it returns: a batch of events that each finish as they start
+   * would otherwise drain the queue (onIdle, and whatever waits for the queue to be idle) after each of them.
+   */
+  batch(fill: () => void): void {
+    if (this.#dispatching) return fill(); // inside a dispatch: its loop takes them up
+    this.#dispatching = true;
+    try {
+      fill();
+    } finally {
+      this.#dispatching = false;
+      this.#dispatch();
+    }
+  }
+
   /** Resolves when the queue is empty (immediately if it is), or with false after timeoutMs. */
   whenIdle(timeoutMs?: number): Promise<boolean> {
     if (this.isIdle) return Promise.resolve(true);
@@ -319,7 +334,10 @@ export class EventQueue<T> {
     r.splice(lo, 0, e);
   }
 
-  /** True while #dispatch() runs: an event finished inside it (a worker that returned at once) starts no other. */
+  /**
+   * True while #dispatch() runs (an event finished inside it, by a worker that returned at once, starts no other:
+   * the loop does) or batch() fills the queue.
+   */
   #dispatching = false;
 
   #dispatch(): void {

@@ -248,3 +248,29 @@ describe('EventQueue with a worker that returns at once', () => {
     expect(q.stats.processed).toBe(2);
   });
 });
+
+describe('EventQueue.batch', () => {
+  it('starts the events pushed in it together: one drain for the batch, each device\'s events in order', () => {
+    const done: string[] = [];
+    let idle = 0;
+    const q = new EventQueue<string>({
+      childrenMax: 4,
+      worker: (name) => {
+        done.push(name);
+        if (name === 'spawn') q.batch(() => q.push({ devpath: '/devices/y', action: 'change', payload: 'spawned' }));
+      },
+      onIdle: () => idle++,
+    });
+    q.batch(() => {
+      for (const [name, devpath] of [['a1', '/devices/a'], ['b1', '/devices/b'], ['a2', '/devices/a'], ['child', '/devices/a/c'], ['b2', '/devices/b']]) q.push({ devpath: devpath!, action: 'change', payload: name! });
+      expect(done).toEqual([]); // nothing starts inside the batch
+    });
+    expect(done).toEqual(['a1', 'b1', 'a2', 'child', 'b2']);
+    expect(idle).toBe(1);
+    expect(q.stats.processed).toBe(5);
+    // a batch begun by a worker (inside the queue's own loop) is taken up by that loop
+    q.push({ devpath: '/devices/x', action: 'change', payload: 'spawn' });
+    expect(done.slice(5)).toEqual(['spawn', 'spawned']);
+    expect(idle).toBe(2);
+  });
+});
