@@ -64,7 +64,8 @@ export class Device {
   #subsystem: string | null | undefined;
   #driver: string | null | undefined;
   #driverSet = false;
-  #attrs = new Map<string, string | null>();
+  /** The attributes read (null: none), made at the first read (most events read none of their device's). */
+  #attrs: Map<string, string | null> | undefined;
   #parent: Device | null | undefined;
   #sysname: string | undefined;
   #dbLoaded = false;
@@ -489,9 +490,11 @@ export class Device {
    * "driver", "subsystem", "module" give the link target's name. Unreadable or missing → undefined.
    */
   sysattr(name: string): string | undefined {
-    if (this.#attrs.has(name)) return this.#attrs.get(name) ?? undefined;
+    const attrs = (this.#attrs ??= new Map());
+    const known = attrs.get(name);
+    if (known !== undefined || attrs.has(name)) return known ?? undefined;
     const value = this.#readAttr(name);
-    this.#attrs.set(name, value ?? null);
+    attrs.set(name, value ?? null);
     return value;
   }
 
@@ -518,16 +521,16 @@ export class Device {
     if (name.split('/').includes('..')) throw new DeviceError('EINVAL', `${name}: invalid attribute name`);
     try {
       writeFileSync(join(this.syspath, name), value);
-      this.#attrs.set(name, value.replace(/\n+$/, ''));
+      (this.#attrs ??= new Map()).set(name, value.replace(/\n+$/, ''));
     } catch (e) {
-      this.#attrs.delete(name);
+      this.#attrs?.delete(name);
       throw new DeviceError(errnoCode(e), `cannot write ${this.syspath}/${name}: ${(e as Error).message}`);
     }
   }
 
   /** Drops cached attribute values (e.g. after a change event). */
   forgetAttributes(): void {
-    this.#attrs.clear();
+    this.#attrs = undefined;
   }
 
   // ---------------------------------------------------------------- parents
