@@ -215,19 +215,22 @@ export class EventQueue<T> {
   }
 
   /**
-   * The events `fill` pushes, started together once it returns: a batch of events that each finish as they start
-   * would otherwise drain the queue (onIdle, and whatever waits for the queue to be idle) after each of them.
+   * The events `fill` pushes, with the queue's drain (onIdle, and whatever waits for the queue to be idle) told
+   * once, after the last of them: events that finish as they start would otherwise drain it after each.
    */
   batch(fill: () => void): void {
-    if (this.#dispatching) return fill(); // inside a dispatch: its loop takes them up
-    this.#dispatching = true;
+    if (this.#batching) return fill();
+    this.#batching = true;
     try {
       fill();
     } finally {
-      this.#dispatching = false;
-      this.#dispatch();
+      this.#batching = false;
+      if (this.#entries.size === 0) this.#becameIdle();
     }
   }
+
+  /** True while batch() runs: the queue's drain is told when it ends. */
+  #batching = false;
 
   /** Resolves when the queue is empty (immediately if it is), or with false after timeoutMs. */
   whenIdle(timeoutMs?: number): Promise<boolean> {
@@ -334,10 +337,7 @@ export class EventQueue<T> {
     r.splice(lo, 0, e);
   }
 
-  /**
-   * True while #dispatch() runs (an event finished inside it, by a worker that returned at once, starts no other:
-   * the loop does) or batch() fills the queue.
-   */
+  /** True while #dispatch() runs: an event finished inside it (a worker that returned at once) starts no other. */
   #dispatching = false;
 
   #dispatch(): void {
@@ -435,6 +435,7 @@ export class EventQueue<T> {
   }
 
   #becameIdle(): void {
+    if (this.#batching) return; // told when the batch ends
     this.#clearFlagSoon();
     this.#onIdle?.();
     const ws = this.#idleWaiters;

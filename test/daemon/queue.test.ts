@@ -250,27 +250,44 @@ describe('EventQueue with a worker that returns at once', () => {
 });
 
 describe('EventQueue.batch', () => {
-  it('starts the events pushed in it together: one drain for the batch, each device\'s events in order', () => {
+  it('tells the queue\'s drain once, after the last event pushed in it; events still start as they are pushed', () => {
     const done: string[] = [];
     let idle = 0;
     const q = new EventQueue<string>({
       childrenMax: 4,
       worker: (name) => {
         done.push(name);
-        if (name === 'spawn') q.batch(() => q.push({ devpath: '/devices/y', action: 'change', payload: 'spawned' }));
+        if (name === 'nested') q.batch(() => q.push({ devpath: '/devices/y', action: 'change', payload: 'inner' }));
       },
       onIdle: () => idle++,
     });
     q.batch(() => {
-      for (const [name, devpath] of [['a1', '/devices/a'], ['b1', '/devices/b'], ['a2', '/devices/a'], ['child', '/devices/a/c'], ['b2', '/devices/b']]) q.push({ devpath: devpath!, action: 'change', payload: name! });
-      expect(done).toEqual([]); // nothing starts inside the batch
+      q.push({ devpath: '/devices/a', action: 'change', payload: 'a1' });
+      expect(done).toEqual(['a1']);
+      expect(q.isIdle).toBe(true);
+      for (const [name, devpath] of [['b1', '/devices/b'], ['a2', '/devices/a'], ['child', '/devices/a/c'], ['nested', '/devices/x']]) q.push({ devpath: devpath!, action: 'change', payload: name! });
+      expect(idle).toBe(0);
     });
-    expect(done).toEqual(['a1', 'b1', 'a2', 'child', 'b2']);
+    expect(done).toEqual(['a1', 'b1', 'a2', 'child', 'nested', 'inner']);
     expect(idle).toBe(1);
-    expect(q.stats.processed).toBe(5);
-    // a batch begun by a worker (inside the queue's own loop) is taken up by that loop
-    q.push({ devpath: '/devices/x', action: 'change', payload: 'spawn' });
-    expect(done.slice(5)).toEqual(['spawn', 'spawned']);
-    expect(idle).toBe(2);
+    expect(q.stats.processed).toBe(6);
+  });
+
+  it('tells nothing at its end while an event of the batch still runs; that event\'s end does', async () => {
+    let idle = 0;
+    let release!: () => void;
+    const q = new EventQueue<string>({
+      childrenMax: 4,
+      worker: (name) => (name === 'slow' ? new Promise<void>((r) => (release = r)) : undefined),
+      onIdle: () => idle++,
+    });
+    q.batch(() => {
+      q.push({ devpath: '/devices/a', action: 'change', payload: 'quick' });
+      q.push({ devpath: '/devices/b', action: 'change', payload: 'slow' });
+    });
+    expect(idle).toBe(0);
+    release();
+    expect(await q.whenIdle(2000)).toBe(true);
+    expect(idle).toBe(1);
   });
 });
