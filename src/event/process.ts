@@ -112,19 +112,29 @@ export function processEventNow(ctx: EventContext, device: Device): EventResult 
     makeNode(ctx, device);
   }
 
-  // the rules; timed as a whole with the statistics on
-  const cost = ctx.cost;
-  const t0 = cost === undefined ? 0 : nowMs();
-  let waiting: void | Promise<void> = undefined;
-  try {
-    waiting = executeRules(ctx.ruleSet, ev, ctx); // a promise only when a line waited for a program or a builtin
-  } finally {
-    if (cost !== undefined && waiting === undefined) cost.rulesMs += nowMs() - t0;
-  }
+  const waiting = runRules(ctx, ev);
   if (waiting === undefined) return afterRules(ctx, device, ev, dbOld, action);
-  return waiting.finally(() => {
-    if (cost !== undefined) cost.rulesMs += nowMs() - t0;
-  }).then(() => afterRules(ctx, device, ev, dbOld, action));
+  return waiting.then(() => afterRules(ctx, device, ev, dbOld, action));
+}
+
+/**
+ * The rules: a promise only when a line waited for a program or a builtin. Timed as a whole with the statistics
+ * on, the wait included.
+ */
+function runRules(ctx: EventContext, ev: EventState): void | Promise<void> {
+  const cost = ctx.cost;
+  if (cost === undefined) return executeRules(ctx.ruleSet, ev, ctx);
+  const t0 = nowMs();
+  const took = (): void => void (cost.rulesMs += nowMs() - t0);
+  let waiting: void | Promise<void>;
+  try {
+    waiting = executeRules(ctx.ruleSet, ev, ctx);
+  } catch (e) {
+    took();
+    throw e;
+  }
+  if (waiting === undefined) return took();
+  return waiting.finally(took);
 }
 
 /** What follows the rules: the rename (the only wait), then everything applied at once. */
