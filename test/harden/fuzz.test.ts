@@ -185,8 +185,14 @@ describe('control protocols against a running devmaster', () => {
       }
       const marker = `mark-${i}`;
       const done = new Promise<string>((resolve) => {
-        waiting = (line) => line.includes(marker) && resolve(line);
-        sock.once('close', () => resolve('closed'));
+        const closed = () => resolve('closed');
+        // answered: its close listener goes, or the connection's listeners would pile up batch after batch
+        waiting = (line) => {
+          if (!line.includes(marker)) return;
+          sock.off('close', closed);
+          resolve(line);
+        };
+        sock.once('close', closed);
       });
       sock.write(batch.join('\n') + '\n' + JSON.stringify({ command: 'ping', id: marker }) + '\n');
       sent += batch.length;
