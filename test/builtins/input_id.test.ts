@@ -1,15 +1,15 @@
 // input_id against Debian's udevadm test-builtin on fake input devices of every class (this VM has no input
 // devices), on the udev-test tree and on this machine's sysfs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
 import { getBuiltin, isBuiltin } from '../../src/builtins/registry.js';
 import { absSizeMm, parseCapabilities } from '../../src/builtins/input_id.js';
 import type { Roots } from '../../src/device/roots.js';
 import { compareBuiltin, listDevpaths, ourBuiltin, unpackConformanceTree } from './compare.js';
 import { tempSysfs } from './tree.js';
 import { INPUT_TREE, bitmap } from './input-tree.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 describe('input_id on generated input devices', () => {
   let t: ReturnType<typeof tempSysfs>;
@@ -77,7 +77,7 @@ describe('input_id on the udev-test fake sysfs and on this machine', () => {
   }, 120_000);
 
   it('matches udevadm on every device of the real sysfs', async () => {
-    const roots: Roots = { sysfs: '/sys', dev: '/dev', run: mkdtempSync(join(tmpdir(), 'dm-run-')) };
+    const roots: Roots = { sysfs: '/sys', dev: '/dev', run: scratchDir('dm-run-') };
     const { diffs } = await compareBuiltin(roots, 'input_id', listDevpaths('/sys'));
     expect(diffs).toEqual([]);
   }, 120_000);

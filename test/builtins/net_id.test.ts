@@ -14,8 +14,9 @@ import type { Roots } from '../../src/device/roots.js';
 import { compareBuiltin, listDevpaths, ourBuiltin, unpackConformanceTree } from './compare.js';
 import { tempSysfs } from './tree.js';
 import { NET_TREE, NET_TREE_LINKS, NET_TREE_SLOTS } from './net-tree.js';
+import { scratchDir } from '../helpers/scratch.js';
 
-const real: Roots = { sysfs: '/sys', dev: '/dev', run: mkdtempSync(join(tmpdir(), 'dm-run-')) };
+const real: Roots = { sysfs: '/sys', dev: '/dev', run: scratchDir('dm-run-') };
 
 /** net_id under a naming scheme (the comparisons with Debian 12's udevadm run under v252, the scheme 252 has compiled in). */
 async function useScheme(name: string): Promise<void> {

@@ -1,9 +1,7 @@
 // path_id against Debian's udevadm test-builtin: on this machine's sysfs, on the udev-test fake tree, on the
 // checked-in basic fixture and on a generated tree with every transport path_id knows.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
 import { getBuiltin, isBuiltin, runsOnce } from '../../src/builtins/registry.js';
 import { pathTag } from '../../src/builtins/path_id.js';
 import { scanNumbers } from '../../src/builtins/util.js';
@@ -11,12 +9,13 @@ import type { Roots } from '../../src/device/roots.js';
 import { compareBuiltin, listDevpaths, ourBuiltin, unpackConformanceTree, REPO_FIXTURES } from './compare.js';
 import { tempSysfs } from './tree.js';
 import { PATH_ID_EXPECTED, PATH_ID_TREE } from './pathid-tree.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 const countWith = (m: Map<string, Map<string, string> | null>, key: string) => [...m.values()].filter((p) => p?.has(key)).length;
 
 describe('path_id on the real sysfs', () => {
   it('prints what udevadm test-builtin prints, for every device', async () => {
-    const roots: Roots = { sysfs: '/sys', dev: '/dev', run: mkdtempSync(join(tmpdir(), 'dm-run-')) };
+    const roots: Roots = { sysfs: '/sys', dev: '/dev', run: scratchDir('dm-run-') };
     const devs = listDevpaths('/sys');
     expect(devs.length).toBeGreaterThan(50);
     const { ref, diffs } = await compareBuiltin(roots, 'path_id', devs);
@@ -52,7 +51,7 @@ describe('path_id on the udev-test fake sysfs', () => {
 describe('path_id on the basic fixture (USB disk)', () => {
   it('matches udevadm on every device', async () => {
     const sysfs = join(REPO_FIXTURES, 'sysfs', 'basic', 'sys');
-    const roots: Roots = { sysfs, dev: join(sysfs, '..', 'dev'), run: mkdtempSync(join(tmpdir(), 'dm-run-')) };
+    const roots: Roots = { sysfs, dev: join(sysfs, '..', 'dev'), run: scratchDir('dm-run-') };
     const { ref, diffs } = await compareBuiltin(roots, 'path_id', listDevpaths(sysfs));
     expect(diffs).toEqual([]);
     const sda1 = [...ref].find(([d]) => d.endsWith('/block/sda/sda1'))?.[1];

@@ -1,15 +1,14 @@
 // usb_id against Debian's udevadm test-builtin on fake USB trees (this VM has no USB devices), the basic
 // fixture, the udev-test tree and this machine's sysfs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
-import { tmpdir } from 'node:os';
 import { getBuiltin, isBuiltin, runsOnce } from '../../src/builtins/registry.js';
 import { encodeDevnodeName, replaceCharsBytes, replaceWhitespace, sanitizeId, utf8CharLength } from '../../src/builtins/util.js';
 import type { Roots } from '../../src/device/roots.js';
 import { compareBuiltin, listDevpaths, ourBuiltin, unpackConformanceTree, REPO_FIXTURES } from './compare.js';
 import { tempSysfs } from './tree.js';
 import { USB_TREE } from './usb-tree.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 const ROOT = '/devices/pci0000:00/0000:00:14.0/usb1';
 
@@ -75,14 +74,14 @@ describe('usb_id on other trees', () => {
 
   it('matches udevadm on the basic fixture', async () => {
     const sysfs = join(REPO_FIXTURES, 'sysfs', 'basic', 'sys');
-    const roots: Roots = { sysfs, dev: join(sysfs, '..', 'dev'), run: mkdtempSync(join(tmpdir(), 'dm-run-')) };
+    const roots: Roots = { sysfs, dev: join(sysfs, '..', 'dev'), run: scratchDir('dm-run-') };
     const { ref, diffs } = await compareBuiltin(roots, 'usb_id', listDevpaths(sysfs));
     expect(diffs).toEqual([]);
     expect([...ref.values()].filter((p) => p?.get('ID_SERIAL') === 'SanDisk_Ultra_4C530001230101117113-0:0').length).toBeGreaterThan(0);
   }, 60_000);
 
   it('matches udevadm on the real sysfs', async () => {
-    const roots: Roots = { sysfs: '/sys', dev: '/dev', run: mkdtempSync(join(tmpdir(), 'dm-run-')) };
+    const roots: Roots = { sysfs: '/sys', dev: '/dev', run: scratchDir('dm-run-') };
     const { diffs } = await compareBuiltin(roots, 'usb_id', listDevpaths('/sys'));
     expect(diffs).toEqual([]);
   }, 120_000);

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { applyConfigText, ConfigError, defaultConfig, resolveConfig, loadConfigFile, KEYS, configArgOptions } from '../../src/config/config.js';
 import { mergeConfFiles, rulesDirs, DEFAULT_RULES_DIRS, PACKAGE_RULES_DIR } from '../../src/config/rules-path.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 describe('config file (TOML)', () => {
   it("accepts sysMaster devmaster's keys and ours", () => {
@@ -36,7 +36,7 @@ describe('config file (TOML)', () => {
     expect(() => loadConfigFile('/nonexistent/config.toml', true)).toThrow(/\/nonexistent\/config\.toml: cannot read config/);
   });
   it('flags override the file, every key has a flag', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'dm-cfg-'));
+    const dir = scratchDir('dm-cfg-');
     const file = join(dir, 'c.toml');
     writeFileSync(file, 'run = "/from/file"\nsysfs = "/sys2"\nmknod = true\n');
     const { config } = resolveConfig({ config: file, run: '/from/flag', 'rules-dir': ['/r1', '/r2'], 'no-mknod': true });
@@ -57,7 +57,7 @@ describe('rules search path', () => {
     expect(rulesDirs(['/x'])).toEqual(['/x']);
   });
   it('masks a name by an earlier directory, drops /dev/null links and hidden files, sorts the union by name', () => {
-    const base = mkdtempSync(join(tmpdir(), 'dm-rp-'));
+    const base = scratchDir('dm-rp-');
     const [a, b] = [join(base, 'etc'), join(base, 'lib')];
     mkdirSync(a);
     mkdirSync(b);

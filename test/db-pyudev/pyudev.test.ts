@@ -1,6 +1,6 @@
 // The database devMaster writes (db.ts writeDb + updateTagIndex) read back through Debian's libudev (pyudev),
 // inside a private mount namespace with the fixture tree over /sys and the run root over /run/udev.
-import { describe, it, expect, beforeAll } from 'vitest';
+import { afterAll, describe, it, expect, beforeAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -43,8 +43,13 @@ function pyudev(run: string, syspaths: string[]): Record<string, any> {
 }
 
 let result: Record<string, any>;
+let fixtureRun: string | undefined;
 beforeAll(() => {
-  result = pyudev(writeFixtureDb(), ENTRIES.map((e) => e.syspath));
+  fixtureRun = writeFixtureDb();
+  result = pyudev(fixtureRun, ENTRIES.map((e) => e.syspath));
+});
+afterAll(() => {
+  if (fixtureRun) rmSync(fixtureRun, { recursive: true, force: true });
 });
 
 describe('devMaster database read by libudev (pyudev)', () => {

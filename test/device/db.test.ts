@@ -5,6 +5,7 @@ import { chmodSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatDb, parseDb, readDb, writeDb, updateTagIndex, devicesWithTag, type DbParseIssue } from '../../src/device/db.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 const content = {
   hasDevnode: true,
@@ -47,7 +48,7 @@ describe('udev database format', () => {
     expect(parseDb('G:a\nG:b\n').currentTags).toEqual(['a', 'b']);
   });
   it('writes atomically with db_persist as the sticky bit, deletes empty records without node', () => {
-    const run = mkdtempSync(join(tmpdir(), 'dm-db-'));
+    const run = scratchDir('dm-db-');
     writeDb(run, 'b8:0', content, { keepEmpty: true, persist: true, previous: undefined });
     expect(readFileSync(join(run, 'data', 'b8:0'), 'utf8')).toBe(formatDb(content));
     expect(statSync(join(run, 'data', 'b8:0')).mode & 0o7777).toBe(0o1644);
@@ -61,7 +62,7 @@ describe('udev database format', () => {
     expect(readDb(run, 'nonexistent')).toBeUndefined();
   });
   it('keeps the tag index in step with the tags', () => {
-    const run = mkdtempSync(join(tmpdir(), 'dm-tags-'));
+    const run = scratchDir('dm-tags-');
     updateTagIndex(run, 'b8:0', [], ['systemd', 'seat']);
     updateTagIndex(run, 'b8:1', [], ['systemd']);
     expect(devicesWithTag(run, 'systemd')).toEqual(['b8:0', 'b8:1']);
@@ -146,7 +147,7 @@ describe('a corrupt database entry during an event', () => {
     const { Device } = await import('../../src/device/device.js');
     const { RuleSet } = await import('../../src/rules/load.js');
     const { pino } = await import('pino');
-    const run = mkdtempSync(join(tmpdir(), 'dm-corrupt-'));
+    const run = scratchDir('dm-corrupt-');
     mkdirSync(join(run, 'data'));
     writeFileSync(join(run, 'data', 'c1:3'), 'E:KEPT=1\n\u0000garbage\nL:x\n');
     const lines: string[] = [];
@@ -162,7 +163,7 @@ describe('a corrupt database entry during an event', () => {
 
 describe('rewriting an unchanged record', () => {
   it('skips an identical record but still drops a sticky bit that is no longer asked for', () => {
-    const run = mkdtempSync(join(tmpdir(), 'dm-db-same-'));
+    const run = scratchDir('dm-db-same-');
     writeDb(run, 'b8:0', content, { keepEmpty: true, previous: undefined });
     const path = join(run, 'data', 'b8:0');
     const ino = statSync(path).ino;

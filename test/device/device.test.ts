@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, mkdirSync, writeFileSync, symlinkSync, readFileSync, statSync, chmodSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync, symlinkSync, readFileSync, statSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { Device, DeviceError } from '../../src/device/device.js';
 import { makeDevT, splitDevT } from '../../src/sys/devnum.js';
+import { scratchDir } from '../helpers/scratch.js';
 
-const real = { sysfs: '/sys', dev: '/dev', run: mkdtempSync(join(tmpdir(), 'dm-run-')) };
+const real = { sysfs: '/sys', dev: '/dev', run: scratchDir('dm-run-') };
 
 describe('Device on the real sysfs', () => {
   it('creates from syspath, devpath, devnum, devname, subsystem/sysname, id', () => {
@@ -66,7 +66,7 @@ describe('Device on the real sysfs', () => {
 
 describe('Device on a fake sysfs tree', () => {
   function tree() {
-    const root = mkdtempSync(join(tmpdir(), 'dm-sys-'));
+    const root = scratchDir('dm-sys-');
     const sys = join(root, 'sys');
     const dev = join(root, 'dev');
     mkdirSync(dev);

@@ -1,14 +1,14 @@
 import { describe, it, expect, beforeAll } from 'vitest';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { enumerateDevices, pathCompare, deviceCompare, type SkipInfo } from '../../src/device/enumerate.js';
 import { fnmatch } from '../../src/util/fnmatch.js';
 import { readSysattr } from '../../src/device/enumerate/sysattr.js';
 import { referenceUdev } from '../helpers/reference.js';
 import { FIXTURE, devctl, udevadm, fixtureCopy, stableCompare } from './helpers.js';
+import { scratchDir } from '../helpers/scratch.js';
 
-const run = mkdtempSync(join(tmpdir(), 'devmaster-enum-run-'));
+const run = scratchDir('devmaster-enum-run-');
 const fx = { sysfs: FIXTURE, dev: '/dev', run };
 
 describe('fnmatch and ordering', () => {
@@ -62,7 +62,7 @@ describe('enumeration of the fixture tree', () => {
     expect(list).toContain('/bus/pci/drivers/e1000');
   });
   it('tag matches read the tag index of the run root', () => {
-    const r = mkdtempSync(join(tmpdir(), 'devmaster-enum-tags-'));
+    const r = scratchDir('devmaster-enum-tags-');
     mkdirSync(join(r, 'tags', 'seat'), { recursive: true });
     mkdirSync(join(r, 'data'), { recursive: true });
     writeFileSync(join(r, 'tags', 'seat', 'c13:64'), '');

@@ -1,10 +1,10 @@
 // Shared by the enumerate/devctl tests: run devctl (through tsx) and Debian's udevadm, optionally inside a private
 // mount namespace with a fixture tree over /sys and a run root over /run/udev.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO, referenceUdev } from '../helpers/reference.js';
+import { scratchDir } from '../helpers/scratch.js';
 
 export const FIXTURE = join(REPO, 'fixtures', 'sysfs', 'basic', 'sys');
 const TSX = join(REPO, 'node_modules', '.bin', 'tsx');
@@ -45,7 +45,7 @@ export function udevadm(args: string[], env: { sysfs?: string; run?: string } = 
 
 /** A private writable copy of the fixture tree. */
 export function fixtureCopy(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'devmaster-fx-'));
+  const dir = scratchDir('devmaster-fx-');
   cpSync(FIXTURE, join(dir, 'sys'), { recursive: true, verbatimSymlinks: true });
   return join(dir, 'sys');
 }
