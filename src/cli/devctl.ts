@@ -120,12 +120,35 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (e) => {
-    process.stderr.write(`devctl: ${(e as Error).stack ?? e}\n`);
-    process.exitCode = 1;
-  },
-);
+// The streams process.stdout and process.stderr that Node made for a verb (it makes each on its first use; most
+// verbs write with writeSync and never make them).
+const streams: NodeJS.WriteStream[] = [];
+for (const name of ['stdout', 'stderr'] as const) {
+  const d = Object.getOwnPropertyDescriptor(process, name);
+  const get = d?.get;
+  if (get && d.configurable) {
+    Object.defineProperty(process, name, {
+      ...d,
+      get() {
+        const s = get.call(process) as NodeJS.WriteStream;
+        if (!streams.includes(s)) streams.push(s);
+        return s;
+      },
+    });
+  }
+}
+
+/**
+ * Ends the process once the verb is done, with process.exit() where nothing is left to write: a natural exit first
+ * tears the heap down page by page, a few ms a run on this kind of machine (docs/PERFORMANCE.md). Where a stream
+ * still holds output (a pipe whose reader is slower than the verb), the process ends the natural way, after it.
+ */
+function exit(code: number): void {
+  if (streams.some((s) => s.writableLength > 0)) process.exitCode = code;
+  else process.exit(code);
+}
+
+main(process.argv.slice(2)).then(exit, (e) => {
+  process.stderr.write(`devctl: ${(e as Error).stack ?? e}\n`);
+  exit(1);
+});

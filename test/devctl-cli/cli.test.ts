@@ -4,7 +4,7 @@
 // fixed order of requests) against a devMaster on temp roots.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { spawnSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEVCTL_COMMAND, devctl } from '../helpers/cli.js';
@@ -87,6 +87,24 @@ describe('devctl as udevadm 257 at the top level', () => {
       const [status, ...stderr] = r.stdout.split('\n');
       expect(status, args.join(' ')).toBe('1');
       expect(stderr.join('\n'), args.join(' ')).toMatch(/^devctl[^\n]*: [^\n]*EPIPE/);
+    }
+  });
+
+  it('writes all of its output through a pipe read slowly before it exits (hwdb --test of a match with 4000 properties, as systemd-hwdb 257 prints it)', () => {
+    // devctl ends with process.exit() only where nothing is left to write: more than a pipe holds (64 KiB) waits
+    const root = mkdtempSync(join(tmpdir(), 'devmaster-cli-pipe-'));
+    try {
+      mkdirSync(join(root, 'etc', 'udev', 'hwdb.d'), { recursive: true });
+      const props = Array.from({ length: 4000 }, (_, i) => ` ID_PIPE_TEST_${i}=${'v'.repeat(40)}\n`).join('');
+      writeFileSync(join(root, 'etc', 'udev', 'hwdb.d', '50-pipe.hwdb'), `pipe:test*\n${props}`);
+      expect(devctl(['hwdb', '--update', '--root', root]).status).toBe(0);
+      const want = execFileSync(referenceUdev257().systemdHwdb, [`--root=${root}`, 'query', 'pipe:test'], { encoding: 'utf8' });
+      expect(want.length).toBeGreaterThan(200_000);
+      const slow = spawnSync('sh', ['-c', '"$@" | (sleep 1; cat)', 'sh', ...DEVCTL_COMMAND, 'hwdb', '--root', root, '--test', 'pipe:test'], { encoding: 'utf8', maxBuffer: 16 << 20 });
+      expect(slow.status).toBe(0);
+      expect(slow.stdout).toBe(want);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
     }
   });
 
