@@ -138,36 +138,47 @@ function shebangFlags(line) {
 const withKey = (code) => `${code}//# codeCacheKey=${createHash('sha256').update(code).digest('hex').slice(0, 32)}\n`;
 
 /**
- * The code caches of NAME's files (src/cli/launch.cts, writeCodeCache), made under NAME's V8 flags from one run that
- * compiles what a start needs. devctl: `devctl --help`, which loads every verb's module. The daemon: a start on
- * temporary roots over fixtures/sysfs/basic with the rules of scripts/training/rules.d and rules.d, and after its
- * readiness a "change" event of each fixture device (Daemon.rehearse(), src/daemon/rehearsal.ts), so that the caches
- * hold the functions its start runs (the rules parser and compiler, the sockets, the control server) and those of
- * the event path, which a start otherwise compiles one by one during its first events. (A devctl trained on
- * `devctl test` was measured no faster than on --help.) When that start cannot run here (a sandbox that refuses its
- * netlink sockets), the daemon's caches come from `devmaster --help`, with a warning. The caches are then checked
- * in a fresh process under the same flags: a cache V8 refuses would cost every start its whole compile, unseen.
+ * The code caches of NAME's files (src/cli/launch.cts, writeCodeCache), made under NAME's V8 flags from runs that
+ * compile what a start needs, on temporary roots over fixtures/sysfs/basic with the rules of scripts/training/rules.d
+ * and rules.d. devctl: `devctl test` of a fixture disk twice (the rules parsed and compiled, then taken from the
+ * rules cache the first run wrote), `devctl info` of it, then `devctl --help`, which loads every verb's module; the
+ * functions a verb runs are then found compiled (`devctl test`'s rules parser, compiler and cache and its event run,
+ * where no devMaster runs it). The daemon: a start, and after its readiness a "change" event of each
+ * fixture device (Daemon.rehearse(), src/daemon/rehearsal.ts), so that the caches hold the functions its start runs
+ * (the rules parser and compiler, the sockets, the control server) and those of the event path, which a start
+ * otherwise compiles one by one during its first events. When those runs cannot run here (a sandbox that refuses
+ * the daemon's netlink sockets), the caches come from `NAME --help` alone, with a warning. The caches are then
+ * checked in a fresh process under the same flags: a cache V8 refuses would cost every start its whole compile,
+ * unseen.
  */
 function writeCodeCaches(name, flags) {
-  const train = (argv, stop = '') =>
-    spawnSync(process.execPath, [...flags, '-e', `${stop}require('./dist/cli/launch.cjs').writeCodeCache(${JSON.stringify(name)}, ${JSON.stringify(argv)})`], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 60_000 });
-  if (name === 'devmaster') {
-    const tmp = mkdtempSync(join(tmpdir(), 'devmaster-train-'));
-    try {
-      for (const d of ['run', 'dev']) mkdirSync(join(tmp, d));
-      writeFileSync(join(tmp, 'config.toml'), '');
-      const roots = ['--sysfs', 'fixtures/sysfs/basic/sys', '--run', join(tmp, 'run'), '--dev', join(tmp, 'dev'), '--config', join(tmp, 'config.toml')];
-      const argv = [...roots, '--rules-dir', 'scripts/training/rules.d', '--rules-dir', 'rules.d', '--no-mknod', '--unit-backend', 'none', '--log-level', 'warn'];
+  const train = (runs, stop = '') =>
+    spawnSync(process.execPath, [...flags, '-e', `${stop}require('./dist/cli/launch.cjs').writeCodeCache(${JSON.stringify(name)}, ${JSON.stringify(runs)})`], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 60_000 });
+  const tmp = mkdtempSync(join(tmpdir(), `${name}-train-`));
+  try {
+    for (const d of ['run', 'dev']) mkdirSync(join(tmp, d));
+    writeFileSync(join(tmp, 'config.toml'), '');
+    const roots = ['--sysfs', 'fixtures/sysfs/basic/sys', '--run', join(tmp, 'run'), '--dev', join(tmp, 'dev'), '--config', join(tmp, 'config.toml')];
+    const rules = ['--rules-dir', 'scripts/training/rules.d', '--rules-dir', 'rules.d'];
+    let r;
+    if (name === 'devmaster') {
       // src/daemon/daemon.ts emits devmaster-ready right after READY=1; rehearse() then runs a "change" event of
       // each fixture device through the event path, on these roots, broadcasting nothing (src/daemon/rehearsal.ts)
-      const r = train(argv, "process.once('devmaster-ready', (d) => d.rehearse().then(() => process.exit(0), (e) => { process.stderr.write(String(e?.stack ?? e)); process.exit(1); }));");
-      if (r.status === 0) return checkCodeCaches(name, flags);
-      process.stderr.write(`warning: the daemon's start for its code cache failed (${r.status ?? r.signal}); its caches come from devmaster --help:\n${r.stderr}`);
-    } finally {
-      rmSync(tmp, { recursive: true, force: true });
+      r = train([[...roots, ...rules, '--no-mknod', '--unit-backend', 'none', '--log-level', 'warn']], "process.once('devmaster-ready', (d) => d.rehearse().then(() => process.exit(0), (e) => { process.stderr.write(String(e?.stack ?? e)); process.exit(1); }));");
+    } else {
+      // no devMaster runs there: devctl test runs the event itself, parses and compiles the rules, and keeps them in
+      // the rules cache of the run directory (src/rules/cache.ts), where devMaster's directory is; its second run
+      // takes them from there
+      mkdirSync(join(tmp, 'run', 'devmaster'));
+      const disk = '/sys/class/block/sda';
+      r = train([['test', ...roots, ...rules, disk], ['test', ...roots, ...rules, disk], ['info', ...roots, disk], ['--help']]);
     }
+    if (r.status === 0) return checkCodeCaches(name, flags);
+    process.stderr.write(`warning: the runs for the code caches of ${name} failed (${r.status ?? r.signal}); its caches come from ${name} --help:\n${r.stderr}`);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
   }
-  const r = train(['--help']);
+  const r = train([['--help']]);
   if (r.status !== 0) throw new Error(`writing the code cache of ${name} failed (${r.status ?? r.signal}):\n${r.stderr}`);
   checkCodeCaches(name, flags);
 }

@@ -76,13 +76,16 @@ const defined = new Map<string, ModuleWrapper>();
  */
 const nodeRequire = require;
 
-/** require() inside the bundle: its own modules ("./NAME-x.cjs") through load(), the rest through Node's. */
+/**
+ * require() inside the bundle: its own modules ("./NAME-x.cjs", a file name in dist/bundle) through load(), the
+ * rest through Node's. (Their paths joined as strings: path.join() is a dozen calls the start runs cold.)
+ */
 function bundleRequire(id: string): unknown {
-  return id.startsWith('./') ? load(join(BUNDLE_DIR, id)).exports : nodeRequire(id);
+  return id.startsWith('./') ? load(BUNDLE_DIR + id.slice(1)).exports : nodeRequire(id);
 }
 /** A module whose code is in the file being loaded (the entry's chunks, above), run when first required. */
 bundleRequire.define = (name: string, fn: ModuleWrapper): void => {
-  defined.set(join(BUNDLE_DIR, name), fn);
+  defined.set(`${BUNDLE_DIR}/${name}`, fn);
 };
 
 /** Loads (runs, once) one module of the bundle as a CommonJS module: a defined one, or a file compiled then. */
@@ -119,20 +122,39 @@ function filesOf(name: string): string[] {
 
 /** Runs the executable NAME (dist/cli/NAME.js calls this). */
 export function launch(name: string): void {
-  load(join(BUNDLE_DIR, `${name}.cjs`));
+  load(`${BUNDLE_DIR}/${name}.cjs`);
 }
 
 /**
- * Build time: runs NAME with `argv` and, when the process exits, writes the code cache of each of NAME's files: of
- * those it loaded, with the functions it ran; of the others, with what V8 compiles up front. The run is what the
- * caches are trained on (scripts/bundle.mjs: `devctl --help`, which loads every verb; the daemon's start and a
- * rehearsal of events after it). A cache is valid only under the V8 flags of the process that made it, so
- * scripts/bundle.mjs runs this with the flags of NAME's shebang line, and the run must not change them
- * (v8.setFlagsFromString): a cache carries a hash of the flags as they were when it was made, and a start under the
- * shebang's flags alone would refuse it. A run that fails (exit code other than 0) writes no cache.
+ * Build time: runs NAME once for each argv of `runs`, one after the other in this process, and, when the process
+ * exits, writes the code cache of each of NAME's files: of those it loaded, with the functions the runs ran; of the
+ * others, with what V8 compiles up front. The runs are what the caches are trained on (scripts/bundle.mjs: devctl's
+ * `test` twice and `info` on the fixture tree, then `--help`, which loads every verb; the daemon's start and a
+ * rehearsal of events after it). A run ends with process.exit(): the next run starts in its place, the entry's code
+ * run again (the modules it loaded stay loaded), and the last run's exit is the process's. A cache is valid only
+ * under the V8 flags of the process that made it, so scripts/bundle.mjs runs this with the flags of NAME's shebang
+ * line, and the runs must not change them (v8.setFlagsFromString): a cache carries a hash of the flags as they were
+ * when it was made, and a start under the shebang's flags alone would refuse it. A run that fails (exit code other
+ * than 0) ends the process and writes no cache.
  */
-export function writeCodeCache(name: string, argv: readonly string[]): void {
-  process.argv = [process.argv[0]!, join(__dirname, `${name}.js`), ...argv];
+export function writeCodeCache(name: string, runs: readonly (readonly string[])[]): void {
+  if (!runs.length) throw new Error('writeCodeCache: no run to train on');
+  const entry = `${BUNDLE_DIR}/${name}.cjs`;
+  const exit = process.exit.bind(process);
+  let next = 0;
+  const start = (): void => {
+    process.argv = [process.argv[0]!, join(__dirname, `${name}.js`), ...runs[next++]!];
+    const loaded = compiled.get(entry);
+    if (!loaded) return launch(name);
+    (loaded.script.runInThisContext() as ModuleWrapper)({}, bundleRequire, { exports: {} }, entry, BUNDLE_DIR);
+  };
+  process.exit = ((code?: number | string | null) => {
+    if (next < runs.length && (code ?? process.exitCode ?? 0) === 0) {
+      setImmediate(start);
+      return undefined as never;
+    }
+    return exit(code);
+  }) as typeof process.exit;
   process.on('exit', (code) => {
     if (code !== 0) return;
     for (const f of filesOf(name)) {
@@ -145,5 +167,5 @@ export function writeCodeCache(name: string, argv: readonly string[]): void {
       renameSync(tmp, cacheOf(file));
     }
   });
-  launch(name);
+  start();
 }

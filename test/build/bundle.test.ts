@@ -101,6 +101,25 @@ describe('the bundled executables', () => {
     expect(statSync(join(DIST, 'bundle', exec.replace(/\.cjs$/, '.cache'))).size).toBeGreaterThan(3 * Number(fresh.stdout));
   });
 
+  it("devctl's caches hold what the build's runs of devctl test and info ran (the rules parser, compiler and executor), and V8 takes every one", () => {
+    const flags = shebangFlags('devctl');
+    const launcher = JSON.stringify(join(DIST, 'cli', 'launch.cjs'));
+    const r = spawnSync(process.execPath, [...flags, '-e', `process.stdout.write(JSON.stringify(require(${launcher}).refusedCaches('devctl')))`], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual([]);
+    // a compile of a file alone caches its top level; `devctl --help` alone, the build's run before, did no more
+    // for the files of the rules (their caches were the size of a fresh compile's)
+    const cacheOver = (marker: string) => {
+      const file = readdirSync(join(DIST, 'bundle')).find((f) => /^devctl-.*\.cjs$/.test(f) && readFileSync(join(DIST, 'bundle', f), 'latin1').includes(marker))!;
+      const path = join(DIST, 'bundle', file);
+      const fresh = spawnSync(process.execPath, [...flags, '-e', `const f = ${JSON.stringify(path)}; process.stdout.write(String(new (require('vm').Script)('(function (exports, require, module, __filename, __dirname) {' + require('fs').readFileSync(f, 'latin1') + '\\n})', { filename: f }).createCachedData().length))`], { encoding: 'utf8' });
+      expect(fresh.status, fresh.stderr).toBe(0);
+      return statSync(path.replace(/\.cjs$/, '.cache')).size / Number(fresh.stdout);
+    };
+    expect(cacheOver('function compileLines(')).toBeGreaterThan(2.5);
+    expect(cacheOver('function executeRules(')).toBeGreaterThan(2);
+  });
+
   it('devctl info loads neither the rules parser nor any package (pino, smol-toml...), which have files of their own', () => {
     const r = launchReport(DIST, 'devctl', shebangFlags('devctl'), ['info', '/dev/null']);
     expect(r.status).toBe(0);
