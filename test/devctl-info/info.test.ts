@@ -1,8 +1,9 @@
-import { describe, it, expect, afterAll, beforeAll } from 'vitest';
-import { chmodSync, lstatSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
+import { describe, it, expect, afterAll, beforeAll, onTestFinished } from 'vitest';
+import { chmodSync, lstatSync, readdirSync, rmSync, symlinkSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { referenceUdev } from '../helpers/reference.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { FIXTURE, devctl, udevadm, fixtureCopy, stableCompare } from '../enumerate/helpers.js';
 import { writeFixtureDb, normalize, ENTRIES } from './dbfixture.js';
 import { udevadm257 as udevadm257Raw } from '../helpers/udevadm257.js';
@@ -25,24 +26,18 @@ function udevadm257(args: string[], env: { sysfs?: string; run?: string } = {}) 
 }
 
 let run: string;
-/** Temp directories this file makes, removed at the end. */
-const made: string[] = [];
-function tmp(prefix: string): string {
-  const d = mkdtempSync(join(tmpdir(), prefix));
-  made.push(d);
-  return d;
-}
+/** The fixture database in a run directory of its own, removed when the test that made it ends. */
 function fixtureDb(): string {
   const d = writeFixtureDb();
-  made.push(d);
+  onTestFinished(() => rmSync(d, { recursive: true, force: true }));
   return d;
 }
 beforeAll(() => {
   referenceUdev();
-  run = fixtureDb();
+  run = writeFixtureDb();
 });
 afterAll(() => {
-  for (const d of made) rmSync(d, { recursive: true, force: true });
+  rmSync(run, { recursive: true, force: true });
 });
 
 const DEVICES = [
@@ -91,7 +86,7 @@ describe('devctl info vs udevadm info (fixture sysfs, database written by devMas
     for (const e of ENTRIES) for (const [k, v] of e.properties) if (!k.startsWith('.')) expect(ours.stdout).toContain(`E: ${k}=${v}`);
   });
   it('--export-db on the live system (no database; 257: with J: lines)', () => {
-    const empty = tmp('devmaster-info-run-');
+    const empty = scratchDir('devmaster-info-run-');
     const r = stableCompare(
       () => devctl(['info', '--run', empty, '--export-db']).stdout,
       () => udevadm257(['info', '--export-db'], { run: empty }).stdout,
@@ -121,14 +116,14 @@ describe('devctl info vs udevadm info (fixture sysfs, database written by devMas
   it('bad input: unknown device, outside sysfs, bad query, bad options: as udevadm 257 says it', () => {
     for (const args of [['/sys/devices/nope'], ['/etc'], ['nope'], ['nope.device'], ['-q', 'everything', '/sys/class/net/eth0'], [], ['-a', '/sys/class/net/eth0', '/sys/class/net/eth0'], ['-x', '--value', '/sys/class/net/eth0'], ['--json=bogus', '/sys/class/net/eth0'], ['-d', '/nonexistent'], ['-d', '/tmp', 'x'], ['--wait-for-initialization=x', '/sys/class/net/eth0'], ['--attr-match=size', '-e'], ['--attr-match=a/b=1', '-e'], ['--property-match=ID', '-e'], ['--name-match=nope', '-e'], ['--parent-match=/sys/nope', '-e'], ['-q', 'name', '/sys/class/net/eth0'], ['--bogus'], ['-c', '-q', 'bogus']]) {
       const ours = devctl(['info', '--sysfs', FIXTURE, '--run', join(tmpdir(), 'nonexistent-run'), ...args]);
-      const ref = udevadm257(['info', ...args], { sysfs: FIXTURE, run: tmp('devmaster-info-run-') });
+      const ref = udevadm257(['info', ...args], { sysfs: FIXTURE, run: scratchDir('devmaster-info-run-') });
       expect(ours.stderr, args.join(' ')).toBe(ref.stderr);
       expect(ours.stdout, args.join(' ')).toBe(ref.stdout);
       expect(ours.status, args.join(' ')).toBe(ref.status);
     }
   });
   it('a corrupt database file is read as far as it is valid', () => {
-    const bad = tmp('devmaster-info-bad-');
+    const bad = scratchDir('devmaster-info-bad-');
     mkdirSync(join(bad, 'data'));
     writeFileSync(join(bad, 'data', 'n2'), 'garbage\nE:OK=1\nX\n\u0000\u0001:zz\nE:=novalue\nI:notanumber\n');
     const d = devctl(['info', '--sysfs', FIXTURE, '--run', bad, '-q', 'property', '/sys/class/net/eth0']);
@@ -207,7 +202,7 @@ describe('devctl info --tree vs udevadm info --tree', () => {
     });
   }
   it('the live system (no database), whole and around two devices', () => {
-    const empty = tmp('devmaster-info-run-');
+    const empty = scratchDir('devmaster-info-run-');
     for (const d of [[], ['/sys/class/net/lo'], ['/sys/class/mem/null']]) {
       const r = stableCompare(
         () => devctl(['info', '--run', empty, '--tree', ...d]).stdout,
@@ -240,7 +235,6 @@ describe('devctl info --attribute-walk vs udevadm info --attribute-walk', () => 
   });
   it('an unreadable attribute shows as (not readable)', () => {
     const sys = fixtureCopy();
-    made.push(dirname(sys));
     chmodSync(join(sys, 'devices/pci0000:00/0000:00:03.0/net/eth0/address'), 0o200);
     const ours = devctl(['info', '--sysfs', sys, '-a', '/sys/class/net/eth0']);
     const ref = udevadm257(['info', '-a', '/sys/class/net/eth0'], { sysfs: sys });

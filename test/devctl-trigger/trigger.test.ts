@@ -1,25 +1,15 @@
 // devctl trigger on a writable copy of the fixture tree (writing a uevent file there is a plain file write):
 // what gets written, --uuid, and --settle's timeout and success paths (a fake responder multicasts libudev
 // messages carrying the SYNTH_UUIDs, as the daemon would).
-import { afterAll, describe, it, expect } from 'vitest';
+import { describe, it, expect } from 'vitest';
 import { spawn } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { devctl, fixtureCopy as copyFixture } from '../enumerate/helpers.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { devctl, fixtureCopy } from '../enumerate/helpers.js';
 import { REPO } from '../helpers/reference.js';
+import { scratchDir } from '../helpers/scratch.js';
 import { UeventNetlink, GROUP_UDEV } from '../../src/netlink/socket.js';
 import { encode } from '../../src/netlink/libudev-format.js';
-
-/** The fixture copies this file makes, removed at the end. */
-const copies: string[] = [];
-function fixtureCopy(): string {
-  const sys = copyFixture();
-  copies.push(dirname(sys));
-  return sys;
-}
-afterAll(() => {
-  for (const d of copies) rmSync(d, { recursive: true, force: true });
-});
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const BLOCK = ['sda', 'sda/sda1', 'sda/sda2'].map((s) => `/devices/pci0000:00/0000:00:14.0/usb1/1-1/1-1:1.0/host0/target0:0:0/0:0:0:0/block/${s}`);
@@ -112,9 +102,7 @@ describe('devctl trigger --settle', () => {
 describe('devctl trigger arguments = udevadm trigger 257', () => {
   it('answers the same, with the same exit status', async () => {
     const { udevadm257 } = await import('../helpers/udevadm257.js');
-    const { mkdtempSync, rmSync } = await import('node:fs');
-    const { tmpdir } = await import('node:os');
-    const run = mkdtempSync(join(tmpdir(), 'dm-trigger-run-'));
+    const run = scratchDir('dm-trigger-run-');
     for (const args of [
       ['-n', '-v', '-p', 'SUBSYSTEM', '-s', 'mem'],
       ['-n', '-v', '-p', 'SUBSYSTEM=m*=x', '-s', 'mem'],
@@ -135,6 +123,5 @@ describe('devctl trigger arguments = udevadm trigger 257', () => {
       expect(d.stdout, args.join(' ')).toBe(u.stdout);
       expect(d.status, args.join(' ')).toBe(u.status);
     }
-    rmSync(run, { recursive: true });
   });
 });
