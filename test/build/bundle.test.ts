@@ -14,6 +14,27 @@ import { DIST, launchReport, shebangFlags, shebangLine } from '../helpers/bundle
 /** devctl test's output with the time it stamps the device with taken out. */
 const sameTime = (out: string) => out.replace(/USEC_INITIALIZED=\d+/g, 'USEC_INITIALIZED=T');
 
+/** NAME's bundle files whose code cache V8 refuses in a fresh process under `flags` (launch.cjs's refusedCaches()). */
+function refusedCaches(name: string, flags: string[]): string[] {
+  const launcher = JSON.stringify(join(DIST, 'cli', 'launch.cjs'));
+  const r = spawnSync(process.execPath, [...flags, '-e', `process.stdout.write(JSON.stringify(require(${launcher}).refusedCaches(${JSON.stringify(name)})))`], { encoding: 'utf8' });
+  expect(r.status, r.stderr).toBe(0);
+  return (JSON.parse(r.stdout) as string[]).sort();
+}
+
+/**
+ * The built code cache of NAME's bundle file holding `marker`, as a multiple of what a compile of that file alone
+ * caches under `flags` (its top level): how much more of it the build's runs compiled.
+ */
+function cacheOverCompile(name: string, flags: string[], marker: string): number {
+  const file = readdirSync(join(DIST, 'bundle')).find((f) => (f === `${name}.cjs` || (f.startsWith(`${name}-`) && f.endsWith('.cjs'))) && readFileSync(join(DIST, 'bundle', f), 'latin1').includes(marker));
+  expect(file, marker).toBeDefined();
+  const path = join(DIST, 'bundle', file!);
+  const fresh = spawnSync(process.execPath, [...flags, '-e', `const f = ${JSON.stringify(path)}; process.stdout.write(String(new (require('vm').Script)('(function (exports, require, module, __filename, __dirname) {' + require('fs').readFileSync(f, 'latin1') + '\\n})', { filename: f }).createCachedData().length))`], { encoding: 'utf8' });
+  expect(fresh.status, fresh.stderr).toBe(0);
+  return statSync(path.replace(/\.cjs$/, '.cache')).size / Number(fresh.stdout);
+}
+
 describe('the bundled executables', () => {
   it('are the shebang line and the launcher', () => {
     expect(readFileSync(join(DIST, 'cli', 'devctl.js'), 'utf8')).toMatch(/^#![^\n]*\n[^]*require\('\.\/launch\.cjs'\)\.launch\('devctl'\);\n$/);
@@ -81,43 +102,24 @@ describe('the bundled executables', () => {
   });
 
   it('the daemon\'s caches hold the event path its build rehearsed, and V8 takes every one of them (as the build checks)', () => {
-    const launcher = JSON.stringify(join(DIST, 'cli', 'launch.cjs'));
-    const refused = (flags: string[]) => {
-      const r = spawnSync(process.execPath, [...flags, '-e', `process.stdout.write(JSON.stringify(require(${launcher}).refusedCaches('devmaster')))`], { encoding: 'utf8' });
-      expect(r.status, r.stderr).toBe(0);
-      return (JSON.parse(r.stdout) as string[]).sort();
-    };
     const flags = shebangFlags('devmaster');
-    expect(refused(flags)).toEqual([]);
-    expect(refused([...flags, '--jitless'])).toEqual([]);
+    expect(refusedCaches('devmaster', flags)).toEqual([]);
+    expect(refusedCaches('devmaster', [...flags, '--jitless'])).toEqual([]);
     // the check can fail: under one more flag V8 refuses each cache (the rehearsal must change no flag for this reason)
     const files = readdirSync(join(DIST, 'bundle')).filter((f) => /^devmaster(-.*)?\.cjs$/.test(f));
-    expect(refused([...flags, '--no-lazy-feedback-allocation'])).toEqual(files.sort());
-    // the rules executor's file: what a compile of it alone caches, and what the build's start and rehearsal did
-    // (a start alone runs little of it: its cache was 1.2 times the compile's before the rehearsal)
-    const exec = files.find((f) => readFileSync(join(DIST, 'bundle', f), 'latin1').includes('function executeRules('))!;
-    const fresh = spawnSync(process.execPath, [...flags, '-e', `const f = ${JSON.stringify(join(DIST, 'bundle', exec))}; process.stdout.write(String(new (require('vm').Script)('(function (exports, require, module, __filename, __dirname) {' + require('fs').readFileSync(f, 'latin1') + '\\n})', { filename: f }).createCachedData().length))`], { encoding: 'utf8' });
-    expect(fresh.status, fresh.stderr).toBe(0);
-    expect(statSync(join(DIST, 'bundle', exec.replace(/\.cjs$/, '.cache'))).size).toBeGreaterThan(3 * Number(fresh.stdout));
+    expect(refusedCaches('devmaster', [...flags, '--no-lazy-feedback-allocation'])).toEqual(files.sort());
+    // the rules executor's file: what the build's start and rehearsal did (a start alone runs little of it: its
+    // cache was 1.2 times the compile's before the rehearsal)
+    expect(cacheOverCompile('devmaster', flags, 'function executeRules(')).toBeGreaterThan(3);
   });
 
   it("devctl's caches hold what the build's runs of devctl test and info ran (the rules parser, compiler and executor), and V8 takes every one", () => {
     const flags = shebangFlags('devctl');
-    const launcher = JSON.stringify(join(DIST, 'cli', 'launch.cjs'));
-    const r = spawnSync(process.execPath, [...flags, '-e', `process.stdout.write(JSON.stringify(require(${launcher}).refusedCaches('devctl')))`], { encoding: 'utf8' });
-    expect(r.status, r.stderr).toBe(0);
-    expect(JSON.parse(r.stdout)).toEqual([]);
-    // a compile of a file alone caches its top level; `devctl --help` alone, the build's run before, did no more
-    // for the files of the rules (their caches were the size of a fresh compile's)
-    const cacheOver = (marker: string) => {
-      const file = readdirSync(join(DIST, 'bundle')).find((f) => /^devctl-.*\.cjs$/.test(f) && readFileSync(join(DIST, 'bundle', f), 'latin1').includes(marker))!;
-      const path = join(DIST, 'bundle', file);
-      const fresh = spawnSync(process.execPath, [...flags, '-e', `const f = ${JSON.stringify(path)}; process.stdout.write(String(new (require('vm').Script)('(function (exports, require, module, __filename, __dirname) {' + require('fs').readFileSync(f, 'latin1') + '\\n})', { filename: f }).createCachedData().length))`], { encoding: 'utf8' });
-      expect(fresh.status, fresh.stderr).toBe(0);
-      return statSync(path.replace(/\.cjs$/, '.cache')).size / Number(fresh.stdout);
-    };
-    expect(cacheOver('function compileLines(')).toBeGreaterThan(2.5);
-    expect(cacheOver('function executeRules(')).toBeGreaterThan(2);
+    expect(refusedCaches('devctl', flags)).toEqual([]);
+    // `devctl --help` alone, the build's run before, did no more for the files of the rules than a compile alone
+    // (their caches were the size of a fresh compile's)
+    expect(cacheOverCompile('devctl', flags, 'function compileLines(')).toBeGreaterThan(2.5);
+    expect(cacheOverCompile('devctl', flags, 'function executeRules(')).toBeGreaterThan(2);
   });
 
   it('devctl info loads neither the rules parser nor any package (pino, smol-toml...), which have files of their own', () => {
