@@ -20,6 +20,8 @@
 //     started (its first event), and after a coldplug (as on a booted machine, where the boot's coldplug came first).
 //     A sample whose add and broadcast the probe read in one wake-up (it did not run in between: the machine stalled
 //     it) is left out, and said.
+//   - The probe and all it starts run without NODE_EXTRA_CA_CERTS and NODE_OPTIONS (a service's environment): this
+//     machine's shells set the first, and it makes every node, `node -e 0` included, parse a certificate file first.
 //   - Rounds alternate the daemons' order; the first round is a warm-up; medians with min-max.
 //   - Memory: VmHWM of the daemon's main process and the PSS of its process tree (udevd's workers counted) at the
 //     end of the run.
@@ -100,6 +102,17 @@ interface WaitReply {
   read_together: boolean;
 }
 
+/**
+ * Variables that change how Node itself starts, whatever script it runs. NODE_EXTRA_CA_CERTS makes every node parse
+ * that certificate file before the first line of any script (this machine's sandbox sets it for every shell; it
+ * added ~40 ms to each start here, more than half of `node -e 0`); NODE_OPTIONS adds flags. Neither is in a service's
+ * environment (systemd starts units with a clean one) nor in a plain shell's. The probe, and so every process the
+ * bench times or starts, runs without them; the processes phase also times `node -e 0` with this shell's values, to
+ * show what they cost.
+ */
+const NODE_START_VARS = ['NODE_EXTRA_CA_CERTS', 'NODE_OPTIONS'];
+const SHELL_NODE_VARS: Record<string, string> = Object.fromEntries(NODE_START_VARS.flatMap((k) => (process.env[k] !== undefined ? [[k, process.env[k]!]] : [])));
+
 class Probe {
   #proc: ChildProcess;
   #lines: string[] = [];
@@ -109,6 +122,7 @@ class Probe {
   constructor(script: string, notifyAddress: string) {
     this.#proc = spawn('unshare', ['--net', '--mount', '--propagation', 'private', 'sh', '-c', `${script}exec /usr/bin/python3 ${join(REPO, 'bench', 'probe.py')} ${notifyAddress}\n`], {
       stdio: ['pipe', 'pipe', 'inherit'],
+      env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !NODE_START_VARS.includes(k))),
     });
     createInterface({ input: this.#proc.stdout! }).on('line', (l) => {
       if (l === 'ready-ns') return;
@@ -498,6 +512,7 @@ async function processes(probe: Probe, dmReady: number, udevdReady: number, rule
     if (!existsSync(cache)) throw new Error(`the devMaster of the processes phase wrote no ${cache}`);
     await timeProcesses(probe, dmReady, udevdReady, [
       ['node -e 0', [process.execPath, '-e', '0']],
+      ...(Object.keys(SHELL_NODE_VARS).length ? [[`node -e 0, with this shell's ${Object.keys(SHELL_NODE_VARS).join(' and ')} (not in the ratios)`, [process.execPath, '-e', '0'], SHELL_NODE_VARS] as [string, string[], Record<string, string>]] : []),
       ['devctl info /dev/null', [devctl, 'info', '/dev/null']],
       ['devctl test /dev/null, no devMaster running', [devctl, 'test', '--run', neverRan, '--rules-dir', rules, '/dev/null']],
       ['devctl test /dev/null, no devMaster running, no rules', [devctl, 'test', '--run', neverRan, '--rules-dir', noRules, '/dev/null']],
@@ -519,16 +534,16 @@ async function processes(probe: Probe, dmReady: number, udevdReady: number, rule
  * and its ratio taken to that one: the machine's speed drifts (a run of slow seconds, a page cache cut back), and a
  * ratio of two runs a moment apart is less moved by it than a ratio of two medians.
  */
-async function timeProcesses(probe: Probe, dmReady: number, udevdReady: number, cmds: [string, string[]][]): Promise<void> {
-  const time = async (argv: string[]) => (await probe.request<{ ms: number[] }>({ cmd: 'time', argv, n: 1 })).ms[0]!;
+async function timeProcesses(probe: Probe, dmReady: number, udevdReady: number, cmds: [string, string[], Record<string, string>?][]): Promise<void> {
+  const time = async (argv: string[], env?: Record<string, string>) => (await probe.request<{ ms: number[] }>({ cmd: 'time', argv, n: 1, env })).ms[0]!;
   const nodeArgv = cmds.find(([k]) => k === 'node -e 0')![1];
   const times = new Map<string, number[]>(cmds.map(([k]) => [k, []]));
   const paired = new Map<string, number[]>(cmds.map(([k]) => [k, []]));
-  for (const [, argv] of cmds) await probe.request({ cmd: 'time', argv, n: 2 }); // warm the page cache
+  for (const [, argv, env] of cmds) await probe.request({ cmd: 'time', argv, n: 2, env }); // warm the page cache
   for (let i = 0; i < PROCESS_RUNS; i++) {
-    for (const [k, argv] of cmds) {
+    for (const [k, argv, env] of cmds) {
       const before = k.startsWith('devctl') ? await time(nodeArgv) : undefined;
-      const t = await time(argv);
+      const t = await time(argv, env);
       times.get(k)!.push(t);
       if (before !== undefined) paired.get(k)!.push(t / before);
     }
@@ -545,6 +560,7 @@ async function timeProcesses(probe: Probe, dmReady: number, udevdReady: number, 
   rows.push(['udevd 252 start to ready', `${ms(udevdReady)} ms`, ratio(udevdReady, node), '']);
   printTable(rows);
   console.log(`targets: devctl info and test <= 1.2x node -e 0 (goal 1.05x); start to ready <= 2.0x (goal 1.3x); ${PROCESS_RUNS} runs each`);
+  console.log(`every process ran without ${NODE_START_VARS.join(' and ')} (a service's environment; see NODE_START_VARS)`);
 }
 
 function printTable(rows: string[][]): void {

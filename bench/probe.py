@@ -21,7 +21,8 @@
 #       broadcast, or T ms -> {"events", "missing", "first_kernel_ns", "last_broadcast_ns", "span_ms", "ports",
 #       "read_together"} (read_together: the first kernel event and the last broadcast came in one wake-up of the
 #       probe, so their stamps are not when they arrived: a stalled machine)
-#   {"cmd": "time", "argv": [...], "n": N}                      -> {"ms": [...]} (fork to exit, one after another)
+#   {"cmd": "time", "argv": [...], "n": N, "env": {...}}        -> {"ms": [...]} (fork to exit, one after another;
+#                                                                  env: variables added to the probe's for these runs)
 #   {"cmd": "priority", "realtime": bool}                      -> {} (SCHED_FIFO for a hotplug's two messages, or back)
 #   {"cmd": "quit"}
 import json
@@ -227,9 +228,10 @@ def wait(cmd):
 
 def time_runs(cmd):
     out = []
+    env = dict(os.environ, **cmd["env"]) if "env" in cmd else None
     for _ in range(cmd.get("n", 1)):
         t = time.monotonic_ns()
-        code = subprocess.run(cmd["argv"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+        code = subprocess.run(cmd["argv"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env).returncode
         out.append((time.monotonic_ns() - t) / 1e6)
         if code != 0:
             return {"error": "%s exited with %d" % (cmd["argv"], code), "ms": out}
