@@ -17,6 +17,7 @@ import type { Logger } from '../log.js';
 import type { CompileOutcome, Engine, EventOutcome } from './engine.js';
 // stamped as the rules cache stamps a file (src/rules/cache.ts): a file compiled here may be taken from it later
 import { stampOf } from '../rules/cache.js';
+import { clearNameCache } from '../sys/users.js';
 import type { ImpactReport } from '../preview/impact.js';
 
 // A lazy require (bundled by scripts/bundle.mjs, loaded when first called): chokidar when the watcher starts, after
@@ -117,6 +118,8 @@ export class RulesManager<F, R> {
 
   async #load(force: boolean): Promise<RulesStatus> {
     this.#testCompiled.clear();
+    // names are looked up again, as udevd resolves them at each load: a group added since then is found
+    clearNameCache();
     const paths = rulesFiles(this.#dirs);
     // At the very first load a file with errors still contributes its valid lines, as udev loads it; from then
     // on a changed file with errors is rejected whole and its previous version stays in force.
