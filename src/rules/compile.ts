@@ -220,8 +220,25 @@ function compileLine(file: string, input: LineInput, opts: CompileOptions, diag:
     diag('warning', input.line, input.column ?? 1, 'the line has no effect, ignoring');
     return undefined;
   }
-  line.tokens.sort((a, b) => a.type - b.type);
+  sortByType(line.tokens);
   return line;
+}
+
+/**
+ * Sorts a line's tokens by type, stable (tokens of one type keep their order), in place: an insertion sort, as a
+ * line has a handful. (Array.prototype.sort copied each line's tokens into work arrays of its own: an eighth of what
+ * compiling Debian's rules allocated.)
+ */
+function sortByType(tokens: Token[]): void {
+  for (let i = 1; i < tokens.length; i++) {
+    const t = tokens[i]!;
+    let j = i - 1;
+    while (j >= 0 && tokens[j]!.type > t.type) {
+      tokens[j + 1] = tokens[j]!;
+      j--;
+    }
+    tokens[j + 1] = t;
+  }
 }
 
 /**
