@@ -1,9 +1,8 @@
 // Loading rules: read each file, parse (grammar/udev-rules.peggy via ./parser.ts), compile, and assemble the
 // ordered set. A file is compiled on its own so a reload can keep the last good version of a broken file.
 import { readFileSync, statSync } from 'node:fs';
-import { parseRules } from './parser.js';
-import { compileLines, type CompileOptions, type CompiledFile, type Diagnostic, type LineInput } from './compile.js';
-import type { RulesFileAst } from './ast.js';
+import { parseRuleLines } from './parser.js';
+import { compileLines, type CompileOptions, type CompiledFile, type Diagnostic } from './compile.js';
 import { fileStamp, type RulesCache } from './cache.js';
 import { rulesFiles } from '../config/rules-path.js';
 import { isSystemError } from '../util/fs.js';
@@ -22,20 +21,11 @@ export class RuleSet {
   }
 }
 
-/** Converts the parser's syntax tree into the compiler's input. */
-export function astToLines(ast: RulesFileAst): LineInput[] {
-  return ast.rules.map((r) => ({
-    line: r.line,
-    column: r.column,
-    tokens: r.tokens.map((t) => ({ key: t.key, attr: t.attr, op: t.op, value: t.value, caseInsensitive: t.caseInsensitive, line: t.keyLoc.line, column: t.keyLoc.column })),
-  }));
-}
-
 /** Parses and compiles rules text. Syntax errors come first in the diagnostics, then semantic ones. */
 export function compileRulesText(text: string, path: string, opts: CompileOptions = {}): CompiledFile {
-  const ast = parseRules(text, path);
-  const diagnostics: Diagnostic[] = ast.errors.map((e) => ({ file: e.file, line: e.line, column: e.column, severity: 'error' as const, message: e.message }));
-  return compileLines(path, astToLines(ast), opts, diagnostics);
+  const { lines, errors } = parseRuleLines(text, path);
+  const diagnostics: Diagnostic[] = errors.map((e) => ({ file: e.file, line: e.line, column: e.column, severity: 'error' as const, message: e.message }));
+  return compileLines(path, lines, opts, diagnostics);
 }
 
 /**

@@ -15,6 +15,7 @@ import { readFileSync } from 'node:fs';
 import { parse as pegParse, SyntaxError as PegSyntaxError } from '../generated/udev-rules.js';
 import { RuleSyntaxError } from './ast.js';
 import type { RuleAst, RuleOperator, RuleToken, RulesFileAst, SourcePosition, ValueKind } from './ast.js';
+import type { LineInput, TokenInput } from './compile.js';
 
 export { RuleSyntaxError } from './ast.js';
 export type { RuleAst, RuleOperator, RuleToken, RulesFileAst, RuleSyntaxErrorKind, SourcePosition, ValueKind } from './ast.js';
@@ -59,8 +60,8 @@ export function splitPhysicalLines(text: string): PhysicalLine[] {
   let pos = 0;
   while (pos < n) {
     LINE_END.lastIndex = pos;
-    const m = LINE_END.exec(text);
-    const end = m === null ? n : m.index;
+    // test(), not exec(): no match array per line (the match is one character, lastIndex is past it)
+    const end = LINE_END.test(text) ? LINE_END.lastIndex - 1 : n;
     const body = text.slice(pos, end);
     let indent = 0;
     while (indent < body.length && (body.charCodeAt(indent) === 32 || body.charCodeAt(indent) === 9)) indent++;
@@ -125,9 +126,8 @@ function byteLength(s: string): number {
   return ASCII_ONLY.test(s) ? s.length : Buffer.byteLength(s, 'utf8');
 }
 
-/** Maps an offset of a logical line back to a physical position. */
-function positionOf(segments: Segment[], offset: number): SourcePosition {
-  // the last segment starting at or before offset
+/** The segment of a logical line an offset falls in: the last one starting at or before it. */
+function segmentOf(segments: Segment[], offset: number): Segment {
   let lo = 0;
   let hi = segments.length - 1;
   while (lo < hi) {
@@ -135,7 +135,12 @@ function positionOf(segments: Segment[], offset: number): SourcePosition {
     if (segments[mid].start <= offset) lo = mid;
     else hi = mid - 1;
   }
-  const s = segments[lo];
+  return segments[lo];
+}
+
+/** Maps an offset of a logical line back to a physical position. */
+function positionOf(segments: Segment[], offset: number): SourcePosition {
+  const s = segmentOf(segments, offset);
   return { line: s.line, column: s.column + (offset - s.start) };
 }
 
@@ -181,9 +186,68 @@ export function grammarPhysicalLines(text: string): PhysicalLine[] {
  * Never throws for any input text: problems are returned in `errors`, one per skipped line.
  */
 export function parseRules(text: string, file: string, options: ParseRulesOptions = {}): RulesFileAst {
+  const { lines: rules, errors } = parseWith(text, file, options, ruleAst);
+  return { file, rules, errors };
+}
+
+/**
+ * parseRules() as the compiler takes it (compileLines()): each line's keys, operators and values with where the line
+ * and each key start, and the syntax errors. What only the syntax tree holds (the positions of the operators,
+ * attributes and values, the texts) is not made: the rules a daemon loads are parsed this way.
+ */
+export function parseRuleLines(text: string, file: string, options: ParseRulesOptions = {}): { lines: LineInput[]; errors: RuleSyntaxError[] } {
+  return parseWith(text, file, options, lineInput);
+}
+
+/** One logical line's pairs as the parser gives them, and where its text maps back to the file. */
+interface ParsedLine {
+  file: string;
+  pairs: PegPair[];
+  segments: Segment[];
+  /** Offset of the line's text in the input its pairs' offsets count from. */
+  shift: number;
+  text: string;
+  endLine: number;
+}
+
+function ruleAst({ file, pairs, segments, shift, text, endLine }: ParsedLine): RuleAst {
+  const start = positionOf(segments, 0);
+  const tokens: RuleToken[] = pairs.map((p) => {
+    const t: RuleToken = {
+      key: p.key,
+      attr: p.attr,
+      op: p.op,
+      value: p.value,
+      valueKind: p.valueKind,
+      caseInsensitive: p.caseInsensitive,
+      keyLoc: positionOf(segments, p.keyOffset - shift),
+      opLoc: positionOf(segments, p.opOffset - shift),
+      valueLoc: positionOf(segments, p.valueOffset - shift),
+      text: p.text,
+    };
+    if (p.attrOffset !== undefined) t.attrLoc = positionOf(segments, p.attrOffset - shift);
+    if (p.valueBytes !== undefined) t.valueBytes = p.valueBytes;
+    return t;
+  });
+  return { file, line: start.line, column: start.column, endLine, text, tokens };
+}
+
+function lineInput({ pairs, segments, shift }: ParsedLine): LineInput {
+  const first = segmentOf(segments, 0);
+  const tokens: TokenInput[] = new Array(pairs.length);
+  for (let i = 0; i < pairs.length; i++) {
+    const p = pairs[i]!;
+    const at = p.keyOffset - shift;
+    const s = segmentOf(segments, at);
+    tokens[i] = { key: p.key, attr: p.attr, op: p.op, value: p.value, caseInsensitive: p.caseInsensitive, line: s.line, column: s.column + (at - s.start) };
+  }
+  return { line: first.line, column: first.column, tokens };
+}
+
+function parseWith<L>(text: string, file: string, options: ParseRulesOptions, make: (l: ParsedLine) => L): { lines: L[]; errors: RuleSyntaxError[] } {
   const limit = options.maxLineBytes ?? UDEV_LINE_SIZE;
   const lineOptions = { mode: 'line', caseInsensitivePrefix: options.caseInsensitivePrefix !== false } as unknown as PegOptions;
-  const rules: RuleAst[] = [];
+  const rules: L[] = [];
   const errors: RuleSyntaxError[] = [];
   const physical = splitPhysicalLines(text);
 
@@ -321,17 +385,18 @@ export function parseRules(text: string, file: string, options: ParseRulesOption
       ),
     );
   }
-  parseLogicalLines(pending, file, lineOptions, rules, errors);
+  parseLogicalLines(pending, file, lineOptions, make, rules, errors);
   // keep the errors in file order (line-level errors were found before the syntax errors)
   errors.sort((a, b) => a.line - b.line || a.column - b.column);
-  return { file, rules, errors };
+  return { lines: rules, errors };
 }
 
-function parseLogicalLines(
+function parseLogicalLines<L>(
   lines: { text: string; segments: Segment[]; endLine: number }[],
   file: string,
   lineOptions: PegOptions,
-  rules: RuleAst[],
+  make: (l: ParsedLine) => L,
+  rules: L[],
   errors: RuleSyntaxError[],
 ): void {
   if (lines.length === 0) return;
@@ -356,25 +421,7 @@ function parseLogicalLines(
       }
     }
     if (pairs.length === 0) continue; // only separators: udev ignores it ("The line has no effect")
-    const start = positionOf(segments, 0);
-    const tokens: RuleToken[] = pairs.map((p) => {
-      const t: RuleToken = {
-        key: p.key,
-        attr: p.attr,
-        op: p.op,
-        value: p.value,
-        valueKind: p.valueKind,
-        caseInsensitive: p.caseInsensitive,
-        keyLoc: positionOf(segments, p.keyOffset - shift),
-        opLoc: positionOf(segments, p.opOffset - shift),
-        valueLoc: positionOf(segments, p.valueOffset - shift),
-        text: p.text,
-      };
-      if (p.attrOffset !== undefined) t.attrLoc = positionOf(segments, p.attrOffset - shift);
-      if (p.valueBytes !== undefined) t.valueBytes = p.valueBytes;
-      return t;
-    });
-    rules.push({ file, line: start.line, column: start.column, endLine, text, tokens });
+    rules.push(make({ file, pairs, segments, shift, text, endLine }));
   }
 }
 
