@@ -233,7 +233,7 @@ function ruleAst({ file, pairs, segments, shift, text, endLine }: ParsedLine): R
 }
 
 function lineInput({ pairs, segments, shift }: ParsedLine): LineInput {
-  const first = segmentOf(segments, 0);
+  const start = positionOf(segments, 0);
   const tokens: TokenInput[] = new Array(pairs.length);
   for (let i = 0; i < pairs.length; i++) {
     const p = pairs[i]!;
@@ -241,7 +241,7 @@ function lineInput({ pairs, segments, shift }: ParsedLine): LineInput {
     const s = segmentOf(segments, at);
     tokens[i] = { key: p.key, attr: p.attr, op: p.op, value: p.value, caseInsensitive: p.caseInsensitive, line: s.line, column: s.column + (at - s.start) };
   }
-  return { line: first.line, column: first.column, tokens };
+  return { line: start.line, column: start.column, tokens };
 }
 
 function parseWith<L>(text: string, file: string, options: ParseRulesOptions, make: (l: ParsedLine) => L): { lines: L[]; errors: RuleSyntaxError[] } {

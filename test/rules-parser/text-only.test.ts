@@ -43,7 +43,10 @@ describe('the rules parser, with its @text-only rules collecting nothing', () =>
   it('collects no character in the marked rules (peggy\'s own parser does)', () => {
     expect(marked).toEqual(['Separators', 'Blanks', 'Key', 'AttributeName', 'EscapedContent', 'PlainContent']);
     const peggySource = peggy.generate(GRAMMAR, { output: 'source', format: 'es' });
-    const fn = (src: string, rule: string) => src.slice(src.indexOf(`function peg$parse${rule}() {`), src.indexOf('\n  }\n', src.indexOf(`function peg$parse${rule}() {`)));
+    const fn = (src: string, rule: string) => {
+      const start = src.indexOf(`function peg$parse${rule}() {`);
+      return src.slice(start, src.indexOf('\n  }\n', start));
+    };
     for (const rule of marked) {
       expect(fn(peggySource, rule), rule).toMatch(/\.push\(/);
       expect(fn(SOURCE, rule), rule).not.toMatch(/\.push\(/);
