@@ -9,8 +9,9 @@
 //     manager does, with $NOTIFY_SOCKET: start to ready is from exec to READY=1.
 //   - Each daemon is started fresh for each round, as users start it: udevd 252 (this machine's distribution,
 //     Debian 12) and udevd 257 (Debian 13, through its own loader) as systemd-udevd, devMaster through its own
-//     executable (dist/cli/devmaster.js, so with its shebang's V8 flags) with `--unit-backend none` as its service
-//     unit runs it, and `--no-mknod` (it makes no nodes on the devtmpfs it runs on). Each gets a private mount namespace (test/helpers/udevd.ts) with a tmpfs /run, a tmpfs /dev
+//     executable (dist/cli/devmaster.js, so with its shebang's V8 flags) with `--unit-backend none` and
+//     `--cache-dir` (a directory of the bench kept across rounds, as /var/cache/devmaster across boots) as its
+//     service unit runs it, and `--no-mknod` (it makes no nodes on the devtmpfs it runs on). Each gets a private mount namespace (test/helpers/udevd.ts) with a tmpfs /run, a tmpfs /dev
 //     holding copies of this machine's device nodes, and a /usr/lib/udev holding Debian 12's rules (without the two
 //     files that rename interfaces), the reference programs (ata_id, scsi_id, ...) and a hwdb.bin compiled from
 //     Debian 12's hwdb by its systemd-hwdb. Then 1.5 s to settle.
@@ -29,7 +30,8 @@
 //     Debian's rules and with none; beside a running devMaster with the same rules and roots, which runs the event
 //     for it; there with --local, which takes the rules the daemon compiled from its cache; and there with other
 //     rules directories, which the daemon declines and devctl runs with the files its earlier runs added to the
-//     cache) and udevadm's, timed by the probe (fork to exit), alternating.
+//     cache) and udevadm's, timed by the probe (fork to exit), alternating. Then devMaster's start to READY=1 on a
+//     fresh run root with the rules its last start kept, and with none kept (a first boot), alternating.
 //   - devMaster with `stats = true` against stats off, coldplug, alternating (the target: within 5 %), three times as
 //     many rounds as the other phases (a 5 % difference under this machine's run-to-run noise), with the ratio of
 //     the medians and the median of the rounds' ratios (the two runs of a round are next to each other in time).
@@ -61,6 +63,8 @@ const DEBUG = !!process.env.DM_BENCH_DEBUG;
 const STORM = 3000;
 const SETTLE_MS = 1500;
 const PROCESS_RUNS = 20;
+/** Starts of devMaster timed each way in the processes phase (with and without its kept rules). */
+const START_RUNS = 10;
 
 /** How the alt phase starts its devMaster (its other flags or build), before the daemon's own options. */
 function altCommand(dmScript: string): string {
@@ -326,15 +330,18 @@ export async function main(): Promise<void> {
     const diskRun = join(work, 'disk-run');
     const udevd252 = join(work, 'systemd-udevd');
     execFileSync('ln', ['-s', ref.udevadm, udevd252]); // udevadm is multi-call: as systemd-udevd it is the daemon
+    // the directory that outlives a boot, as the shipped unit's --cache-dir /var/cache/devmaster: each round's daemon
+    // (a fresh run root: a boot) takes the rules the round before compiled; the warm-up round fills it
+    const kept = `--cache-dir ${join(work, 'dm-cache')}`;
     const specs: Record<string, DaemonSpec> = {
       // --no-mknod: the daemons run on a tmpfs copy of /dev; on the devtmpfs users run it on, devMaster makes no nodes
-      devMaster: { name: 'devMaster', script: ns(252, `${dm} --unit-backend none --no-mknod`) },
+      devMaster: { name: 'devMaster', script: ns(252, `${dm} --unit-backend none --no-mknod ${kept}`) },
       'udevd 252': { name: 'udevd 252', script: ns(252, udevd252) },
       'udevd 257': { name: 'udevd 257', script: ns(257, ref257.systemdUdevd) },
-      'devMaster stats': { name: 'devMaster stats', script: ns(252, `${dm} --unit-backend none --no-mknod --stats`) },
+      'devMaster stats': { name: 'devMaster stats', script: ns(252, `${dm} --unit-backend none --no-mknod --stats ${kept}`) },
       // as ../shared/tools/plain-bench.sh runs it: the run root a directory on the disk (/tmp), removed before each start
-      'devMaster disk run': { name: 'devMaster disk run', script: ns(252, `sh -c 'rm -rf ${diskRun} && exec ${dm} --unit-backend none --no-mknod --run ${diskRun}'`) },
-      'devMaster alt': { name: 'devMaster alt', script: ns(252, `${altCommand(dmScript)} --unit-backend none --no-mknod`) },
+      'devMaster disk run': { name: 'devMaster disk run', script: ns(252, `sh -c 'rm -rf ${diskRun} && exec ${dm} --unit-backend none --no-mknod --run ${diskRun} ${kept}'`) },
+      'devMaster alt': { name: 'devMaster alt', script: ns(252, `${altCommand(dmScript)} --unit-backend none --no-mknod ${kept}`) },
     };
 
     // the probe's own namespace: the machine's /dev, Debian's rules, programs and hwdb.bin where udevadm and
@@ -505,12 +512,13 @@ async function processes(probe: Probe, dmReady: number, udevdReady: number, rule
   cpSync(rules, otherRules, { recursive: true });
   // its dev root holds /dev/null, so that `devctl test --dev dmDev /dev/null` names the same device
   execFileSync('mknod', ['-m', '0666', join(dmDev, 'null'), 'c', '1', '3']);
+  const starts = await timeStarts(probe, work, `${dm} --unit-backend none --no-mknod --dev ${dmDev} --rules-dir ${rules}`);
   await probe.request({ cmd: 'start', argv: ['sh', '-c', `echo ready-ns; read go; exec ${dm} --unit-backend none --no-mknod --run ${dmRun} --dev ${dmDev} --rules-dir ${rules}`], log: join(work, 'processes-devmaster.log') });
   try {
     const cache = rulesCachePath(dmRun);
     for (let i = 0; i < 100 && !existsSync(cache); i++) await sleep(50);
     if (!existsSync(cache)) throw new Error(`the devMaster of the processes phase wrote no ${cache}`);
-    await timeProcesses(probe, dmReady, udevdReady, [
+    await timeProcesses(probe, dmReady, udevdReady, starts, [
       ['node -e 0', [process.execPath, '-e', '0']],
       ...(Object.keys(SHELL_NODE_VARS).length ? [[`node -e 0, with this shell's ${Object.keys(SHELL_NODE_VARS).join(' and ')} (not in the ratios)`, [process.execPath, '-e', '0'], SHELL_NODE_VARS] as [string, string[], Record<string, string>]] : []),
       ['devctl info /dev/null', [devctl, 'info', '/dev/null']],
@@ -530,11 +538,58 @@ async function processes(probe: Probe, dmReady: number, udevdReady: number, rule
 }
 
 /**
+ * devMaster's start to READY=1, each on a fresh run root (a boot), with and without the rules its last start kept in
+ * its cache directory (the shipped unit's --cache-dir /var/cache/devmaster): after a boot, and at the first boot or
+ * after every rules file changed. Alternating, START_RUNS each, each start right after a `node -e 0` of its own.
+ * Returns them for the whole-process table.
+ */
+async function timeStarts(probe: Probe, work: string, command: string): Promise<Timed[]> {
+  const kept = join(work, 'starts-kept');
+  let n = 0;
+  const start = async (cacheDir: string | undefined) => {
+    const run = join(work, `starts-run-${n++}`);
+    const r = await probe.request<{ ready_ms: number }>({ cmd: 'start', argv: ['sh', '-c', `echo ready-ns; read go; exec ${command} --run ${run}${cacheDir ? ` --cache-dir ${cacheDir}` : ''}`], log: join(work, 'starts.log') });
+    return { run, ms: r.ready_ms };
+  };
+  // the first start fills the kept cache, once idle
+  const first = await start(kept);
+  for (let i = 0; i < 100 && !existsSync(join(kept, 'rules-cache.json')); i++) await sleep(50);
+  await probe.request({ cmd: 'stop' });
+  if (!existsSync(join(kept, 'rules-cache.json'))) throw new Error(`the first start of the starts phase kept no rules (${first.run})`);
+  const time = async (argv: string[]) => (await probe.request<{ ms: number[] }>({ cmd: 'time', argv, n: 1 })).ms[0]!;
+  const kinds: [string, string | undefined][] = [
+    ['devMaster start to ready, its kept rules (after a boot)', kept],
+    ['devMaster start to ready, no rules kept (first boot)', undefined],
+  ];
+  const res = kinds.map(() => ({ times: [] as number[], paired: [] as number[], above: [] as number[] }));
+  for (let i = 0; i < START_RUNS; i++) {
+    for (const j of i % 2 ? [1, 0] : [0, 1]) {
+      const node = await time([process.execPath, '-e', '0']);
+      const s = await start(kinds[j]![1]);
+      await probe.request({ cmd: 'stop' });
+      rmSync(s.run, { recursive: true, force: true });
+      res[j]!.times.push(s.ms);
+      res[j]!.paired.push(s.ms / node);
+      res[j]!.above.push(s.ms - node);
+    }
+  }
+  return kinds.map(([name], j) => ({ name, ...res[j]! }));
+}
+
+/** Whole runs of one kind: their times, and each over the `node -e 0` run just before it, as a ratio and in ms. */
+interface Timed {
+  name: string;
+  times: number[];
+  paired: number[];
+  above: number[];
+}
+
+/**
  * Each command timed PROCESS_RUNS times, alternating; each devctl run right after a run of `node -e 0` of its own,
  * and its ratio taken to that one: the machine's speed drifts (a run of slow seconds, a page cache cut back), and a
  * ratio of two runs a moment apart is less moved by it than a ratio of two medians.
  */
-async function timeProcesses(probe: Probe, dmReady: number, udevdReady: number, cmds: [string, string[], Record<string, string>?][]): Promise<void> {
+async function timeProcesses(probe: Probe, dmReady: number, udevdReady: number, starts: Timed[], cmds: [string, string[], Record<string, string>?][]): Promise<void> {
   const time = async (argv: string[], env?: Record<string, string>) => (await probe.request<{ ms: number[] }>({ cmd: 'time', argv, n: 1, env })).ms[0]!;
   const nodeArgv = cmds.find(([k]) => k === 'node -e 0')![1];
   const times = new Map<string, number[]>(cmds.map(([k]) => [k, []]));
@@ -558,12 +613,11 @@ async function timeProcesses(probe: Probe, dmReady: number, udevdReady: number, 
   const x = (r: number) => `${r.toFixed(2)}x`;
   console.log('');
   const rows = [['whole process', 'time', 'x node -e 0', 'x the node -e 0 run just before (paired)', 'above it (paired)']];
-  for (const [k] of cmds) {
-    const p = paired.get(k)!;
-    const a = above.get(k)!;
-    rows.push([k, cell(times.get(k)!, ms, 'ms'), ratio(median(times.get(k)!), node), p.length ? `${x(median(p))} (${x(Math.min(...p))}-${x(Math.max(...p))})` : '', a.length ? `+${ms(median(a))} ms` : '']);
-  }
-  rows.push(['devMaster start to ready', `${ms(dmReady)} ms`, ratio(dmReady, node), '']);
+  const row = ({ name, times: t, paired: p, above: a }: Timed) =>
+    rows.push([name, cell(t, ms, 'ms'), ratio(median(t), node), p.length ? `${x(median(p))} (${x(Math.min(...p))}-${x(Math.max(...p))})` : '', a.length ? `+${ms(median(a))} ms` : '']);
+  for (const [k] of cmds) row({ name: k, times: times.get(k)!, paired: paired.get(k)!, above: above.get(k)! });
+  for (const st of starts) row(st);
+  rows.push(['devMaster start to ready (coldplug rounds)', `${ms(dmReady)} ms`, ratio(dmReady, node), '']);
   rows.push(['udevd 252 start to ready', `${ms(udevdReady)} ms`, ratio(udevdReady, node), '']);
   printTable(rows);
   console.log(`targets: devctl info and test <= 1.2x node -e 0 (goal 1.05x); start to ready <= 2.0x (goal 1.3x); ${PROCESS_RUNS} runs each`);

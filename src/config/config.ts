@@ -18,6 +18,11 @@ export interface Config {
   dev: string;
   /** run root: database, tags, links, control socket (default /run/udev). */
   run: string;
+  /**
+   * Where the daemon keeps what outlives a boot: the compiled rules it takes at its next start (undefined = none; the
+   * shipped unit names /var/cache/devmaster).
+   */
+  cacheDir: string | undefined;
   /** Config file that was read (or would have been). */
   configFile: string;
   /** Rules directories given explicitly; empty means the default search path. */
@@ -78,6 +83,7 @@ export function defaultConfig(): Config {
     sysfs: '/sys',
     dev: '/dev',
     run: '/run/udev',
+    cacheDir: undefined,
     configFile: DEFAULT_CONFIG_FILE,
     rulesDirs: [],
     maxWorkers: 0,
@@ -128,6 +134,7 @@ export const KEYS: readonly KeySpec[] = [
   { key: 'sysfs', flag: 'sysfs', field: 'sysfs', kind: 'path', help: 'sysfs root (default /sys)' },
   { key: 'dev', flag: 'dev', field: 'dev', kind: 'path', help: 'device node root (default /dev)' },
   { key: 'run', flag: 'run', field: 'run', kind: 'path', help: 'runtime root: database, tags, links, control socket (default /run/udev)' },
+  { key: 'cache_dir', flag: 'cache-dir', field: 'cacheDir', kind: 'path', help: 'directory for the compiled rules kept across boots, taken at the next start (default none)' },
   { key: 'rules_d', flag: 'rules-dir', field: 'rulesDirs', kind: 'paths', help: 'rules directory (repeatable; replaces the default search path)' },
   { key: 'max_workers', flag: 'max-workers', field: 'maxWorkers', kind: 'int', help: 'events processed at once (0 = automatic)', aliases: ['children_max'] },
   { key: 'log_level', flag: 'log-level', field: 'logLevel', kind: 'loglevel', help: 'fatal, error, warn, info, debug, trace (or 0-7)' },

@@ -37,7 +37,7 @@ import { impactGuard, RulesManager, sameList } from './reload.js';
 import type { RuleSet } from '../rules/load.js';
 import type { CompiledFile } from '../rules/compile.js';
 import { loadEngine, type Engine, type EventContext, type EventOutcome } from './engine.js';
-import { rulesCachePath } from '../rules/cache.js';
+import { keptRulesCachePath, rulesCachePath } from '../rules/cache.js';
 import { assignAltnames, renameInterface, closeRename, RenameError } from './rename.js';
 import type { Builtin } from '../builtins/types.js';
 import { exitBuiltins, initBuiltins, reloadBuiltins } from '../builtins/registry.js';
@@ -287,7 +287,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
    * (src/rules, src/event). Ready when it returns.
    */
   static async start(opts: DaemonOptions): Promise<Daemon> {
-    return Daemon.startWithEngine(await loadEngine({ resolveNames: opts.config.resolveNames, logger: opts.logger, rulesCache: rulesCachePath(opts.config.run) }), opts);
+    return Daemon.startWithEngine(await loadEngine({ resolveNames: opts.config.resolveNames, logger: opts.logger, rulesCache: rulesCachePath(opts.config.run), keptRulesCache: opts.config.cacheDir === undefined ? undefined : keptRulesCachePath(opts.config.cacheDir) }), opts);
   }
 
   /** As start(), with another engine (tests drive the daemon with a stand-in). */
@@ -790,7 +790,8 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
   #compiledRulesTimer: NodeJS.Timeout | undefined;
 
   /**
-   * The rules cache (src/rules/cache.ts, for `devctl test`) is written once the queue has been idle
+   * The rules cache (src/rules/cache.ts: for `devctl test`, and the next start's, with its copy in cache_dir) is
+   * written once the queue has been idle
    * RULES_CACHE_QUIET_MS after a rules load: never while events wait (a start's coldplug follows its load).
    */
   #saveCompiledRulesWhenIdle(): void {
@@ -1013,7 +1014,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
       counters: { ...this.counters },
       netlink: this.#kernel ? { ...this.#kernel.counters } : undefined,
       broadcaster: this.#broadcaster ? { port: this.#broadcaster.port, ...this.#broadcaster.counters } : undefined,
-      rules: { generation: rules.generation, loadedAt: rules.loadedAt, files: rules.files.length, errors: rules.errors, rejected: rules.files.filter((f) => !f.ok).map((f) => f.path), refused: rules.refused },
+      rules: { generation: rules.generation, loadedAt: rules.loadedAt, files: rules.files.length, fromCache: rules.fromCache, errors: rules.errors, rejected: rules.files.filter((f) => !f.ok).map((f) => f.path), refused: rules.refused },
       logLevel: this.log.level,
       memory: { ...process.memoryUsage(), collections: this.#heap.collections },
       watch: this.#watch?.status(),

@@ -29,12 +29,19 @@ export interface EventOutcome {
 
 /** One rules file compiled: its compiled form, or its errors ("file:line:col: message"). */
 export type CompileOutcome<F> =
-  | { ok: true; file: F }
+  /** `cached`: taken from a rules cache, not compiled. */
+  | { ok: true; file: F; cached?: boolean }
   /** `partial`: what compiled despite the errors (the file's valid lines), for the first load of a file (as udev). */
-  | { ok: false; errors: string[]; partial?: F };
+  | { ok: false; errors: string[]; partial?: F; cached?: boolean };
 
 export interface Engine<F = CompiledFile, R = RuleSet, E extends EventOutcome = EventResult> {
-  compileFile(path: string): Promise<CompileOutcome<F>>;
+  /**
+   * `stamp`: the version of the file on disk (src/rules/cache.ts, stampOf()) when the caller's load may take it from
+   * a rules cache, until loaded() says the load is over.
+   */
+  compileFile(path: string, stamp?: string): Promise<CompileOutcome<F>>;
+  /** The load that may take files from a rules cache (the first) is over: what the engine kept for it goes. */
+  loaded?(): void;
   /** A complete rules set from compiled files, in order. */
   makeRuleSet(files: readonly F[]): R;
   /**
@@ -70,22 +77,43 @@ export interface Engine<F = CompiledFile, R = RuleSet, E extends EventOutcome = 
 /**
  * The real engine: src/rules/load.ts (compileRulesFile, RuleSet), src/event/process.ts (processEvent,
  * runProgramList, makeNode), src/event/static-nodes.ts and the builtins registry. A file with error diagnostics
- * is reported with its errors and its valid lines. With `rulesCache`, saveCompiled() writes the rules cache there
- * (src/rules/cache.ts).
+ * is reported with its errors and its valid lines. With `rulesCache`, saveCompiled() writes the rules cache there,
+ * and with `keptRulesCache` a copy there too (src/rules/cache.ts); until loaded(), a file whose version the first of
+ * them to hold it has, as the daemon compiled it, is taken from there (the first is read when the first file is
+ * asked for, the second at the first file the first lacks).
  */
-export async function loadEngine(opts: { resolveNames?: 'early' | 'never'; logger?: Logger; rulesCache?: string } = {}): Promise<Engine> {
+export async function loadEngine(opts: { resolveNames?: 'early' | 'never'; logger?: Logger; rulesCache?: string; keptRulesCache?: string } = {}): Promise<Engine> {
   const rules = await import('../rules/load.js');
   const { RulesCache } = await import('../rules/cache.js');
   const { formatDiagnostic } = await import('../rules/compile.js');
   const event = await import('../event/process.js');
   const { applyStaticNodes } = await import('../event/static-nodes.js');
   const registry = await import('../builtins/registry.js');
+  const compileOpts = { resolveNames: opts.resolveNames };
+  /** The caches a start may take files from, in order; each read when first needed (null: none usable there). */
+  let sources: { path: string; cache?: InstanceType<typeof RulesCache> | null }[] = [opts.rulesCache, opts.keptRulesCache].filter((p) => p !== undefined).map((path) => ({ path }));
+  const fromCache = (path: string, stamp: string) => {
+    for (const s of sources) {
+      if (s.cache === undefined) {
+        const { cache, error } = RulesCache.read(s.path, compileOpts);
+        if (error) opts.logger?.warn({ file: s.path, err: error }, 'rules cache not used');
+        s.cache = cache.size > 0 ? cache : null;
+      }
+      const f = s.cache?.get(path, stamp, { resolvedNames: true });
+      if (f) return f;
+    }
+    return undefined;
+  };
   return {
-    async compileFile(path) {
-      const f = await rules.compileRulesFile(path, { resolveNames: opts.resolveNames });
+    async compileFile(path, stamp) {
+      const cached = stamp === undefined ? undefined : fromCache(path, stamp);
+      const f = cached ?? (await rules.compileRulesFile(path, compileOpts));
       for (const d of f.diagnostics) if (d.severity !== 'error') opts.logger?.debug(`rules: ${formatDiagnostic(d)}`);
-      if (f.errors > 0) return { ok: false, errors: f.diagnostics.filter((d) => d.severity === 'error').map((d) => `${d.file}:${d.line}:${d.column}: ${d.message}`), partial: f };
-      return { ok: true, file: f };
+      if (f.errors > 0) return { ok: false, errors: f.diagnostics.filter((d) => d.severity === 'error').map((d) => `${d.file}:${d.line}:${d.column}: ${d.message}`), partial: f, cached: cached !== undefined };
+      return { ok: true, file: f, cached: cached !== undefined };
+    },
+    loaded() {
+      sources = [];
     },
     makeRuleSet: (files) => new rules.RuleSet(files),
     // the event's own context takes the rules set: a copy of it with the set (a spread of a dozen fields) per event
@@ -99,10 +127,11 @@ export async function loadEngine(opts: { resolveNames?: 'early' | 'never'; logge
     makeNode: (ctx, ruleSet, device) => event.makeNode({ ...ctx, ruleSet }, device) !== undefined,
     builtins: () => registry.loadAllBuiltins(),
     saveCompiled(files) {
-      if (opts.rulesCache === undefined) return;
-      const cache = new RulesCache({ resolveNames: opts.resolveNames });
+      const paths = [opts.rulesCache, opts.keptRulesCache].filter((p) => p !== undefined);
+      if (paths.length === 0) return;
+      const cache = new RulesCache(compileOpts);
       for (const f of files) cache.set(f.path, f.stamp, f.file);
-      cache.write(opts.rulesCache);
+      cache.write(paths);
     },
     async test(ctx, ruleSet, device, rulesInForce) {
       const { testRun } = await import('../event/test-result.js');

@@ -48,6 +48,8 @@ export interface RulesStatus {
   loadedAt: string;
   files: { path: string; ok: boolean; inForce: boolean; errors: string[] }[];
   errors: string[];
+  /** How many files the load that made the set in force took from a rules cache instead of compiling them (only a start's load takes any). */
+  fromCache: number;
   /** Reloads refused by the guard (the bound), and the last one. */
   refused: { count: number; last?: Refusal & { at: string } };
   /** Only on the status a refused load returns: why. */
@@ -69,6 +71,7 @@ export class RulesManager<F, R> {
   #ruleSet: R | undefined;
   #generation = 0;
   #loadedAt = new Date();
+  #fromCache = 0;
   #watcher: FSWatcher | undefined;
   /** Missing watched paths, each waited for on its nearest existing ancestor. */
   #awaiting = new Set<NodeWatcher>();
@@ -117,6 +120,15 @@ export class RulesManager<F, R> {
   }
 
   async #load(force: boolean): Promise<RulesStatus> {
+    try {
+      return await this.#loadFiles(force);
+    } finally {
+      // only a start's load takes files from a rules cache (the engine's, read at its first file)
+      this.#engine.loaded?.();
+    }
+  }
+
+  async #loadFiles(force: boolean): Promise<RulesStatus> {
     this.#testCompiled.clear();
     // names are looked up again, as udevd resolves them at each load: a group added since then is found
     clearNameCache();
@@ -127,6 +139,7 @@ export class RulesManager<F, R> {
     const before = new Map(this.#files); // what a refused reload returns to
     let changed = force || !sameList(paths, this.#order);
     const seen = new Set(paths);
+    let fromCache = 0;
     for (const old of [...this.#files.keys()]) if (!seen.has(old)) this.#files.delete(old);
     for (const path of paths) {
       const stamp = stampOf(path) ?? 'gone';
@@ -134,10 +147,11 @@ export class RulesManager<F, R> {
       if (!force && prev && prev.stamp === stamp) continue;
       let out: CompileOutcome<F>;
       try {
-        out = await this.#engine.compileFile(path);
+        out = await this.#engine.compileFile(path, stamp);
       } catch (e) {
         out = { ok: false, errors: [`${path}: ${(e as Error).message}`] };
       }
+      if (out.cached) fromCache++;
       if (!out.ok) {
         const partial = prev?.good === undefined && initial ? out.partial : undefined;
         const st: FileState<F> = partial ? { stamp, good: partial, goodStamp: stamp, errors: out.errors } : { stamp, good: prev?.good, goodStamp: prev?.goodStamp, errors: out.errors };
@@ -166,8 +180,9 @@ export class RulesManager<F, R> {
       this.#ruleSet = next; // the one switch: events started from now on see the new set
       this.#generation++;
       this.#loadedAt = new Date();
+      this.#fromCache = fromCache;
       const st = this.status();
-      this.#log.info({ generation: this.#generation, files: paths.length, rejected: st.files.filter((f) => !f.ok).length }, 'rules loaded');
+      this.#log.info({ generation: this.#generation, files: paths.length, fromCache, rejected: st.files.filter((f) => !f.ok).length }, 'rules loaded');
       this.onReload?.(st);
       return st;
     }
@@ -235,7 +250,7 @@ export class RulesManager<F, R> {
       const f = this.#files.get(path);
       return { path, ok: (f?.errors.length ?? 0) === 0, inForce: f?.good !== undefined, errors: f?.errors ?? [] };
     });
-    return { generation: this.#generation, loadedAt: this.#loadedAt.toISOString(), files, errors: files.flatMap((f) => f.errors), refused: this.#refused };
+    return { generation: this.#generation, loadedAt: this.#loadedAt.toISOString(), files, errors: files.flatMap((f) => f.errors), fromCache: this.#fromCache, refused: this.#refused };
   }
 
   /**

@@ -11,8 +11,15 @@
 // directories, --local), so that its next test takes them; only where the directory exists, a devMaster's run
 // directory: devctl makes none, and a machine where devMaster never ran gets nothing written.
 //
-// A cache makes `devctl test` run PROGRAM and IMPORT{program} lines it did not read itself, so only a file that
-// could not have been forged is taken: owned by root or by the caller, and writable by its owner only.
+// The daemon itself takes files from the cache when it starts (src/daemon/engine.ts): from its run directory's, the
+// one a daemon of the same boot left, and else from the kept cache, a copy in a directory that outlives a boot
+// (cache_dir, /var/cache/devmaster in the shipped unit). It takes only files it compiled itself: a file `devctl
+// test` compiled looks its OWNER and GROUP names up when a line runs, where the daemon's resolve them at the load
+// (each entry says which, `late`).
+//
+// A cache makes `devctl test` and the daemon run PROGRAM and IMPORT{program} lines they did not read themselves, so
+// only a file that could not have been forged is taken: owned by root or by the caller, and writable by its owner
+// only.
 import { readFileSync, statSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { tokenPattern, type CompileOptions, type CompiledFile, type Line, type Token } from './compile.js';
@@ -20,7 +27,7 @@ import { RULES_COMPILER_HASH } from '../generated/rules-compiler.js';
 import { isSystemError, statIfAny, writeFileAtomic } from '../util/fs.js';
 
 /** Bumped when the file's layout changes (the compiled form itself is covered by RULES_COMPILER_HASH). */
-const FORMAT = 1;
+const FORMAT = 2;
 
 /**
  * The most files `devctl test` keeps from other runs beside those of its own (update()): each test reads the whole
@@ -34,6 +41,11 @@ const NAME_DATABASES = ['/etc/passwd', '/etc/group'];
 /** Where the daemon of the runtime directory `run` keeps the cache. */
 export function rulesCachePath(run: string): string {
   return join(run, 'devmaster', 'rules-cache.json');
+}
+
+/** The kept cache in the directory `cacheDir` (cache_dir): the copy that outlives a boot. */
+export function keptRulesCachePath(cacheDir: string): string {
+  return join(cacheDir, 'rules-cache.json');
 }
 
 /** What identifies the version of a file that was compiled. */
@@ -54,7 +66,8 @@ function contextOf(opts: CompileOptions): string {
 
 /** A line as the cache keeps it: what read() makes again is left out. */
 type StoredLine = Omit<Line, 'file' | 'tokens'> & { tokens: Omit<Token, 'file' | 'pattern'>[] };
-type Entry = [path: string, stamp: string, file: Omit<CompiledFile, 'lines'> & { lines: StoredLine[] }];
+/** `late`: 1 when the file was compiled to look its OWNER and GROUP names up when a line runs (devctl test's). */
+type Entry = [path: string, stamp: string, file: Omit<CompiledFile, 'lines'> & { lines: StoredLine[] }, late?: 1];
 
 function withoutRebuilt(line: Line): StoredLine {
   const { file: _file, tokens, ...rest } = line;
@@ -63,7 +76,7 @@ function withoutRebuilt(line: Line): StoredLine {
 
 export class RulesCache {
   readonly #context: string;
-  readonly #files = new Map<string, { stamp: string; file: CompiledFile }>();
+  readonly #files = new Map<string, { stamp: string; file: CompiledFile; late: boolean }>();
   /** The files got or set since the cache was read: their entries are the versions on disk. */
   readonly #current = new Set<string>();
   #hits = 0;
@@ -73,10 +86,13 @@ export class RulesCache {
     this.#context = contextOf(opts);
   }
 
-  /** The compiled version of `path` when the cache holds the one with this stamp. */
-  get(path: string, stamp: string): CompiledFile | undefined {
+  /**
+   * The compiled version of `path` when the cache holds the one with this stamp; with `resolvedNames`, only one whose
+   * OWNER and GROUP names were resolved when it was compiled (the daemon's).
+   */
+  get(path: string, stamp: string, { resolvedNames = false }: { resolvedNames?: boolean } = {}): CompiledFile | undefined {
     const e = this.#files.get(path);
-    if (e?.stamp !== stamp) return undefined;
+    if (e?.stamp !== stamp || (resolvedNames && e.late)) return undefined;
     this.#hits++;
     this.#current.add(path);
     return e.file;
@@ -92,8 +108,9 @@ export class RulesCache {
     return this.#added;
   }
 
-  set(path: string, stamp: string, file: CompiledFile): void {
-    this.#files.set(path, { stamp, file });
+  /** `late`: compiled to look its OWNER and GROUP names up when a line runs (CompileOptions.lookUpNamesWhenRun). */
+  set(path: string, stamp: string, file: CompiledFile, late = false): void {
+    this.#files.set(path, { stamp, file, late });
     this.#current.add(path);
     this.#added++;
   }
@@ -103,14 +120,27 @@ export class RulesCache {
   }
 
   /**
-   * Writes the cache, making its directory unless `mkdir` is false. Left out, and made again by read(): the file's
+   * Writes the cache at each path, making its directory unless `mkdir` is false. Left out, and made again by read(): the file's
    * path in each line and token, and the compiled patterns (their tests are functions). Characters beyond ASCII are
    * escaped, so that the file reads as Latin-1.
    */
-  write(path: string, { mkdir = true }: { mkdir?: boolean } = {}): void {
-    const entries: Entry[] = [...this.#files].map(([p, { stamp, file }]) => [p, stamp, { ...file, lines: file.lines.map(withoutRebuilt) }]);
+  write(path: string | readonly string[], { mkdir = true }: { mkdir?: boolean } = {}): void {
+    const entries: Entry[] = [...this.#files].map(([p, { stamp, file, late }]) => {
+      const e: Entry = [p, stamp, { ...file, lines: file.lines.map(withoutRebuilt) }];
+      if (late) e.push(1);
+      return e;
+    });
     const json = JSON.stringify({ context: this.#context, files: entries }).replace(/[\u0080-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-    writeFileAtomic(path, json, { mode: 0o644, mkdir });
+    // each path tried: one that fails does not keep the others from being written; the first failure is thrown
+    let failure: unknown;
+    for (const p of typeof path === 'string' ? [path] : path) {
+      try {
+        writeFileAtomic(p, json, { mode: 0o644, mkdir });
+      } catch (e) {
+        failure ??= e;
+      }
+    }
+    if (failure !== undefined) throw failure;
   }
 
   /**
@@ -154,7 +184,7 @@ export class RulesCache {
       if (!Array.isArray(data.files)) throw new Error('no file list');
       for (const entry of data.files as unknown[]) {
         if (!Array.isArray(entry) || typeof entry[0] !== 'string' || typeof entry[1] !== 'string') throw new Error('malformed entry');
-        const [p, stamp, file] = entry as [string, string, CompiledFile];
+        const [p, stamp, file, late] = entry as [string, string, CompiledFile, 1?];
         if (!Array.isArray(file?.lines) || !Array.isArray(file.diagnostics)) throw new Error(`${p}: malformed compiled file`);
         for (const line of file.lines) {
           line.file = p;
@@ -164,7 +194,7 @@ export class RulesCache {
             if (pattern) tok.pattern = pattern;
           }
         }
-        cache.#files.set(p, { stamp, file });
+        cache.#files.set(p, { stamp, file, late: late === 1 });
       }
     } catch (e) {
       cache.#files.clear();

@@ -52,7 +52,7 @@ export async function compileRulesFile(path: string, opts: CompileOptions = {}, 
     return { path, lines: [], diagnostics: [d], errors: 1 };
   }
   const compiled = compileRulesText(text, path, opts);
-  if (stamp !== undefined) cache!.set(path, stamp, compiled);
+  if (stamp !== undefined) cache!.set(path, stamp, compiled, opts.lookUpNamesWhenRun === true);
   return compiled;
 }
 

@@ -14,6 +14,8 @@ import { devctl } from '../helpers/cli.js';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { createLogger } from '../../src/log.js';
 import { tempRoots, testConfig } from '../daemon/helpers.js';
+import { captureLogger } from '../helpers/log-capture.js';
+import { execFileSync } from 'node:child_process';
 
 /** A compiled file as JSON, keys sorted: everything but the patterns' test functions (their kind, alternatives, ... are kept). */
 const canonical = (f: CompiledFile) => JSON.stringify(f, (_k, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1))) : v));
@@ -265,6 +267,115 @@ describe('devctl test keeps what it compiled where no daemon gave it', () => {
       expect(existsSync(missing)).toBe(false);
     } finally {
       rmSync(base, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('the daemon takes its rules from a cache at start', () => {
+  /** The daemon's compiled files, as JSON with their keys sorted (the patterns' tests left out), by path. */
+  const compiledOf = (d: Daemon) => Object.fromEntries(d.rules.compiledFiles().map((f) => [f.path, canonical(f.file as CompiledFile)]));
+
+  it('from the kept copy after a boot and from the run directory after a restart, in the version on disk, as it compiled them', async () => {
+    const roots = tempRoots('dm-rules-cache-start-');
+    const n = rulesCopy(referenceUdev257().rulesDir, roots.rules);
+    const kept = join(roots.base, 'var-cache-devmaster');
+    const keptFile = join(kept, 'rules-cache.json');
+    const { logger, lines } = captureLogger();
+    const warnings = () => lines.filter((l) => l.level >= 40).map((l) => `${l.msg}: ${String(l.err)}`);
+    /** A start on a run directory (a fresh one: a boot); stopped once it wrote its caches. */
+    const start = async (run: string) => {
+      mkdirSync(run, { recursive: true });
+      const before = existsSync(keptFile) ? statSync(keptFile).mtimeMs : 0;
+      const d = await Daemon.start({ config: testConfig(roots, { run, cacheDir: kept }), netlink: false, watch: false, logger });
+      try {
+        for (let i = 0; i < 100 && !(existsSync(keptFile) && statSync(keptFile).mtimeMs !== before && existsSync(rulesCachePath(run))); i++) await sleep(50);
+        return { fromCache: d.rules.status().fromCache, compiled: compiledOf(d), files: d.rules.status().files.length };
+      } finally {
+        await d.stop();
+      }
+    };
+    try {
+      // the first start compiles every file, and keeps them in both places (the kept one's directory made)
+      const first = await start(join(roots.base, 'boot1'));
+      expect(first).toMatchObject({ fromCache: 0, files: n });
+      expect(statSync(keptFile).mode & 0o777).toBe(0o644);
+      expect(JSON.parse(readFileSync(keptFile, 'latin1'))).toEqual(JSON.parse(readFileSync(rulesCachePath(join(roots.base, 'boot1')), 'latin1')));
+
+      // a boot: a fresh run directory, every file from the kept copy, the same compiled rules
+      const second = await start(join(roots.base, 'boot2'));
+      expect(second.fromCache).toBe(n);
+      expect(second.compiled).toEqual(first.compiled);
+
+      // an edited file is compiled again, in its new version; the others come from the cache
+      const edited = join(roots.rules, '50-udev-default.rules');
+      appendFileSync(edited, 'KERNEL=="null", ENV{CACHE_TEST}="edited"\n');
+      const third = await start(join(roots.base, 'boot3'));
+      expect(third.fromCache).toBe(n - 1);
+      expect(third.compiled[edited]).toContain('CACHE_TEST');
+
+      // a restart in the same boot takes the run directory's cache: the kept copy gone, every file still taken
+      rmSync(kept, { recursive: true });
+      const restart = await start(join(roots.base, 'boot3'));
+      expect(restart.fromCache).toBe(n);
+      expect(restart.compiled).toEqual(third.compiled);
+      expect(warnings()).toEqual([]);
+      expect(lines.filter((l) => l.msg === 'rules loaded').map((l) => l.fromCache)).toEqual([0, n, n - 1, n]);
+    } finally {
+      roots.cleanup();
+    }
+  });
+
+  it("never takes a file devctl test compiled (its names looked up when a line runs), nor a cache others could write", async () => {
+    const roots = tempRoots('dm-rules-cache-start-');
+    const n = rulesCopy(referenceUdev257().rulesDir, roots.rules);
+    const { logger, lines } = captureLogger();
+    const warnings = () => lines.filter((l) => l.level >= 40).map((l) => `${l.msg}: ${String(l.err)}`);
+    const start = async (run: string, cacheDir?: string) => {
+      const d = await Daemon.start({ config: testConfig(roots, { run, cacheDir }), netlink: false, watch: false, logger });
+      try {
+        for (let i = 0; i < 100 && !existsSync(rulesCachePath(run)); i++) await sleep(50);
+        return { status: d.rules.status(), compiled: d.rules.compiledFiles() };
+      } finally {
+        await d.stop();
+      }
+    };
+    try {
+      const run = join(roots.base, 'run1');
+      mkdirSync(run);
+      expect((await start(run)).status.fromCache).toBe(0);
+      // devctl test compiles a file the daemon never did (added since) and adds it to the run directory's cache
+      const added = join(roots.rules, '99-group.rules');
+      writeFileSync(added, 'KERNEL=="null", GROUP="disk", ENV{ADDED}="1"\n');
+      const r = devctl(['test', '--local', '--json', '--sysfs', '/sys', '--dev', roots.dev, '--run', run, '--rules-dir', roots.rules, '/sys/devices/virtual/mem/null']);
+      expect(r.status, r.stderr).toBe(0);
+      expect((JSON.parse(r.stdout) as { rulesFromCache: number }).rulesFromCache).toBe(n);
+      const entries = (JSON.parse(readFileSync(rulesCachePath(run), 'latin1')) as { files: unknown[][] }).files;
+      expect(entries.find((e) => e[0] === added)?.[3]).toBe(1); // late: its name looked up when the line runs
+      // the daemon compiles it itself, its group resolved now; the rest it takes
+      const next = await start(run);
+      expect(next.status.fromCache).toBe(n);
+      const group = next.compiled.find((f) => f.path === added)!.file.lines[0]!.tokens.find((t) => t.key === 'GROUP')!;
+      expect(group.num).toBe(Number(execFileSync('getent', ['group', 'disk'], { encoding: 'utf8' }).split(':')[2]));
+
+      // a kept copy others could write, or a malformed one: not used (warned), every file compiled
+      const kept = join(roots.base, 'kept');
+      mkdirSync(kept);
+      cpSync(rulesCachePath(run), join(kept, 'rules-cache.json'));
+      chmodSync(join(kept, 'rules-cache.json'), 0o666);
+      const fresh = join(roots.base, 'run2');
+      mkdirSync(fresh);
+      expect((await start(fresh, kept)).status.fromCache).toBe(0);
+      expect(warnings().join('\n')).toMatch(/rules cache not used: .*not trusted \(owner 0, mode 666\)/);
+      writeFileSync(join(kept, 'rules-cache.json'), '{"context":');
+      chmodSync(join(kept, 'rules-cache.json'), 0o644);
+      const fresh3 = join(roots.base, 'run3');
+      mkdirSync(fresh3);
+      expect((await start(fresh3, kept)).status).toMatchObject({ fromCache: 0, files: expect.any(Array) });
+      expect(warnings().join('\n')).toMatch(/rules cache not used: .*kept\/rules-cache\.json: /);
+      // and once idle it wrote a good one there again
+      expect(RulesCache.read(join(kept, 'rules-cache.json'), {}).cache.size).toBe(n + 1);
+    } finally {
+      roots.cleanup();
     }
   });
 });

@@ -155,8 +155,8 @@ describe('sysMaster units', () => {
     expect(sm('devmaster.service', 'Service', 'Sockets')).toEqual(sd('devmaster.service', 'Sockets'));
     for (const f of ['devmaster-trigger.service', 'devmaster-settle.service']) expect(sm(f, 'Service', 'ExecStart')).toEqual(sd(f, 'ExecStart'));
     // the sysMaster service keeps devmaster's default unit backend: sysMaster's command socket
-    expect(sm('devmaster.service', 'Service', 'ExecStart')).toEqual(['/usr/bin/devmaster']);
-    expect(sd('devmaster.service', 'ExecStart')).toEqual(['/usr/bin/devmaster --unit-backend none']);
+    expect(sm('devmaster.service', 'Service', 'ExecStart')).toEqual(['/usr/bin/devmaster --cache-dir /var/cache/devmaster']);
+    expect(sd('devmaster.service', 'ExecStart')).toEqual(['/usr/bin/devmaster --unit-backend none --cache-dir /var/cache/devmaster']);
   });
 });
 
