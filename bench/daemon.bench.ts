@@ -11,10 +11,11 @@
 //     Debian 12) and udevd 257 (Debian 13, through its own loader) as systemd-udevd, devMaster through its own
 //     executable (dist/cli/devmaster.js, so with its shebang's V8 flags) with `--unit-backend none` and
 //     `--cache-dir` (a directory of the bench kept across rounds, as /var/cache/devmaster across boots) as its
-//     service unit runs it, and `--no-mknod` (it makes no nodes on the devtmpfs it runs on). Each gets a private mount namespace (test/helpers/udevd.ts) with a tmpfs /run, a tmpfs /dev
-//     holding copies of this machine's device nodes, and a /usr/lib/udev holding Debian 12's rules (without the two
-//     files that rename interfaces), the reference programs (ata_id, scsi_id, ...) and a hwdb.bin compiled from
-//     Debian 12's hwdb by its systemd-hwdb. Then 1.5 s to settle.
+//     service unit runs it, and `--no-mknod` (it makes no nodes on the devtmpfs it runs on). Each gets a private
+//     mount namespace (test/helpers/udevd.ts) with a tmpfs /run, a tmpfs /dev holding copies of this machine's
+//     device nodes, and a /usr/lib/udev holding Debian 12's rules (without the two files that rename interfaces;
+//     the same files at every start, bind-mounted, as a machine's from boot to boot), the reference programs
+//     (ata_id, scsi_id, ...) and a hwdb.bin compiled from Debian 12's hwdb by its systemd-hwdb. Then 1.5 s to settle.
 //   - coldplug: `udevadm trigger --action=change` (Debian 12's); storm: 3000 "change" writes over the mem, vc and
 //     misc devices from a separate process; span = first kernel event to last broadcast of those events.
 //     hotplug: a zram device added (`hot_add`), kernel "add" of its block device to its broadcast: on a daemon just
@@ -322,7 +323,8 @@ export async function main(): Promise<void> {
     const stage = join(work, 'dev');
     mkdirSync(stage);
 
-    const common = { rules, programs: true, hwdbBin };
+    // the rules bound, not copied: the same files at every start, as on a machine from boot to boot
+    const common = { rules, bindRules: true, programs: true, hwdbBin };
     const ns = (reference: 252 | 257, command: string) =>
       namespaceScript({ ...common, reference, dev: stage, devTmpfs: true }) + `read go\nexec ${command}\n`;
     const dmScript = join(REPO, 'dist', 'cli', 'devmaster.js');

@@ -169,6 +169,11 @@ export function kernelSeqnum(): number {
 export interface NamespaceOptions {
   /** Directory with the rules files to install as the namespace's /usr/lib/udev/rules.d (copied). */
   rules?: string;
+  /**
+   * Bind-mount `rules` there instead of copying it: each file keeps its identity (inode, times) from one namespace to
+   * the next, as a machine's rules files do from one boot to the next (what devMaster's kept rules cache goes by).
+   */
+  bindRules?: boolean;
   /** Host directory bind-mounted over /run (else a tmpfs). */
   run?: string;
   /**
@@ -210,7 +215,7 @@ export function namespaceScript(o: NamespaceOptions): string {
   if (o.networkDir) lines.push(`cp -r ${q(o.networkDir)}/. /usr/lib/systemd/network/`);
   lines.push('mkdir -p /usr/lib/udev', 'mount -t tmpfs tmpfs /usr/lib/udev', 'if [ -d /lib/udev ] && ! [ /lib/udev -ef /usr/lib/udev ]; then mount -t tmpfs tmpfs /lib/udev; fi');
   lines.push('mkdir -p /usr/lib/udev/rules.d');
-  if (o.rules) lines.push(`cp ${q(o.rules)}/*.rules /usr/lib/udev/rules.d/`);
+  if (o.rules) lines.push(o.bindRules ? `mount --bind ${q(o.rules)} /usr/lib/udev/rules.d` : `cp ${q(o.rules)}/*.rules /usr/lib/udev/rules.d/`);
   if (o.programs && o.reference === 257) {
     for (const p of REFERENCE_PROGRAMS) lines.push(`cp ${q(join(referenceUdev257().helpers, p))} /usr/lib/udev/`);
   } else if (o.programs) {
