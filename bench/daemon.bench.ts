@@ -246,9 +246,12 @@ async function runOnce(probe: Probe, d: DaemonSpec, phase: Phase, log: string, d
     let cpuBase = treeCpuMs(started.pid);
     let span: number | undefined;
     let events: number | undefined;
-    /** A load from a separate process (udevadm trigger, the storm's writer), waited for to its last broadcast. */
+    /**
+     * A load from a separate process (udevadm trigger, the storm's writer), waited for to its last broadcast; stamped
+     * by `udevadm monitor --kernel --udev` (Debian 12's), as plain-bench stamps it, not by the probe (see probe.py).
+     */
     const load = async (argv: string[]) => {
-      const r = await probe.request<{ code: number; out: string; seq_before: number; seq_after: number }>({ cmd: 'run', argv });
+      const r = await probe.request<{ code: number; out: string; seq_before: number; seq_after: number }>({ cmd: 'run', argv, monitor: referenceUdev().udevadm });
       const w = await probe.request<WaitReply>({ cmd: 'wait', from: r.seq_before, to: r.seq_after, action: 'change', devpaths: devpathsOf(r.seq_before), timeout_ms: 120_000 });
       if (w.missing) console.log(`  ${d.name} ${phase}: ${w.missing} of ${w.events} events never broadcast${w.drops ? ` (probe overflowed ${w.drops} times)` : ''}`);
       return w;

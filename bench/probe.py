@@ -6,7 +6,12 @@
 # storm span went from ~510 to ~630 ms) and the bench no longer agreed with ../shared/tools/plain-bench.sh.
 #
 #   - uevents: a NETLINK_KOBJECT_UEVENT socket on the kernel's group (1) and one on libudev's (2); every message is
-#     stamped with CLOCK_MONOTONIC on arrival and kept (seqnum, action, devpath; the broadcast's sender port);
+#     stamped with CLOCK_MONOTONIC on arrival and kept (seqnum, action, devpath; the broadcast's sender port). A load
+#     (coldplug, storm) is stamped by `udevadm monitor` instead, as plain-bench stamps it, and the probe reads its
+#     sockets only once the load is over: a Python reader of every message took CPU from udevd's second worker (on
+#     the nineteenth round's machine, udevd 252's storm in plain-bench's way took about 610 ms without a second
+#     listener and 770 ms with one), so the bench read devMaster's storm as 0.61-0.63x udevd's where plain-bench
+#     read 1.11-1.14x;
 #   - daemons: started by the probe, as a service manager starts them, with $NOTIFY_SOCKET; start to ready is from
 #     the moment it lets the daemon's command run (after the namespace set-up, which prints "ready-ns" and waits
 #     for a line on stdin) to READY=1 on the notification socket;
@@ -15,7 +20,10 @@
 # Commands, one JSON object per line on stdin; one JSON reply per line on stdout:
 #   {"cmd": "start", "argv": [...], "env": {...}, "log": PATH}  -> {"pid", "ready_ms"} or {"error"}
 #   {"cmd": "stop"}                                             -> {"code"}       (SIGTERM to the group, SIGKILL after 10 s)
-#   {"cmd": "run", "argv": [...]}                               -> {"code", "out", "seq_before", "seq_after"}
+#   {"cmd": "run", "argv": [...], "monitor": UDEVADM}           -> {"code", "out", "seq_before", "seq_after"}
+#       with "monitor": `UDEVADM monitor --kernel --udev` is started first and stamps the load (the next wait's span
+#       is from its first KERNEL line to its last UDEV line, as ../shared/tools/plain-bench.sh takes it); the probe
+#       reads its own sockets only once the load is over
 #   {"cmd": "wait", "from": S, "to": S, "action": A, "devpaths": [...]|null, "timeout_ms": T}
 #       waits until every kernel event with from < seqnum <= to (action A, devpath in the list when given) was
 #       broadcast, or T ms -> {"events", "missing", "first_kernel_ns", "last_broadcast_ns", "span_ms", "ports",
@@ -27,6 +35,7 @@
 #   {"cmd": "quit"}
 import json
 import os
+import re
 import selectors
 import signal
 import socket
@@ -183,9 +192,25 @@ def stop(_cmd):
     return {"code": p.returncode}
 
 
+monitor = None   # (Popen, output path): `udevadm monitor` stamping a load (run with "monitor", wait with "monitor")
+
+
 def run(cmd):
+    global monitor
+    if cmd.get("monitor"):
+        # the load's stamps come from `udevadm monitor`, as ../shared/tools/plain-bench.sh takes them; the probe
+        # reads none of its sockets until the load is over (its CPU would compete with the daemon's: udevd's second
+        # worker, which a Python reader of every message slowed by a fifth in a storm)
+        path = "/tmp/dm-bench-monitor.%d" % os.getpid()
+        out = open(path, "wb")
+        monitor = (subprocess.Popen([cmd["monitor"], "monitor", "--kernel", "--udev"], stdout=out, stderr=subprocess.DEVNULL), path)
+        out.close()
+        time.sleep(0.5)  # subscribed (plain-bench waits as long)
     before = seqnum()
     p = subprocess.Popen(cmd["argv"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if monitor is not None:
+        out = p.communicate()[0].decode("utf-8", "replace")
+        return {"code": p.returncode, "out": out, "seq_before": before, "seq_after": seqnum()}
     fd = os.pidfd_open(p.pid)
     done = []
     sel.register(fd, selectors.EVENT_READ, lambda: done.append(1))
@@ -198,11 +223,61 @@ def run(cmd):
     return {"code": p.returncode, "out": out, "seq_before": before, "seq_after": seqnum()}
 
 
+MONITOR_LINE = re.compile(rb"^(KERNEL|UDEV)\s*\[(\d+)\.(\d+)\]\s+(\S+)\s+(\S+)")
+
+
+def monitor_lines(path, action, devpaths):
+    """The (KERNEL|UDEV, ns) stamps of `udevadm monitor`'s output, of the events with this action (and devpath)."""
+    out = []
+    with open(path, "rb") as f:
+        for line in f:
+            m = MONITOR_LINE.match(line)
+            if m is None or (action is not None and m.group(4).decode() != action):
+                continue
+            if devpaths is not None and m.group(5).decode() not in devpaths:
+                continue
+            out.append((m.group(1), int(m.group(2)) * 1_000_000_000 + int(m.group(3).ljust(9, b"0")[:9])))
+    return out
+
+
+def wait_monitor(cmd, lo, hi, action, devpaths, end):
+    """wait() of a load stamped by `udevadm monitor`: done when it printed as many broadcasts as kernel events."""
+    global monitor
+    proc, path = monitor
+    try:
+        while time.monotonic() < end:
+            time.sleep(0.05)
+            stamps = monitor_lines(path, action, devpaths)
+            k = sum(1 for kind, _ in stamps if kind == b"KERNEL")
+            u = sum(1 for kind, _ in stamps if kind == b"UDEV")
+            if k > 0 and u >= k:
+                break
+        time.sleep(0.3)  # as plain-bench: what comes after its last line
+    finally:
+        proc.terminate()
+        proc.wait()
+        monitor = None
+    stamps = monitor_lines(path, action, devpaths)
+    os.unlink(path)
+    # the probe's own sockets, read now, say which events of the window were never broadcast
+    read_uevents(kernel_sock, True)
+    read_uevents(udev_sock, False)
+    ours = [s for s in range(lo + 1, hi + 1) if s in kernel and (action is None or kernel[s][1] == action) and (devpaths is None or kernel[s][2] in devpaths)]
+    missing = [s for s in ours if s not in broadcast]
+    first = min((t for kind, t in stamps if kind == b"KERNEL"), default=None)
+    last = max((t for kind, t in stamps if kind == b"UDEV"), default=None)
+    return {"events": len(ours), "missing": len(missing), "first_kernel_ns": first, "last_broadcast_ns": last, "read_together": False,
+            "span_ms": (last - first) / 1e6 if first is not None and last is not None and not missing else None,
+            "ports": sorted(ports), "drops": drops, "stamped_by": "udevadm monitor"}
+
+
 def wait(cmd):
     lo, hi = cmd["from"], cmd["to"]
     action = cmd.get("action")
     devpaths = set(cmd["devpaths"]) if cmd.get("devpaths") else None
     end = time.monotonic() + cmd.get("timeout_ms", 60000) / 1000
+    if monitor is not None:
+        return wait_monitor(cmd, lo, hi, action, devpaths, end)
     last_count, last_change = -1, time.monotonic()
     while True:
         pump(0.02)
