@@ -183,28 +183,51 @@ os.execv(sys.argv[1], sys.argv[1:])`;
     const exe = join(REPO_ROOT, 'dist', 'cli', 'devmaster.js');
     const cfg = join(r.base, 'config.toml');
     writeFileSync(cfg, '');
-    // Debian's whole rules set, so that matching, substitutions, PROGRAM and builtins all run under it
-    const p = spawn('/usr/bin/python3', ['-c', MDWE, exe, '--sysfs', '/sys', '--dev', r.dev, '--run', r.run, '--rules-dir', referenceUdev().rulesDir, '--mknod', '--config', cfg, '--unit-backend', 'none', '--log-level', 'info'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NODE_OPTIONS: '--jitless' },
-    });
-    let log = '';
-    p.stderr.on('data', (c: Buffer) => (log += c.toString()));
-    const exited = new Promise((res) => p.once('exit', res));
+    // the unit's --cache-dir: the compiled rules kept for the next start (a second start below takes them)
+    const kept = join(r.base, 'var-cache-devmaster');
+    expect(svc).toMatch(/^ExecStart=.* --cache-dir \/var\/cache\/devmaster$/m);
+    /** The executable under MDWE, as the unit runs it; Debian's whole rules set, so that matching, substitutions, PROGRAM and builtins all run under it. */
+    const start = (run: string) => {
+      const p = spawn('/usr/bin/python3', ['-c', MDWE, exe, '--sysfs', '/sys', '--dev', r.dev, '--run', run, '--rules-dir', referenceUdev().rulesDir, '--mknod', '--config', cfg, '--unit-backend', 'none', '--cache-dir', kept, '--log-level', 'info'], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, NODE_OPTIONS: '--jitless' },
+      });
+      const d = { p, log: '', exited: new Promise((res) => p.once('exit', res)) };
+      p.stderr.on('data', (c: Buffer) => (d.log += c.toString()));
+      return d;
+    };
+    /** The count of files the start's rules load took from a rules cache (its `rules loaded` line). */
+    const fromCache = (log: string) => Number(/"fromCache":(\d+)[^\n]*"msg":"rules loaded"/.exec(log)?.[1]);
+    const first = start(r.run);
+    let second: ReturnType<typeof start> | undefined;
     let n: number | undefined;
     try {
-      await until(() => log.includes('devmaster ready') || p.exitCode !== null, 30_000, 'devmaster ready under MDWE');
-      expect(p.exitCode, log).toBeNull();
+      await until(() => first.log.includes('devmaster ready') || first.p.exitCode !== null, 30_000, 'devmaster ready under MDWE');
+      expect(first.p.exitCode, first.log).toBeNull();
+      expect(fromCache(first.log)).toBe(0);
       n = zramAdd();
       await until(() => existsSync(join(r.dev, `zram${n}`)) && existsSync(join(r.run, 'data', `b${readFileSync(`/sys/block/zram${n}/dev`, 'utf8').trim()}`)), 15_000, `zram${n} processed under MDWE`);
-      expect(p.exitCode).toBeNull();
+      expect(first.p.exitCode).toBeNull();
+      // once idle, it keeps its compiled rules there; a start after a boot (a fresh run directory) takes every file
+      await until(() => existsSync(join(kept, 'rules-cache.json')), 15_000, 'the rules kept under MDWE');
+      first.p.kill('SIGTERM');
+      await first.exited;
+      second = start(join(r.base, 'run-after-a-boot'));
+      await until(() => second!.log.includes('devmaster ready') || second!.p.exitCode !== null, 30_000, 'the second start under MDWE');
+      expect(second.p.exitCode, second.log).toBeNull();
+      expect(fromCache(second.log)).toBe(readdirSync(referenceUdev().rulesDir).filter((f) => f.endsWith('.rules')).length);
     } finally {
       if (n !== undefined) zramRemove(n);
-      p.kill('SIGTERM');
-      await exited;
+      for (const d of [first, second]) {
+        if (d === undefined) continue;
+        d.p.kill('SIGTERM');
+        await d.exited;
+      }
       r.cleanup();
     }
-    expect(log).not.toMatch(/Fatal error|Check failed/);
-    expect(log).not.toMatch(/Warning: disabling flag/); // V8's, at start, were WebAssembly not off already
+    for (const log of [first.log, second?.log ?? '']) {
+      expect(log).not.toMatch(/Fatal error|Check failed/);
+      expect(log).not.toMatch(/Warning: disabling flag/); // V8's, at start, were WebAssembly not off already
+    }
   });
 });
