@@ -561,7 +561,6 @@ async function timeStarts(probe: Probe, work: string, command: string): Promise<
   for (let i = 0; i < 100 && !existsSync(join(kept, 'rules-cache.json')); i++) await sleep(50);
   await probe.request({ cmd: 'stop' });
   if (!existsSync(join(kept, 'rules-cache.json'))) throw new Error(`the first start of the starts phase kept no rules (${first.run})`);
-  const time = async (argv: string[]) => (await probe.request<{ ms: number[] }>({ cmd: 'time', argv, n: 1 })).ms[0]!;
   const kinds: [string, string | undefined][] = [
     ['devMaster start to ready, its kept rules (after a boot)', kept],
     ['devMaster start to ready, no rules kept (first boot)', undefined],
@@ -569,7 +568,7 @@ async function timeStarts(probe: Probe, work: string, command: string): Promise<
   const res = kinds.map(() => ({ times: [] as number[], paired: [] as number[], above: [] as number[] }));
   for (let i = 0; i < START_RUNS; i++) {
     for (const j of i % 2 ? [1, 0] : [0, 1]) {
-      const node = await time([process.execPath, '-e', '0']);
+      const node = await timeOnce(probe, [process.execPath, '-e', '0']);
       const s = await start(kinds[j]![1]);
       await probe.request({ cmd: 'stop' });
       rmSync(s.run, { recursive: true, force: true });
@@ -579,6 +578,11 @@ async function timeStarts(probe: Probe, work: string, command: string): Promise<
     }
   }
   return kinds.map(([name], j) => ({ name, ...res[j]! }));
+}
+
+/** One run of a whole process, fork to exit, timed by the probe: its ms. */
+async function timeOnce(probe: Probe, argv: string[], env?: Record<string, string>): Promise<number> {
+  return (await probe.request<{ ms: number[] }>({ cmd: 'time', argv, n: 1, env })).ms[0]!;
 }
 
 /** Whole runs of one kind: their times, and each over the `node -e 0` run just before it, as a ratio and in ms. */
@@ -595,7 +599,6 @@ interface Timed {
  * ratio of two runs a moment apart is less moved by it than a ratio of two medians.
  */
 async function timeProcesses(probe: Probe, dmReady: number, udevdReady: number, starts: Timed[], cmds: [string, string[], Record<string, string>?][]): Promise<void> {
-  const time = async (argv: string[], env?: Record<string, string>) => (await probe.request<{ ms: number[] }>({ cmd: 'time', argv, n: 1, env })).ms[0]!;
   const nodeArgv = cmds.find(([k]) => k === 'node -e 0')![1];
   const times = new Map<string, number[]>(cmds.map(([k]) => [k, []]));
   const paired = new Map<string, number[]>(cmds.map(([k]) => [k, []]));
@@ -605,8 +608,8 @@ async function timeProcesses(probe: Probe, dmReady: number, udevdReady: number, 
   for (const [, argv, env] of cmds) await probe.request({ cmd: 'time', argv, n: 2, env }); // warm the page cache
   for (let i = 0; i < PROCESS_RUNS; i++) {
     for (const [k, argv, env] of cmds) {
-      const before = k.startsWith('devctl') ? await time(nodeArgv) : undefined;
-      const t = await time(argv, env);
+      const before = k.startsWith('devctl') ? await timeOnce(probe, nodeArgv) : undefined;
+      const t = await timeOnce(probe, argv, env);
       times.get(k)!.push(t);
       if (before !== undefined) {
         paired.get(k)!.push(t / before);

@@ -240,7 +240,7 @@ def monitor_lines(path, action, devpaths):
     return out
 
 
-def wait_monitor(cmd, lo, hi, action, devpaths, end):
+def wait_monitor(lo, hi, action, devpaths, end):
     """wait() of a load stamped by `udevadm monitor`: done when it printed as many broadcasts as kernel events."""
     global monitor
     proc, path = monitor
@@ -262,13 +262,22 @@ def wait_monitor(cmd, lo, hi, action, devpaths, end):
     # the probe's own sockets, read now, say which events of the window were never broadcast
     read_uevents(kernel_sock, True)
     read_uevents(udev_sock, False)
-    ours = [s for s in range(lo + 1, hi + 1) if s in kernel and (action is None or kernel[s][1] == action) and (devpaths is None or kernel[s][2] in devpaths)]
-    missing = [s for s in ours if s not in broadcast]
+    ours, missing = window(lo, hi, action, devpaths)
     first = min((t for kind, t in stamps if kind == b"KERNEL"), default=None)
     last = max((t for kind, t in stamps if kind == b"UDEV"), default=None)
-    return {"events": len(ours), "missing": len(missing), "first_kernel_ns": first, "last_broadcast_ns": last, "read_together": False,
+    return dict(wait_reply(ours, missing, first, last, False), stamped_by="udevadm monitor")
+
+
+def window(lo, hi, action, devpaths):
+    """The kernel events with lo < seqnum <= hi of this action (and devpath) read so far, and those never broadcast."""
+    ours = [s for s in range(lo + 1, hi + 1) if s in kernel and (action is None or kernel[s][1] == action) and (devpaths is None or kernel[s][2] in devpaths)]
+    return ours, [s for s in ours if s not in broadcast]
+
+
+def wait_reply(ours, missing, first, last, together):
+    return {"events": len(ours), "missing": len(missing), "first_kernel_ns": first, "last_broadcast_ns": last, "read_together": together,
             "span_ms": (last - first) / 1e6 if first is not None and last is not None and not missing else None,
-            "ports": sorted(ports), "drops": drops, "stamped_by": "udevadm monitor"}
+            "ports": sorted(ports), "drops": drops}
 
 
 def wait(cmd):
@@ -277,14 +286,13 @@ def wait(cmd):
     devpaths = set(cmd["devpaths"]) if cmd.get("devpaths") else None
     end = time.monotonic() + cmd.get("timeout_ms", 60000) / 1000
     if monitor is not None:
-        return wait_monitor(cmd, lo, hi, action, devpaths, end)
+        return wait_monitor(lo, hi, action, devpaths, end)
     last_count, last_change = -1, time.monotonic()
     while True:
         pump(0.02)
-        ours = [s for s in range(lo + 1, hi + 1) if s in kernel and (action is None or kernel[s][1] == action) and (devpaths is None or kernel[s][2] in devpaths)]
+        ours, missing = window(lo, hi, action, devpaths)
         if len(ours) != last_count:
             last_count, last_change = len(ours), time.monotonic()
-        missing = [s for s in ours if s not in broadcast]
         # every seqnum of the window arrived, or none came for 1 s (those belong to other network namespaces)
         complete = all(s in kernel for s in range(lo + 1, hi + 1)) or time.monotonic() - last_change > 1
         if (complete and not missing) or time.monotonic() > end:
@@ -296,9 +304,7 @@ def wait(cmd):
     # the first kernel event and the last broadcast read in one wake-up: the probe did not run between them (a
     # stalled machine), so the span between their stamps says nothing
     together = first_seq is not None and last_seq is not None and kernel[first_seq][3] == broadcast_wake[last_seq]
-    return {"events": len(ours), "missing": len(missing), "first_kernel_ns": first, "last_broadcast_ns": last, "read_together": together,
-            "span_ms": (last - first) / 1e6 if first is not None and last is not None and not missing else None,
-            "ports": sorted(ports), "drops": drops}
+    return wait_reply(ours, missing, first, last, together)
 
 
 def time_runs(cmd):

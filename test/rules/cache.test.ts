@@ -14,7 +14,7 @@ import { devctl } from '../helpers/cli.js';
 import { Daemon } from '../../src/daemon/daemon.js';
 import { createLogger } from '../../src/log.js';
 import { tempRoots, testConfig } from '../daemon/helpers.js';
-import { captureLogger } from '../helpers/log-capture.js';
+import { captureLogger, type LogLine } from '../helpers/log-capture.js';
 import { execFileSync } from 'node:child_process';
 
 /** A compiled file as JSON, keys sorted: everything but the patterns' test functions (their kind, alternatives, ... are kept). */
@@ -272,6 +272,8 @@ describe('devctl test keeps what it compiled where no daemon gave it', () => {
 });
 
 describe('the daemon takes its rules from a cache at start', () => {
+  /** The warnings (and worse) a captured logger got, as "msg: err". */
+  const warningsIn = (lines: LogLine[]) => lines.filter((l) => l.level >= 40).map((l) => `${l.msg}: ${String(l.err)}`);
   /** The daemon's compiled files, as JSON with their keys sorted (the patterns' tests left out), by path. */
   const compiledOf = (d: Daemon) => Object.fromEntries(d.rules.compiledFiles().map((f) => [f.path, canonical(f.file as CompiledFile)]));
 
@@ -281,7 +283,6 @@ describe('the daemon takes its rules from a cache at start', () => {
     const kept = join(roots.base, 'var-cache-devmaster');
     const keptFile = join(kept, 'rules-cache.json');
     const { logger, lines } = captureLogger();
-    const warnings = () => lines.filter((l) => l.level >= 40).map((l) => `${l.msg}: ${String(l.err)}`);
     /** A start on a run directory (a fresh one: a boot); stopped once it wrote its caches. */
     const start = async (run: string) => {
       mkdirSync(run, { recursive: true });
@@ -318,7 +319,7 @@ describe('the daemon takes its rules from a cache at start', () => {
       const restart = await start(join(roots.base, 'boot3'));
       expect(restart.fromCache).toBe(n);
       expect(restart.compiled).toEqual(third.compiled);
-      expect(warnings()).toEqual([]);
+      expect(warningsIn(lines)).toEqual([]);
       expect(lines.filter((l) => l.msg === 'rules loaded').map((l) => l.fromCache)).toEqual([0, n, n - 1, n]);
     } finally {
       roots.cleanup();
@@ -329,7 +330,6 @@ describe('the daemon takes its rules from a cache at start', () => {
     const roots = tempRoots('dm-rules-cache-start-');
     const n = rulesCopy(referenceUdev257().rulesDir, roots.rules);
     const { logger, lines } = captureLogger();
-    const warnings = () => lines.filter((l) => l.level >= 40).map((l) => `${l.msg}: ${String(l.err)}`);
     const start = async (run: string, cacheDir?: string) => {
       const d = await Daemon.start({ config: testConfig(roots, { run, cacheDir }), netlink: false, watch: false, logger });
       try {
@@ -365,13 +365,13 @@ describe('the daemon takes its rules from a cache at start', () => {
       const fresh = join(roots.base, 'run2');
       mkdirSync(fresh);
       expect((await start(fresh, kept)).status.fromCache).toBe(0);
-      expect(warnings().join('\n')).toMatch(/rules cache not used: .*not trusted \(owner 0, mode 666\)/);
+      expect(warningsIn(lines).join('\n')).toMatch(/rules cache not used: .*not trusted \(owner 0, mode 666\)/);
       writeFileSync(join(kept, 'rules-cache.json'), '{"context":');
       chmodSync(join(kept, 'rules-cache.json'), 0o644);
       const fresh3 = join(roots.base, 'run3');
       mkdirSync(fresh3);
       expect((await start(fresh3, kept)).status).toMatchObject({ fromCache: 0, files: expect.any(Array) });
-      expect(warnings().join('\n')).toMatch(/rules cache not used: .*kept\/rules-cache\.json: /);
+      expect(warningsIn(lines).join('\n')).toMatch(/rules cache not used: .*kept\/rules-cache\.json: /);
       // and once idle it wrote a good one there again
       expect(RulesCache.read(join(kept, 'rules-cache.json'), {}).cache.size).toBe(n + 1);
     } finally {
