@@ -465,7 +465,13 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     this.#arrived = [];
     this.#changes?.sync();
     this.queue.batch(() => {
-      for (let i = 0; i < evs.length; i++) this.#enqueue(evs[i]!, false);
+      // the broadcasts of the events that finish in this batch go out together, before the queue's drain is told
+      this.#broadcaster?.hold();
+      try {
+        for (let i = 0; i < evs.length; i++) this.#enqueue(evs[i]!, false);
+      } finally {
+        this.#broadcaster?.release();
+      }
     });
   };
 

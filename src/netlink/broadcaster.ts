@@ -67,7 +67,32 @@ export class Broadcaster {
       this.logger.warn({ err: (e as Error).message }, 'netlink: event not broadcast');
       return 0;
     }
+    if (this.#held !== undefined) {
+      this.#held.push(buf);
+      return buf.length;
+    }
     return this.sendRaw(buf);
+  }
+
+  /** The datagrams broadcast() encoded since hold(), in order, until release() sends them. */
+  #held: Buffer[] | undefined;
+
+  /**
+   * From now until release(), broadcast() encodes each event and keeps the datagram: release() sends them back to
+   * back. A listener that sleeps in recv() is woken by the first and finds the rest waiting, where a send per event
+   * would wake it (and pay the scheduler's cross-CPU wake-up) again for each. The caller releases before it returns
+   * to the event loop, so no client, settle or queue-idle signal can see an event done before its broadcast.
+   */
+  hold(): void {
+    this.#held ??= [];
+  }
+
+  /** Sends what was held, in order (a datagram the socket cannot take at once is sent when it can, as sendRaw). */
+  release(): void {
+    const held = this.#held;
+    this.#held = undefined;
+    if (held === undefined) return;
+    for (let i = 0; i < held.length; i++) void this.sendRaw(held[i]!);
   }
 
   /**

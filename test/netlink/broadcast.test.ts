@@ -65,6 +65,31 @@ describe('broadcast in libudev format', () => {
     expect(b.counters).toEqual({ sent: 1, failed: 0, bytes: n });
   });
 
+  it('holds the datagrams of a batch and sends them in order at release', async () => {
+    const rx = await UeventNetlink.open({ groups: [GROUP_UDEV] });
+    closers.push(() => rx.close());
+    const got: string[] = [];
+    rx.raw.on('message', (buf) => {
+      const m = decode(buf);
+      if (!(m instanceof Error) && m.properties.get('TAGS') === `:${TAG}:`) got.push(m.properties.get('SEQNUM')!);
+    });
+    const b = await broadcaster();
+    b.hold();
+    const sizes = [301, 302, 303].map((s) => b.broadcast(event(`dmheld${process.pid}`, s)));
+    expect(sizes.every((n) => typeof n === 'number' && n > 40)).toBe(true);
+    expect(await b.broadcast([['ACTION', 'add']])).toBe(0); // still refused at once, not held
+    await sleep(200);
+    expect(got).toEqual([]);
+    expect(b.counters.sent).toBe(0);
+    b.release();
+    await waitFor(() => got.length === 3, 'the held broadcasts');
+    expect(got).toEqual(['301', '302', '303']);
+    expect(b.counters).toEqual({ sent: 3, failed: 1, bytes: (sizes as number[]).reduce((a, n) => a + n, 0) });
+    // released: the next one goes out at once
+    b.broadcast(event(`dmheld${process.pid}`, 304));
+    expect(b.counters.sent).toBe(4);
+  });
+
   it('counts events that cannot be encoded instead of throwing', async () => {
     const b = await broadcaster();
     expect(await b.broadcast([['ACTION', 'add']])).toBe(0);
