@@ -1,6 +1,7 @@
 // src/daemon/memory.ts: the daemon's full collections. One when the queue drains after the heap has grown by
-// 2 MiB or more since the last one (a coldplug), none after a drained queue that left less (a hotplug's events),
-// none while events keep coming; and during a storm one every 500 events once the heap has grown by 3 MiB.
+// 2 MiB or more since the last one, or since the daemon was ready (a coldplug), none after a drained queue that left
+// less (a hotplug's events), none while events keep coming; and during a storm one every 500 events once the heap
+// has grown by 3 MiB.
 import { afterEach, describe, expect, it } from 'vitest';
 import { HeapKeeper } from '../../src/daemon/memory.js';
 
@@ -19,10 +20,18 @@ describe('HeapKeeper', () => {
     keeper.prepare();
     expect(keeper.available).toBe(true);
     let held: unknown[] = [];
-    // the first drained queue: no collection to compare with yet, so one
+    // the first drained queue after little growth since prepare() (the daemon's ready): none
+    grow(held, 0.25);
+    keeper.onIdle(() => true);
+    await sleep(300);
+    expect(keeper.collections).toBe(0);
+
+    // several MiB more (a coldplug's): one
+    grow(held, 6);
     keeper.onIdle(() => true);
     await sleep(300);
     expect(keeper.collections).toBe(1);
+    held = [];
 
     // a little more live data (a hotplug's worth): none
     grow(held, 0.25);
@@ -49,15 +58,16 @@ describe('HeapKeeper', () => {
     keeper = new HeapKeeper();
     keeper.prepare();
     const held: unknown[] = [];
+    // the first check compares with the heap at prepare() (the daemon's ready): no collection of the start's heap
     for (let i = 0; i < 500; i++) keeper.onEvent();
-    expect(keeper.collections).toBe(1); // the first check has nothing to compare with
-    for (let i = 0; i < 500; i++) keeper.onEvent();
-    expect(keeper.collections).toBe(1);
+    expect(keeper.collections).toBe(0);
     grow(held, 5);
     for (let i = 0; i < 499; i++) keeper.onEvent();
-    expect(keeper.collections).toBe(1);
+    expect(keeper.collections).toBe(0);
     keeper.onEvent();
-    expect(keeper.collections).toBe(2);
+    expect(keeper.collections).toBe(1);
+    for (let i = 0; i < 500; i++) keeper.onEvent();
+    expect(keeper.collections).toBe(1);
     expect(held.length).toBeGreaterThan(0);
   });
 });
