@@ -384,6 +384,8 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
       preloadChildProcess();
       preloadLogger();
       this.#heap.prepare();
+      // the start's garbage, collected while nothing waits (after the rules cache is written, when it is to be)
+      if (!this.#compiledRulesUnsaved) this.#heap.collectWhenIdle(() => this.queue.isIdle);
     });
     if (opts.watch !== false) {
       const extra = opts.config.configFile ? [opts.config.configFile] : [];
@@ -814,6 +816,8 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
       } catch (e) {
         this.log.warn({ err: (e as Error).message }, 'rules cache not written');
       }
+      // what the load and the writing left behind
+      this.#heap.collectWhenIdle(() => this.queue.isIdle);
     }, RULES_CACHE_QUIET_MS);
     this.#compiledRulesTimer.unref();
   }

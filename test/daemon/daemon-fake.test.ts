@@ -79,6 +79,11 @@ describe('daemon with a stand-in engine (real netlink)', () => {
     expect(st).toMatchObject({ execQueue: 'running', mknod: true });
   });
 
+  it("collects the start's garbage once the queue has been idle, with no event to drain it", async () => {
+    const collections = () => ((daemon.status().memory as { collections: number }).collections);
+    await until(() => collections() >= 1, 5000, 'the collection after the start');
+  });
+
   it('processes a real zram hot_add and broadcasts it with the rules properties', async () => {
     listener.clear();
     listener.clear();

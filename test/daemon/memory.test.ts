@@ -1,7 +1,7 @@
 // src/daemon/memory.ts: the daemon's full collections. One when the queue drains after the heap has grown by
 // 2 MiB or more since the last one, or since the daemon was ready (a coldplug), none after a drained queue that left
 // less (a hotplug's events), none while events keep coming; and during a storm one every 500 events once the heap
-// has grown by 3 MiB.
+// has grown by 3 MiB; after a start, one once the queue is idle.
 import { afterEach, describe, expect, it } from 'vitest';
 import { HeapKeeper } from '../../src/daemon/memory.js';
 
@@ -69,5 +69,25 @@ describe('HeapKeeper', () => {
     for (let i = 0; i < 500; i++) keeper.onEvent();
     expect(keeper.collections).toBe(1);
     expect(held.length).toBeGreaterThan(0);
+  });
+
+  it('collects after a start once idle whatever the growth, or at the next drain when events came first', async () => {
+    keeper = new HeapKeeper();
+    keeper.prepare();
+    keeper.collectWhenIdle(() => true);
+    await sleep(300);
+    expect(keeper.collections).toBe(1);
+    // owed no more: a drained queue with little growth makes none
+    keeper.onIdle(() => true);
+    await sleep(300);
+    expect(keeper.collections).toBe(1);
+
+    // busy when the timer fires: none yet, but one at the drained queue after the events, however little they left
+    keeper.collectWhenIdle(() => false);
+    await sleep(300);
+    expect(keeper.collections).toBe(1);
+    keeper.onIdle(() => true);
+    await sleep(300);
+    expect(keeper.collections).toBe(2);
   });
 });
