@@ -32,6 +32,14 @@ const GROWTH = 3 * 1024 * 1024;
  * several milliseconds of CPU; a coldplug leaves ten times that.
  */
 const IDLE_GROWTH = 2 * 1024 * 1024;
+/**
+ * Events since the last full collection from which a drained queue is followed by one whatever the growth (a
+ * coldplug's hundreds): what a coldplug leaves can sit just under IDLE_GROWTH, and the next hotplug's few events
+ * would then tip it, their drain paying for the coldplug's garbage.
+ */
+const IDLE_EVENTS = 100;
+/** A drop of the heap by this much means V8 made a full collection of its own (collectWhenIdle's is then not owed). */
+const COLLECTED_DROP = 1024 * 1024;
 
 export class HeapKeeper {
   /** null until first needed. */
@@ -67,10 +75,19 @@ export class HeapKeeper {
   #collect(): void {
     if (!this.#gc) return;
     this.#gc();
-    this.#owed = false;
     this.collections++;
-    this.#liveAfterGc = v8().getHeapStatistics().used_heap_size;
+    this.#collected(v8().getHeapStatistics().used_heap_size);
   }
+
+  /** After a full collection (ours, or V8's own seen by the heap's drop): what later growth is measured from. */
+  #collected(used: number): void {
+    this.#owed = false;
+    this.#liveAfterGc = used;
+    this.#eventsAtGc = this.#events;
+  }
+
+  /** #events at the last full collection. */
+  #eventsAtGc = 0;
 
   /** Whether the heap has grown by more than `bytes` since the last full collection (or since prepare()). */
   #grown(bytes: number): boolean {
@@ -91,13 +108,19 @@ export class HeapKeeper {
     if (this.#idleTimer) return void this.#idleTimer.refresh();
     this.#idleTimer = setTimeout(() => {
       this.#idleTimer = undefined;
-      if (this.#isIdle() && (this.#owed || this.#grown(IDLE_GROWTH))) this.#collect();
+      if (!this.#isIdle()) return;
+      if (this.#owed) {
+        const used = v8().getHeapStatistics().used_heap_size;
+        if (used < this.#owedAt - COLLECTED_DROP) return this.#collected(used); // V8 made it meanwhile
+      }
+      if (this.#owed || this.#events - this.#eventsAtGc >= IDLE_EVENTS || this.#grown(IDLE_GROWTH)) this.#collect();
     }, 250);
     this.#idleTimer.unref();
   }
 
-  /** A collection asked for by collectWhenIdle() and not made yet. */
+  /** A collection asked for by collectWhenIdle() and not made yet, and the heap's size when it was asked for. */
   #owed = false;
+  #owedAt = 0;
 
   /**
    * A start (or a reload) is done: collect its garbage once the queue has been idle a moment, whatever the heap's
@@ -108,6 +131,7 @@ export class HeapKeeper {
   collectWhenIdle(isIdle: () => boolean): void {
     if (!this.#gc) return;
     this.#owed = true;
+    this.#owedAt = v8().getHeapStatistics().used_heap_size;
     this.onIdle(isIdle);
   }
 

@@ -1,8 +1,11 @@
 // src/daemon/memory.ts: the daemon's full collections. One when the queue drains after the heap has grown by
 // 2 MiB or more since the last one, or since the daemon was ready (a coldplug), none after a drained queue that left
 // less (a hotplug's events), none while events keep coming; and during a storm one every 500 events once the heap
-// has grown by 3 MiB; after a start, one once the queue is idle.
+// has grown by 3 MiB; after a start, one once the queue is idle (none when V8 made one meanwhile); one after a drain
+// that ends 100 events or more.
 import { afterEach, describe, expect, it } from 'vitest';
+import * as v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { HeapKeeper } from '../../src/daemon/memory.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -90,4 +93,41 @@ describe('HeapKeeper', () => {
     await sleep(300);
     expect(keeper.collections).toBe(2);
   });
+
+  it("does not collect after a start when V8 has made a full collection of its own meanwhile", async () => {
+    keeper = new HeapKeeper();
+    keeper.prepare();
+    let held: unknown[] = [];
+    grow(held, 6);
+    keeper.collectWhenIdle(() => true);
+    held = [];
+    v8.setFlagsFromString('--expose-gc');
+    (runInNewContext('gc') as () => void)(); // V8's own, as far as the keeper can tell
+    await sleep(300);
+    expect(keeper.collections).toBe(0);
+    // what follows is measured from the heap V8 left: a hotplug's growth makes none
+    grow(held, 0.25);
+    keeper.onIdle(() => true);
+    await sleep(300);
+    expect(keeper.collections).toBe(0);
+  });
+
+  it('collects when the queue drains after 100 events or more (a coldplug), whatever the growth', async () => {
+    keeper = new HeapKeeper();
+    keeper.prepare();
+    for (let i = 0; i < 99; i++) keeper.onEvent();
+    keeper.onIdle(() => true);
+    await sleep(300);
+    expect(keeper.collections).toBe(0);
+    keeper.onEvent();
+    keeper.onIdle(() => true);
+    await sleep(300);
+    expect(keeper.collections).toBe(1);
+    // counted from that collection: a hotplug's few events after it make none
+    for (let i = 0; i < 4; i++) keeper.onEvent();
+    keeper.onIdle(() => true);
+    await sleep(300);
+    expect(keeper.collections).toBe(1);
+  });
 });
+
