@@ -38,8 +38,17 @@ const IDLE_GROWTH = 2 * 1024 * 1024;
  * would then tip it, their drain paying for the coldplug's garbage.
  */
 const IDLE_EVENTS = 100;
-/** A drop of the heap by this much means V8 made a full collection of its own (collectWhenIdle's is then not owed). */
+/**
+ * A drop of the old generation by this much means V8 made a full collection of its own (collectWhenIdle's is then
+ * not owed): scavenges only add to it.
+ */
 const COLLECTED_DROP = 1024 * 1024;
+
+/** Bytes used in V8's old space (what only a full collection frees). */
+function oldSpaceUsed(): number {
+  for (const space of v8().getHeapSpaceStatistics()) if (space.space_name === 'old_space') return space.space_used_size;
+  return 0;
+}
 
 export class HeapKeeper {
   /** null until first needed. */
@@ -109,16 +118,14 @@ export class HeapKeeper {
     this.#idleTimer = setTimeout(() => {
       this.#idleTimer = undefined;
       if (!this.#isIdle()) return;
-      if (this.#owed) {
-        const used = v8().getHeapStatistics().used_heap_size;
-        if (used < this.#owedAt - COLLECTED_DROP) return this.#collected(used); // V8 made it meanwhile
-      }
+      // V8 made it meanwhile
+      if (this.#owed && oldSpaceUsed() < this.#owedAt - COLLECTED_DROP) return this.#collected(v8().getHeapStatistics().used_heap_size);
       if (this.#owed || this.#events - this.#eventsAtGc >= IDLE_EVENTS || this.#grown(IDLE_GROWTH)) this.#collect();
     }, 250);
     this.#idleTimer.unref();
   }
 
-  /** A collection asked for by collectWhenIdle() and not made yet, and the heap's size when it was asked for. */
+  /** A collection asked for by collectWhenIdle() and not made yet, and the old space's size when it was asked for. */
   #owed = false;
   #owedAt = 0;
 
@@ -131,7 +138,7 @@ export class HeapKeeper {
   collectWhenIdle(isIdle: () => boolean): void {
     if (!this.#gc) return;
     this.#owed = true;
-    this.#owedAt = v8().getHeapStatistics().used_heap_size;
+    this.#owedAt = oldSpaceUsed();
     this.onIdle(isIdle);
   }
 
