@@ -14,6 +14,20 @@ function grow(held: unknown[], mib: number): void {
   for (let i = 0; i < mib * 1024; i++) held.push(new Array(120).fill(i)); // ~1 KiB each
 }
 
+/** Tells `k` the queue drained (idle or busy again when its timer fires); its collections once that timer ran. */
+async function afterDrain(k: HeapKeeper, idle: boolean): Promise<number> {
+  k.onIdle(() => idle);
+  await sleep(300);
+  return k.collections;
+}
+
+/** The same after a start: collectWhenIdle(). */
+async function afterStart(k: HeapKeeper, idle: boolean): Promise<number> {
+  k.collectWhenIdle(() => idle);
+  await sleep(300);
+  return k.collections;
+}
+
 let keeper: HeapKeeper | undefined;
 afterEach(() => keeper?.stop());
 
@@ -25,36 +39,26 @@ describe('HeapKeeper', () => {
     let held: unknown[] = [];
     // the first drained queue after little growth since prepare() (the daemon's ready): none
     grow(held, 0.25);
-    keeper.onIdle(() => true);
-    await sleep(300);
-    expect(keeper.collections).toBe(0);
+    expect(await afterDrain(keeper!, true)).toBe(0);
 
     // several MiB more (a coldplug's): one
     grow(held, 6);
-    keeper.onIdle(() => true);
-    await sleep(300);
-    expect(keeper.collections).toBe(1);
+    expect(await afterDrain(keeper!, true)).toBe(1);
     held = [];
 
     // a little more live data (a hotplug's worth): none
     grow(held, 0.25);
-    keeper.onIdle(() => true);
-    await sleep(300);
-    expect(keeper.collections).toBe(1);
+    expect(await afterDrain(keeper!, true)).toBe(1);
 
     // garbage of several MiB (a coldplug's), promoted to the old generation: one
     grow(held, 6);
     held = [];
-    keeper.onIdle(() => true);
-    await sleep(300);
-    expect(keeper.collections).toBe(2);
+    expect(await afterDrain(keeper!, true)).toBe(2);
 
     // the queue busy again when the timer fires: none
     grow(held, 6);
     held = [];
-    keeper.onIdle(() => false);
-    await sleep(300);
-    expect(keeper.collections).toBe(2);
+    expect(await afterDrain(keeper!, false)).toBe(2);
   });
 
   it('collects during a storm every 500 events once the heap has grown by 3 MiB', () => {
@@ -77,21 +81,13 @@ describe('HeapKeeper', () => {
   it('collects after a start once idle whatever the growth, or at the next drain when events came first', async () => {
     keeper = new HeapKeeper();
     keeper.prepare();
-    keeper.collectWhenIdle(() => true);
-    await sleep(300);
-    expect(keeper.collections).toBe(1);
+    expect(await afterStart(keeper!, true)).toBe(1);
     // owed no more: a drained queue with little growth makes none
-    keeper.onIdle(() => true);
-    await sleep(300);
-    expect(keeper.collections).toBe(1);
+    expect(await afterDrain(keeper!, true)).toBe(1);
 
     // busy when the timer fires: none yet, but one at the drained queue after the events, however little they left
-    keeper.collectWhenIdle(() => false);
-    await sleep(300);
-    expect(keeper.collections).toBe(1);
-    keeper.onIdle(() => true);
-    await sleep(300);
-    expect(keeper.collections).toBe(2);
+    expect(await afterStart(keeper!, false)).toBe(1);
+    expect(await afterDrain(keeper!, true)).toBe(2);
   });
 
   it("does not collect after a start when V8 has made a full collection of its own meanwhile", async () => {
@@ -110,27 +106,19 @@ describe('HeapKeeper', () => {
     expect(keeper.collections).toBe(0);
     // what follows is measured from the heap V8 left: a hotplug's growth makes none
     grow(held, 0.25);
-    keeper.onIdle(() => true);
-    await sleep(300);
-    expect(keeper.collections).toBe(0);
+    expect(await afterDrain(keeper!, true)).toBe(0);
   });
 
   it('collects when the queue drains after 100 events or more (a coldplug), whatever the growth', async () => {
     keeper = new HeapKeeper();
     keeper.prepare();
     for (let i = 0; i < 99; i++) keeper.onEvent();
-    keeper.onIdle(() => true);
-    await sleep(300);
-    expect(keeper.collections).toBe(0);
+    expect(await afterDrain(keeper!, true)).toBe(0);
     keeper.onEvent();
-    keeper.onIdle(() => true);
-    await sleep(300);
-    expect(keeper.collections).toBe(1);
+    expect(await afterDrain(keeper!, true)).toBe(1);
     // counted from that collection: a hotplug's few events after it make none
     for (let i = 0; i < 4; i++) keeper.onEvent();
-    keeper.onIdle(() => true);
-    await sleep(300);
-    expect(keeper.collections).toBe(1);
+    expect(await afterDrain(keeper!, true)).toBe(1);
   });
 });
 
