@@ -88,7 +88,7 @@ export class HeapKeeper {
     this.#collected(v8().getHeapStatistics().used_heap_size);
   }
 
-  /** After a full collection (ours, or V8's own seen by the heap's drop): what later growth is measured from. */
+  /** After a full collection (ours, or V8's own told by its old space's drop): what later growth is measured from. */
   #collected(used: number): void {
     this.#owed = false;
     this.#liveAfterGc = used;
