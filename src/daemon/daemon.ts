@@ -1026,7 +1026,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
       broadcaster: this.#broadcaster ? { port: this.#broadcaster.port, ...this.#broadcaster.counters } : undefined,
       rules: { generation: rules.generation, loadedAt: rules.loadedAt, files: rules.files.length, fromCache: rules.fromCache, errors: rules.errors, rejected: rules.files.filter((f) => !f.ok).map((f) => f.path), refused: rules.refused },
       logLevel: this.log.level,
-      memory: { ...process.memoryUsage(), collections: this.#heap.collections },
+      memory: { ...process.memoryUsage(), collections: this.#heap.collections, collectionsSkipped: this.#heap.collectionsSkipped },
       watch: this.#watch?.status(),
       resync: this.resyncer.status(),
       control: this.#control?.stats(),
