@@ -13,7 +13,7 @@
 import { build, transform } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -140,10 +140,11 @@ const withKey = (code) => `${code}//# codeCacheKey=${createHash('sha256').update
 /**
  * The code caches of NAME's files (src/cli/launch.cts, writeCodeCache), made under NAME's V8 flags from runs that
  * compile what a start needs, on temporary roots over fixtures/sysfs/basic with the rules of scripts/training/rules.d
- * and rules.d. devctl: `devctl test` of a fixture disk twice (the rules parsed and compiled, then taken from the
- * rules cache the first run wrote), `devctl info` of it, then `devctl --help`, which loads every verb's module; the
- * functions a verb runs are then found compiled (`devctl test`'s rules parser, compiler and cache and its event run,
- * where no devMaster runs it). The daemon: a start, and after its readiness a "change" event of each
+ * and rules.d. devctl: `devctl info` of a fixture disk; in another process `devctl test` of it twice (the rules
+ * parsed and compiled, then taken from the rules cache the first run wrote); then `devctl --help`, which loads every
+ * verb's module, for the files neither loaded. The functions a verb runs are then found compiled (`devctl test`'s
+ * rules parser, compiler and cache and its event run, where no devMaster runs it; `devctl info`'s device model in its
+ * own file, not in test's). The daemon: a start, and after its readiness a "change" event of each
  * fixture device (Daemon.rehearse(), src/daemon/rehearsal.ts), so that the caches hold the functions its start runs
  * (the rules parser and compiler, the sockets, the control server) and those of the event path, which a start
  * otherwise compiles one by one during its first events. When those runs cannot run here (a sandbox that refuses
@@ -152,8 +153,8 @@ const withKey = (code) => `${code}//# codeCacheKey=${createHash('sha256').update
  * unseen.
  */
 function writeCodeCaches(name, flags) {
-  const train = (runs, stop = '') =>
-    spawnSync(process.execPath, [...flags, '-e', `${stop}require('./dist/cli/launch.cjs').writeCodeCache(${JSON.stringify(name)}, ${JSON.stringify(runs)})`], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 60_000 });
+  const train = (runs, stop = '', only) =>
+    spawnSync(process.execPath, [...flags, '-e', `${stop}require('./dist/cli/launch.cjs').writeCodeCache(${JSON.stringify(name)}, ${JSON.stringify(runs)}, ${JSON.stringify(only)})`], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 60_000 });
   const tmp = mkdtempSync(join(tmpdir(), `${name}-train-`));
   try {
     for (const d of ['run', 'dev']) mkdirSync(join(tmp, d));
@@ -171,7 +172,14 @@ function writeCodeCaches(name, flags) {
       // takes them from there
       mkdirSync(join(tmp, 'run', 'devmaster'));
       const disk = '/sys/class/block/sda';
-      r = train([['test', ...roots, ...rules, disk], ['test', ...roots, ...rules, disk], ['info', ...roots, disk], ['--help']]);
+      // each verb in a process of its own, which writes the caches of the files it loaded and no process before it
+      // wrote (writeCodeCache(), `only`); then `--help`, which loads every verb, writes the rest
+      removeCodeCaches(name);
+      for (const runs of [[['info', ...roots, disk]], [['test', ...roots, ...rules, disk], ['test', ...roots, ...rules, disk]]]) {
+        r = train(runs, '', 'loaded');
+        if (r.status !== 0) break;
+      }
+      if (r.status === 0) r = train([['--help']], '', 'missing');
     }
     if (r.status === 0) return checkCodeCaches(name, flags);
     process.stderr.write(`warning: the runs for the code caches of ${name} failed (${r.status ?? r.signal}); its caches come from ${name} --help:\n${r.stderr}`);
@@ -184,6 +192,11 @@ function writeCodeCaches(name, flags) {
 }
 
 /** Fails the build when V8, in a fresh process under the same flags, refuses one of NAME's code caches. */
+/** Removes NAME's code caches, so that each is written by the first training process that loads its file. */
+function removeCodeCaches(name) {
+  for (const f of readdirSync(OUT)) if ((f.startsWith(`${name}.`) || f.startsWith(`${name}-`)) && f.endsWith('.cache')) rmSync(join(OUT, f));
+}
+
 function checkCodeCaches(name, flags) {
   const r = spawnSync(process.execPath, [...flags, '-e', `process.stdout.write(JSON.stringify(require('./dist/cli/launch.cjs').refusedCaches(${JSON.stringify(name)})))`], { encoding: 'utf8', timeout: 60_000 });
   const refused = r.status === 0 ? JSON.parse(r.stdout) : undefined;

@@ -15,7 +15,7 @@
 // the file NAME. One file to read and compile with its cache instead of several.
 //
 // This file is CommonJS and imports only Node's own modules: it is all that runs before the bundle.
-import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Script } from 'node:vm';
 
@@ -136,8 +136,14 @@ export function launch(name: string): void {
  * line, and the runs must not change them (v8.setFlagsFromString): a cache carries a hash of the flags as they were
  * when it was made, and a start under the shebang's flags alone would refuse it. A run that fails (exit code other
  * than 0) ends the process and writes no cache.
+ *
+ * `only: 'loaded'` writes the caches of the files these runs loaded and no earlier process wrote (a file whose cache
+ * exists is left as it is), so that a file is trained by the runs that use it: the chunks a verb always loads are
+ * defined in its own file, and in one process a chunk runs from the first file that defined it, so a verb run after
+ * another would find its shared chunks compiled in the other's file, not its own (scripts/bundle.mjs trains each verb
+ * in a process of its own, then writes the caches left with `only: 'missing'`).
  */
-export function writeCodeCache(name: string, runs: readonly (readonly string[])[]): void {
+export function writeCodeCache(name: string, runs: readonly (readonly string[])[], only?: 'loaded' | 'missing'): void {
   if (!runs.length) throw new Error('writeCodeCache: no run to train on');
   const entry = `${BUNDLE_DIR}/${name}.cjs`;
   const exit = process.exit.bind(process);
@@ -159,6 +165,7 @@ export function writeCodeCache(name: string, runs: readonly (readonly string[])[
     if (code !== 0) return;
     for (const f of filesOf(name)) {
       const file = join(BUNDLE_DIR, f);
+      if (only !== undefined && (existsSync(cacheOf(file)) || (only === 'loaded' && !compiled.has(file)))) continue;
       const key = KEY_TRAILER.exec(readFileSync(file, 'latin1'))?.[1];
       if (key === undefined) throw new Error(`${file}: no codeCacheKey line at its end`);
       const data = (compiled.get(file) ?? compile(file)).script.createCachedData();
