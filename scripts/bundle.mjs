@@ -40,14 +40,47 @@ const entryOf = (p) => (p === 'koffi' ? nodeRequire.resolve(p) : p);
  * is found at run time, the way Node finds koffi, and only then.
  */
 const KOFFI_FALLBACK = 'loadDynamic2(__dirname, pkg, triplets)';
+/**
+ * Two more changes, each for a start's time (docs/PERFORMANCE.md, "Start-up"), neither for what koffi does once
+ * loaded:
+ * - node:module, which koffi requires at its load for a require() of its fallback's file (it loads Node's ES module
+ *   loader with it, compiled without Node's code cache under the daemon's V8 flags: about 2 ms), is required when
+ *   that fallback runs;
+ * - where no musl dynamic loader is installed, the package's glibc build (@koromix/koffi-PLATFORM/TRIPLET/koffi.node)
+ *   is required straight. The package's own loader, which stays the way when that fails, reads node's ELF program
+ *   headers at each start to choose between its glibc and musl builds (with its compile and resolution: about 4 ms).
+ */
+const KOFFI_EDITS = [
+  [KOFFI_FALLBACK, `loadDynamic2(require('node:path').dirname(require('node:module').createRequire(__filename).resolve('koffi')) + '/src/koffi', pkg, triplets)`],
+  ['import_node_module = require("node:module");', ''],
+  ['require2 = (0, import_node_module.createRequire)(__filename);', 'require2 = (id) => require("node:module").createRequire(__filename)(id);'],
+  [
+    'var native = loadStatic(pkg) ?? ',
+    `var native = loadGlibcBuild(pkg, triplets) ?? loadStatic(pkg) ?? `,
+  ],
+];
+const KOFFI_GLIBC = `
+function loadGlibcBuild(pkg, triplets) {
+  const musl = { x64: 'x86_64', arm64: 'aarch64', ia32: 'i386', arm: 'armhf', riscv64: 'riscv64', ppc64: 'powerpc64le', s390x: 's390x', loong64: 'loongarch64' }[process.arch];
+  if (process.platform !== 'linux' || musl === undefined || require('node:fs').existsSync('/lib/ld-musl-' + musl + '.so.1')) return null;
+  try {
+    const m = require('@koromix/koffi-' + pkg + '/' + triplets[0] + '/koffi.node');
+    return m?.version == null ? null : m;
+  } catch {
+    return null;
+  }
+}
+`;
 const koffiDir = {
   name: 'koffi-dir',
   setup(b) {
     b.onLoad({ filter: /\/node_modules\/koffi\/src\/koffi\/index\.cjs$/ }, async ({ path }) => {
-      const text = await readFile(path, 'utf8');
-      if (!text.includes(KOFFI_FALLBACK)) throw new Error(`${path}: no '${KOFFI_FALLBACK}' (another koffi version? see scripts/bundle.mjs)`);
-      const dir = `require('node:path').dirname(require('node:module').createRequire(__filename).resolve('koffi')) + '/src/koffi'`;
-      return { contents: text.replace(KOFFI_FALLBACK, `loadDynamic2(${dir}, pkg, triplets)`), loader: 'js' };
+      let text = await readFile(path, 'utf8');
+      for (const [from, to] of KOFFI_EDITS) {
+        if (text.split(from).length !== 2) throw new Error(`${path}: '${from}' not found once (another koffi version? see scripts/bundle.mjs)`);
+        text = text.replace(from, to);
+      }
+      return { contents: text + KOFFI_GLIBC, loader: 'js' };
     });
   },
 };
@@ -253,9 +286,23 @@ for (const name of EXECUTABLES) {
   // devctl runs one verb: each verb's file defines the chunks the verb always loads and the entry does not hold
   // (shared with other verbs, so also kept as files of their own), so that a verb reads one file more, not ten.
   // (Not the daemon: it loads many parts, which would each compile their copy of the chunks they share.)
+  if (process.env.DM_TRY && name === 'devmaster') {
+    const entryOut = Object.keys(metafile.outputs).find((o) => resolve(o) === entry);
+    const order = [entryOut];
+    for (let k = 0; k < order.length; k++)
+      for (const i of metafile.outputs[order[k]].imports) if (i.kind === 'dynamic-import' && !i.external && !order.includes(i.path)) order.push(i.path);
+    const owned = new Set(inEntry);
+    for (const part of order.slice(1)) {
+      const mine = alwaysLoaded(metafile, part).filter((c) => !owned.has(c));
+      for (const c of mine) owned.add(c);
+      if (mine.length) cjs.set(resolve(part), defineAll(mine) + cjs.get(resolve(part)));
+    }
+    console.error(order.map((o) => basename(o)).join(' '));
+  }
   if (name === 'devctl') {
     const entryOut = Object.keys(metafile.outputs).find((o) => resolve(o) === entry);
-    for (const i of metafile.outputs[entryOut].imports) {
+    const targets = metafile.outputs[entryOut].imports;
+    for (const i of targets) {
       if (i.kind !== 'dynamic-import' || i.external) continue;
       const shared = alwaysLoaded(metafile, i.path).filter((c) => !inEntry.includes(c));
       if (shared.length) cjs.set(resolve(i.path), defineAll(shared) + cjs.get(resolve(i.path)));
