@@ -285,24 +285,25 @@ for (const name of EXECUTABLES) {
   cjs.set(entry, defineAll(inEntry) + cjs.get(entry));
   // devctl runs one verb: each verb's file defines the chunks the verb always loads and the entry does not hold
   // (shared with other verbs, so also kept as files of their own), so that a verb reads one file more, not ten.
-  // (Not the daemon: it loads many parts, which would each compile their copy of the chunks they share.)
-  if (process.env.DM_TRY && name === 'devmaster') {
+  // The daemon loads its parts one after the other (its dynamic imports: the daemon, the rules' loader, the units...):
+  // each part's file defines the chunks it always loads that neither the entry nor a part before it (breadth first
+  // from the entry, the order a start loads them in) holds, so that a start reads a dozen files, not forty. A part
+  // loaded out of that order still finds a chunk it lacks in the chunk's own file.
+  if (name === 'devmaster') {
     const entryOut = Object.keys(metafile.outputs).find((o) => resolve(o) === entry);
-    const order = [entryOut];
-    for (let k = 0; k < order.length; k++)
-      for (const i of metafile.outputs[order[k]].imports) if (i.kind === 'dynamic-import' && !i.external && !order.includes(i.path)) order.push(i.path);
-    const owned = new Set(inEntry);
-    for (const part of order.slice(1)) {
-      const mine = alwaysLoaded(metafile, part).filter((c) => !owned.has(c));
-      for (const c of mine) owned.add(c);
+    const parts = [entryOut];
+    for (let k = 0; k < parts.length; k++)
+      for (const i of metafile.outputs[parts[k]].imports) if (i.kind === 'dynamic-import' && !i.external && !parts.includes(i.path)) parts.push(i.path);
+    const held = new Set(inEntry);
+    for (const part of parts.slice(1)) {
+      const mine = alwaysLoaded(metafile, part).filter((c) => !held.has(c));
+      for (const c of mine) held.add(c);
       if (mine.length) cjs.set(resolve(part), defineAll(mine) + cjs.get(resolve(part)));
     }
-    console.error(order.map((o) => basename(o)).join(' '));
   }
   if (name === 'devctl') {
     const entryOut = Object.keys(metafile.outputs).find((o) => resolve(o) === entry);
-    const targets = metafile.outputs[entryOut].imports;
-    for (const i of targets) {
+    for (const i of metafile.outputs[entryOut].imports) {
       if (i.kind !== 'dynamic-import' || i.external) continue;
       const shared = alwaysLoaded(metafile, i.path).filter((c) => !inEntry.includes(c));
       if (shared.length) cjs.set(resolve(i.path), defineAll(shared) + cjs.get(resolve(i.path)));
