@@ -8,7 +8,6 @@
 // probing hint to libblkid (e.g. session_offset=…), -R/--noraid skips RAID signatures.
 import { closeSync, constants, existsSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { devPath } from '../device/roots.js';
 import type { Roots } from '../device/roots.js';
 import type { Builtin, BuiltinContext } from './types.js';
@@ -16,6 +15,7 @@ import { splitDevT } from '../sys/devnum.js';
 import { BLKGETDISKSEQ, ioctl } from '../sys/ioctl.js';
 import { blkid, cBytes, encoded, FLTR_NOTIN, PARTS_ENTRY_DETAILS, SUBLKS_LABEL, SUBLKS_SECTYPE, SUBLKS_TYPE, SUBLKS_USAGE, SUBLKS_UUID, SUBLKS_VERSION, USAGE_RAID, type Ptr } from '../sys/libblkid.js';
 import { errnoCode, tryOr } from '../util/fs.js';
+import { getopt, getoptSpec, type OptionSpec } from '../util/getopt.js';
 
 // ------------------------------------------------------------------ what udev makes of blkid's values
 
@@ -242,29 +242,21 @@ export function parseInt64(s: string): bigint | undefined {
   return signed;
 }
 
+const BLKID_OPTIONS: OptionSpec = { offset: { type: 'string', short: 'o' }, hint: { type: 'string', short: 'H' }, noraid: { type: 'boolean', short: 'R' } };
+
 /**
- * Parses the builtin's arguments like its getopt_long("o:H:R"). Like udev, options it does not know (or
- * that lack their argument) are ignored; a bad offset is an error.
+ * Parses the builtin's arguments as its getopt_long("o:H:R") does. Like udev, which passes over getopt's '?', options
+ * it does not know (or that lack their argument) are ignored; a bad offset is an error.
  */
 export function parseBlkidArgs(argv: string[]): BlkidOptions {
-  const { tokens } = parseArgs({
-    args: argv.slice(1),
-    options: { offset: { type: 'string', short: 'o' }, hint: { type: 'string', short: 'H' }, noraid: { type: 'boolean', short: 'R' } },
-    strict: false,
-    allowPositionals: true,
-    tokens: true,
-  });
+  const { options } = getopt(argv.slice(1), { ...getoptSpec(BLKID_OPTIONS), keepGoing: true }, 'blkid');
   const opts: BlkidOptions = { offset: 0n, hints: [], noraid: false };
-  for (const t of tokens) {
-    if (t.kind !== 'option') continue;
-    if (t.name === 'noraid') opts.noraid = true;
-    else if ((t.name === 'offset' || t.name === 'hint') && typeof t.value === 'string') {
-      if (t.name === 'hint') {
-        opts.hints.push(t.value);
-        continue;
-      }
-      const v = parseInt64(t.value);
-      if (v === undefined) throw new BlkidError(`blkid: failed to parse '${t.value}' as an integer`, 'error');
+  for (const { key, value } of options) {
+    if (key === 'noraid') opts.noraid = true;
+    else if (key === 'hint') opts.hints.push(value!);
+    else {
+      const v = parseInt64(value!);
+      if (v === undefined) throw new BlkidError(`blkid: failed to parse '${value}' as an integer`, 'error');
       if (v < 0n) throw new BlkidError(`blkid: invalid offset ${v}`, 'error');
       opts.offset = v;
     }

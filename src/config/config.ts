@@ -262,7 +262,7 @@ export function loadConfigFile(file: string, explicit: boolean, into: Config = d
   return { config: into, warnings: applyConfigText(into, text, file) };
 }
 
-/** parseArgs option descriptors for every config key plus --config. */
+/** The option descriptors of every config key plus --config (what src/cli/devmaster.ts reads its command line with). */
 export function configArgOptions(): Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> {
   const opts: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = { config: { type: 'string' } };
   for (const s of KEYS) {
@@ -285,7 +285,7 @@ export function configHelp(): string {
 
 /**
  * Builds the effective configuration: defaults, then the config file, then flags.
- * `values` is the result of util.parseArgs with configArgOptions() merged in.
+ * `values`: the command line's options by name (src/cli/devmaster.ts), with configArgOptions()' names.
  */
 export function resolveConfig(values: Record<string, unknown>): LoadResult {
   const explicit = typeof values.config === 'string';

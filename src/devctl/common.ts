@@ -2,7 +2,9 @@
 import { configArgOptions, resolveConfig, type Config } from '../config/config.js';
 import { createLogger, log } from '../log.js';
 import type { Roots } from '../device/roots.js';
-import { getopt, type ArgKind, type GetoptResult, type GetoptSpec, type GotOption, type LongOption, type ShortOption } from './getopt.js';
+import { getopt, getoptSpec, storeOption, type GetoptResult, type GotOption, type OptionDef, type OptionSpec } from '../util/getopt.js';
+
+export { getoptSpec, type OptionDef, type OptionSpec };
 
 /** What every verb module exports. */
 export interface Verb {
@@ -35,20 +37,6 @@ export class EarlyExit extends Error {
   }
 }
 
-/**
- * One option of a verb. `type: 'string'` takes an argument (`optional: true`: only as --opt=VALUE or -oVALUE, as
- * udevadm's -w[SECONDS]; the value is '' when none is given); `multiple` keeps every value; `aliases` are further
- * long names (udevadm's --log-priority for --log-level).
- */
-export interface OptionDef {
-  type: 'string' | 'boolean';
-  short?: string;
-  multiple?: boolean;
-  optional?: boolean;
-  aliases?: readonly string[];
-}
-
-export type OptionSpec = Readonly<Record<string, OptionDef>>;
 
 export interface Parsed {
   values: Record<string, unknown>;
@@ -77,18 +65,6 @@ export function parsePreVerb(argv: readonly string[]): GetoptResult {
   return getopt(argv, getoptSpec({ ...spec, ...globals, ...spec }, true, exact), 'devctl');
 }
 
-/** Builds getopt's tables from an option spec. */
-export function getoptSpec(options: OptionSpec, stopAtOperand = false, exactOnly: ReadonlySet<string> = new Set()): GetoptSpec {
-  const short = new Map<string, ShortOption>();
-  const long: LongOption[] = [];
-  for (const [key, o] of Object.entries(options)) {
-    const arg: ArgKind = o.type === 'boolean' ? 'none' : o.optional ? 'optional' : 'required';
-    if (o.short) short.set(o.short, { arg, key });
-    for (const name of [key, ...(o.aliases ?? [])]) long.push({ name, arg, key, exactOnly: exactOnly.has(key) });
-  }
-  return { short, long, stopAtOperand };
-}
-
 interface Invocation {
   /** The name getopt reports errors under (udevadm uses the verb). */
   verb: string;
@@ -101,17 +77,6 @@ let invocation: Invocation = { verb: 'devctl', globals: [] };
 /** Records the verb being run and the global options given before it (src/cli/devctl.ts). */
 export function setInvocation(verb: string, globals: GotOption[]): void {
   invocation = { verb, globals };
-}
-
-/** Adds one option occurrence to `values` (booleans true, strings their value, `multiple` ones a list). */
-function store(values: Record<string, unknown>, def: OptionDef | undefined, o: GotOption): void {
-  if (!def || def.type === 'boolean') {
-    values[o.key] = true;
-    return;
-  }
-  const v = o.value ?? '';
-  if (def.multiple) ((values[o.key] ??= []) as string[]).push(v);
-  else values[o.key] = v;
 }
 
 /**
@@ -134,14 +99,14 @@ export function parseVerbArgs(argv: string[], options: OptionSpec, { stopAtOpera
   // --log-level is the daemon's) configure devctl itself; everything lands in `values`
   const values: Record<string, unknown> = {};
   const globalValues: Record<string, unknown> = {};
-  for (const o of invocation.globals) store(globalValues, globals[o.key], o);
+  for (const o of invocation.globals) storeOption(globalValues, globals[o.key], o);
   const order: GotOption[] = [];
   for (const o of r.options) {
     if (o.key === 'help' && !('help' in options)) throw new EarlyExit('help');
     if (o.key === 'version' && !('version' in options)) throw new EarlyExit('version');
     if (o.key in options) order.push(o);
-    else store(globalValues, globals[o.key], o);
-    store(values, all[o.key], o);
+    else storeOption(globalValues, globals[o.key], o);
+    storeOption(values, all[o.key], o);
   }
   if (r.error !== undefined) throw new GetoptError(r.error);
   for (const [k, v] of Object.entries(globalValues)) if (!(k in values)) values[k] = v;

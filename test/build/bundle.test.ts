@@ -53,6 +53,17 @@ describe('the bundled executables', () => {
     expect(v).toMatchObject({ status: 0, stdout: readFileSync(join(REPO, 'package.json'), 'utf8').match(/"version": "([^"]+)"/)![1] + '\n' });
   });
 
+  it('devmaster reads its command line as udevd does (getopt_long): abbreviations, glibc\'s messages', () => {
+    const run = (...args: string[]) => spawnSync(join(DIST, 'cli', 'devmaster.js'), args, { encoding: 'utf8' });
+    const version = readFileSync(join(REPO, 'package.json'), 'utf8').match(/"version": "([^"]+)"/)![1] + '\n';
+    expect(run('--vers')).toMatchObject({ status: 0, stdout: version });
+    expect(run('--bogus')).toMatchObject({ status: 1, stderr: "devmaster: unrecognized option '--bogus'\nTry 'devmaster --help'.\n" });
+    expect(run('--ru', '/tmp')).toMatchObject({ status: 1, stderr: "devmaster: option '--ru' is ambiguous; possibilities: '--run' '--rules-dir'\nTry 'devmaster --help'.\n" });
+    expect(run('--version=1')).toMatchObject({ status: 1, stderr: "devmaster: option '--version' doesn't allow an argument\nTry 'devmaster --help'.\n" });
+    expect(run('--run')).toMatchObject({ status: 1, stderr: "devmaster: option '--run' requires an argument\nTry 'devmaster --help'.\n" });
+    expect(run('now')).toMatchObject({ status: 1, stderr: "devmaster: unexpected argument 'now'\nTry 'devmaster --help'.\n" });
+  });
+
   it('devctl info and test print what the sources print, with every code cache taken', () => {
     for (const args of [['info', '/dev/null'], ['info', '--query=all', '--path=/devices/virtual/mem/zero'], ['test', '/dev/null']]) {
       const bundled = launchReport(DIST, 'devctl', shebangFlags('devctl'), args);

@@ -262,6 +262,8 @@ describe('blkid helpers', () => {
     expect(parseBlkidArgs(['blkid', '-o512', 'x', '--offset', '0x10'])).toEqual({ offset: 16n, hints: [], noraid: false });
     expect(() => parseBlkidArgs(['blkid', '-o', '1x'])).toThrow(/failed to parse '1x'/);
     expect(() => parseBlkidArgs(['blkid', '--offset=-1'])).toThrow(/invalid offset -1/);
+    // what getopt_long does not know is passed over, as udev's loop passes over its '?'; long names abbreviate
+    expect(parseBlkidArgs(['blkid', '--bogus', '-xR', '--off=3', '--noraid=1', '-H'])).toEqual({ offset: 3n, hints: [], noraid: true });
     expect([parseInt64(' 42'), parseInt64('010'), parseInt64('0x1F'), parseInt64('-0'), parseInt64('9223372036854775807')]).toEqual([42n, 8n, 31n, 0n, 9223372036854775807n]);
     expect([parseInt64(''), parseInt64('08'), parseInt64('9223372036854775808'), parseInt64('1 '), parseInt64('0x')]).toEqual([undefined, undefined, undefined, undefined, undefined]);
   });

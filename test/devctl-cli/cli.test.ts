@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { DEVCTL_COMMAND, devctl } from '../helpers/cli.js';
 import { REPO, referenceUdev257 } from '../helpers/reference.js';
 import { controlRequest } from '../../src/daemon/control.js';
-import { getopt } from '../../src/devctl/getopt.js';
+import { getopt } from '../../src/util/getopt.js';
 import { getoptSpec } from '../../src/devctl/common.js';
 import { controlPlan } from '../../src/devctl/control.js';
 import { startDevmaster, tempRoots, type RunningDevmaster, type TempRoots } from '../daemon/helpers.js';
