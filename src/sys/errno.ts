@@ -1,25 +1,36 @@
 // errno numbers, their names (EPERM, ENOENT, ...) from Node's table of the platform's values, and the one way a
 // failed C call becomes an Error.
-import { constants } from 'node:os';
+import { createRequire } from 'node:module';
+
+// node:os required on first use, not imported (the lazy require of scripts/bundle.mjs): a one-shot verb that names no
+// errno (`devctl info` of a device) does not load it (under devctl's V8 flag Node compiles it without its code cache).
+const require = createRequire(import.meta.url);
+let table: Readonly<Record<string, number>> | undefined;
+/** Node's table of the platform's errno values (os.constants.errno). */
+const errnos = (): Readonly<Record<string, number>> => (table ??= (require('node:os') as typeof import('node:os')).constants.errno);
 
 /** Number -> name; where two names share a number (EAGAIN and EWOULDBLOCK) the first listed, as glibc names it. */
-const NAMES = new Map<number, string>();
-for (const [name, n] of Object.entries(constants.errno)) if (!NAMES.has(n)) NAMES.set(n, name);
+let names: Map<number, string> | undefined;
 
 /** The name of an errno number, or "E<n>" for one the platform does not list. */
 export function errnoName(errno: number): string {
-  return NAMES.get(errno) ?? `E${errno}`;
+  if (!names) {
+    names = new Map();
+    for (const [name, n] of Object.entries(errnos())) if (!names.has(n)) names.set(n, name);
+  }
+  return names.get(errno) ?? `E${errno}`;
 }
 
-const E = constants.errno;
 /** Linux's numbers of the errnos Node does not list. */
 const ESOCKTNOSUPPORT = 94;
 const EPFNOSUPPORT = 96;
-const NOT_SUPPORTED = new Set([E.EOPNOTSUPP, E.ENOTTY, E.ENOSYS, E.EAFNOSUPPORT, EPFNOSUPPORT, E.EPROTONOSUPPORT, ESOCKTNOSUPPORT, E.ENOPROTOOPT]);
+let notSupported: Set<number> | undefined;
 
 /** systemd's ERRNO_IS_NOT_SUPPORTED(): the call or protocol is not supported (by the device, the kernel, ...). */
 export function errnoIsNotSupported(errno: number): boolean {
-  return NOT_SUPPORTED.has(Math.abs(errno));
+  const E = errnos();
+  notSupported ??= new Set([E.EOPNOTSUPP!, E.ENOTTY!, E.ENOSYS!, E.EAFNOSUPPORT!, EPFNOSUPPORT, E.EPROTONOSUPPORT!, ESOCKTNOSUPPORT, E.ENOPROTOOPT!]);
+  return notSupported.has(Math.abs(errno));
 }
 
 /** An Error for a failed C call, like Node's system errors: message "what: ENAME", errno and code set. */

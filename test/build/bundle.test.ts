@@ -158,6 +158,22 @@ describe('the bundled executables', () => {
     for (const p of ['pino', 'pino-pretty', 'chokidar', 'protobufjs', 'smol-toml', 'siphash']) expect(files).toContain(`devmaster-vendor-${p}.cjs`);
   });
 
+  it("devctl info loads none of Node's modules but vm beyond those every start loads (under the #! line's flag Node compiles them without its code cache)", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dm-modules-'));
+    try {
+      const preload = join(dir, 'modules.cjs');
+      writeFileSync(preload, `const before = new Set(process.moduleLoadList);
+process.on('exit', () => require('fs').writeSync(2, 'MODULES ' + JSON.stringify(process.moduleLoadList.filter((m) => !before.has(m))) + '\\n'));\n`);
+      const r = spawnSync(join(DIST, 'cli', 'devctl.js'), ['info', '/dev/null'], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: `--require ${preload}` } });
+      expect(r.status, r.stderr).toBe(0);
+      const line = r.stderr.split('\n').find((l) => l.startsWith('MODULES '));
+      // node:os was one (the errno names, src/sys/errno.ts, now read on first use)
+      expect(JSON.parse(line!.slice('MODULES '.length))).toEqual(['NativeModule vm']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('the entry carries the chunks it always loads (defined in its file): every chunk named is a file or defined there', () => {
     const files = readdirSync(join(DIST, 'bundle'));
     for (const name of ['devctl', 'devmaster']) {
