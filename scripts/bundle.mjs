@@ -24,6 +24,11 @@ const EXECUTABLES = ['devmaster', 'devctl'];
 const NATIVE = ['netlink', '@koromix/*'];
 /** The other packages src/ imports: each bundled into a file of its own. */
 const VENDORED = Object.keys(JSON.parse(readFileSync('package.json', 'utf8')).dependencies).filter((p) => !NATIVE.includes(p));
+/**
+ * Files of the native packages bundled all the same, each into NAME-vendor-FILE.cjs: netlink's raw socket (its
+ * JavaScript; its addon stays in node_modules, found as NETLINK_ADDON below says).
+ */
+const VENDORED_FILES = { 'netlink/dist/raw.js': 'netlink-raw' };
 const OUT = 'dist/bundle';
 const nodeRequire = createRequire(import.meta.url);
 
@@ -32,7 +37,9 @@ const nodeRequire = createRequire(import.meta.url);
  * require(): src/sys/libc.ts requires it, so its CommonJS file (whose own require() of the platform's package is a
  * plain one; its ES module's goes through import.meta.url, which a bundle does not have).
  */
-const entryOf = (p) => (p === 'koffi' ? nodeRequire.resolve(p) : p);
+const entryOf = (p) => (p === 'koffi' || p in VENDORED_FILES ? nodeRequire.resolve(p) : p);
+/** The name of a vendored package's (or file's) bundle file: NAME-vendor-THIS.cjs. */
+const vendorName = (p) => VENDORED_FILES[p] ?? p;
 
 /**
  * koffi's CommonJS file falls back, when no @koromix/koffi-PLATFORM package loads, to a koffi.node built at install
@@ -71,6 +78,40 @@ function loadGlibcBuild(pkg, triplets) {
   }
 }
 `;
+/**
+ * netlink's raw socket finds its addon with node-gyp-build, which reads the package's package.json and lists and
+ * parses its prebuilds directory at each start (its two files, and raw.js, compiled without a code cache: about
+ * 4 ms of a start, with the resolution). In the bundle raw.js requires the prebuild straight where that is what
+ * node-gyp-build would take (no NETLINK_PREBUILD in the environment, no build of the package's own, one prebuild for
+ * the platform and no other), and asks node-gyp-build, from the package's directory, otherwise.
+ */
+const NETLINK_BINDING = "const binding = require('node-gyp-build')(__dirname + '/..');";
+const NETLINK_ADDON = `const binding = (() => {
+  const { dirname, join } = require('node:path');
+  const { existsSync, readdirSync } = require('node:fs');
+  const dir = dirname(require.resolve('netlink/package.json'));
+  const prebuilds = join(dir, 'prebuilds', process.platform + '-' + process.arch);
+  let only;
+  try {
+    const files = readdirSync(prebuilds);
+    only = files.length === 1 && files[0] === 'node.napi.node';
+  } catch {
+    only = false;
+  }
+  if (only && process.env.NETLINK_PREBUILD === undefined && !existsSync(join(dir, 'build'))) return require(join(prebuilds, 'node.napi.node'));
+  return require(require.resolve('node-gyp-build', { paths: [dir] }))(dir);
+})();`;
+const netlinkAddon = {
+  name: 'netlink-addon',
+  setup(b) {
+    b.onLoad({ filter: /\/node_modules\/netlink\/dist\/raw\.js$/ }, async ({ path }) => {
+      const text = await readFile(path, 'utf8');
+      if (text.split(NETLINK_BINDING).length !== 2) throw new Error(`${path}: '${NETLINK_BINDING}' not found once (another netlink version? see scripts/bundle.mjs)`);
+      return { contents: text.replace(NETLINK_BINDING, NETLINK_ADDON), loader: 'js' };
+    });
+  },
+};
+
 const koffiDir = {
   name: 'koffi-dir',
   setup(b) {
@@ -124,9 +165,9 @@ function vendor(name, used) {
     name: 'vendor',
     setup(b) {
       b.onResolve({ filter: /^[^./]/ }, ({ path }) => {
-        if (!VENDORED.includes(path)) return undefined;
+        if (!VENDORED.includes(path) && !(path in VENDORED_FILES)) return undefined;
         used.add(path);
-        return { path: `./${name}-vendor-${path}.cjs`, external: true };
+        return { path: `./${name}-vendor-${vendorName(path)}.cjs`, external: true };
       });
     },
   };
@@ -258,10 +299,10 @@ for (const name of EXECUTABLES) {
   const inEntry = alwaysLoaded(metafile, join(OUT, `${name}.cjs`));
   const vendored = await build({
     ...common,
-    entryPoints: Object.fromEntries([...used].map((p) => [`${name}-vendor-${p}`, entryOf(p)])),
+    entryPoints: Object.fromEntries([...used].map((p) => [`${name}-vendor-${vendorName(p)}`, entryOf(p)])),
     format: 'cjs',
     external: NATIVE,
-    plugins: [koffiDir],
+    plugins: [koffiDir, netlinkAddon],
     write: false,
   });
   for (const f of vendored.outputFiles) writeFileSync(f.path, withKey(f.text));

@@ -83,6 +83,8 @@ const nodeRequire = require;
 function bundleRequire(id: string): unknown {
   return id.startsWith('./') ? load(BUNDLE_DIR + id.slice(1)).exports : nodeRequire(id);
 }
+/** Node's resolution from here (a vendored package's file finding its package: netlink's addon, scripts/bundle.mjs). */
+bundleRequire.resolve = (id: string, options?: { paths?: string[] }): string => nodeRequire.resolve(id, options);
 /** A module whose code is in the file being loaded (the entry's chunks, above), run when first required. */
 bundleRequire.define = (name: string, fn: ModuleWrapper): void => {
   defined.set(`${BUNDLE_DIR}/${name}`, fn);

@@ -2,7 +2,7 @@
 // structs and types too: on first use). In the bundle its JavaScript is a file of the bundle (NAME-vendor-koffi.cjs,
 // with its code cache) and the platform's package (@koromix/koffi-PLATFORM: its glibc build's .node file, or the
 // loader that picks its glibc or musl build) is required from node_modules at run time, as Node finds it from where
-// the executable is.
+// the executable is. Below: netlink's addon, from the bundled raw socket.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -118,5 +118,36 @@ console.log(JSON.stringify({ before, gid, after: koffiFiles() }));`;
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(new RegExp(`^Node: +owner ${uidOf('daemon')}, group ${gidOf('disk')}, mode 0600$`, 'm'));
     expect(r.nodeModules.filter(isKoffi)).toEqual([built]);
+  });
+});
+
+// netlink's raw socket is bundled (NAME-vendor-netlink-raw.cjs); its addon stays in node_modules, required straight
+// where node-gyp-build would take the one prebuild, and through node-gyp-build otherwise (scripts/bundle.mjs).
+describe("netlink's addon, from the bundled raw socket", () => {
+  const NETLINK = join(REPO, 'node_modules', 'netlink');
+  const PREBUILD = join(NETLINK, 'prebuilds', `${process.platform}-${process.arch}`, 'node.napi.node');
+  /** devctl wait on an empty run directory: it listens on a uevent socket until its timeout (status 1). */
+  const waitReport = (env?: NodeJS.ProcessEnv) => {
+    const run = mkdtempSync(join(tmpdir(), 'dm-netlink-'));
+    try {
+      return launchReport(DIST, 'devctl', shebangFlags('devctl'), ['wait', '--run', run, '--timeout', '0.2', '/dev/null'], env);
+    } finally {
+      rmSync(run, { recursive: true, force: true });
+    }
+  };
+
+  it('requires the package\'s one prebuild straight: neither raw.js nor node-gyp-build from node_modules', () => {
+    const r = waitReport();
+    expect(r).toMatchObject({ status: 1, stderr: 'Timed out for waiting devices being initialized.' });
+    expect(r.loaded.filter((l) => l.file.includes('netlink'))).toEqual([{ file: join(DIST, 'bundle', 'devctl-vendor-netlink-raw.cjs'), cacheRejected: false }]);
+    expect(r.nodeModules.filter((f) => !isKoffi(f))).toEqual([PREBUILD]);
+  });
+
+  it('asks node-gyp-build where the environment names a prebuild directory (NETLINK_PREBUILD), as the package does', () => {
+    const r = waitReport({ NETLINK_PREBUILD: NETLINK });
+    expect(r).toMatchObject({ status: 1, stderr: 'Timed out for waiting devices being initialized.' });
+    const loaded = r.nodeModules.filter((f) => !isKoffi(f));
+    expect(loaded.some((f) => f.includes('/node-gyp-build/'))).toBe(true);
+    expect(loaded.filter((f) => f.endsWith('.node'))).toEqual([PREBUILD]);
   });
 });
