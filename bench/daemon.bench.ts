@@ -39,10 +39,10 @@
 //   - disk: coldplug of devMaster with its run root on the disk, a directory removed before each start, as
 //     ../shared/tools/plain-bench.sh gives it, beside devMaster on its tmpfs /run and udevd 252, alternating.
 //
-//   - alt (only when asked for): devMaster's executable against another start of a devMaster, coldplug and storm,
-//     alternating: `node DM_BENCH_ALT_NODE dist/cli/devmaster.js` (other V8 or Node flags), or DM_BENCH_ALT_SCRIPT,
-//     the executable of another build (a copy of dist/ inside this tree, so that it finds node_modules), for
-//     measuring a change against the build before it in one run.
+//   - alt (only when asked for): devMaster's executable against another start of a devMaster, coldplug, storm and
+//     both hotplugs, alternating: `node DM_BENCH_ALT_NODE dist/cli/devmaster.js` (other V8 or Node flags), or
+//     DM_BENCH_ALT_SCRIPT, the executable of another build (a copy of dist/ inside this tree, so that it finds
+//     node_modules), for measuring a change against the build before it in one run.
 //
 // DM_BENCH_ROUNDS (default 5, plus the warm-up) sets the rounds (DM_BENCH_STATS_ROUNDS the stats phase's, default
 // three times as many); DM_BENCH_PHASES (coldplug,storm,hotplug,stats,
@@ -369,7 +369,7 @@ export async function main(): Promise<void> {
     if (PHASES.includes('hotplug')) phases.push(['hotplug', names], ['hotplug-warm', names]);
     if (PHASES.includes('stats')) phases.push(['coldplug', ['devMaster', 'devMaster stats']]);
     if (PHASES.includes('disk')) phases.push(['coldplug', ['devMaster', 'devMaster disk run', 'udevd 252']]);
-    if (PHASES.includes('alt')) phases.push(['coldplug', ['devMaster', 'devMaster alt']], ['storm', ['devMaster', 'devMaster alt']]);
+    if (PHASES.includes('alt')) for (const p of ['coldplug', 'storm', 'hotplug', 'hotplug-warm'] as const) phases.push([p, ['devMaster', 'devMaster alt']]);
     for (const [phase, who] of phases) {
       const statsPhase = who.includes('devMaster stats');
       const diskPhase = who.includes('devMaster disk run');
@@ -478,6 +478,10 @@ export async function main(): Promise<void> {
           alt(`CPU time, ${p}`, `alt-${p}`, (s) => s.cpuMs, ms, 'ms'),
           alt(`peak RSS, ${p}`, `alt-${p}`, (s) => s.hwmKb, mb, 'MB'),
           perRound(`${p}, per round`, `alt-${p}`, (s) => s.span ?? NaN),
+        ]),
+        ...(['hotplug', 'hotplug-warm'] as const).flatMap((p) => [
+          alt(p === 'hotplug' ? 'hotplug, fresh daemon' : 'hotplug after a coldplug', `alt-${p}`, (s) => s.span ?? NaN, ms, 'ms'),
+          alt(`CPU time, ${p === 'hotplug' ? 'hotplug, fresh daemon' : 'hotplug after a coldplug'}`, `alt-${p}`, (s) => s.cpuMs, ms, 'ms'),
         ]),
         alt('start to ready', 'alt-coldplug', (s) => s.readyMs, ms, 'ms'),
         perRound('start to ready, per round', 'alt-coldplug', (s) => s.readyMs),
