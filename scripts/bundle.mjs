@@ -54,8 +54,9 @@ const KOFFI_FALLBACK = 'loadDynamic2(__dirname, pkg, triplets)';
  *   loader with it, compiled without Node's code cache under the daemon's V8 flags: about 2 ms), is required when
  *   that fallback runs;
  * - where no musl dynamic loader is installed, the package's glibc build (@koromix/koffi-PLATFORM/TRIPLET/koffi.node)
- *   is required straight. The package's own loader, which stays the way when that fails, reads node's ELF program
- *   headers at each start to choose between its glibc and musl builds (with its compile and resolution: about 4 ms).
+ *   is required straight; the package's own loader, still used when that fails or a musl loader is there, reads
+ *   node's ELF program headers at each start to choose between its glibc and musl builds (with its compile and
+ *   resolution: about 4 ms).
  */
 const KOFFI_EDITS = [
   [KOFFI_FALLBACK, `loadDynamic2(require('node:path').dirname(require('node:module').createRequire(__filename).resolve('koffi')) + '/src/koffi', pkg, triplets)`],

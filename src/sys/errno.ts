@@ -28,8 +28,10 @@ let notSupported: Set<number> | undefined;
 
 /** systemd's ERRNO_IS_NOT_SUPPORTED(): the call or protocol is not supported (by the device, the kernel, ...). */
 export function errnoIsNotSupported(errno: number): boolean {
-  const E = errnos();
-  notSupported ??= new Set([E.EOPNOTSUPP!, E.ENOTTY!, E.ENOSYS!, E.EAFNOSUPPORT!, EPFNOSUPPORT, E.EPROTONOSUPPORT!, ESOCKTNOSUPPORT, E.ENOPROTOOPT!]);
+  if (!notSupported) {
+    const E = errnos();
+    notSupported = new Set([E.EOPNOTSUPP!, E.ENOTTY!, E.ENOSYS!, E.EAFNOSUPPORT!, EPFNOSUPPORT, E.EPROTONOSUPPORT!, ESOCKTNOSUPPORT, E.ENOPROTOOPT!]);
+  }
   return notSupported.has(Math.abs(errno));
 }
 
