@@ -86,6 +86,15 @@ function loadGlibcBuild(pkg, triplets) {
  * node-gyp-build would take (no NETLINK_PREBUILD in the environment, no build of the package's own, one prebuild for
  * the platform and no other), and asks node-gyp-build, from the package's directory, otherwise.
  */
+/** A package file's text with each `[from, to]` of `edits` made, each `from` found exactly once, or the build fails. */
+function edited(path, text, edits) {
+  for (const [from, to] of edits) {
+    if (text.split(from).length !== 2) throw new Error(`${path}: '${from}' not found once (another version of the package? see scripts/bundle.mjs)`);
+    text = text.replace(from, to);
+  }
+  return text;
+}
+
 const NETLINK_BINDING = "const binding = require('node-gyp-build')(__dirname + '/..');";
 const NETLINK_ADDON = `const binding = (() => {
   const { dirname, join } = require('node:path');
@@ -106,9 +115,7 @@ const netlinkAddon = {
   name: 'netlink-addon',
   setup(b) {
     b.onLoad({ filter: /\/node_modules\/netlink\/dist\/raw\.js$/ }, async ({ path }) => {
-      const text = await readFile(path, 'utf8');
-      if (text.split(NETLINK_BINDING).length !== 2) throw new Error(`${path}: '${NETLINK_BINDING}' not found once (another netlink version? see scripts/bundle.mjs)`);
-      return { contents: text.replace(NETLINK_BINDING, NETLINK_ADDON), loader: 'js' };
+      return { contents: edited(path, await readFile(path, 'utf8'), [[NETLINK_BINDING, NETLINK_ADDON]]), loader: 'js' };
     });
   },
 };
@@ -117,12 +124,7 @@ const koffiDir = {
   name: 'koffi-dir',
   setup(b) {
     b.onLoad({ filter: /\/node_modules\/koffi\/src\/koffi\/index\.cjs$/ }, async ({ path }) => {
-      let text = await readFile(path, 'utf8');
-      for (const [from, to] of KOFFI_EDITS) {
-        if (text.split(from).length !== 2) throw new Error(`${path}: '${from}' not found once (another koffi version? see scripts/bundle.mjs)`);
-        text = text.replace(from, to);
-      }
-      return { contents: text + KOFFI_GLIBC, loader: 'js' };
+      return { contents: edited(path, await readFile(path, 'utf8'), KOFFI_EDITS) + KOFFI_GLIBC, loader: 'js' };
     });
   },
 };
@@ -266,12 +268,12 @@ function writeCodeCaches(name, flags) {
   checkCodeCaches(name, flags);
 }
 
-/** Fails the build when V8, in a fresh process under the same flags, refuses one of NAME's code caches. */
 /** Removes NAME's code caches, so that each is written by the first training process that loads its file. */
 function removeCodeCaches(name) {
   for (const f of readdirSync(OUT)) if ((f.startsWith(`${name}.`) || f.startsWith(`${name}-`)) && f.endsWith('.cache')) rmSync(join(OUT, f));
 }
 
+/** Fails the build when V8, in a fresh process under the same flags, refuses one of NAME's code caches. */
 function checkCodeCaches(name, flags) {
   const r = spawnSync(process.execPath, [...flags, '-e', `process.stdout.write(JSON.stringify(require('./dist/cli/launch.cjs').refusedCaches(${JSON.stringify(name)})))`], { encoding: 'utf8', timeout: 60_000 });
   const refused = r.status === 0 ? JSON.parse(r.stdout) : undefined;
@@ -325,14 +327,12 @@ for (const name of EXECUTABLES) {
   const entry = resolve(OUT, `${name}.cjs`);
   const defineAll = (chunks) => chunks.map((c) => `require.define(${JSON.stringify(basename(c))},function(exports,require,module,__filename,__dirname){${cjs.get(c)}\n});`).join('');
   cjs.set(entry, defineAll(inEntry) + cjs.get(entry));
-  // devctl runs one verb: each verb's file defines the chunks the verb always loads and the entry does not hold
-  // (shared with other verbs, so also kept as files of their own), so that a verb reads one file more, not ten.
+  const entryOut = Object.keys(metafile.outputs).find((o) => resolve(o) === entry);
   // The daemon loads its parts one after the other (its dynamic imports: the daemon, the rules' loader, the units...):
   // each part's file defines the chunks it always loads that neither the entry nor a part before it (breadth first
   // from the entry, the order a start loads them in) holds, so that a start reads a dozen files, not forty. A part
   // loaded out of that order still finds a chunk it lacks in the chunk's own file.
   if (name === 'devmaster') {
-    const entryOut = Object.keys(metafile.outputs).find((o) => resolve(o) === entry);
     const parts = [entryOut];
     for (let k = 0; k < parts.length; k++)
       for (const i of metafile.outputs[parts[k]].imports) if (i.kind === 'dynamic-import' && !i.external && !parts.includes(i.path)) parts.push(i.path);
@@ -343,8 +343,9 @@ for (const name of EXECUTABLES) {
       if (mine.length) cjs.set(resolve(part), defineAll(mine) + cjs.get(resolve(part)));
     }
   }
+  // devctl runs one verb: each verb's file defines the chunks the verb always loads and the entry does not hold
+  // (shared with other verbs, so also kept as files of their own), so that a verb reads one file more, not ten.
   if (name === 'devctl') {
-    const entryOut = Object.keys(metafile.outputs).find((o) => resolve(o) === entry);
     for (const i of metafile.outputs[entryOut].imports) {
       if (i.kind !== 'dynamic-import' || i.external) continue;
       const shared = alwaysLoaded(metafile, i.path).filter((c) => !inEntry.includes(c));

@@ -243,13 +243,15 @@ export function parseInt64(s: string): bigint | undefined {
 }
 
 const BLKID_OPTIONS: OptionSpec = { offset: { type: 'string', short: 'o' }, hint: { type: 'string', short: 'H' }, noraid: { type: 'boolean', short: 'R' } };
+/** getopt's tables for them, made once: udev's loop passes over what getopt does not know ('?'). */
+const BLKID_GETOPT = { ...getoptSpec(BLKID_OPTIONS), keepGoing: true };
 
 /**
  * Parses the builtin's arguments as its getopt_long("o:H:R") does. Like udev, which passes over getopt's '?', options
  * it does not know (or that lack their argument) are ignored; a bad offset is an error.
  */
 export function parseBlkidArgs(argv: string[]): BlkidOptions {
-  const { options } = getopt(argv.slice(1), { ...getoptSpec(BLKID_OPTIONS), keepGoing: true }, 'blkid');
+  const { options } = getopt(argv.slice(1), BLKID_GETOPT, 'blkid');
   const opts: BlkidOptions = { offset: 0n, hints: [], noraid: false };
   for (const { key, value } of options) {
     if (key === 'noraid') opts.noraid = true;

@@ -55,6 +55,11 @@ export class HeapKeeper {
   #gcFn: (() => void) | undefined | null = null;
   #liveAfterGc = 0;
   #events = 0;
+  /** #events at the last full collection. */
+  #eventsAtGc = 0;
+  /** A collection asked for by collectWhenIdle() and not made yet, and the old space's size when it was asked for. */
+  #owed = false;
+  #owedAt = 0;
   #idleTimer: NodeJS.Timeout | undefined;
   collections = 0;
   /** Collections owed after a start or a reload and not made, V8 having made one of its own meanwhile. */
@@ -97,9 +102,6 @@ export class HeapKeeper {
     this.#eventsAtGc = this.#events;
   }
 
-  /** #events at the last full collection. */
-  #eventsAtGc = 0;
-
   /** Whether the heap has grown by more than `bytes` since the last full collection (or since prepare()). */
   #grown(bytes: number): boolean {
     return this.#liveAfterGc === 0 || v8().getHeapStatistics().used_heap_size > this.#liveAfterGc + bytes;
@@ -128,10 +130,6 @@ export class HeapKeeper {
     }, 250);
     this.#idleTimer.unref();
   }
-
-  /** A collection asked for by collectWhenIdle() and not made yet, and the old space's size when it was asked for. */
-  #owed = false;
-  #owedAt = 0;
 
   /**
    * A start (or a reload) is done: collect its garbage once the queue has been idle a moment, whatever the heap's
