@@ -22,7 +22,7 @@
 // only.
 import { readFileSync, statSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { tokenPattern, type CompileOptions, type CompiledFile, type Line, type Token } from './compile.js';
+import { type CompileOptions, type CompiledFile, type Line, type Token } from './compile.js';
 import { RULES_COMPILER_HASH } from '../generated/rules-compiler.js';
 import { isSystemError, statIfAny, writeFileAtomic } from '../util/fs.js';
 
@@ -120,8 +120,8 @@ export class RulesCache {
   }
 
   /**
-   * Writes the cache at each path, making its directory unless `mkdir` is false. Left out, and made again by read(): the file's
-   * path in each line and token, and the compiled patterns (their tests are functions). Characters beyond ASCII are
+   * Writes the cache at each path, making its directory unless `mkdir` is false. Left out: the file's path in each line and
+   * token (read() puts it back) and the compiled patterns (their tests are functions; made when first used). Characters beyond ASCII are
    * escaped, so that the file reads as Latin-1.
    */
   write(path: string | readonly string[], { mkdir = true }: { mkdir?: boolean } = {}): void {
@@ -188,11 +188,8 @@ export class RulesCache {
         if (!Array.isArray(file?.lines) || !Array.isArray(file.diagnostics)) throw new Error(`${p}: malformed compiled file`);
         for (const line of file.lines) {
           line.file = p;
-          for (const tok of line.tokens) {
-            tok.file = p;
-            const pattern = tokenPattern(tok);
-            if (pattern) tok.pattern = pattern;
-          }
+          // the patterns are made when first used (patternOf())
+          for (const tok of line.tokens) tok.file = p;
         }
         cache.#files.set(p, { stamp, file, late: late === 1 });
       }

@@ -15,7 +15,7 @@ import { ALLOWED_CHARS_INPUT, expandFormat, replaceChars, type Format, type Form
 import { fnmatch } from '../util/fnmatch.js';
 import { runCommandLine } from './spawn.js';
 import { cmdlineValue, readCmdline, splitCommand } from '../util/cmdline.js';
-import { T, isParentToken, LINE_HAS_DEVLINK, LINE_HAS_GOTO, LINE_HAS_NAME, LINE_UPDATE_SOMETHING, type Line, type Token } from './compile.js';
+import { T, isParentToken, patternOf, LINE_HAS_DEVLINK, LINE_HAS_GOTO, LINE_HAS_NAME, LINE_UPDATE_SOMETHING, type Line, type Token } from './compile.js';
 import type { RuleSet } from './load.js';
 import { countingPlan, linePlan, type CountingPlan } from './plan.js';
 import { lookupGroup, lookupUser, parseId, parseMode } from '../sys/users.js';
@@ -193,7 +193,7 @@ export function executeRules(rules: RuleSet, ev: EventState, env: ExecEnv): void
             // Many lines fail on a first DEVPATH or KERNEL key: decide those here, cheaply.
             const first = line.tokens[0];
             if (first !== undefined && (first.type === T.M_DEVPATH || first.type === T.M_KERNEL)) {
-              if (first.pattern!.test(first.type === T.M_DEVPATH ? dev.devpath : dev.sysname) !== (first.op === '==')) {
+              if ((first.pattern ?? patternOf(first)).test(first.type === T.M_DEVPATH ? dev.devpath : dev.sysname) !== (first.op === '==')) {
                 i = next[i + 1]!;
                 continue;
               }
@@ -296,11 +296,12 @@ function result(tok: Token, matched: boolean): boolean {
 }
 
 function matchString(tok: Token, s: string | undefined): boolean {
-  return result(tok, tok.pattern!.test(s ?? ''));
+  return result(tok, (tok.pattern ?? patternOf(tok)).test(s ?? ''));
 }
 
 function matchAny(tok: Token, values: Iterable<string>): boolean {
-  for (const v of values) if (tok.pattern!.test(v)) return tok.op === '==';
+  const pattern = tok.pattern ?? patternOf(tok);
+  for (const v of values) if (pattern.test(v)) return tok.op === '==';
   return tok.op === '!=';
 }
 

@@ -3,7 +3,7 @@
 // fails for the event's values does nothing, wherever that key stands in the line. Nor does a line without what the
 // event needs (udevd's line mask: GOTO, an update, a link for a node, a name for an interface). For one kind of
 // event (mask, ACTION, SUBSYSTEM) that is fixed, so it is worked out once and kept with the rules set.
-import { T, type Line, type Token } from './compile.js';
+import { T, patternOf, type Line, type Token } from './compile.js';
 import type { RuleSet } from './load.js';
 
 /** Per file of the set: next[i] is the first line at or after i the event may match (lines.length: none). */
@@ -191,7 +191,7 @@ function isEventKindKey(tok: Token): boolean {
 function keysMatch(keys: readonly Token[], action: string, subsystem: string): boolean {
   for (let k = 0; k < keys.length; k++) {
     const tok = keys[k]!;
-    if (tok.pattern!.test(tok.type === T.M_ACTION ? action : subsystem) !== (tok.op === '==')) return false;
+    if ((tok.pattern ?? patternOf(tok)).test(tok.type === T.M_ACTION ? action : subsystem) !== (tok.op === '==')) return false;
   }
   return true;
 }
