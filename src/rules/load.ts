@@ -1,8 +1,8 @@
-// Loading rules: read each file, parse (grammar/udev-rules.peggy via ./parser.ts), compile, and assemble the
-// ordered set. A file is compiled on its own so a reload can keep the last good version of a broken file.
+// Loading rules: read each file, parse and compile it (./compile-text.ts, loaded with the first file that is not
+// taken from a rules cache), and assemble the ordered set. A file is compiled on its own so a reload can keep the
+// last good version of a broken file.
 import { readFileSync, statSync } from 'node:fs';
-import { parseRuleLines } from './parser.js';
-import { compileLines, type CompileOptions, type CompiledFile, type Diagnostic } from './compile.js';
+import type { CompileOptions, CompiledFile, Diagnostic } from './compile.js';
 import { fileStamp, type RulesCache } from './cache.js';
 import { rulesFiles } from '../config/rules-path.js';
 import { isSystemError } from '../util/fs.js';
@@ -19,13 +19,6 @@ export class RuleSet {
   static empty(): RuleSet {
     return new RuleSet([]);
   }
-}
-
-/** Parses and compiles rules text. Syntax errors come first in the diagnostics, then semantic ones. */
-export function compileRulesText(text: string, path: string, opts: CompileOptions = {}): CompiledFile {
-  const { lines, errors } = parseRuleLines(text, path);
-  const diagnostics: Diagnostic[] = errors.map((e) => ({ file: e.file, line: e.line, column: e.column, severity: 'error' as const, message: e.message }));
-  return compileLines(path, lines, opts, diagnostics);
 }
 
 /**
@@ -51,6 +44,7 @@ export async function compileRulesFile(path: string, opts: CompileOptions = {}, 
     const d: Diagnostic = { file: path, line: 0, column: 0, severity: 'error', message: `cannot read rules file: ${e.message}` };
     return { path, lines: [], diagnostics: [d], errors: 1 };
   }
+  const { compileRulesText } = await import('./compile-text.js');
   const compiled = compileRulesText(text, path, opts);
   if (stamp !== undefined) cache!.set(path, stamp, compiled, opts.lookUpNamesWhenRun === true);
   return compiled;

@@ -4,10 +4,11 @@
 // missing. `npm test` builds first.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO } from '../helpers/reference.js';
+import { REPO, referenceUdev } from '../helpers/reference.js';
+import { rulesCopy } from '../helpers/udevd.js';
 import { devctl } from '../helpers/cli.js';
 import { DIST, launchReport, shebangFlags, shebangLine } from '../helpers/bundle.js';
 
@@ -126,6 +127,29 @@ describe('the bundled executables', () => {
     // the rules executor's file: what the build's start and rehearsal did (a start alone runs little of it: its
     // cache was 1.2 times the compile's before the rehearsal)
     expect(cacheOverCompile('devmaster', flags, 'function executeRules(')).toBeGreaterThan(3);
+  });
+
+  it('a daemon whose rules all come from its kept rules cache loads no rules parser', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dm-kept-rules-'));
+    try {
+      const rules = join(dir, 'rules.d');
+      const n = rulesCopy(referenceUdev().rulesDir, rules);
+      const start = (boot: string, stopAfterMs: number) => {
+        mkdirSync(join(dir, boot, 'dev'), { recursive: true });
+        const args = ['--unit-backend', 'none', '--no-mknod', '--log-level', 'info', '--run', join(dir, boot, 'run'), '--dev', join(dir, boot, 'dev'), '--rules-dir', rules, '--cache-dir', join(dir, 'cache')];
+        // a network namespace of its own: no uevent of this machine's reaches it, none of its broadcasts leaves it
+        const r = launchReport(DIST, 'devmaster', shebangFlags('devmaster'), args, undefined, { prefix: ['unshare', '--net'], stopAfterMs });
+        const loaded = r.loaded.map((l) => readFileSync(l.file, 'latin1')).join('\n');
+        return { parser: loaded.includes('peg$parse'), fromCache: Number(/"fromCache":(\d+)/.exec(r.stderr)?.[1]), stderr: r.stderr };
+      };
+      // the first boot compiles every file and keeps them (written once the daemon has been idle a second)
+      const first = start('boot1', 4000);
+      expect(first, first.stderr).toMatchObject({ parser: true, fromCache: 0 });
+      const second = start('boot2', 2000);
+      expect(second, second.stderr).toMatchObject({ parser: false, fromCache: n });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it("devctl's caches hold what the build's runs of devctl test and info ran (the rules parser, compiler and executor), and V8 takes every one", () => {

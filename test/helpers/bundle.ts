@@ -24,16 +24,23 @@ export interface LaunchReport {
   nodeModules: string[];
 }
 
+/** How launchReport() runs node: after `prefix` (a command that execs it, as `unshare --net`); a SIGTERM of its own after `stopAfterMs` (a daemon). */
+export interface LaunchOptions {
+  prefix?: string[];
+  stopAfterMs?: number;
+}
+
 /**
  * Runs `root`/cli/NAME.js under `flags` (and `env` over this process's environment) with `args` as the launcher does,
  * and reports the files it loaded (a LOADED line on stderr at exit).
  */
-export function launchReport(root: string, name: string, flags: string[], args: string[], env?: NodeJS.ProcessEnv): LaunchReport {
+export function launchReport(root: string, name: string, flags: string[], args: string[], env?: NodeJS.ProcessEnv, opts: LaunchOptions = {}): LaunchReport {
   const script = `const l = require(${JSON.stringify(join(root, 'cli', 'launch.cjs'))});
 process.argv = [process.argv[0], ${JSON.stringify(join(root, 'cli', `${name}.js`))}, ...${JSON.stringify(args)}];
 process.on('exit', () => process.stderr.write('\\nLOADED ' + JSON.stringify({ loaded: l.loadedFiles(), nodeModules: Object.keys(require.cache).filter((f) => f.includes('/node_modules/')) }) + '\\n'));
-l.launch(${JSON.stringify(name)});`;
-  const r = spawnSync(process.execPath, [...flags, '-e', script], { encoding: 'utf8', env: env && { ...process.env, ...env } });
+${opts.stopAfterMs === undefined ? '' : `setTimeout(() => process.kill(process.pid, 'SIGTERM'), ${opts.stopAfterMs}).unref();\n`}l.launch(${JSON.stringify(name)});`;
+  const [command, ...prefixArgs] = [...(opts.prefix ?? []), process.execPath];
+  const r = spawnSync(command!, [...prefixArgs, ...flags, '-e', script], { encoding: 'utf8', env: env && { ...process.env, ...env } });
   const lines = r.stderr.split('\n');
   const report = lines.findIndex((l) => l.startsWith('LOADED '));
   if (report < 0) throw new Error(`no report of the loaded files: ${r.stderr}`);

@@ -3,7 +3,8 @@ import { mkdtempSync, mkdirSync, statSync, readlinkSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { compileRulesText, RuleSet } from '../../src/rules/load.js';
+import { RuleSet } from '../../src/rules/load.js';
+import { compileRulesText } from '../../src/rules/compile-text.js';
 import { applyStaticNodes } from '../../src/event/static-nodes.js';
 import { mknod } from '../../src/sys/file.js';
 import { lookupGroup } from '../../src/sys/users.js';
