@@ -4,6 +4,7 @@
 // line for line, but for the time. The process also reports whether pino was loaded.
 import { describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO } from '../helpers/reference.js';
 
@@ -97,5 +98,20 @@ process.stdout.write(JSON.stringify({ a, level: l.level, loaded: pinoLoaded() })
     expect(stdout).toBe('false');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^\{"level":30,"time":\d+,"a":"b","msg":"env level"\}$/);
+  });
+
+  it('writes JSON lines to a stderr on /dev/null without asking node:tty (which loads node:net and the streams)', () => {
+    const script = `import { createLogger } from ${JSON.stringify(LOG)};
+createLogger({ level: 'info' });
+import { writeSync } from 'node:fs';
+writeSync(1, JSON.stringify(process.moduleLoadList.filter((m) => /^NativeModule (tty|net)$/.test(m))));`;
+    const devNull = openSync('/dev/null', 'w');
+    try {
+      const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', stdio: ['ignore', 'pipe', devNull] });
+      expect(r.status).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual([]);
+    } finally {
+      closeSync(devNull);
+    }
   });
 });
