@@ -125,8 +125,6 @@ export interface Token {
   file: string;
   line: number;
   column: number;
-  /** "KEY{attr}==\"value\"" for logs. */
-  text: string;
 }
 
 export const LINE_HAS_NAME = 1;
@@ -367,8 +365,7 @@ class KeyCompiler {
   /** Adds a token of `type` to the line (a match compiles its pattern) and marks what the line does. */
   add(type: T, extra: Partial<Token> = {}): Token {
     const { key, attr, value, tin, line } = this;
-    const text = `${key}${attr !== undefined ? `{${attr}}` : ''}${tin.op}"${value}"`;
-    const tok: Token = { type, op: this.op, key, attr, value, file: this.file, line: tin.line, column: tin.column, text, ...extra };
+    const tok: Token = { type, op: this.op, key, attr, value, file: this.file, line: tin.line, column: tin.column, ...extra };
     if (tin.caseInsensitive) tok.caseInsensitive = true;
     const p = tokenPattern(tok);
     if (p) {

@@ -393,7 +393,7 @@ function matchSync(tok: Token, dev: Device, ev: EventState, env: ExecEnv): boole
       return result(tok, true);
     }
   }
-  throw new Error(`internal: token ${tok.text} is not a synchronous match`);
+  throw new Error(`internal: token ${tok.key} (${tok.file}:${tok.line}:${tok.column}) is not a synchronous match`);
 }
 
 /** The tokens that wait for a program or a builtin. */
@@ -452,7 +452,7 @@ async function applyWaitingToken(tok: Token, dev: Device, ev: EventState, env: E
       return result(tok, ok);
     }
   }
-  throw new Error(`internal: token ${tok.text} does not wait`);
+  throw new Error(`internal: token ${tok.key} (${tok.file}:${tok.line}:${tok.column}) does not wait`);
 }
 
 /**

@@ -74,8 +74,6 @@ export interface SubstPart {
 export type FormatPart = string | SubstPart;
 
 export interface Format {
-  /** The source text. */
-  text: string;
   parts: FormatPart[];
   /** True when there is no substitution at all (parts is [text] or []). */
   plain: boolean;
@@ -168,7 +166,7 @@ export function compileFormat(text: string, issues?: FormatIssue[]): Format {
     i = q;
   }
   if (lit) parts.push(lit);
-  return { text, parts, plain: parts.every((p) => typeof p === 'string') };
+  return { parts, plain: parts.every((p) => typeof p === 'string') };
 }
 
 /** udev's UDEV_PATH_SIZE: a {argument} of this many bytes or more is invalid. */

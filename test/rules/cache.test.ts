@@ -56,7 +56,7 @@ describe('rules cache', () => {
             expect(back!.lines[i]!.tokens[j]!.pattern).toBeUndefined();
             if (!tok.pattern) continue;
             const again = patternOf(back!.lines[i]!.tokens[j]!);
-            for (const s of ['', 'sda', 'sda1', 'nvme0n1', 'block', 'add', 'remove', 'input', 'usb', tok.value, tok.pattern.alternatives[0] ?? 'x']) expect(again.test(s), `${tok.text} on "${s}"`).toBe(tok.pattern.test(s));
+            for (const s of ['', 'sda', 'sda1', 'nvme0n1', 'block', 'add', 'remove', 'input', 'usb', tok.value, tok.pattern.alternatives[0] ?? 'x']) expect(again.test(s), `${tok.key} ${tok.op} "${tok.value}" on "${s}"`).toBe(tok.pattern.test(s));
           }
         }
       }
