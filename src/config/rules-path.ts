@@ -1,4 +1,5 @@
 // The rules search path and the udev-style merge of rules files across directories.
+import type { Stats } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readdirIfAny, statIfAny } from '../util/fs.js';
@@ -36,6 +37,14 @@ export interface MergeOptions {
  * anything that is not a file, unless `all` is given.
  */
 export function mergeConfFiles(dirs: readonly string[], suffix: string, opts: MergeOptions = {}): string[] {
+  return mergeConfFileStats(dirs, suffix, opts).map((f) => f.path);
+}
+
+/**
+ * As mergeConfFiles(), with what stat() said of each file when it was listed (undefined for a name `all` lists that
+ * is not there): the stamp of the version a caller reads, without a second stat().
+ */
+export function mergeConfFileStats(dirs: readonly string[], suffix: string, opts: MergeOptions = {}): { path: string; st: Stats | undefined }[] {
   const byName = new Map<string, string>();
   for (const dir of dirs) {
     for (const name of readdirIfAny(dir)) {
@@ -43,16 +52,22 @@ export function mergeConfFiles(dirs: readonly string[], suffix: string, opts: Me
       byName.set(name, join(dir, name));
     }
   }
-  const out: string[] = [];
+  const out: { path: string; st: Stats | undefined }[] = [];
   for (const name of [...byName.keys()].sort()) {
     const path = byName.get(name)!;
+    const st = statIfAny(path);
     // masked by a link to /dev/null (a character device), or a dangling link: no file
-    if (!opts.all && !statIfAny(path)?.isFile()) continue;
-    out.push(path);
+    if (!opts.all && !st?.isFile()) continue;
+    out.push({ path, st });
   }
   return out;
 }
 
 export function rulesFiles(dirs: readonly string[]): string[] {
   return mergeConfFiles(dirs, '.rules');
+}
+
+/** The rules files, each with its stat() (src/daemon/reload.ts takes each file's stamp from it). */
+export function rulesFileStats(dirs: readonly string[]): { path: string; st: Stats | undefined }[] {
+  return mergeConfFileStats(dirs, '.rules');
 }

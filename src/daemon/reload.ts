@@ -12,11 +12,11 @@ import type { FSWatcher } from 'chokidar';
 import { createRequire } from 'node:module';
 import { existsSync, watch as fsWatch, type FSWatcher as NodeWatcher } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { rulesFiles } from '../config/rules-path.js';
+import { rulesFiles, rulesFileStats } from '../config/rules-path.js';
 import type { Logger } from '../log.js';
 import type { CompileOutcome, Engine, EventOutcome } from './engine.js';
 // stamped as the rules cache stamps a file (src/rules/cache.ts): a file compiled here may be taken from it later
-import { stampOf } from '../rules/cache.js';
+import { fileStamp, stampOf } from '../rules/cache.js';
 import { clearNameCache } from '../sys/users.js';
 import type { ImpactReport } from '../preview/impact.js';
 
@@ -132,7 +132,9 @@ export class RulesManager<F, R> {
     this.#testCompiled.clear();
     // names are looked up again, as udevd resolves them at each load: a group added since then is found
     clearNameCache();
-    const paths = rulesFiles(this.#dirs);
+    // each file's stat() as it was listed: its stamp (the version compiled or taken from a cache)
+    const listed = rulesFileStats(this.#dirs);
+    const paths = listed.map((f) => f.path);
     // At the very first load a file with errors still contributes its valid lines, as udev loads it; from then
     // on a changed file with errors is rejected whole and its previous version stays in force.
     const initial = this.#ruleSet === undefined;
@@ -141,8 +143,8 @@ export class RulesManager<F, R> {
     const seen = new Set(paths);
     let fromCache = 0;
     for (const old of [...this.#files.keys()]) if (!seen.has(old)) this.#files.delete(old);
-    for (const path of paths) {
-      const stamp = stampOf(path) ?? 'gone';
+    for (const { path, st } of listed) {
+      const stamp = st === undefined ? 'gone' : fileStamp(st);
       const prev = this.#files.get(path);
       if (!force && prev && prev.stamp === stamp) continue;
       let out: CompileOutcome<F>;
