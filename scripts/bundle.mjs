@@ -294,8 +294,9 @@ for (const name of EXECUTABLES) {
     format: 'esm',
     external: NATIVE,
     plugins: [lazyRequire, vendor(name, used)],
-    // import.meta.url (PACKAGE_ROOT, createRequire) as the file's own URL (BUNDLE_META below): dist/bundle is as deep as dist/config.
-    define: { 'import.meta.url': '__bundle_meta.url' },
+    // import.meta.url (createRequire) as the file's own URL (BUNDLE_META below), import.meta.dirname (PACKAGE_ROOT) as
+    // its directory: dist/bundle is as deep as dist/config.
+    define: { 'import.meta.url': '__bundle_meta.url', 'import.meta.dirname': '__dirname' },
     metafile: true,
     write: false,
   });

@@ -4,8 +4,12 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readdirIfAny, statIfAny } from '../util/fs.js';
 
-/** The package's own directories (rules.d/, hwdb/), found relative to this module (src/ or dist/). */
-export const PACKAGE_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/**
+ * The package's own directories (rules.d/, hwdb/), found relative to this module (src/ or dist/): its directory, as
+ * Node (20.11 and later) and the bundle give it, else from its URL (a URL parsed and made again, which a start paid
+ * about half a millisecond for).
+ */
+export const PACKAGE_ROOT = join((import.meta.dirname as string | undefined) ?? dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const PACKAGE_RULES_DIR = join(PACKAGE_ROOT, 'rules.d');
 export const PACKAGE_HWDB_DIR = join(PACKAGE_ROOT, 'hwdb');
 
