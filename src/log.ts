@@ -179,8 +179,9 @@ const DEV_NULL_RDEV = (1 << 8) | 3;
 
 /**
  * Whether descriptor 2 is a terminal. Not process.stderr.isTTY (the logger writes to the descriptor itself, and Node
- * builds process.stderr's stream on first use), and node:tty (which loads node:net and the streams, about 12 ms
- * under the daemon's V8 flags) only for a character device that is not /dev/null (`devmaster 2>/dev/null`).
+ * builds process.stderr's stream on first use), and node:tty (which loads node:net and the stream modules, compiled
+ * without Node's code cache under the daemon's V8 flags) only for a character device that is not /dev/null
+ * (`devmaster 2>/dev/null`).
  */
 function stderrIsTerminal(): boolean {
   const st = tryOr(() => fstatSync(2), undefined);

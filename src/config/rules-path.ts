@@ -6,8 +6,8 @@ import { readdirIfAny, statIfAny } from '../util/fs.js';
 
 /**
  * The package's own directories (rules.d/, hwdb/), found relative to this module (src/ or dist/): its directory, as
- * Node (20.11 and later) and the bundle give it, else from its URL (a URL parsed and made again, which a start paid
- * about half a millisecond for).
+ * Node (20.11 and later) and the bundle give it, else from its URL (made and parsed again: Node's URL code, which a
+ * start compiles without Node's code cache under the daemon's V8 flags).
  */
 export const PACKAGE_ROOT = join((import.meta.dirname as string | undefined) ?? dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const PACKAGE_RULES_DIR = join(PACKAGE_ROOT, 'rules.d');

@@ -120,9 +120,9 @@ export class RulesCache {
   }
 
   /**
-   * Writes the cache at each path, making its directory unless `mkdir` is false. Left out: the file's path in each line and
-   * token (read() puts it back) and the compiled patterns (their tests are functions; made when first used). Characters beyond ASCII are
-   * escaped, so that the file reads as Latin-1.
+   * Writes the cache at each path, making its directory unless `mkdir` is false. Left out: the file's path in each
+   * line and token (read() puts it back) and the compiled patterns (their tests are functions; made when first used,
+   * patternOf()). Characters beyond ASCII are escaped, so that the file reads as Latin-1.
    */
   write(path: string | readonly string[], { mkdir = true }: { mkdir?: boolean } = {}): void {
     const entries: Entry[] = [...this.#files].map(([p, { stamp, file, late }]) => {
