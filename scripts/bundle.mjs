@@ -79,13 +79,6 @@ function loadGlibcBuild(pkg, triplets) {
   }
 }
 `;
-/**
- * netlink's raw socket finds its addon with node-gyp-build, which reads the package's package.json and lists and
- * parses its prebuilds directory at each start (its two files, and raw.js, compiled without a code cache: about
- * 4 ms of a start, with the resolution). In the bundle raw.js requires the prebuild straight where that is what
- * node-gyp-build would take (no NETLINK_PREBUILD in the environment, no build of the package's own, one prebuild for
- * the platform and no other), and asks node-gyp-build, from the package's directory, otherwise.
- */
 /** A package file's text with each `[from, to]` of `edits` made, each `from` found exactly once, or the build fails. */
 function edited(path, text, edits) {
   for (const [from, to] of edits) {
@@ -95,6 +88,13 @@ function edited(path, text, edits) {
   return text;
 }
 
+/**
+ * netlink's raw socket finds its addon with node-gyp-build, which reads the package's package.json and lists and
+ * parses its prebuilds directory at each start (its two files, and raw.js, compiled without a code cache: about
+ * 4 ms of a start, with the resolution). In the bundle raw.js requires the prebuild straight where that is what
+ * node-gyp-build would take (no NETLINK_PREBUILD in the environment, no build of the package's own, one prebuild for
+ * the platform and no other), and asks node-gyp-build, from the package's directory, otherwise.
+ */
 const NETLINK_BINDING = "const binding = require('node-gyp-build')(__dirname + '/..');";
 const NETLINK_ADDON = `const binding = (() => {
   const { dirname, join } = require('node:path');

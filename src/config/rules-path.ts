@@ -41,14 +41,25 @@ export interface MergeOptions {
  * anything that is not a file, unless `all` is given.
  */
 export function mergeConfFiles(dirs: readonly string[], suffix: string, opts: MergeOptions = {}): string[] {
-  return mergeConfFileStats(dirs, suffix, opts).map((f) => f.path);
+  return opts.all ? mergedNames(dirs, suffix) : mergeConfFileStats(dirs, suffix).map((f) => f.path);
 }
 
 /**
- * As mergeConfFiles(), with what stat() said of each file when it was listed (undefined for a name `all` lists that
- * is not there): the stamp of the version a caller reads, without a second stat().
+ * As mergeConfFiles() without `all`, with what stat() said of each file when it was listed: the stamp of the version
+ * a caller reads, without a second stat().
  */
-export function mergeConfFileStats(dirs: readonly string[], suffix: string, opts: MergeOptions = {}): { path: string; st: Stats | undefined }[] {
+function mergeConfFileStats(dirs: readonly string[], suffix: string): { path: string; st: Stats }[] {
+  const out: { path: string; st: Stats }[] = [];
+  for (const path of mergedNames(dirs, suffix)) {
+    const st = statIfAny(path);
+    // masked by a link to /dev/null (a character device), or a dangling link: no file
+    if (st?.isFile()) out.push({ path, st });
+  }
+  return out;
+}
+
+/** Every name *<suffix> across the directories, the first directory's where several have it, in file-name order. */
+function mergedNames(dirs: readonly string[], suffix: string): string[] {
   const byName = new Map<string, string>();
   for (const dir of dirs) {
     for (const name of readdirIfAny(dir)) {
@@ -56,15 +67,7 @@ export function mergeConfFileStats(dirs: readonly string[], suffix: string, opts
       byName.set(name, join(dir, name));
     }
   }
-  const out: { path: string; st: Stats | undefined }[] = [];
-  for (const name of [...byName.keys()].sort()) {
-    const path = byName.get(name)!;
-    const st = statIfAny(path);
-    // masked by a link to /dev/null (a character device), or a dangling link: no file
-    if (!opts.all && !st?.isFile()) continue;
-    out.push({ path, st });
-  }
-  return out;
+  return [...byName.keys()].sort().map((name) => byName.get(name)!);
 }
 
 export function rulesFiles(dirs: readonly string[]): string[] {
@@ -72,6 +75,6 @@ export function rulesFiles(dirs: readonly string[]): string[] {
 }
 
 /** The rules files, each with its stat() (src/daemon/reload.ts takes each file's stamp from it). */
-export function rulesFileStats(dirs: readonly string[]): { path: string; st: Stats | undefined }[] {
+export function rulesFileStats(dirs: readonly string[]): { path: string; st: Stats }[] {
   return mergeConfFileStats(dirs, '.rules');
 }

@@ -144,7 +144,7 @@ export class RulesManager<F, R> {
     let fromCache = 0;
     for (const old of [...this.#files.keys()]) if (!seen.has(old)) this.#files.delete(old);
     for (const { path, st } of listed) {
-      const stamp = st === undefined ? 'gone' : fileStamp(st);
+      const stamp = fileStamp(st);
       const prev = this.#files.get(path);
       if (!force && prev && prev.stamp === stamp) continue;
       let out: CompileOutcome<F>;

@@ -22,7 +22,7 @@
 // only.
 import { readFileSync, statSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { type CompileOptions, type CompiledFile, type Line, type Token } from './compile.js';
+import type { CompileOptions, CompiledFile, Line, Token } from './compile.js';
 import { RULES_COMPILER_HASH } from '../generated/rules-compiler.js';
 import { isSystemError, statIfAny, writeFileAtomic } from '../util/fs.js';
 
