@@ -100,18 +100,27 @@ export class BufferStorage implements HwdbStorage {
 }
 
 /**
- * Reads pages of the file with pread on demand and keeps a bounded number of them (LRU). Kept for the
- * comparison in docs/HWDB.md and for memory-starved setups; the default is BufferStorage.
+ * Reads pages of the file with pread on demand and keeps a bounded number of them (the daemon's: docs/HWDB.md).
+ * A byte access is two typed-array reads: the page's slot from a table of every page of the file, then the byte
+ * from the slab. When the slab is full, the page to drop is chosen by CLOCK (an approximation of least recently
+ * used: a slot's "used" bit, set at each access, cleared as the hand passes), not by a list kept in order, which
+ * cost a Map's delete and set at each access to another page than the last.
  */
 export class PagedStorage implements HwdbStorage {
-  /** page number -> its view into the slab, in least-recently-used order. */
-  private readonly pages = new Map<number, Buffer>();
+  /** page number -> its slot in the slab, -1 while not read. */
+  private readonly slotOf: Int32Array;
+  /** slot -> the page it holds, -1 while free. */
+  private readonly pageOf: Int32Array;
+  /** slot -> accessed since the clock hand last passed it. */
+  private readonly used: Uint8Array;
+  private hand = 0;
+  private filled = 0;
   /** One allocation for every cached page: memory stays at maxPages * pageSize. */
   private readonly slab: Buffer;
-  private readonly free: number[] = [];
-  private readonly slotOf = new Map<number, number>();
-  private lastN = -1;
-  private last: Buffer = Buffer.alloc(0);
+  /** The slab as aligned 32-bit words (little-endian hosts): hwdb.bin's fields are 4-aligned. */
+  private readonly words: Uint32Array | undefined;
+  private readonly shift: number;
+  private readonly mask: number;
   reads = 0;
   constructor(
     private readonly fd: number,
@@ -119,75 +128,110 @@ export class PagedStorage implements HwdbStorage {
     private readonly pageSize = 4096,
     maxPages = 1024,
   ) {
-    const n = Math.min(maxPages, Math.ceil(size / pageSize));
+    this.shift = Math.log2(pageSize);
+    if (!Number.isInteger(this.shift) || pageSize < 8) throw new RangeError(`page size ${pageSize} is not a power of two of at least 8`);
+    if (size >= 2 ** 31) throw new HwdbFormatError(`too large for a hwdb.bin (${size} bytes)`);
+    this.mask = pageSize - 1;
+    const pages = Math.ceil(size / pageSize);
+    const n = Math.max(1, Math.min(maxPages, pages));
     this.slab = Buffer.allocUnsafe(n * pageSize);
-    for (let i = n - 1; i >= 0; i--) this.free.push(i);
+    this.words = LITTLE_ENDIAN && this.slab.byteOffset % 4 === 0 ? new Uint32Array(this.slab.buffer, this.slab.byteOffset, this.slab.length >> 2) : undefined;
+    this.slotOf = new Int32Array(pages).fill(-1);
+    this.pageOf = new Int32Array(n).fill(-1);
+    this.used = new Uint8Array(n);
   }
 
-  private page(n: number): Buffer {
-    if (n === this.lastN) return this.last;
-    let p = this.pages.get(n);
-    if (p) {
-      this.pages.delete(n);
-      this.pages.set(n, p);
-    } else {
-      const start = n * this.pageSize;
-      if (start >= this.size || start < 0) throw new HwdbFormatError(`offset ${start} out of range`);
-      let slot = this.free.pop();
-      if (slot === undefined) {
-        const old = this.pages.keys().next().value!;
-        this.pages.delete(old);
-        slot = this.slotOf.get(old)!;
-        this.slotOf.delete(old);
-      }
-      const len = Math.min(this.pageSize, this.size - start);
-      p = this.slab.subarray(slot * this.pageSize, slot * this.pageSize + len);
-      let got = 0;
-      while (got < len) {
-        const r = readSync(this.fd, p, got, len - got, start + got);
-        this.reads++;
-        if (r <= 0) throw new HwdbFormatError(`short read at offset ${start + got}`);
-        got += r;
-      }
-      this.pages.set(n, p);
-      this.slotOf.set(n, slot);
-      if (this.lastN !== -1 && !this.pages.has(this.lastN)) this.lastN = -1;
+  /** The slot holding page n, read into the slab first when it is not there. */
+  private slot(n: number): number {
+    const s = this.slotOf[n]!;
+    if (s >= 0) {
+      this.used[s] = 1;
+      return s;
     }
-    this.lastN = n;
-    this.last = p;
-    return p;
+    return this.load(n);
+  }
+
+  private load(n: number): number {
+    const start = n * this.pageSize;
+    if (!(n >= 0 && start < this.size)) throw new HwdbFormatError(`offset ${start} out of range`);
+    let s: number;
+    if (this.filled < this.pageOf.length) s = this.filled++;
+    else {
+      const used = this.used;
+      while (used[this.hand] === 1) {
+        used[this.hand] = 0;
+        this.hand = this.hand + 1 === used.length ? 0 : this.hand + 1;
+      }
+      s = this.hand;
+      this.hand = this.hand + 1 === used.length ? 0 : this.hand + 1;
+      this.slotOf[this.pageOf[s]!] = -1;
+    }
+    this.pageOf[s] = -1; // until its bytes are all there
+    const len = Math.min(this.pageSize, this.size - start);
+    const at = s << this.shift;
+    let got = 0;
+    while (got < len) {
+      const r = readSync(this.fd, this.slab, at + got, len - got, start + got);
+      this.reads++;
+      if (r <= 0) throw new HwdbFormatError(`short read at offset ${start + got}`);
+      got += r;
+    }
+    this.pageOf[s] = n;
+    this.slotOf[n] = s;
+    this.used[s] = 1;
+    return s;
+  }
+
+  /** The slab index of the byte at off (checked against the file's size). */
+  private at(off: number): number {
+    if (!(off >= 0 && off < this.size)) throw new HwdbFormatError(`offset ${off} out of range`);
+    return (this.slot(off >>> this.shift) << this.shift) | (off & this.mask);
   }
 
   u8(off: number): number {
-    const b = this.page(Math.floor(off / this.pageSize))[off % this.pageSize];
-    if (b === undefined) throw new HwdbFormatError(`offset ${off} out of range`);
-    return b;
+    return this.slab[this.at(off)]!;
   }
   u32(off: number): number {
-    const r = off % this.pageSize;
-    if (r + 4 <= this.pageSize) return this.page(Math.floor(off / this.pageSize)).readUInt32LE(r);
-    return (this.u8(off) | (this.u8(off + 1) << 8) | (this.u8(off + 2) << 16)) + this.u8(off + 3) * 0x1000000;
+    if ((off & this.mask) + 4 > this.pageSize || off + 4 > this.size) return (this.u8(off) | (this.u8(off + 1) << 8) | (this.u8(off + 2) << 16)) + this.u8(off + 3) * 0x1000000;
+    const i = this.at(off);
+    const w = this.words;
+    if (w !== undefined && (i & 3) === 0) return w[i >> 2]!;
+    const b = this.slab;
+    return (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16)) + b[i + 3]! * 0x1000000;
   }
   nul(off: number): number {
+    const b = this.slab;
     for (let o = off; o < this.size; ) {
-      const n = Math.floor(o / this.pageSize);
-      const p = this.page(n);
-      const i = p.indexOf(0, o - n * this.pageSize);
-      if (i >= 0) return n * this.pageSize + i;
-      o = (n + 1) * this.pageSize;
+      const i = this.at(o);
+      // to the end of this page, or of the file
+      const stop = i + Math.min(this.pageSize - (o & this.mask), this.size - o);
+      for (let j = i; j < stop; j++) if (b[j] === 0) return o + (j - i);
+      o += stop - i;
     }
     return -1;
   }
   copy(off: number, end: number, target: Uint8Array, t: number): void {
-    for (let i = off; i < end; i++) target[t++] = this.u8(i);
+    const b = this.slab;
+    for (let o = off; o < end; ) {
+      const i = this.at(o);
+      const n = Math.min(this.pageSize - (o & this.mask), end - o);
+      for (let j = 0; j < n; j++) target[t++] = b[i + j]!;
+      o += n;
+    }
   }
   str(off: number, end: number): string {
+    if (end <= off) return '';
+    // within one page (nearly every key and value): decoded from the slab as it is
+    if (off >>> this.shift === (end - 1) >>> this.shift && end <= this.size) {
+      const i = this.at(off);
+      return this.slab.toString('utf8', i, i + (end - off));
+    }
     const b = Buffer.allocUnsafe(end - off);
     this.copy(off, end, b, 0);
     return b.toString('utf8');
   }
   close(): void {
-    this.pages.clear();
+    this.slotOf.fill(-1);
     closeSync(this.fd);
   }
 }

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { referenceUdev } from '../helpers/reference.js';
 import { compileHwdb, HwdbFormatError, hwdbFromBuffer, hwdbSourceFiles, openHwdb, parseHwdbFiles, writeFileAtomic } from '../../src/hwdb/index.js';
 import { formatProps, generateModaliases, machineModaliases, matchLinesOf, rng } from './helpers.js';
+import { Hwdb, PagedStorage } from '../../src/hwdb/lookup.js';
+import { closeSync, openSync, statSync } from 'node:fs';
 
 let tmp: string;
 let bin: string;
@@ -38,6 +40,24 @@ describe('hwdb lookup', () => {
     expect(hits).toBeGreaterThan(queries.length / 2);
     a.close();
     b.close();
+  });
+
+  it('gives the same answers with a few pages kept as with every page, dropping and reading pages again', () => {
+    const all = openHwdb(bin);
+    // four 4 KiB pages for a 13 MiB file: nearly every lookup drops pages and reads them again
+    const small = new PagedStorage(openSync(bin, 'r'), statSync(bin).size, 4096, 4);
+    const few = new Hwdb(small, bin);
+    for (const q of queries.slice(0, 600)) expect(formatProps(few.lookup(q)), q).toBe(formatProps(all.lookup(q)));
+    expect(small.reads).toBeGreaterThan(600);
+    // pages of another size, the last one short
+    const big = new Hwdb(new PagedStorage(openSync(bin, 'r'), statSync(bin).size, 65536, 3), bin);
+    for (const q of queries.slice(0, 200)) expect(formatProps(big.lookup(q)), q).toBe(formatProps(all.lookup(q)));
+    const fd = openSync(bin, 'r');
+    expect(() => new PagedStorage(fd, 100, 1000)).toThrow(/power of two/);
+    closeSync(fd);
+    few.close();
+    big.close();
+    all.close();
   });
 
   it('rejects files that are not a hwdb.bin with a clear error', () => {
