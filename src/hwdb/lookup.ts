@@ -214,7 +214,8 @@ export class PagedStorage implements HwdbStorage {
     const b = this.slab;
     for (let o = off; o < end; ) {
       const i = this.at(o);
-      const n = Math.min(this.pageSize - (o & this.mask), end - o);
+      // to the end of this page, of the range or of the file (past the file, the next at() throws)
+      const n = Math.min(this.pageSize - (o & this.mask), end - o, this.size - o);
       for (let j = 0; j < n; j++) target[t++] = b[i + j]!;
       o += n;
     }

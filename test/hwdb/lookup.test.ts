@@ -60,6 +60,21 @@ describe('hwdb lookup', () => {
     all.close();
   });
 
+  it('refuses a range past the end of the file, whatever a page slot held before', () => {
+    const f = join(tmp, 'ten-bytes.bin');
+    writeFileSync(f, 'abcdefghij');
+    // 8-byte pages, one slot: the second page (2 bytes) lands in the slot the first one filled
+    const s = new PagedStorage(openSync(f, 'r'), 10, 8, 1);
+    expect(s.str(0, 10)).toBe('abcdefghij');
+    expect(s.str(6, 10)).toBe('ghij');
+    expect(s.nul(6)).toBe(-1);
+    expect(() => s.str(6, 12)).toThrow(HwdbFormatError);
+    expect(() => s.copy(6, 12, new Uint8Array(6), 0)).toThrow(HwdbFormatError);
+    expect(() => s.u32(8)).toThrow(HwdbFormatError);
+    expect(() => s.u8(-1)).toThrow(HwdbFormatError);
+    s.close();
+  });
+
   it('rejects files that are not a hwdb.bin with a clear error', () => {
     const cases: [string, Buffer][] = [
       ['empty', Buffer.alloc(0)],
