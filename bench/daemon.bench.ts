@@ -21,7 +21,8 @@
 //     hotplug: a zram device added (`hot_add`), kernel "add" of its block device to its broadcast: on a daemon just
 //     started (its first event), and after a coldplug (as on a booted machine, where the boot's coldplug came first).
 //     A sample whose add and broadcast the probe read in one wake-up (it did not run in between: the machine stalled
-//     it) is left out, and said.
+//     it) is left out, and said. boot: a coldplug triggered as soon as READY=1 arrives, with no settling (the monitor
+//     started before the daemon): its span, and the time from the daemon's exec to the last broadcast.
 //   - The probe and all it starts run without NODE_EXTRA_CA_CERTS and NODE_OPTIONS (a service's environment): this
 //     machine's shells set the first, and it makes every node, `node -e 0` included, parse a certificate file first.
 //   - Rounds alternate the daemons' order; the first round is a warm-up; medians with min-max.
@@ -45,8 +46,8 @@
 //     node_modules), for measuring a change against the build before it in one run.
 //
 // DM_BENCH_ROUNDS (default 5, plus the warm-up) sets the rounds (DM_BENCH_STATS_ROUNDS the stats phase's, default
-// three times as many); DM_BENCH_PHASES (coldplug,storm,hotplug,stats,
-// disk,processes; alt) a subset; DM_BENCH_ONLY=devmaster skips udevd; DM_BENCH_DEBUG prints every sample.
+// three times as many); DM_BENCH_PHASES (coldplug,storm,hotplug,boot,
+// stats,disk,processes; alt) a subset; DM_BENCH_ONLY=devmaster skips udevd; DM_BENCH_DEBUG prints every sample.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, readFileSync, readdirSync, mkdirSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -59,7 +60,7 @@ import { median, spread } from './summary.js';
 
 const ROUNDS = Number(process.env.DM_BENCH_ROUNDS ?? 5);
 const STATS_ROUNDS = Number(process.env.DM_BENCH_STATS_ROUNDS ?? 3 * ROUNDS);
-const PHASES = (process.env.DM_BENCH_PHASES ?? 'coldplug,storm,hotplug,stats,disk,processes').split(',');
+const PHASES = (process.env.DM_BENCH_PHASES ?? 'coldplug,storm,hotplug,boot,stats,disk,processes').split(',');
 const DEBUG = !!process.env.DM_BENCH_DEBUG;
 const STORM = 3000;
 const SETTLE_MS = 1500;
@@ -105,6 +106,8 @@ interface WaitReply {
   drops: number;
   /** The first kernel event and the last broadcast came in one wake-up of the probe: their stamps mean nothing. */
   read_together: boolean;
+  /** CLOCK_MONOTONIC of the load's last broadcast, as stamped. */
+  last_broadcast_ns: number | null;
 }
 
 /**
@@ -185,6 +188,8 @@ interface Sample {
   nodeMs?: number;
   span?: number;
   events?: number;
+  /** The boot phase's: from the daemon's exec to its last broadcast of the coldplug that READY=1 set off. */
+  bootMs?: number;
   hwmKb: number;
   /** CPU time the daemon's process tree spent during the phase (after settling): its threads' run time, its children's. */
   cpuMs: number;
@@ -233,19 +238,26 @@ function treeMemory(pid: number): { pssKb: number; treeHwmKb: number } {
   return { pssKb, treeHwmKb };
 }
 
-type Phase = 'coldplug' | 'storm' | 'hotplug' | 'hotplug-warm';
+/**
+ * boot: a coldplug triggered as soon as READY=1 arrives, with no time to settle (the monitor started before the
+ * daemon), as on a booting machine, where the trigger service follows the daemon's readiness: what the daemon
+ * does after READY=1 competes with the load.
+ */
+type Phase = 'coldplug' | 'storm' | 'hotplug' | 'hotplug-warm' | 'boot';
 /** After a hotplug's remove, the time the CPU time still counts: devMaster's heap upkeep runs 250 ms after its queue drained. */
 const HOTPLUG_AFTER_MS = 500;
 
-/** Starts `d` fresh, lets it settle, runs one phase and measures it; stops it. */
+/** Starts `d` fresh, lets it settle (but for the boot phase), runs one phase and measures it; stops it. */
 async function runOnce(probe: Probe, d: DaemonSpec, phase: Phase, log: string, devpathsOf: (seqBefore: number) => string[] | null): Promise<Sample> {
   const nodeMs = d.name.startsWith('devMaster') ? (await probe.request<{ ms: number[] }>({ cmd: 'time', argv: [process.execPath, '-e', '0'], n: 1 })).ms[0] : undefined;
-  const started = await probe.request<{ pid: number; ready_ms: number }>({ cmd: 'start', argv: ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', d.script], log });
+  if (phase === 'boot') await probe.request({ cmd: 'monitor', udevadm: referenceUdev().udevadm });
+  const started = await probe.request<{ pid: number; ready_ms: number; exec_ns: number }>({ cmd: 'start', argv: ['unshare', '--mount', '--propagation', 'private', 'sh', '-c', d.script], log });
   try {
-    await sleep(SETTLE_MS);
+    if (phase !== 'boot') await sleep(SETTLE_MS);
     let cpuBase = treeCpuMs(started.pid);
     let span: number | undefined;
     let events: number | undefined;
+    let bootMs: number | undefined;
     /**
      * A load from a separate process (udevadm trigger, the storm's writer), waited for to its last broadcast; stamped
      * by `udevadm monitor --kernel --udev` (Debian 12's), as plain-bench stamps it, not by the probe (see probe.py).
@@ -285,12 +297,13 @@ async function runOnce(probe: Probe, d: DaemonSpec, phase: Phase, log: string, d
       span = w.read_together ? NaN : (w.span_ms ?? NaN);
       events = w.events;
     } else {
-      const w = await load(phase === 'coldplug' ? coldplug : ['/usr/bin/python3', '-c', STORM_PY]);
+      const w = await load(phase === 'storm' ? ['/usr/bin/python3', '-c', STORM_PY] : coldplug);
       span = w.span_ms ?? NaN;
       events = w.events;
+      if (phase === 'boot') bootMs = w.span_ms !== null && w.last_broadcast_ns !== null ? (w.last_broadcast_ns - started.exec_ns) / 1e6 : NaN;
     }
     const hwmKb = statusKb(started.pid, 'VmHWM');
-    return { readyMs: started.ready_ms, nodeMs, span, events, hwmKb, cpuMs: treeCpuMs(started.pid) - cpuBase, ...treeMemory(started.pid) };
+    return { readyMs: started.ready_ms, nodeMs, span, events, bootMs, hwmKb, cpuMs: treeCpuMs(started.pid) - cpuBase, ...treeMemory(started.pid) };
   } finally {
     await probe.request({ cmd: 'stop' });
   }
@@ -367,9 +380,10 @@ export async function main(): Promise<void> {
     if (PHASES.includes('coldplug')) phases.push(['coldplug', names]);
     if (PHASES.includes('storm')) phases.push(['storm', names]);
     if (PHASES.includes('hotplug')) phases.push(['hotplug', names], ['hotplug-warm', names]);
+    if (PHASES.includes('boot')) phases.push(['boot', names]);
     if (PHASES.includes('stats')) phases.push(['coldplug', ['devMaster', 'devMaster stats']]);
     if (PHASES.includes('disk')) phases.push(['coldplug', ['devMaster', 'devMaster disk run', 'udevd 252']]);
-    if (PHASES.includes('alt')) for (const p of ['coldplug', 'storm', 'hotplug', 'hotplug-warm'] as const) phases.push([p, ['devMaster', 'devMaster alt']]);
+    if (PHASES.includes('alt')) for (const p of ['coldplug', 'storm', 'hotplug', 'hotplug-warm', 'boot'] as const) phases.push([p, ['devMaster', 'devMaster alt']]);
     for (const [phase, who] of phases) {
       const statsPhase = who.includes('devMaster stats');
       const diskPhase = who.includes('devMaster disk run');
@@ -394,11 +408,13 @@ export async function main(): Promise<void> {
       const v = xs('udevd 257');
       rows.push([label, cell(d, f, unit), cell(u, f, unit), ratio(median(d), median(u)), cell(v, f, unit), ratio(median(d), median(v))]);
     };
-    for (const phase of ['coldplug', 'storm', 'hotplug', 'hotplug-warm'] as const) {
+    for (const phase of ['coldplug', 'storm', 'hotplug', 'hotplug-warm', 'boot'] as const) {
       if (!get(`${phase}/devMaster`).length) continue;
       const n = median(col(phase, 'devMaster', (s) => s.events ?? NaN));
-      const label = phase === 'hotplug' ? 'hotplug, fresh daemon: zram add to broadcast' : phase === 'hotplug-warm' ? 'hotplug after a coldplug: zram add to broadcast' : `${phase} (${n} events)`;
+      const label =
+        phase === 'hotplug' ? 'hotplug, fresh daemon: zram add to broadcast' : phase === 'hotplug-warm' ? 'hotplug after a coldplug: zram add to broadcast' : phase === 'boot' ? `boot: coldplug triggered at READY=1 (${n} events)` : `${phase} (${n} events)`;
       row(label, (name) => col(phase, name, (s) => s.span ?? NaN), ms, 'ms');
+      if (phase === 'boot') row("boot: exec to the coldplug's last broadcast", (name) => col(phase, name, (s) => s.bootMs ?? NaN), ms, 'ms');
     }
     for (const phase of ['coldplug', 'storm'] as const) {
       if (get(`${phase}/devMaster`).length) row(`CPU time, ${phase} (tree)`, (name) => col(phase, name, (s) => s.cpuMs), ms, 'ms');
@@ -416,10 +432,14 @@ export async function main(): Promise<void> {
     // The same ratios taken round by round (the daemons of one round run a few seconds apart): a slow spell of the
     // machine that reaches some rounds moves a ratio of medians more than the median of these.
     const perRound: string[][] = [['', 'devMaster / udevd 252, same round', 'devMaster / udevd 257, same round']];
-    for (const phase of ['coldplug', 'storm'] as const) {
+    for (const phase of ['coldplug', 'storm', 'boot'] as const) {
       const span = (name: string) => col(phase, name, (s) => s.span ?? NaN);
       const paired = (other: string) => roundRatios(span('devMaster'), span(other));
       if (get(`${phase}/devMaster`).length) perRound.push([`${phase}, per round`, paired('udevd 252'), paired('udevd 257')]);
+    }
+    if (get('boot/devMaster').length) {
+      const boot = (name: string) => col('boot', name, (s) => s.bootMs ?? NaN);
+      perRound.push(["boot, exec to last broadcast, per round", roundRatios(boot('devMaster'), boot('udevd 252')), roundRatios(boot('devMaster'), boot('udevd 257'))]);
     }
     if (perRound.length > 1) {
       console.log('');
@@ -483,6 +503,9 @@ export async function main(): Promise<void> {
           alt(p === 'hotplug' ? 'hotplug, fresh daemon' : 'hotplug after a coldplug', `alt-${p}`, (s) => s.span ?? NaN, ms, 'ms'),
           alt(`CPU time, ${p === 'hotplug' ? 'hotplug, fresh daemon' : 'hotplug after a coldplug'}`, `alt-${p}`, (s) => s.cpuMs, ms, 'ms'),
         ]),
+        alt('boot: coldplug triggered at READY=1', 'alt-boot', (s) => s.span ?? NaN, ms, 'ms'),
+        alt("boot: exec to the coldplug's last broadcast", 'alt-boot', (s) => s.bootMs ?? NaN, ms, 'ms'),
+        perRound("boot: exec to the last broadcast, per round", 'alt-boot', (s) => s.bootMs ?? NaN),
         alt('start to ready', 'alt-coldplug', (s) => s.readyMs, ms, 'ms'),
         perRound('start to ready, per round', 'alt-coldplug', (s) => s.readyMs),
       ]);

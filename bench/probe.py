@@ -168,11 +168,16 @@ def start(cmd):
         if time.monotonic() > end:
             return {"error": "no READY=1 in 60 s"}
         pump(0.05)
-    return {"pid": p.pid, "ready_ms": (ready_at - t0) / 1e6}
+    return {"pid": p.pid, "ready_ms": (ready_at - t0) / 1e6, "exec_ns": t0}
 
 
 def stop(_cmd):
-    global daemon
+    global daemon, monitor
+    if monitor is not None:  # a phase that failed between its monitor's start and its wait
+        monitor[0].terminate()
+        monitor[0].wait()
+        os.unlink(monitor[1])
+        monitor = None
     if daemon is None:
         return {"code": None}
     p, daemon = daemon, None
@@ -195,17 +200,28 @@ def stop(_cmd):
 monitor = None   # (Popen, output path): `udevadm monitor` stamping a load (run with "monitor", wait with "monitor")
 
 
-def run(cmd):
+def start_monitor(udevadm):
+    """`udevadm monitor --kernel --udev` into a file, subscribed when this returns (plain-bench waits as long)."""
     global monitor
-    if cmd.get("monitor"):
+    path = "/tmp/dm-bench-monitor.%d" % os.getpid()
+    out = open(path, "wb")
+    monitor = (subprocess.Popen([udevadm, "monitor", "--kernel", "--udev"], stdout=out, stderr=subprocess.DEVNULL), path)
+    out.close()
+    time.sleep(0.5)
+
+
+def monitor_cmd(cmd):
+    """A monitor started ahead of the daemon (the boot phase: the load comes as soon as the daemon is ready)."""
+    start_monitor(cmd["udevadm"])
+    return {}
+
+
+def run(cmd):
+    if cmd.get("monitor") and monitor is None:
         # the load's stamps come from `udevadm monitor`, as ../shared/tools/plain-bench.sh takes them; the probe
         # reads none of its sockets until the load is over (its CPU would compete with the daemon's: udevd's second
         # worker, which a Python reader of every message slowed by a fifth in a storm)
-        path = "/tmp/dm-bench-monitor.%d" % os.getpid()
-        out = open(path, "wb")
-        monitor = (subprocess.Popen([cmd["monitor"], "monitor", "--kernel", "--udev"], stdout=out, stderr=subprocess.DEVNULL), path)
-        out.close()
-        time.sleep(0.5)  # subscribed (plain-bench waits as long)
+        start_monitor(cmd["monitor"])
     before = seqnum()
     p = subprocess.Popen(cmd["argv"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     if monitor is not None:
@@ -352,7 +368,7 @@ def reset(_cmd):
     return {}
 
 
-HANDLERS = {"start": start, "stop": stop, "run": run, "wait": wait, "time": time_runs, "reset": reset, "priority": priority}
+HANDLERS = {"start": start, "stop": stop, "run": run, "wait": wait, "time": time_runs, "reset": reset, "priority": priority, "monitor": monitor_cmd}
 
 def commands():
     """Reads the commands on stdin while the sockets keep being read (a message is stamped when it arrives)."""
