@@ -30,7 +30,8 @@ interface Profile {
 /** Stages by the function names that begin them (the source's names survive the bundle), innermost first. */
 export const STAGES: readonly [stage: string, functions: readonly string[]][] = [
   ['garbage collection', ['(garbage collector)']],
-  ['builtins (hwdb, path_id, blkid, ...)', ['runBuiltin']],
+  ['hwdb lookups (in the hwdb builtin)', ['lookup']],
+  ['builtins, but for hwdb lookups (path_id, blkid, input_id, ...)', ['runBuiltin']],
   ['rules', ['executeRules']],
   ['node, symlinks', ['applyNode']],
   ['database record', ['writeDb', 'deleteDb']],

@@ -53,6 +53,16 @@ export interface HwdbStorage {
   readonly size: number;
   u8(off: number): number;
   u32(off: number): number;
+  /** A little-endian 64-bit field (hwdb.bin's offsets and counts), as a number. */
+  u64(off: number): number;
+  /**
+   * Where the bytes [off, off + len) lie together in `bytes`, or -1 when they do not (pages read on demand: the
+   * range crosses a page). Valid until the next access of another byte. Lets a hot loop read bytes without a call
+   * per byte, which V8's interpreter and Sparkplug (the daemon runs no optimizing compiler) do not inline.
+   */
+  span(off: number, len: number): number;
+  /** The array `span()` indexes. */
+  readonly bytes: Uint8Array;
   /** Offset of the first NUL byte at or after off, or -1. */
   nul(off: number): number;
   /** Copies the bytes [off, end) into target at t. */
@@ -85,6 +95,16 @@ export class BufferStorage implements HwdbStorage {
     const b = this.buf;
     if (off < 0 || off + 4 > b.length) throw new RangeError(`offset ${off} is out of range`);
     return (b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16)) + b[off + 3]! * 0x1000000;
+  }
+  u64(off: number): number {
+    const hi = this.u32(off + 4);
+    return hi === 0 ? this.u32(off) : this.u32(off) + hi * 0x100000000;
+  }
+  get bytes(): Uint8Array {
+    return this.buf;
+  }
+  span(off: number, len: number): number {
+    return off >= 0 && len >= 0 && off + len <= this.size ? off : -1;
   }
   nul(off: number): number {
     return this.buf.indexOf(0, off);
@@ -199,6 +219,26 @@ export class PagedStorage implements HwdbStorage {
     const b = this.slab;
     return (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16)) + b[i + 3]! * 0x1000000;
   }
+  u64(off: number): number {
+    const w = this.words;
+    // both halves from one page, aligned (hwdb.bin's 64-bit fields are 8-aligned): one page look-up
+    if (w !== undefined && (off & this.mask) + 8 <= this.pageSize && off + 8 <= this.size) {
+      const i = this.at(off);
+      if ((i & 3) === 0) {
+        const hi = w[(i >> 2) + 1]!;
+        return hi === 0 ? w[i >> 2]! : w[i >> 2]! + hi * 0x100000000;
+      }
+    }
+    const hi = this.u32(off + 4);
+    return hi === 0 ? this.u32(off) : this.u32(off) + hi * 0x100000000;
+  }
+  get bytes(): Uint8Array {
+    return this.slab;
+  }
+  span(off: number, len: number): number {
+    if (!(len >= 1 && off + len <= this.size) || off >>> this.shift !== (off + len - 1) >>> this.shift) return -1;
+    return this.at(off);
+  }
   nul(off: number): number {
     const b = this.slab;
     for (let o = off; o < this.size; ) {
@@ -295,8 +335,7 @@ export class Hwdb {
   }
 
   private u64(off: number): number {
-    const hi = this.s.u32(off + 4);
-    return hi === 0 ? this.s.u32(off) : this.s.u32(off) + hi * 0x100000000;
+    return this.s.u64(off);
   }
 
   private strAt(off: number): string {
@@ -321,6 +360,19 @@ export class Hwdb {
     let hi = s.u8(nodeOff + 8) - 1;
     const base = nodeOff + this.nodeSize;
     const size = this.childSize;
+    // the child entries' first bytes straight from the storage's array where they lie together (nearly always)
+    const at = hi >= 0 ? s.span(base, (hi + 1) * size) : -1;
+    if (at >= 0) {
+      const b = s.bytes;
+      while (lo <= hi) {
+        const mid = (lo + hi) >> 1;
+        const mc = b[at + mid * size]!;
+        if (mc === c) return this.u64(base + mid * size + 8);
+        if (mc < c) lo = mid + 1;
+        else hi = mid - 1;
+      }
+      return 0;
+    }
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
       const e = base + mid * size;

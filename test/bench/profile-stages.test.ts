@@ -50,7 +50,7 @@ describe('profile stages', () => {
     expect(busyMs).toBe(7);
     expect(Object.fromEntries(stages)).toEqual({
       rules: 2,
-      'builtins (hwdb, path_id, blkid, ...)': 1,
+      'builtins, but for hwdb lookups (path_id, blkid, input_id, ...)': 1,
       'node, symlinks': 1,
       'broadcast (properties, encoding, sendto)': 1,
       'other (queue, event set-up, event loop)': 1,

@@ -72,7 +72,30 @@ describe('hwdb lookup', () => {
     expect(() => s.copy(6, 12, new Uint8Array(6), 0)).toThrow(HwdbFormatError);
     expect(() => s.u32(8)).toThrow(HwdbFormatError);
     expect(() => s.u8(-1)).toThrow(HwdbFormatError);
+    // span(): a range within one page is readable straight from the slab; one that crosses a page, or the end, is not
+    const at = s.span(1, 3);
+    expect(at).toBeGreaterThanOrEqual(0);
+    expect(Buffer.from(s.bytes.subarray(at, at + 3)).toString()).toBe('bcd');
+    expect(s.span(6, 4)).toBe(-1);
+    expect(s.span(8, 3)).toBe(-1);
+    const end = s.span(8, 2);
+    expect(Buffer.from(s.bytes.subarray(end, end + 2)).toString()).toBe('ij');
     s.close();
+  });
+
+  it('reads 64-bit fields the same from one Buffer and from pages, within a page and across two', () => {
+    const bytes = Buffer.alloc(64);
+    bytes.writeBigUInt64LE(0x1_2345_6789n, 8); // within an 8-byte page... and a 16-byte one
+    bytes.writeBigUInt64LE(0x42n, 20); // across two 8-byte pages, and not 8-aligned
+    const f = join(tmp, 'fields.bin');
+    writeFileSync(f, bytes);
+    for (const pageSize of [8, 16, 4096]) {
+      const paged = new PagedStorage(openSync(f, 'r'), 64, pageSize, 2);
+      expect(paged.u64(8), `${pageSize}`).toBe(0x1_2345_6789);
+      expect(paged.u64(20), `${pageSize}`).toBe(0x42);
+      expect(() => paged.u64(60)).toThrow(HwdbFormatError);
+      paged.close();
+    }
   });
 
   it('rejects files that are not a hwdb.bin with a clear error', () => {
