@@ -74,6 +74,12 @@ export interface HwdbStorage {
 
 const LITTLE_ENDIAN = endianness() === 'LE';
 
+/** A little-endian 64-bit field read as two 32-bit halves (the storages' u64() where no faster read applies). */
+function u64Of(s: Pick<HwdbStorage, 'u32'>, off: number): number {
+  const hi = s.u32(off + 4);
+  return hi === 0 ? s.u32(off) : s.u32(off) + hi * 0x100000000;
+}
+
 export class BufferStorage implements HwdbStorage {
   readonly size: number;
   /** Aligned u32 view (little-endian hosts, 4-aligned buffer); the fields of hwdb.bin are 4-aligned. */
@@ -97,8 +103,7 @@ export class BufferStorage implements HwdbStorage {
     return (b[off]! | (b[off + 1]! << 8) | (b[off + 2]! << 16)) + b[off + 3]! * 0x1000000;
   }
   u64(off: number): number {
-    const hi = this.u32(off + 4);
-    return hi === 0 ? this.u32(off) : this.u32(off) + hi * 0x100000000;
+    return u64Of(this, off);
   }
   get bytes(): Uint8Array {
     return this.buf;
@@ -229,8 +234,7 @@ export class PagedStorage implements HwdbStorage {
         return hi === 0 ? w[i >> 2]! : w[i >> 2]! + hi * 0x100000000;
       }
     }
-    const hi = this.u32(off + 4);
-    return hi === 0 ? this.u32(off) : this.u32(off) + hi * 0x100000000;
+    return u64Of(this, off);
   }
   get bytes(): Uint8Array {
     return this.slab;
@@ -263,10 +267,8 @@ export class PagedStorage implements HwdbStorage {
   str(off: number, end: number): string {
     if (end <= off) return '';
     // within one page (nearly every key and value): decoded from the slab as it is
-    if (off >>> this.shift === (end - 1) >>> this.shift && end <= this.size) {
-      const i = this.at(off);
-      return this.slab.toString('utf8', i, i + (end - off));
-    }
+    const i = this.span(off, end - off);
+    if (i >= 0) return this.slab.toString('utf8', i, i + (end - off));
     const b = Buffer.allocUnsafe(end - off);
     this.copy(off, end, b, 0);
     return b.toString('utf8');
@@ -362,21 +364,11 @@ export class Hwdb {
     const size = this.childSize;
     // the child entries' first bytes straight from the storage's array where they lie together (nearly always)
     const at = hi >= 0 ? s.span(base, (hi + 1) * size) : -1;
-    if (at >= 0) {
-      const b = s.bytes;
-      while (lo <= hi) {
-        const mid = (lo + hi) >> 1;
-        const mc = b[at + mid * size]!;
-        if (mc === c) return this.u64(base + mid * size + 8);
-        if (mc < c) lo = mid + 1;
-        else hi = mid - 1;
-      }
-      return 0;
-    }
+    const b = s.bytes;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
       const e = base + mid * size;
-      const mc = s.u8(e);
+      const mc = at >= 0 ? b[at + mid * size]! : s.u8(e);
       if (mc === c) return this.u64(e + 8);
       if (mc < c) lo = mid + 1;
       else hi = mid - 1;
