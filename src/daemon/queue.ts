@@ -47,8 +47,10 @@ interface Entry<T> extends QueueItem {
   /** Set while the event waits to be retried (a worker answered Retry). */
   retryTimer?: NodeJS.Timeout;
   blocker?: Entry<T>;
-  /** Ancestor prefixes of devpath (without devpath itself), computed once. */
-  prefixes: string[];
+  /** Ancestor prefixes of devpath (without devpath itself), computed when first needed (#prefixesOf). */
+  prefixes: string[] | undefined;
+  /** Whether the entry is in the indexes: an event started at once into an empty queue is only if it waits. */
+  indexed: boolean;
   done: boolean;
 }
 
@@ -197,22 +199,40 @@ export class EventQueue<T> {
       state: 'queued',
       queuedAt: nowMs(),
       payload: input.payload,
-      prefixes: ancestors(input.devpath),
+      prefixes: undefined,
+      indexed: false,
       done: false,
     };
+    // An event pushed into an empty queue that may start now (most of a coldplug's, of a storm the daemon keeps up
+    // with) has no blocker and starts at once: it enters the indexes only if it is still running when its worker
+    // returns (it waits for a program, a builtin, a lock), or when another event is pushed meanwhile (#indexInline).
+    const inline = this.#entries.size === 0 && !this.#stopped && !this.#dispatching && this.#running < this.#childrenMax;
     // Every entry present now is earlier than e: the latest conflicting one is its blocker.
-    const blocker = this.#findBlocker(e);
-    this.#index(e);
+    const blocker = inline ? undefined : this.#findBlocker(e);
+    if (!inline) this.#index(e);
     this.#entries.add(e);
     this.stats.queued++;
     if (e.seqnum > this.stats.lastSeqnum) this.stats.lastSeqnum = e.seqnum;
     if (this.#entries.size > this.stats.maxQueued) this.stats.maxQueued = this.#entries.size;
     this.#setFlag();
-    if (blocker) this.#wait(e, blocker);
+    if (inline) {
+      this.#inline = e;
+      this.#dispatching = true;
+      try {
+        this.#run(e);
+      } finally {
+        this.#dispatching = false;
+        this.#inline = undefined;
+        if (!e.done && !e.indexed) this.#index(e);
+      }
+    } else if (blocker) this.#wait(e, blocker);
     else this.#ready.push(e);
     this.#dispatch();
     return e;
   }
+
+  /** The event started by push() without entering the indexes, while its worker runs. */
+  #inline: Entry<T> | undefined;
 
   /**
    * The events `fill` pushes, with the queue's drain (onIdle, and whatever waits for the queue to be idle) told
@@ -279,9 +299,11 @@ export class EventQueue<T> {
   // ------------------------------------------------------------------ internals
 
   #conflictsWith(e: Entry<T>, visit: (o: Entry<T>) => void): void {
+    // an event started inline whose worker pushes another (a test's, a synthesized one) is a blocker like any other
+    if (this.#inline !== undefined && !this.#inline.indexed) this.#index(this.#inline);
     const same = this.#byDevpath.get(e.devpath);
     if (same) same.forEach(visit);
-    const prefixes = e.prefixes;
+    const prefixes = this.#prefixesOf(e);
     for (let i = 0; i < prefixes.length; i++) this.#byDevpath.get(prefixes[i]!)?.forEach(visit);
     this.#byPrefix.get(e.devpath)?.forEach(visit);
     if (e.devpathOld) {
@@ -301,17 +323,26 @@ export class EventQueue<T> {
     return best;
   }
 
+  #prefixesOf(e: Entry<T>): string[] {
+    return (e.prefixes ??= ancestors(e.devpath));
+  }
+
   #index(e: Entry<T>): void {
+    e.indexed = true;
     this.#byDevpath.add(e.devpath, e);
-    for (let i = 0; i < e.prefixes.length; i++) this.#byPrefix.add(e.prefixes[i]!, e);
+    const prefixes = this.#prefixesOf(e);
+    for (let i = 0; i < prefixes.length; i++) this.#byPrefix.add(prefixes[i]!, e);
     if (e.devpathOld) this.#byDevpathOld.add(e.devpathOld, e);
     if (e.devnumKey) this.#byDevnum.add(e.devnumKey, e);
     if (e.ifindex !== undefined) this.#byIfindex.add(e.ifindex, e);
   }
 
   #unindex(e: Entry<T>): void {
+    if (!e.indexed) return;
+    e.indexed = false;
     this.#byDevpath.delete(e.devpath, e);
-    for (let i = 0; i < e.prefixes.length; i++) this.#byPrefix.delete(e.prefixes[i]!, e);
+    const prefixes = e.prefixes!;
+    for (let i = 0; i < prefixes.length; i++) this.#byPrefix.delete(prefixes[i]!, e);
     if (e.devpathOld) this.#byDevpathOld.delete(e.devpathOld, e);
     if (e.devnumKey) this.#byDevnum.delete(e.devnumKey, e);
     if (e.ifindex !== undefined) this.#byIfindex.delete(e.ifindex, e);

@@ -247,6 +247,31 @@ describe('EventQueue with a worker that returns at once', () => {
     expect(q.stats.retried).toBe(2);
     expect(q.stats.processed).toBe(2);
   });
+
+  it('an event started into an empty queue still blocks what its own worker pushes for the same device', async () => {
+    const log: string[] = [];
+    let release!: () => void;
+    const q: EventQueue<string> = new EventQueue<string>({
+      childrenMax: 4,
+      worker: (name) => {
+        log.push(`start ${name}`);
+        if (name === 'first') {
+          // pushed while 'first' runs: the child must wait for it, the other device need not
+          q.push({ devpath: '/devices/x/child', action: 'change', payload: 'child' });
+          q.push({ devpath: '/devices/other', action: 'change', payload: 'other' });
+          log.push('pushed');
+          return new Promise<void>((r) => (release = r)).then(() => void log.push('end first'));
+        }
+        log.push(`end ${name}`);
+      },
+    });
+    q.push({ devpath: '/devices/x', action: 'change', payload: 'first' });
+    expect(log).toEqual(['start first', 'pushed', 'start other', 'end other']);
+    expect(q.size).toBe(2);
+    release();
+    expect(await q.whenIdle(2000)).toBe(true);
+    expect(log.slice(4)).toEqual(['end first', 'start child', 'end child']);
+  });
 });
 
 describe('EventQueue.batch', () => {
