@@ -229,7 +229,7 @@ const withKey = (code) => `${code}//# codeCacheKey=${createHash('sha256').update
  * checked in a fresh process under the same flags: a cache V8 refuses would cost every start its whole compile,
  * unseen.
  */
-function writeCodeCaches(name, flags) {
+async function writeCodeCaches(name, flags) {
   const train = (runs, stop = '', only) =>
     spawnSync(process.execPath, [...flags, '-e', `${stop}require('./dist/cli/launch.cjs').writeCodeCache(${JSON.stringify(name)}, ${JSON.stringify(runs)}, ${JSON.stringify(only)})`], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', timeout: 60_000 });
   const tmp = mkdtempSync(join(tmpdir(), `${name}-train-`));
@@ -240,6 +240,12 @@ function writeCodeCaches(name, flags) {
     const rules = ['--rules-dir', 'scripts/training/rules.d', '--rules-dir', 'rules.d'];
     let r;
     if (name === 'devmaster') {
+      // an hwdb.bin of devMaster's own hwdb/ and of scripts/training/hwdb.d, whose entries the fixture devices'
+      // modaliases meet, so that the hwdb builtin's reader and look-ups are run: a start would find none here
+      const { updateHwdb } = await import('../dist/hwdb/index.js');
+      const hwdbBin = join(tmp, 'hwdb.bin');
+      updateHwdb({ dirs: ['hwdb', 'scripts/training/hwdb.d'], output: hwdbBin, sync: false });
+      roots.push('--hwdb-bin', hwdbBin);
       // src/daemon/daemon.ts emits devmaster-ready right after READY=1; rehearse() then runs a "change" event of
       // each fixture device through the event path, on these roots, broadcasting nothing (src/daemon/rehearsal.ts)
       r = train([[...roots, ...rules, '--no-mknod', '--unit-backend', 'none', '--log-level', 'warn']], "process.once('devmaster-ready', (d) => d.rehearse().then(() => process.exit(0), (e) => { process.stderr.write(String(e?.stack ?? e)); process.exit(1); }));");
@@ -366,6 +372,6 @@ for (const name of EXECUTABLES) {
   // The code caches: V8 accepts them only under the same flags, so they are made under the shebang's flags; the
   // daemon's also under the systemd unit's NODE_OPTIONS=--jitless (NAME.jitless.cache, src/cli/launch.cts).
   const flags = shebangFlags(shebang);
-  writeCodeCaches(name, flags);
-  if (name === 'devmaster') writeCodeCaches(name, [...flags, '--jitless']);
+  await writeCodeCaches(name, flags);
+  if (name === 'devmaster') await writeCodeCaches(name, [...flags, '--jitless']);
 }

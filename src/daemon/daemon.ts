@@ -421,13 +421,19 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     this.#kernel?.close();
     this.#kernel = undefined;
     this.#broadcaster?.mute();
+    // what every start runs after READY=1 goes into the caches too: the loads put off to the next turn of the event
+    // loop (pino, which the daemon's records go through from then on) and the rules watcher's first scan
+    await new Promise((resolve) => setImmediate(resolve));
+    await this.rules.whenWatching();
     // twice: with the rule statistics off (the default) and on (devctl stats), each path in the caches
     const statsWereOn = this.#stats !== undefined;
     let n = 0;
     for (const stats of [false, true]) {
       if (stats) this.#stats ??= this.#newStats();
       const events = rehearsalEvents(this.roots, 'change', n + 1);
-      for (const ev of events) this.inject(ev);
+      // queued as a wake-up of the kernel socket queues what it read: together, in the next turn of the event loop
+      for (const ev of events) this.#arrive(ev);
+      await new Promise((resolve) => setImmediate(resolve));
       if (!(await this.queue.whenIdle(60_000))) throw new Error('the rehearsal\'s events did not drain in 60 s');
       n += events.length;
     }

@@ -69,6 +69,8 @@ describe('Daemon.rehearse()', () => {
       expect(sda).toMatch(/^S:disk\/by-path\/pci-0000:00:14\.0-usb-0:1:1\.0-scsi-0:0:0:0$/m);
       expect(readlinkSync(join(r.dev, 'disk', 'by-path', 'pci-0000:00:14.0-usb-0:1:1.0-scsi-0:0:0:0'))).toBe('../../sda');
       expect(existsSync(join(r.run, 'data', 'n2'))).toBe(true); // eth0, not renamed: NAME= is for "add"
+      // net_id runs on it (the fixture's eth0 has what it reads first: iflink, type, address)
+      expect(readFileSync(join(r.run, 'data', 'n2'), 'utf8')).toMatch(/^E:ID_NET_NAME_MAC=enx525400123456$/m);
       expect(daemon.counters.processed).toBe(41);
       // nothing reached the listener, and a real uevent of this machine is not taken any more
       const received = daemon.counters.received;
