@@ -8,6 +8,8 @@
 // minus an unloaded run's, each daemon's runs alternating. Everything the coldplug makes the daemon do after it is
 // counted too (devMaster's records and heap upkeep, udevd's idle workers' exit).
 //
+// DM_BENCH_INSTR_RUNS (default 2) pairs per daemon; DM_BENCH_ALT_SCRIPT: another build's dist/cli/devmaster.js too.
+//
 // What it is for: these counts repeat to about a percent, where the timed bench's spread on this virtual machine is
 // tens of percent; a change of an event's path shows here before it shows in a timing. What it is not: what a user
 // waits for. It counts no kernel time, and nothing of how the work is spread over the CPUs (udevd's workers run on
@@ -23,6 +25,15 @@ import { median } from './summary.js';
 const RUNS = Number(process.env.DM_BENCH_INSTR_RUNS ?? 2);
 const SETTLE_MS = 5000;
 const LOAD_TIMEOUT_MS = 180_000;
+
+function haveValgrind(): boolean {
+  try {
+    execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Sum of the `summary:` lines of cachegrind's output files in `dir` (one per process). */
 function instructionsIn(dir: string): number {
@@ -81,10 +92,15 @@ async function run(d: Daemon, ns: NamespaceOptions, work: string, loaded: boolea
 }
 
 export async function main(): Promise<void> {
-  try {
-    execFileSync('valgrind', ['--version'], { stdio: 'ignore' });
-  } catch {
-    throw new Error("the instructions bench needs valgrind (Debian's valgrind package)");
+  if (!haveValgrind()) {
+    // as npm test's prerequisites are got: Debian's package, with apt-get, as root
+    console.log("installing Debian's valgrind package (apt-get) for the instructions bench");
+    try {
+      execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'valgrind'], { stdio: 'ignore' });
+    } catch {
+      /* said below */
+    }
+    if (!haveValgrind()) throw new Error("the instructions bench needs valgrind: Debian's valgrind package could not be installed (apt-get, as root)");
   }
   const ref = referenceUdev();
   const work = mkdtempSync(join(tmpdir(), 'dm-bench-instr-'));
@@ -132,6 +148,10 @@ export async function main(): Promise<void> {
         },
       },
     ];
+    // another build's executable (a copy of dist/ inside the tree, as the daemon bench's alt phase takes it): a
+    // change's instructions against the build before it
+    const alt = process.env.DM_BENCH_ALT_SCRIPT;
+    if (alt) daemons.push({ ...daemons[0]!, name: 'devMaster alt', command: [alt, ...daemons[0]!.command.slice(1)] });
     const per: Record<string, number[]> = {};
     let events = 0;
     for (let r = 0; r < RUNS; r++) {
@@ -149,6 +169,7 @@ export async function main(): Promise<void> {
     const udIr = median(per['udevd 252']!);
     for (const [name, xs] of Object.entries(per)) console.log(`  ${name.padEnd(10)} ${M(median(xs)).padStart(8)} (${xs.map(M).join(', ')}), ${Math.round(median(xs) / events / 1000)}k per event`);
     console.log(`  devMaster / udevd 252: ${(dmIr / udIr).toFixed(2)}x`);
+    if (alt) console.log(`  devMaster / devMaster alt (${alt}): ${(dmIr / median(per['devMaster alt']!)).toFixed(3)}x`);
   } finally {
     rmSync(work, { recursive: true, force: true });
     if (existsSync('/run/udev') && readdirSync('/run/udev').length === 0) rmSync('/run/udev', { recursive: true, force: true });
