@@ -54,8 +54,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { referenceUdev, referenceUdev257, REPO } from '../test/helpers/reference.js';
-import { EXCLUDED_RULES, namespaceScript, rulesCopy, treeOf } from '../test/helpers/udevd.js';
+import { EXCLUDED_RULES, namespaceScript, treeOf } from '../test/helpers/udevd.js';
 import { rulesCachePath } from '../src/rules/cache.js';
+import { referenceSetup } from './reference-setup.js';
 import { median, spread } from './summary.js';
 
 const ROUNDS = Number(process.env.DM_BENCH_ROUNDS ?? 5);
@@ -328,16 +329,7 @@ export async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'dm-bench-'));
   let probe: Probe | undefined;
   try {
-    const rules = join(work, 'rules.d');
-    const nRules = rulesCopy(ref.rulesDir, rules);
-    // Debian 12's hwdb, compiled by its systemd-hwdb: every daemon reads the same hwdb.bin
-    const hwroot = join(work, 'hwdb-root');
-    mkdirSync(join(hwroot, 'lib/udev'), { recursive: true });
-    cpSync(ref.hwdbDir, join(hwroot, 'lib/udev/hwdb.d'), { recursive: true });
-    execFileSync(ref.systemdHwdb, [`--root=${hwroot}`, 'update', '--usr'], { stdio: 'pipe' }); // Debian 12's udev is split-usr
-    const hwdbBin = join(hwroot, 'lib/udev/hwdb.bin');
-    const stage = join(work, 'dev');
-    mkdirSync(stage);
+    const { rules, nRules, hwdbBin, stage } = referenceSetup(work);
 
     // the rules bound, not copied: the same files at every start, as on a machine from boot to boot
     const common = { rules, bindRules: true, programs: true, hwdbBin };

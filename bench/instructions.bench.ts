@@ -3,8 +3,9 @@
 // the daemon bench's namespace (Debian's rules without the renaming ones, Debian's hwdb, a tmpfs copy of /dev, the
 // reference programs), every process of its tree counted (udevd's workers, the programs either runs).
 //
-// A run: start, wait until ready, SETTLE_MS, then in a loaded run `udevadm trigger --action=change` and the wait for
-// its broadcasts (`udevadm monitor --udev`), SETTLE_MS, SIGTERM. The coldplug's instructions are a loaded run's
+// A run: start, wait until ready and then idle (its tree's CPU time still for a while), then in a loaded run
+// `udevadm trigger --action=change` and the wait for its broadcasts (`udevadm monitor --udev`) and for idleness
+// again, SIGTERM. The coldplug's instructions are a loaded run's
 // minus an unloaded run's, each daemon's runs alternating. Everything the coldplug makes the daemon do after it is
 // counted too (devMaster's records and heap upkeep, udevd's idle workers' exit).
 //
@@ -15,15 +16,20 @@
 // waits for. It counts no kernel time, and nothing of how the work is spread over the CPUs (udevd's workers run on
 // both): the daemon bench measures that.
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { referenceUdev, REPO } from '../test/helpers/reference.js';
-import { rulesCopy, sleep, spawnInNamespace, ueventPorts, type NamespaceOptions } from '../test/helpers/udevd.js';
+import { sleep, spawnInNamespace, treeOf, ueventPorts, type NamespaceOptions } from '../test/helpers/udevd.js';
+import { referenceSetup } from './reference-setup.js';
 import { median } from './summary.js';
 
 const RUNS = Number(process.env.DM_BENCH_INSTR_RUNS ?? 2);
-const SETTLE_MS = 5000;
+/** A daemon is idle once its tree used at most IDLE_TICKS of CPU (10 ms each) over IDLE_MS, after SETTLE_MS at least. */
+const SETTLE_MS = 2000;
+const IDLE_MS = 1500;
+const IDLE_TICKS = 2;
+const IDLE_TIMEOUT_MS = 120_000;
 const LOAD_TIMEOUT_MS = 180_000;
 
 function haveValgrind(): boolean {
@@ -44,6 +50,38 @@ function instructionsIn(dir: string): number {
     if (m) sum += Number(m[1]);
   }
   return sum;
+}
+
+/** User and system CPU ticks of the process tree under `pid` (what has exited is not counted). */
+function treeTicks(pid: number): number {
+  let sum = 0;
+  for (const p of treeOf(pid)) {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      sum += Number(f[11]) + Number(f[12]);
+    } catch {
+      /* gone */
+    }
+  }
+  return sum;
+}
+
+/**
+ * Waits until the daemon under valgrind is idle: what it does after READY=1 or after a load (devMaster's loads after
+ * READY=1, its records and heap upkeep; udevd's workers) takes seconds under valgrind, and an unloaded run stopped
+ * before that work is done would leave it to the loaded run's count.
+ */
+async function settle(name: string, pid: number): Promise<void> {
+  await sleep(SETTLE_MS);
+  const end = Date.now() + IDLE_TIMEOUT_MS;
+  for (let before = treeTicks(pid); ; ) {
+    await sleep(IDLE_MS);
+    const now = treeTicks(pid);
+    if (now - before <= IDLE_TICKS) return;
+    if (Date.now() > end) throw new Error(`${name} was still busy under valgrind after ${IDLE_TIMEOUT_MS / 1000} s`);
+    before = now;
+  }
 }
 
 /** How many devices `udevadm trigger --action=change` writes to now. */
@@ -67,7 +105,7 @@ async function run(d: Daemon, ns: NamespaceOptions, work: string, loaded: boolea
   try {
     await p.nsReady();
     await d.ready(p.proc.pid!, p.output);
-    await sleep(SETTLE_MS);
+    await settle(d.name, p.proc.pid!);
     if (loaded) {
       const n = devicesTriggered(ref.udevadm);
       const monitor = spawn(ref.udevadm, ['monitor', '--udev'], { stdio: ['ignore', 'pipe', 'ignore'] });
@@ -80,7 +118,7 @@ async function run(d: Daemon, ns: NamespaceOptions, work: string, loaded: boolea
       monitor.kill();
       if (seen < n) throw new Error(`${d.name}: ${seen} of ${n} events broadcast in ${LOAD_TIMEOUT_MS / 1000} s`);
     }
-    await sleep(SETTLE_MS);
+    await settle(d.name, p.proc.pid!);
   } finally {
     await p.stop();
   }
@@ -105,15 +143,8 @@ export async function main(): Promise<void> {
   const ref = referenceUdev();
   const work = mkdtempSync(join(tmpdir(), 'dm-bench-instr-'));
   try {
-    const rules = join(work, 'rules.d');
-    const nRules = rulesCopy(ref.rulesDir, rules);
-    const hwroot = join(work, 'hwdb-root');
-    mkdirSync(join(hwroot, 'lib/udev'), { recursive: true });
-    cpSync(ref.hwdbDir, join(hwroot, 'lib/udev/hwdb.d'), { recursive: true });
-    execFileSync(ref.systemdHwdb, [`--root=${hwroot}`, 'update', '--usr'], { stdio: 'pipe' });
-    const stage = join(work, 'dev');
-    mkdirSync(stage);
-    const ns: NamespaceOptions = { rules, bindRules: true, programs: true, hwdbBin: join(hwroot, 'lib/udev/hwdb.bin'), reference: 252, dev: stage, devTmpfs: true };
+    const { rules, nRules, hwdbBin, stage } = referenceSetup(work);
+    const ns: NamespaceOptions = { rules, bindRules: true, programs: true, hwdbBin, reference: 252, dev: stage, devTmpfs: true };
     const udevd = join(work, 'systemd-udevd');
     symlinkSync(ref.udevadm, udevd); // udevadm is multi-call: as systemd-udevd it is the daemon
     const dm = join(REPO, 'dist', 'cli', 'devmaster.js');

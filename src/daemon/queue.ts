@@ -205,7 +205,7 @@ export class EventQueue<T> {
     };
     // An event pushed into an empty queue that may start now (most of a coldplug's, of a storm the daemon keeps up
     // with) has no blocker and starts at once: it enters the indexes only if it is still running when its worker
-    // returns (it waits for a program, a builtin, a lock), or when another event is pushed meanwhile (#indexInline).
+    // returns (it waits for a program, a builtin, a lock), or when its worker pushes another event (#conflictsWith).
     const inline = this.#entries.size === 0 && !this.#stopped && !this.#dispatching && this.#running < this.#childrenMax;
     // Every entry present now is earlier than e: the latest conflicting one is its blocker.
     const blocker = inline ? undefined : this.#findBlocker(e);
