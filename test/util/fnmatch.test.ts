@@ -1,9 +1,10 @@
-// Both matchers of src/util/fnmatch.ts (strings through RegExps, bytes in place) against glibc's fnmatch(3)
-// (called through koffi), with flags 0, FNM_NOESCAPE and, for strings, FNM_CASEFOLD. Left out: a range whose end
-// is a class ("c-[:upper:]"), where glibc's answer depends on the order of the members (not reproduced).
+// The matchers of src/util/fnmatch.ts (strings through RegExps, once or through globMatcher(); bytes in place)
+// against glibc's fnmatch(3) (called through koffi), with flags 0, FNM_NOESCAPE and, for strings, FNM_CASEFOLD.
+// Left out: a range whose end is a class ("c-[:upper:]"), where glibc's answer depends on the order of the members
+// (not reproduced).
 import { describe, expect, it } from 'vitest';
 import koffi from 'koffi';
-import { fnmatch, fnmatchBytes, FNM_CASEFOLD, FNM_NOESCAPE } from '../../src/util/fnmatch.js';
+import { fnmatch, fnmatchBytes, FNM_CASEFOLD, FNM_NOESCAPE, globMatcher } from '../../src/util/fnmatch.js';
 import { prng } from '../helpers/prng.js';
 
 const libc = koffi.load('libc.so.6');
@@ -22,6 +23,7 @@ function disagreements(p: string, s: string): string[] {
   for (const flags of [0, FNM_NOESCAPE, FNM_CASEFOLD, FNM_NOESCAPE | FNM_CASEFOLD]) {
     const want = cFnmatch(p, s, flags) === 0;
     if (fnmatch(p, s, flags) !== want) out.push(`string ${JSON.stringify(p)} ~ ${JSON.stringify(s)} flags=${flags} glibc=${want}`);
+    if (globMatcher(p, flags)(s) !== want) out.push(`matcher ${JSON.stringify(p)} ~ ${JSON.stringify(s)} flags=${flags} glibc=${want}`);
     if (!(flags & FNM_CASEFOLD) && bytesMatch(p, s, flags) !== want) out.push(`bytes ${JSON.stringify(p)} ~ ${JSON.stringify(s)} flags=${flags} glibc=${want}`);
   }
   return out;
@@ -59,6 +61,13 @@ describe('fnmatch', () => {
     ['*', 'with/slash'],
     ['', ''],
     ['*', ''],
+    ['*', '/.x'],
+    ['sd*', 'sd'],
+    ['sd*', 'sda1'],
+    ['sd*', 'Sda'],
+    ['sd*', 'hda'],
+    ['dm-*', 'dm-0'],
+    ['.*', '.hidden/x'],
     ['?', ''],
   ];
   it('agrees with glibc on hand-picked patterns', () => {
