@@ -49,7 +49,7 @@
 // three times as many); DM_BENCH_PHASES (coldplug,storm,hotplug,boot,
 // stats,disk,processes; alt) a subset; DM_BENCH_ONLY=devmaster skips udevd; DM_BENCH_DEBUG prints every sample.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, readFileSync, readdirSync, mkdirSync, cpSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, readFileSync, mkdirSync, cpSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -57,6 +57,7 @@ import { referenceUdev, referenceUdev257, REPO } from '../test/helpers/reference
 import { EXCLUDED_RULES, namespaceScript, treeOf } from '../test/helpers/udevd.js';
 import { rulesCachePath } from '../src/rules/cache.js';
 import { referenceSetup } from './reference-setup.js';
+import { treeCpuMs } from './tree-cpu.js';
 import { median, spread } from './summary.js';
 
 const ROUNDS = Number(process.env.DM_BENCH_ROUNDS ?? 5);
@@ -203,26 +204,6 @@ function statusKb(pid: number, key: string): number {
   return m ? Number(m[1]) : 0;
 }
 
-/**
- * CPU time (ms) of the living processes of a tree, and of their waited-for children: the living threads' run time
- * from schedstat (ns; utime and stime are 10 ms ticks, a tenth of a coldplug's), the children's cutime and cstime.
- */
-const TICK_MS = 1000 / Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
-function treeCpuMs(pid: number): number {
-  let ms = 0;
-  for (const p of treeOf(pid)) {
-    try {
-      // fields after the command's closing parenthesis: cutime and cstime are the 16th and 17th of the line
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ms += (Number(f[13]) + Number(f[14])) * TICK_MS;
-      for (const t of readdirSync(`/proc/${p}/task`)) ms += Number(readFileSync(`/proc/${p}/task/${t}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' && (e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
-    }
-  }
-  return ms;
-}
 
 /** Proportional set size of the whole process tree, and the sum of its processes' VmHWM. */
 function treeMemory(pid: number): { pssKb: number; treeHwmKb: number } {

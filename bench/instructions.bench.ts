@@ -20,15 +20,16 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { referenceUdev, REPO } from '../test/helpers/reference.js';
-import { sleep, spawnInNamespace, treeOf, ueventPorts, type NamespaceOptions } from '../test/helpers/udevd.js';
+import { sleep, spawnInNamespace, ueventPorts, type NamespaceOptions } from '../test/helpers/udevd.js';
 import { referenceSetup } from './reference-setup.js';
 import { median } from './summary.js';
+import { treeCpuMs } from './tree-cpu.js';
 
 const RUNS = Number(process.env.DM_BENCH_INSTR_RUNS ?? 2);
-/** A daemon is idle once its tree used at most IDLE_TICKS of CPU (10 ms each) over IDLE_MS, after SETTLE_MS at least. */
+/** A daemon is idle once its tree used at most IDLE_CPU_MS of CPU over IDLE_MS, after SETTLE_MS at least. */
 const SETTLE_MS = 2000;
 const IDLE_MS = 1500;
-const IDLE_TICKS = 2;
+const IDLE_CPU_MS = 20;
 const IDLE_TIMEOUT_MS = 120_000;
 const LOAD_TIMEOUT_MS = 180_000;
 
@@ -52,21 +53,6 @@ function instructionsIn(dir: string): number {
   return sum;
 }
 
-/** User and system CPU ticks of the process tree under `pid` (what has exited is not counted). */
-function treeTicks(pid: number): number {
-  let sum = 0;
-  for (const p of treeOf(pid)) {
-    try {
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      sum += Number(f[11]) + Number(f[12]);
-    } catch {
-      /* gone */
-    }
-  }
-  return sum;
-}
-
 /**
  * Waits until the daemon under valgrind is idle: what it does after READY=1 or after a load (devMaster's loads after
  * READY=1, its records and heap upkeep; udevd's workers) takes seconds under valgrind, and an unloaded run stopped
@@ -75,10 +61,10 @@ function treeTicks(pid: number): number {
 async function settle(name: string, pid: number): Promise<void> {
   await sleep(SETTLE_MS);
   const end = Date.now() + IDLE_TIMEOUT_MS;
-  for (let before = treeTicks(pid); ; ) {
+  for (let before = treeCpuMs(pid); ; ) {
     await sleep(IDLE_MS);
-    const now = treeTicks(pid);
-    if (now - before <= IDLE_TICKS) return;
+    const now = treeCpuMs(pid);
+    if (now - before <= IDLE_CPU_MS) return;
     if (Date.now() > end) throw new Error(`${name} was still busy under valgrind after ${IDLE_TIMEOUT_MS / 1000} s`);
     before = now;
   }
