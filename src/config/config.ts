@@ -51,6 +51,8 @@ export interface Config {
   unitExec: string;
   /** Resolve OWNER/GROUP names when rules are loaded (resolve_names=early) or never. */
   resolveNames: 'early' | 'never';
+  /** Run the rules once on a sample of the devices, in test mode, while idle after start (src/daemon/warm-up.ts). */
+  warmUp: boolean;
   /** Cost accounting per rule line and per event (docs/OBSERVABILITY.md). */
   stats: boolean;
   /** With stats: log rule lines, programs and builtins that take this many milliseconds or more (0 = never). */
@@ -100,6 +102,7 @@ export function defaultConfig(): Config {
     sysmasterSocket: '/run/sysmaster/private',
     unitExec: '',
     resolveNames: 'early',
+    warmUp: true,
     stats: false,
     statsSlowMs: 1000,
     statsSample: 10,
@@ -150,6 +153,7 @@ export const KEYS: readonly KeySpec[] = [
   { key: 'sysmaster_socket', flag: 'sysmaster-socket', field: 'sysmasterSocket', kind: 'path', help: "sysMaster's command socket (default /run/sysmaster/private)" },
   { key: 'unit_exec', flag: 'unit-exec', field: 'unitExec', kind: 'string', help: 'command template for the exec unit backend ({action} {units} {unit} {devpath})' },
   { key: 'resolve_names', flag: 'resolve-names', field: 'resolveNames', kind: { enum: ['early', 'never'] }, help: 'resolve OWNER/GROUP names: early or never' },
+  { key: 'warm_up', flag: 'warm-up', field: 'warmUp', kind: 'bool', help: 'when idle after start, run the rules once on a sample of devices in test mode, nothing applied, to warm the code (default on)' },
   { key: 'stats', flag: 'stats', field: 'stats', kind: 'bool', help: 'keep the cost of every rule line and event (devctl stats; default off)' },
   { key: 'stats_slow_ms', flag: 'stats-slow-ms', field: 'statsSlowMs', kind: 'int', help: 'with stats: log rule lines and programs taking this many ms (default 1000, 0 = never)' },
   { key: 'stats_sample', flag: 'stats-sample', field: 'statsSample', kind: 'int', help: 'with stats: time the rule lines of one event in N (default 10, 1 = every event)' },

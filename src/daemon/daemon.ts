@@ -45,6 +45,7 @@ import type { DbRecord } from '../device/db.js';
 import { listDevices, triggerAll, kernelSeqnum } from './coldplug.js';
 import { HeapKeeper } from './memory.js';
 import { checkRehearsalRoots, rehearsalEvents } from './rehearsal.js';
+import { warmUp, type WarmUpResult } from './warm-up.js';
 import { EventDeadlines } from './deadlines.js';
 import { DeviceWatcher } from './watch.js';
 import type { Notifier } from './notify.js';
@@ -173,6 +174,8 @@ const IDLE_CONTROLLERS = 16;
  * compiles them itself. A reload compiles every changed file on the event loop too; a test should not do more.
  */
 const MAX_TEST_COMPILES = 8;
+/** The warm-up starts this long after the builtins are loaded (the start's own loads after READY=1 go first). */
+const WARM_UP_DELAY_MS = 100;
 
 /** The daemon, with the rules engine's types: F a compiled rules file, R a rules set, E one event's outcome. */
 export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = EventResult> {
@@ -378,6 +381,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     // the build's code cache training (scripts/bundle.mjs) rehearses events from here; no listener otherwise
     (process as NodeJS.EventEmitter).emit('devmaster-ready', this);
     initBuiltinsNow();
+    if (opts.config.warmUp) this.#warmUpWhenIdle(builtinsReady);
     // what start-up put off, loaded while nothing waits for it (unless events already do): the first event
     // that runs a program or drains the queue would otherwise wait for these loads
     setImmediate(() => {
@@ -425,6 +429,7 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     // loop (pino, which the daemon's records go through from then on) and the rules watcher's first scan
     await new Promise((resolve) => setImmediate(resolve));
     await this.rules.whenWatching();
+    await this.warmedUp; // and the warm-up, which a start runs when no event comes first
     // twice: with the rule statistics off (the default) and on (devctl stats), each path in the caches
     const statsWereOn = this.#stats !== undefined;
     let n = 0;
@@ -497,6 +502,34 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     const ifi = p.get('IFINDEX');
     const ifindex = ifi !== undefined && /^\d+$/.test(ifi) && ifi !== '0' ? Number(ifi) : undefined;
     return this.queue.push({ seqnum: ev.seqnum, devpath: ev.devpath, devpathOld: p.get('DEVPATH_OLD'), devnumKey, ifindex, action: ev.action, payload: { uevent: ev } });
+  }
+
+  /** The warm-up's end (src/daemon/warm-up.ts): undefined when it did not run (off, no engine support, an event first). */
+  warmedUp: Promise<WarmUpResult | undefined> = Promise.resolve(undefined);
+
+  /**
+   * The rules run once on a sample of the devices, in test mode, once the builtins are loaded and the start's own
+   * loads are done, unless an event came first (src/daemon/warm-up.ts).
+   */
+  #warmUpWhenIdle(builtinsReady: Promise<void>): void {
+    const warm = this.#engine.warmUp?.bind(this.#engine);
+    if (!warm) return;
+    const idle = () => this.counters.received === 0 && this.queue.size === 0 && !this.#stopping;
+    this.warmedUp = builtinsReady
+      .then(() => new Promise((resolve) => setTimeout(resolve, WARM_UP_DELAY_MS)))
+      .then(() => {
+        if (!idle()) return undefined;
+        const host = { roots: this.roots, builtins: this.#builtins, idle, run: (device: Device, builtins: ReadonlyMap<string, Builtin>) => warm(this.#context(), this.rules.ruleSet, device, builtins) };
+        return warmUp(host, nowMs);
+      })
+      .then((r) => {
+        if (r) this.log.debug({ events: r.events, ms: Math.round(r.ms), interrupted: r.interrupted }, 'warm-up done');
+        return r;
+      })
+      .catch((e) => {
+        this.log.debug({ err: (e as Error).message }, 'warm-up failed');
+        return undefined;
+      });
   }
 
   #context(signal?: AbortSignal, cost?: EventContext['cost']): EventContext {

@@ -72,6 +72,11 @@ export interface Engine<F = CompiledFile, R = RuleSet, E extends EventOutcome = 
    * files' errors. An engine without it declines every test.
    */
   test?(ctx: EventContext, rules: R, device: Device, rulesInForce: number): Promise<TestRun>;
+  /**
+   * The event of `device` run as the daemon's warm-up runs it (src/daemon/warm-up.ts): the event path of a real
+   * event, in test mode, with no program and `builtins` alone. An engine without it is not warmed up.
+   */
+  warmUp?(ctx: EventContext, rules: R, device: Device, builtins: ReadonlyMap<string, Builtin>): unknown;
 }
 
 /**
@@ -140,6 +145,8 @@ export async function loadEngine(opts: { resolveNames?: 'early' | 'never'; logge
       const res = await event.processEvent({ ...ctx, ruleSet, test: true, mknod: false, trace, renameInterface: undefined, afterRules: undefined, cost: undefined }, device);
       return testRun(res, trace, device.action ?? 'add', ruleSet.files, { rulesFromCache: rulesInForce, ranIn: 'daemon' });
     },
+    warmUp: (ctx, ruleSet, device, builtins) =>
+      event.processEventNow(Object.assign(ctx, { ruleSet, builtins, test: true, mknod: false, noPrograms: true, renameInterface: undefined, afterRules: undefined, cost: undefined }), device),
     async impact(next, current, o) {
       const { rulesImpact } = await import('../preview/impact.js');
       return rulesImpact({ ...o, ruleSet: next, baseline: current });

@@ -36,6 +36,8 @@ export interface EventContext {
    */
   renameInterface?: (device: Device, newName: string | undefined, altnames: readonly string[], signal?: AbortSignal) => Promise<void>;
   trace?: TraceEntry[];
+  /** The daemon's warm-up (src/daemon/warm-up.ts): PROGRAM and IMPORT{program} fail without running anything. */
+  noPrograms?: boolean;
   /**
    * Called after the rules ran, before the database is written (on remove: after the rules, the record being
    * already deleted). What it sets in device.dbProperties is stored and broadcast (e.g. the units record).

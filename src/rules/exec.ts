@@ -51,6 +51,8 @@ export interface ExecEnv {
   cmdline?: string;
   /** Collects what each rule line did (devctl test). */
   trace?: TraceEntry[];
+  /** The daemon's warm-up (src/daemon/warm-up.ts): PROGRAM and IMPORT{program} fail without running anything. */
+  noPrograms?: boolean;
   /** Set when the event was given up (its timeout): no further line runs, running programs are killed. */
   signal?: AbortSignal;
   /** Cost accounting (src/stats), only when stats are on: one check per rule line when off. */
@@ -689,6 +691,7 @@ function assignedId(tok: Token, ev: EventState, env: ExecEnv, kind: 'user' | 'gr
 }
 
 async function spawnFor(tok: Token, cmd: string, ev: EventState, env: ExecEnv, capture: boolean): Promise<{ ok: boolean; stdout: string; truncated: boolean }> {
+  if (env.noPrograms) return { ok: false, stdout: '', truncated: false };
   const first = cmd.trim().split(/\s+/)[0] ?? '';
   env.cost?.childStart('program', tok.file, tok.line, cmd);
   const r = await runCommandLine(cmd, { env: propertiesEnv(ev.device), timeoutMs: env.execTimeoutMs, captureStdout: capture, signal: env.signal });
