@@ -6,17 +6,19 @@
 // boot meets all of that in its coldplug; one started on a running machine (a restart, an upgrade) meets it in
 // whatever comes first: an administrator's `udevadm trigger`, the next hotplug.
 //
-// So a daemon that is idle once its builtins are loaded runs its rules on a sample of its sysfs tree's devices, a
-// "change" and an "add" of each: the first device of each subsystem and device type (most of what differs between
-// events is the lines each kind reaches). Nothing is written and nothing started: test mode applies nothing (no
+// So a daemon that is idle once its builtins are loaded runs its rules on a sample of its devices, a "change" and an
+// "add" of each: the first device of each subsystem and device type (most of what differs between events is the
+// lines each kind reaches), found through <sysfs>/class and <sysfs>/bus. Nothing is written and nothing started: test mode applies nothing (no
 // node, link, record, ATTR or SYSCTL write, no RUN), PROGRAM and IMPORT{program} fail without running, and only
 // the builtins that read sysfs and the hwdb take part (WARM_BUILTINS). One device at a time, each on its own turn
-// of the event loop; it stops as soon as an event is queued or the daemon stops, and a daemon that has taken an
+// of the event loop, the sample read as it goes; it stops as soon as an event is queued or the daemon stops, and a daemon that has taken an
 // event before it could start never warms up (its events did).
+import { readdirSync, readFileSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Builtin } from '../builtins/types.js';
-import { Device } from '../device/device.js';
+import { Device, parseUeventFile } from '../device/device.js';
 import type { Roots } from '../device/roots.js';
-import { rehearsalEvents } from './rehearsal.js';
+import { tryOr } from '../util/fs.js';
 
 /** The builtins the warm-up runs: they read sysfs and the hwdb, and open no device and change nothing. */
 export const WARM_BUILTINS: ReadonlySet<string> = new Set(['hwdb', 'path_id', 'input_id', 'usb_id', 'net_id', 'net_driver']);
@@ -42,17 +44,41 @@ export interface WarmUpResult {
   ms: number;
 }
 
-/** The uevent properties of the first device of each subsystem and device type, parents first (a coldplug's order). */
-export function warmUpSample(roots: Roots): Map<string, string>[] {
+/** Entries of one subsystem's directory looked at for new device types. */
+const ENTRIES_PER_SUBSYSTEM = 16;
+
+/**
+ * The uevent properties of the first device of each subsystem and device type, as a "change" (the kernel's
+ * message: ACTION, DEVPATH, SUBSYSTEM, the uevent file), one subsystem at a time: the subsystems of
+ * <sysfs>/class and <sysfs>/bus/NAME/devices, in name order, the first ENTRIES_PER_SUBSYSTEM devices of each.
+ * Lazy, so that the warm-up can stop between two subsystems: a walk of the whole tree first would hold the event
+ * loop for as long as a coldplug's first events take.
+ */
+export function* warmUpSample(roots: Roots): Generator<Map<string, string>> {
   const seen = new Set<string>();
-  const out: Map<string, string>[] = [];
-  for (const ev of rehearsalEvents(roots, 'change')) {
-    const kind = `${ev.subsystem}/${ev.properties.get('DEVTYPE') ?? ''}`;
-    if (seen.has(kind)) continue;
-    seen.add(kind);
-    out.push(ev.properties);
+  const sysDevices = join(roots.sysfs, 'devices');
+  const dirs: [subsystem: string, dir: string][] = [];
+  for (const name of sortedEntries(join(roots.sysfs, 'class'))) dirs.push([name, join(roots.sysfs, 'class', name)]);
+  for (const name of sortedEntries(join(roots.sysfs, 'bus'))) dirs.push([name, join(roots.sysfs, 'bus', name, 'devices')]);
+  for (const [subsystem, dir] of dirs) {
+    for (const entry of sortedEntries(dir).slice(0, ENTRIES_PER_SUBSYSTEM)) {
+      const syspath = tryOr(() => realpathSync(join(dir, entry)), undefined);
+      if (syspath === undefined || !syspath.startsWith(sysDevices + '/')) continue;
+      const uevent = tryOr(() => readFileSync(join(syspath, 'uevent'), 'utf8'), undefined);
+      if (uevent === undefined) continue;
+      const file = parseUeventFile(uevent);
+      const kind = `${subsystem}/${file.get('DEVTYPE') ?? ''}`;
+      if (seen.has(kind)) continue;
+      seen.add(kind);
+      const props = new Map([['ACTION', 'change'], ['DEVPATH', '/devices' + syspath.slice(sysDevices.length)], ['SUBSYSTEM', subsystem]]);
+      file.forEach((v, k) => props.set(k, v));
+      yield props;
+    }
   }
-  return out;
+}
+
+function sortedEntries(dir: string): string[] {
+  return (tryOr(() => readdirSync(dir), undefined) ?? []).sort();
 }
 
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -62,19 +88,21 @@ export async function warmUp(host: WarmUpHost, now: () => number): Promise<WarmU
   const t0 = now();
   const builtins = new Map([...host.builtins].filter(([name]) => WARM_BUILTINS.has(name)));
   let events = 0;
-  let sample: Map<string, string>[] = [];
-  try {
-    sample = warmUpSample(host.roots);
-  } catch {
-    // a device gone while listing, an unreadable uevent file: no warm-up, nothing lost
-  }
+  // the sample as it is read, "change" events: kept for the "add" round
+  const sample: Map<string, string>[] = [];
+  const next = warmUpSample(host.roots);
   for (const action of ACTIONS) {
-    for (const props of sample) {
+    for (let i = 0; ; i++) {
       await nextTurn();
       if (!host.idle()) return { events, interrupted: true, ms: now() - t0 };
+      if (i === sample.length) {
+        const read = next.next();
+        if (read.done) break;
+        sample.push(read.value);
+      }
       try {
         // a device of its own for each run (the rules set properties on the one they run on)
-        await host.run(Device.fromUevent(host.roots, new Map(props).set('ACTION', action)), builtins);
+        await host.run(Device.fromUevent(host.roots, new Map(sample[i]!).set('ACTION', action)), builtins);
       } catch {
         // a device removed meanwhile, a sysfs read refused: the warm-up goes on with the next one
       }
