@@ -515,13 +515,18 @@ export class Daemon<F = CompiledFile, R = RuleSet, E extends EventOutcome = Even
     const warm = this.#engine.warmUp?.bind(this.#engine);
     if (!warm) return;
     const idle = () => this.counters.received === 0 && this.queue.size === 0 && !this.#stopping;
+    // with the statistics on, their path is warmed too, on a recorder of the warm-up's own: it counts in no statistics
+    let scratch: StatsRecorder | undefined;
+    const run = (device: Device, builtins: ReadonlyMap<string, Builtin>): unknown => {
+      if (!this.#stats) return warm(this.#context(), this.rules.ruleSet, device, builtins);
+      const cost = (scratch ??= this.#newStats()).begin(device.devpath, 0, nowMs());
+      const done = warm(this.#context(undefined, cost), this.rules.ruleSet, device, builtins);
+      return done instanceof Promise ? done.finally(() => cost.end(false)) : cost.end(false);
+    };
     this.warmedUp = builtinsReady
       .then(() => new Promise((resolve) => setTimeout(resolve, WARM_UP_DELAY_MS)))
-      .then(() => {
-        if (!idle()) return undefined;
-        const host = { roots: this.roots, builtins: this.#builtins, idle, run: (device: Device, builtins: ReadonlyMap<string, Builtin>) => warm(this.#context(), this.rules.ruleSet, device, builtins) };
-        return warmUp(host, nowMs);
-      })
+      .then(() => (idle() ? warmUp({ roots: this.roots, builtins: this.#builtins, idle, run }, nowMs) : undefined))
+      .finally(() => scratch?.close())
       .then((r) => {
         if (r) this.log.debug({ events: r.events, ms: Math.round(r.ms), interrupted: r.interrupted }, 'warm-up done');
         return r;

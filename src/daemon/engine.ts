@@ -74,7 +74,8 @@ export interface Engine<F = CompiledFile, R = RuleSet, E extends EventOutcome = 
   test?(ctx: EventContext, rules: R, device: Device, rulesInForce: number): Promise<TestRun>;
   /**
    * The event of `device` run as the daemon's warm-up runs it (src/daemon/warm-up.ts): the event path of a real
-   * event, in test mode, with no program and `builtins` alone. An engine without it is not warmed up.
+   * event, in test mode, with no program and `builtins` alone (and ctx.cost, a scratch recorder's, when the daemon
+   * keeps statistics). An engine without it is not warmed up.
    */
   warmUp?(ctx: EventContext, rules: R, device: Device, builtins: ReadonlyMap<string, Builtin>): unknown;
 }
@@ -146,7 +147,7 @@ export async function loadEngine(opts: { resolveNames?: 'early' | 'never'; logge
       return testRun(res, trace, device.action ?? 'add', ruleSet.files, { rulesFromCache: rulesInForce, ranIn: 'daemon' });
     },
     warmUp: (ctx, ruleSet, device, builtins) =>
-      event.processEventNow(Object.assign(ctx, { ruleSet, builtins, test: true, mknod: false, noPrograms: true, renameInterface: undefined, afterRules: undefined, cost: undefined }), device),
+      event.processEventNow(Object.assign(ctx, { ruleSet, builtins, test: true, mknod: false, noPrograms: true, renameInterface: undefined, afterRules: undefined }), device),
     async impact(next, current, o) {
       const { rulesImpact } = await import('../preview/impact.js');
       return rulesImpact({ ...o, ruleSet: next, baseline: current });

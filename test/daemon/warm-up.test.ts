@@ -5,6 +5,7 @@ import { describe, it, expect } from 'vitest';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Daemon } from '../../src/daemon/daemon.js';
+import { controlRequest } from '../../src/daemon/control.js';
 import { warmUp, warmUpSample, WARM_BUILTINS, type WarmUpHost } from '../../src/daemon/warm-up.js';
 import type { Device } from '../../src/device/device.js';
 import type { Builtin } from '../../src/builtins/types.js';
@@ -106,6 +107,26 @@ describe('the daemon\'s warm-up', () => {
     } finally {
       await daemon.stop();
       listener.close();
+      r.cleanup();
+    }
+  });
+
+  it('with the statistics on, counts in none of them', async () => {
+    if (SDA_CHANGE instanceof Error) throw SDA_CHANGE;
+    const r = tempRoots('dm-warm-');
+    writeRules(r);
+    const daemon = await Daemon.start({ config: testConfig(r, { sysfs: FIXTURE, mknod: false, stats: true }), logger: createLogger({ level: 'silent' }), watch: false });
+    try {
+      expect((await daemon.warmedUp)?.events).toBe(2 * [...warmUpSample(ROOTS)].length);
+      const stats = async () => (await controlRequest(r.run, { command: 'stats' })) as { enabled: boolean; events: { count: number }; rules: { lines: number } };
+      expect(await stats()).toMatchObject({ enabled: true, events: { count: 0 }, rules: { lines: 0 } });
+      daemon.inject(SDA_CHANGE);
+      await daemon.queue.whenIdle(10_000);
+      const after = await stats();
+      expect(after.events.count).toBe(1);
+      expect(after.rules.lines).toBeGreaterThan(0);
+    } finally {
+      await daemon.stop();
       r.cleanup();
     }
   });
