@@ -8,11 +8,11 @@
 //
 // So a daemon that is idle once its builtins are loaded runs its rules on a sample of its devices, a "change" and an
 // "add" of each: the first device of each subsystem and device type (most of what differs between events is the
-// lines each kind reaches), found through <sysfs>/class and <sysfs>/bus. Nothing is written and nothing started: test mode applies nothing (no
-// node, link, record, ATTR or SYSCTL write, no RUN), PROGRAM and IMPORT{program} fail without running, and only
-// the builtins that read sysfs and the hwdb take part (WARM_BUILTINS). One device at a time, each on its own turn
-// of the event loop, the sample read as it goes; it stops as soon as an event is queued or the daemon stops, and a daemon that has taken an
-// event before it could start never warms up (its events did).
+// lines each kind reaches), found through <sysfs>/class and <sysfs>/bus. Nothing is written and nothing started:
+// test mode applies nothing (no node, link, record, ATTR or SYSCTL write, no RUN), PROGRAM and IMPORT{program} fail
+// without running, and only the builtins that read sysfs and the hwdb take part (WARM_BUILTINS). One device at a
+// time, each on its own turn of the event loop, the sample read as it goes; it stops as soon as an event is queued
+// or the daemon stops, and a daemon that has taken an event before it could start never warms up (its events did).
 import { readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Builtin } from '../builtins/types.js';
@@ -51,8 +51,8 @@ const ENTRIES_PER_SUBSYSTEM = 16;
  * The uevent properties of the first device of each subsystem and device type, as a "change" (the kernel's
  * message: ACTION, DEVPATH, SUBSYSTEM, the uevent file), one subsystem at a time: the subsystems of
  * <sysfs>/class and <sysfs>/bus/NAME/devices, in name order, the first ENTRIES_PER_SUBSYSTEM devices of each.
- * Lazy, so that the warm-up can stop between two subsystems: a walk of the whole tree first would hold the event
- * loop for as long as a coldplug's first events take.
+ * Lazy, so that the warm-up can stop between two devices: a walk of the whole tree first would hold the event loop
+ * for as long as a coldplug's first events take.
  */
 export function* warmUpSample(roots: Roots): Generator<Map<string, string>> {
   const seen = new Set<string>();
