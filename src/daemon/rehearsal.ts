@@ -23,19 +23,27 @@ export function checkRehearsalRoots(roots: Roots): void {
 }
 
 /**
+ * The properties of the kernel's message for `action` on the device at `syspath` (under roots.sysfs/devices), but
+ * for SEQNUM: ACTION, DEVPATH, SUBSYSTEM, then its uevent file's (`ueventFile`, parsed).
+ */
+export function kernelProperties(roots: Roots, syspath: string, subsystem: string, action: string, ueventFile: Map<string, string>): Map<string, string> {
+  const props = new Map([['ACTION', action], ['DEVPATH', '/devices' + syspath.slice(join(roots.sysfs, 'devices').length)], ['SUBSYSTEM', subsystem]]);
+  ueventFile.forEach((v, k) => props.set(k, v));
+  return props;
+}
+
+/**
  * The uevents the kernel would send for `action` on every device under the sysfs root that has a subsystem, parents
  * first: ACTION, DEVPATH, SUBSYSTEM, the device's uevent file, SEQNUM (from `firstSeqnum` on).
  */
 export function rehearsalEvents(roots: Roots, action = 'change', firstSeqnum = 1): Uevent[] {
   const events: Uevent[] = [];
-  const sysDevices = join(roots.sysfs, 'devices');
   for (const syspath of listDevices(roots)) {
     const link = readlinkIfAny(join(syspath, 'subsystem'));
     if (link === undefined) continue; // no uevent from the kernel for such a directory (/devices/platform)
-    const devpath = '/devices' + syspath.slice(sysDevices.length);
-    const props: [string, string][] = [['ACTION', action], ['DEVPATH', devpath], ['SUBSYSTEM', basename(link)]];
-    props.push(...parseUeventFile(readFileSync(join(syspath, 'uevent'), 'utf8')), ['SEQNUM', String(firstSeqnum + events.length)]);
-    const ev = parseUevent(formatUevent(action, devpath, props));
+    const props = kernelProperties(roots, syspath, basename(link), action, parseUeventFile(readFileSync(join(syspath, 'uevent'), 'utf8')));
+    const devpath = props.get('DEVPATH')!;
+    const ev = parseUevent(formatUevent(action, devpath, [...props, ['SEQNUM', String(firstSeqnum + events.length)]]));
     if (ev instanceof UeventError) throw new Error(`${syspath}: ${ev.message}`);
     events.push(ev);
   }

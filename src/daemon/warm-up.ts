@@ -19,6 +19,7 @@ import type { Builtin } from '../builtins/types.js';
 import { Device, parseUeventFile } from '../device/device.js';
 import type { Roots } from '../device/roots.js';
 import { tryOr } from '../util/fs.js';
+import { kernelProperties } from './rehearsal.js';
 
 /** The builtins the warm-up runs: they read sysfs and the hwdb, and open no device and change nothing. */
 export const WARM_BUILTINS: ReadonlySet<string> = new Set(['hwdb', 'path_id', 'input_id', 'usb_id', 'net_id', 'net_driver']);
@@ -70,9 +71,7 @@ export function* warmUpSample(roots: Roots): Generator<Map<string, string>> {
       const kind = `${subsystem}/${file.get('DEVTYPE') ?? ''}`;
       if (seen.has(kind)) continue;
       seen.add(kind);
-      const props = new Map([['ACTION', 'change'], ['DEVPATH', '/devices' + syspath.slice(sysDevices.length)], ['SUBSYSTEM', subsystem]]);
-      file.forEach((v, k) => props.set(k, v));
-      yield props;
+      yield kernelProperties(roots, syspath, subsystem, 'change', file);
     }
   }
 }

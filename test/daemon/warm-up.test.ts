@@ -17,6 +17,8 @@ const REPO = join(import.meta.dirname, '..', '..');
 const FIXTURE = join(REPO, 'fixtures', 'sysfs', 'basic', 'sys');
 const ROOTS = { sysfs: FIXTURE, dev: '/nonexistent', run: '/nonexistent' };
 const SDA = '/devices/pci0000:00/0000:00:14.0/usb1/1-1/1-1:1.0/host0/target0:0:0/0:0:0:0/block/sda';
+/** The warm-up's events on the fixture: a "change" and an "add" of each device sampled. */
+const SAMPLE_EVENTS = 2 * [...warmUpSample(ROOTS)].length;
 
 const stubBuiltin = (name: string): Builtin => ({ name, help: '', run: async () => true }) as Builtin;
 
@@ -96,7 +98,7 @@ describe('the daemon\'s warm-up', () => {
     try {
       const res = await daemon.warmedUp;
       expect(res?.interrupted).toBe(false);
-      expect(res?.events).toBe(2 * [...warmUpSample(ROOTS)].length);
+      expect(res?.events).toBe(SAMPLE_EVENTS);
       for (const f of ['program-ran', 'import-ran', 'run-ran']) expect(existsSync(join(r.base, f))).toBe(false);
       expect(readdirSync(join(r.run, 'data'))).toEqual([]);
       expect(readdirSync(join(r.run, 'tags'))).toEqual([]);
@@ -117,7 +119,7 @@ describe('the daemon\'s warm-up', () => {
     writeRules(r);
     const daemon = await Daemon.start({ config: testConfig(r, { sysfs: FIXTURE, mknod: false, stats: true }), logger: createLogger({ level: 'silent' }), watch: false });
     try {
-      expect((await daemon.warmedUp)?.events).toBe(2 * [...warmUpSample(ROOTS)].length);
+      expect((await daemon.warmedUp)?.events).toBe(SAMPLE_EVENTS);
       const stats = async () => (await controlRequest(r.run, { command: 'stats' })) as { enabled: boolean; events: { count: number }; rules: { lines: number } };
       expect(await stats()).toMatchObject({ enabled: true, events: { count: 0 }, rules: { lines: 0 } });
       daemon.inject(SDA_CHANGE);
@@ -140,7 +142,7 @@ describe('the daemon\'s warm-up', () => {
       const daemon = await Daemon.start({ config: testConfig(r, { sysfs: FIXTURE, mknod: false, warmUp: warm }), logger: createLogger({ level: 'silent' }), watch: false });
       try {
         const res = await daemon.warmedUp;
-        expect(res?.events ?? 0).toBe(warm ? 2 * [...warmUpSample(ROOTS)].length : 0);
+        expect(res?.events ?? 0).toBe(warm ? SAMPLE_EVENTS : 0);
         daemon.inject(SDA_CHANGE);
         await daemon.queue.whenIdle(10_000);
         records.push(readFileSync(join(r.run, 'data', 'b8:0'), 'utf8').replace(/^I:\d+$/m, 'I:'));
